@@ -1,0 +1,87 @@
+/**
+ * The RPC contract between the Worker and a Cube Durable Object: plain, structured-clone-safe data.
+ * The Worker validates and normalises; the Durable Object trusts these shapes.
+ */
+import type { MemoryFilter } from "../src/core/filters";
+import type { MemoryWire } from "../src/schemas/memory";
+
+/** Which cube an RPC call is about; the object stores none of this until it is told. */
+export interface CubeRef {
+  tenantId: string;
+  cubeId: string;
+  /** The cube's owner, `user:<id>` or `agent:<id>`; new memories are about this owner. */
+  owner: string;
+}
+
+/** Who is writing, for provenance, events and idempotent retries. */
+export interface WriteMeta {
+  /** Key id of the caller (or `system`). */
+  actor: string;
+  requestId: string;
+  /** Present when the request carried an Idempotency-Key: the key and a fingerprint of the request. */
+  idempotency?: { key: string; fingerprint: string };
+}
+
+/** A memory to create, validated and with times in ms. */
+export interface NewMemory {
+  content: string;
+  type: string;
+  tags: string[];
+  metadata: Record<string, unknown>;
+  sessionId: string | null;
+  validAt: number | null;
+  invalidAt: number | null;
+  expiresAt: number | null;
+  priority: number;
+  importance: number;
+  sensitivity: string[];
+  frozen: boolean;
+  source: { kind: "api" | "user_input" | "import"; episodeId: string | null; messageIds: string[] };
+}
+
+/** Fields to change; `null` clears. Absent fields stay as they are. */
+export interface MemoryPatch {
+  content?: string;
+  type?: string;
+  tags?: string[];
+  metadata?: Record<string, unknown>;
+  sessionId?: string | null;
+  validAt?: number | null;
+  invalidAt?: number | null;
+  expiresAt?: number | null;
+  priority?: number;
+  importance?: number;
+  sensitivity?: string[];
+  frozen?: boolean;
+}
+
+export interface ListRequest {
+  filter: MemoryFilter;
+  limit: number;
+  /** Position after which the page starts (from a cursor). */
+  after?: { created_at: number; seq: number };
+}
+
+export interface ListPage {
+  memories: MemoryWire[];
+  next: { created_at: number; seq: number } | null;
+}
+
+export interface SearchRequestInternal {
+  /** A sanitised FTS5 expression (core/fts-query.ts). */
+  match: string;
+  filter: MemoryFilter;
+  topK: number;
+}
+
+export interface SearchHit {
+  memory: MemoryWire;
+  score: number;
+}
+
+/** What every mutation returns: its result, the cube's live count after it, and whether it was a replay. */
+export interface Mutation<T> {
+  result: T;
+  liveCount: number;
+  replayed: boolean;
+}

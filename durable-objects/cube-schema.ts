@@ -1,0 +1,82 @@
+/**
+ * Versioned, idempotent DDL of a cube's SQLite storage. Each migration runs once, in order, inside the
+ * constructor's blockConcurrencyWhile; `cube_schema` records how far a cube has come. Never edit an applied
+ * migration: append a new one. Tables are documented in ./SCHEMA.md.
+ */
+export const CUBE_MIGRATIONS: readonly (readonly string[])[] = [
+  // 1: memories with the MemOS header, their versions, full-text index, event log, idempotency records.
+  [
+    `CREATE TABLE IF NOT EXISTS memories (
+      seq INTEGER PRIMARY KEY,
+      id TEXT NOT NULL UNIQUE,
+      owner TEXT NOT NULL,
+      type TEXT NOT NULL,
+      content TEXT NOT NULL,
+      tags TEXT NOT NULL DEFAULT '[]',
+      metadata TEXT NOT NULL DEFAULT '{}',
+      session_id TEXT,
+      source TEXT NOT NULL,
+      created_at INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL,
+      valid_at INTEGER,
+      invalid_at INTEGER,
+      expires_at INTEGER,
+      priority INTEGER NOT NULL,
+      importance REAL NOT NULL,
+      sensitivity TEXT NOT NULL DEFAULT '[]',
+      visibility TEXT NOT NULL DEFAULT 'private',
+      frozen INTEGER NOT NULL DEFAULT 0,
+      watermark TEXT,
+      access_count INTEGER NOT NULL DEFAULT 0,
+      last_accessed_at INTEGER,
+      version INTEGER NOT NULL,
+      state TEXT NOT NULL,
+      supersedes TEXT,
+      superseded_by TEXT
+    )`,
+    `CREATE INDEX IF NOT EXISTS memories_created ON memories (created_at DESC, seq DESC)`,
+    `CREATE INDEX IF NOT EXISTS memories_session ON memories (session_id) WHERE session_id IS NOT NULL`,
+    `CREATE INDEX IF NOT EXISTS memories_expires ON memories (expires_at) WHERE expires_at IS NOT NULL`,
+    `CREATE VIRTUAL TABLE IF NOT EXISTS memories_fts USING fts5(
+      content, tags, content='memories', content_rowid='seq', tokenize='porter unicode61'
+    )`,
+    `CREATE TRIGGER IF NOT EXISTS memories_fts_insert AFTER INSERT ON memories BEGIN
+      INSERT INTO memories_fts (rowid, content, tags) VALUES (new.seq, new.content, new.tags);
+    END`,
+    `CREATE TRIGGER IF NOT EXISTS memories_fts_delete AFTER DELETE ON memories BEGIN
+      INSERT INTO memories_fts (memories_fts, rowid, content, tags) VALUES ('delete', old.seq, old.content, old.tags);
+    END`,
+    `CREATE TRIGGER IF NOT EXISTS memories_fts_update AFTER UPDATE OF content, tags ON memories BEGIN
+      INSERT INTO memories_fts (memories_fts, rowid, content, tags) VALUES ('delete', old.seq, old.content, old.tags);
+      INSERT INTO memories_fts (rowid, content, tags) VALUES (new.seq, new.content, new.tags);
+    END`,
+    `CREATE TABLE IF NOT EXISTS memory_versions (
+      memory_id TEXT NOT NULL,
+      version INTEGER NOT NULL,
+      change TEXT NOT NULL,
+      changed_at INTEGER NOT NULL,
+      actor TEXT NOT NULL,
+      request_id TEXT,
+      snapshot TEXT NOT NULL,
+      PRIMARY KEY (memory_id, version)
+    ) WITHOUT ROWID`,
+    `CREATE TABLE IF NOT EXISTS events (
+      seq INTEGER PRIMARY KEY,
+      at INTEGER NOT NULL,
+      type TEXT NOT NULL,
+      memory_id TEXT,
+      version INTEGER,
+      actor TEXT NOT NULL,
+      request_id TEXT,
+      data TEXT NOT NULL DEFAULT '{}'
+    )`,
+    `CREATE INDEX IF NOT EXISTS events_memory ON events (memory_id) WHERE memory_id IS NOT NULL`,
+    `CREATE TABLE IF NOT EXISTS idempotency (
+      key TEXT PRIMARY KEY,
+      fingerprint TEXT NOT NULL,
+      result TEXT NOT NULL,
+      created_at INTEGER NOT NULL
+    )`,
+    `CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency (created_at)`,
+  ],
+];

@@ -1,0 +1,347 @@
+/**
+ * All SQL of a cube, behind one exec helper. Synchronous by design: the Durable Object wraps each mutation in
+ * `transactionSync`, so a write, its version snapshot and its event commit together or not at all.
+ */
+import type { MemoryFilter } from "../src/core/filters";
+import { newMemoryId } from "../src/core/ids";
+import { type LifecycleAction, type MemoryState, transition } from "../src/core/lifecycle";
+import { toIso, toIsoOrNull } from "../src/core/time";
+import { type Outcome, fail, ok } from "../src/errors";
+import type { MemoryVersionWire, MemoryWire } from "../src/schemas/memory";
+import { CUBE_MIGRATIONS } from "./cube-schema";
+import type { CubeRef, ListPage, ListRequest, MemoryPatch, NewMemory, SearchHit, SearchRequestInternal, WriteMeta } from "./cube-protocol";
+
+type Row = Record<string, SqlStorageValue>;
+type VersionChange = MemoryVersionWire["change"];
+
+const str = (v: SqlStorageValue | undefined): string => String(v);
+const strOrNull = (v: SqlStorageValue | undefined): string | null => (v == null ? null : String(v));
+const num = (v: SqlStorageValue | undefined): number => Number(v);
+const numOrNull = (v: SqlStorageValue | undefined): number | null => (v == null ? null : Number(v));
+
+export class CubeStore {
+  constructor(private readonly sql: SqlStorage) {}
+
+  private exec(query: string, ...params: unknown[]): Row[] {
+    return this.sql.exec(query, ...(params as SqlStorageValue[])).toArray();
+  }
+
+  /** Applies the migrations this cube has not seen yet. Safe to call on every start. */
+  migrate(): void {
+    this.exec("CREATE TABLE IF NOT EXISTS cube_schema (version INTEGER NOT NULL)");
+    const current = num(this.exec("SELECT coalesce(max(version), 0) AS v FROM cube_schema")[0]?.v ?? 0);
+    CUBE_MIGRATIONS.forEach((statements, index) => {
+      const version = index + 1;
+      if (version <= current) return;
+      for (const statement of statements) this.exec(statement);
+      this.exec("INSERT INTO cube_schema (version) VALUES (?)", version);
+    });
+  }
+
+  schemaVersion(): number {
+    return num(this.exec("SELECT max(version) AS v FROM cube_schema")[0]?.v);
+  }
+
+  // ── reads ────────────────────────────────────────────────────────────────────────────────────────────────
+
+  /** A memory in any state but purged, or null. */
+  find(ref: CubeRef, id: string): MemoryWire | null {
+    const row = this.exec("SELECT * FROM memories WHERE id = ?", id)[0];
+    return row ? this.toMemory(ref, row) : null;
+  }
+
+  /** Counts a read of these memories (access frequency and recency feed the scheduler). */
+  touch(ids: readonly string[], now: number): void {
+    if (ids.length === 0) return;
+    this.exec(
+      `UPDATE memories SET access_count = access_count + 1, last_accessed_at = ? WHERE id IN (${placeholders(ids.length)})`,
+      now,
+      ...ids,
+    );
+  }
+
+  list(ref: CubeRef, request: ListRequest): ListPage {
+    const where = compileFilter(request.filter);
+    if (request.after) {
+      where.clauses.push("(m.created_at < ? OR (m.created_at = ? AND m.seq < ?))");
+      where.params.push(request.after.created_at, request.after.created_at, request.after.seq);
+    }
+    const rows = this.exec(
+      `SELECT m.* FROM memories m WHERE ${where.clauses.join(" AND ")} ORDER BY m.created_at DESC, m.seq DESC LIMIT ?`,
+      ...where.params,
+      request.limit + 1,
+    );
+    const page = rows.slice(0, request.limit);
+    const last = page.at(-1);
+    return {
+      memories: page.map((row) => this.toMemory(ref, row)),
+      next: rows.length > request.limit && last ? { created_at: num(last.created_at), seq: num(last.seq) } : null,
+    };
+  }
+
+  /** Full-text search, BM25-ranked; `score` is the negated bm25 so that higher is better. */
+  search(ref: CubeRef, request: SearchRequestInternal): SearchHit[] {
+    const where = compileFilter(request.filter);
+    const rows = this.exec(
+      `SELECT m.*, bm25(memories_fts) AS rank
+         FROM memories_fts JOIN memories m ON m.seq = memories_fts.rowid
+        WHERE memories_fts MATCH ? AND ${where.clauses.join(" AND ")}
+        ORDER BY rank LIMIT ?`,
+      request.match,
+      ...where.params,
+      request.topK,
+    );
+    return rows.map((row) => ({ memory: this.toMemory(ref, row), score: -num(row.rank) }));
+  }
+
+  history(ref: CubeRef, id: string): MemoryVersionWire[] {
+    return this.exec("SELECT * FROM memory_versions WHERE memory_id = ? ORDER BY version", id).map((row) => ({
+      version: num(row.version),
+      change: str(row.change) as VersionChange,
+      changed_at: toIso(num(row.changed_at)),
+      actor: str(row.actor),
+      request_id: strOrNull(row.request_id),
+      memory: JSON.parse(str(row.snapshot)) as MemoryWire,
+    }));
+  }
+
+  /** Memories in a live state, for the owners directory. */
+  liveCount(): number {
+    return num(this.exec("SELECT count(*) AS n FROM memories WHERE state IN ('generated', 'activated', 'archived')")[0]?.n);
+  }
+
+  // ── writes ───────────────────────────────────────────────────────────────────────────────────────────────
+
+  insert(ref: CubeRef, items: readonly NewMemory[], meta: WriteMeta, now: number): MemoryWire[] {
+    return items.map((item) => {
+      const id = newMemoryId(ref.cubeId);
+      const source = {
+        kind: item.source.kind,
+        episode_id: item.source.episodeId,
+        message_ids: item.source.messageIds,
+        key_id: meta.actor,
+        request_id: meta.requestId,
+      };
+      this.exec(
+        `INSERT INTO memories (id, owner, type, content, tags, metadata, session_id, source, created_at, updated_at,
+           valid_at, invalid_at, expires_at, priority, importance, sensitivity, frozen, version, state)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 'activated')`,
+        id,
+        ref.owner,
+        item.type,
+        item.content,
+        JSON.stringify(item.tags),
+        JSON.stringify(item.metadata),
+        item.sessionId,
+        JSON.stringify(source),
+        now,
+        now,
+        item.validAt,
+        item.invalidAt,
+        item.expiresAt,
+        item.priority,
+        item.importance,
+        JSON.stringify(item.sensitivity),
+        item.frozen ? 1 : 0,
+      );
+      return this.recordVersion(ref, id, "created", meta, now);
+    });
+  }
+
+  update(ref: CubeRef, id: string, patch: MemoryPatch, meta: WriteMeta, now: number): Outcome<MemoryWire> {
+    const current = this.find(ref, id);
+    if (!current || current.state === "forgotten") return fail("not_found", "memory not found");
+    const onlyUnfreezes = Object.keys(patch).length === 1 && patch.frozen === false;
+    if (current.frozen && !onlyUnfreezes) {
+      return fail("memory_frozen", "memory is frozen: only { \"frozen\": false } may change it");
+    }
+    const next = transition(current.state, "update");
+    if (!next) return fail("conflict", `a memory in state ${current.state} cannot be updated`);
+
+    const validAt = patch.validAt !== undefined ? patch.validAt : numOrNullIso(current.valid_at);
+    const invalidAt = patch.invalidAt !== undefined ? patch.invalidAt : numOrNullIso(current.invalid_at);
+    if (validAt !== null && invalidAt !== null && invalidAt <= validAt) {
+      return fail("invalid_request", "invalid_at must be after valid_at");
+    }
+
+    const sets: string[] = ["updated_at = ?", "version = version + 1", "state = ?"];
+    const params: unknown[] = [now, next];
+    const set = (column: string, value: unknown) => {
+      sets.push(`${column} = ?`);
+      params.push(value);
+    };
+    if (patch.content !== undefined) set("content", patch.content);
+    if (patch.type !== undefined) set("type", patch.type);
+    if (patch.tags !== undefined) set("tags", JSON.stringify(patch.tags));
+    if (patch.metadata !== undefined) set("metadata", JSON.stringify(patch.metadata));
+    if (patch.sessionId !== undefined) set("session_id", patch.sessionId);
+    if (patch.validAt !== undefined) set("valid_at", patch.validAt);
+    if (patch.invalidAt !== undefined) set("invalid_at", patch.invalidAt);
+    if (patch.expiresAt !== undefined) set("expires_at", patch.expiresAt);
+    if (patch.priority !== undefined) set("priority", patch.priority);
+    if (patch.importance !== undefined) set("importance", patch.importance);
+    if (patch.sensitivity !== undefined) set("sensitivity", JSON.stringify(patch.sensitivity));
+    if (patch.frozen !== undefined) set("frozen", patch.frozen ? 1 : 0);
+    this.exec(`UPDATE memories SET ${sets.join(", ")} WHERE id = ?`, ...params, id);
+    return ok(this.recordVersion(ref, id, "updated", meta, now));
+  }
+
+  /** Soft delete: the memory leaves reads and search, its versions stay. */
+  forget(ref: CubeRef, id: string, meta: WriteMeta, now: number): Outcome<MemoryWire> {
+    const current = this.find(ref, id);
+    if (!current || current.state === "forgotten") return fail("not_found", "memory not found");
+    if (current.frozen) return fail("memory_frozen", "memory is frozen: unfreeze it before deleting");
+    return this.moveTo(ref, id, current.state, "forget", meta, now);
+  }
+
+  /** Hard delete: removes the memory and every version of it; an event without content remains. */
+  purge(ref: CubeRef, id: string, meta: WriteMeta, now: number): Outcome<{ id: string }> {
+    const current = this.find(ref, id);
+    if (!current) return fail("not_found", "memory not found");
+    if (current.frozen) return fail("memory_frozen", "memory is frozen: unfreeze it before deleting");
+    this.exec("DELETE FROM memories WHERE id = ?", id);
+    this.exec("DELETE FROM memory_versions WHERE memory_id = ?", id);
+    this.recordEvent("memory.purged", id, null, meta, now);
+    return ok({ id });
+  }
+
+  /** Moves memories whose expiry has passed to `expired`. Returns how many moved. */
+  expireDue(ref: CubeRef, now: number): number {
+    const due = this.exec(
+      `SELECT id, state FROM memories
+        WHERE expires_at IS NOT NULL AND expires_at <= ? AND state IN ('generated', 'activated', 'archived')`,
+      now,
+    );
+    const meta: WriteMeta = { actor: "system", requestId: "" };
+    for (const row of due) this.moveTo(ref, str(row.id), str(row.state) as MemoryState, "expire", meta, now);
+    return due.length;
+  }
+
+  // ── idempotency ──────────────────────────────────────────────────────────────────────────────────────────
+
+  idempotentResult(key: string): { fingerprint: string; result: unknown } | null {
+    const row = this.exec("SELECT fingerprint, result FROM idempotency WHERE key = ?", key)[0];
+    return row ? { fingerprint: str(row.fingerprint), result: JSON.parse(str(row.result)) } : null;
+  }
+
+  saveIdempotentResult(key: string, fingerprint: string, result: unknown, now: number): void {
+    this.exec(
+      "INSERT INTO idempotency (key, fingerprint, result, created_at) VALUES (?, ?, ?, ?)",
+      key,
+      fingerprint,
+      JSON.stringify(result),
+      now,
+    );
+  }
+
+  forgetIdempotencyBefore(cutoff: number): void {
+    this.exec("DELETE FROM idempotency WHERE created_at < ?", cutoff);
+  }
+
+  // ── internals ────────────────────────────────────────────────────────────────────────────────────────────
+
+  private moveTo(
+    ref: CubeRef,
+    id: string,
+    from: MemoryState,
+    action: LifecycleAction,
+    meta: WriteMeta,
+    now: number,
+  ): Outcome<MemoryWire> {
+    const to = transition(from, action);
+    if (!to) return fail("conflict", `a memory in state ${from} cannot be ${action === "forget" ? "forgotten" : "expired"}`);
+    this.exec("UPDATE memories SET state = ?, updated_at = ?, version = version + 1 WHERE id = ?", to, now, id);
+    return ok(this.recordVersion(ref, id, to === "forgotten" ? "forgotten" : "expired", meta, now));
+  }
+
+  /** Snapshots the memory's current row as a version and logs the change; returns the memory. */
+  private recordVersion(ref: CubeRef, id: string, change: VersionChange, meta: WriteMeta, now: number): MemoryWire {
+    const memory = this.find(ref, id);
+    if (!memory) throw new Error(`memory ${id} vanished inside its own transaction`);
+    this.exec(
+      `INSERT INTO memory_versions (memory_id, version, change, changed_at, actor, request_id, snapshot)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      id,
+      memory.version,
+      change,
+      now,
+      meta.actor,
+      meta.requestId || null,
+      JSON.stringify(memory),
+    );
+    this.recordEvent(`memory.${change}`, id, memory.version, meta, now);
+    return memory;
+  }
+
+  private recordEvent(type: string, memoryId: string | null, version: number | null, meta: WriteMeta, now: number): void {
+    this.exec(
+      "INSERT INTO events (at, type, memory_id, version, actor, request_id) VALUES (?, ?, ?, ?, ?, ?)",
+      now,
+      type,
+      memoryId,
+      version,
+      meta.actor,
+      meta.requestId || null,
+    );
+  }
+
+  private toMemory(ref: CubeRef, row: Row): MemoryWire {
+    const source = JSON.parse(str(row.source)) as MemoryWire["source"];
+    return {
+      id: str(row.id),
+      cube_id: ref.cubeId,
+      owner: str(row.owner),
+      type: str(row.type) as MemoryWire["type"],
+      content: str(row.content),
+      tags: JSON.parse(str(row.tags)) as string[],
+      metadata: JSON.parse(str(row.metadata)) as MemoryWire["metadata"],
+      session_id: strOrNull(row.session_id),
+      source,
+      created_at: toIso(num(row.created_at)),
+      updated_at: toIso(num(row.updated_at)),
+      valid_at: toIsoOrNull(numOrNull(row.valid_at)),
+      invalid_at: toIsoOrNull(numOrNull(row.invalid_at)),
+      expires_at: toIsoOrNull(numOrNull(row.expires_at)),
+      priority: num(row.priority),
+      importance: num(row.importance),
+      sensitivity: JSON.parse(str(row.sensitivity)) as string[],
+      visibility: str(row.visibility) as MemoryWire["visibility"],
+      frozen: num(row.frozen) === 1,
+      watermark: strOrNull(row.watermark),
+      access_count: num(row.access_count),
+      last_accessed_at: toIsoOrNull(numOrNull(row.last_accessed_at)),
+      version: num(row.version),
+      state: str(row.state) as MemoryState,
+      supersedes: strOrNull(row.supersedes),
+      superseded_by: strOrNull(row.superseded_by),
+    };
+  }
+}
+
+const placeholders = (n: number) => Array.from({ length: n }, () => "?").join(", ");
+const numOrNullIso = (iso: string | null) => (iso === null ? null : Date.parse(iso));
+
+/** SQL for a {@link MemoryFilter} over `memories m`. Only placeholders carry values: nothing user-given is spliced. */
+export function compileFilter(filter: MemoryFilter): { clauses: string[]; params: unknown[] } {
+  const clauses: string[] = [`m.state IN (${placeholders(filter.states.length)})`];
+  const params: unknown[] = [...filter.states];
+  if (filter.types?.length) {
+    clauses.push(`m.type IN (${placeholders(filter.types.length)})`);
+    params.push(...filter.types);
+  }
+  for (const tag of filter.tags ?? []) {
+    clauses.push("EXISTS (SELECT 1 FROM json_each(m.tags) WHERE json_each.value = ?)");
+    params.push(tag);
+  }
+  const compare = (column: string, op: string, value: number | string | undefined) => {
+    if (value === undefined) return;
+    clauses.push(`m.${column} ${op} ?`);
+    params.push(value);
+  };
+  compare("session_id", "=", filter.sessionId);
+  compare("created_at", ">=", filter.createdAfter);
+  compare("created_at", "<", filter.createdBefore);
+  compare("updated_at", ">=", filter.updatedAfter);
+  compare("updated_at", "<", filter.updatedBefore);
+  return { clauses, params };
+}

@@ -1,0 +1,64 @@
+/**
+ * Identifiers. Every id carries a type prefix; memory ids also carry their cube, so a memory can be routed to
+ * its Durable Object without a lookup table (the tenant check still happens against D1).
+ */
+
+// Crockford's base32 in lower case: no i, l, o, u, so ids read back without ambiguity.
+const ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz";
+
+/** Length of the random or hashed body of cube, tenant and key ids: 16 × 5 bits = 80 bits. */
+export const ID_BODY_LENGTH = 16;
+
+function encode(bytes: Uint8Array, length: number): string {
+  let out = "";
+  for (let i = 0; i < length; i++) out += ALPHABET[(bytes[i] ?? 0) & 31];
+  return out;
+}
+
+/** A random base32 string of `length` characters (5 bits each). */
+export function randomBody(length: number = ID_BODY_LENGTH): string {
+  return encode(crypto.getRandomValues(new Uint8Array(length)), length);
+}
+
+export const newTenantId = () => `ten_${randomBody()}`;
+export const newKeyId = () => `key_${randomBody()}`;
+export const newCubeId = () => `cube_${randomBody()}`;
+export const newRequestId = () => `req_${randomBody()}`;
+
+/** A new memory id inside `cubeId`: `mem_` + the cube's 16-character body + 16 random characters. */
+export function newMemoryId(cubeId: string): string {
+  return `mem_${cubeBody(cubeId)}${randomBody()}`;
+}
+
+const CUBE_ID = /^cube_[0-9a-z]{16}$/;
+const MEMORY_ID = /^mem_[0-9a-z]{32}$/;
+
+export const isCubeId = (id: string) => CUBE_ID.test(id);
+export const isMemoryId = (id: string) => MEMORY_ID.test(id);
+
+function cubeBody(cubeId: string): string {
+  if (!isCubeId(cubeId)) throw new Error(`not a cube id: ${cubeId}`);
+  return cubeId.slice("cube_".length);
+}
+
+/** The cube a memory id was minted in, or null when the id is not a well-formed memory id. */
+export function cubeIdOfMemory(memoryId: string): string | null {
+  return isMemoryId(memoryId) ? `cube_${memoryId.slice(4, 4 + ID_BODY_LENGTH)}` : null;
+}
+
+/**
+ * The default cube of an owner has a deterministic id (a hash of tenant and owner), so two concurrent first
+ * writes for the same owner agree on one cube instead of racing to create two.
+ */
+export async function defaultCubeId(tenantId: string, owner: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`${tenantId}\n${owner}`));
+  return `cube_${encode(new Uint8Array(digest), ID_BODY_LENGTH)}`;
+}
+
+/**
+ * The Durable Object name of a cube. Length-prefixing the tenant keeps the mapping injective for any strings,
+ * so no (tenant, cube) pair can ever address another pair's object.
+ */
+export function cubeObjectName(tenantId: string, cubeId: string): string {
+  return `${tenantId.length}:${tenantId}/${cubeId}`;
+}

@@ -1,0 +1,5 @@
+// Secrets that `wrangler types` cannot see in wrangler.toml.
+interface Env {
+  /** Operator key for admin routes (secret). `npm start` generates one into .dev.vars. */
+  ROOT_KEY?: string;
+}

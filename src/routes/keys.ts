@@ -1,0 +1,54 @@
+/** A tenant managing its own keys with an `admin`-scoped key. */
+import { createRoute } from "@hono/zod-openapi";
+import { ApiKey, CreateKeyRequest, CreatedKey, KeyIdParam, KeyList } from "../schemas/admin";
+import { createKey, listKeys, revokeKey } from "../services/tenants";
+import { bearerSecurity, createRouter, errorResponses, jsonBody, jsonResponse, tenantContext } from "./shared";
+
+const tags = ["keys"];
+const keyErrors = errorResponses("invalid_request", "unauthorized", "forbidden", "not_found");
+
+export const keyRoutes = createRouter()
+  .openapi(
+    createRoute({
+      method: "post",
+      path: "/v1/keys",
+      tags,
+      summary: "Create a key for the caller's tenant (admin scope); the secret is shown once",
+      security: bearerSecurity,
+      request: { body: jsonBody(CreateKeyRequest) },
+      responses: { 201: jsonResponse(CreatedKey, "The key with its secret."), ...keyErrors },
+    }),
+    async (c) => {
+      const { deps, principal } = tenantContext(c, "admin");
+      return c.json(await createKey(deps, principal.tenantId, c.req.valid("json")), 201);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/keys",
+      tags,
+      summary: "List the caller's tenant's keys (admin scope)",
+      security: bearerSecurity,
+      responses: { 200: jsonResponse(KeyList, "The keys, newest first, without secrets."), ...keyErrors },
+    }),
+    async (c) => {
+      const { deps, principal } = tenantContext(c, "admin");
+      return c.json({ data: await listKeys(deps, principal.tenantId) }, 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "delete",
+      path: "/v1/keys/{key_id}",
+      tags,
+      summary: "Revoke one of the caller's tenant's keys (admin scope)",
+      security: bearerSecurity,
+      request: { params: KeyIdParam },
+      responses: { 200: jsonResponse(ApiKey, "The revoked key."), ...keyErrors },
+    }),
+    async (c) => {
+      const { deps, principal } = tenantContext(c, "admin");
+      return c.json(await revokeKey(deps, principal.tenantId, c.req.valid("param").key_id), 200);
+    },
+  );

@@ -1,0 +1,78 @@
+/** What every route module shares: the router factory, the error hook, auth helpers and OpenAPI fragments. */
+import { OpenAPIHono, type z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { ApiError, ERROR_STATUS, type ErrorCode } from "../errors";
+import { ErrorSchema } from "../schemas/common";
+import { LIMITS } from "../schemas/limits";
+import type { ScopeName } from "../schemas/admin";
+import { requireTenant } from "../services/auth";
+import type { Deps, Principal, TenantContext } from "../services/context";
+
+export interface AppEnv {
+  Bindings: Env;
+  Variables: { requestId: string; deps: Deps; principal: Principal };
+}
+
+/** Validation failures become one 400 in the error shape, listing every problem with its path. */
+export function createRouter() {
+  return new OpenAPIHono<AppEnv>({
+    defaultHook: (result) => {
+      if (!result.success) {
+        const details = result.error.issues.map((issue) => ({
+          in: result.target,
+          path: issue.path.join("."),
+          message: issue.message,
+        }));
+        throw new ApiError("invalid_request", "the request is not valid", details);
+      }
+    },
+  });
+}
+
+/** A JSON request body that must be present. */
+export function jsonBody<T extends z.ZodType>(schema: T) {
+  return { content: { "application/json": { schema } }, required: true } as const;
+}
+
+export function jsonResponse<T extends z.ZodType>(schema: T, description: string) {
+  return { content: { "application/json": { schema } }, description };
+}
+
+const ERROR_DESCRIPTIONS: Partial<Record<ErrorCode, string>> = {
+  invalid_request: "The request is not valid (malformed JSON, wrong types, out-of-range values).",
+  unauthorized: "No API key, or an unknown, revoked or expired one.",
+  forbidden: "The key lacks the scope this call needs.",
+  not_found: "No such resource in this tenant.",
+  memory_frozen: "The memory is frozen, or in a state that refuses this change.",
+  payload_too_large: "The body is over the size limit.",
+  idempotency_key_reused: "The Idempotency-Key was used before for a different request.",
+};
+
+/** OpenAPI entries for the error codes a route can answer with, grouped by status. */
+export function errorResponses(...codes: ErrorCode[]) {
+  const byStatus = new Map<number, string[]>();
+  for (const code of codes) {
+    const status = ERROR_STATUS[code];
+    byStatus.set(status, [...(byStatus.get(status) ?? []), `\`${code}\`: ${ERROR_DESCRIPTIONS[code] ?? code}`]);
+  }
+  return Object.fromEntries(
+    [...byStatus].map(([status, lines]) => [status, jsonResponse(ErrorSchema, lines.join(" "))]),
+  ) as Record<number, ReturnType<typeof jsonResponse<typeof ErrorSchema>>>;
+}
+
+export const bearerSecurity = [{ bearerAuth: [] }];
+
+/** The tenant context of a request, after checking the key has `scope`. */
+export function tenantContext(c: Context<AppEnv>, scope: ScopeName): TenantContext {
+  const principal = requireTenant(c.var.principal, scope);
+  const idempotencyKey = c.req.header("Idempotency-Key");
+  if (idempotencyKey !== undefined && !/^[\x21-\x7e]{1,255}$/.test(idempotencyKey)) {
+    throw new ApiError("invalid_request", `Idempotency-Key must be 1–${LIMITS.idempotencyKeyChars} visible ASCII characters`);
+  }
+  return { deps: c.var.deps, requestId: c.var.requestId, principal, idempotencyKey };
+}
+
+/** Marks a response that replays an earlier idempotent request. */
+export function markReplay(c: Context<AppEnv>, replayed: boolean): void {
+  if (replayed) c.header("Idempotent-Replayed", "true");
+}

@@ -1,0 +1,59 @@
+import { z } from "@hono/zod-openapi";
+import { Timestamp, text } from "./common";
+
+export const SCOPES = ["read", "write", "admin"] as const;
+export const Scope = z.enum(SCOPES).openapi("Scope");
+export type ScopeName = z.infer<typeof Scope>;
+
+export const CreateTenantRequest = z.object({ name: text(200) }).strict().openapi("CreateTenantRequest");
+
+export const Tenant = z
+  .object({ id: z.string().openapi({ example: "ten_0123456789abcdef" }), name: z.string(), created_at: Timestamp })
+  .openapi("Tenant");
+
+export const TenantIdParam = z.object({
+  tenant_id: z.string().max(64).openapi({ param: { name: "tenant_id", in: "path" } }),
+});
+
+export const KeyIdParam = z.object({
+  key_id: z.string().max(64).openapi({ param: { name: "key_id", in: "path" } }),
+});
+
+export const TenantKeyParams = TenantIdParam.extend(KeyIdParam.shape);
+
+export const CreateKeyRequest = z
+  .object({
+    name: text(200).optional(),
+    scopes: z
+      .array(Scope)
+      .min(1)
+      .default(["read", "write"])
+      .openapi({ description: "`read`: get, list, search. `write`: create, update, forget. `admin`: manage keys (implies both)." }),
+    expires_at: Timestamp.optional().openapi({ description: "After this time the key is refused." }),
+  })
+  .strict()
+  .openapi("CreateKeyRequest");
+
+/** An API key as listed: never the secret, only its prefix. */
+export const ApiKey = z
+  .object({
+    id: z.string().openapi({ example: "key_0123456789abcdef" }),
+    tenant_id: z.string(),
+    name: z.string().nullable(),
+    prefix: z.string().openapi({ description: "First characters of the secret, to recognise it." }),
+    scopes: z.array(Scope),
+    created_at: Timestamp,
+    last_used_at: Timestamp.nullable(),
+    expires_at: Timestamp.nullable(),
+    revoked_at: Timestamp.nullable(),
+  })
+  .openapi("ApiKey");
+
+export const CreatedKey = ApiKey.extend({
+  key: z.string().openapi({ description: "The secret. Shown once; only its hash is stored." }),
+}).openapi("CreatedKey");
+
+export const KeyList = z.object({ data: z.array(ApiKey) }).openapi("KeyList");
+
+export type ApiKeyWire = z.infer<typeof ApiKey>;
+export type CreateKeyWire = z.infer<typeof CreateKeyRequest>;

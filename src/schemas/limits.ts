@@ -1,0 +1,29 @@
+/** Documented input limits (README "Limits"). Every one is enforced by a schema or by the body-size guard. */
+export const LIMITS = {
+  /** Request body, bytes. Larger bodies get 413. */
+  bodyBytes: 1024 * 1024,
+  /** One memory's content, UTF-8 bytes. */
+  contentBytes: 16 * 1024,
+  /** Memories in one write. */
+  batchItems: 100,
+  /** A search query, UTF-8 bytes. */
+  queryBytes: 2 * 1024,
+  /** Results of one search. */
+  topK: 100,
+  /** Items on one list page. */
+  pageSize: 100,
+  /** Tags on a memory, and characters in one tag. */
+  tags: 32,
+  tagChars: 64,
+  /** A memory's metadata object, serialised JSON bytes. */
+  metadataBytes: 8 * 1024,
+  /** Owner, session and message ids, characters. */
+  idChars: 128,
+  /** Message ids one memory may cite as its provenance. */
+  messageIds: 100,
+  /** TTL ceiling: ten years, in seconds. */
+  ttlSeconds: 10 * 365 * 24 * 3600,
+  /** Idempotency-Key header, characters; keys are remembered this long. */
+  idempotencyKeyChars: 255,
+  idempotencyWindowMs: 24 * 3600 * 1000,
+} as const;

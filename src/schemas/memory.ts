@@ -1,0 +1,219 @@
+import { z } from "@hono/zod-openapi";
+import { MEMORY_STATES } from "../core/lifecycle";
+import { CubeId, ExternalId, Timestamp, exactlyOneScope, ownerScopeFields, pageOf, text } from "./common";
+import { LIMITS } from "./limits";
+
+export const MEMORY_TYPES = [
+  "fact",
+  "event",
+  "preference",
+  "instruction",
+  "task",
+  "episode_summary",
+  "message",
+  "note",
+] as const;
+
+export const MemoryType = z.enum(MEMORY_TYPES).openapi("MemoryType");
+export const MemoryState = z.enum(MEMORY_STATES).openapi("MemoryState");
+
+const Tag = z
+  .string()
+  .min(1)
+  .max(LIMITS.tagChars)
+  .regex(/^[^\u0000-\u001f\u007f]+$/, "must not contain control characters")
+  .refine((t) => t.trim() === t, "must not start or end with white space");
+const Tags = z.array(Tag).max(LIMITS.tags);
+
+const Metadata = z
+  .record(z.string().min(1).max(64), z.json())
+  .refine((m) => JSON.stringify(m).length <= LIMITS.metadataBytes, `must serialise to at most ${LIMITS.metadataBytes} bytes`)
+  .openapi({ description: "Free JSON object, returned as written; filterable in search.", example: { app: "demo" } });
+
+const Priority = z.int().min(0).max(100).openapi({ description: "Scheduling priority, 0–100 (default 50)." });
+const Importance = z.number().min(0).max(1).openapi({ description: "How much the memory matters, 0–1 (default 0.5)." });
+const Ttl = z.int().min(1).max(LIMITS.ttlSeconds).openapi({ description: "Seconds until the memory expires." });
+const Sensitivity = z.array(z.string().min(1).max(32).regex(/^[a-z0-9_:-]+$/)).max(8).openapi({
+  description: "Sensitivity labels, e.g. pii, health.",
+});
+
+/** Where a memory came from, as the writer states it (the server adds who wrote it and in which request). */
+export const SourceInput = z
+  .object({
+    kind: z.enum(["api", "user_input", "import"]).default("api"),
+    episode_id: ExternalId.optional(),
+    message_ids: z.array(ExternalId).max(LIMITS.messageIds).optional(),
+  })
+  .strict()
+  .openapi("SourceInput");
+
+/** Provenance as stored: origin, episode and message ids, and the key and request that wrote it. */
+export const Source = z
+  .object({
+    kind: z.enum(["api", "user_input", "import", "extraction"]),
+    episode_id: z.string().nullable(),
+    message_ids: z.array(z.string()),
+    key_id: z.string().nullable(),
+    request_id: z.string().nullable(),
+  })
+  .openapi("Source");
+
+/** A memory: the MemOS header and its payload (`content`). */
+export const Memory = z
+  .object({
+    id: z.string().openapi({ example: "mem_0123456789abcdef0123456789abcdef" }),
+    cube_id: CubeId,
+    owner: z.string().openapi({ example: "user:alice", description: "`user:<id>` or `agent:<id>`." }),
+    type: MemoryType,
+    content: z.string(),
+    tags: z.array(z.string()),
+    metadata: z.record(z.string(), z.json()),
+    session_id: z.string().nullable(),
+    source: Source,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    valid_at: Timestamp.nullable().openapi({ description: "When the memory became true in the world." }),
+    invalid_at: Timestamp.nullable().openapi({ description: "When it stopped being true." }),
+    expires_at: Timestamp.nullable(),
+    priority: z.int(),
+    importance: z.number(),
+    sensitivity: z.array(z.string()),
+    visibility: z.enum(["private", "shared"]),
+    frozen: z.boolean(),
+    watermark: z.string().nullable().openapi({ description: "Signature of the writing key over id, version and content." }),
+    access_count: z.int(),
+    last_accessed_at: Timestamp.nullable(),
+    version: z.int(),
+    state: MemoryState,
+    supersedes: z.string().nullable(),
+    superseded_by: z.string().nullable(),
+  })
+  .openapi("Memory");
+
+/** One memory to write, verbatim. */
+export const MemoryInput = z
+  .object({
+    content: text(LIMITS.contentBytes).openapi({ example: "Alice is allergic to peanuts." }),
+    type: MemoryType.default("fact"),
+    tags: Tags.default([]),
+    metadata: Metadata.default({}),
+    session_id: ExternalId.optional(),
+    valid_at: Timestamp.optional(),
+    invalid_at: Timestamp.optional(),
+    ttl: Ttl.optional(),
+    expires_at: Timestamp.optional(),
+    priority: Priority.default(50),
+    importance: Importance.default(0.5),
+    sensitivity: Sensitivity.default([]),
+    frozen: z.boolean().default(false),
+    source: SourceInput.optional(),
+  })
+  .strict()
+  .superRefine((m, ctx) => {
+    if (m.ttl !== undefined && m.expires_at !== undefined) {
+      ctx.addIssue({ code: "custom", message: "give ttl or expires_at, not both", path: ["ttl"] });
+    }
+    if (m.valid_at && m.invalid_at && Date.parse(m.invalid_at) <= Date.parse(m.valid_at)) {
+      ctx.addIssue({ code: "custom", message: "invalid_at must be after valid_at", path: ["invalid_at"] });
+    }
+  })
+  .openapi("MemoryInput");
+
+export const WriteMemoriesRequest = z
+  .object({
+    ...ownerScopeFields,
+    memories: z.array(MemoryInput).min(1).max(LIMITS.batchItems),
+  })
+  .strict()
+  .superRefine(exactlyOneScope)
+  .openapi("WriteMemoriesRequest");
+
+export const WriteMemoriesResponse = z
+  .object({ cube_id: CubeId, data: z.array(Memory) })
+  .openapi("WriteMemoriesResponse");
+
+/** A partial update; every given field is set, `null` clears a nullable one. At least one field. */
+export const UpdateMemoryRequest = z
+  .object({
+    content: text(LIMITS.contentBytes).optional(),
+    type: MemoryType.optional(),
+    tags: Tags.optional(),
+    metadata: Metadata.optional().openapi({ description: "Replaces the whole metadata object." }),
+    session_id: ExternalId.nullable().optional(),
+    valid_at: Timestamp.nullable().optional(),
+    invalid_at: Timestamp.nullable().optional(),
+    ttl: Ttl.optional(),
+    expires_at: Timestamp.nullable().optional(),
+    priority: Priority.optional(),
+    importance: Importance.optional(),
+    sensitivity: Sensitivity.optional(),
+    frozen: z.boolean().optional().openapi({ description: "A frozen memory refuses every change but `frozen: false`." }),
+  })
+  .strict()
+  .superRefine((m, ctx) => {
+    if (Object.keys(m).length === 0) ctx.addIssue({ code: "custom", message: "give at least one field to change" });
+    if (m.ttl !== undefined && m.expires_at !== undefined) {
+      ctx.addIssue({ code: "custom", message: "give ttl or expires_at, not both", path: ["ttl"] });
+    }
+  })
+  .openapi("UpdateMemoryRequest");
+
+const oneOrMany = <T extends z.ZodType>(item: T) => z.union([item, z.array(item)]);
+
+/** Filters shared by list and search. Repeated values of one field match any of them; tags must all be present. */
+export const memoryFilterFields = {
+  type: oneOrMany(MemoryType).optional().openapi({ description: "Memory type(s); repeat to match any." }),
+  state: oneOrMany(MemoryState).optional().openapi({
+    description: "Lifecycle state(s). Default: generated, activated and archived (forgotten, expired, superseded and merged are hidden).",
+  }),
+  tags: oneOrMany(Tag).optional().openapi({ description: "Tags the memory must all carry." }),
+  session_id: ExternalId.optional(),
+  created_after: Timestamp.optional(),
+  created_before: Timestamp.optional(),
+  updated_after: Timestamp.optional(),
+  updated_before: Timestamp.optional(),
+};
+
+export const ListMemoriesQuery = z
+  .object({
+    ...ownerScopeFields,
+    ...memoryFilterFields,
+    limit: z.coerce.number().int().min(1).max(LIMITS.pageSize).default(20),
+    cursor: z.string().max(200).optional().openapi({ description: "`next_cursor` of the previous page." }),
+  })
+  .superRefine(exactlyOneScope);
+
+export const MemoryList = pageOf(Memory).openapi("MemoryList");
+
+export const MemoryIdParam = z.object({
+  id: z.string().max(64).openapi({ param: { name: "id", in: "path" }, example: "mem_0123456789abcdef0123456789abcdef" }),
+});
+
+export const DeleteMemoryQuery = z.object({
+  hard: z.enum(["true", "false"]).default("false").openapi({
+    description: "`true` purges the memory and its versions for good; the default forgets it (soft delete).",
+  }),
+});
+
+export const DeleteMemoryResponse = z
+  .object({ id: z.string(), deleted: z.enum(["forgotten", "purged"]) })
+  .openapi("DeleteMemoryResponse");
+
+export const MemoryVersion = z
+  .object({
+    version: z.int(),
+    change: z.enum(["created", "updated", "forgotten", "expired"]),
+    changed_at: Timestamp,
+    actor: z.string(),
+    request_id: z.string().nullable(),
+    memory: Memory.openapi({ description: "The memory as it was at this version." }),
+  })
+  .openapi("MemoryVersion");
+
+export const MemoryHistory = z.object({ data: z.array(MemoryVersion) }).openapi("MemoryHistory");
+
+export type MemoryWire = z.infer<typeof Memory>;
+export type MemoryInputWire = z.infer<typeof MemoryInput>;
+export type UpdateMemoryWire = z.infer<typeof UpdateMemoryRequest>;
+export type MemoryVersionWire = z.infer<typeof MemoryVersion>;
+export type SourceWire = z.infer<typeof Source>;

@@ -1,0 +1,70 @@
+/**
+ * Authentication: `Authorization: Bearer <key>` is either the operator's root key (admin routes only) or a
+ * tenant key, looked up by the SHA-256 of its secret. Unknown, revoked and expired keys are all plain 401s.
+ */
+import { eq } from "drizzle-orm";
+import { sha256Hex } from "../core/hash";
+import { apiKeys } from "../db/schema";
+import { ApiError } from "../errors";
+import type { ScopeName } from "../schemas/admin";
+import type { Deps, Principal, TenantPrincipal } from "./context";
+
+/** How stale `last_used_at` may get before a request refreshes it: one D1 write a minute per key at most. */
+const LAST_USED_GRANULARITY_MS = 60_000;
+
+export function bearerToken(header: string | undefined): string {
+  const match = header?.match(/^Bearer\s+(\S+)\s*$/i);
+  if (!match?.[1]) throw new ApiError("unauthorized", "send an API key as `Authorization: Bearer <key>`");
+  return match[1];
+}
+
+/** Equal-time comparison of two secrets through their digests, so timing says nothing about either. */
+async function sameSecret(a: string, b: string): Promise<boolean> {
+  const encoder = new TextEncoder();
+  const [da, db] = await Promise.all([
+    crypto.subtle.digest("SHA-256", encoder.encode(a)),
+    crypto.subtle.digest("SHA-256", encoder.encode(b)),
+  ]);
+  return crypto.subtle.timingSafeEqual(da, db);
+}
+
+/**
+ * Who is calling. `background` receives the last-used refresh so the caller can run it after the response.
+ */
+export async function authenticate(
+  deps: Deps,
+  authorization: string | undefined,
+  background: (work: Promise<unknown>) => void,
+): Promise<Principal> {
+  const token = bearerToken(authorization);
+  if (deps.rootKey && (await sameSecret(token, deps.rootKey))) return { kind: "root" };
+
+  const key = await deps.db
+    .select()
+    .from(apiKeys)
+    .where(eq(apiKeys.secretHash, await sha256Hex(token)))
+    .get();
+  const now = deps.clock();
+  if (!key || key.revokedAt !== null || (key.expiresAt !== null && key.expiresAt <= now)) {
+    throw new ApiError("unauthorized", "unknown, revoked or expired API key");
+  }
+  if (key.lastUsedAt === null || now - key.lastUsedAt > LAST_USED_GRANULARITY_MS) {
+    background(deps.db.update(apiKeys).set({ lastUsedAt: now }).where(eq(apiKeys.id, key.id)).run());
+  }
+  return { kind: "tenant", tenantId: key.tenantId, keyId: key.id, scopes: new Set(JSON.parse(key.scopes) as ScopeName[]) };
+}
+
+/** `admin` implies `read` and `write`; otherwise a key has exactly the scopes it was given. */
+export function hasScope(principal: TenantPrincipal, scope: ScopeName): boolean {
+  return principal.scopes.has(scope) || principal.scopes.has("admin");
+}
+
+export function requireTenant(principal: Principal, scope: ScopeName): TenantPrincipal {
+  if (principal.kind !== "tenant") throw new ApiError("forbidden", "the root key only manages tenants; use a tenant key");
+  if (!hasScope(principal, scope)) throw new ApiError("forbidden", `this key lacks the \`${scope}\` scope`);
+  return principal;
+}
+
+export function requireRoot(principal: Principal): void {
+  if (principal.kind !== "root") throw new ApiError("forbidden", "admin routes need the root key");
+}

@@ -1,0 +1,33 @@
+/**
+ * What a request carries into the services: the narrow dependencies built once per request, who is calling,
+ * and the request's own ids. Routes build it in a middleware and never read `c.env` themselves.
+ */
+import type { CubeDurableObject } from "../../durable-objects/cube";
+import type { Clock } from "../core/time";
+import type { Db } from "../db/client";
+import type { ScopeName } from "../schemas/admin";
+
+export interface Deps {
+  db: Db;
+  cubes: DurableObjectNamespace<CubeDurableObject>;
+  clock: Clock;
+  /** The operator's root key (ROOT_KEY secret); absent means admin routes refuse every caller. */
+  rootKey: string | undefined;
+}
+
+export type Principal =
+  | { kind: "root" }
+  | { kind: "tenant"; tenantId: string; keyId: string; scopes: ReadonlySet<ScopeName> };
+
+export type TenantPrincipal = Extract<Principal, { kind: "tenant" }>;
+
+export interface RequestContext {
+  deps: Deps;
+  requestId: string;
+}
+
+export interface TenantContext extends RequestContext {
+  principal: TenantPrincipal;
+  /** The validated Idempotency-Key header, when the request has one. */
+  idempotencyKey: string | undefined;
+}

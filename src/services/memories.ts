@@ -1,0 +1,125 @@
+/** Use cases on memories: remember (verbatim), get, list, update, forget, history. */
+import type { MemoryPatch, Mutation, NewMemory, WriteMeta } from "../../durable-objects/cube-protocol";
+import { decodeCursor, encodeCursor } from "../core/cursor";
+import { toMemoryFilter } from "../core/filters";
+import { canonicalJson, sha256Hex } from "../core/hash";
+import { fromIsoOrNull } from "../core/time";
+import { ApiError, type Outcome, unwrap } from "../errors";
+import type { MemoryInputWire, MemoryVersionWire, MemoryWire, UpdateMemoryWire } from "../schemas/memory";
+import type { ListMemoriesQuery, WriteMemoriesRequest } from "../schemas/memory";
+import type { z } from "@hono/zod-openapi";
+import type { TenantContext } from "./context";
+import { cubeForRead, cubeForWrite, cubeOfMemory, cubeStub, recordActivity } from "./cubes";
+
+/** Describes the request for idempotent replays: same key + same fingerprint = same request. */
+async function writeMeta(ctx: TenantContext, request: { method: string; path: string; body: unknown }): Promise<WriteMeta> {
+  const meta: WriteMeta = { actor: ctx.principal.keyId, requestId: ctx.requestId };
+  if (ctx.idempotencyKey !== undefined) {
+    const fingerprint = await sha256Hex(`${request.method} ${request.path}\n${canonicalJson(request.body)}`);
+    meta.idempotency = { key: ctx.idempotencyKey, fingerprint };
+  }
+  return meta;
+}
+
+function expiresAt(now: number, ttl: number | undefined, iso: string | null | undefined): number | null | undefined {
+  if (ttl !== undefined) return now + ttl * 1000;
+  return iso === undefined ? undefined : fromIsoOrNull(iso);
+}
+
+function toNewMemory(input: MemoryInputWire, now: number): NewMemory {
+  return {
+    content: input.content,
+    type: input.type,
+    tags: [...new Set(input.tags)],
+    metadata: input.metadata,
+    sessionId: input.session_id ?? null,
+    validAt: fromIsoOrNull(input.valid_at),
+    invalidAt: fromIsoOrNull(input.invalid_at),
+    expiresAt: expiresAt(now, input.ttl, input.expires_at) ?? null,
+    priority: input.priority,
+    importance: input.importance,
+    sensitivity: [...new Set(input.sensitivity)],
+    frozen: input.frozen,
+    source: {
+      kind: input.source?.kind ?? "api",
+      episodeId: input.source?.episode_id ?? null,
+      messageIds: input.source?.message_ids ?? [],
+    },
+  };
+}
+
+function toPatch(input: UpdateMemoryWire, now: number): MemoryPatch {
+  const patch: MemoryPatch = {};
+  if (input.content !== undefined) patch.content = input.content;
+  if (input.type !== undefined) patch.type = input.type;
+  if (input.tags !== undefined) patch.tags = [...new Set(input.tags)];
+  if (input.metadata !== undefined) patch.metadata = input.metadata;
+  if (input.session_id !== undefined) patch.sessionId = input.session_id;
+  if (input.valid_at !== undefined) patch.validAt = fromIsoOrNull(input.valid_at);
+  if (input.invalid_at !== undefined) patch.invalidAt = fromIsoOrNull(input.invalid_at);
+  const expiry = expiresAt(now, input.ttl, input.expires_at);
+  if (expiry !== undefined) patch.expiresAt = expiry;
+  if (input.priority !== undefined) patch.priority = input.priority;
+  if (input.importance !== undefined) patch.importance = input.importance;
+  if (input.sensitivity !== undefined) patch.sensitivity = [...new Set(input.sensitivity)];
+  if (input.frozen !== undefined) patch.frozen = input.frozen;
+  return patch;
+}
+
+/** Unwraps a mutation and, unless it was a replay, updates the owners directory. */
+async function settle<T>(ctx: TenantContext, ref: Parameters<typeof recordActivity>[1], outcome: Outcome<Mutation<T>>) {
+  const mutation = unwrap(outcome);
+  if (!mutation.replayed) await recordActivity(ctx.deps, ref, mutation.liveCount);
+  return mutation;
+}
+
+export async function remember(ctx: TenantContext, request: z.infer<typeof WriteMemoriesRequest>) {
+  const ref = await cubeForWrite(ctx, request);
+  const now = ctx.deps.clock();
+  const items = request.memories.map((item) => toNewMemory(item, now));
+  const meta = await writeMeta(ctx, { method: "POST", path: "/v1/memories", body: request });
+  const mutation = await settle(ctx, ref, await cubeStub(ctx.deps, ref).remember(ref, items, meta));
+  return { cube_id: ref.cubeId, data: mutation.result, replayed: mutation.replayed };
+}
+
+export async function getMemory(ctx: TenantContext, id: string): Promise<MemoryWire> {
+  const ref = await cubeOfMemory(ctx, id);
+  const memory = await cubeStub(ctx.deps, ref).get(ref, id);
+  if (!memory) throw new ApiError("not_found", "memory not found");
+  return memory;
+}
+
+export async function listMemories(ctx: TenantContext, query: z.infer<typeof ListMemoriesQuery>) {
+  const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+  if (after === null) throw new ApiError("invalid_request", "cursor is not one this API issued");
+  const ref = await cubeForRead(ctx, query);
+  if (!ref) return { data: [], next_cursor: null };
+  const page = await cubeStub(ctx.deps, ref).list(ref, {
+    filter: toMemoryFilter(query),
+    limit: query.limit,
+    ...(after ? { after } : {}),
+  });
+  return { data: page.memories, next_cursor: page.next ? encodeCursor(page.next) : null };
+}
+
+export async function updateMemory(ctx: TenantContext, id: string, input: UpdateMemoryWire) {
+  const ref = await cubeOfMemory(ctx, id);
+  const meta = await writeMeta(ctx, { method: "PATCH", path: `/v1/memories/${id}`, body: input });
+  const patch = toPatch(input, ctx.deps.clock());
+  const mutation = await settle(ctx, ref, await cubeStub(ctx.deps, ref).update(ref, id, patch, meta));
+  return { memory: mutation.result, replayed: mutation.replayed };
+}
+
+export async function forgetMemory(ctx: TenantContext, id: string, hard: boolean) {
+  const ref = await cubeOfMemory(ctx, id);
+  const meta = await writeMeta(ctx, { method: "DELETE", path: `/v1/memories/${id}`, body: { hard } });
+  const mutation = await settle(ctx, ref, await cubeStub(ctx.deps, ref).forget(ref, id, hard, meta));
+  return { id: mutation.result.id, deleted: hard ? ("purged" as const) : ("forgotten" as const), replayed: mutation.replayed };
+}
+
+export async function memoryHistory(ctx: TenantContext, id: string): Promise<MemoryVersionWire[]> {
+  const ref = await cubeOfMemory(ctx, id);
+  const versions = await cubeStub(ctx.deps, ref).history(ref, id);
+  if (versions.length === 0) throw new ApiError("not_found", "memory not found");
+  return versions;
+}

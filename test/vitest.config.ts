@@ -1,0 +1,27 @@
+import path from "node:path";
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+
+const root = path.resolve(import.meta.dirname, "..");
+
+export default defineConfig(async () => {
+  // The same migrations folder wrangler applies for `npm start` and for production.
+  const migrations = await readD1Migrations(path.join(root, "migrations"));
+  return {
+    plugins: [
+      cloudflareTest({
+        wrangler: { configPath: path.join(root, "wrangler.toml") },
+        // Everything runs on miniflare's local bindings; no Cloudflare account is involved.
+        remoteBindings: false,
+        miniflare: {
+          bindings: { TEST_MIGRATIONS: migrations, ROOT_KEY: "test-root-key-0123456789abcdef" },
+        },
+      }),
+    ],
+    test: {
+      root,
+      include: ["test/**/*.test.ts"],
+      setupFiles: ["test/setup.ts"],
+    },
+  };
+});
