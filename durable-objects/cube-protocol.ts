@@ -32,6 +32,8 @@ export interface NewMemory {
   validAt: number | null;
   invalidAt: number | null;
   expiresAt: number | null;
+  /** Seconds to live, counted from the moment the cube writes it (wins over expiresAt). */
+  ttlSeconds: number | null;
   priority: number;
   importance: number;
   sensitivity: string[];
@@ -49,6 +51,8 @@ export interface MemoryPatch {
   validAt?: number | null;
   invalidAt?: number | null;
   expiresAt?: number | null;
+  /** Seconds to live from the moment of the update (wins over expiresAt). */
+  ttlSeconds?: number;
   priority?: number;
   importance?: number;
   sensitivity?: string[];

@@ -138,7 +138,7 @@ export class CubeStore {
         now,
         item.validAt,
         item.invalidAt,
-        item.expiresAt,
+        item.ttlSeconds === null ? item.expiresAt : now + item.ttlSeconds * 1000,
         item.priority,
         item.importance,
         JSON.stringify(item.sensitivity),
@@ -177,7 +177,8 @@ export class CubeStore {
     if (patch.sessionId !== undefined) set("session_id", patch.sessionId);
     if (patch.validAt !== undefined) set("valid_at", patch.validAt);
     if (patch.invalidAt !== undefined) set("invalid_at", patch.invalidAt);
-    if (patch.expiresAt !== undefined) set("expires_at", patch.expiresAt);
+    if (patch.ttlSeconds !== undefined) set("expires_at", now + patch.ttlSeconds * 1000);
+    else if (patch.expiresAt !== undefined) set("expires_at", patch.expiresAt);
     if (patch.priority !== undefined) set("priority", patch.priority);
     if (patch.importance !== undefined) set("importance", patch.importance);
     if (patch.sensitivity !== undefined) set("sensitivity", JSON.stringify(patch.sensitivity));

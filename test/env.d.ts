@@ -1,4 +1,7 @@
-// Bindings the test configuration adds on top of wrangler.toml.
-interface Env {
-  TEST_MIGRATIONS: import("cloudflare:test").D1Migration[];
+// Bindings the test configuration adds on top of wrangler.toml (`env` from cloudflare:workers is Cloudflare.Env).
+declare namespace Cloudflare {
+  interface Env {
+    TEST_MIGRATIONS: import("cloudflare:test").D1Migration[];
+    ROOT_KEY?: string;
+  }
 }

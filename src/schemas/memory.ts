@@ -26,7 +26,7 @@ const Tag = z
 const Tags = z.array(Tag).max(LIMITS.tags);
 
 const Metadata = z
-  .record(z.string().min(1).max(64), z.json())
+  .record(z.string().min(1).max(64), z.unknown())
   .refine((m) => JSON.stringify(m).length <= LIMITS.metadataBytes, `must serialise to at most ${LIMITS.metadataBytes} bytes`)
   .openapi({ description: "Free JSON object, returned as written; filterable in search.", example: { app: "demo" } });
 
@@ -67,7 +67,7 @@ export const Memory = z
     type: MemoryType,
     content: z.string(),
     tags: z.array(z.string()),
-    metadata: z.record(z.string(), z.json()),
+    metadata: z.record(z.string(), z.unknown()),
     session_id: z.string().nullable(),
     source: Source,
     created_at: Timestamp,

@@ -76,9 +76,9 @@ export async function cubeOfMemory(ctx: TenantContext, memoryId: string): Promis
 }
 
 /**
- * The RPC surface of a cube. The generated stub type (Rpc.Result over our recursive JSON metadata type) is too
- * deep for the compiler, and the methods return plain structured-clone data, so the class's own signatures are
- * the honest type of the stub.
+ * The RPC surface of a cube. The generated stub type maps our results through Rpc.Result, which widens
+ * `Record<string, unknown>` metadata to `unknown`; the methods return plain structured-clone data, so the class's
+ * own signatures are the honest type of the stub.
  */
 export type CubeApi = Pick<CubeDurableObject, "remember" | "update" | "forget" | "get" | "list" | "history" | "search">;
 

@@ -21,12 +21,7 @@ async function writeMeta(ctx: TenantContext, request: { method: string; path: st
   return meta;
 }
 
-function expiresAt(now: number, ttl: number | undefined, iso: string | null | undefined): number | null | undefined {
-  if (ttl !== undefined) return now + ttl * 1000;
-  return iso === undefined ? undefined : fromIsoOrNull(iso);
-}
-
-function toNewMemory(input: MemoryInputWire, now: number): NewMemory {
+function toNewMemory(input: MemoryInputWire): NewMemory {
   return {
     content: input.content,
     type: input.type,
@@ -35,7 +30,8 @@ function toNewMemory(input: MemoryInputWire, now: number): NewMemory {
     sessionId: input.session_id ?? null,
     validAt: fromIsoOrNull(input.valid_at),
     invalidAt: fromIsoOrNull(input.invalid_at),
-    expiresAt: expiresAt(now, input.ttl, input.expires_at) ?? null,
+    expiresAt: fromIsoOrNull(input.expires_at),
+    ttlSeconds: input.ttl ?? null,
     priority: input.priority,
     importance: input.importance,
     sensitivity: [...new Set(input.sensitivity)],
@@ -48,7 +44,7 @@ function toNewMemory(input: MemoryInputWire, now: number): NewMemory {
   };
 }
 
-function toPatch(input: UpdateMemoryWire, now: number): MemoryPatch {
+function toPatch(input: UpdateMemoryWire): MemoryPatch {
   const patch: MemoryPatch = {};
   if (input.content !== undefined) patch.content = input.content;
   if (input.type !== undefined) patch.type = input.type;
@@ -57,8 +53,8 @@ function toPatch(input: UpdateMemoryWire, now: number): MemoryPatch {
   if (input.session_id !== undefined) patch.sessionId = input.session_id;
   if (input.valid_at !== undefined) patch.validAt = fromIsoOrNull(input.valid_at);
   if (input.invalid_at !== undefined) patch.invalidAt = fromIsoOrNull(input.invalid_at);
-  const expiry = expiresAt(now, input.ttl, input.expires_at);
-  if (expiry !== undefined) patch.expiresAt = expiry;
+  if (input.expires_at !== undefined) patch.expiresAt = fromIsoOrNull(input.expires_at);
+  if (input.ttl !== undefined) patch.ttlSeconds = input.ttl;
   if (input.priority !== undefined) patch.priority = input.priority;
   if (input.importance !== undefined) patch.importance = input.importance;
   if (input.sensitivity !== undefined) patch.sensitivity = [...new Set(input.sensitivity)];
@@ -75,8 +71,7 @@ async function settle<T>(ctx: TenantContext, ref: Parameters<typeof recordActivi
 
 export async function remember(ctx: TenantContext, request: z.infer<typeof WriteMemoriesRequest>) {
   const ref = await cubeForWrite(ctx, request);
-  const now = ctx.deps.clock();
-  const items = request.memories.map((item) => toNewMemory(item, now));
+  const items = request.memories.map(toNewMemory);
   const meta = await writeMeta(ctx, { method: "POST", path: "/v1/memories", body: request });
   const mutation = await settle(ctx, ref, await cubeStub(ctx.deps, ref).remember(ref, items, meta));
   return { cube_id: ref.cubeId, data: mutation.result, replayed: mutation.replayed };
@@ -105,7 +100,7 @@ export async function listMemories(ctx: TenantContext, query: z.infer<typeof Lis
 export async function updateMemory(ctx: TenantContext, id: string, input: UpdateMemoryWire) {
   const ref = await cubeOfMemory(ctx, id);
   const meta = await writeMeta(ctx, { method: "PATCH", path: `/v1/memories/${id}`, body: input });
-  const patch = toPatch(input, ctx.deps.clock());
+  const patch = toPatch(input);
   const mutation = await settle(ctx, ref, await cubeStub(ctx.deps, ref).update(ref, id, patch, meta));
   return { memory: mutation.result, replayed: mutation.replayed };
 }

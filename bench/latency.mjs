@@ -1,0 +1,295 @@
+// Write throughput, search latency and memory use of one large cube.
+//
+//   npm run bench -- latency [--memories 10000] [--queries 500] [--batch 100] [--concurrency 1]
+//                            [--data ../shared/bench/locomo-dev.json] [--seed 42] [--warmup 5] [--out FILE]
+//
+// One user (one cube) is filled with realistic, varied text synthesised from the LoCoMo turns: each memory mixes
+// 1–4 sentences from different turns under a speaker drawn from the data's names and a pool of other names, with
+// names swapped and numbers changed (seeded PRNG, so a run is repeatable). Then `--queries` LoCoMo questions are
+// searched one after another (top_k 10). Memory use is the summed VmRSS of the workerd process(es) that wrangler
+// started — an upper bound for the Durable Object, since the same process also runs the Worker and miniflare's
+// simulated D1/R2.
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { SERVER_OPTIONS, UsageError, parseArgs } from "./lib/args.mjs";
+import { loadLocomo, sessionsOf } from "./lib/locomo.mjs";
+import { ROOT, log, withServer } from "./lib/server.mjs";
+import { mean, prng, round, summarize } from "./lib/stats.mjs";
+
+export const USAGE = `npm run bench -- latency [--memories 10000] [--queries 500] [--batch 100] [--concurrency 1]
+    [--data FILE] [--seed 42] [--warmup 5] [--out FILE]
+    [--url URL (--key KEY | --root-key ROOT)] [--verbose] [--keep-state]`;
+
+const SPEC = {
+  ...SERVER_OPTIONS,
+  memories: "number",
+  queries: "number",
+  batch: "number",
+  concurrency: "number",
+  data: "string",
+  seed: "number",
+  warmup: "number",
+  out: "string",
+};
+
+const DEFAULT_DATA = path.resolve(ROOT, "..", "shared", "bench", "locomo-dev.json");
+
+// Other first names, swapped in for the conversations' speakers.
+const NAME_POOL = `Aisha Alex Amara Ana Andrei Anya Arjun Ben Bianca Carlos Chen Chloe Dana Daniel Diego Elena Emeka Emma
+Farah Felix Grace Hana Hugo Ibrahim Ines Isaac Ivy Jamal Javier Jin Julia Kai Kenji Lara Leo Lina Luca Maya Mei Mira
+Nadia Nikhil Noah Nora Olga Omar Owen Paulo Priya Quinn Rafael Rosa Ruth Sam Sara Sofia Tariq Tess Theo Uma Victor
+Wen Yara Yusuf Zara Zoe`.split(/\s+/);
+
+const TYPES = ["message", "message", "message", "message", "fact", "event", "note", "preference"];
+
+/**
+ * @param {() => number} rng
+ * @template T @param {T[]} list @returns {T}
+ */
+const pick = (rng, list) => list[Math.floor(rng() * list.length)];
+
+/** @param {string} s */
+const escapeRe = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/**
+ * Builds the text generator from the LoCoMo file.
+ * @param {import("./lib/locomo.mjs").Sample[]} samples
+ * @param {number} seed
+ */
+function makeCorpus(samples, seed) {
+  /** @type {string[][]} */
+  const turnSentences = [];
+  /** @type {string[]} */
+  const captions = [];
+  /** @type {Set<string>} */
+  const speakers = new Set();
+  /** @type {string[]} */
+  const questions = [];
+  for (const sample of samples) {
+    for (const who of [sample.conversation.speaker_a, sample.conversation.speaker_b]) if (who) speakers.add(String(who));
+    for (const s of sessionsOf(sample)) {
+      for (const turn of s.turns) {
+        speakers.add(turn.speaker);
+        const sentences = String(turn.text)
+          .split(/(?<=[.!?])\s+/)
+          .map((x) => x.trim())
+          .filter((x) => x.length > 1);
+        if (sentences.length) turnSentences.push(sentences);
+        if (typeof turn.blip_caption === "string" && turn.blip_caption.trim()) captions.push(turn.blip_caption.trim());
+      }
+    }
+    for (const qa of sample.qa ?? []) if (typeof qa.question === "string" && qa.question.trim()) questions.push(qa.question.trim());
+  }
+  if (!turnSentences.length || !questions.length) throw new Error("the data file has no turns or no questions");
+  const speakerList = [...speakers];
+  const nameRe = new RegExp(`\\b(${speakerList.map(escapeRe).join("|")})\\b`, "g");
+  const names = [...speakerList, ...NAME_POOL];
+
+  /**
+   * Swaps each data speaker name for a pool name with probability `p` (consistently within one text).
+   * @param {() => number} rng @param {string} text @param {number} p
+   */
+  const swapNames = (rng, text, p) => {
+    /** @type {Map<string, string>} */
+    const map = new Map();
+    return text.replace(nameRe, (name) => {
+      if (!map.has(name)) map.set(name, rng() < p ? pick(rng, NAME_POOL) : name);
+      return /** @type {string} */ (map.get(name));
+    });
+  };
+
+  /** Changes numbers: years move by a few, other numbers get a new value of similar size. @param {() => number} rng @param {string} text */
+  const perturbNumbers = (rng, text) =>
+    text.replace(/\b\d+\b/g, (digits) => {
+      const n = Number(digits);
+      if (n >= 1900 && n <= 2099) return String(n + Math.floor(rng() * 7) - 3);
+      return String(Math.max(1, Math.round(n * (0.5 + rng() * 1.5) + rng() * 5)));
+    });
+
+  /**
+   * The i-th memory; the same (seed, i) gives the same memory.
+   * @param {number} i
+   */
+  const memory = (i) => {
+    const rng = prng((seed * 1_000_003 + i * 7919) >>> 0);
+    const r = rng();
+    const count = r < 0.4 ? 1 : r < 0.75 ? 2 : r < 0.95 ? 3 : 4;
+    /** @type {string[]} */
+    const parts = [];
+    for (let j = 0; j < count; j++) parts.push(pick(rng, pick(rng, turnSentences)));
+    let body = perturbNumbers(rng, swapNames(rng, parts.join(" "), 0.5));
+    if (rng() < 0.12 && captions.length) body += ` [shares ${pick(rng, captions)}]`;
+    const speaker = pick(rng, names);
+    const type = pick(rng, TYPES);
+    const validAt = new Date(Date.UTC(2022, 0, 1) + Math.floor(i * 3.7 * 3600_000 + rng() * 3600_000)).toISOString();
+    return {
+      content: `${speaker}: ${body}`,
+      type,
+      session_id: `session_${1 + Math.floor(i / 40)}`,
+      valid_at: validAt,
+      metadata: { speaker, n: i },
+      source: { kind: "user_input", message_ids: [`L${i}`] },
+    };
+  };
+
+  /**
+   * `n` search queries: the data's questions in a seeded order (cycled if more are asked for), with names
+   * swapped now and then like the memories.
+   * @param {number} n
+   */
+  const queries = (n) => {
+    const rng = prng((seed ^ 0x9e3779b9) >>> 0);
+    /** @type {string[]} */
+    const out = [];
+    let order = [...questions];
+    while (out.length < n) {
+      for (let i = order.length - 1; i > 0; i--) {
+        const j = Math.floor(rng() * (i + 1));
+        [order[i], order[j]] = [order[j], order[i]];
+      }
+      for (const q of order) {
+        if (out.length >= n) break;
+        out.push(swapNames(rng, q, 0.3));
+      }
+      order = [...questions];
+    }
+    return out;
+  };
+
+  return { memory, queries, sourceTurns: turnSentences.length, sourceQuestions: questions.length };
+}
+
+/** @param {string[]} argv */
+export async function main(argv) {
+  const opts = parseArgs(argv, SPEC);
+  if (opts.help) {
+    console.error(USAGE);
+    return;
+  }
+  const total = Number(opts.memories ?? 10000);
+  const queryCount = Number(opts.queries ?? 500);
+  const batch = Number(opts.batch ?? 100);
+  const concurrency = Number(opts.concurrency ?? 1);
+  const seed = Number(opts.seed ?? 42);
+  const warmup = Number(opts.warmup ?? 5);
+  for (const [name, v, lo, hi] of /** @type {[string, number, number, number][]} */ ([
+    ["memories", total, 1, 10_000_000],
+    ["queries", queryCount, 1, 1_000_000],
+    ["batch", batch, 1, 100],
+    ["concurrency", concurrency, 1, 64],
+    ["warmup", warmup, 0, 10_000],
+  ])) {
+    if (!Number.isInteger(v) || v < lo || v > hi) throw new UsageError(`--${name} must be an integer from ${lo} to ${hi}`);
+  }
+  const dataFile = path.resolve(String(opts.data ?? DEFAULT_DATA));
+  if (!existsSync(dataFile)) throw new UsageError(`no data file at ${dataFile} (give --data FILE)`);
+  const corpus = makeCorpus(loadLocomo(dataFile), seed);
+  const queries = corpus.queries(queryCount + warmup);
+
+  const result = await withServer(opts, async (server) => {
+    const api = server.client;
+    const userId = `bench-latency-${randomBytes(4).toString("hex")}`;
+    const rssBefore = server.rss();
+
+    // Fill: batches of `batch`, `concurrency` requests in flight.
+    const batches = Math.ceil(total / batch);
+    /** @type {number[]} */
+    const batchMs = [];
+    /** @type {Set<string>} */
+    const distinct = new Set();
+    let contentChars = 0;
+    let next = 0;
+    let written = 0;
+    let lastLog = performance.now();
+    const fillStart = performance.now();
+    const worker = async () => {
+      for (;;) {
+        const b = next++;
+        if (b >= batches) return;
+        /** @type {ReturnType<typeof corpus.memory>[]} */
+        const memories = [];
+        for (let i = b * batch; i < Math.min(total, (b + 1) * batch); i++) memories.push(corpus.memory(i));
+        for (const m of memories) {
+          distinct.add(m.content);
+          contentChars += m.content.length;
+        }
+        const { body, ms } = await api.writeMemories({ user_id: userId, memories });
+        if (!Array.isArray(body?.data) || body.data.length !== memories.length) {
+          throw new Error(`POST /v1/memories wrote ${body?.data?.length} of ${memories.length} memories`);
+        }
+        batchMs.push(ms);
+        written += memories.length;
+        if (performance.now() - lastLog > 5000) {
+          lastLog = performance.now();
+          log(`filled ${written}/${total} (${Math.round(written / ((lastLog - fillStart) / 1000))}/s)`);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, batches) }, worker));
+    const fillSeconds = (performance.now() - fillStart) / 1000;
+    log(`filled ${written} memories in ${fillSeconds.toFixed(1)}s`);
+
+    // Search: sequential, top_k 10; the first `warmup` queries are not counted.
+    /** @type {number[]} */
+    const clientMs = [];
+    /** @type {number[]} */
+    const serverMs = [];
+    /** @type {number[]} */
+    const resultCounts = [];
+    for (let i = 0; i < queries.length; i++) {
+      const { body, ms } = await api.search({ user_id: userId, query: queries[i], top_k: 10 });
+      if (i < warmup) continue;
+      clientMs.push(ms);
+      if (typeof body?.timing_ms === "number") serverMs.push(body.timing_ms);
+      resultCounts.push(Array.isArray(body?.data) ? body.data.length : 0);
+      if ((i - warmup + 1) % 100 === 0) log(`searched ${i - warmup + 1}/${queryCount}`);
+    }
+    const rssAfter = server.rss();
+
+    const cpus = os.cpus();
+    return {
+      benchmark: "latency",
+      memories: written,
+      distinct_contents: distinct.size,
+      mean_content_chars: round(contentChars / Math.max(1, written), 1),
+      batch,
+      concurrency,
+      add_per_s: round(written / fillSeconds, 1),
+      fill_seconds: round(fillSeconds, 2),
+      add_batch_ms: summarize(batchMs, [50, 95], { mean: true }),
+      queries: clientMs.length,
+      warmup_queries: warmup,
+      top_k: 10,
+      mean_results: round(mean(resultCounts), 2),
+      empty_results: resultCounts.filter((n) => n === 0).length,
+      search_ms: summarize(clientMs, [50, 95, 99], { mean: true }),
+      server_timing_ms: summarize(serverMs, [50, 95], { mean: true }),
+      workerd_rss_mb: server.managed
+        ? {
+            before: rssBefore?.rss_mb ?? null,
+            after: rssAfter?.rss_mb ?? null,
+            processes: rssAfter?.pids.length ?? rssBefore?.pids.length ?? 0,
+            note: "summed VmRSS of the workerd process(es) under wrangler dev: an upper bound for the Durable Object (the same process runs the Worker and the simulated D1/R2)",
+          }
+        : null,
+      seed,
+      data: path.relative(process.cwd(), dataFile) || dataFile,
+      source_turns: corpus.sourceTurns,
+      source_questions: corpus.sourceQuestions,
+      server: server.managed ? "wrangler dev --local (started by the harness)" : server.url,
+      date: new Date().toISOString(),
+      machine: `${cpus[0]?.model ?? "unknown"} (${cpus.length} cores)`,
+    };
+  });
+
+  const json = JSON.stringify(result, null, 2);
+  if (opts.out) {
+    const out = path.resolve(String(opts.out));
+    mkdirSync(path.dirname(out), { recursive: true });
+    writeFileSync(out, `${json}\n`);
+    log(`written to ${out}`);
+  }
+  process.stdout.write(`${json}\n`);
+}

@@ -1,0 +1,179 @@
+// Evidence recall on LoCoMo through provenance (shared/bench/README.md, "Metric").
+//
+//   npm run bench -- recall --data ../shared/bench/locomo-dev.json [--convs 0-4] [--k 10] [--out FILE] [--mode verbatim]
+//
+// Each conversation goes into a fresh cube (a fresh user_id); every turn is written verbatim as one memory
+// ("<speaker>: <text>", type "message", source.message_ids = [dia_id], valid_at = the session's date-time as UTC).
+// Every question of categories 1–4 is searched with top_k = max(k, 5); recall@5 and recall@k are scored on prefixes
+// of that one list. One JSON object goes to stdout; progress goes to stderr.
+import { randomBytes } from "node:crypto";
+import { writeFileSync, mkdirSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { SERVER_OPTIONS, UsageError, parseArgs, parseRanges } from "./lib/args.mjs";
+import { loadLocomo, normaliseDiaId, normaliseEvidence, sessionsOf, turnContent } from "./lib/locomo.mjs";
+import { log, withServer } from "./lib/server.mjs";
+import { mean, round, summarize } from "./lib/stats.mjs";
+
+export const USAGE = `npm run bench -- recall --data FILE [--convs 0-4] [--k 10] [--out FILE] [--mode verbatim]
+    [--url URL (--key KEY | --root-key ROOT)] [--verbose] [--keep-state]`;
+
+const SPEC = { ...SERVER_OPTIONS, data: "string", convs: "string", k: "number", out: "string", mode: "string" };
+const BATCH = 100;
+const CATEGORIES = [1, 2, 3, 4];
+
+/**
+ * @typedef {{ category: number, evidence: string[], covered5: number, coveredK: number, tokensK: number, ms: number }} Scored
+ */
+
+/** @param {string[]} argv */
+export async function main(argv) {
+  const opts = parseArgs(argv, SPEC);
+  if (opts.help) {
+    console.error(USAGE);
+    return;
+  }
+  if (!opts.data) throw new UsageError("recall needs --data FILE (e.g. ../shared/bench/locomo-dev.json)");
+  const mode = String(opts.mode ?? "verbatim");
+  if (mode !== "verbatim") throw new UsageError(`unknown --mode ${mode} (only "verbatim" is implemented)`);
+  const k = Number(opts.k ?? 10);
+  if (!Number.isInteger(k) || k < 1 || k > 100) throw new UsageError("--k must be an integer from 1 to 100");
+  const topK = Math.max(k, 5);
+
+  const samples = loadLocomo(path.resolve(String(opts.data)));
+  const convSpec = String(opts.convs ?? `0-${samples.length - 1}`);
+  const convs = parseRanges(convSpec);
+  for (const i of convs) if (i >= samples.length) throw new UsageError(`--convs ${convSpec}: the file has ${samples.length} conversations`);
+
+  const runTag = randomBytes(4).toString("hex");
+  const result = await withServer(opts, async (server) => {
+    const api = server.client;
+    /** @type {Scored[]} */
+    const scored = [];
+    let ingestMs = 0;
+    let memoriesWritten = 0;
+    let skipped = 0;
+    let droppedEvidence = 0;
+    /** @type {Record<string, object>} */
+    const perConv = {};
+
+    for (const ci of convs) {
+      const sample = samples[ci];
+      const userId = `bench-${runTag}-${sample.sample_id ?? `conv${ci}`}`.replace(/[^\w.:-]/g, "_");
+      const sessions = sessionsOf(sample);
+
+      // 1. Write every turn, in order, in batches of 100.
+      /** @type {object[]} */
+      const memories = [];
+      /** @type {Set<string>} */
+      const turnIds = new Set();
+      for (const s of sessions) {
+        if (!s.validAt && s.turns.length) log(`warning: ${sample.sample_id} session_${s.session}: unparsed date "${s.dateTime}"`);
+        for (const turn of s.turns) {
+          const id = normaliseDiaId(turn.dia_id);
+          if (id) turnIds.add(id);
+          memories.push({
+            content: turnContent(turn),
+            type: "message",
+            session_id: `session_${s.session}`,
+            ...(s.validAt ? { valid_at: s.validAt } : {}),
+            metadata: { speaker: turn.speaker, session: s.session },
+            source: { kind: "user_input", message_ids: [turn.dia_id] },
+          });
+        }
+      }
+      const t0 = performance.now();
+      for (let i = 0; i < memories.length; i += BATCH) {
+        const batch = memories.slice(i, i + BATCH);
+        const { body } = await api.writeMemories({ user_id: userId, memories: batch });
+        if (!Array.isArray(body?.data) || body.data.length !== batch.length) {
+          throw new Error(`POST /v1/memories wrote ${body?.data?.length} of ${batch.length} memories: ${JSON.stringify(body).slice(0, 500)}`);
+        }
+      }
+      const convIngestMs = performance.now() - t0;
+      ingestMs += convIngestMs;
+      memoriesWritten += memories.length;
+      log(`${sample.sample_id}: ${memories.length} turns written in ${(convIngestMs / 1000).toFixed(1)}s`);
+
+      // 2. Search every question of categories 1–4 that keeps some evidence.
+      const before = scored.length;
+      for (const qa of sample.qa ?? []) {
+        if (!CATEGORIES.includes(Number(qa.category))) continue;
+        const raw = (qa.evidence ?? []).flatMap(normaliseEvidence);
+        const evidence = [...new Set(raw)].filter((id) => turnIds.has(id));
+        droppedEvidence += new Set(raw).size - evidence.length;
+        if (evidence.length === 0) {
+          skipped++;
+          continue;
+        }
+        const { body, ms } = await api.search({ user_id: userId, query: qa.question, top_k: topK });
+        const hits = Array.isArray(body?.data) ? body.data : [];
+        /** @param {number} n */
+        const coveredBy = (n) => {
+          /** @type {Set<string>} */
+          const ids = new Set();
+          for (const hit of hits.slice(0, n)) {
+            for (const mid of hit?.source?.message_ids ?? []) {
+              const norm = normaliseDiaId(mid);
+              if (norm) ids.add(norm);
+            }
+          }
+          return evidence.filter((id) => ids.has(id)).length;
+        };
+        const tokensK = hits.slice(0, k).reduce((sum, /** @type {any} */ hit) => sum + String(hit?.content ?? "").length, 0) / 4;
+        scored.push({ category: Number(qa.category), evidence, covered5: coveredBy(5), coveredK: coveredBy(k), tokensK, ms });
+      }
+      const mine = scored.slice(before);
+      perConv[sample.sample_id ?? String(ci)] = {
+        turns: memories.length,
+        questions: mine.length,
+        [`recall_at_${k}`]: round(mean(mine.map((q) => q.coveredK / q.evidence.length))),
+        [`all_at_${k}`]: round(mean(mine.map((q) => (q.coveredK === q.evidence.length ? 1 : 0)))),
+      };
+      log(`${sample.sample_id}: ${mine.length} questions searched`);
+    }
+
+    const recallAt = (/** @type {Scored[]} */ qs, /** @type {"covered5" | "coveredK"} */ f) => round(mean(qs.map((q) => q[f] / q.evidence.length)));
+    const allAt = (/** @type {Scored[]} */ qs, /** @type {"covered5" | "coveredK"} */ f) => round(mean(qs.map((q) => (q[f] === q.evidence.length ? 1 : 0))));
+    /** @type {Record<string, object>} */
+    const byCategory = {};
+    for (const c of CATEGORIES) {
+      const qs = scored.filter((q) => q.category === c);
+      if (!qs.length) continue;
+      byCategory[String(c)] = { questions: qs.length, [`recall_at_${k}`]: recallAt(qs, "coveredK"), [`all_at_${k}`]: allAt(qs, "coveredK") };
+    }
+    const cpus = os.cpus();
+    return {
+      benchmark: "recall",
+      mode,
+      k,
+      convs: convSpec,
+      conversations: convs.map((i) => samples[i].sample_id),
+      memories: memoriesWritten,
+      questions: scored.length,
+      skipped_questions: skipped,
+      dropped_evidence_ids: droppedEvidence,
+      recall_at_5: recallAt(scored, "covered5"),
+      [`recall_at_${k}`]: recallAt(scored, "coveredK"),
+      all_at_5: allAt(scored, "covered5"),
+      [`all_at_${k}`]: allAt(scored, "coveredK"),
+      [`context_tokens_at_${k}`]: round(mean(scored.map((q) => q.tokensK)), 1),
+      by_category: byCategory,
+      per_conversation: perConv,
+      search_ms: summarize(scored.map((q) => q.ms), [50, 95]),
+      ingest_seconds: round(ingestMs / 1000, 2),
+      server: server.managed ? "wrangler dev --local (started by the harness)" : server.url,
+      date: new Date().toISOString(),
+      machine: `${cpus[0]?.model ?? "unknown"} (${cpus.length} cores)`,
+    };
+  });
+
+  const json = JSON.stringify(result, null, 2);
+  if (opts.out) {
+    const out = path.resolve(String(opts.out));
+    mkdirSync(path.dirname(out), { recursive: true });
+    writeFileSync(out, `${json}\n`);
+    log(`written to ${out}`);
+  }
+  process.stdout.write(`${json}\n`);
+}

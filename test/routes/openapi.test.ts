@@ -1,0 +1,37 @@
+import { describe, expect, it } from "vitest";
+import { call } from "../helpers";
+
+describe("GET /openapi.json", () => {
+  it("documents every route with its errors, generated from the zod schemas", async () => {
+    const response = await call("GET", "/openapi.json");
+    expect(response.status).toBe(200);
+    const doc = response.body;
+    expect(doc.openapi).toBe("3.1.0");
+    const routes = Object.entries(doc.paths).flatMap(([path, methods]) => Object.keys(methods as object).map((m) => `${m.toUpperCase()} ${path}`));
+    expect(routes.sort()).toEqual(
+      [
+        "GET /health",
+        "POST /v1/memories",
+        "GET /v1/memories",
+        "GET /v1/memories/{id}",
+        "PATCH /v1/memories/{id}",
+        "DELETE /v1/memories/{id}",
+        "GET /v1/memories/{id}/history",
+        "POST /v1/search",
+        "POST /v1/keys",
+        "GET /v1/keys",
+        "DELETE /v1/keys/{key_id}",
+        "POST /v1/admin/tenants",
+        "GET /v1/admin/tenants/{tenant_id}",
+        "POST /v1/admin/tenants/{tenant_id}/keys",
+        "GET /v1/admin/tenants/{tenant_id}/keys",
+        "DELETE /v1/admin/tenants/{tenant_id}/keys/{key_id}",
+      ].sort(),
+    );
+    const write = doc.paths["/v1/memories"].post;
+    expect(Object.keys(write.responses)).toEqual(expect.arrayContaining(["201", "400", "401", "403", "404", "409", "413", "422"]));
+    expect(doc.components.schemas.Memory.properties).toHaveProperty("superseded_by");
+    expect(doc.components.schemas.Error).toBeDefined();
+    expect(doc.components.securitySchemes.bearerAuth.scheme).toBe("bearer");
+  });
+});
