@@ -58,7 +58,7 @@ const escapeRe = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
  * @param {import("./lib/locomo.mjs").Sample[]} samples
  * @param {number} seed
  */
-function makeCorpus(samples, seed) {
+export function makeCorpus(samples, seed) {
   /** @type {string[][]} */
   const turnSentences = [];
   /** @type {string[]} */
