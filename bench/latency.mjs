@@ -15,7 +15,7 @@ import os from "node:os";
 import path from "node:path";
 import { SERVER_OPTIONS, UsageError, parseArgs } from "./lib/args.mjs";
 import { loadLocomo, sessionsOf } from "./lib/locomo.mjs";
-import { ROOT, log, withServer } from "./lib/server.mjs";
+import { ROOT, codeVersion, log, withServer } from "./lib/server.mjs";
 import { mean, prng, round, summarize } from "./lib/stats.mjs";
 
 export const USAGE = `npm run bench -- latency [--memories 10000] [--queries 500] [--batch 100] [--concurrency 1]
@@ -279,6 +279,8 @@ export async function main(argv) {
       source_turns: corpus.sourceTurns,
       source_questions: corpus.sourceQuestions,
       server: server.managed ? "wrangler dev --local (started by the harness)" : server.url,
+      code: codeVersion(),
+      source_changed_during_run: server.sourceChanged(),
       date: new Date().toISOString(),
       machine: `${cpus[0]?.model ?? "unknown"} (${cpus.length} cores)`,
     };

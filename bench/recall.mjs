@@ -12,7 +12,7 @@ import os from "node:os";
 import path from "node:path";
 import { SERVER_OPTIONS, UsageError, parseArgs, parseRanges } from "./lib/args.mjs";
 import { loadLocomo, normaliseDiaId, normaliseEvidence, sessionsOf, turnContent } from "./lib/locomo.mjs";
-import { log, withServer } from "./lib/server.mjs";
+import { codeVersion, log, withServer } from "./lib/server.mjs";
 import { mean, round, summarize } from "./lib/stats.mjs";
 
 export const USAGE = `npm run bench -- recall --data FILE [--convs 0-4] [--k 10] [--out FILE] [--mode verbatim]
@@ -163,6 +163,8 @@ export async function main(argv) {
       search_ms: summarize(scored.map((q) => q.ms), [50, 95]),
       ingest_seconds: round(ingestMs / 1000, 2),
       server: server.managed ? "wrangler dev --local (started by the harness)" : server.url,
+      code: codeVersion(),
+      source_changed_during_run: server.sourceChanged(),
       date: new Date().toISOString(),
       machine: `${cpus[0]?.model ?? "unknown"} (${cpus.length} cores)`,
     };

@@ -6,7 +6,7 @@
 // SIGINT/SIGTERM/SIGHUP; the temp dir is removed unless --keep-state.
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -16,6 +16,38 @@ import { ApiClient } from "./api.mjs";
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 const WRANGLER = path.join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
 const READY_TIMEOUT_MS = 90_000;
+
+/**
+ * Newest modification time (ms) of the files wrangler dev bundles and watches: wrangler reloads the Worker when
+ * they change, so a benchmark reports when that happened during its run.
+ * @returns {number}
+ */
+export function sourceStamp() {
+  let newest = 0;
+  /** @param {string} p */
+  const walk = (p) => {
+    let st;
+    try {
+      st = statSync(p);
+    } catch {
+      return;
+    }
+    if (st.isDirectory()) {
+      for (const entry of readdirSync(p)) walk(path.join(p, entry));
+    } else if (!p.endsWith(".md") && st.mtimeMs > newest) newest = st.mtimeMs;
+  };
+  for (const p of ["src", "durable-objects", "migrations", "wrangler.toml", "package.json"]) walk(path.join(ROOT, p));
+  return newest;
+}
+
+/** The checked-out commit and whether the tree differs from it, for the record. */
+export function codeVersion() {
+  const git = (/** @type {string[]} */ args) => spawnSync("git", args, { cwd: ROOT, encoding: "utf8" });
+  const head = git(["rev-parse", "--short", "HEAD"]);
+  if (head.status !== 0) return null;
+  const dirty = git(["status", "--porcelain", "--", "src", "durable-objects", "migrations", "wrangler.toml"]);
+  return { commit: head.stdout.trim(), dirty: dirty.status === 0 ? dirty.stdout.trim().length > 0 : null };
+}
 
 /** @param {...unknown} args */
 export function log(...args) {
@@ -239,6 +271,8 @@ function startReaper(pgid, dir) {
  * @property {number | null} pid  wrangler's pid when we started it
  * @property {boolean} managed  true when we started the server
  * @property {() => ({ rss_mb: number, pids: number[] } | null)} rss  workerd RSS (managed servers only)
+ * @property {() => (boolean | null)} sourceChanged  whether the Worker's sources changed since start (wrangler
+ *   dev then reloads the Worker mid-run); null for a server we did not start
  * @property {() => Promise<void>} stop
  */
 
@@ -254,7 +288,7 @@ export async function startServer(opts) {
       if (!opts["root-key"]) throw new Error("--url needs --key KEY (a tenant key) or --root-key ROOT");
       key = await createTenantKey(url, String(opts["root-key"]));
     }
-    return { url, client: new ApiClient(url, key), pid: null, managed: false, rss: () => null, stop: async () => {} };
+    return { url, client: new ApiClient(url, key), pid: null, managed: false, rss: () => null, sourceChanged: () => null, stop: async () => {} };
   }
 
   if (Number(process.versions.node.split(".")[0]) < 22) {
@@ -283,6 +317,7 @@ export async function startServer(opts) {
   }
   if (verbose) process.stderr.write(migrate.stdout + migrate.stderr);
 
+  const stampAtStart = sourceStamp();
   const port = await freePort();
   const inspectorPort = await freePort();
   const rootKey = randomBytes(24).toString("hex");
@@ -359,6 +394,7 @@ export async function startServer(opts) {
       pid,
       managed: true,
       rss: () => workerdRss(pid),
+      sourceChanged: () => sourceStamp() !== stampAtStart,
       stop,
       /** recent wrangler output, for error reports */
       output: () => tail.toString(),
@@ -397,7 +433,9 @@ export async function createTenantKey(url, rootKey) {
 export async function withServer(opts, fn) {
   const server = await startServer(opts);
   try {
-    return await fn(server);
+    const result = await fn(server);
+    if (server.sourceChanged()) log("warning: src/ or durable-objects/ changed during the run; wrangler dev reloaded the Worker mid-run");
+    return result;
   } catch (error) {
     const out = /** @type {any} */ (server).output?.();
     if (out && !opts.verbose) log(`last wrangler output:\n${out.split("\n").slice(-40).join("\n")}`);
