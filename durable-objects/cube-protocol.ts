@@ -3,6 +3,8 @@
  * The Worker validates and normalises; the Durable Object trusts these shapes.
  */
 import type { MemoryFilter } from "../src/core/filters";
+import type { Channel } from "../src/core/fusion";
+import type { Where } from "../src/core/where";
 import type { MemoryWire } from "../src/schemas/memory";
 
 /** Which cube an RPC call is about; the object stores none of this until it is told. */
@@ -72,15 +74,26 @@ export interface ListPage {
 }
 
 export interface SearchRequestInternal {
-  /** A sanitised FTS5 expression (core/fts-query.ts). */
-  match: string;
+  /** Query terms (core/fts-query.ts), for exact tag matches. */
+  terms: string[];
+  /** A sanitised FTS5 expression, or null when the query has no term. */
+  match: string | null;
   filter: MemoryFilter;
+  /** A validated filter with times in ms (core/where.ts), or null. */
+  where: Where | null;
+  /** ms: validity and recency are judged at this time. */
+  referenceTime: number;
   topK: number;
+  threshold: number | null;
+  /** 1 = relevance only; lower diversifies (MMR). */
+  mmrLambda: number;
+  channels: Channel[];
 }
 
 export interface SearchHit {
   memory: MemoryWire;
   score: number;
+  channels: Channel[];
 }
 
 /** What every mutation returns: its result, the cube's live count after it, and whether it was a replay. */

@@ -79,4 +79,29 @@ export const CUBE_MIGRATIONS: readonly (readonly string[])[] = [
     )`,
     `CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency (created_at)`,
   ],
+  // 2: conversational context. A turn is often only findable through its neighbours ("Did you paint that?" /
+  // "Yes, the lake at sunrise"), so each memory of a session also indexes its neighbours' text in a third,
+  // lower-weighted column; results still return only the memory's own content.
+  [
+    `ALTER TABLE memories ADD COLUMN context TEXT NOT NULL DEFAULT ''`,
+    `DROP TRIGGER IF EXISTS memories_fts_insert`,
+    `DROP TRIGGER IF EXISTS memories_fts_delete`,
+    `DROP TRIGGER IF EXISTS memories_fts_update`,
+    `DROP TABLE IF EXISTS memories_fts`,
+    `CREATE VIRTUAL TABLE memories_fts USING fts5(
+      content, tags, context, content='memories', content_rowid='seq', tokenize='porter unicode61'
+    )`,
+    `INSERT INTO memories_fts (memories_fts) VALUES ('rebuild')`,
+    `CREATE TRIGGER memories_fts_insert AFTER INSERT ON memories BEGIN
+      INSERT INTO memories_fts (rowid, content, tags, context) VALUES (new.seq, new.content, new.tags, new.context);
+    END`,
+    `CREATE TRIGGER memories_fts_delete AFTER DELETE ON memories BEGIN
+      INSERT INTO memories_fts (memories_fts, rowid, content, tags, context) VALUES ('delete', old.seq, old.content, old.tags, old.context);
+    END`,
+    `CREATE TRIGGER memories_fts_update AFTER UPDATE OF content, tags, context ON memories BEGIN
+      INSERT INTO memories_fts (memories_fts, rowid, content, tags, context) VALUES ('delete', old.seq, old.content, old.tags, old.context);
+      INSERT INTO memories_fts (rowid, content, tags, context) VALUES (new.seq, new.content, new.tags, new.context);
+    END`,
+    `CREATE INDEX IF NOT EXISTS memories_session_seq ON memories (session_id, seq) WHERE session_id IS NOT NULL`,
+  ],
 ];

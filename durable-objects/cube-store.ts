@@ -2,14 +2,14 @@
  * All SQL of a cube, behind one exec helper. Synchronous by design: the Durable Object wraps each mutation in
  * `transactionSync`, so a write, its version snapshot and its event commit together or not at all.
  */
-import type { MemoryFilter } from "../src/core/filters";
 import { newMemoryId } from "../src/core/ids";
 import { type LifecycleAction, type MemoryState, transition } from "../src/core/lifecycle";
 import { toIso, toIsoOrNull } from "../src/core/time";
 import { type Outcome, fail, ok } from "../src/errors";
 import type { MemoryVersionWire, MemoryWire } from "../src/schemas/memory";
+import { compileFilter, placeholders } from "./cube-filters";
 import { CUBE_MIGRATIONS } from "./cube-schema";
-import type { CubeRef, ListPage, ListRequest, MemoryPatch, NewMemory, SearchHit, SearchRequestInternal, WriteMeta } from "./cube-protocol";
+import type { CubeRef, ListPage, ListRequest, MemoryPatch, NewMemory, WriteMeta } from "./cube-protocol";
 
 type Row = Record<string, SqlStorageValue>;
 type VersionChange = MemoryVersionWire["change"];
@@ -50,6 +50,19 @@ export class CubeStore {
     return row ? this.toMemory(ref, row) : null;
   }
 
+  /** Memories by id (any state), keyed by id; unknown ids are absent. */
+  findMany(ref: CubeRef, ids: readonly string[]): Map<string, MemoryWire> {
+    const found = new Map<string, MemoryWire>();
+    // SQLite caps bound parameters; 100 per statement stays far below it.
+    for (let i = 0; i < ids.length; i += 100) {
+      const chunk = ids.slice(i, i + 100);
+      for (const row of this.exec(`SELECT * FROM memories WHERE id IN (${placeholders(chunk.length)})`, ...chunk)) {
+        found.set(str(row.id), this.toMemory(ref, row));
+      }
+    }
+    return found;
+  }
+
   /** Counts a read of these memories (access frequency and recency feed the scheduler). */
   touch(ids: readonly string[], now: number): void {
     if (ids.length === 0) return;
@@ -77,21 +90,6 @@ export class CubeStore {
       memories: page.map((row) => this.toMemory(ref, row)),
       next: rows.length > request.limit && last ? { created_at: num(last.created_at), seq: num(last.seq) } : null,
     };
-  }
-
-  /** Full-text search, BM25-ranked; `score` is the negated bm25 so that higher is better. */
-  search(ref: CubeRef, request: SearchRequestInternal): SearchHit[] {
-    const where = compileFilter(request.filter);
-    const rows = this.exec(
-      `SELECT m.*, bm25(memories_fts) AS rank
-         FROM memories_fts JOIN memories m ON m.seq = memories_fts.rowid
-        WHERE memories_fts MATCH ? AND ${where.clauses.join(" AND ")}
-        ORDER BY rank LIMIT ?`,
-      request.match,
-      ...where.params,
-      request.topK,
-    );
-    return rows.map((row) => ({ memory: this.toMemory(ref, row), score: -num(row.rank) }));
   }
 
   history(ref: CubeRef, id: string): MemoryVersionWire[] {
@@ -144,6 +142,7 @@ export class CubeStore {
         JSON.stringify(item.sensitivity),
         item.frozen ? 1 : 0,
       );
+      if (item.sessionId !== null) this.refreshSessionContext(id, "self-and-neighbours");
       return this.recordVersion(ref, id, "created", meta, now);
     });
   }
@@ -184,6 +183,11 @@ export class CubeStore {
     if (patch.sensitivity !== undefined) set("sensitivity", JSON.stringify(patch.sensitivity));
     if (patch.frozen !== undefined) set("frozen", patch.frozen ? 1 : 0);
     this.exec(`UPDATE memories SET ${sets.join(", ")} WHERE id = ?`, ...params, id);
+    if (patch.content !== undefined || patch.sessionId !== undefined) {
+      // Old neighbours lose this text (or this memory left their session); new ones gain it.
+      if (current.session_id !== null) this.refreshNeighboursOf(current.session_id, id);
+      this.refreshSessionContext(id, "self-and-neighbours");
+    }
     return ok(this.recordVersion(ref, id, "updated", meta, now));
   }
 
@@ -200,7 +204,10 @@ export class CubeStore {
     const current = this.find(ref, id);
     if (!current) return fail("not_found", "memory not found");
     if (current.frozen) return fail("memory_frozen", "memory is frozen: unfreeze it before deleting");
+    const neighbours = current.session_id === null ? [] : this.sessionNeighbours(current.session_id, id);
     this.exec("DELETE FROM memories WHERE id = ?", id);
+    // A purge must not leave the text behind in a neighbour's context either.
+    for (const neighbour of neighbours) this.refreshSessionContext(neighbour, "self");
     this.exec("DELETE FROM memory_versions WHERE memory_id = ?", id);
     this.recordEvent("memory.purged", id, null, meta, now);
     return ok({ id });
@@ -237,6 +244,43 @@ export class CubeStore {
 
   forgetIdempotencyBefore(cutoff: number): void {
     this.exec("DELETE FROM idempotency WHERE created_at < ?", cutoff);
+  }
+
+  // ── session context ──────────────────────────────────────────────────────────────────────────────────────
+
+  /** The memories just before and just after `id` in its session (insertion order), if any. */
+  private sessionNeighbours(sessionId: string, id: string): string[] {
+    const seq = this.exec("SELECT seq FROM memories WHERE id = ?", id)[0]?.seq;
+    if (seq == null) return [];
+    const before = this.exec(
+      "SELECT id FROM memories WHERE session_id = ? AND seq < ? ORDER BY seq DESC LIMIT 1",
+      sessionId,
+      seq,
+    )[0];
+    const after = this.exec("SELECT id FROM memories WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT 1", sessionId, seq)[0];
+    return [before, after].flatMap((row) => (row ? [str(row.id)] : []));
+  }
+
+  private refreshNeighboursOf(sessionId: string, id: string): void {
+    for (const neighbour of this.sessionNeighbours(sessionId, id)) this.refreshSessionContext(neighbour, "self");
+  }
+
+  /**
+   * Sets a memory's indexed `context` to its session neighbours' text (and, with "self-and-neighbours", refreshes
+   * the neighbours too, since their context now includes this memory). Context is indexed, never returned.
+   */
+  private refreshSessionContext(id: string, scope: "self" | "self-and-neighbours"): void {
+    const row = this.exec("SELECT session_id FROM memories WHERE id = ?", id)[0];
+    const sessionId = strOrNull(row?.session_id);
+    if (sessionId === null) {
+      this.exec("UPDATE memories SET context = '' WHERE id = ? AND context != ''", id);
+      return;
+    }
+    const neighbours = this.sessionNeighbours(sessionId, id);
+    const texts = neighbours.map((n) => str(this.exec("SELECT content FROM memories WHERE id = ?", n)[0]?.content));
+    const context = texts.map((t) => t.slice(0, CONTEXT_CHARS_PER_NEIGHBOUR)).join("\n");
+    this.exec("UPDATE memories SET context = ? WHERE id = ? AND context != ?", context, id, context);
+    if (scope === "self-and-neighbours") for (const n of neighbours) this.refreshSessionContext(n, "self");
   }
 
   // ── internals ────────────────────────────────────────────────────────────────────────────────────────────
@@ -319,30 +363,6 @@ export class CubeStore {
   }
 }
 
-const placeholders = (n: number) => Array.from({ length: n }, () => "?").join(", ");
+/** How much of each neighbour's text a memory indexes as context: enough for a turn, bounded for long documents. */
+const CONTEXT_CHARS_PER_NEIGHBOUR = 1000;
 const numOrNullIso = (iso: string | null) => (iso === null ? null : Date.parse(iso));
-
-/** SQL for a {@link MemoryFilter} over `memories m`. Only placeholders carry values: nothing user-given is spliced. */
-export function compileFilter(filter: MemoryFilter): { clauses: string[]; params: unknown[] } {
-  const clauses: string[] = [`m.state IN (${placeholders(filter.states.length)})`];
-  const params: unknown[] = [...filter.states];
-  if (filter.types?.length) {
-    clauses.push(`m.type IN (${placeholders(filter.types.length)})`);
-    params.push(...filter.types);
-  }
-  for (const tag of filter.tags ?? []) {
-    clauses.push("EXISTS (SELECT 1 FROM json_each(m.tags) WHERE json_each.value = ?)");
-    params.push(tag);
-  }
-  const compare = (column: string, op: string, value: number | string | undefined) => {
-    if (value === undefined) return;
-    clauses.push(`m.${column} ${op} ?`);
-    params.push(value);
-  };
-  compare("session_id", "=", filter.sessionId);
-  compare("created_at", ">=", filter.createdAfter);
-  compare("created_at", "<", filter.createdBefore);
-  compare("updated_at", ">=", filter.updatedAfter);
-  compare("updated_at", "<", filter.updatedBefore);
-  return { clauses, params };
-}

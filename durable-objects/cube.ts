@@ -18,14 +18,17 @@ import type {
   SearchRequestInternal,
   WriteMeta,
 } from "./cube-protocol";
+import { CubeSearch } from "./cube-search";
 import { CubeStore } from "./cube-store";
 
 export class CubeDurableObject extends DurableObject<Env> {
   private readonly store: CubeStore;
+  private readonly searcher: CubeSearch;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.store = new CubeStore(ctx.storage.sql);
+    this.searcher = new CubeSearch(ctx.storage.sql, this.store);
     void ctx.blockConcurrencyWhile(async () => this.store.migrate());
   }
 
@@ -68,7 +71,7 @@ export class CubeDurableObject extends DurableObject<Env> {
   async search(ref: CubeRef, request: SearchRequestInternal): Promise<{ hits: SearchHit[]; timingMs: number }> {
     const started = performance.now();
     const now = this.sweep(ref);
-    const hits = this.store.search(ref, request);
+    const hits = this.searcher.search(ref, request);
     this.store.touch(
       hits.map((hit) => hit.memory.id),
       now,

@@ -8,8 +8,9 @@ export const LIMITS = {
   batchItems: 100,
   /** A search query, UTF-8 bytes. */
   queryBytes: 2 * 1024,
-  /** Results of one search. */
+  /** Results of one search, and cubes one search may span. */
   topK: 100,
+  searchCubes: 20,
   /** Items on one list page. */
   pageSize: 100,
   /** Tags on a memory, and characters in one tag. */

@@ -2,7 +2,7 @@
  * Which cube a call is about, checked against D1 so that nothing crosses tenants: a cube (or a memory in a cube)
  * of another tenant is "not found", never "forbidden".
  */
-import { and, eq, lte, sql } from "drizzle-orm";
+import { and, eq, inArray, lte, sql } from "drizzle-orm";
 import type { CubeDurableObject } from "../../durable-objects/cube";
 import type { CubeRef } from "../../durable-objects/cube-protocol";
 import { cubeIdOfMemory, cubeObjectName, defaultCubeId } from "../core/ids";
@@ -38,6 +38,19 @@ export async function cubeForRead(ctx: TenantContext, scope: OwnerScopeInput): P
     return cube;
   }
   return findCube(ctx.deps, tenantId, await defaultCubeId(tenantId, `${owner.kind}:${owner.externalId}`));
+}
+
+/** Several cubes of this tenant, each checked; any one missing (or another tenant's) is a 404 for the call. */
+export async function cubesForRead(ctx: TenantContext, cubeIds: readonly string[]): Promise<CubeRef[]> {
+  const { tenantId } = ctx.principal;
+  const wanted = [...new Set(cubeIds)];
+  const rows = await ctx.deps.db
+    .select({ id: cubes.id, owner: cubes.owner })
+    .from(cubes)
+    .where(and(eq(cubes.tenantId, tenantId), inArray(cubes.id, wanted)))
+    .all();
+  if (rows.length !== wanted.length) throw new ApiError("not_found", "cube not found");
+  return rows.map((row) => ({ tenantId, cubeId: row.id, owner: row.owner }));
 }
 
 /** The cube a write goes to; an owner's default cube (and its directory entry) is created on first write. */

@@ -1,21 +1,54 @@
-/** Search within one cube: lexical (FTS5/BM25) for now; the retrieval issue adds the other channels. */
+/**
+ * Search: resolve the cubes in scope, run the retrieval pipeline in each cube's Durable Object at once, and
+ * merge. Scores are normalised per cube (1 = first in every channel), so merged lists compare like with like;
+ * at equal scores the cubes take turns, so one large cube cannot crowd out the others.
+ */
+import type { SearchHit } from "../../durable-objects/cube-protocol";
 import { toMemoryFilter } from "../core/filters";
-import { ftsMatchExpression } from "../core/fts-query";
+import { type Channel } from "../core/fusion";
+import { ftsMatchExpression, searchTerms } from "../core/fts-query";
+import { type Where, normaliseWhere } from "../core/where";
 import type { SearchRequestWire, SearchResultWire } from "../schemas/search";
 import type { TenantContext } from "./context";
-import { cubeForRead, cubeStub } from "./cubes";
+import { cubeForRead, cubeStub, cubesForRead } from "./cubes";
+
+/** Channels that work without any model; `vector` joins them when an embedder is configured. */
+const DEFAULT_CHANNELS: Channel[] = ["lexical", "tag", "recent"];
 
 export async function search(ctx: TenantContext, request: SearchRequestWire) {
   const started = performance.now();
-  const ref = await cubeForRead(ctx, request);
-  const match = ftsMatchExpression(request.query);
-  // No owner memories yet, or a query with no searchable term (only punctuation): an empty result, not an error.
-  if (!ref || match === null) return { data: [], timing_ms: performance.now() - started };
-  const { hits } = await cubeStub(ctx.deps, ref).search(ref, {
-    match,
+  const refs = request.cube_ids
+    ? await cubesForRead(ctx, request.cube_ids)
+    : [await cubeForRead(ctx, request)].filter((ref) => ref !== null);
+  const internal = {
+    terms: searchTerms(request.query),
+    match: ftsMatchExpression(request.query),
     filter: toMemoryFilter(request.filters),
+    where: request.where ? normaliseWhere(request.where as Where) : null,
+    referenceTime: request.reference_time ? Date.parse(request.reference_time) : ctx.deps.clock(),
     topK: request.top_k,
-  });
-  const data: SearchResultWire[] = hits.map((hit) => ({ ...hit.memory, score: hit.score, channels: ["lexical"] }));
-  return { data, timing_ms: performance.now() - started };
+    threshold: request.threshold ?? null,
+    mmrLambda: request.mmr_lambda ?? 1,
+    channels: request.channels ?? DEFAULT_CHANNELS,
+  };
+  const perCube = await Promise.all(refs.map(async (ref) => (await cubeStub(ctx.deps, ref).search(ref, internal)).hits));
+  const data: SearchResultWire[] = mergeFairly(perCube, request.top_k).map((hit) => ({
+    ...hit.memory,
+    score: hit.score,
+    channels: hit.channels,
+  }));
+  return {
+    data,
+    timing_ms: Math.round((performance.now() - started) * 100) / 100,
+    context_tokens: data.reduce((sum, hit) => sum + Math.ceil(hit.content.length / 4), 0),
+  };
+}
+
+/** Merges per-cube lists by score; ties go to the better rank within its cube, so cubes alternate. */
+export function mergeFairly(lists: readonly SearchHit[][], limit: number): SearchHit[] {
+  return lists
+    .flatMap((hits) => hits.map((hit, rank) => ({ hit, rank })))
+    .sort((a, b) => b.hit.score - a.hit.score || a.rank - b.rank)
+    .slice(0, limit)
+    .map(({ hit }) => hit);
 }

@@ -1,0 +1,62 @@
+/**
+ * Weighted reciprocal rank fusion (Cormack et al., 2009): every channel ranks its candidates; a candidate's fused
+ * score is Σ weight / (k + rank). Ranks, not raw scores, so BM25 and cosine need no common scale. The result is
+ * normalised by the best score any candidate could reach with the channels that answered, so 1.0 means "first
+ * in every channel" and a threshold means the same thing for every query and every cube.
+ */
+
+export const CHANNELS = ["lexical", "vector", "tag", "recent"] as const;
+export type Channel = (typeof CHANNELS)[number];
+
+/** One channel's answer: candidate ids, best first. */
+export interface ChannelRanking {
+  channel: Channel;
+  ids: readonly string[];
+}
+
+export interface FusedCandidate {
+  id: string;
+  /** Normalised fused score in (0, 1]. */
+  fused: number;
+  /** Channels that found this candidate, strongest contribution first. */
+  channels: Channel[];
+}
+
+/**
+ * Channels that only support: they reorder what the content channels found but never surface a memory alone —
+ * "recent" matches every query, and a search must not answer an unrelated question with yesterday's notes.
+ */
+export const SUPPORT_CHANNELS: ReadonlySet<Channel> = new Set(["recent"]);
+
+/** The RRF constant: 60 in the original paper; smaller trusts the top ranks more. */
+export const RRF_K = 60;
+
+/**
+ * How much each channel counts. Recent items are a weak prior that only reorders near-ties; lexical and vector
+ * evidence dominate. Tags are precise when they hit, so they count as much as a text channel.
+ */
+export const CHANNEL_WEIGHTS: Readonly<Record<Channel, number>> = { lexical: 1, vector: 1, tag: 0.6, recent: 0.1 };
+
+export function fuse(rankings: readonly ChannelRanking[], weights = CHANNEL_WEIGHTS, k = RRF_K): FusedCandidate[] {
+  const answered = rankings.filter((r) => r.ids.length > 0);
+  const best = answered.reduce((sum, r) => sum + weights[r.channel] / (k + 1), 0);
+  if (best === 0) return [];
+  const byId = new Map<string, { score: number; parts: { channel: Channel; part: number }[] }>();
+  for (const { channel, ids } of answered) {
+    ids.forEach((id, index) => {
+      const part = weights[channel] / (k + index + 1);
+      const entry = byId.get(id) ?? { score: 0, parts: [] };
+      entry.score += part;
+      entry.parts.push({ channel, part });
+      byId.set(id, entry);
+    });
+  }
+  return [...byId]
+    .filter(([, { parts }]) => parts.some((p) => !SUPPORT_CHANNELS.has(p.channel)))
+    .map(([id, { score, parts }]) => ({
+      id,
+      fused: score / best,
+      channels: parts.sort((a, b) => b.part - a.part).map((p) => p.channel),
+    }))
+    .sort((a, b) => b.fused - a.fused || (a.id < b.id ? -1 : 1));
+}
