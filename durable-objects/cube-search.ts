@@ -7,12 +7,17 @@ import { type Channel, type ChannelRanking, fuse } from "../src/core/fusion";
 import { mmr } from "../src/core/mmr";
 import { finalScore } from "../src/core/scoring";
 import type { MemoryWire } from "../src/schemas/memory";
-import { type SqlFragment, compileFilter, compileWhere, placeholders, validAt } from "./cube-filters";
+import { type SqlFragment, compileFilter, compileWhere, validAt } from "./cube-filters";
 import type { CubeRef, SearchHit, SearchRequestInternal } from "./cube-protocol";
 import type { CubeStore } from "./cube-store";
 
 /** Candidates each channel contributes: enough for fusion to find agreement below each channel's top ten. */
 export const CHANNEL_DEPTH = 100;
+/** Fused candidates loaded for scoring and MMR: a multiple of top_k, and never fewer than the minimum. */
+const HYDRATE_FACTOR = 3;
+const HYDRATE_MIN = 40;
+/** How many BM25 candidates to rank before filtering, as a multiple of the channel depth. */
+const LEXICAL_OVERFETCH = 3;
 /** BM25 column weights: content, tags, neighbouring turns' context. */
 export const BM25_WEIGHTS = [1.0, 0.6, 0.35] as const;
 
@@ -35,7 +40,9 @@ export class CubeSearch {
       channel,
       ids: this.channel(channel, request, where),
     }));
-    const fused = fuse(rankings);
+    // Scheduler signals move a score by at most ±15%, so only the best fused candidates can still reach the top k;
+    // loading just those keeps row parsing off the hot path.
+    const fused = fuse(rankings).slice(0, Math.max(request.topK * HYDRATE_FACTOR, HYDRATE_MIN));
     if (fused.length === 0) return [];
 
     const memories = this.store.findMany(
@@ -54,6 +61,34 @@ export class CubeSearch {
     return mmr(kept, request.topK, request.mmrLambda).map(({ memory, score, channels }) => ({ memory, score, channels }));
   }
 
+  /**
+   * BM25 top candidates under the filter. Ranking inside FTS5 first and filtering the best few hundred is several
+   * times faster than filtering every match; when the filter rejects so many that the page comes up short, the
+   * exact (filter-first) query runs instead, so a selective filter never loses results.
+   */
+  private lexical(match: string, filter: string, params: unknown[]): string[] {
+    const ranked = `SELECT rowid FROM memories_fts WHERE memories_fts MATCH ?
+      ORDER BY bm25(memories_fts, ${BM25_WEIGHTS.join(", ")})`;
+    const overfetch = CHANNEL_DEPTH * LEXICAL_OVERFETCH;
+    const best = this.sql
+      .exec(`${ranked} LIMIT ?`, match, overfetch)
+      .toArray()
+      .map((row) => Number(row.rowid));
+    if (best.length === 0) return [];
+    const kept = this.ids(
+      `SELECT m.id FROM memories m JOIN json_each(?) r ON m.seq = r.value WHERE ${filter} ORDER BY r.key LIMIT ?`,
+      [JSON.stringify(best), ...params, CHANNEL_DEPTH],
+    );
+    // Everything ranked was looked at, or the page is full: the fast answer is the exact one.
+    if (kept.length === CHANNEL_DEPTH || best.length < overfetch) return kept;
+    return this.ids(
+      `SELECT m.id FROM (SELECT rowid, bm25(memories_fts, ${BM25_WEIGHTS.join(", ")}) AS score FROM memories_fts
+          WHERE memories_fts MATCH ?) r
+         JOIN memories m ON m.seq = r.rowid WHERE ${filter} ORDER BY r.score LIMIT ?`,
+      [match, ...params, CHANNEL_DEPTH],
+    );
+  }
+
   /** The filter every channel applies: shorthand filters, the typed grammar, and validity at the reference time. */
   private conditions(request: SearchRequestInternal): SqlFragment {
     const parts = [compileFilter(request.filter), validAt(request.referenceTime)];
@@ -65,21 +100,15 @@ export class CubeSearch {
     const filter = where.clauses.join(" AND ");
     switch (channel) {
       case "lexical":
-        if (request.match === null) return [];
+        return request.match === null ? [] : this.lexical(request.match, filter, where.params);
+      case "tag":
+        // The FTS index's tags column: an index lookup instead of parsing every memory's tags JSON.
+        if (request.terms.length === 0) return [];
         return this.ids(
           `SELECT m.id FROM memories_fts JOIN memories m ON m.seq = memories_fts.rowid
             WHERE memories_fts MATCH ? AND ${filter}
-            ORDER BY bm25(memories_fts, ${BM25_WEIGHTS.join(", ")}) LIMIT ?`,
-          [request.match, ...where.params, CHANNEL_DEPTH],
-        );
-      case "tag":
-        if (request.terms.length === 0) return [];
-        return this.ids(
-          `SELECT m.id FROM memories m
-            WHERE EXISTS (SELECT 1 FROM json_each(m.tags) WHERE lower(json_each.value) IN (${placeholders(request.terms.length)}))
-              AND ${filter}
             ORDER BY m.created_at DESC, m.seq DESC LIMIT ?`,
-          [...request.terms, ...where.params, CHANNEL_DEPTH],
+          [`{tags} : (${request.terms.map((t) => `"${t}"`).join(" OR ")})`, ...where.params, CHANNEL_DEPTH],
         );
       case "recent":
         return this.ids(`SELECT m.id FROM memories m WHERE ${filter} ORDER BY m.created_at DESC, m.seq DESC LIMIT ?`, [

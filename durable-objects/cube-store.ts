@@ -120,10 +120,19 @@ export class CubeStore {
         key_id: meta.actor,
         request_id: meta.requestId,
       };
+      // A new memory always takes the highest seq, so it is the last of its session: its context is the previous
+      // memory's text, and that memory's context (which had no "next" part yet) gains this one's.
+      const previous =
+        item.sessionId === null
+          ? undefined
+          : this.exec(
+              "SELECT seq, content, context FROM memories WHERE session_id = ? ORDER BY seq DESC LIMIT 1",
+              item.sessionId,
+            )[0];
       this.exec(
         `INSERT INTO memories (id, owner, type, content, tags, metadata, session_id, source, created_at, updated_at,
-           valid_at, invalid_at, expires_at, priority, importance, sensitivity, frozen, version, state)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 'activated')`,
+           valid_at, invalid_at, expires_at, priority, importance, sensitivity, frozen, version, state, context)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 'activated', ?)`,
         id,
         ref.owner,
         item.type,
@@ -141,8 +150,12 @@ export class CubeStore {
         item.importance,
         JSON.stringify(item.sensitivity),
         item.frozen ? 1 : 0,
+        previous ? contextPart(str(previous.content)) : "",
       );
-      if (item.sessionId !== null) this.refreshSessionContext(id, "self-and-neighbours");
+      if (previous) {
+        const context = [str(previous.context), contextPart(item.content)].filter(Boolean).join("\n");
+        this.exec("UPDATE memories SET context = ? WHERE seq = ?", context, previous.seq);
+      }
       return this.recordVersion(ref, id, "created", meta, now);
     });
   }
@@ -278,7 +291,7 @@ export class CubeStore {
     }
     const neighbours = this.sessionNeighbours(sessionId, id);
     const texts = neighbours.map((n) => str(this.exec("SELECT content FROM memories WHERE id = ?", n)[0]?.content));
-    const context = texts.map((t) => t.slice(0, CONTEXT_CHARS_PER_NEIGHBOUR)).join("\n");
+    const context = texts.map(contextPart).join("\n");
     this.exec("UPDATE memories SET context = ? WHERE id = ? AND context != ?", context, id, context);
     if (scope === "self-and-neighbours") for (const n of neighbours) this.refreshSessionContext(n, "self");
   }
@@ -365,4 +378,5 @@ export class CubeStore {
 
 /** How much of each neighbour's text a memory indexes as context: enough for a turn, bounded for long documents. */
 const CONTEXT_CHARS_PER_NEIGHBOUR = 1000;
+const contextPart = (text: string) => text.slice(0, CONTEXT_CHARS_PER_NEIGHBOUR);
 const numOrNullIso = (iso: string | null) => (iso === null ? null : Date.parse(iso));

@@ -19,13 +19,33 @@ function ownerOf(scope: OwnerScopeInput): { kind: OwnerKind; externalId: string 
   return null;
 }
 
+/**
+ * Cubes this isolate has already seen. A cube's tenant and owner never change after creation, so a hit is always
+ * right; only existence can change (cube deletion must call {@link forgetCachedCube}). Misses are not cached: a cube
+ * created a moment ago by another isolate is found on the next request.
+ */
+const knownCubes = new Map<string, CubeRef>();
+const KNOWN_CUBES_MAX = 10_000;
+
+export function forgetCachedCube(tenantId: string, cubeId: string): void {
+  knownCubes.delete(`${tenantId}/${cubeId}`);
+}
+
+function remember(ref: CubeRef): CubeRef {
+  if (knownCubes.size >= KNOWN_CUBES_MAX) knownCubes.delete(knownCubes.keys().next().value!);
+  knownCubes.set(`${ref.tenantId}/${ref.cubeId}`, ref);
+  return ref;
+}
+
 async function findCube(deps: Deps, tenantId: string, cubeId: string): Promise<CubeRef | null> {
+  const known = knownCubes.get(`${tenantId}/${cubeId}`);
+  if (known) return known;
   const row = await deps.db
     .select({ id: cubes.id, owner: cubes.owner })
     .from(cubes)
     .where(and(eq(cubes.id, cubeId), eq(cubes.tenantId, tenantId)))
     .get();
-  return row ? { tenantId, cubeId: row.id, owner: row.owner } : null;
+  return row ? remember({ tenantId, cubeId: row.id, owner: row.owner }) : null;
 }
 
 /** The cube a read is scoped to, or null when the owner has never been written for (an empty result, not 404). */
@@ -77,7 +97,7 @@ export async function cubeForWrite(ctx: TenantContext, scope: OwnerScopeInput): 
       .values({ id: cubeId, tenantId, owner: ownerKey, name: "default", isDefault: true, createdAt: now, lastActiveAt: now })
       .onConflictDoNothing(),
   ]);
-  return { tenantId, cubeId, owner: ownerKey };
+  return remember({ tenantId, cubeId, owner: ownerKey });
 }
 
 /** The cube a memory id belongs to, if that cube is this tenant's; otherwise 404 (existence is never revealed). */

@@ -1,0 +1,137 @@
+import { describe, expect, it } from "vitest";
+import { RRF_K, fuse } from "../../src/core/fusion";
+import { DUPLICATE_SIMILARITY, jaccard, mmr } from "../../src/core/mmr";
+import { RECENCY_HALF_LIFE_MS, finalScore, frequency, recency } from "../../src/core/scoring";
+import { normaliseWhere, whereProblems } from "../../src/core/where";
+
+describe("fusion (weighted RRF)", () => {
+  it("rewards agreement between channels over a single first place", () => {
+    const fused = fuse([
+      { channel: "lexical", ids: ["a", "b", "c"] },
+      { channel: "vector", ids: ["b", "d", "a"] },
+    ]);
+    expect(fused.map((c) => c.id)).toEqual(["b", "a", "d", "c"]);
+    expect(fused[0]!.channels).toEqual(["vector", "lexical"]);
+  });
+
+  it("normalises so that first in every answering channel scores 1", () => {
+    const fused = fuse([
+      { channel: "lexical", ids: ["a"] },
+      { channel: "tag", ids: ["a"] },
+      { channel: "vector", ids: [] },
+    ]);
+    expect(fused[0]!.fused).toBeCloseTo(1, 10);
+    const second = fuse([{ channel: "lexical", ids: ["x", "y"] }]);
+    expect(second[1]!.fused).toBeCloseTo((RRF_K + 1) / (RRF_K + 2), 10);
+  });
+
+  it("never surfaces a memory that only a support channel found", () => {
+    const fused = fuse([
+      { channel: "lexical", ids: ["a"] },
+      { channel: "recent", ids: ["z", "a"] },
+    ]);
+    expect(fused.map((c) => c.id)).toEqual(["a"]);
+    expect(fuse([{ channel: "recent", ids: ["z"] }])).toEqual([]);
+  });
+
+  it("weights channels: a tag hit counts less than a lexical one at the same rank", () => {
+    const fused = fuse([
+      { channel: "lexical", ids: ["lex"] },
+      { channel: "tag", ids: ["tag"] },
+    ]);
+    expect(fused.map((c) => c.id)).toEqual(["lex", "tag"]);
+  });
+});
+
+describe("scoring", () => {
+  const now = Date.UTC(2026, 10, 25);
+  const neutral = { importance: 0.5, priority: 50, timestamp: now - RECENCY_HALF_LIFE_MS, accessCount: 0 };
+
+  it.each([
+    [0, 1],
+    [RECENCY_HALF_LIFE_MS, 0.5],
+    [2 * RECENCY_HALF_LIFE_MS, 0.25],
+    [-1000, 1],
+  ])("recency at age %d ms is %d", (age, expected) => {
+    expect(recency(now - age, now)).toBeCloseTo(expected, 10);
+  });
+
+  it("frequency grows logarithmically and saturates", () => {
+    expect(frequency(0)).toBe(0);
+    expect(frequency(9)).toBeCloseTo(0.5, 1);
+    expect(frequency(100)).toBe(1);
+    expect(frequency(10_000)).toBe(1);
+  });
+
+  it("defaults leave the fused score unchanged, and signals stay within ±15%", () => {
+    expect(finalScore(0.8, neutral, now)).toBeCloseTo(0.8, 10);
+    const best = finalScore(1, { importance: 1, priority: 100, timestamp: now, accessCount: 1000 }, now);
+    const worst = finalScore(1, { importance: 0, priority: 0, timestamp: 0, accessCount: 0 }, now);
+    expect(best).toBeLessThanOrEqual(1.15 + 1e-9);
+    expect(worst).toBeGreaterThanOrEqual(0.85 - 1e-9);
+    expect(finalScore(0.5, { ...neutral, importance: 1 }, now)).toBeGreaterThan(finalScore(0.5, neutral, now));
+  });
+});
+
+describe("mmr", () => {
+  const items = [
+    { id: "a", score: 1.0, text: "alice flew to tokyo for a conference" },
+    { id: "a2", score: 0.99, text: "Alice flew to Tokyo for a conference!" },
+    { id: "b", score: 0.9, text: "alice flew to tokyo for a big conference in june" },
+    { id: "c", score: 0.5, text: "bob bakes sourdough bread on sundays" },
+  ];
+
+  it("collapses near-duplicates even when ranking by relevance only", () => {
+    expect(jaccard(new Set(["x", "y"]), new Set(["x", "y"]))).toBe(1);
+    expect(DUPLICATE_SIMILARITY).toBeLessThan(1);
+    expect(mmr(items, 4, 1).map((i) => i.id)).toEqual(["a", "b", "c"]);
+  });
+
+  it("lower lambda promotes variety", () => {
+    expect(mmr(items, 2, 1).map((i) => i.id)).toEqual(["a", "b"]);
+    expect(mmr(items, 2, 0.3).map((i) => i.id)).toEqual(["a", "c"]);
+  });
+});
+
+describe("filter grammar", () => {
+  it.each([
+    [{ field: "type", op: "eq", value: "fact" }],
+    [{ field: "tags", op: "contains", value: "travel" }],
+    [{ field: "metadata.app.version", op: "gte", value: 2 }],
+    [{ not: { or: [{ field: "state", op: "in", value: ["activated", "archived"] }, { field: "session_id", op: "ne", value: "x" }] } }],
+    [{ and: [{ field: "created_at", op: "lt", value: "2026-01-01T00:00:00Z" }, { field: "metadata.flag", op: "eq", value: true }] }],
+  ])("accepts %j", (where) => {
+    expect(whereProblems(where as never)).toEqual([]);
+  });
+
+  it.each([
+    [{ field: "colour", op: "eq", value: "red" }, "unknown field"],
+    [{ field: "metadata.a'b", op: "eq", value: 1 }, "unknown field"],
+    [{ field: "type", op: "gt", value: "fact" }, "does not support gt"],
+    [{ field: "tags", op: "in", value: "x" }, "needs a list"],
+    [{ field: "type", op: "eq", value: ["a"] }, "single value"],
+    [{ field: "created_at", op: "gt", value: "yesterday" }, "ISO-8601"],
+    [{ field: "state", op: "eq", value: "zombie" }, "unknown state"],
+    [{ field: "metadata.n", op: "gt", value: true }, "number or a string"],
+    [{ not: { not: { not: { not: { field: "type", op: "eq", value: "fact" } } } } }, "deeper"],
+  ])("rejects %j", (where, message) => {
+    const problems = whereProblems(where as never);
+    expect(problems.join(" ")).toContain(message);
+  });
+
+  it("normalises times to milliseconds and leaves the rest alone", () => {
+    expect(
+      normaliseWhere({
+        and: [
+          { field: "valid_at", op: "gte", value: "2026-01-01T00:00:00Z" },
+          { field: "type", op: "eq", value: "fact" },
+        ],
+      }),
+    ).toEqual({
+      and: [
+        { field: "valid_at", op: "gte", value: Date.UTC(2026, 0, 1) },
+        { field: "type", op: "eq", value: "fact" },
+      ],
+    });
+  });
+});
