@@ -74,6 +74,8 @@ export interface ListPage {
 }
 
 export interface SearchRequestInternal {
+  /** The query as written, for embedding and reranking. */
+  query: string;
   /** Query terms (core/fts-query.ts), for exact tag matches. */
   terms: string[];
   /** A sanitised FTS5 expression, or null when the query has no term. */
@@ -88,12 +90,16 @@ export interface SearchRequestInternal {
   /** 1 = relevance only; lower diversifies (MMR). */
   mmrLambda: number;
   channels: Channel[];
+  /** Re-order the best candidates with the reranker. */
+  rerank: boolean;
 }
 
 export interface SearchHit {
   memory: MemoryWire;
   score: number;
   channels: Channel[];
+  /** The reranker's relevance, when the request asked for reranking. */
+  rerankScore?: number;
 }
 
 /** What every mutation returns: its result, the cube's live count after it, and whether it was a replay. */

@@ -104,4 +104,16 @@ export const CUBE_MIGRATIONS: readonly (readonly string[])[] = [
     END`,
     `CREATE INDEX IF NOT EXISTS memories_session_seq ON memories (session_id, seq) WHERE session_id IS NOT NULL`,
   ],
+  // 3: the cube's local vector index (durable-objects/vector-store.ts): int8 vectors of one embedding space packed
+  // into blocks; `ids` is a JSON array with null for free slots, `scales` a Float32 per slot, `vectors` slots × d.
+  [
+    `CREATE TABLE IF NOT EXISTS vector_blocks (
+      block INTEGER PRIMARY KEY,
+      embedder TEXT NOT NULL,
+      dimensions INTEGER NOT NULL,
+      ids TEXT NOT NULL,
+      scales BLOB NOT NULL,
+      vectors BLOB NOT NULL
+    )`,
+  ],
 ];

@@ -3,13 +3,15 @@
  * (core/fusion.ts), scored with the scheduler's signals (core/scoring.ts), thresholded and diversified
  * (core/mmr.ts). Synchronous SQL, like the store.
  */
-import { type Channel, type ChannelRanking, fuse } from "../src/core/fusion";
+import type { VectorMatch } from "../src/adapters/types";
+import { CHANNEL_WEIGHTS, type Channel, type ChannelRanking, fuse } from "../src/core/fusion";
 import { mmr } from "../src/core/mmr";
 import { finalScore } from "../src/core/scoring";
 import type { MemoryWire } from "../src/schemas/memory";
 import { type SqlFragment, compileFilter, compileWhere, validAt } from "./cube-filters";
 import type { CubeRef, SearchHit, SearchRequestInternal } from "./cube-protocol";
 import type { CubeStore } from "./cube-store";
+import type { VectorStore } from "./vector-store";
 
 /** Candidates each channel contributes: enough for fusion to find agreement below each channel's top ten. */
 export const CHANNEL_DEPTH = 100;
@@ -21,10 +23,23 @@ const LEXICAL_OVERFETCH = 3;
 /** BM25 column weights: content, tags, neighbouring turns' context. */
 export const BM25_WEIGHTS = [1.0, 0.6, 0.35] as const;
 
+/** The query's embedding and what the shared index already answered for it. */
+export interface SemanticQuery {
+  embedderId: string;
+  vector: Float32Array;
+  /** Matches below this cosine are dropped (Embedder.minSimilarity). */
+  minSimilarity: number;
+  /** The vector channel's weight in fusion (Embedder.fusionWeight). */
+  fusionWeight: number;
+  /** Matches from the remote index (Vectorize), merged with the cube's own vectors. */
+  remote: readonly VectorMatch[];
+}
+
 export class CubeSearch {
   constructor(
     private readonly sql: SqlStorage,
     private readonly store: CubeStore,
+    private readonly vectors: VectorStore,
   ) {}
 
   private ids(query: string, params: unknown[]): string[] {
@@ -34,15 +49,16 @@ export class CubeSearch {
       .map((row) => String(row.id));
   }
 
-  search(ref: CubeRef, request: SearchRequestInternal): SearchHit[] {
+  search(ref: CubeRef, request: SearchRequestInternal, semantic: SemanticQuery | null): SearchHit[] {
     const where = this.conditions(request);
     const rankings: ChannelRanking[] = request.channels.map((channel) => ({
       channel,
-      ids: this.channel(channel, request, where),
+      ids: channel === "vector" ? this.semantic(semantic, where) : this.channel(channel, request, where),
     }));
     // Scheduler signals move a score by at most ±15%, so only the best fused candidates can still reach the top k;
     // loading just those keeps row parsing off the hot path.
-    const fused = fuse(rankings).slice(0, Math.max(request.topK * HYDRATE_FACTOR, HYDRATE_MIN));
+    const weights = { ...CHANNEL_WEIGHTS, vector: semantic?.fusionWeight ?? CHANNEL_WEIGHTS.vector };
+    const fused = fuse(rankings, weights).slice(0, Math.max(request.topK * HYDRATE_FACTOR, HYDRATE_MIN));
     if (fused.length === 0) return [];
 
     const memories = this.store.findMany(
@@ -116,8 +132,28 @@ export class CubeSearch {
           request.topK,
         ]);
       case "vector":
-        return [];
+        throw new Error("the vector channel needs the query embedding: see semantic()");
     }
+  }
+
+  /**
+   * Nearest neighbours from the cube's own vectors (read-your-writes: a memory is here the moment it is written)
+   * and from the remote index, merged by best similarity, then filtered like every other channel.
+   */
+  private semantic(semantic: SemanticQuery | null, where: SqlFragment): string[] {
+    if (!semantic) return [];
+    const best = new Map<string, number>();
+    for (const match of [...this.vectors.query(semantic.embedderId, semantic.vector, CHANNEL_DEPTH), ...semantic.remote]) {
+      if (match.score < semantic.minSimilarity) continue;
+      best.set(match.id, Math.max(best.get(match.id) ?? -Infinity, match.score));
+    }
+    const ordered = [...best].sort((a, b) => b[1] - a[1]).map(([id]) => id);
+    if (ordered.length === 0) return [];
+    return this.ids(
+      `SELECT m.id FROM memories m JOIN json_each(?) r ON m.id = r.value WHERE ${where.clauses.join(" AND ")}
+        ORDER BY r.key LIMIT ?`,
+      [JSON.stringify(ordered), ...where.params, CHANNEL_DEPTH],
+    );
   }
 }
 

@@ -1,0 +1,60 @@
+/**
+ * The interfaces semantic retrieval reaches its models and indexes through. Each has a Cloudflare implementation
+ * (Workers AI, Vectorize) and a local one that runs offline; both pass the same contract tests (test/adapters/).
+ */
+
+/** Turns texts into vectors of one embedding space. */
+export interface Embedder {
+  /**
+   * Stable id of the embedding space, e.g. "local:glove-6b-100d-int8-20k@1" or "workers-ai:@cf/baai/bge-m3".
+   * Vectors from different ids must never be compared: stores record it next to every vector.
+   */
+  readonly id: string;
+  readonly dimensions: number;
+  /**
+   * Cosine similarity below which a match is no evidence of relatedness for this model. Nearest neighbours always
+   * exist, so without a floor a vector channel would answer "wifi" with the door code. Calibrated per model.
+   */
+  readonly minSimilarity: number;
+  /**
+   * How much the vector channel counts in fusion with this model (lexical counts 1). A strong model earns 1; a
+   * weak one only breaks ties, or it drags good lexical hits down.
+   */
+  readonly fusionWeight: number;
+  /**
+   * One L2-normalised vector per text, in the same order. `kind` lets asymmetric models prefix queries.
+   * Blank texts are allowed and still get a unit vector (they just match nothing in particular).
+   */
+  embed(texts: readonly string[], kind: "document" | "query"): Promise<Float32Array[]>;
+}
+
+/** One search result; `score` is the cosine similarity, higher is better. */
+export interface VectorMatch {
+  id: string;
+  score: number;
+}
+
+export interface VectorRecord {
+  id: string;
+  vector: Float32Array;
+}
+
+/**
+ * A nearest-neighbour index partitioned into namespaces (one per cube). An id names one vector per namespace:
+ * upserting it again replaces that vector. Implementations may be eventually consistent (Vectorize is): a write
+ * is guaranteed visible only after the implementation's own notion of "settled".
+ */
+export interface VectorIndex {
+  upsert(namespace: string, records: readonly VectorRecord[]): Promise<void>;
+  /** At most `topK` matches, best first. */
+  query(namespace: string, vector: Float32Array, topK: number): Promise<VectorMatch[]>;
+  /** Removes these ids from the namespace; unknown ids are ignored. */
+  delete(namespace: string, ids: readonly string[]): Promise<void>;
+}
+
+/** Scores documents against a query, usually a cross-encoder over a short candidate list. */
+export interface Reranker {
+  readonly id: string;
+  /** Relevance per document, in the same order; higher is better. Scores are finite but not calibrated across ids. */
+  rerank(query: string, documents: readonly string[]): Promise<number[]>;
+}

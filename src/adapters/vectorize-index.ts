@@ -1,0 +1,90 @@
+/**
+ * The production semantic index: one Vectorize index for all cubes, one namespace per cube.
+ *
+ * Vectorize limits this adapter is built around (Cloudflare's Vectorize limits page, V2 indexes):
+ * - upsert: at most 1,000 vectors per call from a Worker → records go in batches of 1,000;
+ * - topK: at most 100 when neither values nor metadata are returned (20 otherwise) → queries ask for neither;
+ * - vector ids and namespaces: at most 64 bytes each; 50,000 namespaces per index on Workers Paid (1,000 on Free);
+ * - vector ids are unique per INDEX, not per namespace: `deleteByIds` takes no namespace, and upserting an id
+ *   that exists in another namespace moves it. So this adapter stores `<namespace>:<id>` as the Vectorize id:
+ *   a cube can never overwrite or delete another cube's vector, whatever ids it is handed
+ *   (a cube id, 21 bytes, + ":" + a memory id, 36 bytes = 58 bytes).
+ * - writes are asynchronous: a mutation becomes visible to queries seconds later. Callers that need
+ *   read-your-writes keep recent vectors elsewhere (the Cube Durable Object's local vector store does).
+ */
+import type { VectorIndex, VectorMatch, VectorRecord } from "./types";
+
+/** The slice of a Vectorize binding this adapter uses; both `Vectorize` and the older `VectorizeIndex` satisfy it. */
+export interface VectorizeBinding {
+  upsert(vectors: VectorizeVector[]): Promise<unknown>;
+  query(vector: VectorFloatArray | number[], options?: VectorizeQueryOptions): Promise<VectorizeMatches>;
+  deleteByIds(ids: string[]): Promise<unknown>;
+}
+
+/** Documented Vectorize limits (Workers binding, V2 index). */
+export const VECTORIZE_LIMITS = {
+  upsertBatch: 1000,
+  deleteBatch: 1000,
+  topKWithoutValuesOrMetadata: 100,
+  idBytes: 64,
+  namespaceBytes: 64,
+} as const;
+
+const SEPARATOR = ":";
+const utf8Length = (text: string) => new TextEncoder().encode(text).length;
+
+/** See the file comment. */
+export class VectorizeVectorIndex implements VectorIndex {
+  constructor(private readonly vectorize: VectorizeBinding) {}
+
+  async upsert(namespace: string, records: readonly VectorRecord[]): Promise<void> {
+    checkNamespace(namespace);
+    const vectors: VectorizeVector[] = records.map((record) => ({
+      id: scopedId(namespace, record.id),
+      values: record.vector,
+      namespace,
+    }));
+    for (let i = 0; i < vectors.length; i += VECTORIZE_LIMITS.upsertBatch) {
+      await this.vectorize.upsert(vectors.slice(i, i + VECTORIZE_LIMITS.upsertBatch));
+    }
+  }
+
+  /** `topK` above Vectorize's 100 is capped at 100: a semantic channel fused with others rarely needs more. */
+  async query(namespace: string, vector: Float32Array, topK: number): Promise<VectorMatch[]> {
+    checkNamespace(namespace);
+    const k = Math.min(Math.floor(topK), VECTORIZE_LIMITS.topKWithoutValuesOrMetadata);
+    if (k < 1) return [];
+    const result = await this.vectorize.query(vector, { topK: k, namespace, returnValues: false, returnMetadata: "none" });
+    const prefix = namespace + SEPARATOR;
+    return (
+      result.matches
+        // Defence in depth: a match outside this cube's id space is never handed back, whatever the index says.
+        .filter((match) => match.id.startsWith(prefix))
+        .map((match) => ({ id: match.id.slice(prefix.length), score: match.score }))
+        .sort((a, b) => b.score - a.score)
+        .slice(0, k)
+    );
+  }
+
+  async delete(namespace: string, ids: readonly string[]): Promise<void> {
+    checkNamespace(namespace);
+    const scoped = ids.map((id) => scopedId(namespace, id));
+    for (let i = 0; i < scoped.length; i += VECTORIZE_LIMITS.deleteBatch) {
+      await this.vectorize.deleteByIds(scoped.slice(i, i + VECTORIZE_LIMITS.deleteBatch));
+    }
+  }
+}
+
+function checkNamespace(namespace: string): void {
+  if (namespace === "" || namespace.includes(SEPARATOR) || utf8Length(namespace) > VECTORIZE_LIMITS.namespaceBytes) {
+    throw new Error(`not a usable Vectorize namespace: ${JSON.stringify(namespace)}`);
+  }
+}
+
+function scopedId(namespace: string, id: string): string {
+  const scoped = namespace + SEPARATOR + id;
+  if (id === "" || utf8Length(scoped) > VECTORIZE_LIMITS.idBytes) {
+    throw new Error(`vector id ${JSON.stringify(id)} does not fit Vectorize's ${VECTORIZE_LIMITS.idBytes}-byte ids in namespace ${namespace}`);
+  }
+  return scoped;
+}

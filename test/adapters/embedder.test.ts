@@ -1,0 +1,88 @@
+import { describe, expect, it } from "vitest";
+import { LOCAL_TABLE_ID, LocalEmbedder } from "../../src/adapters/local-embedder";
+import { TABLE_BASE64, TABLE_ID, TABLE_SHA256 } from "../../src/adapters/local-embedder/glove-100d-int8";
+import { WorkersAiEmbedder, batches } from "../../src/adapters/workers-ai-embedder";
+import { embedderContract } from "./contracts";
+import { EmbeddingModelStandIn } from "./stand-ins";
+
+embedderContract("local (GloVe 100-d int8)", () => new LocalEmbedder(), { semantic: true });
+embedderContract("Workers AI bge-m3 (stand-in binding)", () => new WorkersAiEmbedder(new EmbeddingModelStandIn()), {
+  semantic: false,
+});
+embedderContract(
+  "Workers AI bge-base-en-v1.5 (stand-in binding)",
+  () => new WorkersAiEmbedder(new EmbeddingModelStandIn(), "@cf/baai/bge-base-en-v1.5"),
+  { semantic: false },
+);
+
+const cosine = (a: Float32Array, b: Float32Array) => a.reduce((acc, x, i) => acc + x * (b[i] ?? 0), 0);
+
+describe("local embedder", () => {
+  it("names the table it ships, and the table is intact", async () => {
+    expect(new LocalEmbedder().id).toBe(`local:${TABLE_ID}@1`);
+    expect(LOCAL_TABLE_ID).toBe(TABLE_ID);
+    const bytes = Uint8Array.from(atob(TABLE_BASE64), (c) => c.charCodeAt(0));
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+    expect([...digest].map((b) => b.toString(16).padStart(2, "0")).join("")).toBe(TABLE_SHA256);
+  });
+
+  it("lets an out-of-vocabulary name match itself", async () => {
+    const [name, withName, other] = await new LocalEmbedder().embed(
+      ["Zorblaxian", "we met the Zorblaxian engineers", "we met the Quimbletonian engineers"],
+      "document",
+    );
+    expect(cosine(name!, withName!)).toBeGreaterThan(cosine(name!, other!) + 0.2);
+  });
+
+  it("ignores case, punctuation and stopwords", async () => {
+    const [a, b] = await new LocalEmbedder().embed(["The PUPPY, of course!", "puppy course"], "query");
+    expect(Array.from(a!)).toEqual(Array.from(b!));
+  });
+});
+
+describe("Workers AI embedder requests", () => {
+  it("sends bge-m3 batches of at most 100 texts, in order, with truncation on", async () => {
+    const ai = new EmbeddingModelStandIn();
+    const embedder = new WorkersAiEmbedder(ai);
+    expect([embedder.id, embedder.dimensions]).toEqual(["workers-ai:@cf/baai/bge-m3", 1024]);
+    const texts = Array.from({ length: 250 }, (_, i) => `text ${i}`);
+    await embedder.embed(texts, "query");
+    expect(ai.requests.map((r) => r.model)).toEqual(Array(3).fill("@cf/baai/bge-m3"));
+    expect(ai.requests.map((r) => r.inputs.text.length)).toEqual([100, 100, 50]);
+    expect(ai.requests.flatMap((r) => r.inputs.text)).toEqual(texts); // bge-m3 takes no query instruction
+    expect(ai.requests.every((r) => r.inputs.truncate_inputs === true && r.inputs.pooling === undefined)).toBe(true);
+  });
+
+  it("keeps a bge-m3 request inside the model's 60,000-token context window", async () => {
+    const ai = new EmbeddingModelStandIn();
+    await new WorkersAiEmbedder(ai).embed(Array(100).fill("x".repeat(1_000)), "document");
+    expect(ai.requests.map((r) => r.inputs.text.length)).toEqual([60, 40]);
+    expect(batches(["a".repeat(70_000), "b"], 100, 60_000).map((b) => b.length)).toEqual([1, 1]);
+  });
+
+  it("prefixes bge-base-en-v1.5 queries only, with cls pooling in the request and the id", async () => {
+    const ai = new EmbeddingModelStandIn();
+    const embedder = new WorkersAiEmbedder(ai, "@cf/baai/bge-base-en-v1.5");
+    expect([embedder.id, embedder.dimensions]).toEqual(["workers-ai:@cf/baai/bge-base-en-v1.5#cls", 768]);
+    await embedder.embed(["where is the cat?"], "query");
+    await embedder.embed(["the cat sleeps"], "document");
+    expect(ai.requests.map((r) => r.inputs)).toEqual([
+      { text: ["Represent this sentence for searching relevant passages: where is the cat?"], pooling: "cls" },
+      { text: ["the cat sleeps"], pooling: "cls" },
+    ]);
+  });
+
+  it("never sends an empty string (the models reject them)", async () => {
+    const ai = new EmbeddingModelStandIn();
+    await new WorkersAiEmbedder(ai).embed(["", "  ", "ok"], "document");
+    expect(ai.requests[0]!.inputs.text).toEqual(["(empty)", "(empty)", "ok"]);
+  });
+
+  it("fails loudly on a response without embeddings", async () => {
+    const ai = new EmbeddingModelStandIn();
+    ai.nextResponse = { request_id: "queued-123" };
+    await expect(new WorkersAiEmbedder(ai).embed(["a"], "document")).rejects.toThrow(/no embeddings/);
+    ai.nextResponse = { shape: [1, 3], data: [[0.1, 0.2, 0.3]] };
+    await expect(new WorkersAiEmbedder(ai).embed(["a"], "document")).rejects.toThrow(/not 1024 numbers/);
+  });
+});

@@ -1,0 +1,176 @@
+/**
+ * In-test stand-ins for the Workers AI and Vectorize bindings, which have no local simulator. They answer with the
+ * response shapes of Cloudflare's documentation, enforce the documented request limits (so an adapter that breaks
+ * one fails here, not in production) and record every request for assertions.
+ */
+import type { VectorizeBinding } from "../../src/adapters/vectorize-index";
+import type { WorkersAiEmbeddingBinding, WorkersAiEmbeddingInputs, WorkersAiEmbeddingModel } from "../../src/adapters/workers-ai-embedder";
+import type { WorkersAiRerankBinding, WorkersAiRerankInputs } from "../../src/adapters/workers-ai-reranker";
+
+const DIMENSIONS: Record<WorkersAiEmbeddingModel, number> = { "@cf/baai/bge-m3": 1024, "@cf/baai/bge-base-en-v1.5": 768 };
+
+/**
+ * Workers AI for the BGE embedding models. Request `{ text: string[] }` (≤ 100 items, each ≥ 1 character);
+ * response `{ shape: [n, d], data: number[][] }`. The "model" hashes words into unnormalised vectors, so texts
+ * sharing words are similar and the adapter's own normalisation is what makes them unit length.
+ */
+export class EmbeddingModelStandIn implements WorkersAiEmbeddingBinding {
+  readonly requests: { model: WorkersAiEmbeddingModel; inputs: WorkersAiEmbeddingInputs }[] = [];
+  /** Replaces the next answer (e.g. an async `{ request_id }`). */
+  nextResponse: unknown = undefined;
+
+  async run(model: WorkersAiEmbeddingModel, inputs: WorkersAiEmbeddingInputs): Promise<unknown> {
+    this.requests.push({ model, inputs: { ...inputs, text: [...inputs.text] } });
+    const dimensions = DIMENSIONS[model];
+    if (!dimensions) throw new Error(`AiError: No such model ${model} or task`);
+    if (inputs.text.length > 100) throw new Error("AiError: Input validation failed: /text: must NOT have more than 100 items");
+    if (inputs.text.some((t) => t.length < 1)) throw new Error("AiError: Input validation failed: /text/0: must NOT have fewer than 1 characters");
+    if (this.nextResponse !== undefined) {
+      const response = this.nextResponse;
+      this.nextResponse = undefined;
+      return response;
+    }
+    const data = inputs.text.map((text) => pseudoEmbedding(text, dimensions));
+    return { shape: [data.length, dimensions], data, ...(inputs.pooling ? { pooling: inputs.pooling } : {}) };
+  }
+}
+
+function pseudoEmbedding(text: string, dimensions: number): number[] {
+  const out = new Array<number>(dimensions).fill(0);
+  for (const word of text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [text]) {
+    let state = hash(word) || 1;
+    for (let d = 0; d < dimensions; d++) {
+      // xorshift32: a deterministic pseudo-random direction per word.
+      state ^= state << 13;
+      state ^= state >>> 17;
+      state ^= state << 5;
+      out[d] = (out[d] ?? 0) + ((state >>> 0) / 2 ** 32 - 0.5) * 3;
+    }
+  }
+  return out;
+}
+
+function hash(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/**
+ * Workers AI for `@cf/baai/bge-reranker-base`. Request `{ query, contexts: [{ text }], top_k? }` (query and texts
+ * ≥ 1 character); response `{ response: [{ id, score }] }`, best first, cut to `top_k`. The "model" scores by
+ * shared character trigrams, squashed into (0, 1) like a sigmoid.
+ */
+export class RerankModelStandIn implements WorkersAiRerankBinding {
+  readonly requests: { model: string; inputs: WorkersAiRerankInputs }[] = [];
+
+  async run(model: "@cf/baai/bge-reranker-base", inputs: WorkersAiRerankInputs): Promise<unknown> {
+    this.requests.push({ model, inputs: structuredClone(inputs) });
+    if (inputs.query.length < 1) throw new Error("AiError: Input validation failed: /query: must NOT have fewer than 1 characters");
+    if (inputs.contexts.some((c) => c.text.length < 1)) throw new Error("AiError: Input validation failed: /contexts/0/text");
+    const query = trigrams(inputs.query);
+    const scored = inputs.contexts.map(({ text }, id) => {
+      const doc = trigrams(text);
+      const shared = [...query].filter((t) => doc.has(t)).length;
+      return { id, score: 1 / (1 + Math.exp(-(10 * shared) / Math.max(1, query.size) + 3)) };
+    });
+    scored.sort((a, b) => b.score - a.score || a.id - b.id);
+    return { response: scored.slice(0, inputs.top_k ?? scored.length) };
+  }
+}
+
+function trigrams(text: string): Set<string> {
+  const out = new Set<string>();
+  for (const word of text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []) {
+    const padded = ` ${word} `;
+    for (let i = 0; i + 3 <= padded.length; i++) out.add(padded.slice(i, i + 3));
+  }
+  return out;
+}
+
+interface StoredVector {
+  namespace: string | undefined;
+  values: Float32Array;
+}
+
+/**
+ * A Vectorize V2 index with cosine metric. Ids are unique per index (namespaces only filter queries); writes are
+ * queued as mutations and only become visible on `flush()`, like the real index's asynchronous processing.
+ * Limits: upsert ≤ 1,000 vectors per call, deleteByIds ≤ 1,000 ids, ids and namespaces ≤ 64 bytes,
+ * topK ≤ 100 (≤ 20 with values or all metadata), default topK 5.
+ */
+export class VectorizeStandIn implements VectorizeBinding {
+  readonly upserts: VectorizeVector[][] = [];
+  readonly queries: { vector: number[]; options: VectorizeQueryOptions | undefined }[] = [];
+  readonly deletes: string[][] = [];
+  private readonly visible = new Map<string, StoredVector>();
+  private pending: (() => void)[] = [];
+  private mutations = 0;
+
+  constructor(readonly dimensions: number) {}
+
+  /** Applies every queued mutation, in order. */
+  flush(): void {
+    for (const mutation of this.pending) mutation();
+    this.pending = [];
+  }
+
+  /** Every vector id the index holds once flushed, with its namespace. */
+  contents(): { id: string; namespace: string | undefined }[] {
+    return [...this.visible].map(([id, v]) => ({ id, namespace: v.namespace }));
+  }
+
+  async upsert(vectors: VectorizeVector[]): Promise<VectorizeAsyncMutation> {
+    this.upserts.push(vectors);
+    if (vectors.length > 1000) throw new Error("VECTOR_UPSERT_ERROR: too many vectors in one upsert (max 1000)");
+    const copies = vectors.map((v) => {
+      if (bytes(v.id) > 64) throw new Error(`VECTOR_UPSERT_ERROR: id ${v.id} is longer than 64 bytes`);
+      if (v.namespace !== undefined && bytes(v.namespace) > 64) throw new Error("VECTOR_UPSERT_ERROR: namespace too long");
+      if (v.values.length !== this.dimensions) throw new Error("VECTOR_UPSERT_ERROR: dimension mismatch");
+      return { id: v.id, stored: { namespace: v.namespace, values: Float32Array.from(v.values) } };
+    });
+    this.pending.push(() => {
+      for (const { id, stored } of copies) this.visible.set(id, stored);
+    });
+    return { mutationId: `mutation-${++this.mutations}` };
+  }
+
+  async query(vector: VectorFloatArray | number[], options?: VectorizeQueryOptions): Promise<VectorizeMatches> {
+    this.queries.push({ vector: Array.from(vector), options });
+    const topK = options?.topK ?? 5;
+    const heavy = options?.returnValues === true || options?.returnMetadata === true || options?.returnMetadata === "all";
+    if (topK > (heavy ? 20 : 100)) throw new Error(`VECTOR_QUERY_ERROR: topK ${topK} exceeds the limit`);
+    if (vector.length !== this.dimensions) throw new Error("VECTOR_QUERY_ERROR: dimension mismatch");
+    const matches = [...this.visible]
+      .filter(([, v]) => options?.namespace === undefined || v.namespace === options.namespace)
+      .map(([id, v]) => ({ id, score: cosine(vector, v.values), ...(options?.returnValues ? { values: Array.from(v.values) } : {}) }))
+      .sort((a, b) => b.score - a.score)
+      .slice(0, topK);
+    return { matches, count: matches.length };
+  }
+
+  async deleteByIds(ids: string[]): Promise<VectorizeAsyncMutation> {
+    this.deletes.push([...ids]);
+    if (ids.length > 1000) throw new Error("VECTOR_DELETE_ERROR: too many ids in one call (max 1000)");
+    this.pending.push(() => {
+      for (const id of ids) this.visible.delete(id);
+    });
+    return { mutationId: `mutation-${++this.mutations}` };
+  }
+}
+
+const bytes = (text: string) => new TextEncoder().encode(text).length;
+
+function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] ?? 0;
+    const y = b[i] ?? 0;
+    dot += x * y;
+    na += x * x;
+    nb += y * y;
+  }
+  return dot / Math.sqrt(na * nb);
+}

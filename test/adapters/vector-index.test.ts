@@ -1,0 +1,108 @@
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { VectorStore } from "../../durable-objects/vector-store";
+import { LocalVectorIndex } from "../../src/adapters/local-vector-index";
+import type { VectorIndex } from "../../src/adapters/types";
+import { VectorizeVectorIndex } from "../../src/adapters/vectorize-index";
+import { type VectorIndexHarness, unitVector, vectorIndexContract } from "./contracts";
+import { VectorizeStandIn } from "./stand-ins";
+
+const DIMENSIONS = 32;
+const CUBE = "cube_0123456789abcdef";
+const EMBEDDER = "test:random-32d@1";
+
+/**
+ * The Durable Object's index, reached the way the Cube DO would: every call runs inside a fresh DO instance's
+ * context. `cached` keeps one store per DO instance (the production shape); otherwise every call builds a new store
+ * that reloads from SQL, which runs the same contract against the cold-load path.
+ */
+function durableObjectHarness(cached: boolean): VectorIndexHarness {
+  const stub = env.CUBE.getByName(`vector-contract-${crypto.randomUUID()}`);
+  const stores = new WeakMap<object, VectorStore>();
+  const inObject = <T>(use: (index: LocalVectorIndex) => Promise<T>) =>
+    runInDurableObject(stub, async (instance: object, state) => {
+      let store = cached ? stores.get(instance) : undefined;
+      if (!store) {
+        store = new VectorStore(state.storage.sql);
+        stores.set(instance, store);
+      }
+      return use(new LocalVectorIndex(store, EMBEDDER, CUBE));
+    });
+  const index: VectorIndex = {
+    upsert: (namespace, records) => inObject((i) => i.upsert(namespace, records)),
+    query: (namespace, vector, topK) => inObject((i) => i.query(namespace, vector, topK)),
+    delete: (namespace, ids) => inObject((i) => i.delete(namespace, ids)),
+  };
+  return { index, namespaces: [CUBE], foreignNamespace: "cube_fedcba9876543210", dimensions: DIMENSIONS };
+}
+
+function vectorizeHarness(): VectorIndexHarness {
+  const vectorize = new VectorizeStandIn(DIMENSIONS);
+  return {
+    index: new VectorizeVectorIndex(vectorize),
+    namespaces: [CUBE, "cube_fedcba9876543210"],
+    dimensions: DIMENSIONS,
+    settle: async () => vectorize.flush(),
+  };
+}
+
+vectorIndexContract("Durable Object vector store", () => durableObjectHarness(true));
+vectorIndexContract("Durable Object vector store, reloaded from SQL on every call", () => durableObjectHarness(false));
+vectorIndexContract("Vectorize (stand-in binding)", vectorizeHarness);
+
+describe("Vectorize adapter requests", () => {
+  const records = (n: number, prefix = "mem_") =>
+    Array.from({ length: n }, (_, i) => ({ id: `${prefix}${i}`, vector: unitVector(i + 1, DIMENSIONS) }));
+
+  it("upserts in batches of at most 1,000, namespaced, with cube-scoped ids", async () => {
+    const vectorize = new VectorizeStandIn(DIMENSIONS);
+    await new VectorizeVectorIndex(vectorize).upsert(CUBE, records(2_500));
+    expect(vectorize.upserts.map((batch) => batch.length)).toEqual([1000, 1000, 500]);
+    const first = vectorize.upserts[0]![0]!;
+    expect(first).toMatchObject({ id: `${CUBE}:mem_0`, namespace: CUBE });
+    expect(first.metadata).toBeUndefined();
+  });
+
+  it("queries its namespace without values or metadata, topK capped at 100", async () => {
+    const vectorize = new VectorizeStandIn(DIMENSIONS);
+    const index = new VectorizeVectorIndex(vectorize);
+    await index.upsert(CUBE, records(150));
+    vectorize.flush();
+    const matches = await index.query(CUBE, unitVector(1, DIMENSIONS), 500);
+    expect(vectorize.queries[0]!.options).toEqual({ topK: 100, namespace: CUBE, returnValues: false, returnMetadata: "none" });
+    expect(matches).toHaveLength(100);
+    expect(matches[0]).toMatchObject({ id: "mem_0" });
+    expect(await index.query(CUBE, unitVector(1, DIMENSIONS), 0)).toEqual([]);
+    expect(vectorize.queries).toHaveLength(1);
+  });
+
+  it("deletes in batches of at most 1,000 scoped ids", async () => {
+    const vectorize = new VectorizeStandIn(DIMENSIONS);
+    const ids = Array.from({ length: 1_500 }, (_, i) => `mem_${i}`);
+    await new VectorizeVectorIndex(vectorize).delete(CUBE, ids);
+    expect(vectorize.deletes.map((batch) => batch.length)).toEqual([1000, 500]);
+    expect(vectorize.deletes[1]![0]).toBe(`${CUBE}:mem_1000`);
+  });
+
+  it("fits a real memory id in Vectorize's 64-byte ids, and refuses what does not fit", async () => {
+    const vectorize = new VectorizeStandIn(DIMENSIONS);
+    const index = new VectorizeVectorIndex(vectorize);
+    const memoryId = `mem_${"0123456789abcdef"}${"ghjkmnpqrstvwxyz"}`;
+    await index.upsert(CUBE, [{ id: memoryId, vector: unitVector(1, DIMENSIONS) }]);
+    expect(new TextEncoder().encode(vectorize.upserts[0]![0]!.id).length).toBeLessThanOrEqual(64);
+    await expect(index.upsert(CUBE, [{ id: "x".repeat(60), vector: unitVector(1, DIMENSIONS) }])).rejects.toThrow(/64-byte/);
+    await expect(index.query("a:b", unitVector(1, DIMENSIONS), 5)).rejects.toThrow(/namespace/);
+    await expect(index.delete("", ["mem_1"])).rejects.toThrow(/namespace/);
+    expect(vectorize.upserts).toHaveLength(1);
+  });
+
+  it("shows a write only once Vectorize has processed it (why the Durable Object keeps recent vectors)", async () => {
+    const vectorize = new VectorizeStandIn(DIMENSIONS);
+    const index = new VectorizeVectorIndex(vectorize);
+    await index.upsert(CUBE, records(3));
+    expect(await index.query(CUBE, unitVector(1, DIMENSIONS), 5)).toEqual([]);
+    vectorize.flush();
+    expect(await index.query(CUBE, unitVector(1, DIMENSIONS), 5)).toHaveLength(3);
+  });
+});
