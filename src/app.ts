@@ -6,7 +6,7 @@ import { bodyLimit } from "hono/body-limit";
 import type { Context } from "hono";
 import { newRequestId } from "./core/ids";
 import { createDeps } from "./deps";
-import { ApiError, ERROR_STATUS, type ErrorCode } from "./errors";
+import { ApiError, ConfigError, ERROR_STATUS, type ErrorCode } from "./errors";
 import { LIMITS } from "./schemas/limits";
 import { adminRoutes } from "./routes/admin";
 import { healthRoutes } from "./routes/health";
@@ -83,6 +83,10 @@ export function createApp() {
     if (error instanceof ApiError) return errorResponse(c, error.code, error.message, error.details);
     if (error instanceof HTTPException && error.status < 500) {
       return errorResponse(c, codeForStatus(error.status), error.message || "the request was refused");
+    }
+    if (error instanceof ConfigError) {
+      console.error(`request ${c.var.requestId}: configuration error: ${error.message}`);
+      return errorResponse(c, "internal_error", "the service is misconfigured; the operator's logs say how");
     }
     console.error(`request ${c.var.requestId} failed`, error);
     return errorResponse(c, "internal_error", "something went wrong on our side; quote the request_id when reporting it");

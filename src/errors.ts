@@ -35,6 +35,11 @@ export class ApiError extends Error {
   }
 }
 
+/** The deployment's configuration is wrong: an operator problem, reported as such instead of as a bug. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
 /** What a Durable Object returns instead of throwing: RPC loses error classes, so failures travel as data. */
 export type Outcome<T> = { ok: true; value: T } | { ok: false; code: ErrorCode; message: string };
 

@@ -82,6 +82,7 @@ export const SearchRequest = z
 export const SearchResult = Memory.extend({
   score: z.number().openapi({ description: "Relevance in [0, ~1.15]: the normalised fused rank score, adjusted by importance, priority, recency and use." }),
   channels: z.array(Channel).openapi({ description: "Retrieval channels that found this memory, strongest first." }),
+  rerank_score: z.number().optional().openapi({ description: "The reranker's relevance (with `rerank: true`); results are ordered by it." }),
 }).openapi("SearchResult");
 
 export const SearchResponse = z

@@ -3,7 +3,7 @@
  * merge. Scores are normalised per cube (1 = first in every channel), so merged lists compare like with like;
  * at equal scores the cubes take turns, so one large cube cannot crowd out the others.
  */
-import type { SearchHit } from "../../durable-objects/cube-protocol";
+import type { SearchHit, SearchRequestInternal } from "../../durable-objects/cube-protocol";
 import { toMemoryFilter } from "../core/filters";
 import { type Channel } from "../core/fusion";
 import { ftsMatchExpression, searchTerms } from "../core/fts-query";
@@ -12,15 +12,16 @@ import type { SearchRequestWire, SearchResultWire } from "../schemas/search";
 import type { TenantContext } from "./context";
 import { cubeForRead, cubeStub, cubesForRead } from "./cubes";
 
-/** Channels that work without any model; `vector` joins them when an embedder is configured. */
-const DEFAULT_CHANNELS: Channel[] = ["lexical", "tag", "recent"];
+/** Every channel by default; a request may name fewer. */
+const DEFAULT_CHANNELS: Channel[] = ["lexical", "vector", "tag", "recent"];
 
 export async function search(ctx: TenantContext, request: SearchRequestWire) {
   const started = performance.now();
   const refs = request.cube_ids
     ? await cubesForRead(ctx, request.cube_ids)
     : [await cubeForRead(ctx, request)].filter((ref) => ref !== null);
-  const internal = {
+  const internal: SearchRequestInternal = {
+    query: request.query,
     terms: searchTerms(request.query),
     match: ftsMatchExpression(request.query),
     filter: toMemoryFilter(request.filters),
@@ -30,12 +31,14 @@ export async function search(ctx: TenantContext, request: SearchRequestWire) {
     threshold: request.threshold ?? null,
     mmrLambda: request.mmr_lambda ?? 1,
     channels: request.channels ?? DEFAULT_CHANNELS,
+    rerank: request.rerank,
   };
   const perCube = await Promise.all(refs.map(async (ref) => (await cubeStub(ctx.deps, ref).search(ref, internal)).hits));
   const data: SearchResultWire[] = mergeFairly(perCube, request.top_k).map((hit) => ({
     ...hit.memory,
     score: hit.score,
     channels: hit.channels,
+    ...(hit.rerankScore === undefined ? {} : { rerank_score: hit.rerankScore }),
   }));
   return {
     data,
