@@ -116,4 +116,24 @@ export const CUBE_MIGRATIONS: readonly (readonly string[])[] = [
       vectors BLOB NOT NULL
     )`,
   ],
+  // 4: background jobs driven by the alarm (reindex today). `ref` is the cube's identity as JSON, because an
+  // alarm arrives without the RPC arguments that usually carry it.
+  [
+    `CREATE TABLE IF NOT EXISTS jobs (
+      id TEXT PRIMARY KEY,
+      type TEXT NOT NULL,
+      status TEXT NOT NULL,
+      ref TEXT NOT NULL,
+      params TEXT NOT NULL DEFAULT '{}',
+      cursor INTEGER NOT NULL DEFAULT 0,
+      done INTEGER NOT NULL DEFAULT 0,
+      total INTEGER NOT NULL DEFAULT 0,
+      attempts INTEGER NOT NULL DEFAULT 0,
+      error TEXT,
+      run_at INTEGER NOT NULL,
+      created_at INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL
+    )`,
+    `CREATE INDEX IF NOT EXISTS jobs_due ON jobs (run_at) WHERE status IN ('queued', 'running')`,
+  ],
 ];

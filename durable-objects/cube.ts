@@ -8,6 +8,7 @@ import { type Retrieval, createRetrieval } from "../src/adapters/factory";
 import type { VectorMatch, VectorRecord } from "../src/adapters/types";
 import { type Outcome, fail, ok } from "../src/errors";
 import { LIMITS } from "../src/schemas/limits";
+import type { JobWire } from "../src/schemas/jobs";
 import type { MemoryVersionWire, MemoryWire } from "../src/schemas/memory";
 import type {
   CubeRef,
@@ -20,6 +21,7 @@ import type {
   SearchRequestInternal,
   WriteMeta,
 } from "./cube-protocol";
+import { CubeJobs, type JobRecord, REINDEX_BATCH } from "./cube-jobs";
 import { CubeSearch, type SemanticQuery } from "./cube-search";
 import { CubeStore } from "./cube-store";
 import { VectorStore } from "./vector-store";
@@ -32,6 +34,7 @@ export class CubeDurableObject extends DurableObject<Env> {
   private readonly store: CubeStore;
   private readonly vectors: VectorStore;
   private readonly searcher: CubeSearch;
+  private readonly jobs: CubeJobs;
   private retrievalAdapters: Retrieval | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -39,7 +42,12 @@ export class CubeDurableObject extends DurableObject<Env> {
     this.store = new CubeStore(ctx.storage.sql);
     this.vectors = new VectorStore(ctx.storage.sql);
     this.searcher = new CubeSearch(ctx.storage.sql, this.store, this.vectors);
-    void ctx.blockConcurrencyWhile(async () => this.store.migrate());
+    this.jobs = new CubeJobs(ctx.storage.sql);
+    void ctx.blockConcurrencyWhile(async () => {
+      this.store.migrate();
+      // Overdue work left by a restart gets its alarm back.
+      await this.rearm();
+    });
   }
 
   /** Built on first use, so a configuration error surfaces as an error of the call that needs it. */
@@ -133,6 +141,55 @@ export class CubeDurableObject extends DurableObject<Env> {
       hit.memory = { ...hit.memory, access_count: hit.memory.access_count + 1, last_accessed_at: accessedAt };
     }
     return { hits, timingMs: performance.now() - started };
+  }
+
+  // ── jobs ───────────────────────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Re-embeds every memory whose vector is missing or from another embedder, in the background. Search keeps
+   * answering meanwhile: the vector channel sees the memories already in the current space, every other channel sees all.
+   */
+  async startReindex(ref: CubeRef): Promise<JobWire> {
+    const job = this.ctx.storage.transactionSync(() => this.jobs.startReindex(ref, Date.now()));
+    await this.rearm();
+    return job;
+  }
+
+  async job(id: string): Promise<JobWire | null> {
+    return this.jobs.get(id);
+  }
+
+  /** One bounded step of every due job, then re-armed from the earliest due one (overdue ones included). */
+  override async alarm(): Promise<void> {
+    for (const job of this.jobs.due(Date.now())) await this.reindexStep(job);
+    await this.rearm();
+  }
+
+  private async reindexStep(job: JobRecord): Promise<void> {
+    const batch = this.jobs.reindexBatch(job.cursor);
+    const { embedder } = this.retrieval;
+    const stale = batch.filter((memory) => this.vectors.embedderOf(memory.id) !== embedder.id);
+    try {
+      const vectors = stale.length > 0 ? await embedder.embed(stale.map((m) => m.content), "document") : [];
+      let records: VectorRecord[] = [];
+      this.ctx.storage.transactionSync(() => {
+        // Memories purged while the model ran must not come back as vectors.
+        const alive = this.store.findMany(job.ref, stale.map((m) => m.id));
+        records = stale.flatMap((memory, i) => (alive.has(memory.id) ? [{ id: memory.id, vector: vectors[i]! }] : []));
+        if (records.length > 0) this.upsertVectors(records);
+        const last = batch.at(-1);
+        this.jobs.advance(job.id, last ? last.seq : job.cursor, batch.length, batch.length < REINDEX_BATCH, Date.now());
+      });
+      await this.pushRemote(job.ref, records);
+    } catch (error) {
+      this.vectors.reset();
+      this.jobs.retryOrFail(job.id, error instanceof Error ? error.message : String(error), Date.now());
+    }
+  }
+
+  private async rearm(): Promise<void> {
+    const next = this.jobs.nextDue();
+    if (next !== null) await this.ctx.storage.setAlarm(next);
   }
 
   // ── embeddings ─────────────────────────────────────────────────────────────────────────────────────────────

@@ -10,6 +10,7 @@ import { ApiError, ConfigError, ERROR_STATUS, type ErrorCode } from "./errors";
 import { LIMITS } from "./schemas/limits";
 import { adminRoutes } from "./routes/admin";
 import { healthRoutes } from "./routes/health";
+import { jobRoutes } from "./routes/jobs";
 import { keyRoutes } from "./routes/keys";
 import { memoryRoutes } from "./routes/memories";
 import { searchRoutes } from "./routes/search";
@@ -60,6 +61,7 @@ export function createApp() {
   app.route("/", healthRoutes);
   app.route("/", memoryRoutes);
   app.route("/", searchRoutes);
+  app.route("/", jobRoutes);
   app.route("/", keyRoutes);
   app.route("/", adminRoutes);
 

@@ -30,6 +30,18 @@ export function newMemoryId(cubeId: string): string {
   return `mem_${cubeBody(cubeId)}${randomBody()}`;
 }
 
+/** A new job id inside `cubeId`: like memory ids, it names its cube so it can be polled without a lookup table. */
+export function newJobId(cubeId: string): string {
+  return `job_${cubeBody(cubeId)}${randomBody()}`;
+}
+
+const JOB_ID = /^job_[0-9a-z]{32}$/;
+
+/** The cube a job id was minted in, or null when the id is not a well-formed job id. */
+export function cubeIdOfJob(jobId: string): string | null {
+  return JOB_ID.test(jobId) ? `cube_${jobId.slice(4, 4 + ID_BODY_LENGTH)}` : null;
+}
+
 const CUBE_ID = /^cube_[0-9a-z]{16}$/;
 const MEMORY_ID = /^mem_[0-9a-z]{32}$/;
 

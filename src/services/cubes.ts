@@ -5,7 +5,7 @@
 import { and, eq, inArray, lte, sql } from "drizzle-orm";
 import type { CubeDurableObject } from "../../durable-objects/cube";
 import type { CubeRef } from "../../durable-objects/cube-protocol";
-import { cubeIdOfMemory, cubeObjectName, defaultCubeId } from "../core/ids";
+import { cubeIdOfMemory, cubeObjectName, defaultCubeId, isCubeId } from "../core/ids";
 import { cubes, owners } from "../db/schema";
 import { ApiError } from "../errors";
 import type { OwnerScopeInput } from "../schemas/common";
@@ -100,6 +100,13 @@ export async function cubeForWrite(ctx: TenantContext, scope: OwnerScopeInput): 
   return remember({ tenantId, cubeId, owner: ownerKey });
 }
 
+/** A cube of this tenant by id, or 404. */
+export async function ownCube(ctx: TenantContext, cubeId: string): Promise<CubeRef> {
+  const cube = isCubeId(cubeId) ? await findCube(ctx.deps, ctx.principal.tenantId, cubeId) : null;
+  if (!cube) throw new ApiError("not_found", "cube not found");
+  return cube;
+}
+
 /** The cube a memory id belongs to, if that cube is this tenant's; otherwise 404 (existence is never revealed). */
 export async function cubeOfMemory(ctx: TenantContext, memoryId: string): Promise<CubeRef> {
   const cubeId = cubeIdOfMemory(memoryId);
@@ -113,7 +120,10 @@ export async function cubeOfMemory(ctx: TenantContext, memoryId: string): Promis
  * `Record<string, unknown>` metadata to `unknown`; the methods return plain structured-clone data, so the class's
  * own signatures are the honest type of the stub.
  */
-export type CubeApi = Pick<CubeDurableObject, "remember" | "update" | "forget" | "get" | "list" | "history" | "search">;
+export type CubeApi = Pick<
+  CubeDurableObject,
+  "remember" | "update" | "forget" | "get" | "list" | "history" | "search" | "startReindex" | "job"
+>;
 
 export function cubeStub(deps: Deps, ref: CubeRef): CubeApi {
   return deps.cubes.getByName(cubeObjectName(ref.tenantId, ref.cubeId)) as unknown as CubeApi;

@@ -18,6 +18,8 @@ describe("GET /openapi.json", () => {
         "DELETE /v1/memories/{id}",
         "GET /v1/memories/{id}/history",
         "POST /v1/search",
+        "POST /v1/cubes/{id}/reindex",
+        "GET /v1/jobs/{id}",
         "POST /v1/keys",
         "GET /v1/keys",
         "DELETE /v1/keys/{key_id}",

@@ -1,0 +1,119 @@
+/**
+ * Background jobs of a cube, driven by the Durable Object alarm: each alarm runs one bounded step of every due
+ * job and re-arms from the earliest due one, so a long job never holds the cube and survives restarts (the job
+ * row and its cursor are in SQLite; the alarm is re-armed from them on start).
+ */
+import { newJobId } from "../src/core/ids";
+import { toIso } from "../src/core/time";
+import type { JobWire } from "../src/schemas/jobs";
+import type { CubeRef } from "./cube-protocol";
+
+type Row = Record<string, SqlStorageValue>;
+
+/** Attempts before a job fails for good; retries back off 2^attempts seconds. */
+export const MAX_JOB_ATTEMPTS = 5;
+/** Memories one reindex step reads. */
+export const REINDEX_BATCH = 200;
+
+export interface JobRecord {
+  id: string;
+  ref: CubeRef;
+  cursor: number;
+}
+
+export class CubeJobs {
+  constructor(private readonly sql: SqlStorage) {}
+
+  private exec(query: string, ...params: unknown[]): Row[] {
+    return this.sql.exec(query, ...(params as SqlStorageValue[])).toArray();
+  }
+
+  /** Starts a reindex, or returns the one already under way (starting twice must not double the work). */
+  startReindex(ref: CubeRef, now: number): JobWire {
+    const active = this.exec("SELECT * FROM jobs WHERE type = 'reindex' AND status IN ('queued', 'running') LIMIT 1")[0];
+    if (active) return toJob(active);
+    const id = newJobId(ref.cubeId);
+    const total = Number(this.exec("SELECT count(*) AS n FROM memories WHERE state != 'forgotten'")[0]?.n ?? 0);
+    this.exec(
+      `INSERT INTO jobs (id, type, status, ref, total, run_at, created_at, updated_at)
+       VALUES (?, 'reindex', 'queued', ?, ?, ?, ?, ?)`,
+      id,
+      JSON.stringify(ref),
+      total,
+      now,
+      now,
+      now,
+    );
+    return this.get(id)!;
+  }
+
+  get(id: string): JobWire | null {
+    const row = this.exec("SELECT * FROM jobs WHERE id = ?", id)[0];
+    return row ? toJob(row) : null;
+  }
+
+  /** Jobs whose next step is due. */
+  due(now: number): JobRecord[] {
+    return this.exec("SELECT id, ref, cursor FROM jobs WHERE status IN ('queued', 'running') AND run_at <= ? ORDER BY run_at", now).map(
+      (row) => ({ id: String(row.id), ref: JSON.parse(String(row.ref)) as CubeRef, cursor: Number(row.cursor) }),
+    );
+  }
+
+  /** When the alarm should next fire, or null when nothing is pending. */
+  nextDue(): number | null {
+    const row = this.exec("SELECT min(run_at) AS t FROM jobs WHERE status IN ('queued', 'running')")[0];
+    return row?.t == null ? null : Number(row.t);
+  }
+
+  /** The next memories a reindex step reads, after `cursor` (seq), oldest first. */
+  reindexBatch(cursor: number): { seq: number; id: string; content: string }[] {
+    return this.exec(
+      "SELECT seq, id, content FROM memories WHERE seq > ? AND state != 'forgotten' ORDER BY seq LIMIT ?",
+      cursor,
+      REINDEX_BATCH,
+    ).map((row) => ({ seq: Number(row.seq), id: String(row.id), content: String(row.content) }));
+  }
+
+  /** Records a finished step: where to continue, how many were read, and whether that was the last step. */
+  advance(id: string, cursor: number, read: number, finished: boolean, now: number): void {
+    this.exec(
+      `UPDATE jobs SET cursor = ?, done = done + ?, status = ?, attempts = 0, error = NULL, run_at = ?, updated_at = ?
+        WHERE id = ?`,
+      cursor,
+      read,
+      finished ? "done" : "running",
+      now,
+      now,
+      id,
+    );
+  }
+
+  /** A failed step: retried with backoff, then failed for good with its reason kept for the caller. */
+  retryOrFail(id: string, reason: string, now: number): void {
+    const attempts = Number(this.exec("SELECT attempts FROM jobs WHERE id = ?", id)[0]?.attempts ?? 0) + 1;
+    const failed = attempts >= MAX_JOB_ATTEMPTS;
+    this.exec(
+      "UPDATE jobs SET attempts = ?, error = ?, status = ?, run_at = ?, updated_at = ? WHERE id = ?",
+      attempts,
+      reason.slice(0, 500),
+      failed ? "failed" : "running",
+      now + 2 ** attempts * 1000,
+      now,
+      id,
+    );
+  }
+}
+
+function toJob(row: Row): JobWire {
+  return {
+    id: String(row.id),
+    type: String(row.type) as JobWire["type"],
+    status: String(row.status) as JobWire["status"],
+    cube_id: (JSON.parse(String(row.ref)) as CubeRef).cubeId,
+    progress: { done: Math.min(Number(row.done), Number(row.total)), total: Number(row.total) },
+    attempts: Number(row.attempts),
+    error: row.error == null ? null : String(row.error),
+    created_at: toIso(Number(row.created_at)),
+    updated_at: toIso(Number(row.updated_at)),
+  };
+}
