@@ -18,7 +18,7 @@ export const CHANNEL_DEPTH = 100;
 /** Fused candidates loaded for scoring and MMR: a multiple of top_k, and never fewer than the minimum. */
 const HYDRATE_FACTOR = 3;
 const HYDRATE_MIN = 40;
-/** How many BM25 candidates to rank before filtering, as a multiple of the channel depth. */
+/** How many BM25 (or nearest-neighbour) candidates to rank before filtering, as a multiple of the channel depth. */
 const LEXICAL_OVERFETCH = 3;
 /** BM25 column weights: content, tags, neighbouring turns' context. */
 export const BM25_WEIGHTS = [1.0, 0.6, 0.35] as const;
@@ -142,18 +142,26 @@ export class CubeSearch {
    */
   private semantic(semantic: SemanticQuery | null, where: SqlFragment): string[] {
     if (!semantic) return [];
-    const best = new Map<string, number>();
-    for (const match of [...this.vectors.query(semantic.embedderId, semantic.vector, CHANNEL_DEPTH), ...semantic.remote]) {
-      if (match.score < semantic.minSimilarity) continue;
-      best.set(match.id, Math.max(best.get(match.id) ?? -Infinity, match.score));
+    // Like the lexical channel: over-fetch, filter, and widen while the filter leaves the page short and closer
+    // neighbours remain, so forgotten or filtered-out look-alikes cannot crowd out a live match.
+    for (let k = CHANNEL_DEPTH * LEXICAL_OVERFETCH; ; k *= 10) {
+      const local = this.vectors
+        .query(semantic.embedderId, semantic.vector, k)
+        .filter((match) => match.score >= semantic.minSimilarity);
+      const best = new Map<string, number>();
+      for (const match of [...local, ...semantic.remote]) {
+        if (match.score < semantic.minSimilarity) continue;
+        best.set(match.id, Math.max(best.get(match.id) ?? -Infinity, match.score));
+      }
+      const ordered = [...best].sort((a, b) => b[1] - a[1]).map(([id]) => id);
+      if (ordered.length === 0) return [];
+      const kept = this.ids(
+        `SELECT m.id FROM memories m JOIN json_each(?) r ON m.id = r.value WHERE ${where.clauses.join(" AND ")}
+          ORDER BY r.key LIMIT ?`,
+        [JSON.stringify(ordered), ...where.params, CHANNEL_DEPTH],
+      );
+      if (kept.length === CHANNEL_DEPTH || local.length < k) return kept;
     }
-    const ordered = [...best].sort((a, b) => b[1] - a[1]).map(([id]) => id);
-    if (ordered.length === 0) return [];
-    return this.ids(
-      `SELECT m.id FROM memories m JOIN json_each(?) r ON m.id = r.value WHERE ${where.clauses.join(" AND ")}
-        ORDER BY r.key LIMIT ?`,
-      [JSON.stringify(ordered), ...where.params, CHANNEL_DEPTH],
-    );
   }
 }
 

@@ -53,6 +53,7 @@ export function createApp() {
       c.set("deps", deps);
       const background = (work: Promise<unknown>) =>
         c.executionCtx.waitUntil(work.catch((error: unknown) => console.error("background work failed", error)));
+      c.set("background", background);
       c.set("principal", await authenticate(deps, c.req.header("Authorization"), background));
       await next();
     },

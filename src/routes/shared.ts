@@ -10,7 +10,7 @@ import type { Deps, Principal, TenantContext } from "../services/context";
 
 export interface AppEnv {
   Bindings: Env;
-  Variables: { requestId: string; deps: Deps; principal: Principal };
+  Variables: { requestId: string; deps: Deps; principal: Principal; background: (work: Promise<unknown>) => void };
 }
 
 /** Validation failures become one 400 in the error shape, listing every problem with its path. */
@@ -69,7 +69,7 @@ export function tenantContext(c: Context<AppEnv>, scope: ScopeName): TenantConte
   if (idempotencyKey !== undefined && !/^[\x21-\x7e]{1,255}$/.test(idempotencyKey)) {
     throw new ApiError("invalid_request", `Idempotency-Key must be 1–${LIMITS.idempotencyKeyChars} visible ASCII characters`);
   }
-  return { deps: c.var.deps, requestId: c.var.requestId, principal, idempotencyKey };
+  return { deps: c.var.deps, requestId: c.var.requestId, background: c.var.background, principal, idempotencyKey };
 }
 
 /** Marks a response that replays an earlier idempotent request. */

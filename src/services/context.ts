@@ -24,6 +24,8 @@ export type TenantPrincipal = Extract<Principal, { kind: "tenant" }>;
 export interface RequestContext {
   deps: Deps;
   requestId: string;
+  /** Runs work after the response is sent (bookkeeping that the caller need not wait for); failures are logged. */
+  background: (work: Promise<unknown>) => void;
 }
 
 export interface TenantContext extends RequestContext {

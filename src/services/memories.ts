@@ -62,10 +62,14 @@ function toPatch(input: UpdateMemoryWire): MemoryPatch {
   return patch;
 }
 
-/** Unwraps a mutation and, unless it was a replay, updates the owners directory. */
-async function settle<T>(ctx: TenantContext, ref: Parameters<typeof recordActivity>[1], outcome: Outcome<Mutation<T>>) {
+/**
+ * Unwraps a mutation and, unless it was a replay, updates the owners directory after the response: the directory
+ * is bookkeeping (a local D1 write costs as much as the cube's whole transaction), and its guard against
+ * out-of-order updates makes late arrival harmless.
+ */
+function settle<T>(ctx: TenantContext, ref: Parameters<typeof recordActivity>[1], outcome: Outcome<Mutation<T>>) {
   const mutation = unwrap(outcome);
-  if (!mutation.replayed) await recordActivity(ctx.deps, ref, mutation.liveCount);
+  if (!mutation.replayed) ctx.background(recordActivity(ctx.deps, ref, mutation.liveCount));
   return mutation;
 }
 
@@ -73,7 +77,7 @@ export async function remember(ctx: TenantContext, request: z.infer<typeof Write
   const ref = await cubeForWrite(ctx, request);
   const items = request.memories.map(toNewMemory);
   const meta = await writeMeta(ctx, { method: "POST", path: "/v1/memories", body: request });
-  const mutation = await settle(ctx, ref, await cubeStub(ctx.deps, ref).remember(ref, items, meta));
+  const mutation = settle(ctx, ref, await cubeStub(ctx.deps, ref).remember(ref, items, meta));
   return { cube_id: ref.cubeId, data: mutation.result, replayed: mutation.replayed };
 }
 
@@ -101,14 +105,14 @@ export async function updateMemory(ctx: TenantContext, id: string, input: Update
   const ref = await cubeOfMemory(ctx, id);
   const meta = await writeMeta(ctx, { method: "PATCH", path: `/v1/memories/${id}`, body: input });
   const patch = toPatch(input);
-  const mutation = await settle(ctx, ref, await cubeStub(ctx.deps, ref).update(ref, id, patch, meta));
+  const mutation = settle(ctx, ref, await cubeStub(ctx.deps, ref).update(ref, id, patch, meta));
   return { memory: mutation.result, replayed: mutation.replayed };
 }
 
 export async function forgetMemory(ctx: TenantContext, id: string, hard: boolean) {
   const ref = await cubeOfMemory(ctx, id);
   const meta = await writeMeta(ctx, { method: "DELETE", path: `/v1/memories/${id}`, body: { hard } });
-  const mutation = await settle(ctx, ref, await cubeStub(ctx.deps, ref).forget(ref, id, hard, meta));
+  const mutation = settle(ctx, ref, await cubeStub(ctx.deps, ref).forget(ref, id, hard, meta));
   return { id: mutation.result.id, deleted: hard ? ("purged" as const) : ("forgotten" as const), replayed: mutation.replayed };
 }
 

@@ -47,11 +47,15 @@ export async function search(ctx: TenantContext, request: SearchRequestWire) {
   };
 }
 
-/** Merges per-cube lists by score; ties go to the better rank within its cube, so cubes alternate. */
+/**
+ * Merges per-cube lists by the order each cube used — the reranker's score when there is one, else the score —
+ * with ties going to the better rank within its cube, so cubes alternate.
+ */
 export function mergeFairly(lists: readonly SearchHit[][], limit: number): SearchHit[] {
+  const key = (hit: SearchHit) => hit.rerankScore ?? hit.score;
   return lists
     .flatMap((hits) => hits.map((hit, rank) => ({ hit, rank })))
-    .sort((a, b) => b.hit.score - a.hit.score || a.rank - b.rank)
+    .sort((a, b) => key(b.hit) - key(a.hit) || a.rank - b.rank)
     .slice(0, limit)
     .map(({ hit }) => hit);
 }

@@ -95,16 +95,23 @@ describe("POST /v1/memories", () => {
     expect(unknown.status).toBe(404);
   });
 
-  it("keeps the owners directory and cube counts in D1", async () => {
+  it("keeps the owners directory and cube counts in D1 (updated after the response)", async () => {
     const { key, tenantId } = await newTenant();
     const user = uniqueUser();
     const [a] = await remember(key, user, [{ content: "a" }, { content: "b" }]);
     await call("DELETE", `/v1/memories/${a.id}`, { key });
-    const owner = await env.DB.prepare("SELECT * FROM owners WHERE tenant_id = ? AND owner = ?")
-      .bind(tenantId, `user:${user}`)
-      .first<{ memory_count: number; kind: string; external_id: string }>();
+    const read = () =>
+      Promise.all([
+        env.DB.prepare("SELECT * FROM owners WHERE tenant_id = ? AND owner = ?").bind(tenantId, `user:${user}`).first<Record<string, unknown>>(),
+        env.DB.prepare("SELECT * FROM cubes WHERE tenant_id = ?").bind(tenantId).first<Record<string, unknown>>(),
+      ]);
+    let [owner, cube] = await read();
+    // The directory is written in the background (waitUntil): give it a moment, bounded.
+    for (let i = 0; i < 40 && (owner?.memory_count !== 1 || cube?.memory_count !== 1); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      [owner, cube] = await read();
+    }
     expect(owner).toMatchObject({ memory_count: 1, kind: "user", external_id: user });
-    const cube = await env.DB.prepare("SELECT * FROM cubes WHERE tenant_id = ?").bind(tenantId).first<{ memory_count: number; is_default: number }>();
     expect(cube).toMatchObject({ memory_count: 1, is_default: 1 });
   });
 });
