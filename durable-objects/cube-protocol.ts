@@ -76,10 +76,8 @@ export interface ListPage {
 export interface SearchRequestInternal {
   /** The query as written, for embedding and reranking. */
   query: string;
-  /** Query terms (core/fts-query.ts), for exact tag matches. */
+  /** The query's search terms (core/fts-query.ts searchTerms): only letters and digits, safe to quote for FTS5. */
   terms: string[];
-  /** A sanitised FTS5 expression, or null when the query has no term. */
-  match: string | null;
   filter: MemoryFilter;
   /** A validated filter with times in ms (core/where.ts), or null. */
   where: Where | null;

@@ -5,6 +5,7 @@
  */
 import type { VectorMatch } from "../src/adapters/types";
 import { CHANNEL_WEIGHTS, type Channel, type ChannelRanking, fuse } from "../src/core/fusion";
+import { ftsMatchExpression } from "../src/core/fts-query";
 import { mmr } from "../src/core/mmr";
 import { finalScore } from "../src/core/scoring";
 import type { MemoryWire } from "../src/schemas/memory";
@@ -18,6 +19,8 @@ export const CHANNEL_DEPTH = 100;
 /** Fused candidates loaded for scoring and MMR: a multiple of top_k, and never fewer than the minimum. */
 const HYDRATE_FACTOR = 3;
 const HYDRATE_MIN = 40;
+/** Cube size from which terms in more than half the memories stop being ranked (see discriminating()). */
+const COMMON_TERM_MIN_DOCUMENTS = 1000;
 /** How many BM25 (or nearest-neighbour) candidates to rank before filtering, as a multiple of the channel depth. */
 const LEXICAL_OVERFETCH = 3;
 /** BM25 column weights: content, tags, neighbouring turns' context. */
@@ -78,6 +81,24 @@ export class CubeSearch {
   }
 
   /**
+   * The terms worth ranking by. A term in more than half the cube (a speaker's name on every turn of theirs) has
+   * a BM25 IDF that FTS5 clamps to ~0: it changes no score, yet ranking its thousands of postings costs more than
+   * everything else. Counting a term's documents is cheap, so such terms are dropped — unless nothing is left.
+   * Small cubes rank fast anyway and there a match on only that term may still fill the page, so they keep all.
+   */
+  private discriminating(terms: readonly string[]): string[] {
+    if (terms.length < 2) return [...terms];
+    // max(seq) bounds the live count from above in O(1): it can only under-drop, never change a ranking.
+    const documents = Number(this.sql.exec("SELECT coalesce(max(seq), 0) AS n FROM memories").one().n);
+    if (documents < COMMON_TERM_MIN_DOCUMENTS) return [...terms];
+    const kept = terms.filter((term) => {
+      const df = Number(this.sql.exec("SELECT count(*) AS n FROM memories_fts WHERE memories_fts MATCH ?", `"${term}"`).one().n);
+      return df * 2 <= documents;
+    });
+    return kept.length > 0 ? kept : [...terms];
+  }
+
+  /**
    * BM25 top candidates under the filter. Ranking inside FTS5 first and filtering the best few hundred is several
    * times faster than filtering every match; when the filter rejects so many that the page comes up short, the
    * exact (filter-first) query runs instead, so a selective filter never loses results.
@@ -115,8 +136,10 @@ export class CubeSearch {
   private channel(channel: Channel, request: SearchRequestInternal, where: SqlFragment): string[] {
     const filter = where.clauses.join(" AND ");
     switch (channel) {
-      case "lexical":
-        return request.match === null ? [] : this.lexical(request.match, filter, where.params);
+      case "lexical": {
+        const match = ftsMatchExpression(this.discriminating(request.terms).join(" "));
+        return match === null ? [] : this.lexical(match, filter, where.params);
+      }
       case "tag":
         // The FTS index's tags column: an index lookup instead of parsing every memory's tags JSON.
         if (request.terms.length === 0) return [];

@@ -129,6 +129,9 @@ export class CubeStore {
               "SELECT seq, content, context FROM memories WHERE session_id = ? ORDER BY seq DESC LIMIT 1",
               item.sessionId,
             )[0];
+      const expiresAt = item.ttlSeconds === null ? item.expiresAt : now + item.ttlSeconds * 1000;
+      const tags = JSON.stringify(item.tags);
+      const sensitivity = JSON.stringify(item.sensitivity);
       this.exec(
         `INSERT INTO memories (id, owner, type, content, tags, metadata, session_id, source, created_at, updated_at,
            valid_at, invalid_at, expires_at, priority, importance, sensitivity, frozen, version, state, context)
@@ -137,7 +140,7 @@ export class CubeStore {
         ref.owner,
         item.type,
         item.content,
-        JSON.stringify(item.tags),
+        tags,
         JSON.stringify(item.metadata),
         item.sessionId,
         JSON.stringify(source),
@@ -145,10 +148,10 @@ export class CubeStore {
         now,
         item.validAt,
         item.invalidAt,
-        item.ttlSeconds === null ? item.expiresAt : now + item.ttlSeconds * 1000,
+        expiresAt,
         item.priority,
         item.importance,
-        JSON.stringify(item.sensitivity),
+        sensitivity,
         item.frozen ? 1 : 0,
         previous ? contextPart(str(previous.content)) : "",
       );
@@ -156,7 +159,38 @@ export class CubeStore {
         const context = [str(previous.context), contextPart(item.content)].filter(Boolean).join("\n");
         this.exec("UPDATE memories SET context = ? WHERE seq = ?", context, previous.seq);
       }
-      return this.recordVersion(ref, id, "created", meta, now);
+      // The row was just written from these values: snapshot them directly instead of reading it back.
+      const created = toIso(now);
+      const memory: MemoryWire = {
+        id,
+        cube_id: ref.cubeId,
+        owner: ref.owner,
+        type: item.type as MemoryWire["type"],
+        content: item.content,
+        tags: [...item.tags],
+        metadata: item.metadata,
+        session_id: item.sessionId,
+        source,
+        created_at: created,
+        updated_at: created,
+        valid_at: toIsoOrNull(item.validAt),
+        invalid_at: toIsoOrNull(item.invalidAt),
+        expires_at: toIsoOrNull(expiresAt),
+        priority: item.priority,
+        importance: item.importance,
+        sensitivity: [...item.sensitivity],
+        visibility: "private",
+        frozen: item.frozen,
+        watermark: null,
+        access_count: 0,
+        last_accessed_at: null,
+        version: 1,
+        state: "activated",
+        supersedes: null,
+        superseded_by: null,
+      };
+      this.recordVersion(ref, memory, "created", meta, now);
+      return memory;
     });
   }
 
@@ -312,10 +346,11 @@ export class CubeStore {
     return ok(this.recordVersion(ref, id, to === "forgotten" ? "forgotten" : "expired", meta, now));
   }
 
-  /** Snapshots the memory's current row as a version and logs the change; returns the memory. */
-  private recordVersion(ref: CubeRef, id: string, change: VersionChange, meta: WriteMeta, now: number): MemoryWire {
-    const memory = this.find(ref, id);
-    if (!memory) throw new Error(`memory ${id} vanished inside its own transaction`);
+  /** Snapshots the memory (given, or its current row) as a version and logs the change; returns the memory. */
+  private recordVersion(ref: CubeRef, memoryOrId: MemoryWire | string, change: VersionChange, meta: WriteMeta, now: number): MemoryWire {
+    const memory = typeof memoryOrId === "string" ? this.find(ref, memoryOrId) : memoryOrId;
+    if (!memory) throw new Error(`memory ${String(memoryOrId)} vanished inside its own transaction`);
+    const id = memory.id;
     this.exec(
       `INSERT INTO memory_versions (memory_id, version, change, changed_at, actor, request_id, snapshot)
        VALUES (?, ?, ?, ?, ?, ?, ?)`,

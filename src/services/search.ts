@@ -6,7 +6,7 @@
 import type { SearchHit, SearchRequestInternal } from "../../durable-objects/cube-protocol";
 import { toMemoryFilter } from "../core/filters";
 import { type Channel } from "../core/fusion";
-import { ftsMatchExpression, searchTerms } from "../core/fts-query";
+import { searchTerms } from "../core/fts-query";
 import { type Where, normaliseWhere } from "../core/where";
 import type { SearchRequestWire, SearchResultWire } from "../schemas/search";
 import type { TenantContext } from "./context";
@@ -23,7 +23,6 @@ export async function search(ctx: TenantContext, request: SearchRequestWire) {
   const internal: SearchRequestInternal = {
     query: request.query,
     terms: searchTerms(request.query),
-    match: ftsMatchExpression(request.query),
     filter: toMemoryFilter(request.filters),
     where: request.where ? normaliseWhere(request.where as Where) : null,
     referenceTime: request.reference_time ? Date.parse(request.reference_time) : ctx.deps.clock(),
