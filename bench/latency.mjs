@@ -248,6 +248,16 @@ export async function main(argv) {
     }
     const rssAfter = server.rss();
 
+    // What the HTTP path costs with no work behind it: GET /health does no I/O. Under `wrangler dev` this is
+    // mostly its local proxy, which production does not have; search_ms minus this is the API's own time.
+    /** @type {number[]} */
+    const baselineMs = [];
+    for (let i = 0; i < 100 + warmup; i++) {
+      const started = performance.now();
+      await (await fetch(`${server.url}/health`)).arrayBuffer();
+      if (i >= warmup) baselineMs.push(performance.now() - started);
+    }
+
     const cpus = os.cpus();
     return {
       benchmark: "latency",
@@ -266,6 +276,7 @@ export async function main(argv) {
       empty_results: resultCounts.filter((n) => n === 0).length,
       search_ms: summarize(clientMs, [50, 95, 99], { mean: true }),
       server_timing_ms: summarize(serverMs, [50, 95], { mean: true }),
+      http_baseline_ms: summarize(baselineMs, [50, 95], { mean: true }),
       workerd_rss_mb: server.managed
         ? {
             before: rssBefore?.rss_mb ?? null,
