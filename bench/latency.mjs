@@ -10,12 +10,12 @@
 // started — an upper bound for the Durable Object, since the same process also runs the Worker and miniflare's
 // simulated D1/R2.
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { existsSync } from "node:fs";
 import path from "node:path";
 import { SERVER_OPTIONS, UsageError, parseArgs } from "./lib/args.mjs";
 import { loadLocomo, sessionsOf } from "./lib/locomo.mjs";
-import { ROOT, codeVersion, log, withServer } from "./lib/server.mjs";
+import { emitResult, runInfo } from "./lib/report.mjs";
+import { ROOT, log, withServer } from "./lib/server.mjs";
 import { mean, prng, round, summarize } from "./lib/stats.mjs";
 
 export const USAGE = `npm run bench -- latency [--memories 10000] [--queries 500] [--batch 100] [--concurrency 1]
@@ -258,7 +258,6 @@ export async function main(argv) {
       if (i >= warmup) baselineMs.push(performance.now() - started);
     }
 
-    const cpus = os.cpus();
     return {
       benchmark: "latency",
       memories: written,
@@ -289,20 +288,9 @@ export async function main(argv) {
       data: path.relative(process.cwd(), dataFile) || dataFile,
       source_turns: corpus.sourceTurns,
       source_questions: corpus.sourceQuestions,
-      server: server.managed ? "wrangler dev --local (started by the harness)" : server.url,
-      code: codeVersion(),
-      source_changed_during_run: server.sourceChanged(),
-      date: new Date().toISOString(),
-      machine: `${cpus[0]?.model ?? "unknown"} (${cpus.length} cores)`,
+      ...runInfo(server),
     };
   });
 
-  const json = JSON.stringify(result, null, 2);
-  if (opts.out) {
-    const out = path.resolve(String(opts.out));
-    mkdirSync(path.dirname(out), { recursive: true });
-    writeFileSync(out, `${json}\n`);
-    log(`written to ${out}`);
-  }
-  process.stdout.write(`${json}\n`);
+  emitResult(result, opts.out, log);
 }

@@ -7,12 +7,11 @@
 // Every question of categories 1–4 is searched with top_k = max(k, 5); recall@5 and recall@k are scored on prefixes
 // of that one list. One JSON object goes to stdout; progress goes to stderr.
 import { randomBytes } from "node:crypto";
-import { writeFileSync, mkdirSync } from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { SERVER_OPTIONS, UsageError, parseArgs, parseRanges } from "./lib/args.mjs";
 import { loadLocomo, normaliseDiaId, normaliseEvidence, sessionsOf, turnContent } from "./lib/locomo.mjs";
-import { codeVersion, log, withServer } from "./lib/server.mjs";
+import { emitResult, runInfo } from "./lib/report.mjs";
+import { log, withServer } from "./lib/server.mjs";
 import { mean, round, summarize } from "./lib/stats.mjs";
 
 export const USAGE = `npm run bench -- recall --data FILE [--convs 0-4] [--k 10] [--out FILE] [--mode verbatim]
@@ -142,7 +141,6 @@ export async function main(argv) {
       if (!qs.length) continue;
       byCategory[String(c)] = { questions: qs.length, [`recall_at_${k}`]: recallAt(qs, "coveredK"), [`all_at_${k}`]: allAt(qs, "coveredK") };
     }
-    const cpus = os.cpus();
     return {
       benchmark: "recall",
       mode,
@@ -162,20 +160,9 @@ export async function main(argv) {
       per_conversation: perConv,
       search_ms: summarize(scored.map((q) => q.ms), [50, 95]),
       ingest_seconds: round(ingestMs / 1000, 2),
-      server: server.managed ? "wrangler dev --local (started by the harness)" : server.url,
-      code: codeVersion(),
-      source_changed_during_run: server.sourceChanged(),
-      date: new Date().toISOString(),
-      machine: `${cpus[0]?.model ?? "unknown"} (${cpus.length} cores)`,
+      ...runInfo(server),
     };
   });
 
-  const json = JSON.stringify(result, null, 2);
-  if (opts.out) {
-    const out = path.resolve(String(opts.out));
-    mkdirSync(path.dirname(out), { recursive: true });
-    writeFileSync(out, `${json}\n`);
-    log(`written to ${out}`);
-  }
-  process.stdout.write(`${json}\n`);
+  emitResult(result, opts.out, log);
 }
