@@ -19,6 +19,8 @@ export const CHANNEL_DEPTH = 100;
 /** Fused candidates loaded for scoring and MMR: a multiple of top_k, and never fewer than the minimum. */
 const HYDRATE_FACTOR = 3;
 const HYDRATE_MIN = 40;
+/** The most nearest neighbours the vector channel looks at while a filter rejects candidates. */
+const VECTOR_WIDEST = CHANNEL_DEPTH * 30;
 /** Cube size from which terms in more than half the memories stop being ranked (see discriminating()). */
 const COMMON_TERM_MIN_DOCUMENTS = 1000;
 /** How many BM25 (or nearest-neighbour) candidates to rank before filtering, as a multiple of the channel depth. */
@@ -165,8 +167,10 @@ export class CubeSearch {
    */
   private semantic(semantic: SemanticQuery | null, where: SqlFragment): string[] {
     if (!semantic) return [];
-    // Like the lexical channel: over-fetch, filter, and widen while the filter leaves the page short and closer
-    // neighbours remain, so forgotten or filtered-out look-alikes cannot crowd out a live match.
+    // Like the lexical channel: over-fetch, filter, and widen once while the filter leaves the page short and
+    // closer neighbours remain, so forgotten or filtered-out look-alikes cannot crowd out a live match. Widening
+    // stops at VECTOR_WIDEST: past it the filter rejects nearly all close neighbours, whatever is left is far, and
+    // the cost would grow with the cube; the lexical channel's exact fallback still serves such filters.
     for (let k = CHANNEL_DEPTH * LEXICAL_OVERFETCH; ; k *= 10) {
       const local = this.vectors
         .query(semantic.embedderId, semantic.vector, k)
@@ -183,7 +187,7 @@ export class CubeSearch {
           ORDER BY r.key LIMIT ?`,
         [JSON.stringify(ordered), ...where.params, CHANNEL_DEPTH],
       );
-      if (kept.length === CHANNEL_DEPTH || local.length < k) return kept;
+      if (kept.length === CHANNEL_DEPTH || local.length < k || k >= VECTOR_WIDEST) return kept;
     }
   }
 }
