@@ -92,7 +92,7 @@ export class CubeStore {
     };
   }
 
-  history(ref: CubeRef, id: string): MemoryVersionWire[] {
+  history(id: string): MemoryVersionWire[] {
     return this.exec("SELECT * FROM memory_versions WHERE memory_id = ? ORDER BY version", id).map((row) => ({
       version: num(row.version),
       change: str(row.change) as VersionChange,

@@ -113,7 +113,7 @@ export class CubeDurableObject extends DurableObject<Env> {
   /** Versions of a memory, oldest first; empty when it never existed or was purged. */
   async history(ref: CubeRef, id: string): Promise<MemoryVersionWire[]> {
     this.sweep(ref);
-    return this.store.history(ref, id);
+    return this.store.history(id);
   }
 
   async search(ref: CubeRef, request: SearchRequestInternal): Promise<{ hits: SearchHit[]; timingMs: number }> {
