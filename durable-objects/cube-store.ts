@@ -9,6 +9,7 @@ import { type Outcome, fail, ok } from "../src/errors";
 import type { MemoryVersionWire, MemoryWire } from "../src/schemas/memory";
 import { compileFilter, placeholders } from "./cube-filters";
 import { CUBE_MIGRATIONS } from "./cube-schema";
+import { SessionContext } from "./session-context";
 import type { CubeRef, ListPage, ListRequest, MemoryPatch, NewMemory, WriteMeta } from "./cube-protocol";
 
 type Row = Record<string, SqlStorageValue>;
@@ -20,7 +21,11 @@ const num = (v: SqlStorageValue | undefined): number => Number(v);
 const numOrNull = (v: SqlStorageValue | undefined): number | null => (v == null ? null : Number(v));
 
 export class CubeStore {
-  constructor(private readonly sql: SqlStorage) {}
+  private readonly sessionContext: SessionContext;
+
+  constructor(private readonly sql: SqlStorage) {
+    this.sessionContext = new SessionContext(sql);
+  }
 
   private exec(query: string, ...params: unknown[]): Row[] {
     return this.sql.exec(query, ...(params as SqlStorageValue[])).toArray();
@@ -120,15 +125,7 @@ export class CubeStore {
         key_id: meta.actor,
         request_id: meta.requestId,
       };
-      // A new memory always takes the highest seq, so it is the last of its session: its context is the previous
-      // memory's text, and that memory's context (which had no "next" part yet) gains this one's.
-      const previous =
-        item.sessionId === null
-          ? undefined
-          : this.exec(
-              "SELECT seq, content, context FROM memories WHERE session_id = ? ORDER BY seq DESC LIMIT 1",
-              item.sessionId,
-            )[0];
+      const session = this.sessionContext.beforeAppend(item.sessionId, item.content);
       const expiresAt = item.ttlSeconds === null ? item.expiresAt : now + item.ttlSeconds * 1000;
       const tags = JSON.stringify(item.tags);
       const sensitivity = JSON.stringify(item.sensitivity);
@@ -153,12 +150,9 @@ export class CubeStore {
         item.importance,
         sensitivity,
         item.frozen ? 1 : 0,
-        previous ? contextPart(str(previous.content)) : "",
+        session.context,
       );
-      if (previous) {
-        const context = [str(previous.context), contextPart(item.content)].filter(Boolean).join("\n");
-        this.exec("UPDATE memories SET context = ? WHERE seq = ?", context, previous.seq);
-      }
+      session.afterInsert();
       // The row was just written from these values: snapshot them directly instead of reading it back.
       const created = toIso(now);
       const memory: MemoryWire = {
@@ -232,8 +226,8 @@ export class CubeStore {
     this.exec(`UPDATE memories SET ${sets.join(", ")} WHERE id = ?`, ...params, id);
     if (patch.content !== undefined || patch.sessionId !== undefined) {
       // Old neighbours lose this text (or this memory left their session); new ones gain it.
-      if (current.session_id !== null) this.refreshNeighboursOf(current.session_id, id);
-      this.refreshSessionContext(id, "self-and-neighbours");
+      if (current.session_id !== null) this.sessionContext.refreshNeighboursOf(current.session_id, id);
+      this.sessionContext.refresh(id, "self-and-neighbours");
     }
     return ok(this.recordVersion(ref, id, "updated", meta, now));
   }
@@ -251,10 +245,10 @@ export class CubeStore {
     const current = this.find(ref, id);
     if (!current) return fail("not_found", "memory not found");
     if (current.frozen) return fail("memory_frozen", "memory is frozen: unfreeze it before deleting");
-    const neighbours = current.session_id === null ? [] : this.sessionNeighbours(current.session_id, id);
+    const neighbours = current.session_id === null ? [] : this.sessionContext.neighbours(current.session_id, id);
     this.exec("DELETE FROM memories WHERE id = ?", id);
     // A purge must not leave the text behind in a neighbour's context either.
-    for (const neighbour of neighbours) this.refreshSessionContext(neighbour, "self");
+    for (const neighbour of neighbours) this.sessionContext.refresh(neighbour, "self");
     this.exec("DELETE FROM memory_versions WHERE memory_id = ?", id);
     this.recordEvent("memory.purged", id, null, meta, now);
     return ok({ id });
@@ -291,43 +285,6 @@ export class CubeStore {
 
   forgetIdempotencyBefore(cutoff: number): void {
     this.exec("DELETE FROM idempotency WHERE created_at < ?", cutoff);
-  }
-
-  // ── session context ──────────────────────────────────────────────────────────────────────────────────────
-
-  /** The memories just before and just after `id` in its session (insertion order), if any. */
-  private sessionNeighbours(sessionId: string, id: string): string[] {
-    const seq = this.exec("SELECT seq FROM memories WHERE id = ?", id)[0]?.seq;
-    if (seq == null) return [];
-    const before = this.exec(
-      "SELECT id FROM memories WHERE session_id = ? AND seq < ? ORDER BY seq DESC LIMIT 1",
-      sessionId,
-      seq,
-    )[0];
-    const after = this.exec("SELECT id FROM memories WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT 1", sessionId, seq)[0];
-    return [before, after].flatMap((row) => (row ? [str(row.id)] : []));
-  }
-
-  private refreshNeighboursOf(sessionId: string, id: string): void {
-    for (const neighbour of this.sessionNeighbours(sessionId, id)) this.refreshSessionContext(neighbour, "self");
-  }
-
-  /**
-   * Sets a memory's indexed `context` to its session neighbours' text (and, with "self-and-neighbours", refreshes
-   * the neighbours too, since their context now includes this memory). Context is indexed, never returned.
-   */
-  private refreshSessionContext(id: string, scope: "self" | "self-and-neighbours"): void {
-    const row = this.exec("SELECT session_id FROM memories WHERE id = ?", id)[0];
-    const sessionId = strOrNull(row?.session_id);
-    if (sessionId === null) {
-      this.exec("UPDATE memories SET context = '' WHERE id = ? AND context != ''", id);
-      return;
-    }
-    const neighbours = this.sessionNeighbours(sessionId, id);
-    const texts = neighbours.map((n) => str(this.exec("SELECT content FROM memories WHERE id = ?", n)[0]?.content));
-    const context = texts.map(contextPart).join("\n");
-    this.exec("UPDATE memories SET context = ? WHERE id = ? AND context != ?", context, id, context);
-    if (scope === "self-and-neighbours") for (const n of neighbours) this.refreshSessionContext(n, "self");
   }
 
   // ── internals ────────────────────────────────────────────────────────────────────────────────────────────
@@ -411,7 +368,4 @@ export class CubeStore {
   }
 }
 
-/** How much of each neighbour's text a memory indexes as context: enough for a turn, bounded for long documents. */
-const CONTEXT_CHARS_PER_NEIGHBOUR = 1000;
-const contextPart = (text: string) => text.slice(0, CONTEXT_CHARS_PER_NEIGHBOUR);
 const numOrNullIso = (iso: string | null) => (iso === null ? null : Date.parse(iso));

@@ -48,6 +48,28 @@ describe("search channels", () => {
     expect(response.body.data.find((m: any) => m.id === answer.id).content).toBe("Melanie: Yes! Took me three weekends.");
   });
 
+  it("editing or moving a turn updates its old and new neighbours' context", async () => {
+    const { key } = await newTenant();
+    const user = uniqueUser();
+    const [before, middle, after, elsewhere] = await remember(key, user, [
+      { content: "opening remark", session_id: "s" },
+      { content: "we adopted a greyhound", session_id: "s" },
+      { content: "closing remark", session_id: "s" },
+      { content: "unrelated chat", session_id: "t" },
+    ]);
+    const lexical = (query: string) => searchIds(key, { user_id: user, query, channels: ["lexical"] });
+    expect(await lexical("greyhound")).toEqual(expect.arrayContaining([before.id, middle.id, after.id]));
+    await call("PATCH", `/v1/memories/${middle.id}`, { key, body: { content: "we adopted a parrot" } });
+    expect(await lexical("greyhound")).toEqual([]);
+    expect(await lexical("parrot")).toEqual(expect.arrayContaining([before.id, middle.id, after.id]));
+    // Moving it to another session: the old neighbours lose it, the new one gains it.
+    await call("PATCH", `/v1/memories/${middle.id}`, { key, body: { session_id: "t" } });
+    const moved = await lexical("parrot");
+    expect(moved).toEqual(expect.arrayContaining([middle.id, elsewhere.id]));
+    expect(moved).not.toContain(before.id);
+    expect(moved).not.toContain(after.id);
+  });
+
   it("a purged memory's text leaves its neighbours' context too", async () => {
     const { key } = await newTenant();
     const user = uniqueUser();
