@@ -5,7 +5,7 @@
  */
 import type { VectorMatch } from "../src/adapters/types";
 import { CHANNEL_WEIGHTS, type Channel, type ChannelRanking, fuse } from "../src/core/fusion";
-import { ftsMatchExpression } from "../src/core/fts-query";
+import { matchAny } from "../src/core/fts-query";
 import { mmr } from "../src/core/mmr";
 import { finalScore } from "../src/core/scoring";
 import type { MemoryWire } from "../src/schemas/memory";
@@ -24,7 +24,7 @@ const VECTOR_WIDEST = CHANNEL_DEPTH * 30;
 /** Cube size from which terms in more than half the memories stop being ranked (see discriminating()). */
 const COMMON_TERM_MIN_DOCUMENTS = 1000;
 /** How many BM25 (or nearest-neighbour) candidates to rank before filtering, as a multiple of the channel depth. */
-const LEXICAL_OVERFETCH = 3;
+const OVERFETCH = 3;
 /** BM25 column weights: content, tags, neighbouring turns' context. */
 export const BM25_WEIGHTS = [1.0, 0.6, 0.35] as const;
 
@@ -94,7 +94,7 @@ export class CubeSearch {
     const documents = Number(this.sql.exec("SELECT coalesce(max(seq), 0) AS n FROM memories").one().n);
     if (documents < COMMON_TERM_MIN_DOCUMENTS) return [...terms];
     const kept = terms.filter((term) => {
-      const df = Number(this.sql.exec("SELECT count(*) AS n FROM memories_fts WHERE memories_fts MATCH ?", `"${term}"`).one().n);
+      const df = Number(this.sql.exec("SELECT count(*) AS n FROM memories_fts WHERE memories_fts MATCH ?", matchAny([term])).one().n);
       return df * 2 <= documents;
     });
     return kept.length > 0 ? kept : [...terms];
@@ -108,7 +108,7 @@ export class CubeSearch {
   private lexical(match: string, filter: string, params: unknown[]): string[] {
     const ranked = `SELECT rowid FROM memories_fts WHERE memories_fts MATCH ?
       ORDER BY bm25(memories_fts, ${BM25_WEIGHTS.join(", ")})`;
-    const overfetch = CHANNEL_DEPTH * LEXICAL_OVERFETCH;
+    const overfetch = CHANNEL_DEPTH * OVERFETCH;
     const best = this.sql
       .exec(`${ranked} LIMIT ?`, match, overfetch)
       .toArray()
@@ -139,17 +139,18 @@ export class CubeSearch {
     const filter = where.clauses.join(" AND ");
     switch (channel) {
       case "lexical": {
-        const match = ftsMatchExpression(this.discriminating(request.terms).join(" "));
+        const match = matchAny(this.discriminating(request.terms));
         return match === null ? [] : this.lexical(match, filter, where.params);
       }
       case "tag":
         // The FTS index's tags column: an index lookup instead of parsing every memory's tags JSON.
-        if (request.terms.length === 0) return [];
+        const tags = matchAny(request.terms, "tags");
+        if (tags === null) return [];
         return this.ids(
           `SELECT m.id FROM memories_fts JOIN memories m ON m.seq = memories_fts.rowid
             WHERE memories_fts MATCH ? AND ${filter}
             ORDER BY m.created_at DESC, m.seq DESC LIMIT ?`,
-          [`{tags} : (${request.terms.map((t) => `"${t}"`).join(" OR ")})`, ...where.params, CHANNEL_DEPTH],
+          [tags, ...where.params, CHANNEL_DEPTH],
         );
       case "recent":
         return this.ids(`SELECT m.id FROM memories m WHERE ${filter} ORDER BY m.created_at DESC, m.seq DESC LIMIT ?`, [
@@ -171,7 +172,7 @@ export class CubeSearch {
     // closer neighbours remain, so forgotten or filtered-out look-alikes cannot crowd out a live match. Widening
     // stops at VECTOR_WIDEST: past it the filter rejects nearly all close neighbours, whatever is left is far, and
     // the cost would grow with the cube; the lexical channel's exact fallback still serves such filters.
-    for (let k = CHANNEL_DEPTH * LEXICAL_OVERFETCH; ; k *= 10) {
+    for (let k = CHANNEL_DEPTH * OVERFETCH; ; k *= 10) {
       const local = this.vectors
         .query(semantic.embedderId, semantic.vector, k)
         .filter((match) => match.score >= semantic.minSimilarity);

@@ -68,15 +68,21 @@ export class CubeStore {
     return found;
   }
 
-  /** Counts a read of these memories (access frequency and recency feed the scheduler). */
-  touch(ids: readonly string[], now: number): void {
-    if (ids.length === 0) return;
+  /**
+   * Counts a read of these memories (access frequency and recency feed the scheduler) and returns them as they
+   * now stand.
+   */
+  recordAccess(memories: readonly MemoryWire[], now: number): MemoryWire[] {
+    if (memories.length === 0) return [];
     this.exec(
-      `UPDATE memories SET access_count = access_count + 1, last_accessed_at = ? WHERE id IN (${placeholders(ids.length)})`,
+      `UPDATE memories SET access_count = access_count + 1, last_accessed_at = ? WHERE id IN (${placeholders(memories.length)})`,
       now,
-      ...ids,
+      ...memories.map((memory) => memory.id),
     );
+    const accessedAt = toIso(now);
+    return memories.map((memory) => ({ ...memory, access_count: memory.access_count + 1, last_accessed_at: accessedAt }));
   }
+
 
   list(ref: CubeRef, request: ListRequest): ListPage {
     const where = compileFilter(request.filter);

@@ -101,8 +101,7 @@ export class CubeDurableObject extends DurableObject<Env> {
     const now = this.sweep(ref);
     const memory = this.store.find(ref, id);
     if (!memory || memory.state === "forgotten") return null;
-    this.store.touch([id], now);
-    return { ...memory, access_count: memory.access_count + 1, last_accessed_at: new Date(now).toISOString() };
+    return this.store.recordAccess([memory], now)[0]!;
   }
 
   async list(ref: CubeRef, request: ListRequest): Promise<ListPage> {
@@ -116,8 +115,7 @@ export class CubeDurableObject extends DurableObject<Env> {
     return this.store.history(id);
   }
 
-  async search(ref: CubeRef, request: SearchRequestInternal): Promise<{ hits: SearchHit[]; timingMs: number }> {
-    const started = performance.now();
+  async search(ref: CubeRef, request: SearchRequestInternal): Promise<SearchHit[]> {
     const semantic = request.channels.includes("vector") ? await this.embedQuery(ref, request.query) : null;
     const now = this.sweep(ref);
     const pool = request.rerank ? Math.max(request.topK * RERANK_POOL_FACTOR, RERANK_POOL_MIN) : request.topK;
@@ -132,15 +130,11 @@ export class CubeDurableObject extends DurableObject<Env> {
         .sort((a, b) => b.rerankScore - a.rerankScore || b.score - a.score);
     }
     hits = hits.slice(0, request.topK);
-    this.store.touch(
-      hits.map((hit) => hit.memory.id),
+    const accessed = this.store.recordAccess(
+      hits.map((hit) => hit.memory),
       now,
     );
-    const accessedAt = new Date(now).toISOString();
-    for (const hit of hits) {
-      hit.memory = { ...hit.memory, access_count: hit.memory.access_count + 1, last_accessed_at: accessedAt };
-    }
-    return { hits, timingMs: performance.now() - started };
+    return hits.map((hit, i) => ({ ...hit, memory: accessed[i]! }));
   }
 
   // ── jobs ───────────────────────────────────────────────────────────────────────────────────────────────────

@@ -38,10 +38,18 @@ export function searchTerms(text: string): string[] {
   return content.length > 0 ? content : terms;
 }
 
-/** An FTS5 expression matching any of the search terms (BM25 ranks the rest), or null when there is no term at all. */
-export function ftsMatchExpression(text: string): string | null {
-  const terms = searchTerms(text);
+/**
+ * An FTS5 expression matching any of `terms` (as {@link queryTerms} makes them), optionally only in one column;
+ * null when there is no term.
+ */
+export function matchAny(terms: readonly string[], column?: string): string | null {
   if (terms.length === 0) return null;
   // Terms hold only \p{L}\p{N}, so wrapping them in double quotes cannot break out of the string.
-  return terms.map((term) => `"${term}"`).join(" OR ");
+  const any = terms.map((term) => `"${term}"`).join(" OR ");
+  return column === undefined ? any : `{${column}} : (${any})`;
+}
+
+/** An FTS5 expression matching any of the search terms of `text` (BM25 ranks the rest), or null when there is none. */
+export function ftsMatchExpression(text: string): string | null {
+  return matchAny(searchTerms(text));
 }

@@ -52,11 +52,7 @@ async function findCube(deps: Deps, tenantId: string, cubeId: string): Promise<C
 export async function cubeForRead(ctx: TenantContext, scope: OwnerScopeInput): Promise<CubeRef | null> {
   const { tenantId } = ctx.principal;
   const owner = ownerOf(scope);
-  if (!owner) {
-    const cube = await findCube(ctx.deps, tenantId, scope.cube_id ?? "");
-    if (!cube) throw new ApiError("not_found", "cube not found");
-    return cube;
-  }
+  if (!owner) return ownCube(ctx, scope.cube_id ?? "");
   return findCube(ctx.deps, tenantId, await defaultCubeId(tenantId, `${owner.kind}:${owner.externalId}`));
 }
 
@@ -76,7 +72,7 @@ export async function cubesForRead(ctx: TenantContext, cubeIds: readonly string[
 /** The cube a write goes to; an owner's default cube (and its directory entry) is created on first write. */
 export async function cubeForWrite(ctx: TenantContext, scope: OwnerScopeInput): Promise<CubeRef> {
   const owner = ownerOf(scope);
-  if (!owner) return (await cubeForRead(ctx, scope)) as CubeRef;
+  if (!owner) return ownCube(ctx, scope.cube_id ?? "");
 
   const { tenantId } = ctx.principal;
   const ownerKey = `${owner.kind}:${owner.externalId}`;

@@ -32,7 +32,7 @@ export async function search(ctx: TenantContext, request: SearchRequestWire) {
     channels: request.channels ?? DEFAULT_CHANNELS,
     rerank: request.rerank,
   };
-  const perCube = await Promise.all(refs.map(async (ref) => (await cubeStub(ctx.deps, ref).search(ref, internal)).hits));
+  const perCube = await Promise.all(refs.map((ref) => cubeStub(ctx.deps, ref).search(ref, internal)));
   const data: SearchResultWire[] = mergeFairly(perCube, request.top_k).map((hit) => ({
     ...hit.memory,
     score: hit.score,
