@@ -14,7 +14,9 @@ export const placeholders = (n: number) => Array.from({ length: n }, () => "?").
 
 /** The shorthand filter of list and search. */
 export function compileFilter(filter: MemoryFilter): SqlFragment {
-  const clauses: string[] = [`m.state IN (${placeholders(filter.states.length)})`];
+  // `+m.state`: most memories are live, so the state index (there for the live count) must never drive a plan —
+  // with it SQLite sorted whole cubes for "newest ten" and probed every row against vector candidates.
+  const clauses: string[] = [`+m.state IN (${placeholders(filter.states.length)})`];
   const params: unknown[] = [...filter.states];
   if (filter.types?.length) {
     clauses.push(`m.type IN (${placeholders(filter.types.length)})`);
@@ -91,7 +93,8 @@ function compileCondition({ field, op, value }: WhereCondition): SqlFragment {
     column = "json_extract(m.metadata, ?)";
     params.push(path);
   } else {
-    column = `m.${field}`;
+    // State never drives a plan (see compileFilter).
+    column = field === "state" ? "+m.state" : `m.${field}`;
     if (!(TIME_FIELDS as readonly string[]).includes(field) && !["type", "state", "session_id"].includes(field)) {
       throw new Error(`unvalidated filter field ${field}`);
     }
