@@ -20,6 +20,10 @@ const strOrNull = (v: SqlStorageValue | undefined): string | null => (v == null 
 const num = (v: SqlStorageValue | undefined): number => Number(v);
 const numOrNull = (v: SqlStorageValue | undefined): number | null => (v == null ? null : Number(v));
 
+/** Memories whose expiry has passed and that are still live (exported so a test can check its query plan). */
+export const EXPIRE_DUE_SQL = `SELECT id, state FROM memories
+  WHERE expires_at IS NOT NULL AND expires_at <= ? AND +state IN ('generated', 'activated', 'archived')`;
+
 export class CubeStore {
   private readonly sessionContext: SessionContext;
 
@@ -260,13 +264,12 @@ export class CubeStore {
     return ok({ id });
   }
 
-  /** Moves memories whose expiry has passed to `expired`. Returns how many moved. */
+  /**
+   * Moves memories whose expiry has passed to `expired`. Returns how many moved. Runs before every call, so it must
+   * stay on the expires_at index (`+state` keeps the state index out of the plan).
+   */
   expireDue(ref: CubeRef, now: number): number {
-    const due = this.exec(
-      `SELECT id, state FROM memories
-        WHERE expires_at IS NOT NULL AND expires_at <= ? AND state IN ('generated', 'activated', 'archived')`,
-      now,
-    );
+    const due = this.exec(EXPIRE_DUE_SQL, now);
     const meta: WriteMeta = { actor: "system", requestId: "" };
     for (const row of due) this.moveTo(ref, str(row.id), str(row.state) as MemoryState, "expire", meta, now);
     return due.length;

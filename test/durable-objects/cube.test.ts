@@ -1,9 +1,11 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { CubeStore } from "../../durable-objects/cube-store";
+import { compileFilter } from "../../durable-objects/cube-filters";
+import { CubeStore, EXPIRE_DUE_SQL } from "../../durable-objects/cube-store";
 import { CUBE_MIGRATIONS } from "../../durable-objects/cube-schema";
 import { cubeObjectName } from "../../src/core/ids";
+import { LIVE_STATES } from "../../src/core/lifecycle";
 import { call, newTenant, remember, uniqueUser } from "../helpers";
 
 /** Writes one memory over HTTP and returns what is needed to open its cube directly. */
@@ -26,6 +28,27 @@ describe("cube storage", () => {
       expect(store.schemaVersion()).toBe(CUBE_MIGRATIONS.length);
       const versions = state.storage.sql.exec("SELECT count(*) AS n FROM cube_schema").one().n;
       expect(versions).toBe(CUBE_MIGRATIONS.length);
+    });
+  });
+
+  it("hot queries keep their indexes: the state index serves only the live count", async () => {
+    const { stub } = await cubeWithMemory();
+    await runInDurableObject(stub, (_instance, state) => {
+      const plan = (query: string, ...params: unknown[]) =>
+        state.storage.sql
+          .exec(`EXPLAIN QUERY PLAN ${query}`, ...(params as SqlStorageValue[]))
+          .toArray()
+          .map((row) => String(row.detail))
+          .join(" | ");
+      const live = compileFilter({ states: LIVE_STATES });
+      // Newest first under the live filter: the recent channel and list pages.
+      expect(plan(`SELECT m.id FROM memories m WHERE ${live.clauses.join(" AND ")} ORDER BY m.created_at DESC, m.seq DESC LIMIT 10`, ...live.params)).toContain(
+        "memories_created",
+      );
+      // The expiry sweep that runs before every call.
+      expect(plan(EXPIRE_DUE_SQL, 1)).toContain("memories_expires");
+      // The count every write reports.
+      expect(plan("SELECT count(*) AS n FROM memories WHERE state IN ('generated', 'activated', 'archived')")).toContain("memories_state");
     });
   });
 
