@@ -2,4 +2,6 @@
 interface Env {
   /** Operator key for admin routes (secret). `npm start` generates one into .dev.vars. */
   ROOT_KEY?: string;
+  /** Key for the OpenAI-compatible endpoint when READER = "openai" (secret); see wrangler.toml. */
+  LLM_API_KEY?: string;
 }

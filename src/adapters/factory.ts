@@ -3,11 +3,14 @@
  * missing is a {@link ConfigError}, never a silent fallback to the local implementation.
  */
 import { ConfigError } from "../errors";
+import type { Llm } from "./llm";
 import { LocalEmbedder } from "./local-embedder";
 import { LocalReranker } from "./local-reranker";
+import { OpenAiLlm } from "./openai-llm";
 import type { Embedder, Reranker, VectorIndex } from "./types";
 import { VectorizeVectorIndex } from "./vectorize-index";
 import { DEFAULT_WORKERS_AI_EMBEDDING_MODEL, WORKERS_AI_EMBEDDING_MODELS, WorkersAiEmbedder, type WorkersAiEmbeddingModel } from "./workers-ai-embedder";
+import { DEFAULT_WORKERS_AI_LLM_MODEL, WorkersAiLlm, type WorkersAiTextBinding } from "./workers-ai-llm";
 import { WorkersAiReranker } from "./workers-ai-reranker";
 
 export interface Retrieval {
@@ -54,4 +57,40 @@ export function createRetrieval(env: RetrievalConfig): Retrieval {
     reranker:
       rerankerKind === "local" ? new LocalReranker() : new WorkersAiReranker(binding("AI", env.AI, "RERANKER=workers-ai")),
   };
+}
+
+/** The configuration variables the model-backed reader reads (wrangler.toml [vars], plus the `LLM_API_KEY` secret). */
+export interface LlmConfig {
+  READER?: string;
+  LLM_MODEL?: string;
+  LLM_BASE_URL?: string;
+  LLM_API_KEY?: string;
+  AI?: unknown;
+}
+
+/**
+ * The model MemReader extracts with, or null for `READER=rules` (the default, offline). `READER=workers-ai` needs the
+ * AI binding and takes `LLM_MODEL` (a Workers AI model id, default {@link DEFAULT_WORKERS_AI_LLM_MODEL});
+ * `READER=openai` needs `LLM_BASE_URL`, `LLM_MODEL` and the `LLM_API_KEY` secret (local servers that ignore keys
+ * still get one: any value, so that a hosted endpoint is never called without one by mistake).
+ */
+export function createLlm(env: LlmConfig): Llm | null {
+  const reader = choice("READER", env.READER, ["rules", "workers-ai", "openai"] as const, "rules");
+  const model = env.LLM_MODEL?.trim() || undefined;
+  if (reader === "rules") return null;
+  if (reader === "workers-ai") {
+    if (model !== undefined && !/^@(cf|hf)\/\S+$/.test(model)) {
+      throw new ConfigError(`READER=workers-ai needs LLM_MODEL to be a Workers AI model id (@cf/… or @hf/…); got ${model}`);
+    }
+    return new WorkersAiLlm(binding<WorkersAiTextBinding>("AI", env.AI, "READER=workers-ai"), model ?? DEFAULT_WORKERS_AI_LLM_MODEL);
+  }
+  const baseUrl = env.LLM_BASE_URL?.trim();
+  if (!baseUrl) throw new ConfigError("READER=openai needs LLM_BASE_URL, e.g. http://localhost:11434/v1 (see wrangler.toml)");
+  if (!URL.canParse(baseUrl) || !/^https?:$/.test(new URL(baseUrl).protocol)) {
+    throw new ConfigError(`LLM_BASE_URL must be an http(s) URL; got ${baseUrl}`);
+  }
+  if (model === undefined) throw new ConfigError("READER=openai needs LLM_MODEL, the model name the server knows");
+  const apiKey = env.LLM_API_KEY?.trim();
+  if (!apiKey) throw new ConfigError("READER=openai needs the LLM_API_KEY secret (wrangler secret put LLM_API_KEY, or .dev.vars)");
+  return new OpenAiLlm({ baseUrl, apiKey, model });
 }
