@@ -5,7 +5,7 @@
  */
 import { newJobId } from "../src/core/ids";
 import { toIso } from "../src/core/time";
-import type { JobWire } from "../src/schemas/jobs";
+import type { JobResult, JobType, JobWire } from "../src/schemas/jobs";
 import type { CubeRef } from "./cube-protocol";
 
 type Row = Record<string, SqlStorageValue>;
@@ -17,6 +17,7 @@ export const REINDEX_BATCH = 200;
 
 export interface JobRecord {
   id: string;
+  type: JobType;
   ref: CubeRef;
   cursor: number;
 }
@@ -28,16 +29,19 @@ export class CubeJobs {
     return this.sql.exec(query, ...(params as SqlStorageValue[])).toArray();
   }
 
-  /** Starts a reindex, or returns the one already under way (starting twice must not double the work). */
-  startReindex(ref: CubeRef, now: number): JobWire {
-    const active = this.exec("SELECT * FROM jobs WHERE type = 'reindex' AND status IN ('queued', 'running') LIMIT 1")[0];
+  /**
+   * Starts a job of this type, or returns the one already under way: starting twice (a retried request, a cron
+   * run overlapping a webhook) must not double the work. `total` is the number of items it expects to visit.
+   */
+  start(ref: CubeRef, type: JobType, total: number, now: number): JobWire {
+    const active = this.exec("SELECT * FROM jobs WHERE type = ? AND status IN ('queued', 'running') LIMIT 1", type)[0];
     if (active) return toJob(active);
     const id = newJobId(ref.cubeId);
-    const total = Number(this.exec("SELECT count(*) AS n FROM memories WHERE state != 'forgotten'")[0]?.n ?? 0);
     this.exec(
       `INSERT INTO jobs (id, type, status, ref, total, run_at, created_at, updated_at)
-       VALUES (?, 'reindex', 'queued', ?, ?, ?, ?, ?)`,
+       VALUES (?, ?, 'queued', ?, ?, ?, ?, ?)`,
       id,
+      type,
       JSON.stringify(ref),
       total,
       now,
@@ -47,6 +51,43 @@ export class CubeJobs {
     return this.get(id)!;
   }
 
+  /** A new job, always (ingest jobs run side by side, one per episode). */
+  create(ref: CubeRef, type: JobType, total: number, params: Record<string, unknown>, now: number): JobWire {
+    const id = newJobId(ref.cubeId);
+    this.exec(
+      `INSERT INTO jobs (id, type, status, ref, params, total, run_at, created_at, updated_at)
+       VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?)`,
+      id,
+      type,
+      JSON.stringify(ref),
+      JSON.stringify(params),
+      total,
+      now,
+      now,
+      now,
+    );
+    return this.get(id)!;
+  }
+
+  params(id: string): Record<string, unknown> {
+    return JSON.parse(String(this.exec("SELECT params FROM jobs WHERE id = ?", id)[0]?.params ?? "{}")) as Record<string, unknown>;
+  }
+
+  /** Adds a step's output to the job's result: lists are appended, other fields set. */
+  addResult(id: string, add: Partial<JobResult>): void {
+    const current = JSON.parse(String(this.exec("SELECT result FROM jobs WHERE id = ?", id)[0]?.result ?? "{}")) as JobResult;
+    const next: JobResult = { ...current };
+    for (const [field, value] of Object.entries(add) as [keyof JobResult, unknown][]) {
+      (next as Record<string, unknown>)[field] = Array.isArray(value) ? [...((current[field] as unknown[]) ?? []), ...value] : value;
+    }
+    this.exec("UPDATE jobs SET result = ? WHERE id = ?", JSON.stringify(next), id);
+  }
+
+  /** Fails a job for good, now: the error is not one a retry can fix (the model keeps answering malformed output). */
+  fail(id: string, reason: string, now: number): void {
+    this.exec("UPDATE jobs SET status = 'failed', error = ?, updated_at = ? WHERE id = ?", reason.slice(0, 500), now, id);
+  }
+
   get(id: string): JobWire | null {
     const row = this.exec("SELECT * FROM jobs WHERE id = ?", id)[0];
     return row ? toJob(row) : null;
@@ -54,9 +95,15 @@ export class CubeJobs {
 
   /** Jobs whose next step is due. */
   due(now: number): JobRecord[] {
-    return this.exec("SELECT id, ref, cursor FROM jobs WHERE status IN ('queued', 'running') AND run_at <= ? ORDER BY run_at", now).map(
-      (row) => ({ id: String(row.id), ref: JSON.parse(String(row.ref)) as CubeRef, cursor: Number(row.cursor) }),
-    );
+    return this.exec(
+      "SELECT id, type, ref, cursor FROM jobs WHERE status IN ('queued', 'running') AND run_at <= ? ORDER BY run_at",
+      now,
+    ).map((row) => ({
+      id: String(row.id),
+      type: String(row.type) as JobType,
+      ref: JSON.parse(String(row.ref)) as CubeRef,
+      cursor: Number(row.cursor),
+    }));
   }
 
   /** When the alarm should next fire, or null when nothing is pending. */
@@ -113,6 +160,7 @@ function toJob(row: Row): JobWire {
     progress: { done: Math.min(Number(row.done), Number(row.total)), total: Number(row.total) },
     attempts: Number(row.attempts),
     error: row.error == null ? null : String(row.error),
+    result: JSON.parse(String(row.result ?? "{}")) as JobResult,
     created_at: toIso(Number(row.created_at)),
     updated_at: toIso(Number(row.updated_at)),
   };

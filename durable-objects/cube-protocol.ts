@@ -40,7 +40,15 @@ export interface NewMemory {
   importance: number;
   sensitivity: string[];
   frozen: boolean;
-  source: { kind: "api" | "user_input" | "import"; episodeId: string | null; messageIds: string[] };
+  source: {
+    kind: "api" | "user_input" | "import" | "extraction";
+    episodeId: string | null;
+    messageIds: string[];
+    /** The MemReader that extracted it (`rules@1`, `llm:…`), for extracted memories. */
+    reader?: string;
+  };
+  /** What the memory is about, for conflict resolution (MemReader): a newer memory with this key supersedes. */
+  subjectKey?: string | null;
 }
 
 /** Fields to change; `null` clears. Absent fields stay as they are. */
@@ -90,6 +98,18 @@ export interface SearchRequestInternal {
   channels: Channel[];
   /** Re-order the best candidates with the reranker. */
   rerank: boolean;
+  /** ms: answer with memories as they stood then (point-in-time search). */
+  asOf?: number;
+}
+
+export interface ContextRequestInternal {
+  query: string;
+  terms: string[];
+  budgetTokens: number;
+  filter: MemoryFilter;
+  where: Where | null;
+  /** ms, or null for "now" (and then the cache key does not change with the clock). */
+  referenceTime: number | null;
 }
 
 export interface SearchHit {

@@ -139,4 +139,40 @@ export const CUBE_MIGRATIONS: readonly (readonly string[])[] = [
   // 5: every write reports the cube's live count to the owners directory; without an index that count scanned
   // every row (18 ms at 30k memories, growing linearly), with it the covering index answers in ~2 ms.
   [`CREATE INDEX IF NOT EXISTS memories_state ON memories (state)`],
+  // 6: the scheduler and the cold tier. `pinned` holds a memory in working memory; `archive_key` names the R2 object
+  // that holds an archived memory's payload and versions (the row keeps a preview so search still finds it), and
+  // `archived_bytes` its size for the cube's stats. Pins and recent accesses are indexed because working memory is
+  // assembled from them on every search.
+  [
+    `ALTER TABLE memories ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0`,
+    `ALTER TABLE memories ADD COLUMN archive_key TEXT`,
+    `ALTER TABLE memories ADD COLUMN archived_bytes INTEGER NOT NULL DEFAULT 0`,
+    `CREATE INDEX IF NOT EXISTS memories_pinned ON memories (pinned) WHERE pinned = 1`,
+    `CREATE INDEX IF NOT EXISTS memories_accessed ON memories (last_accessed_at DESC) WHERE last_accessed_at IS NOT NULL`,
+    // Expiry is now driven by the alarm, which asks "what is due next" after every write that sets a TTL: an index of
+    // only the memories that can still expire answers that without walking past every memory that already did.
+    `DROP INDEX IF EXISTS memories_expires`,
+    `CREATE INDEX IF NOT EXISTS memories_expiring ON memories (expires_at)
+      WHERE expires_at IS NOT NULL AND state IN ('generated', 'activated', 'archived') AND frozen = 0`,
+    // Which cube this object is, for the alarm (it arrives without RPC arguments); written on the first write.
+    `CREATE TABLE IF NOT EXISTS cube_identity (id INTEGER PRIMARY KEY CHECK (id = 1), ref TEXT NOT NULL)`,
+  ],
+  // 7: MemReader. `episodes` records every ingested conversation (its raw messages are in R2) and the job reading
+  // it, so re-sending the same messages finds the same episode and is a no-op. `subject_key` is what a memory is
+  // about ("alice|lives_in"): a newer memory with the same key supersedes the older one. `content_hash` finds exact
+  // duplicates without comparing every text. `jobs.result` carries what an ingest job produced.
+  [
+    `CREATE TABLE IF NOT EXISTS episodes (
+      id TEXT PRIMARY KEY,
+      job_id TEXT NOT NULL,
+      r2_key TEXT NOT NULL,
+      messages INTEGER NOT NULL,
+      received_at INTEGER NOT NULL
+    )`,
+    `ALTER TABLE memories ADD COLUMN subject_key TEXT`,
+    `ALTER TABLE memories ADD COLUMN content_hash TEXT`,
+    `CREATE INDEX IF NOT EXISTS memories_subject ON memories (subject_key) WHERE subject_key IS NOT NULL`,
+    `CREATE INDEX IF NOT EXISTS memories_content_hash ON memories (content_hash) WHERE content_hash IS NOT NULL`,
+    `ALTER TABLE jobs ADD COLUMN result TEXT NOT NULL DEFAULT '{}'`,
+  ],
 ];

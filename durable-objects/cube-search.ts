@@ -54,11 +54,13 @@ export class CubeSearch {
       .map((row) => String(row.id));
   }
 
-  search(ref: CubeRef, request: SearchRequestInternal, semantic: SemanticQuery | null): SearchHit[] {
+  /** `working`: the cube's working memory, best first (cube-scheduler.ts), for the working channel. */
+  search(ref: CubeRef, request: SearchRequestInternal, semantic: SemanticQuery | null, working: readonly string[] = []): SearchHit[] {
     const where = this.conditions(request);
     const rankings: ChannelRanking[] = request.channels.map((channel) => ({
       channel,
-      ids: channel === "vector" ? this.semantic(semantic, where) : this.channel(channel, request, where),
+      // Working memory is a support channel: it only reorders candidates the filtered channels found.
+      ids: channel === "vector" ? this.semantic(semantic, where) : channel === "working" ? working : this.channel(channel, request, where),
     }));
     // Scheduler signals move a score by at most ±15%, so only the best fused candidates can still reach the top k;
     // loading just those keeps row parsing off the hot path.
@@ -158,7 +160,8 @@ export class CubeSearch {
           request.topK,
         ]);
       case "vector":
-        throw new Error("the vector channel needs the query embedding: see semantic()");
+      case "working":
+        throw new Error(`the ${channel} channel is ranked by the caller's data: see search()`);
     }
   }
 

@@ -3,7 +3,7 @@
  * `transactionSync`, so a write, its version snapshot and its event commit together or not at all.
  */
 import { newMemoryId } from "../src/core/ids";
-import { type LifecycleAction, type MemoryState, transition } from "../src/core/lifecycle";
+import { type MemoryState, refusal, transition } from "../src/core/lifecycle";
 import { toIso, toIsoOrNull } from "../src/core/time";
 import { type Outcome, fail, ok } from "../src/errors";
 import type { MemoryVersionWire, MemoryWire } from "../src/schemas/memory";
@@ -15,14 +15,18 @@ import type { CubeRef, ListPage, ListRequest, MemoryPatch, NewMemory, WriteMeta 
 type Row = Record<string, SqlStorageValue>;
 type VersionChange = MemoryVersionWire["change"];
 
+/** Why an event happened; never content. */
+export interface EventData {
+  reason?: string;
+  from?: MemoryState;
+  to?: MemoryState;
+  [key: string]: unknown;
+}
+
 const str = (v: SqlStorageValue | undefined): string => String(v);
 const strOrNull = (v: SqlStorageValue | undefined): string | null => (v == null ? null : String(v));
 const num = (v: SqlStorageValue | undefined): number => Number(v);
 const numOrNull = (v: SqlStorageValue | undefined): number | null => (v == null ? null : Number(v));
-
-/** Memories whose expiry has passed and that are still live (exported so a test can check its query plan). */
-export const EXPIRE_DUE_SQL = `SELECT id, state FROM memories
-  WHERE expires_at IS NOT NULL AND expires_at <= ? AND +state IN ('generated', 'activated', 'archived')`;
 
 export class CubeStore {
   private readonly sessionContext: SessionContext;
@@ -31,7 +35,8 @@ export class CubeStore {
     this.sessionContext = new SessionContext(sql);
   }
 
-  private exec(query: string, ...params: unknown[]): Row[] {
+  /** Raw SQL for the cube's other components (lifecycle, search), inside the same transactions. */
+  exec(query: string, ...params: unknown[]): Row[] {
     return this.sql.exec(query, ...(params as SqlStorageValue[])).toArray();
   }
 
@@ -118,6 +123,25 @@ export class CubeStore {
     }));
   }
 
+  /** A live, hot memory of this type whose text equals this one (case, spacing and end punctuation aside). */
+  findDuplicate(ref: CubeRef, type: string, content: string): MemoryWire | null {
+    const rows = this.exec(
+      "SELECT * FROM memories WHERE content_hash = ? AND +state IN ('generated', 'activated') LIMIT 20",
+      contentHash(type, content),
+    );
+    const wanted = normaliseText(content);
+    const row = rows.find((r) => normaliseText(str(r.content)) === wanted && str(r.type) === type);
+    return row ? this.toMemory(ref, row) : null;
+  }
+
+  /** The live, hot memories about this subject key, newest first. */
+  findByKey(ref: CubeRef, key: string): MemoryWire[] {
+    return this.exec(
+      "SELECT * FROM memories WHERE subject_key = ? AND +state IN ('generated', 'activated') ORDER BY seq DESC",
+      key,
+    ).map((row) => this.toMemory(ref, row));
+  }
+
   /** Memories in a live state, for the owners directory. */
   liveCount(): number {
     return num(this.exec("SELECT count(*) AS n FROM memories WHERE state IN ('generated', 'activated', 'archived')")[0]?.n);
@@ -128,12 +152,13 @@ export class CubeStore {
   insert(ref: CubeRef, items: readonly NewMemory[], meta: WriteMeta, now: number): MemoryWire[] {
     return items.map((item) => {
       const id = newMemoryId(ref.cubeId);
-      const source = {
+      const source: MemoryWire["source"] = {
         kind: item.source.kind,
         episode_id: item.source.episodeId,
         message_ids: item.source.messageIds,
         key_id: meta.actor,
         request_id: meta.requestId,
+        ...(item.source.reader ? { reader: item.source.reader } : {}),
       };
       const session = this.sessionContext.beforeAppend(item.sessionId, item.content);
       const expiresAt = item.ttlSeconds === null ? item.expiresAt : now + item.ttlSeconds * 1000;
@@ -141,8 +166,9 @@ export class CubeStore {
       const sensitivity = JSON.stringify(item.sensitivity);
       this.exec(
         `INSERT INTO memories (id, owner, type, content, tags, metadata, session_id, source, created_at, updated_at,
-           valid_at, invalid_at, expires_at, priority, importance, sensitivity, frozen, version, state, context)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 'activated', ?)`,
+           valid_at, invalid_at, expires_at, priority, importance, sensitivity, frozen, version, state, context,
+           subject_key, content_hash)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 'activated', ?, ?, ?)`,
         id,
         ref.owner,
         item.type,
@@ -161,6 +187,8 @@ export class CubeStore {
         sensitivity,
         item.frozen ? 1 : 0,
         session.context,
+        item.subjectKey ?? null,
+        contentHash(item.type, item.content),
       );
       session.afterInsert();
       // The row was just written from these values: snapshot them directly instead of reading it back.
@@ -185,6 +213,7 @@ export class CubeStore {
         sensitivity: [...item.sensitivity],
         visibility: "private",
         frozen: item.frozen,
+        pinned: false,
         watermark: null,
         access_count: 0,
         last_accessed_at: null,
@@ -206,7 +235,7 @@ export class CubeStore {
       return fail("memory_frozen", "memory is frozen: only { \"frozen\": false } may change it");
     }
     const next = transition(current.state, "update");
-    if (!next) return fail("conflict", `a memory in state ${current.state} cannot be updated`);
+    if (!next) return fail("conflict", refusal(current.state, "update"));
 
     const validAt = patch.validAt !== undefined ? patch.validAt : numOrNullIso(current.valid_at);
     const invalidAt = patch.invalidAt !== undefined ? patch.invalidAt : numOrNullIso(current.invalid_at);
@@ -242,37 +271,37 @@ export class CubeStore {
     return ok(this.recordVersion(ref, id, "updated", meta, now));
   }
 
-  /** Soft delete: the memory leaves reads and search, its versions stay. */
-  forget(ref: CubeRef, id: string, meta: WriteMeta, now: number): Outcome<MemoryWire> {
-    const current = this.find(ref, id);
-    if (!current || current.state === "forgotten") return fail("not_found", "memory not found");
-    if (current.frozen) return fail("memory_frozen", "memory is frozen: unfreeze it before deleting");
-    return this.moveTo(ref, id, current.state, "forget", meta, now);
-  }
-
-  /** Hard delete: removes the memory and every version of it; an event without content remains. */
-  purge(ref: CubeRef, id: string, meta: WriteMeta, now: number): Outcome<{ id: string }> {
+  /**
+   * Hard delete: removes the memory and every version of it; an event without content remains. Returns the R2
+   * key of its archived payload, if it had one, for the caller to delete too.
+   */
+  purge(ref: CubeRef, id: string, meta: WriteMeta, now: number): Outcome<{ id: string; archiveKey: string | null }> {
     const current = this.find(ref, id);
     if (!current) return fail("not_found", "memory not found");
     if (current.frozen) return fail("memory_frozen", "memory is frozen: unfreeze it before deleting");
+    const archiveKey = strOrNull(this.exec("SELECT archive_key FROM memories WHERE id = ?", id)[0]?.archive_key);
     const neighbours = current.session_id === null ? [] : this.sessionContext.neighbours(current.session_id, id);
     this.exec("DELETE FROM memories WHERE id = ?", id);
     // A purge must not leave the text behind in a neighbour's context either.
     for (const neighbour of neighbours) this.sessionContext.refresh(neighbour, "self");
     this.exec("DELETE FROM memory_versions WHERE memory_id = ?", id);
-    this.recordEvent("memory.purged", id, null, meta, now);
-    return ok({ id });
+    this.recordEvent("memory.purged", id, null, meta, now, { reason: "hard delete requested" });
+    return ok({ id, archiveKey });
   }
 
-  /**
-   * Moves memories whose expiry has passed to `expired`. Returns how many moved. Runs before every call, so it must
-   * stay on the expires_at index (`+state` keeps the state index out of the plan).
-   */
-  expireDue(ref: CubeRef, now: number): number {
-    const due = this.exec(EXPIRE_DUE_SQL, now);
-    const meta: WriteMeta = { actor: "system", requestId: "" };
-    for (const row of due) this.moveTo(ref, str(row.id), str(row.state) as MemoryState, "expire", meta, now);
-    return due.length;
+  /** The memories just before and after this one in its session (whose context holds its text). */
+  sessionNeighbours(memory: MemoryWire): string[] {
+    return memory.session_id === null ? [] : this.sessionContext.neighbours(memory.session_id, memory.id);
+  }
+
+  /** Recomputes these memories' context from their neighbours' current text (after a neighbour's text changed). */
+  refreshContexts(ids: readonly string[]): void {
+    for (const id of ids) this.sessionContext.refresh(id, "self");
+  }
+
+  /** Recomputes a memory's and its neighbours' context after its text changed outside update(). */
+  refreshSessionContext(id: string): void {
+    this.sessionContext.refresh(id, "self-and-neighbours");
   }
 
   // ── idempotency ──────────────────────────────────────────────────────────────────────────────────────────
@@ -298,22 +327,18 @@ export class CubeStore {
 
   // ── internals ────────────────────────────────────────────────────────────────────────────────────────────
 
-  private moveTo(
+  /**
+   * Snapshots the memory (given, or its current row) as a version and logs the change with its reason; returns
+   * the memory.
+   */
+  recordVersion(
     ref: CubeRef,
-    id: string,
-    from: MemoryState,
-    action: LifecycleAction,
+    memoryOrId: MemoryWire | string,
+    change: VersionChange,
     meta: WriteMeta,
     now: number,
-  ): Outcome<MemoryWire> {
-    const to = transition(from, action);
-    if (!to) return fail("conflict", `a memory in state ${from} cannot be ${action === "forget" ? "forgotten" : "expired"}`);
-    this.exec("UPDATE memories SET state = ?, updated_at = ?, version = version + 1 WHERE id = ?", to, now, id);
-    return ok(this.recordVersion(ref, id, to === "forgotten" ? "forgotten" : "expired", meta, now));
-  }
-
-  /** Snapshots the memory (given, or its current row) as a version and logs the change; returns the memory. */
-  private recordVersion(ref: CubeRef, memoryOrId: MemoryWire | string, change: VersionChange, meta: WriteMeta, now: number): MemoryWire {
+    data: EventData = {},
+  ): MemoryWire {
     const memory = typeof memoryOrId === "string" ? this.find(ref, memoryOrId) : memoryOrId;
     if (!memory) throw new Error(`memory ${String(memoryOrId)} vanished inside its own transaction`);
     const id = memory.id;
@@ -328,20 +353,32 @@ export class CubeStore {
       meta.requestId || null,
       JSON.stringify(memory),
     );
-    this.recordEvent(`memory.${change}`, id, memory.version, meta, now);
+    this.recordEvent(`memory.${change}`, id, memory.version, meta, now, data);
     return memory;
   }
 
-  private recordEvent(type: string, memoryId: string | null, version: number | null, meta: WriteMeta, now: number): void {
+  /** Appends to the cube's event log. `data` says why (and from which state to which); it never holds content. */
+  recordEvent(type: string, memoryId: string | null, version: number | null, meta: WriteMeta, now: number, data: EventData = {}): void {
     this.exec(
-      "INSERT INTO events (at, type, memory_id, version, actor, request_id) VALUES (?, ?, ?, ?, ?, ?)",
+      "INSERT INTO events (at, type, memory_id, version, actor, request_id, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
       now,
       type,
       memoryId,
       version,
       meta.actor,
       meta.requestId || null,
+      JSON.stringify(data),
     );
+  }
+
+  /** The event log of one memory, oldest first (tests and the provenance API read it). */
+  events(memoryId: string): { type: string; version: number | null; actor: string; data: EventData }[] {
+    return this.exec("SELECT type, version, actor, data FROM events WHERE memory_id = ? ORDER BY seq", memoryId).map((row) => ({
+      type: str(row.type),
+      version: numOrNull(row.version),
+      actor: str(row.actor),
+      data: JSON.parse(str(row.data)) as EventData,
+    }));
   }
 
   private toMemory(ref: CubeRef, row: Row): MemoryWire {
@@ -366,6 +403,7 @@ export class CubeStore {
       sensitivity: JSON.parse(str(row.sensitivity)) as string[],
       visibility: str(row.visibility) as MemoryWire["visibility"],
       frozen: num(row.frozen) === 1,
+      pinned: num(row.pinned) === 1,
       watermark: strOrNull(row.watermark),
       access_count: num(row.access_count),
       last_accessed_at: toIsoOrNull(numOrNull(row.last_accessed_at)),
@@ -378,3 +416,29 @@ export class CubeStore {
 }
 
 const numOrNullIso = (iso: string | null) => (iso === null ? null : Date.parse(iso));
+
+/** Lower-cased, spaces collapsed, end punctuation dropped: how exact duplicates are compared. */
+export const normaliseText = (text: string) =>
+  text
+    .toLowerCase()
+    .replace(/\s+/g, " ")
+    .trim()
+    .replace(/[.!?…]+$/u, "");
+
+/**
+ * A 53-bit hash (cyrb53) of a memory's type and normalised text, for the duplicate index. Not cryptographic:
+ * candidates it finds are compared in full. Synchronous, because it runs inside transactions.
+ */
+export function contentHash(type: string, content: string): string {
+  const text = `${type}\u0000${normaliseText(content)}`;
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ ch, 2654435761);
+    h2 = Math.imul(h2 ^ ch, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return (4294967296 * (2097151 & h2) + (h1 >>> 0)).toString(36);
+}

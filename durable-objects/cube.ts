@@ -6,11 +6,14 @@
 import { DurableObject } from "cloudflare:workers";
 import { type Retrieval, createRetrieval } from "../src/adapters/factory";
 import type { VectorMatch, VectorRecord } from "../src/adapters/types";
-import { type Outcome, fail, ok } from "../src/errors";
+import { ConfigError, type Outcome, fail, ok } from "../src/errors";
+import { LIVE_STATES, type MemoryState } from "../src/core/lifecycle";
 import { LIMITS } from "../src/schemas/limits";
-import type { JobWire } from "../src/schemas/jobs";
+import { type AssembledContext, type ContextCandidate, assembleContext } from "../src/core/context";
+import type { JobType, JobWire } from "../src/schemas/jobs";
 import type { MemoryVersionWire, MemoryWire } from "../src/schemas/memory";
 import type {
+  ContextRequestInternal,
   CubeRef,
   ListPage,
   ListRequest,
@@ -21,7 +24,13 @@ import type {
   SearchRequestInternal,
   WriteMeta,
 } from "./cube-protocol";
+import { type ArchivedPayload, type ArchivePolicy, CubeLifecycle, type CubeStats, EXPIRE_DUE_SQL } from "./cube-lifecycle";
+import { CONSOLIDATE_BATCH, CubeConsolidation } from "./cube-consolidate";
 import { CubeJobs, type JobRecord, REINDEX_BATCH } from "./cube-jobs";
+import { CubeScheduler, type WorkingMemoryItem } from "./cube-scheduler";
+import { type Candidate, CubeIngest, INGEST_WINDOW, type StoredEpisode, verbatimCandidates } from "./cube-ingest";
+import { createReader } from "../src/core/reader/factory";
+import type { MemoryReader } from "../src/core/reader/types";
 import { CubeSearch, type SemanticQuery } from "./cube-search";
 import { CubeStore } from "./cube-store";
 import { VectorStore } from "./vector-store";
@@ -29,13 +38,38 @@ import { VectorStore } from "./vector-store";
 /** Candidates the reranker sees: a few times what is returned, so it can promote from below the cut. */
 const RERANK_POOL_FACTOR = 3;
 const RERANK_POOL_MIN = 30;
+/** Recalled memories context assembly considers, and how much it diversifies them (near-duplicates waste budget). */
+const CONTEXT_RECALL = 30;
+const CONTEXT_MMR_LAMBDA = 0.8;
+/** Cached contexts per cube, and how long one is reused while nothing is written. */
+const CONTEXT_CACHE_ENTRIES = 100;
+const CONTEXT_CACHE_MS = 60_000;
+/** Memories one archive step moves to R2. */
+const ARCHIVE_BATCH = 50;
+const DAY_MS = 86_400_000;
 
 export class CubeDurableObject extends DurableObject<Env> {
   private readonly store: CubeStore;
   private readonly vectors: VectorStore;
   private readonly searcher: CubeSearch;
   private readonly jobs: CubeJobs;
+  private readonly lifecycle: CubeLifecycle;
+  private readonly consolidation: CubeConsolidation;
+  private readonly scheduler: CubeScheduler;
+  private readonly ingest_: CubeIngest;
+  private memoryReader: MemoryReader | null = null;
+  /** Episodes being read, by id (an evicted object reads them back from R2). */
+  private readonly episodes = new Map<string, StoredEpisode>();
+  /** Bumped by every change to the cube's memories: cached working memory and contexts older than it are stale. */
+  private generation = 0;
+  /** Assembled contexts by request, LRU, valid for their generation and CONTEXT_CACHE_MS. */
+  private readonly contexts = new Map<string, { generation: number; at: number; value: AssembledContext }>();
   private retrievalAdapters: Retrieval | null = null;
+  /** The object's time source: tests move it (runInDurableObject) to age memories without waiting. */
+  clock: () => number = () => Date.now();
+  private identityKnown = false;
+  /** Memories expired by a lazy sweep whose shared-index vectors the next alarm deletes (best effort: see sweep()). */
+  private remoteDeletes: { ref: CubeRef; ids: string[] }[] = [];
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -43,6 +77,10 @@ export class CubeDurableObject extends DurableObject<Env> {
     this.vectors = new VectorStore(ctx.storage.sql);
     this.searcher = new CubeSearch(ctx.storage.sql, this.store, this.vectors);
     this.jobs = new CubeJobs(ctx.storage.sql);
+    this.lifecycle = new CubeLifecycle(this.store, this.vectors);
+    this.consolidation = new CubeConsolidation(this.store, this.vectors);
+    this.scheduler = new CubeScheduler(this.store);
+    this.ingest_ = new CubeIngest(this.store, this.vectors);
     void ctx.blockConcurrencyWhile(async () => {
       this.store.migrate();
       // Overdue work left by a restart gets its alarm back.
@@ -66,10 +104,12 @@ export class CubeDurableObject extends DurableObject<Env> {
     if (outcome.ok && vectors && !outcome.value.replayed) {
       await this.pushRemote(ref, outcome.value.result.map((memory, i) => ({ id: memory.id, vector: vectors[i]! })));
     }
+    if (outcome.ok && items.some((item) => item.expiresAt !== null || item.ttlSeconds !== null)) await this.rearmForExpiry();
     return outcome;
   }
 
   async update(ref: CubeRef, id: string, patch: MemoryPatch, meta: WriteMeta): Promise<Outcome<Mutation<MemoryWire>>> {
+    await this.restoreArchived(ref, [id], meta);
     const vector = patch.content === undefined || this.isReplay(meta) ? null : (await this.embedDocuments([patch.content]))?.[0];
     const outcome = this.mutate(ref, meta, (now) => {
       const updated = this.store.update(ref, id, patch, meta, now);
@@ -77,28 +117,68 @@ export class CubeDurableObject extends DurableObject<Env> {
       return updated;
     });
     if (outcome.ok && vector && !outcome.value.replayed) await this.pushRemote(ref, [{ id, vector }]);
+    if (outcome.ok && (patch.expiresAt != null || patch.ttlSeconds !== undefined)) await this.rearmForExpiry();
     return outcome;
   }
 
   async forget(ref: CubeRef, id: string, hard: boolean, meta: WriteMeta): Promise<Outcome<Mutation<{ id: string }>>> {
+    // A soft delete can be rolled back, which needs the versions: an archived memory comes back from R2 first.
+    if (!hard) await this.restoreArchived(ref, [id], meta);
+    let archiveKey: string | null = null;
     const outcome = this.mutate(ref, meta, (now) => {
       if (hard) {
         const purged = this.store.purge(ref, id, meta, now);
-        if (purged.ok) this.vectors.delete([id]);
-        return purged;
+        if (!purged.ok) return purged;
+        this.vectors.delete([id]);
+        archiveKey = purged.value.archiveKey;
+        return ok({ id });
       }
-      const forgotten = this.store.forget(ref, id, meta, now);
+      const forgotten = this.lifecycle.forget(ref, id, meta, now);
       return forgotten.ok ? ok({ id }) : forgotten;
     });
-    if (outcome.ok && hard && !outcome.value.replayed && this.retrieval.remoteIndex) {
-      await this.retrieval.remoteIndex.delete(ref.cubeId, [id]);
+    if (outcome.ok && hard && !outcome.value.replayed) {
+      if (archiveKey !== null) await this.env.ARCHIVE.delete(archiveKey);
+      if (this.retrieval.remoteIndex) await this.retrieval.remoteIndex.delete(ref.cubeId, [id]);
     }
     return outcome;
   }
 
-  /** A live memory (or null), counted as an access. */
-  async get(ref: CubeRef, id: string): Promise<MemoryWire | null> {
+  /** Rolls a memory back to an earlier version (a new version itself); also undoes a soft delete. */
+  async rollback(ref: CubeRef, id: string, version: number, meta: WriteMeta): Promise<Outcome<Mutation<MemoryWire>>> {
+    await this.restoreArchived(ref, [id], meta);
+    const target = this.lifecycle.version(id, version);
+    const current = this.store.find(ref, id);
+    const reembed = target && current && target.content !== current.content && !this.isReplay(meta);
+    const vector = reembed ? (await this.embedDocuments([target.content]))?.[0] : undefined;
+    const outcome = this.mutate(ref, meta, (now) => {
+      const rolled = this.lifecycle.rollback(ref, id, version, meta, now);
+      // The version's text is immutable, so the vector made from it before the transaction is still its vector.
+      if (rolled.ok && vector) this.upsertVectors([{ id, vector }]);
+      return rolled;
+    });
+    if (outcome.ok && vector && !outcome.value.replayed) await this.pushRemote(ref, [{ id, vector }]);
+    if (outcome.ok) await this.rearmForExpiry();
+    return outcome;
+  }
+
+  /** Pins a memory into working memory, or unpins it. */
+  async pin(ref: CubeRef, id: string, pinned: boolean, meta: WriteMeta): Promise<Outcome<Mutation<MemoryWire>>> {
+    // A pinned memory is hot by definition: an archived one comes back first.
+    if (pinned) await this.restoreArchived(ref, [id], meta);
+    return this.mutate(ref, meta, (now) => this.lifecycle.pin(ref, id, pinned, meta, now));
+  }
+
+  /**
+   * A live memory (or null), counted as an access; an archived one comes back from R2 first. With `asOf` (ms), the
+   * memory as it stood then — null when it did not exist yet or was not live at that moment.
+   */
+  async get(ref: CubeRef, id: string, asOf?: number): Promise<MemoryWire | null> {
+    await this.restoreArchived(ref, [id], { actor: "system", requestId: "" });
     const now = this.sweep(ref);
+    if (asOf !== undefined) {
+      const then = this.lifecycle.asOf(id, asOf);
+      return then && LIVE_STATES.includes(then.state) ? then : null;
+    }
     const memory = this.store.find(ref, id);
     if (!memory || memory.state === "forgotten") return null;
     return this.store.recordAccess([memory], now)[0]!;
@@ -111,6 +191,7 @@ export class CubeDurableObject extends DurableObject<Env> {
 
   /** Versions of a memory, oldest first; empty when it never existed or was purged. */
   async history(ref: CubeRef, id: string): Promise<MemoryVersionWire[]> {
+    await this.restoreArchived(ref, [id], { actor: "system", requestId: "" });
     this.sweep(ref);
     return this.store.history(id);
   }
@@ -119,7 +200,22 @@ export class CubeDurableObject extends DurableObject<Env> {
     const semantic = request.channels.includes("vector") ? await this.embedQuery(ref, request.query) : null;
     const now = this.sweep(ref);
     const pool = request.rerank ? Math.max(request.topK * RERANK_POOL_FACTOR, RERANK_POOL_MIN) : request.topK;
-    let hits = this.searcher.search(ref, { ...request, topK: pool }, semantic);
+    let hits: SearchHit[];
+    const working = request.channels.includes("working") ? this.workingIds(ref, now) : [];
+    if (request.asOf === undefined) {
+      hits = this.searcher.search(ref, { ...request, topK: pool }, semantic, working);
+    } else {
+      // Point in time: rank with today's index over every memory that may have been live then, and answer with
+      // each one as it stood at as_of. Memories created later, or not live then, drop.
+      const wanted = request.filter.states;
+      const states = [...new Set([...wanted, ...PAST_LIVE_STATES])];
+      const candidates = this.searcher.search(ref, { ...request, filter: { ...request.filter, states }, topK: pool }, semantic);
+      await this.restoreArchived(ref, candidates.filter((h) => h.memory.state === "archived").map((h) => h.memory.id), SYSTEM);
+      hits = candidates.flatMap((hit) => {
+        const then = this.lifecycle.asOf(hit.memory.id, request.asOf!);
+        return then && wanted.includes(then.state) ? [{ ...hit, memory: then }] : [];
+      });
+    }
     if (request.rerank && hits.length > 0) {
       const scores = await this.retrieval.reranker.rerank(
         request.query,
@@ -130,21 +226,197 @@ export class CubeDurableObject extends DurableObject<Env> {
         .sort((a, b) => b.rerankScore - a.rerankScore || b.score - a.score);
     }
     hits = hits.slice(0, request.topK);
+    if (request.asOf !== undefined) return hits;
+    // A hit on an archived memory brings it back from R2, so the caller gets its full text.
+    const restored = await this.restoreArchived(ref, hits.filter((h) => h.memory.state === "archived").map((h) => h.memory.id), SYSTEM);
     const accessed = this.store.recordAccess(
-      hits.map((hit) => hit.memory),
+      hits.map((hit) => restored.get(hit.memory.id) ?? hit.memory),
       now,
     );
     return hits.map((hit, i) => ({ ...hit, memory: accessed[i]! }));
   }
 
+  // ── MemReader ──────────────────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Receives a conversation: keeps it as an episode in R2 (content-addressed, so the same messages sent again find
+   * the same episode and job: a no-op) and starts the job that reads it into memories. With `sync` (and always
+   * without inference) the job runs to its end before this returns, unless a step fails and is left to retry.
+   */
+  async ingest(ref: CubeRef, episode: StoredEpisode, options: { sync: boolean }, meta: WriteMeta): Promise<IngestResult> {
+    const known = this.ingest_.episodeJob(episode.id);
+    if (known !== null) {
+      return { job: this.jobs.get(known)!, memories: this.producedBy(ref, known), replayed: true, liveCount: this.store.liveCount() };
+    }
+    const key = episodeKey(ref, episode.id);
+    await this.env.ARCHIVE.put(key, JSON.stringify(episode), { httpMetadata: { contentType: "application/json" } });
+    this.episodes.set(episode.id, episode);
+    const job = this.ctx.storage.transactionSync(() => {
+      // Two identical requests may have raced past the check above while the episode was uploading.
+      const raced = this.ingest_.episodeJob(episode.id);
+      if (raced !== null) return this.jobs.get(raced)!;
+      this.rememberIdentity(ref);
+      const created = this.jobs.create(ref, "ingest", episode.messages.length, { episode: episode.id, actor: meta.actor, request_id: meta.requestId }, this.clock());
+      this.ingest_.recordEpisode(episode, key, created.id);
+      this.jobs.addResult(created.id, { episode_id: episode.id, memory_ids: [], duplicates: [], superseded: [] });
+      return created;
+    });
+    if (options.sync || !episode.infer) {
+      for (;;) {
+        const record = this.jobs.due(Number.MAX_SAFE_INTEGER).find((due) => due.id === job.id);
+        if (!record) break;
+        const before = this.jobs.get(job.id)!;
+        await this.ingestStep(record);
+        const after = this.jobs.get(job.id)!;
+        // A failed attempt waits for its backoff on the alarm; the caller gets the job as it stands.
+        if (after.attempts > before.attempts) break;
+      }
+    }
+    await this.rearm();
+    return { job: this.jobs.get(job.id)!, memories: this.producedBy(ref, job.id), replayed: false, liveCount: this.store.liveCount() };
+  }
+
+  /** The memories an ingest job has written so far, as they stand now. */
+  private producedBy(ref: CubeRef, jobId: string): MemoryWire[] {
+    const ids = this.jobs.get(jobId)?.result.memory_ids ?? [];
+    const found = this.store.findMany(ref, ids);
+    return ids.flatMap((id) => found.get(id) ?? []);
+  }
+
+  /**
+   * One window of an episode: read (rules or model), embed, then one transaction applies the conflict policy and
+   * advances the cursor — so an object evicted mid-job resumes at the first window not yet committed, and nothing
+   * is written twice. A reader error a retry cannot fix (the model keeps answering malformed output) fails the job
+   * at once, with its reason; others back off and retry.
+   */
+  private async ingestStep(job: JobRecord): Promise<void> {
+    const params = this.jobs.params(job.id) as { episode: string; actor: string; request_id: string };
+    const meta: WriteMeta = { actor: params.actor, requestId: params.request_id };
+    try {
+      const episode = await this.loadEpisode(job.ref, params.episode);
+      const window = episode.messages.slice(job.cursor, job.cursor + INGEST_WINDOW);
+      const reader = episode.infer ? this.reader : null;
+      const candidates: Candidate[] = reader
+        ? await reader.read(window, { ownerName: episode.owner_name, now: episode.received_at })
+        : verbatimCandidates(window, episode.received_at);
+      const vectors = candidates.length > 0 ? await this.embedDocuments(candidates.map((c) => c.content)) : [];
+      let records: VectorRecord[] = [];
+      this.ctx.storage.transactionSync(() => {
+        const outcome = this.ingest_.apply(job.ref, episode, reader?.id ?? "verbatim", candidates, meta, this.clock());
+        records = outcome.written.flatMap((memory, i) => (memory && vectors ? [{ id: memory.id, vector: vectors[i]! }] : []));
+        // Superseded ones left the index inside apply(); only the live ones get vectors.
+        records = records.filter((r) => outcome.written.find((m) => m?.id === r.id)?.state === "activated");
+        if (records.length > 0) this.upsertVectors(records);
+        const next = job.cursor + window.length;
+        this.jobs.advance(job.id, next, window.length, next >= episode.messages.length, this.clock());
+        this.jobs.addResult(job.id, {
+          memory_ids: outcome.written.flatMap((m) => (m ? [m.id] : [])),
+          duplicates: outcome.duplicates,
+          superseded: outcome.superseded,
+        });
+        this.generation += 1;
+      });
+      job.cursor += window.length;
+      await this.pushRemote(job.ref, records);
+    } catch (error) {
+      this.vectors.reset();
+      const reason = error instanceof Error ? error.message : String(error);
+      if (isPermanent(error)) this.jobs.fail(job.id, reason, this.clock());
+      else this.jobs.retryOrFail(job.id, reason, this.clock());
+    }
+  }
+
+  private async loadEpisode(ref: CubeRef, id: string): Promise<StoredEpisode> {
+    const cached = this.episodes.get(id);
+    if (cached) return cached;
+    const object = await this.env.ARCHIVE.get(episodeKey(ref, id));
+    if (!object) throw new PermanentError(`episode ${id} is missing from the archive`);
+    const episode = await object.json<StoredEpisode>();
+    this.episodes.set(id, episode);
+    return episode;
+  }
+
+  /** Built on first use, like the retrieval adapters: READER=rules (offline default) or a model through `Llm`. */
+  private get reader(): MemoryReader {
+    return (this.memoryReader ??= createReader(this.env));
+  }
+
+  /** The cube's working memory: pinned memories first, then what the scheduler keeps hot. */
+  async workingMemory(ref: CubeRef): Promise<WorkingMemoryItem[]> {
+    const now = this.sweep(ref);
+    return this.scheduler.workingMemory(ref, now, this.generation);
+  }
+
+  /**
+   * The memory context for a query within a token budget: working memory and recalled memories, grouped and
+   * cited (core/context.ts). Cached per request until the cube changes (or CONTEXT_CACHE_MS passes, since
+   * recency moves scores); `cached` says whether this answer came from the cache.
+   */
+  async context(ref: CubeRef, request: ContextRequestInternal): Promise<AssembledContext & { cached: boolean }> {
+    const semantic = await this.embedQuery(ref, request.query);
+    const now = this.sweep(ref);
+    const key = JSON.stringify([request.query.trim().toLowerCase(), request.budgetTokens, request.filter, request.where, request.referenceTime]);
+    const hit = this.contexts.get(key);
+    if (hit && hit.generation === this.generation && now - hit.at < CONTEXT_CACHE_MS) {
+      this.contexts.delete(key);
+      this.contexts.set(key, hit);
+      return { ...hit.value, cached: true };
+    }
+    const working = this.scheduler.workingMemory(ref, now, this.generation);
+    const recalled = this.searcher.search(
+      ref,
+      {
+        query: request.query,
+        terms: request.terms,
+        filter: request.filter,
+        where: request.where,
+        referenceTime: request.referenceTime ?? now,
+        topK: CONTEXT_RECALL,
+        threshold: null,
+        mmrLambda: CONTEXT_MMR_LAMBDA,
+        channels: ["lexical", "vector", "tag", "recent", "working"],
+        rerank: false,
+      },
+      semantic,
+      working.map((item) => item.memory.id),
+    );
+    const candidates: ContextCandidate[] = [
+      ...working.filter((w) => w.pinned).map((w) => ({ memory: w.memory, origin: "pinned" as const, score: w.score })),
+      ...recalled.map((hit) => ({ memory: hit.memory, origin: "recall" as const, score: hit.score })),
+      ...working.filter((w) => !w.pinned).map((w) => ({ memory: w.memory, origin: "working_memory" as const, score: w.score })),
+    ];
+    const value = assembleContext(candidates, request.budgetTokens);
+    // What made it into the prompt was read: it counts as an access, like a search hit.
+    const used = new Set(value.items.map((item) => item.id));
+    this.store.recordAccess(
+      candidates.filter((c) => used.has(c.memory.id)).map((c) => c.memory).filter((m, i, all) => all.findIndex((x) => x.id === m.id) === i),
+      now,
+    );
+    this.contexts.set(key, { generation: this.generation, at: now, value });
+    if (this.contexts.size > CONTEXT_CACHE_ENTRIES) this.contexts.delete(this.contexts.keys().next().value!);
+    return { ...value, cached: false };
+  }
+
+  /** Counts by state, bytes by tier (hot in the cube, cold in R2), vectors and pins. */
+  async stats(ref: CubeRef): Promise<CubeStats & { vectors: number }> {
+    this.sweep(ref);
+    return { ...this.lifecycle.stats(), vectors: this.vectors.count() };
+  }
+
   // ── jobs ───────────────────────────────────────────────────────────────────────────────────────────────────
 
   /**
-   * Re-embeds every memory whose vector is missing or from another embedder, in the background. Search keeps
-   * answering meanwhile: the vector channel sees the memories already in the current space, every other channel sees all.
+   * Starts a background job, or returns the one of that type already under way. reindex re-embeds every memory
+   * whose vector is missing or from another embedder (search keeps answering meanwhile: the vector channel sees
+   * the memories already in the current space, every other channel sees all); expire applies due TTLs; archive
+   * moves cold memories to R2; consolidate merges near-duplicates.
    */
-  async startReindex(ref: CubeRef): Promise<JobWire> {
-    const job = this.ctx.storage.transactionSync(() => this.jobs.startReindex(ref, Date.now()));
+  async startJob(ref: CubeRef, type: JobType): Promise<JobWire> {
+    const now = this.clock();
+    const job = this.ctx.storage.transactionSync(() => {
+      this.rememberIdentity(ref);
+      return this.jobs.start(ref, type, this.jobTotal(type, now), now);
+    });
     await this.rearm();
     return job;
   }
@@ -153,10 +425,37 @@ export class CubeDurableObject extends DurableObject<Env> {
     return this.jobs.get(id);
   }
 
-  /** One bounded step of every due job, then re-armed from the earliest due one (overdue ones included). */
+  /**
+   * Expires what is due (overdue included, after a restart), cleans up after expiry, runs one bounded step of
+   * every due job, then re-arms from the earliest thing due.
+   */
   override async alarm(): Promise<void> {
-    for (const job of this.jobs.due(Date.now())) await this.reindexStep(job);
+    const ref = this.identity();
+    if (ref) await this.expireAndClean(ref);
+    this.generation += 1;
+    for (const job of this.jobs.due(this.clock())) {
+      if (job.type === "reindex") await this.reindexStep(job);
+      else if (job.type === "archive") await this.archiveStep(job);
+      else if (job.type === "expire") await this.expireStep(job);
+      else if (job.type === "ingest") await this.ingestStep(job);
+      else await this.consolidateStep(job);
+    }
     await this.rearm();
+  }
+
+  private jobTotal(type: JobType, now: number): number {
+    switch (type) {
+      case "reindex":
+        return Number(this.store.exec("SELECT count(*) AS n FROM memories WHERE state != 'forgotten'")[0]?.n ?? 0);
+      case "expire":
+        return this.store.exec(EXPIRE_DUE_SQL, now, 1_000_000).length;
+      case "archive":
+        return this.lifecycle.archiveCandidateCount(this.archivePolicy(now));
+      case "consolidate":
+        return this.store.liveCount();
+      case "ingest":
+        throw new Error("ingest jobs are created by ingest(), with their episode");
+    }
   }
 
   private async reindexStep(job: JobRecord): Promise<void> {
@@ -172,18 +471,122 @@ export class CubeDurableObject extends DurableObject<Env> {
         records = stale.flatMap((memory, i) => (alive.has(memory.id) ? [{ id: memory.id, vector: vectors[i]! }] : []));
         if (records.length > 0) this.upsertVectors(records);
         const last = batch.at(-1);
-        this.jobs.advance(job.id, last ? last.seq : job.cursor, batch.length, batch.length < REINDEX_BATCH, Date.now());
+        this.jobs.advance(job.id, last ? last.seq : job.cursor, batch.length, batch.length < REINDEX_BATCH, this.clock());
       });
       await this.pushRemote(job.ref, records);
     } catch (error) {
       this.vectors.reset();
-      this.jobs.retryOrFail(job.id, error instanceof Error ? error.message : String(error), Date.now());
+      this.jobs.retryOrFail(job.id, error instanceof Error ? error.message : String(error), this.clock());
     }
   }
 
+  /** Arms the alarm for the earliest thing due: a job step, an expiry, or an expired archive to delete. */
   private async rearm(): Promise<void> {
-    const next = this.jobs.nextDue();
-    if (next !== null) await this.ctx.storage.setAlarm(next);
+    const due = [this.jobs.nextDue(), this.lifecycle.nextExpiry(), this.lifecycle.archivesToDelete(1).length > 0 ? this.clock() : null];
+    const next = Math.min(...due.filter((t) => t !== null));
+    if (Number.isFinite(next)) await this.ctx.storage.setAlarm(next);
+  }
+
+  /** After a write that may have set a TTL: brings the alarm forward when a memory now expires before it fires. */
+  private async rearmForExpiry(): Promise<void> {
+    const next = this.lifecycle.nextExpiry();
+    if (next === null) return;
+    const armed = await this.ctx.storage.getAlarm();
+    if (armed === null || next < armed) await this.ctx.storage.setAlarm(next);
+  }
+
+  private async expireAndClean(ref: CubeRef): Promise<string[]> {
+    const expired = this.ctx.storage.transactionSync(() => this.lifecycle.expireDue(ref, this.clock()));
+    const remote = [...expired, ...this.remoteDeletes.flatMap((d) => d.ids)];
+    this.remoteDeletes = [];
+    await this.deleteRemote(ref, remote);
+    for (const { id, key } of this.lifecycle.archivesToDelete()) {
+      await this.env.ARCHIVE.delete(key);
+      this.lifecycle.archiveDeleted(id);
+    }
+    return expired;
+  }
+
+  private async consolidateStep(job: JobRecord): Promise<void> {
+    const step = this.ctx.storage.transactionSync(() => {
+      const result = this.consolidation.step(job.ref, job.cursor, this.clock());
+      this.jobs.advance(job.id, result.cursor, result.examined, result.examined < CONSOLIDATE_BATCH, this.clock());
+      return result;
+    });
+    await this.deleteRemote(job.ref, step.merged);
+  }
+
+  private async expireStep(job: JobRecord): Promise<void> {
+    const expired = await this.expireAndClean(job.ref);
+    this.jobs.advance(job.id, job.cursor, expired.length, this.store.exec(EXPIRE_DUE_SQL, this.clock(), 1).length === 0, this.clock());
+  }
+
+  /** Moves a batch of cold memories to R2: payload first, then the row gives it up (never the other way round). */
+  private async archiveStep(job: JobRecord): Promise<void> {
+    const now = this.clock();
+    const batch = this.lifecycle.archiveCandidates(this.archivePolicy(now), job.cursor, ARCHIVE_BATCH);
+    try {
+      for (const { id } of batch) {
+        const payload = this.lifecycle.archivePayload(id);
+        if (!payload) continue;
+        const key = archiveKey(job.ref, id);
+        const body = JSON.stringify(payload);
+        await this.env.ARCHIVE.put(key, body, { httpMetadata: { contentType: "application/json" } });
+        const bytes = new TextEncoder().encode(body).length;
+        const marked = this.ctx.storage.transactionSync(() => this.lifecycle.markArchived(job.ref, payload, key, bytes, this.clock()));
+        // It changed while its payload was uploading: keep it hot, and do not leave the copy behind.
+        if (!marked.ok) await this.env.ARCHIVE.delete(key);
+      }
+      const last = batch.at(-1);
+      this.jobs.advance(job.id, last ? last.seq : job.cursor, batch.length, batch.length < ARCHIVE_BATCH, this.clock());
+    } catch (error) {
+      this.jobs.retryOrFail(job.id, error instanceof Error ? error.message : String(error), this.clock());
+    }
+  }
+
+  private archivePolicy(now: number): ArchivePolicy {
+    return archivePolicy(this.env, now);
+  }
+
+  /** Brings archived memories among `ids` back from R2; returns the restored ones by id. */
+  private async restoreArchived(ref: CubeRef, ids: readonly string[], meta: WriteMeta): Promise<Map<string, MemoryWire>> {
+    const restored = new Map<string, MemoryWire>();
+    const archived = ids.flatMap((id) => {
+      const key = this.lifecycle.archiveKey(id);
+      return key === null ? [] : [{ id, key }];
+    });
+    const payloads = await Promise.all(
+      archived.map(async ({ id, key }) => ({ id, key, object: await this.env.ARCHIVE.get(key) })),
+    );
+    for (const { id, key, object } of payloads) {
+      if (!object) {
+        console.error(`archived payload ${key} is missing; the memory stays a stub`);
+        continue;
+      }
+      const payload = await object.json<ArchivedPayload>();
+      const outcome = this.ctx.storage.transactionSync(() => this.lifecycle.restore(ref, payload, key, meta, this.clock()));
+      if (!outcome.ok) continue;
+      this.generation += 1;
+      restored.set(id, outcome.value);
+      await this.env.ARCHIVE.delete(key);
+    }
+    return restored;
+  }
+
+  private workingIds(ref: CubeRef, now: number): string[] {
+    return this.scheduler.workingMemory(ref, now, this.generation).map((item) => item.memory.id);
+  }
+
+  private rememberIdentity(ref: CubeRef): void {
+    if (this.identityKnown) return;
+    this.store.exec("INSERT OR REPLACE INTO cube_identity (id, ref) VALUES (1, ?)", JSON.stringify(ref));
+    this.identityKnown = true;
+  }
+
+  /** Which cube this object is: the alarm arrives without the RPC arguments that usually say it. */
+  private identity(): CubeRef | null {
+    const row = this.store.exec("SELECT ref FROM cube_identity WHERE id = 1")[0];
+    return row ? (JSON.parse(String(row.ref)) as CubeRef) : null;
   }
 
   // ── embeddings ─────────────────────────────────────────────────────────────────────────────────────────────
@@ -219,6 +622,20 @@ export class CubeDurableObject extends DurableObject<Env> {
     this.vectors.upsert(this.retrieval.embedder.id, records);
   }
 
+  /**
+   * Deletes vectors of memories that left search (expired, merged) from the shared index. Best effort: until it
+   * succeeds, a shared-index match is still only returned after the cube confirms the memory is live.
+   */
+  private async deleteRemote(ref: CubeRef, ids: readonly string[]): Promise<void> {
+    const { remoteIndex } = this.retrieval;
+    if (!remoteIndex || ids.length === 0) return;
+    try {
+      await remoteIndex.delete(ref.cubeId, [...ids]);
+    } catch (error) {
+      console.error("remote vector delete failed", error);
+    }
+  }
+
   /** Sends new vectors to the shared index; the cube's own copy already serves searches meanwhile. */
   private async pushRemote(ref: CubeRef, records: VectorRecord[]): Promise<void> {
     const { remoteIndex } = this.retrieval;
@@ -243,6 +660,7 @@ export class CubeDurableObject extends DurableObject<Env> {
   private mutate<T>(ref: CubeRef, meta: WriteMeta, write: (now: number) => Outcome<T>): Outcome<Mutation<T>> {
     try {
       return this.ctx.storage.transactionSync(() => {
+        this.rememberIdentity(ref);
         const now = this.sweep(ref);
         const idempotency = meta.idempotency;
         if (idempotency) {
@@ -256,6 +674,7 @@ export class CubeDurableObject extends DurableObject<Env> {
         }
         const outcome = write(now);
         if (!outcome.ok) return outcome;
+        this.generation += 1;
         if (idempotency) this.store.saveIdempotentResult(idempotency.key, idempotency.fingerprint, outcome.value, now);
         return ok({ result: outcome.value, liveCount: this.store.liveCount(), replayed: false });
       });
@@ -266,11 +685,59 @@ export class CubeDurableObject extends DurableObject<Env> {
     }
   }
 
-  /** Lazy housekeeping before every call: expire what is due, drop idempotency records past their window. */
+  /**
+   * Lazy housekeeping before every call: expire what is due (so a read never shows a memory past its expiry, even
+   * when the alarm is late), drop idempotency records past their window. The shared index's copies of expired
+   * vectors are deleted by the next alarm; until then the cube filters them out of every result anyway.
+   */
   private sweep(ref: CubeRef): number {
-    const now = Date.now();
-    this.store.expireDue(ref, now);
+    const now = this.clock();
+    const expired = this.lifecycle.expireDue(ref, now);
+    if (expired.length > 0) {
+      this.remoteDeletes.push({ ref, ids: expired });
+      this.generation += 1;
+    }
     this.store.forgetIdempotencyBefore(now - LIMITS.idempotencyWindowMs);
     return now;
   }
+}
+
+const SYSTEM: WriteMeta = { actor: "system", requestId: "" };
+
+/** States a memory may have left since a point in time while having been live then (expired ones keep no payload). */
+const PAST_LIVE_STATES: MemoryState[] = ["forgotten", "superseded", "merged"];
+
+/** Where an archived memory's payload lives in R2: per tenant and cube, so an owner's deletion can list them. */
+export const archiveKey = (ref: CubeRef, memoryId: string) => `archive/${ref.tenantId}/${ref.cubeId}/${memoryId}.json`;
+
+/** Where an episode's raw messages live in R2. */
+export const episodeKey = (ref: CubeRef, episodeId: string) => `episodes/${ref.tenantId}/${ref.cubeId}/${episodeId}.json`;
+
+/** What ingest() answers: the job, the memories it has written so far, and whether the episode was known. */
+export interface IngestResult {
+  job: JobWire;
+  memories: MemoryWire[];
+  replayed: boolean;
+  /** The cube's live count, for the owners directory. */
+  liveCount: number;
+}
+
+/** An error no retry can fix: the job fails at once with its message. */
+export class PermanentError extends Error {}
+
+/** Permanent: ours, or an adapter's error that says it is not retryable (malformed model output after retries). */
+function isPermanent(error: unknown): boolean {
+  if (error instanceof PermanentError) return true;
+  return typeof error === "object" && error !== null && (error as { retryable?: unknown }).retryable === false;
+}
+
+/** ARCHIVE_AFTER_DAYS (default 30) and ARCHIVE_MAX_IMPORTANCE (default 0.3); a malformed value is a config error. */
+export function archivePolicy(env: { ARCHIVE_AFTER_DAYS?: string; ARCHIVE_MAX_IMPORTANCE?: string }, now: number): ArchivePolicy {
+  const days = Number(env.ARCHIVE_AFTER_DAYS ?? "30");
+  const maxImportance = Number(env.ARCHIVE_MAX_IMPORTANCE ?? "0.3");
+  if (!Number.isFinite(days) || days < 0) throw new ConfigError(`ARCHIVE_AFTER_DAYS must be a number of days ≥ 0; got ${env.ARCHIVE_AFTER_DAYS}`);
+  if (!(maxImportance >= 0 && maxImportance <= 1)) {
+    throw new ConfigError(`ARCHIVE_MAX_IMPORTANCE must be within 0–1; got ${env.ARCHIVE_MAX_IMPORTANCE}`);
+  }
+  return { coldBefore: now - days * DAY_MS, maxImportance };
 }

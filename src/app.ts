@@ -10,9 +10,11 @@ import { ApiError, ConfigError, ERROR_STATUS, type ErrorCode } from "./errors";
 import { LIMITS } from "./schemas/limits";
 import { adminRoutes } from "./routes/admin";
 import { healthRoutes } from "./routes/health";
+import { HOOK_SIGNATURE_SCHEME, LIFECYCLE_HOOK_PATH, hookSecretRoutes, lifecycleHookRoutes } from "./routes/hooks";
 import { jobRoutes } from "./routes/jobs";
 import { keyRoutes } from "./routes/keys";
 import { memoryRoutes } from "./routes/memories";
+import { schedulerRoutes } from "./routes/scheduler";
 import { searchRoutes } from "./routes/search";
 import { type AppEnv, createRouter } from "./routes/shared";
 import { authenticate } from "./services/auth";
@@ -54,7 +56,10 @@ export function createApp() {
       const background = (work: Promise<unknown>) =>
         c.executionCtx.waitUntil(work.catch((error: unknown) => console.error("background work failed", error)));
       c.set("background", background);
-      c.set("principal", await authenticate(deps, c.req.header("Authorization"), background));
+      // The lifecycle hook authenticates by signature, in its own route middleware; everything else needs a key.
+      if (!(c.req.method === "POST" && c.req.path === LIFECYCLE_HOOK_PATH)) {
+        c.set("principal", await authenticate(deps, c.req.header("Authorization"), background));
+      }
       await next();
     },
   );
@@ -62,14 +67,25 @@ export function createApp() {
   app.route("/", healthRoutes);
   app.route("/", memoryRoutes);
   app.route("/", searchRoutes);
+  app.route("/", schedulerRoutes);
   app.route("/", jobRoutes);
   app.route("/", keyRoutes);
+  app.route("/", hookSecretRoutes);
+  app.route("/", lifecycleHookRoutes);
   app.route("/", adminRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",
     scheme: "bearer",
     description: "A tenant API key (`mos_…`), or the root key for /v1/admin routes.",
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", HOOK_SIGNATURE_SCHEME, {
+    type: "apiKey",
+    in: "header",
+    name: "X-Memos-Signature",
+    description:
+      "`v1=` + hex HMAC-SHA256 of `<X-Memos-Timestamp>.<raw body>` keyed with the tenant's lifecycle hook secret " +
+      "(POST /v1/hooks/lifecycle/secret), with `X-Memos-Tenant` and `X-Memos-Timestamp` (unix seconds, ±300 s).",
   });
   app.doc31("/openapi.json", {
     openapi: "3.1.0",

@@ -5,7 +5,7 @@
  * in every channel" and a threshold means the same thing for every query and every cube.
  */
 
-export const CHANNELS = ["lexical", "vector", "tag", "recent"] as const;
+export const CHANNELS = ["lexical", "vector", "tag", "recent", "working"] as const;
 export type Channel = (typeof CHANNELS)[number];
 
 /** One channel's answer: candidate ids, best first. */
@@ -24,18 +24,20 @@ export interface FusedCandidate {
 
 /**
  * Channels that only support: they reorder what the content channels found but never surface a memory alone —
- * "recent" matches every query, and a search must not answer an unrelated question with yesterday's notes.
+ * "recent" and "working" (the cube's working memory) match every query, and a search must not answer an unrelated
+ * question with yesterday's notes or a pinned instruction.
  */
-export const SUPPORT_CHANNELS: ReadonlySet<Channel> = new Set(["recent"]);
+export const SUPPORT_CHANNELS: ReadonlySet<Channel> = new Set(["recent", "working"]);
 
 /** The RRF constant: 60 in the original paper; smaller trusts the top ranks more. */
 export const RRF_K = 60;
 
 /**
- * How much each channel counts. Recent items are a weak prior that only reorders near-ties; lexical and vector
- * evidence dominate. Tags are precise when they hit, so they count as much as a text channel.
+ * How much each channel counts. Recent items are a weak prior that only reorders near-ties; working memory (what
+ * the scheduler keeps hot: pins, frequent and recent reads) a stronger one; lexical and vector evidence dominate.
+ * Tags are precise when they hit, so they count as much as a text channel.
  */
-export const CHANNEL_WEIGHTS: Readonly<Record<Channel, number>> = { lexical: 1, vector: 1, tag: 0.6, recent: 0.1 };
+export const CHANNEL_WEIGHTS: Readonly<Record<Channel, number>> = { lexical: 1, vector: 1, tag: 0.6, recent: 0.1, working: 0.3 };
 
 export function fuse(rankings: readonly ChannelRanking[], weights = CHANNEL_WEIGHTS, k = RRF_K): FusedCandidate[] {
   const answered = rankings.filter((r) => r.ids.length > 0);

@@ -1,9 +1,15 @@
 /**
- * Memory lifecycle states (shared/DESIGN.md) and the transitions the API can cause today.
+ * Memory lifecycle (shared/DESIGN.md "Lifecycle") as one transition table. Every move of a memory between states
+ * goes through {@link transition}; the cube records each as a version and an event with its actor and reason, and
+ * refuses an illegal one with 409.
  *
- * `forgotten` is our name for a soft delete: the memory leaves reads and search but keeps its versions, so the
- * time machine and audit still work. Hard delete (`purged`) removes the row and leaves only an event behind.
- * `frozen` is a flag on the header rather than a state: a frozen memory still has a lifecycle state.
+ * - `forgotten` is our name for a soft delete: the memory leaves reads and search but keeps its versions, so the
+ *   time machine and audit still work (rollback brings it back). Hard delete (`purged`) removes the row and leaves
+ *   only an event: it is not a state because nothing remains to be in it.
+ * - `expired` is terminal: TTL exists so that data stops existing, so expiry leaves a stub without payload.
+ * - `superseded` and `merged` point to their successor (`superseded_by`) and are terminal too.
+ * - `frozen` is a flag on the header, not a state: a frozen memory keeps its state and refuses every transition
+ *   (it can still be read and exported) until it is unfrozen.
  */
 export const MEMORY_STATES = [
   "generated",
@@ -20,24 +26,71 @@ export type MemoryState = (typeof MEMORY_STATES)[number];
 /** States that reads and search show unless the caller filters on state explicitly. */
 export const LIVE_STATES: readonly MemoryState[] = ["generated", "activated", "archived"];
 
-/** What an API call may do to a memory. */
-export type LifecycleAction = "update" | "forget" | "expire";
+/** What can happen to a memory. */
+export const LIFECYCLE_ACTIONS = [
+  "update",
+  "archive",
+  "restore",
+  "expire",
+  "forget",
+  "rollback",
+  "supersede",
+  "merge",
+  "absorb",
+] as const;
+export type LifecycleAction = (typeof LIFECYCLE_ACTIONS)[number];
 
-const ALLOWED_FROM: Record<LifecycleAction, readonly MemoryState[]> = {
-  update: ["generated", "activated", "archived"],
-  forget: ["generated", "activated", "archived", "expired", "superseded", "merged"],
-  expire: ["generated", "activated", "archived"],
+/**
+ * from-state → action → to-state. An absent entry is an illegal transition. Archived memories are restored
+ * (transparently, by the cube) before they are updated, rolled back, merged or superseded, so those actions are
+ * only listed from the hot states.
+ */
+const TABLE: Readonly<Record<MemoryState, Partial<Record<LifecycleAction, MemoryState>>>> = {
+  generated: {
+    update: "activated",
+    archive: "archived",
+    expire: "expired",
+    forget: "forgotten",
+    rollback: "activated",
+    supersede: "superseded",
+    merge: "merged",
+    absorb: "activated",
+  },
+  activated: {
+    update: "activated",
+    archive: "archived",
+    expire: "expired",
+    forget: "forgotten",
+    rollback: "activated",
+    supersede: "superseded",
+    merge: "merged",
+    absorb: "activated",
+  },
+  archived: { restore: "activated", expire: "expired", forget: "forgotten" },
+  forgotten: { rollback: "activated" },
+  expired: {},
+  superseded: { forget: "forgotten" },
+  merged: { forget: "forgotten" },
 };
 
-/** The state an action leads to, or null when the action is not allowed from `from`. */
+/** The state an action leads to, or null when the table does not allow it. */
 export function transition(from: MemoryState, action: LifecycleAction): MemoryState | null {
-  if (!ALLOWED_FROM[action].includes(from)) return null;
-  switch (action) {
-    case "update":
-      return from === "generated" ? "activated" : from;
-    case "forget":
-      return "forgotten";
-    case "expire":
-      return "expired";
-  }
+  return TABLE[from][action] ?? null;
 }
+
+/** Why a transition was refused, in words a caller can act on. */
+export function refusal(from: MemoryState, action: LifecycleAction): string {
+  return `a memory in state ${from} cannot be ${PAST[action]}`;
+}
+
+const PAST: Record<LifecycleAction, string> = {
+  update: "updated",
+  archive: "archived",
+  restore: "restored",
+  expire: "expired",
+  forget: "forgotten",
+  rollback: "rolled back",
+  supersede: "superseded",
+  merge: "merged",
+  absorb: "merged into",
+};

@@ -3,6 +3,7 @@
  * `drizzle-kit generate` turns changes to this file into a new migration under ../../migrations.
  * All times are integer milliseconds since the epoch.
  */
+import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 /** A customer account. Nothing crosses tenants. */
@@ -51,6 +52,12 @@ export const owners = sqliteTable(
   (t) => [primaryKey({ columns: [t.tenantId, t.owner] })],
 );
 
+/**
+ * A cube written since the lifecycle sweep last visited it (or never visited). Shared by the partial index and the
+ * sweep's query: SQLite uses a partial index only for a query that repeats its WHERE term.
+ */
+export const cubeSweepPending = sql`last_swept_at IS NULL OR last_active_at > last_swept_at`;
+
 /** Cubes: one Durable Object each. Every owner has a default cube (deterministic id, see core/ids.ts). */
 export const cubes = sqliteTable(
   "cubes",
@@ -66,6 +73,47 @@ export const cubes = sqliteTable(
     memoryCount: integer("memory_count").notNull().default(0),
     createdAt: integer("created_at").notNull(),
     lastActiveAt: integer("last_active_at").notNull(),
+    /** When the cron lifecycle sweep last started archive + consolidate jobs here; null = never. */
+    lastSweptAt: integer("last_swept_at"),
   },
-  (t) => [uniqueIndex("cubes_tenant_owner_name").on(t.tenantId, t.owner, t.name), index("cubes_tenant").on(t.tenantId)],
+  (t) => [
+    uniqueIndex("cubes_tenant_owner_name").on(t.tenantId, t.owner, t.name),
+    index("cubes_tenant").on(t.tenantId),
+    // The sweep's two bounded queries: cubes written since their last sweep (a partial index, so the cron reads
+    // only those rows, oldest activity first), then idle cubes due for their periodic re-sweep.
+    index("cubes_sweep_pending").on(t.lastActiveAt).where(cubeSweepPending),
+    index("cubes_last_swept").on(t.lastSweptAt),
+  ],
+);
+
+/**
+ * The secret of a tenant's signed lifecycle hook (POST /v1/hooks/lifecycle), one per tenant; creating a new one
+ * replaces the row, so the old secret stops verifying at once. The secret is needed in clear to check HMACs, so it
+ * is stored encrypted: AES-GCM under a key derived from ROOT_KEY (HKDF-SHA256), with the tenant id as associated
+ * data so a ciphertext cannot be moved to another tenant's row.
+ */
+export const lifecycleHookSecrets = sqliteTable("lifecycle_hook_secrets", {
+  tenantId: text("tenant_id")
+    .primaryKey()
+    .references(() => tenants.id),
+  /** `v1.<iv>.<ciphertext>`, both base64url. */
+  sealedSecret: text("sealed_secret").notNull(),
+  /** First characters of the secret, to recognise it. */
+  prefix: text("prefix").notNull(),
+  createdAt: integer("created_at").notNull(),
+});
+
+/**
+ * Signatures of accepted lifecycle hook deliveries, so a replay is refused. A signature can only verify within
+ * ±5 minutes of its timestamp, so rows older than 10 minutes can never match again and are pruned.
+ */
+export const lifecycleHookDeliveries = sqliteTable(
+  "lifecycle_hook_deliveries",
+  {
+    tenantId: text("tenant_id").notNull(),
+    /** The lower-case hex HMAC of the delivery. */
+    signature: text("signature").notNull(),
+    receivedAt: integer("received_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.signature] }), index("lifecycle_hook_deliveries_received").on(t.receivedAt)],
 );

@@ -1,8 +1,9 @@
 /** Cube-level operations that run in the background, and the job resource that reports on them. */
 import { createRoute } from "@hono/zod-openapi";
 import { CubeIdParam, Job, JobAccepted, JobIdParam } from "../schemas/jobs";
-import { getJob, startReindex } from "../services/jobs";
-import { bearerSecurity, createRouter, errorResponses, jsonResponse, tenantContext } from "./shared";
+import { StartJobRequest } from "../schemas/lifecycle";
+import { getJob, startJob } from "../services/jobs";
+import { bearerSecurity, createRouter, errorResponses, jsonBody, jsonResponse, tenantContext } from "./shared";
 
 const errors = errorResponses("invalid_request", "unauthorized", "forbidden", "not_found");
 
@@ -21,7 +22,26 @@ export const jobRoutes = createRouter()
       responses: { 202: jsonResponse(JobAccepted, "The job, to poll at /v1/jobs/{id}."), ...errors },
     }),
     async (c) => {
-      const job = await startReindex(tenantContext(c, "write"), c.req.valid("param").id);
+      const job = await startJob(tenantContext(c, "write"), c.req.valid("param").id, "reindex");
+      return c.json({ job_id: job.id, status: job.status, job }, 202);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "post",
+      path: "/v1/jobs",
+      tags: ["jobs"],
+      summary: "Start a lifecycle job (consolidate, archive, expire) or a reindex on one cube, in the background",
+      description:
+        "The cron runs archive and consolidate on its own, a bounded number of cubes at a time; this runs one now. " +
+        "Starting a type that is already running on the cube returns the running job.",
+      security: bearerSecurity,
+      request: { body: jsonBody(StartJobRequest) },
+      responses: { 202: jsonResponse(JobAccepted, "The job, to poll at /v1/jobs/{id}."), ...errors },
+    }),
+    async (c) => {
+      const { type, cube_id } = c.req.valid("json");
+      const job = await startJob(tenantContext(c, "write"), cube_id, type);
       return c.json({ job_id: job.id, status: job.status, job }, 202);
     },
   )

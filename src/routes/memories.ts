@@ -3,16 +3,30 @@ import { createRoute, z } from "@hono/zod-openapi";
 import {
   DeleteMemoryQuery,
   DeleteMemoryResponse,
+  GetMemoryQuery,
+  IngestResponse,
   ListMemoriesQuery,
   Memory,
   MemoryHistory,
   MemoryIdParam,
   MemoryList,
+  RollbackRequest,
   UpdateMemoryRequest,
   WriteMemoriesRequest,
   WriteMemoriesResponse,
 } from "../schemas/memory";
-import { forgetMemory, getMemory, listMemories, memoryHistory, remember, updateMemory } from "../services/memories";
+import {
+  forgetMemory,
+  getMemory,
+  ingest,
+  listMemories,
+  memoryHistory,
+  pinMemory,
+  remember,
+  rollbackMemory,
+  updateMemory,
+} from "../services/memories";
+import { MAX_PINS } from "../../durable-objects/cube-lifecycle";
 import { bearerSecurity, createRouter, errorResponses, jsonBody, jsonResponse, markReplay, tenantContext } from "./shared";
 
 const IdempotencyHeader = z.object({
@@ -29,6 +43,7 @@ const writeErrors = errorResponses(
   "forbidden",
   "not_found",
   "memory_frozen",
+  "conflict",
   "payload_too_large",
   "idempotency_key_reused",
 );
@@ -39,14 +54,30 @@ export const memoryRoutes = createRouter()
       method: "post",
       path: "/v1/memories",
       tags,
-      summary: "Write 1–100 memories verbatim for an owner",
-      description: "Written memories are readable and searchable as soon as this call returns.",
+      summary: "Write 1–100 memories verbatim, or send a conversation for MemReader",
+      description:
+        "With `memories`: written as given and readable and searchable as soon as this call returns (201). " +
+        "With `messages`: the conversation is kept as an episode and a job reads it into memories — facts, dated " +
+        "events, preferences and instructions, each citing its episode and message ids — then 202 with the job to " +
+        "poll at /v1/jobs/{id}; with `sync: true` (or `infer: false`) the call waits and answers 200 with the " +
+        "memories. Sending the same conversation again returns the first job and writes nothing.",
       security: bearerSecurity,
       request: { headers: IdempotencyHeader, body: jsonBody(WriteMemoriesRequest) },
-      responses: { 201: jsonResponse(WriteMemoriesResponse, "The memories as stored."), ...writeErrors },
+      responses: {
+        201: jsonResponse(WriteMemoriesResponse, "The memories as stored."),
+        200: jsonResponse(IngestResponse, "The conversation was read (sync or infer: false): the job and its memories."),
+        202: jsonResponse(IngestResponse, "The conversation is queued for reading: poll the job."),
+        ...writeErrors,
+      },
     }),
     async (c) => {
-      const { replayed, ...written } = await remember(tenantContext(c, "write"), c.req.valid("json"));
+      const request = c.req.valid("json");
+      if (request.messages !== undefined) {
+        const { response, finished, replayed } = await ingest(tenantContext(c, "write"), request);
+        markReplay(c, replayed);
+        return finished ? c.json(response, 200) : c.json(response, 202);
+      }
+      const { replayed, ...written } = await remember(tenantContext(c, "write"), request);
       markReplay(c, replayed);
       return c.json(written, 201);
     },
@@ -68,12 +99,13 @@ export const memoryRoutes = createRouter()
       method: "get",
       path: "/v1/memories/{id}",
       tags,
-      summary: "Get one memory (forgotten memories are not found)",
+      summary: "Get one memory (forgotten memories are not found); with as_of, as it stood then",
+      description: "An archived memory is brought back from the cold tier transparently.",
       security: bearerSecurity,
-      request: { params: MemoryIdParam },
+      request: { params: MemoryIdParam, query: GetMemoryQuery },
       responses: { 200: jsonResponse(Memory, "The memory."), ...readErrors },
     }),
-    async (c) => c.json(await getMemory(tenantContext(c, "read"), c.req.valid("param").id), 200),
+    async (c) => c.json(await getMemory(tenantContext(c, "read"), c.req.valid("param").id, c.req.valid("query").as_of), 200),
   )
   .openapi(
     createRoute({
@@ -119,4 +151,56 @@ export const memoryRoutes = createRouter()
       responses: { 200: jsonResponse(MemoryHistory, "The versions."), ...readErrors },
     }),
     async (c) => c.json({ data: await memoryHistory(tenantContext(c, "read"), c.req.valid("param").id) }, 200),
+  )
+  .openapi(
+    createRoute({
+      method: "post",
+      path: "/v1/memories/{id}/rollback",
+      tags,
+      summary: "Roll a memory back to an earlier version (itself a new version; also undoes a soft delete)",
+      description:
+        "Content, type, tags, metadata, session, validity, expiry, priority, importance and sensitivity come back " +
+        "from the chosen version. Frozen memories refuse (409); expired, superseded and merged ones cannot be rolled back (409).",
+      security: bearerSecurity,
+      request: { params: MemoryIdParam, headers: IdempotencyHeader, body: jsonBody(RollbackRequest) },
+      responses: { 200: jsonResponse(Memory, "The memory at its new version."), ...writeErrors },
+    }),
+    async (c) => {
+      const { memory, replayed } = await rollbackMemory(tenantContext(c, "write"), c.req.valid("param").id, c.req.valid("json").version);
+      markReplay(c, replayed);
+      return c.json(memory, 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "post",
+      path: "/v1/memories/{id}/pin",
+      tags,
+      summary: "Pin a memory into its cube's working memory",
+      description: `Pinned memories come first in working memory and in assembled context. At most ${MAX_PINS} per cube (409 beyond).`,
+      security: bearerSecurity,
+      request: { params: MemoryIdParam, headers: IdempotencyHeader },
+      responses: { 200: jsonResponse(Memory, "The memory, pinned."), ...writeErrors },
+    }),
+    async (c) => {
+      const { memory, replayed } = await pinMemory(tenantContext(c, "write"), c.req.valid("param").id, true);
+      markReplay(c, replayed);
+      return c.json(memory, 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "delete",
+      path: "/v1/memories/{id}/pin",
+      tags,
+      summary: "Unpin a memory",
+      security: bearerSecurity,
+      request: { params: MemoryIdParam, headers: IdempotencyHeader },
+      responses: { 200: jsonResponse(Memory, "The memory, unpinned."), ...writeErrors },
+    }),
+    async (c) => {
+      const { memory, replayed } = await pinMemory(tenantContext(c, "write"), c.req.valid("param").id, false);
+      markReplay(c, replayed);
+      return c.json(memory, 200);
+    },
   );

@@ -13,9 +13,12 @@ export interface AppEnv {
   Variables: { requestId: string; deps: Deps; principal: Principal; background: (work: Promise<unknown>) => void };
 }
 
-/** Validation failures become one 400 in the error shape, listing every problem with its path. */
-export function createRouter() {
-  return new OpenAPIHono<AppEnv>({
+/**
+ * Validation failures become one 400 in the error shape, listing every problem with its path. A route group
+ * whose middleware hands the handler more than AppEnv has (the signed hook) names its own env.
+ */
+export function createRouter<E extends AppEnv = AppEnv>() {
+  return new OpenAPIHono<E>({
     defaultHook: (result) => {
       if (!result.success) {
         const details = result.error.issues.map((issue) => ({

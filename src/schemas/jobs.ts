@@ -1,8 +1,23 @@
 import { z } from "@hono/zod-openapi";
 import { CubeId, Timestamp } from "./common";
 
-export const JOB_TYPES = ["reindex"] as const;
+/**
+ * reindex: re-embed with the configured embedder. expire: apply due TTLs (the alarm does this on its own; the job
+ * lets a platform force it). archive: move cold, unimportant memories to R2. consolidate: merge near-duplicates.
+ * ingest: read an episode (a conversation) into memories — started by POST /v1/memories with `messages`, not here.
+ */
+export const JOB_TYPES = ["reindex", "expire", "archive", "consolidate", "ingest"] as const;
 export const JOB_STATUSES = ["queued", "running", "done", "failed"] as const;
+
+/** What a job produced so far (ingest: the episode and the memories; others leave it empty). */
+export const JobResult = z
+  .object({
+    episode_id: z.string().optional(),
+    memory_ids: z.array(z.string()).optional().openapi({ description: "Memories written, in order." }),
+    duplicates: z.array(z.string()).optional().openapi({ description: "Existing memories an extracted one duplicated exactly (nothing written)." }),
+    superseded: z.array(z.string()).optional().openapi({ description: "Memories a newer one with the same subject superseded." }),
+  })
+  .openapi("JobResult");
 
 /** A background job: `202 { job_id, status }` when started, polled at `GET /v1/jobs/{id}`. */
 export const Job = z
@@ -13,7 +28,8 @@ export const Job = z
     cube_id: CubeId,
     progress: z.object({ done: z.int(), total: z.int() }).openapi({ description: "Items processed and items to process." }),
     attempts: z.int().openapi({ description: "Failed attempts so far; a job fails for good after 5." }),
-    error: z.string().nullable(),
+    error: z.string().nullable().openapi({ description: "Why the job failed (or why its last attempt did)." }),
+    result: JobResult,
     created_at: Timestamp,
     updated_at: Timestamp,
   })
@@ -32,3 +48,5 @@ export const CubeIdParam = z.object({
 });
 
 export type JobWire = z.infer<typeof Job>;
+export type JobType = (typeof JOB_TYPES)[number];
+export type JobResult = z.infer<typeof JobResult>;

@@ -6,8 +6,12 @@ export const LIMITS = {
   contentBytes: 16 * 1024,
   /** Memories in one write. */
   batchItems: 100,
+  /** Messages in one conversation write. */
+  messages: 500,
   /** A search query, UTF-8 bytes. */
   queryBytes: 2 * 1024,
+  /** Largest token budget of POST /v1/context. */
+  contextBudgetTokens: 16_000,
   /** Results of one search, and cubes one search may span. */
   topK: 100,
   searchCubes: 20,

@@ -1,6 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { MEMORY_STATES } from "../core/lifecycle";
 import { CubeId, ExternalId, Timestamp, exactlyOneScope, ownerScopeFields, pageOf, text } from "./common";
+import { Job as JobSchema } from "./jobs";
 import { LIMITS } from "./limits";
 
 export const MEMORY_TYPES = [
@@ -55,6 +56,11 @@ export const Source = z
     message_ids: z.array(z.string()),
     key_id: z.string().nullable(),
     request_id: z.string().nullable(),
+    reader: z.string().optional().openapi({ description: "The MemReader that extracted this memory (rules@1, llm:<model>)." }),
+    merged_from: z
+      .array(z.string())
+      .optional()
+      .openapi({ description: "Memories merged into this one by consolidation; their message ids are in message_ids." }),
   })
   .openapi("Source");
 
@@ -80,6 +86,7 @@ export const Memory = z
     sensitivity: z.array(z.string()),
     visibility: z.enum(["private", "shared"]),
     frozen: z.boolean(),
+    pinned: z.boolean().openapi({ description: "Held in the cube's working memory (POST /v1/memories/{id}/pin)." }),
     watermark: z.string().nullable().openapi({ description: "Signature of the writing key over id, version and content." }),
     access_count: z.int(),
     last_accessed_at: Timestamp.nullable(),
@@ -119,14 +126,67 @@ export const MemoryInput = z
   })
   .openapi("MemoryInput");
 
+/** One message of a conversation, OpenAI-style. */
+export const MessageInput = z
+  .object({
+    role: z.enum(["user", "assistant", "system", "tool"]),
+    content: text(LIMITS.contentBytes),
+    name: z
+      .string()
+      .min(1)
+      .max(64)
+      .regex(/^[^\u0000-\u001f\u007f]+$/, "must not contain control characters")
+      .optional()
+      .openapi({ description: "The speaker's name (used instead of pronouns in extracted memories)." }),
+    id: ExternalId.optional().openapi({ description: "Your message id, cited in provenance; default: m<position>." }),
+    created_at: Timestamp.optional().openapi({ description: "When it was said: relative dates in it resolve against this." }),
+  })
+  .strict()
+  .openapi("MessageInput");
+
 export const WriteMemoriesRequest = z
   .object({
     ...ownerScopeFields,
-    memories: z.array(MemoryInput).min(1).max(LIMITS.batchItems),
+    memories: z.array(MemoryInput).min(1).max(LIMITS.batchItems).optional().openapi({
+      description: "Memories to write verbatim (201). Give this or `messages`.",
+    }),
+    messages: z.array(MessageInput).min(1).max(LIMITS.messages).optional().openapi({
+      description: "A conversation for MemReader to turn into memories (202 with a job, or 200 with `sync`).",
+    }),
+    infer: z.boolean().optional().openapi({
+      description: "With messages: extract memories (default true); false stores each user/assistant message verbatim.",
+    }),
+    sync: z.boolean().optional().openapi({ description: "With messages: wait for the job and return its memories (200)." }),
+    session_id: ExternalId.optional().openapi({ description: "With messages: the session the memories belong to." }),
+    metadata: Metadata.optional().openapi({ description: "With messages: metadata for every memory extracted." }),
   })
   .strict()
-  .superRefine(exactlyOneScope)
+  .superRefine((request, ctx) => {
+    exactlyOneScope(request, ctx);
+    if ((request.memories === undefined) === (request.messages === undefined)) {
+      ctx.addIssue({ code: "custom", message: "give either memories or messages", path: ["memories"] });
+    }
+    if (request.memories !== undefined) {
+      for (const field of ["infer", "sync", "session_id", "metadata"] as const) {
+        if (request[field] !== undefined) ctx.addIssue({ code: "custom", message: `${field} applies to messages only`, path: [field] });
+      }
+    }
+    const ids = (request.messages ?? []).flatMap((m) => (m.id === undefined ? [] : [m.id]));
+    if (new Set(ids).size !== ids.length) ctx.addIssue({ code: "custom", message: "message ids must be unique", path: ["messages"] });
+  })
   .openapi("WriteMemoriesRequest");
+
+/** A conversation received: the job reading it (202), or with `sync` the job done and its memories (200). */
+export const IngestResponse = z
+  .object({
+    cube_id: CubeId,
+    job_id: z.string(),
+    status: z.enum(["queued", "running", "done", "failed"]),
+    episode_id: z.string().openapi({ description: "The raw conversation, kept in R2; the same messages always get the same id." }),
+    job: JobSchema,
+    data: z.array(Memory).openapi({ description: "Memories written so far (all of them once the job is done)." }),
+  })
+  .openapi("IngestResponse");
 
 export const WriteMemoriesResponse = z
   .object({ cube_id: CubeId, data: z.array(Memory) })
@@ -189,6 +249,19 @@ export const MemoryIdParam = z.object({
   id: z.string().max(64).openapi({ param: { name: "id", in: "path" }, example: "mem_0123456789abcdef0123456789abcdef" }),
 });
 
+export const GetMemoryQuery = z.object({
+  as_of: Timestamp.optional().openapi({
+    description: "Point-in-time read: the memory as it stood then (404 if it did not exist yet or was not live).",
+  }),
+});
+
+export const RollbackRequest = z
+  .object({
+    version: z.int().min(1).openapi({ description: "The version whose payload and header come back (see /history)." }),
+  })
+  .strict()
+  .openapi("RollbackRequest");
+
 export const DeleteMemoryQuery = z.object({
   hard: z.enum(["true", "false"]).default("false").openapi({
     description: "`true` purges the memory and its versions for good; the default forgets it (soft delete).",
@@ -199,10 +272,13 @@ export const DeleteMemoryResponse = z
   .object({ id: z.string(), deleted: z.enum(["forgotten", "purged"]) })
   .openapi("DeleteMemoryResponse");
 
+/** What made a version: a write, a state change, a rollback, or consolidation (absorbed = survivor of a merge). */
+export const VERSION_CHANGES = ["created", "updated", "forgotten", "expired", "rolled_back", "merged", "absorbed", "superseded"] as const;
+
 export const MemoryVersion = z
   .object({
     version: z.int(),
-    change: z.enum(["created", "updated", "forgotten", "expired"]),
+    change: z.enum(VERSION_CHANGES),
     changed_at: Timestamp,
     actor: z.string(),
     request_id: z.string().nullable(),

@@ -56,6 +56,11 @@ export const SearchRequest = z
     reference_time: Timestamp.optional().openapi({
       description: "Only memories valid at this time (valid_at ≤ t < invalid_at); recency is measured from it. Default: now.",
     }),
+    as_of: Timestamp.optional().openapi({
+      description:
+        "Point-in-time search: each result is the memory as it stood at this time (its version then), and memories " +
+        "created later or not live then are left out. Ranking uses today's index. Default reference_time: as_of.",
+    }),
     threshold: z.number().min(0).max(1).optional().openapi({
       description: "Drop results scoring below this (scores are normalised: 1 = first in every channel).",
     }),

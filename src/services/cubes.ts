@@ -118,7 +118,21 @@ export async function cubeOfMemory(ctx: TenantContext, memoryId: string): Promis
  */
 export type CubeApi = Pick<
   CubeDurableObject,
-  "remember" | "update" | "forget" | "get" | "list" | "history" | "search" | "startReindex" | "job"
+  | "remember"
+  | "ingest"
+  | "update"
+  | "forget"
+  | "rollback"
+  | "pin"
+  | "get"
+  | "list"
+  | "history"
+  | "search"
+  | "stats"
+  | "workingMemory"
+  | "context"
+  | "startJob"
+  | "job"
 >;
 
 export function cubeStub(deps: Deps, ref: CubeRef): CubeApi {

@@ -1,13 +1,13 @@
 /** Background jobs: started on a cube, polled by id (a job id names its cube, like a memory id). */
 import { cubeIdOfJob } from "../core/ids";
 import { ApiError } from "../errors";
-import type { JobWire } from "../schemas/jobs";
+import type { JobType, JobWire } from "../schemas/jobs";
 import type { TenantContext } from "./context";
 import { cubeStub, ownCube } from "./cubes";
 
-export async function startReindex(ctx: TenantContext, cubeId: string): Promise<JobWire> {
+export async function startJob(ctx: TenantContext, cubeId: string, type: JobType): Promise<JobWire> {
   const ref = await ownCube(ctx, cubeId);
-  return cubeStub(ctx.deps, ref).startReindex(ref);
+  return cubeStub(ctx.deps, ref).startJob(ref, type);
 }
 
 export async function getJob(ctx: TenantContext, jobId: string): Promise<JobWire> {

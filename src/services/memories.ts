@@ -1,5 +1,7 @@
 /** Use cases on memories: remember (verbatim), get, list, update, forget, history. */
+import type { StoredEpisode } from "../../durable-objects/cube-ingest";
 import type { MemoryPatch, Mutation, NewMemory, WriteMeta } from "../../durable-objects/cube-protocol";
+import type { ReaderMessage } from "../core/reader/types";
 import { decodeCursor, encodeCursor } from "../core/cursor";
 import { toMemoryFilter } from "../core/filters";
 import { canonicalJson, sha256Hex } from "../core/hash";
@@ -75,15 +77,57 @@ function settle<T>(ctx: TenantContext, ref: Parameters<typeof recordActivity>[1]
 
 export async function remember(ctx: TenantContext, request: z.infer<typeof WriteMemoriesRequest>) {
   const ref = await cubeForWrite(ctx, request);
-  const items = request.memories.map(toNewMemory);
+  const items = (request.memories ?? []).map(toNewMemory);
   const meta = await writeMeta(ctx, { method: "POST", path: "/v1/memories", body: request });
   const mutation = settle(ctx, ref, await cubeStub(ctx.deps, ref).remember(ref, items, meta));
   return { cube_id: ref.cubeId, data: mutation.result, replayed: mutation.replayed };
 }
 
-export async function getMemory(ctx: TenantContext, id: string): Promise<MemoryWire> {
+/**
+ * A conversation for MemReader. The episode id is a hash of the cube and the request's content (messages, options),
+ * so sending the same conversation again finds the first episode and its job instead of reading it twice.
+ */
+export async function ingest(ctx: TenantContext, request: z.infer<typeof WriteMemoriesRequest>) {
+  const ref = await cubeForWrite(ctx, request);
+  const infer = request.infer ?? true;
+  const messages: ReaderMessage[] = (request.messages ?? []).map((m, i) => ({
+    id: m.id ?? `m${i}`,
+    role: m.role,
+    name: m.name ?? null,
+    content: m.content,
+    createdAt: fromIsoOrNull(m.created_at),
+  }));
+  const sessionId = request.session_id ?? null;
+  const metadata = request.metadata ?? {};
+  const digest = await sha256Hex(canonicalJson({ cube: ref.cubeId, messages, infer, sessionId, metadata }));
+  const ownerId = ref.owner.slice(ref.owner.indexOf(":") + 1);
+  const userName = messages.find((m) => m.role === "user" && m.name !== null)?.name;
+  const episode: StoredEpisode = {
+    format: "memos-episode/1",
+    id: `ep_${digest.slice(0, 32)}`,
+    cube_id: ref.cubeId,
+    owner: ref.owner,
+    owner_name: userName ?? ownerId,
+    session_id: sessionId,
+    metadata,
+    infer,
+    received_at: ctx.deps.clock(),
+    messages,
+  };
+  const meta = await writeMeta(ctx, { method: "POST", path: "/v1/memories", body: request });
+  const result = await cubeStub(ctx.deps, ref).ingest(ref, episode, { sync: request.sync ?? false }, meta);
+  if (!result.replayed) ctx.background(recordActivity(ctx.deps, ref, result.liveCount));
+  const { job } = result;
+  return {
+    response: { cube_id: ref.cubeId, job_id: job.id, status: job.status, episode_id: episode.id, job, data: result.memories },
+    finished: job.status === "done" || job.status === "failed",
+    replayed: result.replayed,
+  };
+}
+
+export async function getMemory(ctx: TenantContext, id: string, asOf?: string): Promise<MemoryWire> {
   const ref = await cubeOfMemory(ctx, id);
-  const memory = await cubeStub(ctx.deps, ref).get(ref, id);
+  const memory = await cubeStub(ctx.deps, ref).get(ref, id, asOf === undefined ? undefined : Date.parse(asOf));
   if (!memory) throw new ApiError("not_found", "memory not found");
   return memory;
 }
@@ -114,6 +158,22 @@ export async function forgetMemory(ctx: TenantContext, id: string, hard: boolean
   const meta = await writeMeta(ctx, { method: "DELETE", path: `/v1/memories/${id}`, body: { hard } });
   const mutation = settle(ctx, ref, await cubeStub(ctx.deps, ref).forget(ref, id, hard, meta));
   return { id: mutation.result.id, deleted: hard ? ("purged" as const) : ("forgotten" as const), replayed: mutation.replayed };
+}
+
+/** Rolls a memory back to one of its versions; the rollback is a new version. */
+export async function rollbackMemory(ctx: TenantContext, id: string, version: number) {
+  const ref = await cubeOfMemory(ctx, id);
+  const meta = await writeMeta(ctx, { method: "POST", path: `/v1/memories/${id}/rollback`, body: { version } });
+  const mutation = settle(ctx, ref, await cubeStub(ctx.deps, ref).rollback(ref, id, version, meta));
+  return { memory: mutation.result, replayed: mutation.replayed };
+}
+
+/** Pins a memory into its cube's working memory, or unpins it. */
+export async function pinMemory(ctx: TenantContext, id: string, pinned: boolean) {
+  const ref = await cubeOfMemory(ctx, id);
+  const meta = await writeMeta(ctx, { method: pinned ? "POST" : "DELETE", path: `/v1/memories/${id}/pin`, body: {} });
+  const mutation = settle(ctx, ref, await cubeStub(ctx.deps, ref).pin(ref, id, pinned, meta));
+  return { memory: mutation.result, replayed: mutation.replayed };
 }
 
 export async function memoryHistory(ctx: TenantContext, id: string): Promise<MemoryVersionWire[]> {

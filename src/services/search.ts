@@ -13,7 +13,7 @@ import type { TenantContext } from "./context";
 import { cubeForRead, cubeStub, cubesForRead } from "./cubes";
 
 /** Every channel by default; a request may name fewer. */
-const DEFAULT_CHANNELS: Channel[] = ["lexical", "vector", "tag", "recent"];
+const DEFAULT_CHANNELS: Channel[] = ["lexical", "vector", "tag", "recent", "working"];
 
 export async function search(ctx: TenantContext, request: SearchRequestWire) {
   const started = performance.now();
@@ -25,12 +25,13 @@ export async function search(ctx: TenantContext, request: SearchRequestWire) {
     terms: searchTerms(request.query),
     filter: toMemoryFilter(request.filters),
     where: request.where ? normaliseWhere(request.where as Where) : null,
-    referenceTime: request.reference_time ? Date.parse(request.reference_time) : ctx.deps.clock(),
+    referenceTime: Date.parse(request.reference_time ?? request.as_of ?? "") || ctx.deps.clock(),
     topK: request.top_k,
     threshold: request.threshold ?? null,
     mmrLambda: request.mmr_lambda ?? 1,
     channels: request.channels ?? DEFAULT_CHANNELS,
     rerank: request.rerank,
+    ...(request.as_of === undefined ? {} : { asOf: Date.parse(request.as_of) }),
   };
   const perCube = await Promise.all(refs.map((ref) => cubeStub(ctx.deps, ref).search(ref, internal)));
   const data: SearchResultWire[] = mergeFairly(perCube, request.top_k).map((hit) => ({

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { toMemoryFilter } from "../../src/core/filters";
-import { LIVE_STATES, MEMORY_STATES, transition } from "../../src/core/lifecycle";
+import { LIFECYCLE_ACTIONS, LIVE_STATES, MEMORY_STATES, refusal, transition } from "../../src/core/lifecycle";
 
 describe("lifecycle transitions", () => {
   it.each([
@@ -9,16 +9,44 @@ describe("lifecycle transitions", () => {
     ["activated", "forget", "forgotten"],
     ["superseded", "forget", "forgotten"],
     ["activated", "expire", "expired"],
+    ["archived", "expire", "expired"],
+    ["activated", "archive", "archived"],
+    ["archived", "restore", "activated"],
+    ["forgotten", "rollback", "activated"],
+    ["activated", "rollback", "activated"],
+    ["activated", "supersede", "superseded"],
+    ["activated", "merge", "merged"],
+    ["activated", "absorb", "activated"],
+    ["merged", "forget", "forgotten"],
     ["forgotten", "update", null],
     ["forgotten", "forget", null],
     ["expired", "update", null],
     ["expired", "expire", null],
+    ["expired", "rollback", null],
+    ["archived", "update", null],
+    ["archived", "archive", null],
+    ["activated", "restore", null],
+    ["superseded", "rollback", null],
+    ["merged", "merge", null],
   ] as const)("%s --%s--> %s", (from, action, to) => {
     expect(transition(from, action)).toBe(to);
   });
 
-  it("no action leads anywhere from forgotten", () => {
-    for (const action of ["update", "forget", "expire"] as const) expect(transition("forgotten", action)).toBeNull();
+  it("expired is terminal: no action leads anywhere from it", () => {
+    for (const action of LIFECYCLE_ACTIONS) expect(transition("expired", action)).toBeNull();
+  });
+
+  it("every refusal names the state and the action", () => {
+    expect(refusal("expired", "rollback")).toBe("a memory in state expired cannot be rolled back");
+  });
+
+  it("only rollback brings a forgotten memory back, and nothing but forget leaves superseded or merged", () => {
+    for (const action of LIFECYCLE_ACTIONS) {
+      expect(transition("forgotten", action)).toBe(action === "rollback" ? "activated" : null);
+      for (const from of ["superseded", "merged"] as const) {
+        expect(transition(from, action)).toBe(action === "forget" ? "forgotten" : null);
+      }
+    }
     expect(MEMORY_STATES).toContain("forgotten");
   });
 });

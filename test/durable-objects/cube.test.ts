@@ -2,7 +2,8 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { compileFilter } from "../../durable-objects/cube-filters";
-import { CubeStore, EXPIRE_DUE_SQL } from "../../durable-objects/cube-store";
+import { EXPIRE_DUE_SQL, NEXT_EXPIRY_SQL } from "../../durable-objects/cube-lifecycle";
+import { CubeStore } from "../../durable-objects/cube-store";
 import { CUBE_MIGRATIONS } from "../../durable-objects/cube-schema";
 import { cubeObjectName } from "../../src/core/ids";
 import { LIVE_STATES } from "../../src/core/lifecycle";
@@ -45,8 +46,10 @@ describe("cube storage", () => {
       expect(plan(`SELECT m.id FROM memories m WHERE ${live.clauses.join(" AND ")} ORDER BY m.created_at DESC, m.seq DESC LIMIT 10`, ...live.params)).toContain(
         "memories_created",
       );
-      // The expiry sweep that runs before every call.
-      expect(plan(EXPIRE_DUE_SQL, 1)).toContain("memories_expires");
+      // The expiry sweep that runs before every call, and the alarm's "what expires next" after every TTL write:
+      // both on the partial index of memories that can still expire.
+      expect(plan(EXPIRE_DUE_SQL, 1, 10)).toContain("memories_expiring");
+      expect(plan(NEXT_EXPIRY_SQL)).toContain("memories_expiring");
       // The count every write reports.
       expect(plan("SELECT count(*) AS n FROM memories WHERE state IN ('generated', 'activated', 'archived')")).toContain("memories_state");
     });
@@ -69,7 +72,7 @@ describe("cube storage", () => {
     });
   });
 
-  it("expires memories whose TTL has passed: out of reads and search, with an event and a version", async () => {
+  it("expires memories whose TTL has passed: out of reads and search, leaving a stub without payload", async () => {
     const { key, user, stub, memory } = await cubeWithMemory("short-lived reminder");
     await runInDurableObject(stub, (_instance, state) => {
       state.storage.sql.exec("UPDATE memories SET expires_at = ? WHERE id = ?", Date.now() - 1, memory.id);
@@ -78,11 +81,10 @@ describe("cube storage", () => {
     expect((await call("GET", `/v1/memories?user_id=${user}`, { key })).body.data).toEqual([]);
     const expired = await call("GET", `/v1/memories?user_id=${user}&state=expired`, { key });
     expect(expired.body.data.map((m: any) => [m.id, m.state, m.version])).toEqual([[memory.id, "expired", 2]]);
+    expect(expired.body.data[0]).toMatchObject({ content: "", tags: [], metadata: {} });
+    // TTL means the data stops existing: the earlier versions went with the payload; the stub version remains.
     const history = await call("GET", `/v1/memories/${memory.id}/history`, { key });
-    expect(history.body.data.map((v: any) => [v.change, v.actor])).toEqual([
-      ["created", expect.stringMatching(/^key_/)],
-      ["expired", "system"],
-    ]);
+    expect(history.body.data.map((v: any) => [v.change, v.actor, v.memory.content])).toEqual([["expired", "system", ""]]);
     // An expired memory is read-only history: it cannot be updated back to life.
     expect((await call("PATCH", `/v1/memories/${memory.id}`, { key, body: { content: "revived" } })).status).toBe(409);
   });

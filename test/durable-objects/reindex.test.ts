@@ -81,7 +81,7 @@ describe("reindex", () => {
     const { stub } = await cubeOnOldEmbedder(1);
     await runInDurableObject(stub, (_instance, state) => {
       const jobs = new CubeJobs(state.storage.sql);
-      const job = jobs.startReindex({ tenantId: "t", cubeId: "cube_0123456789abcdef", owner: "user:x" }, 1_000);
+      const job = jobs.start({ tenantId: "t", cubeId: "cube_0123456789abcdef", owner: "user:x" }, "reindex", 1, 1_000);
       for (let attempt = 1; attempt < MAX_JOB_ATTEMPTS; attempt++) {
         jobs.retryOrFail(job.id, "model unavailable", 1_000);
         expect(jobs.get(job.id)).toMatchObject({ status: "running", attempts: attempt, error: "model unavailable" });

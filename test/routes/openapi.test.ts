@@ -17,9 +17,18 @@ describe("GET /openapi.json", () => {
         "PATCH /v1/memories/{id}",
         "DELETE /v1/memories/{id}",
         "GET /v1/memories/{id}/history",
+        "POST /v1/memories/{id}/rollback",
+        "POST /v1/memories/{id}/pin",
+        "DELETE /v1/memories/{id}/pin",
+        "POST /v1/context",
+        "GET /v1/cubes/{id}/working-memory",
+        "GET /v1/cubes/{id}/stats",
         "POST /v1/search",
         "POST /v1/cubes/{id}/reindex",
         "GET /v1/jobs/{id}",
+        "POST /v1/jobs",
+        "POST /v1/hooks/lifecycle",
+        "POST /v1/hooks/lifecycle/secret",
         "POST /v1/keys",
         "GET /v1/keys",
         "DELETE /v1/keys/{key_id}",
@@ -35,5 +44,15 @@ describe("GET /openapi.json", () => {
     expect(doc.components.schemas.Memory.properties).toHaveProperty("superseded_by");
     expect(doc.components.schemas.Error).toBeDefined();
     expect(doc.components.securitySchemes.bearerAuth.scheme).toBe("bearer");
+
+    expect(Object.keys(doc.paths["/v1/jobs"].post.responses)).toEqual(expect.arrayContaining(["202", "400", "401", "403", "404"]));
+    const hook = doc.paths["/v1/hooks/lifecycle"].post;
+    expect(Object.keys(hook.responses)).toEqual(expect.arrayContaining(["202", "400", "401", "404", "409", "413"]));
+    expect(hook.security).toEqual([{ lifecycleHookSignature: [] }]);
+    expect(hook.parameters.map((p: any) => `${p.in}:${p.name}`)).toEqual(
+      expect.arrayContaining(["header:X-Memos-Tenant", "header:X-Memos-Timestamp", "header:X-Memos-Signature"]),
+    );
+    expect(doc.components.securitySchemes.lifecycleHookSignature).toMatchObject({ type: "apiKey", in: "header", name: "X-Memos-Signature" });
+    expect(Object.keys(doc.paths["/v1/hooks/lifecycle/secret"].post.responses)).toEqual(expect.arrayContaining(["201", "401", "403"]));
   });
 });

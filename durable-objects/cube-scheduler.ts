@@ -1,0 +1,72 @@
+/**
+ * MemScheduler's working memory: the small activated set a cube keeps hot and hands to the model first. It is
+ * every pinned memory plus the best-scored of the memories most likely to matter now — the recently read, the
+ * recently written — by priority, importance, access frequency and recency. Search gives these a boost (the
+ * "working" channel) and context assembly puts them first.
+ *
+ * Assembled from three index-served candidate lists (pins, last accessed, newest), never from a scan of the cube,
+ * and cached until the cube changes or a few seconds pass.
+ */
+import type { MemoryWire } from "../src/schemas/memory";
+import type { CubeRef } from "./cube-protocol";
+import type { CubeStore } from "./cube-store";
+
+/** Unpinned members of working memory; pins come on top. */
+export const WORKING_MEMORY_SIZE = 20;
+/** Candidates looked at from each recency list. */
+const RECENTLY_ACCESSED = 200;
+const RECENTLY_WRITTEN = 50;
+/** How long a computed working set is reused while nothing is written (accesses alone move it only slowly). */
+const CACHE_MS = 5_000;
+const DAY_MS = 86_400_000;
+
+/** A working-memory score in [0, 1]: what the scheduler keeps hot when it has to choose. */
+export function workingScore(memory: MemoryWire, now: number): number {
+  const touched = Math.max(Date.parse(memory.updated_at), memory.last_accessed_at ? Date.parse(memory.last_accessed_at) : 0);
+  const recency = Math.exp(-Math.max(0, now - touched) / (7 * DAY_MS));
+  const frequency = Math.min(1, Math.log1p(memory.access_count) / Math.log1p(50));
+  return 0.3 * (memory.priority / 100) + 0.25 * memory.importance + 0.2 * frequency + 0.25 * recency;
+}
+
+export interface WorkingMemoryItem {
+  memory: MemoryWire;
+  pinned: boolean;
+  score: number;
+}
+
+export class CubeScheduler {
+  private cached: { at: number; generation: number; items: WorkingMemoryItem[] } | null = null;
+
+  constructor(private readonly store: CubeStore) {}
+
+  /** Pinned first (by priority), then the best-scored, at most WORKING_MEMORY_SIZE of those. */
+  workingMemory(ref: CubeRef, now: number, generation: number): WorkingMemoryItem[] {
+    const cached = this.cached;
+    if (cached && cached.generation === generation && now - cached.at < CACHE_MS) return cached.items;
+    const hot = `+state IN ('generated', 'activated')`;
+    const ids = new Set<string>();
+    const collect = (query: string, ...params: unknown[]) => {
+      for (const row of this.store.exec(query, ...params)) ids.add(String(row.id));
+    };
+    collect(`SELECT id FROM memories WHERE pinned = 1 AND ${hot}`);
+    collect(
+      `SELECT id FROM memories INDEXED BY memories_accessed WHERE last_accessed_at IS NOT NULL AND ${hot}
+        ORDER BY last_accessed_at DESC LIMIT ?`,
+      RECENTLY_ACCESSED,
+    );
+    collect(`SELECT id FROM memories WHERE ${hot} ORDER BY created_at DESC, seq DESC LIMIT ?`, RECENTLY_WRITTEN);
+    const memories = [...this.store.findMany(ref, [...ids]).values()];
+    const pinned = memories
+      .filter((m) => m.pinned)
+      .sort((a, b) => b.priority - a.priority || workingScore(b, now) - workingScore(a, now))
+      .map((memory) => ({ memory, pinned: true, score: workingScore(memory, now) }));
+    const scored = memories
+      .filter((m) => !m.pinned)
+      .map((memory) => ({ memory, pinned: false, score: workingScore(memory, now) }))
+      .sort((a, b) => b.score - a.score || (a.memory.id < b.memory.id ? -1 : 1))
+      .slice(0, WORKING_MEMORY_SIZE);
+    const items = [...pinned, ...scored];
+    this.cached = { at: now, generation, items };
+    return items;
+  }
+}

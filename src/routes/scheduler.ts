@@ -1,0 +1,51 @@
+/** HTTP for what a cube's scheduler keeps: working memory, assembled context, stats. */
+import { createRoute } from "@hono/zod-openapi";
+import { CubeIdParam } from "../schemas/jobs";
+import { ContextRequest, ContextResponse, CubeStats, WorkingMemory } from "../schemas/scheduler";
+import { assembleContext, cubeStats, workingMemory } from "../services/scheduler";
+import { bearerSecurity, createRouter, errorResponses, jsonBody, jsonResponse, tenantContext } from "./shared";
+
+const errors = errorResponses("invalid_request", "unauthorized", "forbidden", "not_found");
+
+export const schedulerRoutes = createRouter()
+  .openapi(
+    createRoute({
+      method: "post",
+      path: "/v1/context",
+      tags: ["context"],
+      summary: "The memory context an agent should put in its prompt, within a token budget",
+      description:
+        "Working memory (pinned first) and memories recalled for the query, grouped as instructions, preferences, " +
+        "facts and dated events, each citing its memory id; as text and as items. Cached per cube and request until " +
+        "the cube changes (or a minute passes); `cached` says whether this answer came from the cache.",
+      security: bearerSecurity,
+      request: { body: jsonBody(ContextRequest) },
+      responses: { 200: jsonResponse(ContextResponse, "The context."), ...errorResponses("invalid_request", "unauthorized", "forbidden", "not_found", "payload_too_large") },
+    }),
+    async (c) => c.json(await assembleContext(tenantContext(c, "read"), c.req.valid("json")), 200),
+  )
+  .openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/cubes/{id}/working-memory",
+      tags: ["cubes"],
+      summary: "A cube's working memory: pinned memories, then what the scheduler keeps hot",
+      description: "Scored by priority, importance, access frequency and recency; at most 20 besides the pins.",
+      security: bearerSecurity,
+      request: { params: CubeIdParam },
+      responses: { 200: jsonResponse(WorkingMemory, "Pinned first, then by score."), ...errors },
+    }),
+    async (c) => c.json(await workingMemory(tenantContext(c, "read"), c.req.valid("param").id), 200),
+  )
+  .openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/cubes/{id}/stats",
+      tags: ["cubes"],
+      summary: "A cube's memories by state, and bytes by tier (hot in the cube, cold in R2)",
+      security: bearerSecurity,
+      request: { params: CubeIdParam },
+      responses: { 200: jsonResponse(CubeStats, "The stats."), ...errors },
+    }),
+    async (c) => c.json(await cubeStats(tenantContext(c, "read"), c.req.valid("param").id), 200),
+  );

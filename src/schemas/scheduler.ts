@@ -1,0 +1,81 @@
+/** Working memory, context assembly and cube stats: what the scheduler and lifecycle show. */
+import { z } from "@hono/zod-openapi";
+import { CONTEXT_GROUPS } from "../core/context";
+import { MEMORY_STATES } from "../core/lifecycle";
+import { CubeId, Timestamp, exactlyOneScope, ownerScopeFields, text } from "./common";
+import { LIMITS } from "./limits";
+import { Memory, MemoryType } from "./memory";
+import { SearchFilters } from "./search";
+
+export const WorkingMemoryItem = z
+  .object({
+    pinned: z.boolean(),
+    score: z.number().openapi({ description: "Working-memory score in [0, 1]: priority, importance, access frequency, recency." }),
+    memory: Memory,
+  })
+  .openapi("WorkingMemoryItem");
+
+export const WorkingMemory = z
+  .object({ cube_id: CubeId, data: z.array(WorkingMemoryItem) })
+  .openapi("WorkingMemory");
+
+export const ContextRequest = z
+  .object({
+    query: text(LIMITS.queryBytes).openapi({ example: "plan a dinner for alice" }),
+    ...ownerScopeFields,
+    budget_tokens: z.int().min(50).max(LIMITS.contextBudgetTokens).default(1000).openapi({
+      description: "Most tokens the context may take (estimated as characters / 4, like search's context_tokens).",
+    }),
+    filters: SearchFilters.default({}),
+    reference_time: Timestamp.optional().openapi({ description: "Only memories valid at this time. Default: now." }),
+  })
+  .strict()
+  .superRefine(exactlyOneScope)
+  .openapi("ContextRequest");
+
+export const ContextItem = z
+  .object({
+    id: z.string(),
+    group: z.enum(CONTEXT_GROUPS),
+    origin: z.enum(["pinned", "working_memory", "recall"]).openapi({
+      description: "pinned or working_memory: the cube's hot set; recall: found for this query.",
+    }),
+    type: MemoryType,
+    content: z.string(),
+    date: Timestamp.openapi({ description: "valid_at when set (when it happened or became true), else created_at." }),
+    score: z.number(),
+    tokens: z.int(),
+  })
+  .openapi("ContextItem");
+
+export const ContextResponse = z
+  .object({
+    cube_id: CubeId.nullable(),
+    text: z.string().openapi({
+      description: "Ready for a prompt: Instructions, Preferences, Facts, Events (dated, in order); each line cites [memory id].",
+    }),
+    items: z.array(ContextItem),
+    tokens: z.int(),
+    budget_tokens: z.int(),
+    omitted: z.int().openapi({ description: "Candidates left out because the budget was spent." }),
+    cached: z.boolean().openapi({ description: "Served from the cube's context cache (invalidated by any write)." }),
+    timing_ms: z.number(),
+  })
+  .openapi("ContextResponse");
+
+export const CubeStats = z
+  .object({
+    cube_id: CubeId,
+    states: z.object(Object.fromEntries(MEMORY_STATES.map((s) => [s, z.int()])) as Record<(typeof MEMORY_STATES)[number], z.ZodInt>),
+    pinned: z.int(),
+    vectors: z.int().openapi({ description: "Vectors in the cube's own index (all embedding spaces)." }),
+    bytes: z
+      .object({
+        hot: z.int().openapi({ description: "Payload, tags, metadata and version snapshots held in the cube." }),
+        cold: z.int().openapi({ description: "Archived payloads and versions held in R2." }),
+      })
+      .openapi({ description: "Bytes by tier." }),
+  })
+  .openapi("CubeStats");
+
+export type ContextRequestWire = z.infer<typeof ContextRequest>;

@@ -1,0 +1,36 @@
+/** Working memory, context assembly and cube stats: reads of what a cube's scheduler and lifecycle keep. */
+import { toMemoryFilter } from "../core/filters";
+import { searchTerms } from "../core/fts-query";
+import type { ContextRequestWire } from "../schemas/scheduler";
+import type { TenantContext } from "./context";
+import { cubeForRead, cubeStub, ownCube } from "./cubes";
+
+export async function workingMemory(ctx: TenantContext, cubeId: string) {
+  const ref = await ownCube(ctx, cubeId);
+  return { cube_id: ref.cubeId, data: await cubeStub(ctx.deps, ref).workingMemory(ref) };
+}
+
+export async function cubeStats(ctx: TenantContext, cubeId: string) {
+  const ref = await ownCube(ctx, cubeId);
+  return { cube_id: ref.cubeId, ...(await cubeStub(ctx.deps, ref).stats(ref)) };
+}
+
+/** The context an agent should put in its prompt for `query`, within the budget. */
+export async function assembleContext(ctx: TenantContext, request: ContextRequestWire) {
+  const started = performance.now();
+  const ref = await cubeForRead(ctx, request);
+  const timing = () => Math.round((performance.now() - started) * 100) / 100;
+  if (!ref) {
+    // An owner never written for has no memories: an empty context, not an error.
+    return { cube_id: null, text: "", items: [], tokens: 0, budget_tokens: request.budget_tokens, omitted: 0, cached: false, timing_ms: timing() };
+  }
+  const context = await cubeStub(ctx.deps, ref).context(ref, {
+    query: request.query,
+    terms: searchTerms(request.query),
+    budgetTokens: request.budget_tokens,
+    filter: toMemoryFilter(request.filters),
+    where: null,
+    referenceTime: request.reference_time ? Date.parse(request.reference_time) : null,
+  });
+  return { cube_id: ref.cubeId, ...context, budget_tokens: request.budget_tokens, timing_ms: timing() };
+}
