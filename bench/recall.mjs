@@ -1,9 +1,12 @@
 // Evidence recall on LoCoMo through provenance (shared/bench/README.md, "Metric").
 //
-//   npm run bench -- recall --data ../shared/bench/locomo-dev.json [--convs 0-4] [--k 10] [--out FILE] [--mode verbatim]
+//   npm run bench -- recall --data ../shared/bench/locomo-dev.json [--convs 0-4] [--k 10] [--out FILE] [--mode verbatim|infer]
 //
-// Each conversation goes into a fresh cube (a fresh user_id); every turn is written verbatim as one memory
-// ("<speaker>: <text>", type "message", source.message_ids = [dia_id], valid_at = the session's date-time as UTC).
+// Each conversation goes into a fresh cube (a fresh user_id). --mode verbatim (default): every turn is written as one
+// memory ("<speaker>: <text>", type "message", source.message_ids = [dia_id], valid_at = the session's date-time as
+// UTC). --mode infer: each session is sent as a conversation (messages with role user, name = speaker, id = dia_id,
+// created_at = the session's date-time) to MemReader with sync: true; recall is scored through the message ids each
+// extracted memory cites.
 // Every question of categories 1–4 is searched with top_k = max(k, 5); recall@5 and recall@k are scored on prefixes
 // of that one list. One JSON object goes to stdout; progress goes to stderr.
 import { randomBytes } from "node:crypto";
@@ -14,7 +17,7 @@ import { emitResult, runInfo } from "./lib/report.mjs";
 import { log, withServer } from "./lib/server.mjs";
 import { mean, round, summarize } from "./lib/stats.mjs";
 
-export const USAGE = `npm run bench -- recall --data FILE [--convs 0-4] [--k 10] [--out FILE] [--mode verbatim]
+export const USAGE = `npm run bench -- recall --data FILE [--convs 0-4] [--k 10] [--out FILE] [--mode verbatim|infer]
     [--url URL (--key KEY | --root-key ROOT)] [--verbose] [--keep-state]`;
 
 const SPEC = { ...SERVER_OPTIONS, data: "string", convs: "string", k: "number", out: "string", mode: "string" };
@@ -34,7 +37,7 @@ export async function main(argv) {
   }
   if (!opts.data) throw new UsageError("recall needs --data FILE (e.g. ../shared/bench/locomo-dev.json)");
   const mode = String(opts.mode ?? "verbatim");
-  if (mode !== "verbatim") throw new UsageError(`unknown --mode ${mode} (only "verbatim" is implemented)`);
+  if (mode !== "verbatim" && mode !== "infer") throw new UsageError(`unknown --mode ${mode} (verbatim or infer)`);
   const k = Number(opts.k ?? 10);
   if (!Number.isInteger(k) || k < 1 || k > 100) throw new UsageError("--k must be an integer from 1 to 100");
   const topK = Math.max(k, 5);
@@ -82,7 +85,11 @@ export async function main(argv) {
         }
       }
       const t0 = performance.now();
-      for (let i = 0; i < memories.length; i += BATCH) {
+      if (mode === "infer") {
+        const written = await ingestSessions(api, userId, sessions);
+        memoriesWritten += written - memories.length;
+      }
+      for (let i = 0; mode === "verbatim" && i < memories.length; i += BATCH) {
         const batch = memories.slice(i, i + BATCH);
         const { body } = await api.writeMemories({ user_id: userId, memories: batch });
         if (!Array.isArray(body?.data) || body.data.length !== batch.length) {
@@ -165,4 +172,33 @@ export async function main(argv) {
   });
 
   emitResult(result, opts.out, log);
+}
+
+/**
+ * --mode infer: one conversation per session through MemReader (sync), returning the memories written.
+ * @param {import("./lib/api.mjs").ApiClient} api
+ * @param {string} userId
+ * @param {ReturnType<typeof sessionsOf>} sessions
+ */
+async function ingestSessions(api, userId, sessions) {
+  let written = 0;
+  for (const s of sessions) {
+    if (s.turns.length === 0) continue;
+    const messages = s.turns.map((/** @type {any} */ turn) => ({
+      role: "user",
+      name: String(turn.speaker),
+      id: String(turn.dia_id),
+      content: turnContent(turn).slice(String(turn.speaker).length + 2),
+      ...(s.validAt ? { created_at: s.validAt } : {}),
+    }));
+    let { body } = await api.call("POST", "/v1/memories", { user_id: userId, session_id: `session_${s.session}`, messages, sync: true });
+    // A step that failed waits for its backoff on the cube's alarm: poll until the job ends.
+    for (let polls = 0; body?.status !== "done" && body?.status !== "failed" && polls < 120; polls++) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      body = { ...body, ...(await api.call("GET", `/v1/jobs/${body.job_id}`)).body };
+    }
+    if (body?.status !== "done") throw new Error(`ingest of session ${s.session} ended ${body?.status}: ${JSON.stringify(body?.job ?? body).slice(0, 500)}`);
+    written += (body.result ?? body.job?.result)?.memory_ids?.length ?? 0;
+  }
+  return written;
 }
