@@ -30,8 +30,73 @@ export const apiKeys = sqliteTable(
     lastUsedAt: integer("last_used_at"),
     expiresAt: integer("expires_at"),
     revokedAt: integer("revoked_at"),
+    /**
+     * Scoped keys (end-user devices, third-party agents): JSON array of the owners (`user:<id>`, `agent:<id>`) this
+     * key may act for, or null for every owner of the tenant. A scoped key reaches those owners' cubes and the
+     * cubes granted to them.
+     */
+    allowedOwners: text("allowed_owners"),
+    /** JSON array of cube ids this key is confined to, or null for no cube restriction. */
+    allowedCubes: text("allowed_cubes"),
+    /** The key that minted this one (null when the root key did): a key can never mint a wider one. */
+    createdByKeyId: text("created_by_key_id"),
+    /** Per-key rate limits (null = the configured default): requests per minute, written bytes per minute. */
+    rateLimitRequests: integer("rate_limit_requests"),
+    rateLimitWriteBytes: integer("rate_limit_write_bytes"),
   },
   (t) => [uniqueIndex("api_keys_secret_hash").on(t.secretHash), index("api_keys_tenant").on(t.tenantId)],
+);
+
+/**
+ * Sharing: a cube's owner grants another principal of the same tenant (`user:<id>` / `agent:<id>`) read or write
+ * access. Checked on every request (never cached), so a revoked grant stops working on the next request.
+ */
+export const grants = sqliteTable(
+  "grants",
+  {
+    cubeId: text("cube_id")
+      .notNull()
+      .references(() => cubes.id),
+    tenantId: text("tenant_id")
+      .notNull()
+      .references(() => tenants.id),
+    principal: text("principal").notNull(),
+    permission: text("permission", { enum: ["read", "write"] }).notNull(),
+    createdAt: integer("created_at").notNull(),
+    createdByKeyId: text("created_by_key_id"),
+  },
+  (t) => [primaryKey({ columns: [t.cubeId, t.principal] }), index("grants_tenant_principal").on(t.tenantId, t.principal)],
+);
+
+/**
+ * The tenant audit log (LogQuery): every read, write and admin action, with the acting key, the cube and memory
+ * ids and the request id. Never holds memory content.
+ */
+export const auditLog = sqliteTable(
+  "audit_log",
+  {
+    seq: integer("seq").primaryKey({ autoIncrement: true }),
+    tenantId: text("tenant_id").notNull(),
+    at: integer("at").notNull(),
+    /** Key id, `root`, or `system` (cron, hooks). */
+    actor: text("actor").notNull(),
+    /** e.g. `memory.write`, `memory.read`, `search`, `key.create`, `owner.delete`. */
+    action: text("action").notNull(),
+    cubeId: text("cube_id"),
+    /** JSON array of memory ids the action touched. */
+    memoryIds: text("memory_ids").notNull().default("[]"),
+    requestId: text("request_id"),
+    /** HTTP status of the request. */
+    status: integer("status"),
+    /** Small JSON object of action-specific facts (counts, the receipt of a deletion); never content. */
+    detail: text("detail").notNull().default("{}"),
+  },
+  (t) => [
+    index("audit_tenant_at").on(t.tenantId, t.at),
+    index("audit_tenant_cube_at").on(t.tenantId, t.cubeId, t.at),
+    index("audit_tenant_actor_at").on(t.tenantId, t.actor, t.at),
+    index("audit_tenant_action_at").on(t.tenantId, t.action, t.at),
+  ],
 );
 
 /** The owners directory: every user/agent a tenant has written memories for, with counts and last activity. */

@@ -58,6 +58,11 @@ export async function createKey(deps: Deps, tenantId: string, input: CreateKeyWi
     lastUsedAt: null,
     expiresAt,
     revokedAt: null,
+    allowedOwners: null,
+    allowedCubes: null,
+    createdByKeyId: null,
+    rateLimitRequests: null,
+    rateLimitWriteBytes: null,
   };
   await deps.db.insert(apiKeys).values(row);
   return { ...toApiKey(row), key: secret };
