@@ -25,6 +25,9 @@ const VECTOR_WIDEST = CHANNEL_DEPTH * 30;
 const COMMON_TERM_MIN_DOCUMENTS = 1000;
 /** How many BM25 (or nearest-neighbour) candidates to rank before filtering, as a multiple of the channel depth. */
 const OVERFETCH = 3;
+/** A query word counts as a tag only when at most 1 / TAG_MAX_SHARE of the cube carries it (see preciseTags()). */
+const TAG_MAX_SHARE = 5;
+const TAG_ALWAYS_PRECISE = 3;
 /** BM25 column weights: content, tags, neighbouring turns' context. */
 export const BM25_WEIGHTS = [1.0, 0.6, 0.35] as const;
 
@@ -103,6 +106,21 @@ export class CubeSearch {
   }
 
   /**
+   * Query words that are precise tags here: carried by at most a fifth of the cube (or by a handful of memories,
+   * which in a small cube may be more than a fifth). A tag on every other memory
+   * (MemReader tags each memory with its speaker) says nothing about relevance, and ranking its hundreds of
+   * carriers newest-first lifted the latest sessions over the evidence (bench recall --mode infer; README).
+   */
+  private preciseTags(terms: readonly string[]): string[] {
+    if (terms.length === 0) return [];
+    const documents = Number(this.sql.exec("SELECT coalesce(max(seq), 0) AS n FROM memories").one().n);
+    return terms.filter((term) => {
+      const df = Number(this.sql.exec("SELECT count(*) AS n FROM memories_fts WHERE memories_fts MATCH ?", matchAny([term], "tags")).one().n);
+      return df > 0 && df <= Math.max(TAG_ALWAYS_PRECISE, documents / TAG_MAX_SHARE);
+    });
+  }
+
+  /**
    * BM25 top candidates under the filter. Ranking inside FTS5 first and filtering the best few hundred is several
    * times faster than filtering every match; when the filter rejects so many that the page comes up short, the
    * exact (filter-first) query runs instead, so a selective filter never loses results.
@@ -144,16 +162,17 @@ export class CubeSearch {
         const match = matchAny(this.discriminating(request.terms));
         return match === null ? [] : this.lexical(match, filter, where.params);
       }
-      case "tag":
+      case "tag": {
         // The FTS index's tags column: an index lookup instead of parsing every memory's tags JSON.
-        const tags = matchAny(request.terms, "tags");
+        const tags = matchAny(this.preciseTags(request.terms), "tags");
         if (tags === null) return [];
         return this.ids(
           `SELECT m.id FROM memories_fts JOIN memories m ON m.seq = memories_fts.rowid
             WHERE memories_fts MATCH ? AND ${filter}
-            ORDER BY m.created_at DESC, m.seq DESC LIMIT ?`,
+            ORDER BY bm25(memories_fts), m.created_at DESC, m.seq DESC LIMIT ?`,
           [tags, ...where.params, CHANNEL_DEPTH],
         );
+      }
       case "recent":
         return this.ids(`SELECT m.id FROM memories m WHERE ${filter} ORDER BY m.created_at DESC, m.seq DESC LIMIT ?`, [
           ...where.params,
