@@ -85,7 +85,9 @@ export class CubeJobs {
 
   /** Fails a job for good, now: the error is not one a retry can fix (the model keeps answering malformed output). */
   fail(id: string, reason: string, now: number): void {
+    const settled = this.settles(id);
     this.exec("UPDATE jobs SET status = 'failed', error = ?, updated_at = ? WHERE id = ?", reason.slice(0, 500), now, id);
+    if (settled) this.recordOutcome(id, "job.failed", now);
   }
 
   get(id: string): JobWire | null {
@@ -123,6 +125,7 @@ export class CubeJobs {
 
   /** Records a finished step: where to continue, how many were read, and whether that was the last step. */
   advance(id: string, cursor: number, read: number, finished: boolean, now: number): void {
+    const settled = finished && this.settles(id);
     this.exec(
       `UPDATE jobs SET cursor = ?, done = done + ?, status = ?, attempts = 0, error = NULL, run_at = ?, updated_at = ?
         WHERE id = ?`,
@@ -133,12 +136,14 @@ export class CubeJobs {
       now,
       id,
     );
+    if (settled) this.recordOutcome(id, "job.completed", now);
   }
 
   /** A failed step: retried with backoff, then failed for good with its reason kept for the caller. */
   retryOrFail(id: string, reason: string, now: number): void {
     const attempts = Number(this.exec("SELECT attempts FROM jobs WHERE id = ?", id)[0]?.attempts ?? 0) + 1;
     const failed = attempts >= MAX_JOB_ATTEMPTS;
+    const settled = failed && this.settles(id);
     this.exec(
       "UPDATE jobs SET attempts = ?, error = ?, status = ?, run_at = ?, updated_at = ? WHERE id = ?",
       attempts,
@@ -148,8 +153,36 @@ export class CubeJobs {
       now,
       id,
     );
+    if (settled) this.recordOutcome(id, "job.failed", now);
+  }
+
+  /** Whether the job is still under way, so that finishing or failing it now is its one outcome. */
+  private settles(id: string): boolean {
+    return this.exec("SELECT 1 FROM jobs WHERE id = ? AND status IN ('queued', 'running')", id).length > 0;
+  }
+
+  /**
+   * Logs how a job ended in the cube's event log (the webhook outbox turns it into `job.completed` / `job.failed`).
+   * Like every event it holds no content: the job's id and type, and the error of a failed one. An ingest job acts
+   * for the request that started it; other jobs for the system.
+   */
+  private recordOutcome(id: string, type: JobEventType, now: number): void {
+    const row = this.exec("SELECT type, error, params FROM jobs WHERE id = ?", id)[0];
+    if (!row) return;
+    const params = JSON.parse(String(row.params ?? "{}")) as { actor?: unknown; request_id?: unknown };
+    this.exec(
+      "INSERT INTO events (at, type, memory_id, version, actor, request_id, data) VALUES (?, ?, NULL, NULL, ?, ?, ?)",
+      now,
+      type,
+      typeof params.actor === "string" ? params.actor : "system",
+      typeof params.request_id === "string" && params.request_id !== "" ? params.request_id : null,
+      JSON.stringify({ job_id: id, job_type: String(row.type), error: row.error == null ? null : String(row.error) }),
+    );
   }
 }
+
+/** The events a job's end writes to the cube's event log. */
+export type JobEventType = "job.completed" | "job.failed";
 
 function toJob(row: Row): JobWire {
   return {

@@ -5,7 +5,9 @@
  * "working" channel) and context assembly puts them first.
  *
  * Assembled from three index-served candidate lists (pins, last accessed, newest), never from a scan of the cube,
- * and cached until the cube changes or a few seconds pass.
+ * and cached until the cube changes or REFRESH_ACCESSES reads have happened. Counting reads rather than seconds
+ * keeps search deterministic: with a timed cache, the same sequence of calls ranked differently on a busy machine
+ * (bench recall moved by 0.006 between runs).
  */
 import type { MemoryWire } from "../src/schemas/memory";
 import type { CubeRef } from "./cube-protocol";
@@ -16,8 +18,8 @@ export const WORKING_MEMORY_SIZE = 20;
 /** Candidates looked at from each recency list. */
 const RECENTLY_ACCESSED = 200;
 const RECENTLY_WRITTEN = 50;
-/** How long a computed working set is reused while nothing is written (accesses alone move it only slowly). */
-const CACHE_MS = 5_000;
+/** Memory reads after which a computed working set is recomputed (writes recompute it at once). */
+export const REFRESH_ACCESSES = 100;
 const DAY_MS = 86_400_000;
 
 /** A working-memory score in [0, 1]: what the scheduler keeps hot when it has to choose. */
@@ -35,14 +37,14 @@ export interface WorkingMemoryItem {
 }
 
 export class CubeScheduler {
-  private cached: { at: number; generation: number; items: WorkingMemoryItem[] } | null = null;
+  private cached: { accesses: number; generation: number; items: WorkingMemoryItem[] } | null = null;
 
   constructor(private readonly store: CubeStore) {}
 
   /** Pinned first (by priority), then the best-scored, at most WORKING_MEMORY_SIZE of those. */
   workingMemory(ref: CubeRef, now: number, generation: number): WorkingMemoryItem[] {
     const cached = this.cached;
-    if (cached && cached.generation === generation && now - cached.at < CACHE_MS) return cached.items;
+    if (cached && cached.generation === generation && this.store.accesses - cached.accesses < REFRESH_ACCESSES) return cached.items;
     const hot = `+state IN ('generated', 'activated')`;
     const ids = new Set<string>();
     const collect = (query: string, ...params: unknown[]) => {
@@ -66,7 +68,7 @@ export class CubeScheduler {
       .sort((a, b) => b.score - a.score || (a.memory.id < b.memory.id ? -1 : 1))
       .slice(0, WORKING_MEMORY_SIZE);
     const items = [...pinned, ...scored];
-    this.cached = { at: now, generation, items };
+    this.cached = { accesses: this.store.accesses, generation, items };
     return items;
   }
 }

@@ -175,4 +175,17 @@ export const CUBE_MIGRATIONS: readonly (readonly string[])[] = [
     `CREATE INDEX IF NOT EXISTS memories_content_hash ON memories (content_hash) WHERE content_hash IS NOT NULL`,
     `ALTER TABLE jobs ADD COLUMN result TEXT NOT NULL DEFAULT '{}'`,
   ],
+  // 8: the webhook outbox (cube-outbox.ts). `last_seq` is the last event handed to the webhook queue; it starts at
+  // the newest event the cube already has, so switching webhooks on never replays a cube's history. `epoch` is drawn
+  // once per storage: a cube deleted and created again (same deterministic id) restarts its event seqs, and the
+  // epoch keeps its new event ids from colliding with ids receivers have already seen.
+  [
+    `CREATE TABLE IF NOT EXISTS webhook_outbox (
+      id INTEGER PRIMARY KEY CHECK (id = 1),
+      last_seq INTEGER NOT NULL,
+      epoch TEXT NOT NULL
+    )`,
+    `INSERT OR IGNORE INTO webhook_outbox (id, last_seq, epoch)
+      SELECT 1, coalesce(max(seq), 0), lower(hex(randomblob(4))) FROM events`,
+  ],
 ];

@@ -9,11 +9,15 @@ import { type Outcome, fail, ok } from "../src/errors";
 import type { MemoryVersionWire, MemoryWire } from "../src/schemas/memory";
 import { compileFilter, placeholders } from "./cube-filters";
 import { CUBE_MIGRATIONS } from "./cube-schema";
+import type { Watermarker } from "./cube-watermark";
 import { SessionContext } from "./session-context";
 import type { CubeRef, ListPage, ListRequest, MemoryPatch, NewMemory, WriteMeta } from "./cube-protocol";
 
 type Row = Record<string, SqlStorageValue>;
 type VersionChange = MemoryVersionWire["change"];
+
+/** Versions that write a memory's content (or its header) on a caller's behalf: each is signed by that caller. */
+const SIGNED_CHANGES: ReadonlySet<VersionChange> = new Set(["updated", "rolled_back"]);
 
 /** Why an event happened; never content. */
 export interface EventData {
@@ -30,9 +34,20 @@ const numOrNull = (v: SqlStorageValue | undefined): number | null => (v == null 
 
 export class CubeStore {
   private readonly sessionContext: SessionContext;
+  /** Memory reads counted by recordAccess since this object started (the scheduler refreshes working memory by it). */
+  accesses = 0;
 
-  constructor(private readonly sql: SqlStorage) {
+  /** `watermarks`: signs what a key writes (cube-watermark.ts); null leaves `watermark` null (no ROOT_KEY). */
+  constructor(
+    private readonly sql: SqlStorage,
+    private readonly watermarks: Watermarker | null = null,
+  ) {
     this.sessionContext = new SessionContext(sql);
+  }
+
+  /** The watermark of `content` written by `actor` as `version` of memory `id`, or null when nothing signs. */
+  sign(id: string, version: number, actor: string, content: string): string | null {
+    return this.watermarks?.sign(id, version, actor, content) ?? null;
   }
 
   /** Raw SQL for the cube's other components (lifecycle, search), inside the same transactions. */
@@ -83,6 +98,7 @@ export class CubeStore {
    */
   recordAccess(memories: readonly MemoryWire[], now: number): MemoryWire[] {
     if (memories.length === 0) return [];
+    this.accesses += memories.length;
     this.exec(
       `UPDATE memories SET access_count = access_count + 1, last_accessed_at = ? WHERE id IN (${placeholders(memories.length)})`,
       now,
@@ -164,11 +180,12 @@ export class CubeStore {
       const expiresAt = item.ttlSeconds === null ? item.expiresAt : now + item.ttlSeconds * 1000;
       const tags = JSON.stringify(item.tags);
       const sensitivity = JSON.stringify(item.sensitivity);
+      const watermark = this.sign(id, 1, meta.actor, item.content);
       this.exec(
         `INSERT INTO memories (id, owner, type, content, tags, metadata, session_id, source, created_at, updated_at,
            valid_at, invalid_at, expires_at, priority, importance, sensitivity, frozen, version, state, context,
-           subject_key, content_hash)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 'activated', ?, ?, ?)`,
+           subject_key, content_hash, watermark)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 'activated', ?, ?, ?, ?)`,
         id,
         ref.owner,
         item.type,
@@ -189,6 +206,7 @@ export class CubeStore {
         session.context,
         item.subjectKey ?? null,
         contentHash(item.type, item.content),
+        watermark,
       );
       session.afterInsert();
       // The row was just written from these values: snapshot them directly instead of reading it back.
@@ -214,7 +232,7 @@ export class CubeStore {
         visibility: "private",
         frozen: item.frozen,
         pinned: false,
-        watermark: null,
+        watermark,
         access_count: 0,
         last_accessed_at: null,
         version: 1,
@@ -339,9 +357,14 @@ export class CubeStore {
     now: number,
     data: EventData = {},
   ): MemoryWire {
-    const memory = typeof memoryOrId === "string" ? this.find(ref, memoryOrId) : memoryOrId;
+    let memory = typeof memoryOrId === "string" ? this.find(ref, memoryOrId) : memoryOrId;
     if (!memory) throw new Error(`memory ${String(memoryOrId)} vanished inside its own transaction`);
     const id = memory.id;
+    if (SIGNED_CHANGES.has(change)) {
+      const watermark = this.sign(id, memory.version, meta.actor, memory.content);
+      this.exec("UPDATE memories SET watermark = ? WHERE id = ?", watermark, id);
+      memory = { ...memory, watermark };
+    }
     this.exec(
       `INSERT INTO memory_versions (memory_id, version, change, changed_at, actor, request_id, snapshot)
        VALUES (?, ?, ?, ?, ?, ?, ?)`,

@@ -26,6 +26,7 @@ import type {
 } from "./cube-protocol";
 import { type ArchivedPayload, type ArchivePolicy, CubeLifecycle, type CubeStats, EXPIRE_DUE_SQL } from "./cube-lifecycle";
 import { CONSOLIDATE_BATCH, CubeConsolidation } from "./cube-consolidate";
+import { CubeOutbox } from "./cube-outbox";
 import { CubeJobs, type JobRecord, REINDEX_BATCH } from "./cube-jobs";
 import { CubeScheduler, type WorkingMemoryItem } from "./cube-scheduler";
 import { type Candidate, CubeIngest, INGEST_WINDOW, type StoredEpisode, verbatimCandidates } from "./cube-ingest";
@@ -34,6 +35,11 @@ import type { MemoryReader } from "../src/core/reader/types";
 import { CubeSearch, type SemanticQuery } from "./cube-search";
 import { CubeStore } from "./cube-store";
 import { VectorStore } from "./vector-store";
+import { CubeImport, type ImportParams, type ImportProgress } from "./cube-import";
+import { CubePortability, type ExportSummary, uploadKey } from "./cube-portability";
+import { CubeProvenance } from "./cube-provenance";
+import { Watermarker } from "./cube-watermark";
+import type { ProvenanceWire } from "../src/schemas/portability";
 
 /** Candidates the reranker sees: a few times what is returned, so it can promote from below the cut. */
 const RERANK_POOL_FACTOR = 3;
@@ -44,8 +50,13 @@ const CONTEXT_MMR_LAMBDA = 0.8;
 /** Cached contexts per cube, and how long one is reused while nothing is written. */
 const CONTEXT_CACHE_ENTRIES = 100;
 const CONTEXT_CACHE_MS = 60_000;
+/** How soon after a write the alarm sends its webhook events, and when it tries again after a failed send. */
+const OUTBOX_DELAY_MS = 500;
+const OUTBOX_RETRY_MS = 30_000;
 /** Memories one archive step moves to R2. */
 const ARCHIVE_BATCH = 50;
+/** Ids per shared-index delete while a cube is destroyed (Vectorize takes up to 1,000). */
+const DESTROY_VECTOR_BATCH = 1000;
 const DAY_MS = 86_400_000;
 
 export class CubeDurableObject extends DurableObject<Env> {
@@ -55,8 +66,12 @@ export class CubeDurableObject extends DurableObject<Env> {
   private readonly jobs: CubeJobs;
   private readonly lifecycle: CubeLifecycle;
   private readonly consolidation: CubeConsolidation;
+  private readonly outbox: CubeOutbox;
   private readonly scheduler: CubeScheduler;
   private readonly ingest_: CubeIngest;
+  private readonly portability: CubePortability;
+  private readonly importer: CubeImport;
+  private readonly provenance_: CubeProvenance;
   private memoryReader: MemoryReader | null = null;
   /** Episodes being read, by id (an evicted object reads them back from R2). */
   private readonly episodes = new Map<string, StoredEpisode>();
@@ -68,19 +83,26 @@ export class CubeDurableObject extends DurableObject<Env> {
   /** The object's time source: tests move it (runInDurableObject) to age memories without waiting. */
   clock: () => number = () => Date.now();
   private identityKnown = false;
+  /** An alarm is armed to drain the webhook outbox (reset when the alarm runs). */
+  private outboxArmed = false;
   /** Memories expired by a lazy sweep whose shared-index vectors the next alarm deletes (best effort: see sweep()). */
   private remoteDeletes: { ref: CubeRef; ids: string[] }[] = [];
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.store = new CubeStore(ctx.storage.sql);
+    const watermarks = Watermarker.fromRootKey(env.ROOT_KEY);
+    this.store = new CubeStore(ctx.storage.sql, watermarks);
     this.vectors = new VectorStore(ctx.storage.sql);
     this.searcher = new CubeSearch(ctx.storage.sql, this.store, this.vectors);
     this.jobs = new CubeJobs(ctx.storage.sql);
     this.lifecycle = new CubeLifecycle(this.store, this.vectors);
     this.consolidation = new CubeConsolidation(this.store, this.vectors);
+    this.outbox = new CubeOutbox(ctx.storage.sql);
     this.scheduler = new CubeScheduler(this.store);
     this.ingest_ = new CubeIngest(this.store, this.vectors);
+    this.portability = new CubePortability(this.store, this.vectors, env.ARCHIVE);
+    this.importer = new CubeImport(this.store, env.ARCHIVE);
+    this.provenance_ = new CubeProvenance(this.store, env.ARCHIVE, watermarks);
     void ctx.blockConcurrencyWhile(async () => {
       this.store.migrate();
       // Overdue work left by a restart gets its alarm back.
@@ -105,6 +127,7 @@ export class CubeDurableObject extends DurableObject<Env> {
       await this.pushRemote(ref, outcome.value.result.map((memory, i) => ({ id: memory.id, vector: vectors[i]! })));
     }
     if (outcome.ok && items.some((item) => item.expiresAt !== null || item.ttlSeconds !== null)) await this.rearmForExpiry();
+    if (outcome.ok && !outcome.value.replayed) await this.scheduleOutbox();
     return outcome;
   }
 
@@ -118,6 +141,7 @@ export class CubeDurableObject extends DurableObject<Env> {
     });
     if (outcome.ok && vector && !outcome.value.replayed) await this.pushRemote(ref, [{ id, vector }]);
     if (outcome.ok && (patch.expiresAt != null || patch.ttlSeconds !== undefined)) await this.rearmForExpiry();
+    if (outcome.ok && !outcome.value.replayed) await this.scheduleOutbox();
     return outcome;
   }
 
@@ -140,6 +164,7 @@ export class CubeDurableObject extends DurableObject<Env> {
       if (archiveKey !== null) await this.env.ARCHIVE.delete(archiveKey);
       if (this.retrieval.remoteIndex) await this.retrieval.remoteIndex.delete(ref.cubeId, [id]);
     }
+    if (outcome.ok && !outcome.value.replayed) await this.scheduleOutbox();
     return outcome;
   }
 
@@ -158,6 +183,7 @@ export class CubeDurableObject extends DurableObject<Env> {
     });
     if (outcome.ok && vector && !outcome.value.replayed) await this.pushRemote(ref, [{ id, vector }]);
     if (outcome.ok) await this.rearmForExpiry();
+    if (outcome.ok && !outcome.value.replayed) await this.scheduleOutbox();
     return outcome;
   }
 
@@ -273,6 +299,7 @@ export class CubeDurableObject extends DurableObject<Env> {
       }
     }
     await this.rearm();
+    await this.scheduleOutbox();
     return { job: this.jobs.get(job.id)!, memories: this.producedBy(ref, job.id), replayed: false, liveCount: this.store.liveCount() };
   }
 
@@ -438,9 +465,13 @@ export class CubeDurableObject extends DurableObject<Env> {
       else if (job.type === "archive") await this.archiveStep(job);
       else if (job.type === "expire") await this.expireStep(job);
       else if (job.type === "ingest") await this.ingestStep(job);
+      else if (job.type === "import") await this.importStep(job);
       else await this.consolidateStep(job);
     }
-    await this.rearm();
+    // Webhook events of everything above (and of the writes that armed this alarm) go to the queue last.
+    this.outboxArmed = false;
+    const drained = ref ? await this.outbox.drain(this.env, ref) : null;
+    await this.rearm(drained?.more ? this.clock() + OUTBOX_RETRY_MS : null);
   }
 
   private jobTotal(type: JobType, now: number): number {
@@ -455,6 +486,8 @@ export class CubeDurableObject extends DurableObject<Env> {
         return this.store.liveCount();
       case "ingest":
         throw new Error("ingest jobs are created by ingest(), with their episode");
+      case "import":
+        throw new Error("import jobs are created by importFile(), with their file");
     }
   }
 
@@ -480,11 +513,159 @@ export class CubeDurableObject extends DurableObject<Env> {
     }
   }
 
+  // ── provenance, portability, deletion ──────────────────────────────────────────────────────────────────────
+
+  /** Where a memory came from, who wrote it (watermark checked) and how it got here; null when it does not exist. */
+  async provenance(ref: CubeRef, id: string): Promise<ProvenanceWire | null> {
+    // Its versions (which the checks read) come back with an archived memory's content.
+    await this.restoreArchived(ref, [id], SYSTEM);
+    this.sweep(ref);
+    return this.provenance_.of(ref, id);
+  }
+
+  /** Writes the cube to R2 as JSONL (docs/export-format.md). */
+  async exportCube(ref: CubeRef, options: { exportId: string; includeVectors: boolean }): Promise<ExportSummary> {
+    this.sweep(ref);
+    return this.portability.exportTo(ref, { ...options, embedderId: this.retrieval.embedder.id, now: this.clock() });
+  }
+
+  /** One of this cube's exports, to stream to the caller; null when there is no such export. */
+  async exportFile(ref: CubeRef, exportId: string): Promise<{ body: ReadableStream; bytes: number } | null> {
+    return this.portability.exportFile(ref, exportId);
+  }
+
+  /**
+   * Starts loading an export file into this cube as an `import` job on the alarm: `key` names an export in R2 (the
+   * caller checked it is the tenant's), or `upload` is a file sent in the request (kept under the cube's imports/
+   * prefix for the job to read). The same file again returns the job that loaded it (`replayed`), and memories
+   * imported before are never written twice.
+   */
+  async importFile(
+    ref: CubeRef,
+    source: { key: string } | { upload: { id: string; text: string } },
+    meta: WriteMeta,
+  ): Promise<Outcome<{ job: JobWire; replayed: boolean }>> {
+    const key = "key" in source ? source.key : uploadKey(ref, source.upload.id);
+    const known = this.store.exec(
+      "SELECT id FROM jobs WHERE type = 'import' AND json_extract(params, '$.key') = ? AND status != 'failed' ORDER BY created_at DESC LIMIT 1",
+      key,
+    )[0];
+    if (known) return ok({ job: this.jobs.get(String(known.id))!, replayed: true });
+    if ("upload" in source) await this.env.ARCHIVE.put(key, source.upload.text, { httpMetadata: { contentType: "application/x-ndjson" } });
+    const read = await this.importer.readHeader(key);
+    if (!read.ok) return fail(read.missing ? "not_found" : "invalid_request", read.message);
+    const { header } = read;
+    const job = this.ctx.storage.transactionSync(() => {
+      this.rememberIdentity(ref);
+      const params: ImportParams = { key, export_id: header.export_id, source_cube: header.cube_id, actor: meta.actor, request_id: meta.requestId };
+      const created = this.jobs.create(ref, "import", header.counts.memories, { ...params }, this.clock());
+      const progress: ImportProgress = { export_id: header.export_id, lines: 0, imported: 0, skipped: 0, episodes: 0, vectors_reused: 0, re_embedded: 0 };
+      this.jobs.addResult(created.id, { import: progress });
+      return this.jobs.get(created.id)!;
+    });
+    await this.rearm();
+    return ok({ job, replayed: false });
+  }
+
+  /**
+   * Deletes the cube for good: its vectors in the shared index, its R2 objects (archive, episodes, exports,
+   * imports), then all of its storage and its alarm; the in-memory caches go with them. The object starts empty if
+   * it is ever addressed again. Returns what was deleted.
+   */
+  async destroy(ref: CubeRef): Promise<{ memories: number; vectors: number; r2Objects: number }> {
+    // Events not yet sent (the last writes' webhooks) go out before the log is wiped.
+    await this.outbox.drain(this.env, ref);
+    const ids = this.portability.memoryAndVectorIds();
+    const memories = Number(this.store.exec("SELECT count(*) AS n FROM memories")[0]?.n ?? 0);
+    let vectors = this.vectors.count();
+    const { remoteIndex } = this.retrieval;
+    if (remoteIndex) {
+      // Any memory may have a vector there: delete them all by id (ids unknown to the index are ignored).
+      for (let i = 0; i < ids.length; i += DESTROY_VECTOR_BATCH) await remoteIndex.delete(ref.cubeId, ids.slice(i, i + DESTROY_VECTOR_BATCH));
+      vectors = Math.max(vectors, ids.length);
+    }
+    const r2Objects = await this.portability.deleteObjects(ref);
+    await this.ctx.storage.deleteAlarm();
+    await this.ctx.storage.deleteAll();
+    this.vectors.reset();
+    this.episodes.clear();
+    this.contexts.clear();
+    this.remoteDeletes = [];
+    this.identityKnown = false;
+    this.generation += 1;
+    this.store.migrate();
+    return { memories, vectors, r2Objects };
+  }
+
+  /**
+   * One step of an import: read up to IMPORT_BATCH memories from the file (episodes and archived payloads go to R2
+   * first), embed those whose vectors the file cannot give (another embedder, or none), then one transaction writes
+   * them and advances the byte cursor. A malformed file fails the job at once; R2 or model errors back off.
+   */
+  private async importStep(job: JobRecord): Promise<void> {
+    const params = this.jobs.params(job.id) as unknown as ImportParams;
+    const meta: WriteMeta = { actor: params.actor, requestId: params.request_id };
+    try {
+      const progress = this.jobs.get(job.id)?.result.import;
+      if (!progress) throw new PermanentError("the import job lost its progress record");
+      const { embedder } = this.retrieval;
+      const batch = await this.importer.readBatch(job.ref, params, job.cursor, progress, embedder, meta);
+      const toEmbed = batch.memories.filter((m) => m.embed);
+      const vectors = toEmbed.length > 0 ? await this.embedDocuments(toEmbed.map((m) => m.memory.content)) : null;
+      const embedded = new Map(vectors ? toEmbed.map((m, i) => [m.id, vectors[i]!] as const) : []);
+      let records: VectorRecord[] = [];
+      this.ctx.storage.transactionSync(() => {
+        const now = this.clock();
+        const applied = this.importer.applyBatch(job.ref, batch, embedded, params, meta, now);
+        records = applied.records;
+        if (records.length > 0) this.upsertVectors(records);
+        this.jobs.advance(job.id, batch.cursor, batch.memories.length, batch.finished, now);
+        this.jobs.addResult(job.id, {
+          import: {
+            ...progress,
+            lines: progress.lines + batch.lines,
+            imported: progress.imported + applied.imported,
+            skipped: progress.skipped + applied.skipped,
+            episodes: progress.episodes + batch.episodes.length,
+            vectors_reused: progress.vectors_reused + applied.reused,
+            re_embedded: progress.re_embedded + applied.embedded,
+          },
+        });
+        this.generation += 1;
+      });
+      await this.pushRemote(job.ref, records);
+    } catch (error) {
+      this.vectors.reset();
+      const reason = error instanceof Error ? error.message : String(error);
+      if (isPermanent(error)) this.jobs.fail(job.id, reason, this.clock());
+      else this.jobs.retryOrFail(job.id, reason, this.clock());
+    }
+  }
+
   /** Arms the alarm for the earliest thing due: a job step, an expiry, or an expired archive to delete. */
-  private async rearm(): Promise<void> {
-    const due = [this.jobs.nextDue(), this.lifecycle.nextExpiry(), this.lifecycle.archivesToDelete(1).length > 0 ? this.clock() : null];
+  private async rearm(outboxAt: number | null = null): Promise<void> {
+    const due = [
+      this.jobs.nextDue(),
+      this.lifecycle.nextExpiry(),
+      this.lifecycle.archivesToDelete(1).length > 0 ? this.clock() : null,
+      outboxAt,
+      // A write's drain still pending must not be pushed back by a later due time.
+      this.outboxArmed ? Date.now() + OUTBOX_DELAY_MS : null,
+    ];
     const next = Math.min(...due.filter((t) => t !== null));
     if (Number.isFinite(next)) await this.ctx.storage.setAlarm(next);
+  }
+
+  /**
+   * After a write: the alarm drains the webhook outbox shortly, off the write's path (a queue send per write would
+   * cost every write a round trip, webhooks or not). Writes within OUTBOX_DELAY_MS share one drain.
+   */
+  private async scheduleOutbox(): Promise<void> {
+    if (this.outboxArmed) return;
+    const at = Date.now() + OUTBOX_DELAY_MS;
+    const armed = await this.ctx.storage.getAlarm();
+    if (armed === null || armed > at) await this.ctx.storage.setAlarm(at);
+    this.outboxArmed = true;
   }
 
   /** After a write that may have set a TTL: brings the alarm forward when a memory now expires before it fires. */

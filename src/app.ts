@@ -4,27 +4,103 @@
 import { HTTPException } from "hono/http-exception";
 import { bodyLimit } from "hono/body-limit";
 import type { Context } from "hono";
+import { createMiddleware } from "hono/factory";
+import { matchedRoutes } from "hono/route";
 import { newRequestId } from "./core/ids";
-import { createDeps } from "./deps";
+import { createDeps, createRateLimitDeps } from "./deps";
 import { ApiError, ConfigError, ERROR_STATUS, type ErrorCode } from "./errors";
 import { LIMITS } from "./schemas/limits";
 import { adminRoutes } from "./routes/admin";
+import { auditRoutes } from "./routes/audit";
+import { cubeRoutes } from "./routes/cubes";
+import { docsRoutes } from "./routes/docs";
 import { healthRoutes } from "./routes/health";
 import { HOOK_SIGNATURE_SCHEME, LIFECYCLE_HOOK_PATH, hookSecretRoutes, lifecycleHookRoutes } from "./routes/hooks";
 import { jobRoutes } from "./routes/jobs";
 import { keyRoutes } from "./routes/keys";
+import { mcpRoutes } from "./routes/mcp";
 import { memoryRoutes } from "./routes/memories";
+import { portabilityRoutes } from "./routes/portability";
 import { schedulerRoutes } from "./routes/scheduler";
 import { searchRoutes } from "./routes/search";
 import { type AppEnv, createRouter } from "./routes/shared";
+import { webhookRoutes } from "./routes/webhooks";
+import { recordAudit } from "./services/audit";
+import { auditAction, auditEntryOf, MCP_ACTION, openApiRoute, routeParams } from "./services/audit-entry";
 import { authenticate } from "./services/auth";
+import type { Deps, Principal } from "./services/context";
+import type { VerifiedDelivery } from "./services/lifecycle-hook";
+import { limitRequest } from "./services/rate-limit";
 
 const INCOMING_REQUEST_ID = /^[\w.-]{1,64}$/;
 
-function errorResponse(c: Context<AppEnv>, code: ErrorCode, message: string, details?: unknown) {
+function errorResponse(
+  c: Context<AppEnv>,
+  code: ErrorCode,
+  message: string,
+  details?: unknown,
+  headers?: Readonly<Record<string, string>>,
+) {
   const error = { code, message, ...(details === undefined ? {} : { details }), request_id: c.var.requestId ?? "" };
-  return c.json({ error }, ERROR_STATUS[code]);
+  return c.json({ error }, ERROR_STATUS[code], headers);
 }
+
+/**
+ * Counts the request against its key's rate limits (429 with Retry-After when over), right after auth and before
+ * any body is parsed. Requests without a key (the signed hook) and the root key are not limited.
+ */
+const limitRate = createMiddleware<AppEnv>(async (c, next) => {
+  const principal = c.get("principal") as Principal | undefined;
+  if (principal) await limitRequest(createRateLimitDeps(c.env), principal, c.req);
+  await next();
+});
+
+/**
+ * Files an audit entry for every request that authenticated (a key, the root key acting on a tenant, or a verified
+ * hook delivery), whatever its status; after the response, so it never slows one down. Requests refused by auth
+ * or by the rate limit never get here: the first have no tenant, and recording the second would let a flood write
+ * to D1 at the flood's rate. A failed write is logged, not surfaced.
+ */
+const recordAuditEntry = createMiddleware<AppEnv>(async (c, next) => {
+  const at = Date.now();
+  await next();
+  const principal = c.get("principal") as Principal | undefined;
+  // Set by the signed hook's own route middleware, which extends AppEnv.
+  const delivery = (c.var as { delivery?: VerifiedDelivery }).delivery;
+  const deps = c.get("deps") as Deps | undefined;
+  if ((!principal && !delivery) || !deps) return;
+
+  const routes = matchedRoutes(c);
+  let handler: (typeof routes)[number] | undefined;
+  for (const route of routes) if (route.method !== "ALL") handler = route;
+  const query = { hard: c.req.query("hard"), cube_id: c.req.query("cube_id") };
+  const route = handler ? openApiRoute(handler.path) : null;
+  const isMcp = auditAction({ method: c.req.method, route, path: c.req.path, query }) === MCP_ACTION;
+  // Only JSON bodies are read for ids (MCP's are JSON-RPC envelopes, not API shapes); the clone is read after the response.
+  const response = !isMcp && (c.res.headers.get("Content-Type") ?? "").includes("application/json") ? c.res.clone() : null;
+  const cachedRequestJson = (c.req.bodyCache as { json?: Promise<unknown> }).json;
+  const seen = {
+    method: c.req.method,
+    route,
+    path: c.req.path,
+    params: handler ? routeParams(handler.path, c.req.path) : {},
+    query,
+    principal,
+    hookTenantId: delivery?.tenantId,
+    requestId: c.var.requestId,
+    at,
+    status: c.res.status,
+  };
+  const requestId = c.var.requestId;
+  c.executionCtx.waitUntil(
+    (async () => {
+      const responseBody: unknown = response ? await response.json().catch(() => undefined) : undefined;
+      const requestBody: unknown = isMcp ? undefined : await cachedRequestJson?.catch(() => undefined);
+      const entry = auditEntryOf({ ...seen, requestBody, responseBody });
+      if (entry) await recordAudit(deps.db, entry);
+    })().catch((error: unknown) => console.error(`request ${requestId}: audit entry not recorded`, error)),
+  );
+});
 
 /** The error code for a status that Hono's own middleware raised (malformed JSON, 415, body limit). */
 function codeForStatus(status: number): ErrorCode {
@@ -62,17 +138,27 @@ export function createApp() {
       }
       await next();
     },
+    limitRate,
   );
+  // After the /v1 auth chain, so it sees its principal; MCP authenticates in its own route middleware, which runs
+  // inside this one, so its principal is there once next() returns.
+  app.use("*", recordAuditEntry);
 
   app.route("/", healthRoutes);
+  app.route("/", docsRoutes);
   app.route("/", memoryRoutes);
   app.route("/", searchRoutes);
   app.route("/", schedulerRoutes);
   app.route("/", jobRoutes);
+  app.route("/", cubeRoutes);
+  app.route("/", portabilityRoutes);
   app.route("/", keyRoutes);
   app.route("/", hookSecretRoutes);
   app.route("/", lifecycleHookRoutes);
+  app.route("/", webhookRoutes);
   app.route("/", adminRoutes);
+  app.route("/", auditRoutes);
+  app.route("/", mcpRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",
@@ -99,7 +185,7 @@ export function createApp() {
   app.notFound((c) => errorResponse(c, "not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`));
 
   app.onError((error, c) => {
-    if (error instanceof ApiError) return errorResponse(c, error.code, error.message, error.details);
+    if (error instanceof ApiError) return errorResponse(c, error.code, error.message, error.details, error.headers);
     if (error instanceof HTTPException && error.status < 500) {
       return errorResponse(c, codeForStatus(error.status), error.message || "the request was refused");
     }

@@ -6,6 +6,9 @@ import { systemClock } from "./core/time";
 import { createDb } from "./db/client";
 import { ConfigError } from "./errors";
 import type { Deps } from "./services/context";
+import { urlPolicyFor } from "./services/url-policy";
+import type { WebhookDeps } from "./services/webhooks";
+import { type RateLimitDeps, parseLimit } from "./services/rate-limit";
 
 /** Shortest root key accepted: a guessable one would hand out every tenant. */
 const MIN_ROOT_KEY_LENGTH = 24;
@@ -18,4 +21,26 @@ export function createDeps(env: Env): Deps {
     throw new ConfigError(`ROOT_KEY must be at least ${MIN_ROOT_KEY_LENGTH} characters`);
   }
   return { db: createDb(env.DB), cubes: env.CUBE, clock: systemClock, rootKey };
+}
+
+/**
+ * The per-key rate limiter and its defaults (README "Configuration"). Apart from `Deps` because only the auth
+ * middleware uses it; a missing binding or a var that is not a non-negative integer is a configuration error.
+ */
+export function createRateLimitDeps(env: Env): RateLimitDeps {
+  if (!env.RATE_LIMITER) throw new ConfigError("missing binding: RATE_LIMITER (see wrangler.toml)");
+  const requests = parseLimit(env.RATE_LIMIT_REQUESTS_PER_MINUTE);
+  const writeBytes = parseLimit(env.RATE_LIMIT_WRITE_BYTES_PER_MINUTE);
+  if (requests === null) throw new ConfigError("RATE_LIMIT_REQUESTS_PER_MINUTE must be a whole number ≥ 0 (0 = no limit)");
+  if (writeBytes === null) throw new ConfigError("RATE_LIMIT_WRITE_BYTES_PER_MINUTE must be a whole number ≥ 0 (0 = no limit)");
+  return { limiters: env.RATE_LIMITER, defaults: { requests, writeBytes } };
+}
+
+/**
+ * Outbound webhooks: the queue events and deliveries travel on, the fetch deliveries go out with (tests inject a
+ * local receiver instead: the Workers test runtime has no network) and the URL policy of this deployment.
+ */
+export function createWebhookDeps(env: Env): WebhookDeps {
+  if (!env.WEBHOOK_EVENTS) throw new ConfigError("missing binding: WEBHOOK_EVENTS (see wrangler.toml)");
+  return { queue: env.WEBHOOK_EVENTS, fetch: (input, init) => fetch(input, init), policy: urlPolicyFor(env.ENVIRONMENT) };
 }

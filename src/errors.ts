@@ -19,12 +19,16 @@ export const ERROR_STATUS = {
 export type ErrorCode = keyof typeof ERROR_STATUS;
 export type ErrorStatus = (typeof ERROR_STATUS)[ErrorCode];
 
-/** A failure that is the caller's to see: its code picks the HTTP status, its message is safe to show. */
+/**
+ * A failure that is the caller's to see: its code picks the HTTP status, its message is safe to show. `headers` go
+ * on the error response (e.g. `Retry-After` of a 429).
+ */
 export class ApiError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
     readonly details?: unknown,
+    readonly headers?: Readonly<Record<string, string>>,
   ) {
     super(message);
     this.name = "ApiError";

@@ -1,21 +1,36 @@
-/** Worker entry: the HTTP API, the cron's lifecycle sweep, and the Durable Object classes the runtime needs to find here. */
+/**
+ * Worker entry: the HTTP API, the cron's lifecycle sweep, the webhook queue's consumer, and the Durable Object classes
+ * the runtime needs to find here.
+ */
 import { createApp } from "./app";
-import { createDeps } from "./deps";
+import { createDeps, createWebhookDeps } from "./deps";
 import { pruneHookDeliveries } from "./services/lifecycle-hook";
 import { sweepLifecycle } from "./services/lifecycle-sweep";
+import { consumeWebhookBatch, sweepWebhookDeliveries } from "./services/webhook-delivery";
 
 export { CubeDurableObject } from "../durable-objects/cube";
+export { RateLimiterDurableObject } from "../durable-objects/rate-limiter";
 
 const app = createApp();
 
 export default {
   fetch: app.fetch,
 
-  /** The cron trigger (wrangler.toml `[triggers]`): one bounded lifecycle sweep, and stale hook delivery records pruned. */
+  /**
+   * The cron trigger (wrangler.toml `[triggers]`): one bounded lifecycle sweep, stale hook delivery records pruned,
+   * webhook deliveries that lost their queue message re-sent and old ones pruned.
+   */
   async scheduled(_controller, env) {
     const deps = createDeps(env);
     const report = await sweepLifecycle(deps);
     await pruneHookDeliveries(deps);
     console.log(JSON.stringify({ event: "lifecycle_sweep", swept: report.swept.length, failed: report.failed.length }));
+    const webhooks = await sweepWebhookDeliveries(deps, createWebhookDeps(env));
+    console.log(JSON.stringify({ event: "webhook_sweep", ...webhooks }));
+  },
+
+  /** The webhook queue (wrangler.toml `[[queues.consumers]]`): fan events out to webhooks, attempt deliveries. */
+  async queue(batch, env) {
+    await consumeWebhookBatch(batch, createDeps(env), createWebhookDeps(env));
   },
 } satisfies ExportedHandler<Env>;

@@ -182,3 +182,74 @@ export const lifecycleHookDeliveries = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.tenantId, t.signature] }), index("lifecycle_hook_deliveries_received").on(t.receivedAt)],
 );
+
+/**
+ * Outbound webhooks: a tenant's endpoints and the event types each one receives. The signing secret is needed in
+ * clear to sign every delivery, so it is sealed like the lifecycle hook secret (AES-GCM under a key derived from
+ * ROOT_KEY), bound to `<tenant>/<webhook>` so a ciphertext cannot be moved to another row. Deleting a webhook
+ * deletes its deliveries with it.
+ */
+export const webhooks = sqliteTable(
+  "webhooks",
+  {
+    /** `whk_…`. */
+    id: text("id").primaryKey(),
+    tenantId: text("tenant_id")
+      .notNull()
+      .references(() => tenants.id),
+    /** Validated by services/url-policy.ts when registered, and again before every delivery. */
+    url: text("url").notNull(),
+    /** JSON array of the event types delivered here (`memory.created`, `job.failed`, …). */
+    events: text("events").notNull(),
+    /** `v1.<iv>.<ciphertext>`, both base64url. */
+    sealedSecret: text("sealed_secret").notNull(),
+    /** First characters of the secret, to recognise it. */
+    secretPrefix: text("secret_prefix").notNull(),
+    createdAt: integer("created_at").notNull(),
+    /** When the secret was last created or rotated. */
+    secretCreatedAt: integer("secret_created_at").notNull(),
+  },
+  (t) => [index("webhooks_tenant").on(t.tenantId, t.createdAt)],
+);
+
+/** The states of a delivery: `dead` is the dead-letter record, left after the last attempt failed. */
+export const WEBHOOK_DELIVERY_STATUSES = ["queued", "delivered", "failed", "dead"] as const;
+
+/**
+ * One event for one webhook, and how its delivery went. Unique per (webhook, event), so an event that reaches the
+ * consumer twice is delivered once. `payload` is the exact JSON body that is signed and sent (never memory content).
+ */
+export const webhookDeliveries = sqliteTable(
+  "webhook_deliveries",
+  {
+    /** `dlv_…`. */
+    id: text("id").primaryKey(),
+    webhookId: text("webhook_id")
+      .notNull()
+      .references(() => webhooks.id),
+    tenantId: text("tenant_id").notNull(),
+    /** The event's id (`evt_…`), also sent as `X-Memos-Event-Id`: receivers de-duplicate by it. */
+    eventId: text("event_id").notNull(),
+    eventType: text("event_type").notNull(),
+    payload: text("payload").notNull(),
+    status: text("status", { enum: WEBHOOK_DELIVERY_STATUSES }).notNull(),
+    /** HTTP attempts made in the current round (a replay starts a new round at 0). */
+    attempts: integer("attempts").notNull().default(0),
+    lastStatusCode: integer("last_status_code"),
+    lastError: text("last_error"),
+    /** When the next attempt is due (queued/failed); the consumer skips a duplicate message that arrives earlier. */
+    nextAttemptAt: integer("next_attempt_at"),
+    /** A consumer holds the delivery until then while it POSTs, so a duplicate queue message cannot send it twice. */
+    lockedUntil: integer("locked_until"),
+    deliveredAt: integer("delivered_at"),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [
+    uniqueIndex("webhook_deliveries_event").on(t.webhookId, t.eventId),
+    index("webhook_deliveries_webhook_created").on(t.webhookId, t.createdAt),
+    // The cron's two bounded scans: deliveries whose queue message was lost, and finished ones past retention.
+    index("webhook_deliveries_pending").on(t.nextAttemptAt).where(sql`status IN ('queued', 'failed')`),
+    index("webhook_deliveries_finished").on(t.updatedAt).where(sql`status IN ('delivered', 'dead')`),
+  ],
+);

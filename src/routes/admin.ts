@@ -51,7 +51,7 @@ export const adminRoutes = createRouter()
     }),
     async (c) => {
       requireRoot(c.var.principal);
-      return c.json(await createKey(c.var.deps, c.req.valid("param").tenant_id, c.req.valid("json")), 201);
+      return c.json(await createKey(c.var.deps, c.req.valid("param").tenant_id, c.req.valid("json"), null), 201);
     },
   )
   .openapi(
@@ -66,7 +66,7 @@ export const adminRoutes = createRouter()
     }),
     async (c) => {
       requireRoot(c.var.principal);
-      return c.json({ data: await listKeys(c.var.deps, c.req.valid("param").tenant_id) }, 200);
+      return c.json({ data: await listKeys(c.var.deps, c.req.valid("param").tenant_id, null) }, 200);
     },
   )
   .openapi(
@@ -82,6 +82,6 @@ export const adminRoutes = createRouter()
     async (c) => {
       requireRoot(c.var.principal);
       const { tenant_id, key_id } = c.req.valid("param");
-      return c.json(await revokeKey(c.var.deps, tenant_id, key_id), 200);
+      return c.json(await revokeKey(c.var.deps, tenant_id, key_id, null), 200);
     },
   );

@@ -10,7 +10,7 @@ import { ErrorSchema } from "../schemas/common";
 import { LifecycleHookAccepted, LifecycleHookHeaders, LifecycleHookRequest, LifecycleHookSecret } from "../schemas/lifecycle";
 import { HOOK_ACTOR, type VerifiedDelivery, createHookSecret, runHookDelivery, verifyHookDelivery } from "../services/lifecycle-hook";
 import type { TenantContext, TenantPrincipal } from "../services/context";
-import { type AppEnv, bearerSecurity, createRouter, errorResponses, jsonBody, jsonResponse, tenantContext } from "./shared";
+import { type AppEnv, bearerSecurity, createRouter, errorResponses, jsonBody, jsonResponse, tenantContext, tenantWideContext } from "./shared";
 
 /** The route that authenticates by signature instead of a Bearer key. */
 export const LIFECYCLE_HOOK_PATH = "/v1/hooks/lifecycle";
@@ -59,7 +59,7 @@ export const hookSecretRoutes = createRouter().openapi(
     responses: { 201: jsonResponse(LifecycleHookSecret, "The new secret."), ...errorResponses("unauthorized", "forbidden") },
   }),
   async (c) => {
-    const { deps, principal } = tenantContext(c, "admin");
+    const { deps, principal } = tenantWideContext(c, "admin");
     return c.json(await createHookSecret(deps, principal.tenantId), 201);
   },
 );

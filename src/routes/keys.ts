@@ -1,4 +1,7 @@
-/** A tenant managing its own keys with an `admin`-scoped key. */
+/**
+ * A tenant managing its own keys with an `admin`-scoped key. A restricted admin key (allowed owners or cubes, an
+ * expiry) mints only narrower keys and sees and revokes only keys inside its own restrictions.
+ */
 import { createRoute } from "@hono/zod-openapi";
 import { ApiKey, CreateKeyRequest, CreatedKey, KeyIdParam, KeyList } from "../schemas/admin";
 import { createKey, listKeys, revokeKey } from "../services/tenants";
@@ -14,13 +17,17 @@ export const keyRoutes = createRouter()
       path: "/v1/keys",
       tags,
       summary: "Create a key for the caller's tenant (admin scope); the secret is shown once",
+      description:
+        "`allowed_owners` and `allowed_cubes` confine the new key (for end-user devices and third-party agents). " +
+        "A restricted key can only mint narrower keys: scopes, owners and cubes within its own, expiry no later than its own " +
+        "(inherited when absent); anything wider is 403.",
       security: bearerSecurity,
       request: { body: jsonBody(CreateKeyRequest) },
       responses: { 201: jsonResponse(CreatedKey, "The key with its secret."), ...keyErrors },
     }),
     async (c) => {
       const { deps, principal } = tenantContext(c, "admin");
-      return c.json(await createKey(deps, principal.tenantId, c.req.valid("json")), 201);
+      return c.json(await createKey(deps, principal.tenantId, c.req.valid("json"), principal), 201);
     },
   )
   .openapi(
@@ -28,13 +35,13 @@ export const keyRoutes = createRouter()
       method: "get",
       path: "/v1/keys",
       tags,
-      summary: "List the caller's tenant's keys (admin scope)",
+      summary: "List the caller's tenant's keys (admin scope); a restricted key sees only keys inside its restrictions",
       security: bearerSecurity,
       responses: { 200: jsonResponse(KeyList, "The keys, newest first, without secrets."), ...keyErrors },
     }),
     async (c) => {
       const { deps, principal } = tenantContext(c, "admin");
-      return c.json({ data: await listKeys(deps, principal.tenantId) }, 200);
+      return c.json({ data: await listKeys(deps, principal.tenantId, principal) }, 200);
     },
   )
   .openapi(
@@ -49,6 +56,6 @@ export const keyRoutes = createRouter()
     }),
     async (c) => {
       const { deps, principal } = tenantContext(c, "admin");
-      return c.json(await revokeKey(deps, principal.tenantId, c.req.valid("param").key_id), 200);
+      return c.json(await revokeKey(deps, principal.tenantId, c.req.valid("param").key_id, principal), 200);
     },
   );

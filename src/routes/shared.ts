@@ -5,7 +5,7 @@ import { ApiError, ERROR_STATUS, type ErrorCode } from "../errors";
 import { ErrorSchema } from "../schemas/common";
 import { LIMITS } from "../schemas/limits";
 import type { ScopeName } from "../schemas/admin";
-import { requireTenant } from "../services/auth";
+import { isUnrestricted, requireTenant } from "../services/auth";
 import type { Deps, Principal, TenantContext } from "../services/context";
 
 export interface AppEnv {
@@ -49,10 +49,16 @@ const ERROR_DESCRIPTIONS: Partial<Record<ErrorCode, string>> = {
   memory_frozen: "The memory is frozen, or in a state that refuses this change.",
   payload_too_large: "The body is over the size limit.",
   idempotency_key_reused: "The Idempotency-Key was used before for a different request.",
+  conflict: "The memory's lifecycle state (or another resource's state) forbids this change.",
+  rate_limited: "The key is over its requests or written bytes per minute; retry after `Retry-After` seconds.",
+  internal_error: "A bug on our side; quote the request_id.",
 };
 
 /** OpenAPI entries for the error codes a route can answer with, grouped by status. */
-export function errorResponses(...codes: ErrorCode[]) {
+export function errorResponses(...given: ErrorCode[]) {
+  // Every authenticated route can also be rate limited, and every route can fail on our side.
+  const implied: ErrorCode[] = given.includes("unauthorized") ? ["rate_limited", "internal_error"] : ["internal_error"];
+  const codes = [...new Set([...given, ...implied])];
   const byStatus = new Map<number, string[]>();
   for (const code of codes) {
     const status = ERROR_STATUS[code];
@@ -73,6 +79,18 @@ export function tenantContext(c: Context<AppEnv>, scope: ScopeName): TenantConte
     throw new ApiError("invalid_request", `Idempotency-Key must be 1–${LIMITS.idempotencyKeyChars} visible ASCII characters`);
   }
   return { deps: c.var.deps, requestId: c.var.requestId, background: c.var.background, principal, idempotencyKey };
+}
+
+/**
+ * The tenant context of a tenant-wide action (the audit log, the hook secret): the key needs `scope` and no owner
+ * or cube restriction, since the action reaches every owner of the tenant.
+ */
+export function tenantWideContext(c: Context<AppEnv>, scope: ScopeName): TenantContext {
+  const ctx = tenantContext(c, scope);
+  if (!isUnrestricted(ctx.principal)) {
+    throw new ApiError("forbidden", "this action spans the whole tenant: a key restricted to owners or cubes cannot use it");
+  }
+  return ctx;
 }
 
 /** Marks a response that replays an earlier idempotent request. */

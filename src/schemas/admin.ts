@@ -1,5 +1,10 @@
 import { z } from "@hono/zod-openapi";
-import { Timestamp, text } from "./common";
+import { CubeId, Timestamp, text } from "./common";
+import { OwnerPrincipal } from "./cubes";
+
+/** Largest `allowed_owners` and `allowed_cubes` lists (they are bound into D1 statements, at most 100 parameters). */
+export const MAX_ALLOWED_OWNERS = 20;
+export const MAX_ALLOWED_CUBES = 50;
 
 export const SCOPES = ["read", "write", "admin"] as const;
 export const Scope = z.enum(SCOPES).openapi("Scope");
@@ -29,7 +34,27 @@ export const CreateKeyRequest = z
       .min(1)
       .default(["read", "write"])
       .openapi({ description: "`read`: get, list, search. `write`: create, update, forget. `admin`: manage keys (implies both)." }),
-    expires_at: Timestamp.optional().openapi({ description: "After this time the key is refused." }),
+    expires_at: Timestamp.optional().openapi({
+      description: "After this time the key is refused. A key minted by an expiring key inherits its expiry and cannot outlive it.",
+    }),
+    allowed_owners: z
+      .array(OwnerPrincipal)
+      .min(1)
+      .max(MAX_ALLOWED_OWNERS)
+      .optional()
+      .openapi({
+        description:
+          "Confine the key to these owners (`user:<id>` / `agent:<id>`): it reaches their cubes and the cubes granted to them, " +
+          "and any other owner is not found. Absent: every owner of the tenant.",
+      }),
+    allowed_cubes: z
+      .array(CubeId)
+      .min(1)
+      .max(MAX_ALLOWED_CUBES)
+      .optional()
+      .openapi({
+        description: "Confine the key to these cubes of the tenant (with `allowed_owners`: both apply). Absent: no cube restriction.",
+      }),
   })
   .strict()
   .openapi("CreateKeyRequest");
@@ -46,6 +71,9 @@ export const ApiKey = z
     last_used_at: Timestamp.nullable(),
     expires_at: Timestamp.nullable(),
     revoked_at: Timestamp.nullable(),
+    allowed_owners: z.array(z.string()).nullable().openapi({ description: "The owners the key acts for; null: every owner." }),
+    allowed_cubes: z.array(z.string()).nullable().openapi({ description: "The cubes the key is confined to; null: no cube restriction." }),
+    created_by_key_id: z.string().nullable().openapi({ description: "The key that minted this one; null when the root key did." }),
   })
   .openapi("ApiKey");
 

@@ -5,8 +5,9 @@ import { CubeId, Timestamp } from "./common";
  * reindex: re-embed with the configured embedder. expire: apply due TTLs (the alarm does this on its own; the job
  * lets a platform force it). archive: move cold, unimportant memories to R2. consolidate: merge near-duplicates.
  * ingest: read an episode (a conversation) into memories — started by POST /v1/memories with `messages`, not here.
+ * import: load a cube export (docs/export-format.md) into a cube — started by POST /v1/cubes/{id}/import, not here.
  */
-export const JOB_TYPES = ["reindex", "expire", "archive", "consolidate", "ingest"] as const;
+export const JOB_TYPES = ["reindex", "expire", "archive", "consolidate", "ingest", "import"] as const;
 export const JOB_STATUSES = ["queued", "running", "done", "failed"] as const;
 
 /** What a job produced so far (ingest: the episode and the memories; others leave it empty). */
@@ -16,6 +17,18 @@ export const JobResult = z
     memory_ids: z.array(z.string()).optional().openapi({ description: "Memories written, in order." }),
     duplicates: z.array(z.string()).optional().openapi({ description: "Existing memories an extracted one duplicated exactly (nothing written)." }),
     superseded: z.array(z.string()).optional().openapi({ description: "Memories a newer one with the same subject superseded." }),
+    import: z
+      .object({
+        export_id: z.string().openapi({ description: "The export being loaded (from its header line)." }),
+        lines: z.int().openapi({ description: "Lines of the file read so far." }),
+        imported: z.int().openapi({ description: "Memories written into the cube." }),
+        skipped: z.int().openapi({ description: "Memories already in the cube from an earlier import of the same memory: nothing written." }),
+        episodes: z.int().openapi({ description: "Episodes (raw conversations) copied." }),
+        vectors_reused: z.int().openapi({ description: "Vectors taken from the file (its embedder is the configured one)." }),
+        re_embedded: z.int().openapi({ description: "Memories embedded anew with the configured embedder." }),
+      })
+      .optional()
+      .openapi({ description: "An import job's progress and outcome." }),
   })
   .openapi("JobResult");
 

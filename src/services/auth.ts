@@ -1,6 +1,7 @@
 /**
  * Authentication: `Authorization: Bearer <key>` is either the operator's root key (admin routes only) or a
- * tenant key, looked up by the SHA-256 of its secret. Unknown, revoked and expired keys are all plain 401s.
+ * tenant key, looked up by the SHA-256 of its secret. Unknown, revoked and expired keys are all plain 401s. A tenant
+ * key's owner and cube restrictions travel on the principal; services/cubes.ts applies them.
  */
 import { eq } from "drizzle-orm";
 import { sha256Hex } from "../core/hash";
@@ -51,7 +52,22 @@ export async function authenticate(
   if (key.lastUsedAt === null || now - key.lastUsedAt > LAST_USED_GRANULARITY_MS) {
     background(deps.db.update(apiKeys).set({ lastUsedAt: now }).where(eq(apiKeys.id, key.id)).run());
   }
-  return { kind: "tenant", tenantId: key.tenantId, keyId: key.id, scopes: new Set(JSON.parse(key.scopes) as ScopeName[]) };
+  return {
+    kind: "tenant",
+    tenantId: key.tenantId,
+    keyId: key.id,
+    scopes: new Set(JSON.parse(key.scopes) as ScopeName[]),
+    restrictions: {
+      allowedOwners: setOrNull(key.allowedOwners),
+      allowedCubes: setOrNull(key.allowedCubes),
+      expiresAt: key.expiresAt,
+    },
+  };
+}
+
+/** A stored JSON array of strings as a set; null stays null (no restriction). */
+function setOrNull(json: string | null): ReadonlySet<string> | null {
+  return json === null ? null : new Set(JSON.parse(json) as string[]);
 }
 
 /** `admin` implies `read` and `write`; otherwise a key has exactly the scopes it was given. */
@@ -67,4 +83,10 @@ export function requireTenant(principal: Principal, scope: ScopeName): TenantPri
 
 export function requireRoot(principal: Principal): void {
   if (principal.kind !== "root") throw new ApiError("forbidden", "admin routes need the root key");
+}
+
+/** True when the key may act for every owner and cube of its tenant (system contexts without a key included). */
+export function isUnrestricted(principal: TenantPrincipal): boolean {
+  const restrictions = principal.restrictions;
+  return restrictions === undefined || (restrictions.allowedOwners === null && restrictions.allowedCubes === null);
 }

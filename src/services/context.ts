@@ -15,9 +15,31 @@ export interface Deps {
   rootKey: string | undefined;
 }
 
+/**
+ * A tenant key's confinement. `null` means "no restriction of this kind". A key with `allowedOwners` acts for
+ * those owners (`user:<id>` / `agent:<id>`): their cubes and the cubes granted to them; with `allowedCubes` it
+ * reaches only those cubes. Both set: both apply.
+ */
+export interface KeyRestrictions {
+  allowedOwners: ReadonlySet<string> | null;
+  allowedCubes: ReadonlySet<string> | null;
+  /** When the key stops working (ms), or null; a key it mints can never outlive it. */
+  expiresAt: number | null;
+}
+
 export type Principal =
   | { kind: "root" }
-  | { kind: "tenant"; tenantId: string; keyId: string; scopes: ReadonlySet<ScopeName> };
+  | {
+      kind: "tenant";
+      tenantId: string;
+      keyId: string;
+      scopes: ReadonlySet<ScopeName>;
+      /**
+       * Set for every API key by auth. Absent only in system contexts that carry no key (the signed lifecycle hook),
+       * which act tenant-wide.
+       */
+      restrictions?: KeyRestrictions;
+    };
 
 export type TenantPrincipal = Extract<Principal, { kind: "tenant" }>;
 

@@ -1,22 +1,124 @@
 /**
- * Which cube a call is about, checked against D1 so that nothing crosses tenants: a cube (or a memory in a cube)
- * of another tenant is "not found", never "forbidden".
+ * Which cube a call is about, and whether the calling key may read or write it. Checked against D1 so that nothing
+ * crosses tenants: a cube (or a memory in a cube) of another tenant, or one the key cannot reach, is "not found",
+ * never "forbidden". Only a cube the key can read but not write answers "forbidden" to a write.
+ *
+ * Reach: a key without restrictions reaches every cube of its tenant. A key with `allowedOwners` reaches its
+ * owners' cubes (as their owner side) and cubes granted to any of them (read or write, per grant; grants are read
+ * from D1 on every call, so a revoked grant stops working on the next request). A key with `allowedCubes` reaches
+ * only those, whatever else applies.
  */
 import { and, eq, inArray, lte, sql } from "drizzle-orm";
 import type { CubeDurableObject } from "../../durable-objects/cube";
 import type { CubeRef } from "../../durable-objects/cube-protocol";
 import { cubeIdOfMemory, cubeObjectName, defaultCubeId, isCubeId } from "../core/ids";
-import { cubes, owners } from "../db/schema";
+import { cubes, grants, owners } from "../db/schema";
 import { ApiError } from "../errors";
 import type { OwnerScopeInput } from "../schemas/common";
-import type { Deps, TenantContext } from "./context";
+import type { Deps, KeyRestrictions, TenantContext } from "./context";
 
 type OwnerKind = "user" | "agent";
+
+/** What a call needs of a cube. */
+export type CubeAccess = "read" | "write";
+
+/**
+ * How a key reaches a cube: `owner` — as the cube's owner side (a tenant-wide key, or one acting for the cube's
+ * owner): read, write and, unless the key is confined to cubes, share; `write` / `read` — through a grant.
+ */
+export type CubeReach = "owner" | "write" | "read";
+
+const UNRESTRICTED: KeyRestrictions = { allowedOwners: null, allowedCubes: null, expiresAt: null };
+
+/** The calling key's restrictions; system contexts without a key are tenant-wide. */
+export function restrictionsOf(ctx: Pick<TenantContext, "principal">): KeyRestrictions {
+  return ctx.principal.restrictions ?? UNRESTRICTED;
+}
+
+/** `user:<id>` / `agent:<id>` of a scope, or null when it names a cube. */
+export function ownerKeyOf(scope: OwnerScopeInput): string | null {
+  const owner = ownerOf(scope);
+  return owner && `${owner.kind}:${owner.externalId}`;
+}
 
 function ownerOf(scope: OwnerScopeInput): { kind: OwnerKind; externalId: string } | null {
   if (scope.user_id !== undefined) return { kind: "user", externalId: scope.user_id };
   if (scope.agent_id !== undefined) return { kind: "agent", externalId: scope.agent_id };
   return null;
+}
+
+/**
+ * The owner a `user_id` / `agent_id` call acts for must be one of the key's owners, and that owner's default cube
+ * one of its cubes; otherwise 404, as if the owner did not exist.
+ */
+function checkOwnerScope(restrictions: KeyRestrictions, ownerKey: string, cubeId: string): void {
+  if (restrictions.allowedOwners && !restrictions.allowedOwners.has(ownerKey)) throw new ApiError("not_found", "owner not found");
+  if (restrictions.allowedCubes && !restrictions.allowedCubes.has(cubeId)) throw new ApiError("not_found", "cube not found");
+}
+
+/** Reach decided from the key alone: `grant` when only a grant to one of its owners can let it in. */
+function directReach(restrictions: KeyRestrictions, ref: CubeRef): "owner" | "grant" | null {
+  if (restrictions.allowedCubes && !restrictions.allowedCubes.has(ref.cubeId)) return null;
+  if (!restrictions.allowedOwners || restrictions.allowedOwners.has(ref.owner)) return "owner";
+  return "grant";
+}
+
+/** Cube ids per grants lookup, so the statement stays under D1's 100 bound parameters with 20 principals. */
+const GRANT_LOOKUP_CHUNK = 50;
+
+/**
+ * The best permission granted on each of `cubeIds` to any of `principals` (write beats read). Always read from D1,
+ * never cached: revoking a grant must hold on the next request.
+ */
+export async function grantedPermissions(
+  deps: Deps,
+  tenantId: string,
+  cubeIds: readonly string[],
+  principals: ReadonlySet<string>,
+): Promise<Map<string, "read" | "write">> {
+  const best = new Map<string, "read" | "write">();
+  if (cubeIds.length === 0 || principals.size === 0) return best;
+  for (let i = 0; i < cubeIds.length; i += GRANT_LOOKUP_CHUNK) {
+    const rows = await deps.db
+      .select({ cubeId: grants.cubeId, permission: grants.permission })
+      .from(grants)
+      .where(
+        and(
+          eq(grants.tenantId, tenantId),
+          inArray(grants.cubeId, cubeIds.slice(i, i + GRANT_LOOKUP_CHUNK)),
+          inArray(grants.principal, [...principals]),
+        ),
+      )
+      .all();
+    for (const row of rows) if (best.get(row.cubeId) !== "write") best.set(row.cubeId, row.permission);
+  }
+  return best;
+}
+
+/** How the calling key reaches each of `refs` (null: it does not). One grants lookup for all of them at most. */
+export async function reachOf(ctx: TenantContext, refs: readonly CubeRef[]): Promise<Map<string, CubeReach | null>> {
+  const restrictions = restrictionsOf(ctx);
+  const reach = new Map<string, CubeReach | null>();
+  const viaGrant: string[] = [];
+  for (const ref of refs) {
+    const direct = directReach(restrictions, ref);
+    if (direct === "grant") viaGrant.push(ref.cubeId);
+    else reach.set(ref.cubeId, direct);
+  }
+  if (viaGrant.length > 0 && restrictions.allowedOwners) {
+    const granted = await grantedPermissions(ctx.deps, ctx.principal.tenantId, viaGrant, restrictions.allowedOwners);
+    for (const cubeId of viaGrant) reach.set(cubeId, granted.get(cubeId) ?? null);
+  }
+  return reach;
+}
+
+/** Lets a call through when `reach` allows `access`: 404 when the key cannot reach the cube, 403 for a write on a read grant. */
+function admit(ref: CubeRef, reach: CubeReach | null | undefined, access: CubeAccess, missing: string): CubeRef {
+  if (!reach) throw new ApiError("not_found", missing);
+  if (access === "write" && reach === "read") {
+    throw new ApiError("forbidden", `this key has read-only access to cube ${ref.cubeId} (a read grant)`);
+  }
+  return ref;
 }
 
 /**
@@ -48,16 +150,24 @@ async function findCube(deps: Deps, tenantId: string, cubeId: string): Promise<C
   return row ? remember({ tenantId, cubeId: row.id, owner: row.owner }) : null;
 }
 
-/** The cube a read is scoped to, or null when the owner has never been written for (an empty result, not 404). */
+/**
+ * The cube a read is scoped to, or null when the owner has never been written for (an empty result, not 404).
+ * `user_id` / `agent_id` must be one of the key's owners; `cube_id` any cube the key can read.
+ */
 export async function cubeForRead(ctx: TenantContext, scope: OwnerScopeInput): Promise<CubeRef | null> {
   const { tenantId } = ctx.principal;
-  const owner = ownerOf(scope);
-  if (!owner) return ownCube(ctx, scope.cube_id ?? "");
-  return findCube(ctx.deps, tenantId, await defaultCubeId(tenantId, `${owner.kind}:${owner.externalId}`));
+  const ownerKey = ownerKeyOf(scope);
+  if (!ownerKey) return ownCube(ctx, scope.cube_id ?? "", "read");
+  const cubeId = await defaultCubeId(tenantId, ownerKey);
+  checkOwnerScope(restrictionsOf(ctx), ownerKey, cubeId);
+  return findCube(ctx.deps, tenantId, cubeId);
 }
 
-/** Several cubes of this tenant, each checked; any one missing (or another tenant's) is a 404 for the call. */
-export async function cubesForRead(ctx: TenantContext, cubeIds: readonly string[]): Promise<CubeRef[]> {
+/**
+ * Several cubes of this tenant, each checked for `access`; any one missing, another tenant's or out of the key's
+ * reach is a 404 for the whole call (a read-only one asked to write: 403).
+ */
+export async function cubesForRead(ctx: TenantContext, cubeIds: readonly string[], access: CubeAccess): Promise<CubeRef[]> {
   const { tenantId } = ctx.principal;
   const wanted = [...new Set(cubeIds)];
   const rows = await ctx.deps.db
@@ -66,17 +176,23 @@ export async function cubesForRead(ctx: TenantContext, cubeIds: readonly string[
     .where(and(eq(cubes.tenantId, tenantId), inArray(cubes.id, wanted)))
     .all();
   if (rows.length !== wanted.length) throw new ApiError("not_found", "cube not found");
-  return rows.map((row) => ({ tenantId, cubeId: row.id, owner: row.owner }));
+  const refs = rows.map((row) => remember({ tenantId, cubeId: row.id, owner: row.owner }));
+  const reach = await reachOf(ctx, refs);
+  return refs.map((ref) => admit(ref, reach.get(ref.cubeId), access, "cube not found"));
 }
 
-/** The cube a write goes to; an owner's default cube (and its directory entry) is created on first write. */
+/**
+ * The cube a write goes to; an owner's default cube (and its directory entry) is created on first write.
+ * `user_id` / `agent_id` must be one of the key's owners; `cube_id` any cube the key can write.
+ */
 export async function cubeForWrite(ctx: TenantContext, scope: OwnerScopeInput): Promise<CubeRef> {
   const owner = ownerOf(scope);
-  if (!owner) return ownCube(ctx, scope.cube_id ?? "");
+  if (!owner) return ownCube(ctx, scope.cube_id ?? "", "write");
 
   const { tenantId } = ctx.principal;
   const ownerKey = `${owner.kind}:${owner.externalId}`;
   const cubeId = await defaultCubeId(tenantId, ownerKey);
+  checkOwnerScope(restrictionsOf(ctx), ownerKey, cubeId);
   const existing = await findCube(ctx.deps, tenantId, cubeId);
   if (existing) return existing;
 
@@ -96,19 +212,29 @@ export async function cubeForWrite(ctx: TenantContext, scope: OwnerScopeInput): 
   return remember({ tenantId, cubeId, owner: ownerKey });
 }
 
-/** A cube of this tenant by id, or 404. */
-export async function ownCube(ctx: TenantContext, cubeId: string): Promise<CubeRef> {
+/** A cube by id with how the key reaches it, if the key may `access` it; else 404 (or 403 for a write on a read grant). */
+export async function reachCube(ctx: TenantContext, cubeId: string, access: CubeAccess): Promise<{ ref: CubeRef; reach: CubeReach }> {
   const cube = isCubeId(cubeId) ? await findCube(ctx.deps, ctx.principal.tenantId, cubeId) : null;
   if (!cube) throw new ApiError("not_found", "cube not found");
-  return cube;
+  const reach = (await reachOf(ctx, [cube])).get(cube.cubeId) ?? null;
+  admit(cube, reach, access, "cube not found");
+  return { ref: cube, reach: reach! };
 }
 
-/** The cube a memory id belongs to, if that cube is this tenant's; otherwise 404 (existence is never revealed). */
-export async function cubeOfMemory(ctx: TenantContext, memoryId: string): Promise<CubeRef> {
+/** A cube of this tenant by id that the key may `access`; otherwise 404 (a write on a read grant: 403). */
+export async function ownCube(ctx: TenantContext, cubeId: string, access: CubeAccess): Promise<CubeRef> {
+  return (await reachCube(ctx, cubeId, access)).ref;
+}
+
+/**
+ * The cube a memory id belongs to, if the key may `access` that cube; otherwise 404 (existence is never revealed).
+ * A write through a read grant is 403: the key can already see the memory.
+ */
+export async function cubeOfMemory(ctx: TenantContext, memoryId: string, access: CubeAccess): Promise<CubeRef> {
   const cubeId = cubeIdOfMemory(memoryId);
   const cube = cubeId ? await findCube(ctx.deps, ctx.principal.tenantId, cubeId) : null;
   if (!cube) throw new ApiError("not_found", "memory not found");
-  return cube;
+  return admit(cube, (await reachOf(ctx, [cube])).get(cube.cubeId), access, "memory not found");
 }
 
 /**
@@ -133,6 +259,11 @@ export type CubeApi = Pick<
   | "context"
   | "startJob"
   | "job"
+  | "provenance"
+  | "exportCube"
+  | "exportFile"
+  | "importFile"
+  | "destroy"
 >;
 
 export function cubeStub(deps: Deps, ref: CubeRef): CubeApi {

@@ -6,14 +6,14 @@ import type { TenantContext } from "./context";
 import { cubeStub, ownCube } from "./cubes";
 
 export async function startJob(ctx: TenantContext, cubeId: string, type: JobType): Promise<JobWire> {
-  const ref = await ownCube(ctx, cubeId);
+  const ref = await ownCube(ctx, cubeId, "write");
   return cubeStub(ctx.deps, ref).startJob(ref, type);
 }
 
 export async function getJob(ctx: TenantContext, jobId: string): Promise<JobWire> {
   const cubeId = cubeIdOfJob(jobId);
   if (!cubeId) throw new ApiError("not_found", "job not found");
-  const ref = await ownCube(ctx, cubeId);
+  const ref = await ownCube(ctx, cubeId, "read");
   const job = await cubeStub(ctx.deps, ref).job(jobId);
   if (!job) throw new ApiError("not_found", "job not found");
   return job;

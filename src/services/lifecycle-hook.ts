@@ -131,7 +131,7 @@ function hexBytes(hex: string): Uint8Array<ArrayBuffer> {
 export async function runHookDelivery(ctx: TenantContext, delivery: VerifiedDelivery, type: JobType, cubeIds: readonly string[]): Promise<JobWire[]> {
   const unique = [...new Set(cubeIds)];
   const refs = [];
-  for (let i = 0; i < unique.length; i += LOOKUP_CHUNK) refs.push(...(await cubesForRead(ctx, unique.slice(i, i + LOOKUP_CHUNK))));
+  for (let i = 0; i < unique.length; i += LOOKUP_CHUNK) refs.push(...(await cubesForRead(ctx, unique.slice(i, i + LOOKUP_CHUNK), "write")));
   const byId = new Map(refs.map((ref) => [ref.cubeId, ref]));
 
   await recordDelivery(ctx.deps, delivery);

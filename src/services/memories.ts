@@ -126,7 +126,7 @@ export async function ingest(ctx: TenantContext, request: z.infer<typeof WriteMe
 }
 
 export async function getMemory(ctx: TenantContext, id: string, asOf?: string): Promise<MemoryWire> {
-  const ref = await cubeOfMemory(ctx, id);
+  const ref = await cubeOfMemory(ctx, id, "read");
   const memory = await cubeStub(ctx.deps, ref).get(ref, id, asOf === undefined ? undefined : Date.parse(asOf));
   if (!memory) throw new ApiError("not_found", "memory not found");
   return memory;
@@ -146,7 +146,7 @@ export async function listMemories(ctx: TenantContext, query: z.infer<typeof Lis
 }
 
 export async function updateMemory(ctx: TenantContext, id: string, input: UpdateMemoryWire) {
-  const ref = await cubeOfMemory(ctx, id);
+  const ref = await cubeOfMemory(ctx, id, "write");
   const meta = await writeMeta(ctx, { method: "PATCH", path: `/v1/memories/${id}`, body: input });
   const patch = toPatch(input);
   const mutation = settle(ctx, ref, await cubeStub(ctx.deps, ref).update(ref, id, patch, meta));
@@ -154,7 +154,7 @@ export async function updateMemory(ctx: TenantContext, id: string, input: Update
 }
 
 export async function forgetMemory(ctx: TenantContext, id: string, hard: boolean) {
-  const ref = await cubeOfMemory(ctx, id);
+  const ref = await cubeOfMemory(ctx, id, "write");
   const meta = await writeMeta(ctx, { method: "DELETE", path: `/v1/memories/${id}`, body: { hard } });
   const mutation = settle(ctx, ref, await cubeStub(ctx.deps, ref).forget(ref, id, hard, meta));
   return { id: mutation.result.id, deleted: hard ? ("purged" as const) : ("forgotten" as const), replayed: mutation.replayed };
@@ -162,7 +162,7 @@ export async function forgetMemory(ctx: TenantContext, id: string, hard: boolean
 
 /** Rolls a memory back to one of its versions; the rollback is a new version. */
 export async function rollbackMemory(ctx: TenantContext, id: string, version: number) {
-  const ref = await cubeOfMemory(ctx, id);
+  const ref = await cubeOfMemory(ctx, id, "write");
   const meta = await writeMeta(ctx, { method: "POST", path: `/v1/memories/${id}/rollback`, body: { version } });
   const mutation = settle(ctx, ref, await cubeStub(ctx.deps, ref).rollback(ref, id, version, meta));
   return { memory: mutation.result, replayed: mutation.replayed };
@@ -170,14 +170,14 @@ export async function rollbackMemory(ctx: TenantContext, id: string, version: nu
 
 /** Pins a memory into its cube's working memory, or unpins it. */
 export async function pinMemory(ctx: TenantContext, id: string, pinned: boolean) {
-  const ref = await cubeOfMemory(ctx, id);
+  const ref = await cubeOfMemory(ctx, id, "write");
   const meta = await writeMeta(ctx, { method: pinned ? "POST" : "DELETE", path: `/v1/memories/${id}/pin`, body: {} });
   const mutation = settle(ctx, ref, await cubeStub(ctx.deps, ref).pin(ref, id, pinned, meta));
   return { memory: mutation.result, replayed: mutation.replayed };
 }
 
 export async function memoryHistory(ctx: TenantContext, id: string): Promise<MemoryVersionWire[]> {
-  const ref = await cubeOfMemory(ctx, id);
+  const ref = await cubeOfMemory(ctx, id, "read");
   const versions = await cubeStub(ctx.deps, ref).history(ref, id);
   if (versions.length === 0) throw new ApiError("not_found", "memory not found");
   return versions;

@@ -6,12 +6,12 @@ import type { TenantContext } from "./context";
 import { cubeForRead, cubeStub, ownCube } from "./cubes";
 
 export async function workingMemory(ctx: TenantContext, cubeId: string) {
-  const ref = await ownCube(ctx, cubeId);
+  const ref = await ownCube(ctx, cubeId, "read");
   return { cube_id: ref.cubeId, data: await cubeStub(ctx.deps, ref).workingMemory(ref) };
 }
 
 export async function cubeStats(ctx: TenantContext, cubeId: string) {
-  const ref = await ownCube(ctx, cubeId);
+  const ref = await ownCube(ctx, cubeId, "read");
   return { cube_id: ref.cubeId, ...(await cubeStub(ctx.deps, ref).stats(ref)) };
 }
 

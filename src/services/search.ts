@@ -18,7 +18,7 @@ const DEFAULT_CHANNELS: Channel[] = ["lexical", "vector", "tag", "recent", "work
 export async function search(ctx: TenantContext, request: SearchRequestWire) {
   const started = performance.now();
   const refs = request.cube_ids
-    ? await cubesForRead(ctx, request.cube_ids)
+    ? await cubesForRead(ctx, request.cube_ids, "read")
     : [await cubeForRead(ctx, request)].filter((ref) => ref !== null);
   const internal: SearchRequestInternal = {
     query: request.query,

@@ -1,12 +1,20 @@
-/** Tenants and their API keys: created by the operator (root key) or by a tenant's own admin keys. */
-import { and, desc, eq } from "drizzle-orm";
+/**
+ * Tenants and their API keys: created by the operator (root key) or by a tenant's own admin keys.
+ *
+ * A key can never widen itself: a restricted key (allowed owners or cubes, an expiry) that mints a key can only
+ * narrow — scopes within its own, owners within its owners, cubes within its cubes, expiry no later than its own —
+ * and it sees and revokes only keys inside its own restrictions.
+ */
+import { and, desc, eq, inArray } from "drizzle-orm";
 import { sha256Hex } from "../core/hash";
 import { newKeyId, newTenantId, randomBody } from "../core/ids";
 import { fromIso, toIso, toIsoOrNull } from "../core/time";
-import { apiKeys, tenants } from "../db/schema";
+import { apiKeys, cubes, tenants } from "../db/schema";
 import { ApiError } from "../errors";
 import type { ApiKeyWire, CreateKeyWire } from "../schemas/admin";
-import type { Deps } from "./context";
+import { hasScope } from "./auth";
+import type { Deps, KeyRestrictions, TenantPrincipal } from "./context";
+import { grantedPermissions } from "./cubes";
 
 /** Characters of the secret shown as its prefix: `mos_` plus 8. */
 const PREFIX_LENGTH = 12;
@@ -25,6 +33,8 @@ export async function getTenant(deps: Deps, tenantId: string) {
 
 type KeyRow = typeof apiKeys.$inferSelect;
 
+const parseList = (json: string | null): string[] | null => (json === null ? null : (JSON.parse(json) as string[]));
+
 function toApiKey(row: KeyRow): ApiKeyWire {
   return {
     id: row.id,
@@ -36,15 +46,83 @@ function toApiKey(row: KeyRow): ApiKeyWire {
     last_used_at: toIsoOrNull(row.lastUsedAt),
     expires_at: toIsoOrNull(row.expiresAt),
     revoked_at: toIsoOrNull(row.revokedAt),
+    allowed_owners: parseList(row.allowedOwners),
+    allowed_cubes: parseList(row.allowedCubes),
+    created_by_key_id: row.createdByKeyId,
   };
 }
 
-/** Mints a key; the secret is returned here once and only its hash is stored. */
-export async function createKey(deps: Deps, tenantId: string, input: CreateKeyWire): Promise<ApiKeyWire & { key: string }> {
+const NO_RESTRICTIONS: KeyRestrictions = { allowedOwners: null, allowedCubes: null, expiresAt: null };
+
+/**
+ * The restrictions of a key minted by `minter` (null: the root key), or 403 when the request would widen the minter.
+ * Pure set comparisons only, so a refusal says nothing about which cubes exist.
+ */
+function narrowedRestrictions(input: CreateKeyWire, minter: TenantPrincipal | null, now: number) {
+  const parent = minter?.restrictions ?? NO_RESTRICTIONS;
+  const owners = input.allowed_owners === undefined ? null : [...new Set(input.allowed_owners)];
+  const cubeIds = input.allowed_cubes === undefined ? null : [...new Set(input.allowed_cubes)];
+  let expiresAt = input.expires_at === undefined ? null : fromIso(input.expires_at);
+  if (expiresAt !== null && expiresAt <= now) throw new ApiError("invalid_request", "expires_at must be in the future");
+
+  if (minter) {
+    const wider = input.scopes.filter((scope) => !hasScope(minter, scope));
+    if (wider.length > 0) throw new ApiError("forbidden", `a key cannot mint a key with scopes it lacks: ${wider.join(", ")}`);
+  }
+  if (parent.allowedOwners) {
+    if (!owners) throw new ApiError("forbidden", "this key is restricted to owners: the new key needs allowed_owners within them");
+    const outside = owners.filter((owner) => !parent.allowedOwners!.has(owner));
+    if (outside.length > 0) throw new ApiError("forbidden", `allowed_owners outside this key's owners: ${outside.join(", ")}`);
+  }
+  if (parent.allowedCubes) {
+    if (!cubeIds) throw new ApiError("forbidden", "this key is restricted to cubes: the new key needs allowed_cubes within them");
+    const outside = cubeIds.filter((cubeId) => !parent.allowedCubes!.has(cubeId));
+    if (outside.length > 0) throw new ApiError("forbidden", `allowed_cubes outside this key's cubes: ${outside.join(", ")}`);
+  }
+  if (parent.expiresAt !== null) {
+    if (expiresAt === null) expiresAt = parent.expiresAt;
+    else if (expiresAt > parent.expiresAt) {
+      throw new ApiError("forbidden", `the new key cannot outlive this one (it expires at ${toIso(parent.expiresAt)})`);
+    }
+  }
+  return { owners, cubeIds, expiresAt };
+}
+
+/**
+ * Every allowed cube must be a cube of the tenant that the minter reaches (for an owner-restricted minter: its
+ * owners' cubes or cubes granted to them); any other is "not found", like a cube of another tenant.
+ */
+async function checkAllowedCubes(deps: Deps, tenantId: string, cubeIds: readonly string[], minter: TenantPrincipal | null) {
+  const rows = await deps.db
+    .select({ id: cubes.id, owner: cubes.owner })
+    .from(cubes)
+    .where(and(eq(cubes.tenantId, tenantId), inArray(cubes.id, [...cubeIds])))
+    .all();
+  const reached = new Set(rows.map((row) => row.id));
+  const notFound = () => new ApiError("not_found", "cube not found", { cube_ids: cubeIds.filter((id) => !reached.has(id)) });
+  if (reached.size !== cubeIds.length) throw notFound();
+  const owners = minter?.restrictions?.allowedOwners;
+  if (!owners) return;
+  const viaGrant = rows.filter((row) => !owners.has(row.owner)).map((row) => row.id);
+  const granted = await grantedPermissions(deps, tenantId, viaGrant, owners);
+  for (const id of viaGrant) if (!granted.has(id)) reached.delete(id);
+  if (reached.size !== cubeIds.length) throw notFound();
+}
+
+/**
+ * Mints a key; the secret is returned here once and only its hash is stored. `minter` is the tenant key asking
+ * (null for the root key): the new key can only be as wide as it.
+ */
+export async function createKey(
+  deps: Deps,
+  tenantId: string,
+  input: CreateKeyWire,
+  minter: TenantPrincipal | null,
+): Promise<ApiKeyWire & { key: string }> {
   await getTenant(deps, tenantId);
   const now = deps.clock();
-  const expiresAt = input.expires_at === undefined ? null : fromIso(input.expires_at);
-  if (expiresAt !== null && expiresAt <= now) throw new ApiError("invalid_request", "expires_at must be in the future");
+  const { owners, cubeIds, expiresAt } = narrowedRestrictions(input, minter, now);
+  if (cubeIds) await checkAllowedCubes(deps, tenantId, cubeIds, minter);
   // 40 base32 characters: 200 bits, so a plain SHA-256 (no slow KDF) is a safe verifier.
   const secret = `mos_${randomBody(40)}`;
   const row: KeyRow = {
@@ -58,9 +136,9 @@ export async function createKey(deps: Deps, tenantId: string, input: CreateKeyWi
     lastUsedAt: null,
     expiresAt,
     revokedAt: null,
-    allowedOwners: null,
-    allowedCubes: null,
-    createdByKeyId: null,
+    allowedOwners: owners && JSON.stringify(owners),
+    allowedCubes: cubeIds && JSON.stringify(cubeIds),
+    createdByKeyId: minter?.keyId ?? null,
     rateLimitRequests: null,
     rateLimitWriteBytes: null,
   };
@@ -68,17 +146,29 @@ export async function createKey(deps: Deps, tenantId: string, input: CreateKeyWi
   return { ...toApiKey(row), key: secret };
 }
 
-export async function listKeys(deps: Deps, tenantId: string): Promise<ApiKeyWire[]> {
-  await getTenant(deps, tenantId);
-  const rows = await deps.db.select().from(apiKeys).where(eq(apiKeys.tenantId, tenantId)).orderBy(desc(apiKeys.createdAt)).all();
-  return rows.map(toApiKey);
+/**
+ * Whether `viewer` may see and revoke `row`: a key with no owner or cube restriction manages every key of its tenant;
+ * a restricted one only keys inside its restrictions (itself included), never a wider key.
+ */
+function manages(viewer: TenantPrincipal | null, row: KeyRow): boolean {
+  const restrictions = viewer?.restrictions ?? NO_RESTRICTIONS;
+  const within = (parent: ReadonlySet<string> | null, child: string[] | null) =>
+    parent === null || (child !== null && child.every((item) => parent.has(item)));
+  return within(restrictions.allowedOwners, parseList(row.allowedOwners)) && within(restrictions.allowedCubes, parseList(row.allowedCubes));
 }
 
-/** Revokes a key of this tenant; revoking twice keeps the first revocation time. Unknown → 404. */
-export async function revokeKey(deps: Deps, tenantId: string, keyId: string): Promise<ApiKeyWire> {
+/** The tenant's keys `viewer` manages (null: the root key, every key), newest first. */
+export async function listKeys(deps: Deps, tenantId: string, viewer: TenantPrincipal | null): Promise<ApiKeyWire[]> {
+  await getTenant(deps, tenantId);
+  const rows = await deps.db.select().from(apiKeys).where(eq(apiKeys.tenantId, tenantId)).orderBy(desc(apiKeys.createdAt)).all();
+  return rows.filter((row) => manages(viewer, row)).map(toApiKey);
+}
+
+/** Revokes a key of this tenant that `viewer` manages; revoking twice keeps the first revocation time. Unknown → 404. */
+export async function revokeKey(deps: Deps, tenantId: string, keyId: string, viewer: TenantPrincipal | null): Promise<ApiKeyWire> {
   const where = and(eq(apiKeys.id, keyId), eq(apiKeys.tenantId, tenantId));
   const row = await deps.db.select().from(apiKeys).where(where).get();
-  if (!row) throw new ApiError("not_found", "key not found");
+  if (!row || !manages(viewer, row)) throw new ApiError("not_found", "key not found");
   if (row.revokedAt !== null) return toApiKey(row);
   const revokedAt = deps.clock();
   await deps.db.update(apiKeys).set({ revokedAt }).where(where);

@@ -135,6 +135,11 @@ describe("TTL on the alarm", () => {
     ]);
     const [temp, kept] = written;
     const expiresAt = Date.parse(temp.expires_at);
+    // The write armed the alarm for its webhook events first; once they are sent, it waits for the expiry.
+    await runInDurableObject(stub, async (_i, state) => {
+      expect(await state.storage.getAlarm()).toBeLessThan(expiresAt);
+    });
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
     await runInDurableObject(stub, async (_i, state) => {
       expect(await state.storage.getAlarm()).toBe(expiresAt);
       expect(new VectorStore(state.storage.sql).embedderOf(temp.id)).not.toBeNull();
@@ -175,6 +180,22 @@ describe("TTL on the alarm", () => {
         [frozen.id, "activated"],
       ]);
     });
+  });
+});
+
+describe("webhook outbox", () => {
+  it("a write arms the alarm, which hands the cube's new events to the webhook queue", async () => {
+    const { key, written, stub } = await cube([{ content: "first" }]);
+    await call("PATCH", `/v1/memories/${written[0].id}`, { key, body: { content: "second" } });
+    const pending = () =>
+      runInDurableObject(stub, (_i, state) => {
+        const newest = Number(state.storage.sql.exec("SELECT max(seq) AS n FROM events").one().n);
+        const sent = Number(state.storage.sql.exec("SELECT last_seq AS n FROM webhook_outbox").one().n);
+        return newest - sent;
+      });
+    expect(await pending()).toBeGreaterThan(0);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await pending()).toBe(0);
   });
 });
 

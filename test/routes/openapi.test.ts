@@ -20,15 +20,33 @@ describe("GET /openapi.json", () => {
         "POST /v1/memories/{id}/rollback",
         "POST /v1/memories/{id}/pin",
         "DELETE /v1/memories/{id}/pin",
+        "GET /v1/memories/{id}/provenance",
+        "POST /v1/cubes/{id}/export",
+        "GET /v1/exports/{id}",
+        "POST /v1/cubes/{id}/import",
+        "DELETE /v1/cubes/{id}",
+        "DELETE /v1/owners/{owner}",
         "POST /v1/context",
         "GET /v1/cubes/{id}/working-memory",
         "GET /v1/cubes/{id}/stats",
         "POST /v1/search",
         "POST /v1/cubes/{id}/reindex",
+        "POST /v1/cubes",
+        "GET /v1/cubes",
+        "GET /v1/cubes/{id}",
+        "POST /v1/cubes/{id}/grants",
+        "GET /v1/cubes/{id}/grants",
+        "DELETE /v1/cubes/{id}/grants/{principal}",
         "GET /v1/jobs/{id}",
         "POST /v1/jobs",
         "POST /v1/hooks/lifecycle",
         "POST /v1/hooks/lifecycle/secret",
+        "POST /v1/webhooks",
+        "GET /v1/webhooks",
+        "DELETE /v1/webhooks/{id}",
+        "POST /v1/webhooks/{id}/rotate-secret",
+        "GET /v1/webhooks/{id}/deliveries",
+        "POST /v1/webhooks/{id}/deliveries/{delivery_id}/replay",
         "POST /v1/keys",
         "GET /v1/keys",
         "DELETE /v1/keys/{key_id}",
@@ -37,13 +55,21 @@ describe("GET /openapi.json", () => {
         "POST /v1/admin/tenants/{tenant_id}/keys",
         "GET /v1/admin/tenants/{tenant_id}/keys",
         "DELETE /v1/admin/tenants/{tenant_id}/keys/{key_id}",
+        "GET /v1/audit",
       ].sort(),
     );
     const write = doc.paths["/v1/memories"].post;
     expect(Object.keys(write.responses)).toEqual(expect.arrayContaining(["201", "400", "401", "403", "404", "409", "413", "422"]));
     expect(doc.components.schemas.Memory.properties).toHaveProperty("superseded_by");
     expect(doc.components.schemas.Error).toBeDefined();
+    expect(Object.keys(doc.paths["/v1/cubes/{id}/import"].post.requestBody.content)).toEqual(["application/json", "application/x-ndjson"]);
+    expect(Object.keys(doc.paths["/v1/owners/{owner}"].delete.responses)).toEqual(expect.arrayContaining(["200", "400", "401", "403", "404"]));
+    expect(doc.components.schemas.Provenance.properties).toHaveProperty("derivation");
+    expect(Object.keys(doc.paths["/v1/cubes/{id}/grants"].post.responses)).toEqual(expect.arrayContaining(["200", "201", "400", "401", "403", "404"]));
+    expect(doc.components.schemas.ApiKey.properties).toHaveProperty("allowed_owners");
     expect(doc.components.securitySchemes.bearerAuth.scheme).toBe("bearer");
+    expect(Object.keys(doc.paths["/v1/webhooks"].post.responses)).toEqual(expect.arrayContaining(["201", "400", "401", "403", "409"]));
+    expect(doc.components.schemas.WebhookEvent.properties).toHaveProperty("data");
 
     expect(Object.keys(doc.paths["/v1/jobs"].post.responses)).toEqual(expect.arrayContaining(["202", "400", "401", "403", "404"]));
     const hook = doc.paths["/v1/hooks/lifecycle"].post;

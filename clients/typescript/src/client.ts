@@ -1,0 +1,316 @@
+/**
+ * MemosClient: every route of the MemOS Edge API, typed from its OpenAPI document (schema.d.ts, generated).
+ * `request(method, path, …)` reaches any route in the document; the named methods cover the ones people call most.
+ */
+import createClient, { type Client, type FetchResponse, type MaybeOptionalInit } from "openapi-fetch";
+import type { HttpMethod, MediaType, PathsWithMethod, RequiredKeysOf } from "openapi-typescript-helpers";
+import { MemosApiError } from "./errors.js";
+import { OPERATIONS } from "./operations.js";
+import type { components, paths } from "./schema.js";
+import { type FetchLike, type RetryOptions, type SendPolicy, Transport } from "./transport.js";
+
+/** The API's wire types by name: `Schemas["Memory"]`, `Schemas["SearchRequest"]`, … */
+export type Schemas = components["schemas"];
+export type Memory = Schemas["Memory"];
+
+export interface MemosClientOptions {
+  /** Where the API is, e.g. `https://memos.example.com` or `http://127.0.0.1:8787`. */
+  baseUrl: string;
+  /** A tenant key (`mos_…`), or the root key for `client.admin`. Omit it only to call /health or the signed hook. */
+  apiKey?: string;
+  /** The fetch to send requests with (default: the global one); a Worker can pass a service binding's. */
+  fetch?: FetchLike;
+  /** Retries on 429, 5xx and network failures; see {@link RetryOptions}. */
+  retry?: RetryOptions;
+  /** How long one attempt may wait for the response headers, in ms (default 30 s). */
+  timeoutMs?: number;
+  /** Headers sent with every request (a `User-Agent`, say). */
+  headers?: Record<string, string>;
+}
+
+/** Options every named method takes last. */
+export interface CallOptions {
+  /**
+   * The Idempotency-Key of a write (default: a fresh UUID per call, kept across its retries). Pass the
+   * `idempotencyKey` of a failed call's error to repeat it without writing twice.
+   */
+  idempotencyKey?: string;
+  signal?: AbortSignal;
+  headers?: Record<string, string>;
+}
+
+/** What `request()` accepts on top of openapi-fetch's options. */
+export interface RequestExtras {
+  idempotencyKey?: string;
+  /**
+   * Whether the call may be sent again after a 5xx or a failure without answer. Default: true for GET and HEAD and
+   * for writes whose route declares Idempotency-Key in the OpenAPI document, false otherwise.
+   */
+  repeatable?: boolean;
+}
+
+type InitParam<Init> = RequiredKeysOf<Init> extends never ? [(Init & RequestExtras)?] : [Init & RequestExtras];
+
+/** The success body of an operation (the union of its 2xx bodies; a string, Blob, … with `parseAs`). */
+export type ResponseData<P extends keyof paths, M extends HttpMethod, Init = object> = NonNullable<
+  FetchResponse<paths[P][M] & Record<string | number, unknown>, Init, MediaType>["data"]
+>;
+
+/** The query of GET /v1/memories. */
+export type ListMemoriesQuery = NonNullable<paths["/v1/memories"]["get"]["parameters"]["query"]>;
+/** POST /v1/memories with `memories`: written verbatim (201). */
+export type RememberRequest = Pick<Schemas["WriteMemoriesRequest"], "user_id" | "agent_id" | "cube_id"> & {
+  memories: Schemas["MemoryInput"][];
+};
+/** POST /v1/memories with `messages`: a conversation for MemReader (202 with a job, or 200 with `sync`). */
+export type IngestRequest = Omit<Schemas["WriteMemoriesRequest"], "memories"> & { messages: Schemas["MessageInput"][] };
+
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+
+export class MemosClient {
+  private readonly api: Client<paths, MediaType>;
+  private readonly transport: Transport;
+
+  constructor(options: MemosClientOptions) {
+    const baseFetch = options.fetch ?? ((request: Request) => globalThis.fetch(request));
+    this.transport = new Transport(baseFetch, options.timeoutMs ?? 30_000, options.retry);
+    this.api = createClient<paths, MediaType>({
+      baseUrl: options.baseUrl,
+      headers: {
+        ...options.headers,
+        ...(options.apiKey === undefined ? {} : { Authorization: `Bearer ${options.apiKey}` }),
+      },
+    });
+  }
+
+  /**
+   * Any operation of the API, typed by its path template: `request("get", "/v1/memories/{id}", { params: { path: { id } } })`.
+   * Resolves to the success body; throws {@link MemosApiError} for an error status and `MemosNetworkError` when no
+   * answer came.
+   */
+  async request<M extends HttpMethod, P extends PathsWithMethod<paths, M>, Init extends MaybeOptionalInit<paths[P], M>>(
+    method: M,
+    path: P,
+    ...init: InitParam<Init>
+  ): Promise<ResponseData<P, M, Init>> {
+    const { idempotencyKey, repeatable, ...rest } = (init[0] ?? {}) as RequestExtras;
+    const upper = method.toUpperCase();
+    const operation = OPERATIONS[`${upper} ${path}` as keyof typeof OPERATIONS] as { idempotencyKey: boolean } | undefined;
+    const policy: SendPolicy = {
+      repeatable: repeatable ?? (SAFE_METHODS.has(upper) || operation?.idempotencyKey === true),
+      idempotencyKey,
+      sent: { attempts: 0, idempotencyKey: undefined },
+    };
+    const options = {
+      ...rest,
+      fetch: (request: Request) => this.transport.send(request, policy),
+    };
+    // The call's own types were checked against `paths` above; openapi-fetch's overloads cannot see through generics.
+    const { data, error, response } = await this.api.request(method, path, options as never);
+    if (!response.ok) throw MemosApiError.fromResponse(response, error, policy.sent);
+    return data as unknown as ResponseData<P, M, Init>;
+  }
+
+  // ── memories ───────────────────────────────────────────────────────────────────────────────────────────────────
+
+  /** Writes 1–100 memories verbatim for `user_id`, `agent_id` or `cube_id`; safe to retry (Idempotency-Key). */
+  async remember(body: RememberRequest, options?: CallOptions): Promise<Schemas["WriteMemoriesResponse"]> {
+    const data = await this.request("post", "/v1/memories", { body, ...callInit(options) });
+    return data as Schemas["WriteMemoriesResponse"];
+  }
+
+  /** Sends a conversation to MemReader: a job (202), or with `sync: true` the extracted memories (200). */
+  async ingest(body: IngestRequest, options?: CallOptions): Promise<Schemas["IngestResponse"]> {
+    const data = await this.request("post", "/v1/memories", { body, ...callInit(options) });
+    return data as Schemas["IngestResponse"];
+  }
+
+  /** Hybrid recall over an owner's memories, one cube, or several. */
+  search(body: Schemas["SearchRequest"], options?: CallOptions) {
+    return this.request("post", "/v1/search", { body, ...callInit(options), repeatable: true });
+  }
+
+  /** The context an agent should put in its prompt for a query, within `budget_tokens`. */
+  context(body: Schemas["ContextRequest"], options?: CallOptions) {
+    return this.request("post", "/v1/context", { body, ...callInit(options), repeatable: true });
+  }
+
+  /** One memory; `as_of` reads it as it stood then. */
+  get(id: string, query?: { as_of?: string }, options?: CallOptions) {
+    return this.request("get", "/v1/memories/{id}", { params: { path: { id }, query }, ...callInit(options) });
+  }
+
+  /** One page of an owner's or a cube's memories, newest first. */
+  list(query: ListMemoriesQuery, options?: CallOptions) {
+    return this.request("get", "/v1/memories", { params: { query }, ...callInit(options) });
+  }
+
+  /** Every memory `list` would return, page after page. */
+  async *listAll(query: Omit<ListMemoriesQuery, "cursor">, options?: CallOptions): AsyncGenerator<Memory> {
+    let cursor: string | undefined;
+    do {
+      const page = await this.list({ ...query, ...(cursor === undefined ? {} : { cursor }) }, options);
+      yield* page.data;
+      cursor = page.next_cursor ?? undefined;
+    } while (cursor !== undefined);
+  }
+
+  /** Changes fields: writes version n+1 and keeps version n. */
+  update(id: string, patch: Schemas["UpdateMemoryRequest"], options?: CallOptions) {
+    return this.request("patch", "/v1/memories/{id}", { params: { path: { id } }, body: patch, ...callInit(options) });
+  }
+
+  /** Forgets a memory (soft: history kept, `rollback` undoes it), or with `hard: true` purges it and its versions. */
+  forget(id: string, { hard = false }: { hard?: boolean } = {}, options?: CallOptions) {
+    const query = { hard: hard ? ("true" as const) : ("false" as const) };
+    return this.request("delete", "/v1/memories/{id}", { params: { path: { id }, query }, ...callInit(options) });
+  }
+
+  /** Every version of a memory, oldest first. */
+  history(id: string, options?: CallOptions) {
+    return this.request("get", "/v1/memories/{id}/history", { params: { path: { id } }, ...callInit(options) });
+  }
+
+  /** Brings a version's payload and header back as a new version (also undoes a soft delete). */
+  rollback(id: string, version: number, options?: CallOptions) {
+    return this.request("post", "/v1/memories/{id}/rollback", { params: { path: { id } }, body: { version }, ...callInit(options) });
+  }
+
+  /** Pins a memory into its cube's working memory. */
+  pin(id: string, options?: CallOptions) {
+    return this.request("post", "/v1/memories/{id}/pin", { params: { path: { id } }, ...callInit(options) });
+  }
+
+  /** Unpins a memory. */
+  unpin(id: string, options?: CallOptions) {
+    return this.request("delete", "/v1/memories/{id}/pin", { params: { path: { id } }, ...callInit(options) });
+  }
+
+  // ── cubes and jobs ─────────────────────────────────────────────────────────────────────────────────────────────
+
+  /** A cube's working memory: pins first, then what the scheduler keeps hot. */
+  workingMemory(cubeId: string, options?: CallOptions) {
+    return this.request("get", "/v1/cubes/{id}/working-memory", { params: { path: { id: cubeId } }, ...callInit(options) });
+  }
+
+  /** A cube's memories by state, pins, vectors, and bytes hot and cold. */
+  cubeStats(cubeId: string, options?: CallOptions) {
+    return this.request("get", "/v1/cubes/{id}/stats", { params: { path: { id: cubeId } }, ...callInit(options) });
+  }
+
+  /** Re-embeds a cube with the configured embedder, in the background. */
+  reindex(cubeId: string, options?: CallOptions) {
+    return this.request("post", "/v1/cubes/{id}/reindex", { params: { path: { id: cubeId } }, ...callInit(options) });
+  }
+
+  /** Starts a lifecycle job (consolidate, archive, expire, reindex) on one cube now. */
+  startJob(body: Schemas["StartJobRequest"], options?: CallOptions) {
+    return this.request("post", "/v1/jobs", { body, ...callInit(options) });
+  }
+
+  /** A background job's status, progress, attempts and error. */
+  job(id: string, options?: CallOptions) {
+    return this.request("get", "/v1/jobs/{id}", { params: { path: { id } }, ...callInit(options) });
+  }
+
+  /** Polls a job until it is done or failed; throws when it is still going after `timeoutMs` (default 60 s). */
+  async waitForJob(id: string, { intervalMs = 500, timeoutMs = 60_000 } = {}, options?: CallOptions): Promise<Schemas["Job"]> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const job = await this.job(id, options);
+      if (job.status === "done" || job.status === "failed") return job;
+      if (Date.now() + intervalMs > deadline) throw new Error(`job ${id} is still ${job.status} after ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    }
+  }
+
+  // ── keys and the lifecycle hook (admin scope) ──────────────────────────────────────────────────────────────────
+
+  /** Creates a key for the caller's tenant; the secret is in the answer, once. */
+  createKey(body: Schemas["CreateKeyRequest"] = {}, options?: CallOptions) {
+    return this.request("post", "/v1/keys", { body, ...callInit(options) });
+  }
+
+  /** The caller's tenant's keys (no secrets). */
+  listKeys(options?: CallOptions) {
+    return this.request("get", "/v1/keys", callInit(options));
+  }
+
+  /** Revokes one of the caller's tenant's keys. */
+  revokeKey(keyId: string, options?: CallOptions) {
+    return this.request("delete", "/v1/keys/{key_id}", { params: { path: { key_id: keyId } }, ...callInit(options) });
+  }
+
+  /** Creates or rotates the tenant's lifecycle hook secret (`whsec_…`, shown once; the old one stops verifying). */
+  rotateLifecycleHookSecret(options?: CallOptions) {
+    return this.request("post", "/v1/hooks/lifecycle/secret", callInit(options));
+  }
+
+  /**
+   * Starts lifecycle jobs through the signed hook: no API key, the request is signed with the tenant's hook secret
+   * (HMAC-SHA256 of `<timestamp>.<body>`, README "Lifecycle jobs and the signed hook").
+   */
+  async sendLifecycleHook(
+    hook: { tenantId: string; secret: string; body: Schemas["LifecycleHookRequest"] },
+    options?: CallOptions,
+  ) {
+    const raw = JSON.stringify(hook.body);
+    const timestamp = String(Math.floor(Date.now() / 1000));
+    const encoder = new TextEncoder();
+    const key = await crypto.subtle.importKey("raw", encoder.encode(hook.secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+    const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, encoder.encode(`${timestamp}.${raw}`)));
+    const signature = `v1=${[...mac].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+    return this.request("post", "/v1/hooks/lifecycle", {
+      params: { header: { "X-Memos-Tenant": hook.tenantId, "X-Memos-Timestamp": timestamp, "X-Memos-Signature": signature } },
+      body: hook.body,
+      // The signature covers these exact bytes.
+      bodySerializer: () => raw,
+      ...callInit(options),
+      // The hook is authenticated by its signature; the API key has no business travelling with it.
+      headers: { ...options?.headers, Authorization: null },
+    });
+  }
+
+  /** Liveness; needs no key. */
+  health(options?: CallOptions) {
+    return this.request("get", "/health", callInit(options));
+  }
+
+  // ── tenants (root key) ─────────────────────────────────────────────────────────────────────────────────────────
+
+  /** Tenant administration with the root key. */
+  readonly admin = {
+    /** Creates a tenant. */
+    createTenant: (body: Schemas["CreateTenantRequest"], options?: CallOptions) =>
+      this.request("post", "/v1/admin/tenants", { body, ...callInit(options) }),
+    /** One tenant. */
+    tenant: (tenantId: string, options?: CallOptions) =>
+      this.request("get", "/v1/admin/tenants/{tenant_id}", { params: { path: { tenant_id: tenantId } }, ...callInit(options) }),
+    /** Creates an API key for a tenant; the secret is in the answer, once. */
+    createKey: (tenantId: string, body: Schemas["CreateKeyRequest"] = {}, options?: CallOptions) =>
+      this.request("post", "/v1/admin/tenants/{tenant_id}/keys", {
+        params: { path: { tenant_id: tenantId } },
+        body,
+        ...callInit(options),
+      }),
+    /** A tenant's keys (no secrets). */
+    listKeys: (tenantId: string, options?: CallOptions) =>
+      this.request("get", "/v1/admin/tenants/{tenant_id}/keys", { params: { path: { tenant_id: tenantId } }, ...callInit(options) }),
+    /** Revokes a tenant's key; it is refused from the next request on. */
+    revokeKey: (tenantId: string, keyId: string, options?: CallOptions) =>
+      this.request("delete", "/v1/admin/tenants/{tenant_id}/keys/{key_id}", {
+        params: { path: { tenant_id: tenantId, key_id: keyId } },
+        ...callInit(options),
+      }),
+  };
+}
+
+function callInit(options: CallOptions | undefined) {
+  if (!options) return {};
+  const { idempotencyKey, signal, headers } = options;
+  return {
+    ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
+    ...(signal === undefined ? {} : { signal }),
+    ...(headers === undefined ? {} : { headers }),
+  };
+}

@@ -1,0 +1,310 @@
+/**
+ * MemDumper: a whole cube to the versioned JSONL format of docs/export-format.md, and the cube's footprint in R2
+ * (what deleting it must empty). The loading side is cube-import.ts.
+ *
+ * Export streams: memories are read in batches by seq and written line by line into fixed-size R2 multipart parts,
+ * so a cube of any size passes through a few MB of memory.
+ */
+import { Buffer } from "node:buffer";
+import { createHash } from "node:crypto";
+import { toIso } from "../src/core/time";
+import type { MemoryVersionWire, MemoryWire } from "../src/schemas/memory";
+import {
+  EXPORT_FORMAT,
+  EXPORT_VERSION,
+  type ExportEpisodeLineWire,
+  type ExportEventWire,
+  type ExportHeaderLineWire,
+  type ExportLineWire,
+  type ExportMemoryLineWire,
+} from "../src/schemas/portability";
+import type { StoredEpisode } from "./cube-ingest";
+import type { ArchivedPayload } from "./cube-lifecycle";
+import type { CubeRef } from "./cube-protocol";
+import type { CubeStore } from "./cube-store";
+import type { VectorStore } from "./vector-store";
+
+/** Memories one export read takes from SQL (with their versions and events). */
+const EXPORT_BATCH = 200;
+/** R2 multipart: every part but the last must have the same size, at least 5 MiB. */
+export const PART_BYTES = 5 << 20;
+
+/** Where an export lives in R2. */
+export const exportKey = (ref: Pick<CubeRef, "tenantId" | "cubeId">, exportId: string) =>
+  `exports/${ref.tenantId}/${ref.cubeId}/${exportId}.jsonl`;
+
+/** Where an uploaded import file (a JSONL request body) is kept while its job runs. */
+export const uploadKey = (ref: CubeRef, uploadId: string) => `imports/${ref.tenantId}/${ref.cubeId}/${uploadId}.jsonl`;
+
+/** Every R2 prefix holding a cube's objects: archived memories, episodes, exports, uploaded imports. */
+export const cubePrefixes = (ref: CubeRef) =>
+  ["archive", "episodes", "exports", "imports"].map((kind) => `${kind}/${ref.tenantId}/${ref.cubeId}/`);
+
+/**
+ * The id a memory gets when imported into `cubeId`: the cube's body and 16 base32 characters of a hash of its id
+ * in the exporting cube. Deterministic, so a re-import finds it and links can be rewritten before their target is.
+ */
+export function importedMemoryId(cubeId: string, sourceId: string): string {
+  const digest = createHash("sha256").update(`memos-import/1\n${sourceId}`).digest();
+  let body = "";
+  for (let i = 0; i < 16; i++) body += "0123456789abcdefghjkmnpqrstvwxyz"[digest[i]! & 31];
+  return `mem_${cubeId.slice("cube_".length)}${body}`;
+}
+
+export interface ExportOptions {
+  exportId: string;
+  includeVectors: boolean;
+  /** The configured embedder: the space the exported vectors are in. */
+  embedderId: string;
+  now: number;
+}
+
+/** What an export wrote. */
+export interface ExportSummary {
+  exportId: string;
+  key: string;
+  bytes: number;
+  memories: number;
+  versions: number;
+  episodes: number;
+  vectors: number;
+  createdAt: number;
+}
+
+export class CubePortability {
+  constructor(
+    private readonly store: CubeStore,
+    private readonly vectors: VectorStore,
+    private readonly bucket: R2Bucket,
+  ) {}
+
+  // ── export (MemDumper) ─────────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Writes the cube as JSONL to R2. Not a snapshot: the cube keeps serving while the file is written (R2 waits let
+   * other calls in), so a memory changed meanwhile is exported as it stood when its batch was read; the end line
+   * counts exactly what the file holds.
+   */
+  async exportTo(ref: CubeRef, options: ExportOptions): Promise<ExportSummary> {
+    const key = exportKey(ref, options.exportId);
+    const writer = new R2LineWriter(this.bucket, key);
+    const counts = { memories: 0, versions: 0, episodes: 0, vectors: 0 };
+    try {
+      const episodes = this.store.exec("SELECT id, r2_key FROM episodes ORDER BY received_at, id");
+      const header: ExportHeaderLineWire = {
+        type: "header",
+        format: EXPORT_FORMAT,
+        version: EXPORT_VERSION,
+        export_id: options.exportId,
+        cube_id: ref.cubeId,
+        owner: ref.owner,
+        exported_at: toIso(options.now),
+        embedder: options.embedderId,
+        vectors: options.includeVectors,
+        counts: { memories: Number(this.store.exec("SELECT count(*) AS n FROM memories")[0]?.n ?? 0), episodes: episodes.length },
+      };
+      await writer.write(header);
+      for (const row of episodes) {
+        const object = await this.bucket.get(String(row.r2_key));
+        if (!object) continue;
+        await writer.write(episodeLine(await object.json<StoredEpisode>()));
+        counts.episodes += 1;
+      }
+      for (let cursor = 0; ; ) {
+        const rows = this.store.exec(
+          "SELECT seq, id, subject_key, context, archive_key, state FROM memories WHERE seq > ? ORDER BY seq LIMIT ?",
+          cursor,
+          EXPORT_BATCH,
+        );
+        if (rows.length === 0) break;
+        cursor = Number(rows.at(-1)!.seq);
+        const ids = rows.map((row) => String(row.id));
+        const memories = this.store.findMany(ref, ids);
+        const versions = this.versionsOf(ids);
+        const events = this.eventsOf(ids);
+        const archived = new Map(
+          await Promise.all(
+            rows
+              .filter((row) => row.state === "archived" && row.archive_key != null)
+              .map(async (row) => [String(row.id), await this.bucket.get(String(row.archive_key)).then((o) => o?.json<ArchivedPayload>())] as const),
+          ),
+        );
+        for (const row of rows) {
+          const id = String(row.id);
+          const memory = memories.get(id);
+          if (!memory) continue;
+          const payload = archived.get(id);
+          if (memory.state === "archived" && !payload) console.error(`export ${options.exportId}: archived payload of ${id} is missing; exporting its preview`);
+          const line: ExportMemoryLineWire = {
+            type: "memory",
+            memory: payload ? { ...memory, content: payload.content } : memory,
+            subject_key: row.subject_key == null ? null : String(row.subject_key),
+            context: String(row.context ?? ""),
+            versions: payload ? payload.versions : (versions.get(id) ?? []),
+            events: events.get(id) ?? [],
+          };
+          const vector = options.includeVectors ? this.vectors.get(id) : null;
+          if (vector) {
+            line.vector = { embedder: vector.embedder, dimensions: vector.vector.length, encoding: "f32le-base64", data: encodeVector(vector.vector) };
+            counts.vectors += 1;
+          }
+          await writer.write(line);
+          counts.memories += 1;
+          counts.versions += line.versions.length;
+        }
+      }
+      await writer.write({ type: "end", counts });
+      const bytes = await writer.close();
+      return { exportId: options.exportId, key, bytes, ...counts, createdAt: options.now };
+    } catch (error) {
+      await writer.abort();
+      throw error;
+    }
+  }
+
+  /** The export file's body, or null when there is none. */
+  async exportFile(ref: CubeRef, exportId: string): Promise<{ body: ReadableStream; bytes: number } | null> {
+    const object = await this.bucket.get(exportKey(ref, exportId));
+    return object ? { body: object.body, bytes: object.size } : null;
+  }
+
+  private versionsOf(ids: readonly string[]): Map<string, MemoryVersionWire[]> {
+    const byMemory = new Map<string, MemoryVersionWire[]>();
+    const rows = this.store.exec(
+      "SELECT * FROM memory_versions WHERE memory_id IN (SELECT value FROM json_each(?)) ORDER BY memory_id, version",
+      JSON.stringify(ids),
+    );
+    for (const row of rows) {
+      const id = String(row.memory_id);
+      const list = byMemory.get(id) ?? [];
+      list.push({
+        version: Number(row.version),
+        change: String(row.change) as MemoryVersionWire["change"],
+        changed_at: toIso(Number(row.changed_at)),
+        actor: String(row.actor),
+        request_id: row.request_id == null ? null : String(row.request_id),
+        memory: JSON.parse(String(row.snapshot)) as MemoryWire,
+      });
+      byMemory.set(id, list);
+    }
+    return byMemory;
+  }
+
+  private eventsOf(ids: readonly string[]): Map<string, ExportEventWire[]> {
+    const byMemory = new Map<string, ExportEventWire[]>();
+    const rows = this.store.exec(
+      "SELECT memory_id, at, type, version, actor, request_id, data FROM events WHERE memory_id IN (SELECT value FROM json_each(?)) ORDER BY seq",
+      JSON.stringify(ids),
+    );
+    for (const row of rows) {
+      const id = String(row.memory_id);
+      const list = byMemory.get(id) ?? [];
+      list.push({
+        at: toIso(Number(row.at)),
+        type: String(row.type),
+        version: row.version == null ? null : Number(row.version),
+        actor: String(row.actor),
+        request_id: row.request_id == null ? null : String(row.request_id),
+        data: JSON.parse(String(row.data)) as Record<string, unknown>,
+      });
+      byMemory.set(id, list);
+    }
+    return byMemory;
+  }
+
+  // ── deletion ───────────────────────────────────────────────────────────────────────────────────────────────
+
+  /** Every memory id the cube holds and every id its vector index holds (the shared index may have any of them). */
+  memoryAndVectorIds(): string[] {
+    const ids = new Set(this.store.exec("SELECT id FROM memories").map((row) => String(row.id)));
+    for (const embedder of this.vectors.embedderIds()) for (const id of this.vectors.ids(embedder)) ids.add(id);
+    return [...ids];
+  }
+
+  /** Deletes every R2 object of the cube (cubePrefixes), a listed page at a time; returns how many. */
+  async deleteObjects(ref: CubeRef): Promise<number> {
+    let deleted = 0;
+    for (const prefix of cubePrefixes(ref)) {
+      // Deleting while listing would move the pages under the cursor: list from the start again until empty.
+      for (;;) {
+        const page = await this.bucket.list({ prefix, limit: 1000 });
+        if (page.objects.length === 0) break;
+        await this.bucket.delete(page.objects.map((o) => o.key));
+        deleted += page.objects.length;
+      }
+    }
+    return deleted;
+  }
+}
+
+/** A JSONL writer into R2: one put for small files, fixed-size multipart parts for large ones. */
+class R2LineWriter {
+  private readonly buffer = new Uint8Array(PART_BYTES);
+  private filled = 0;
+  private upload: R2MultipartUpload | null = null;
+  private readonly parts: R2UploadedPart[] = [];
+  private readonly encoder = new TextEncoder();
+  private bytes = 0;
+
+  constructor(
+    private readonly bucket: R2Bucket,
+    private readonly key: string,
+  ) {}
+
+  async write(line: ExportLineWire): Promise<void> {
+    const data = this.encoder.encode(`${JSON.stringify(line)}\n`);
+    this.bytes += data.length;
+    for (let offset = 0; offset < data.length; ) {
+      const n = Math.min(PART_BYTES - this.filled, data.length - offset);
+      this.buffer.set(data.subarray(offset, offset + n), this.filled);
+      this.filled += n;
+      offset += n;
+      if (this.filled === PART_BYTES) await this.flush();
+    }
+  }
+
+  /** Finishes the object; returns its size. */
+  async close(): Promise<number> {
+    if (this.upload === null) {
+      await this.bucket.put(this.key, this.buffer.slice(0, this.filled), { httpMetadata: { contentType: "application/x-ndjson" } });
+    } else {
+      if (this.filled > 0) await this.flush();
+      await this.upload.complete(this.parts);
+    }
+    return this.bytes;
+  }
+
+  async abort(): Promise<void> {
+    await this.upload?.abort().catch(() => {});
+  }
+
+  private async flush(): Promise<void> {
+    this.upload ??= await this.bucket.createMultipartUpload(this.key, { httpMetadata: { contentType: "application/x-ndjson" } });
+    this.parts.push(await this.upload.uploadPart(this.parts.length + 1, this.buffer.slice(0, this.filled)));
+    this.filled = 0;
+  }
+}
+
+
+
+function episodeLine(episode: StoredEpisode): ExportEpisodeLineWire {
+  return {
+    type: "episode",
+    episode: {
+      id: episode.id,
+      owner_name: episode.owner_name,
+      session_id: episode.session_id,
+      metadata: episode.metadata,
+      infer: episode.infer,
+      received_at: toIso(episode.received_at),
+      messages: episode.messages.map((m) => ({ id: m.id, role: m.role, name: m.name, content: m.content, created_at: m.createdAt === null ? null : toIso(m.createdAt) })),
+    },
+  };
+}
+
+
+function encodeVector(vector: Float32Array): string {
+  return Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength).toString("base64");
+}
+
+

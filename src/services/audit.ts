@@ -1,0 +1,116 @@
+/**
+ * The tenant audit log (LogQuery): entries filed after each authenticated request by the audit middleware (app.ts,
+ * built by ./audit-entry.ts) and read back by `GET /v1/audit`. Entries hold ids and small facts, never memory content.
+ */
+import { and, eq, gte, lt, lte, or, sql, type SQL } from "drizzle-orm";
+import { decodeCursor, encodeCursor } from "../core/cursor";
+import { fromIso, toIso } from "../core/time";
+import type { Db } from "../db/client";
+import { auditLog } from "../db/schema";
+import { ApiError } from "../errors";
+import type { AuditEntryWire, AuditQueryWire } from "../schemas/audit";
+import type { NewAuditEntry } from "./audit-entry";
+import type { TenantContext } from "./context";
+
+/** Files the entry; the middleware runs this after the response, so a failure is the caller's to log. */
+export async function recordAudit(db: Db, entry: NewAuditEntry): Promise<void> {
+  await db.insert(auditLog).values(entry).run();
+}
+
+/** The filters of one audit page, in internal form. */
+export interface AuditFilters {
+  cubeId?: string | undefined;
+  actor?: string | undefined;
+  action?: string | undefined;
+  /** Inclusive lower bound, ms. */
+  from?: number | undefined;
+  /** Exclusive upper bound, ms. */
+  to?: number | undefined;
+  /** Strictly after this position in the newest-first order. */
+  after?: { at: number; seq: number } | undefined;
+}
+
+/** The index a page query walks: the one whose column after tenant_id is filtered on (most selective first). */
+function auditIndex(filters: AuditFilters): string {
+  if (filters.cubeId !== undefined) return "audit_tenant_cube_at";
+  if (filters.actor !== undefined) return "audit_tenant_actor_at";
+  if (filters.action !== undefined) return "audit_tenant_action_at";
+  return "audit_tenant_at";
+}
+
+/**
+ * One page of a tenant's entries, newest first, plus one row to tell whether there is more. Each filter is an
+ * equality on the column after tenant_id in one of the (tenant, …, at) indexes, and `seq` is the rowid those indexes
+ * end with, so one index walked backwards answers without a sort. INDEXED BY names it: without table statistics,
+ * SQLite rates (tenant, at) with a two-sided time range as good as (tenant, cube, at) and may pick it, reading a whole
+ * tenant's time range to find one cube's entries (test/routes/audit.test.ts checks the plans).
+ */
+export function auditPageQuery(tenantId: string, filters: AuditFilters, limit: number): SQL {
+  const conditions: (SQL | undefined)[] = [eq(auditLog.tenantId, tenantId)];
+  if (filters.cubeId !== undefined) conditions.push(eq(auditLog.cubeId, filters.cubeId));
+  if (filters.actor !== undefined) conditions.push(eq(auditLog.actor, filters.actor));
+  if (filters.action !== undefined) conditions.push(eq(auditLog.action, filters.action));
+  if (filters.from !== undefined) conditions.push(gte(auditLog.at, filters.from));
+  if (filters.to !== undefined) conditions.push(lt(auditLog.at, filters.to));
+  if (filters.after !== undefined) {
+    // `at <= ?` is the index range; the OR only trims the rows of the cursor's own millisecond.
+    conditions.push(lte(auditLog.at, filters.after.at), or(lt(auditLog.at, filters.after.at), lt(auditLog.seq, filters.after.seq)));
+  }
+  return sql`SELECT * FROM ${auditLog} INDEXED BY ${sql.identifier(auditIndex(filters))} WHERE ${and(...conditions)}
+    ORDER BY ${auditLog.at} DESC, ${auditLog.seq} DESC LIMIT ${limit + 1}`;
+}
+
+/** A row of audit_log as D1 returns it to a raw query. */
+interface AuditRow {
+  seq: number;
+  at: number;
+  actor: string;
+  action: string;
+  cube_id: string | null;
+  memory_ids: string;
+  request_id: string | null;
+  status: number | null;
+  detail: string;
+}
+
+/** `GET /v1/audit`: the caller's tenant's entries, filtered, newest first. */
+export async function listAudit(ctx: TenantContext, query: AuditQueryWire): Promise<{ data: AuditEntryWire[]; next_cursor: string | null }> {
+  const position = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+  if (position === null) throw new ApiError("invalid_request", "cursor is not one this API issued");
+  const filters: AuditFilters = {
+    cubeId: query.cube_id,
+    actor: query.actor,
+    action: query.action,
+    from: query.from === undefined ? undefined : fromIso(query.from),
+    to: query.to === undefined ? undefined : fromIso(query.to),
+    after: position === undefined ? undefined : { at: position.created_at, seq: position.seq },
+  };
+  const rows = await ctx.deps.db.all<AuditRow>(auditPageQuery(ctx.principal.tenantId, filters, query.limit));
+  const page = rows.slice(0, query.limit);
+  const last = page.at(-1);
+  return {
+    data: page.map(toWire),
+    next_cursor: rows.length > query.limit && last ? encodeCursor({ created_at: last.at, seq: last.seq }) : null,
+  };
+}
+
+function toWire(row: AuditRow): AuditEntryWire {
+  return {
+    at: toIso(row.at),
+    actor: row.actor,
+    action: row.action,
+    cube_id: row.cube_id,
+    memory_ids: parseJson(row.memory_ids, []),
+    request_id: row.request_id,
+    status: row.status,
+    detail: parseJson(row.detail, {}),
+  };
+}
+
+function parseJson<T>(text: string, fallback: T): T {
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return fallback;
+  }
+}
