@@ -28,6 +28,8 @@ const OVERFETCH = 3;
 /** A query word counts as a tag only when at most 1 / TAG_MAX_SHARE of the cube carries it (see preciseTags()). */
 const TAG_MAX_SHARE = 5;
 const TAG_ALWAYS_PRECISE = 3;
+/** Words whose tag counts are remembered at most (then the memo starts over). */
+const TAG_COUNTS_MAX = 10_000;
 /** BM25 column weights: content, tags, neighbouring turns' context. */
 export const BM25_WEIGHTS = [1.0, 0.6, 0.35] as const;
 
@@ -44,6 +46,13 @@ export interface SemanticQuery {
 }
 
 export class CubeSearch {
+  /**
+   * Tag document counts by query word, valid while the cube holds the same number of memories (a column-filtered
+   * count reads the word's whole posting list; queries repeat words, names above all). An edit of tags without a
+   * new memory can leave a count stale until the next write: it only decides whether a word ranks as a tag.
+   */
+  private tagCounts: { documents: number; df: Map<string, number> } = { documents: -1, df: new Map() };
+
   constructor(
     private readonly sql: SqlStorage,
     private readonly store: CubeStore,
@@ -114,9 +123,15 @@ export class CubeSearch {
   private preciseTags(terms: readonly string[]): string[] {
     if (terms.length === 0) return [];
     const documents = Number(this.sql.exec("SELECT coalesce(max(seq), 0) AS n FROM memories").one().n);
+    if (this.tagCounts.documents !== documents || this.tagCounts.df.size > TAG_COUNTS_MAX) this.tagCounts = { documents, df: new Map() };
+    const { df } = this.tagCounts;
     return terms.filter((term) => {
-      const df = Number(this.sql.exec("SELECT count(*) AS n FROM memories_fts WHERE memories_fts MATCH ?", matchAny([term], "tags")).one().n);
-      return df > 0 && df <= Math.max(TAG_ALWAYS_PRECISE, documents / TAG_MAX_SHARE);
+      let count = df.get(term);
+      if (count === undefined) {
+        count = Number(this.sql.exec("SELECT count(*) AS n FROM memories_fts WHERE memories_fts MATCH ?", matchAny([term], "tags")).one().n);
+        df.set(term, count);
+      }
+      return count > 0 && count <= Math.max(TAG_ALWAYS_PRECISE, documents / TAG_MAX_SHARE);
     });
   }
 

@@ -24,7 +24,8 @@ export interface RateLimits {
 export type RateMeasure = "requests" | "write_bytes";
 
 export type RateDecision =
-  | { allowed: true }
+  /** Admitted; what is left of each limit in the window after it (null = that measure is not limited). */
+  | { allowed: true; remainingRequests: number | null; remainingBytes: number | null }
   /** Over the limit: `retryAfterSeconds` from now on, enough of the window has passed for this request to fit. */
   | { allowed: false; exceeded: RateMeasure; limit: number; retryAfterSeconds: number }
   /** One request that writes more than a whole minute's allowance: it can never fit. */
@@ -59,7 +60,12 @@ export class RateWindow {
     const exceeded = this.exceeded(now - WINDOW_SECONDS, writeBytes, limits);
     if (exceeded === null) {
       this.count(now, writeBytes);
-      return { allowed: true };
+      const used = this.buckets.reduce((sum, [, r, b]) => ({ requests: sum.requests + r, bytes: sum.bytes + b }), { requests: 0, bytes: 0 });
+      return {
+        allowed: true,
+        remainingRequests: limits.requests > 0 ? limits.requests - used.requests : null,
+        remainingBytes: limits.writeBytes > 0 ? limits.writeBytes - used.bytes : null,
+      };
     }
     // Waiting k seconds drops the buckets of seconds ≤ now - 60 + k; k = 60 drops them all, and the request fits
     // an empty window (checked above), so the loop always answers.

@@ -51,7 +51,7 @@ function errorResponse(
  */
 const limitRate = createMiddleware<AppEnv>(async (c, next) => {
   const principal = c.get("principal") as Principal | undefined;
-  if (principal) await limitRequest(createRateLimitDeps(c.env), principal, c.req);
+  if (principal) await limitRequest(createRateLimitDeps(c.env), principal, c.req, c.get("background"));
   await next();
 });
 

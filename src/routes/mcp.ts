@@ -40,7 +40,7 @@ export const mcpRoutes = createRouter()
       c.set("background", background);
       const principal = await authenticate(deps, c.req.header("Authorization"), background);
       c.set("principal", principal);
-      await limitRequest(createRateLimitDeps(c.env), principal, c.req);
+      await limitRequest(createRateLimitDeps(c.env), principal, c.req, background);
       await next();
     },
   )

@@ -202,3 +202,20 @@ describe("minting from a scoped key", { timeout: 30_000 }, () => {
     expectError(await mint(tenant.key, body), 400, "invalid_request");
   });
 });
+
+describe("tenant-wide actions", { timeout: 30_000 }, () => {
+  it("an admin key restricted to owners or cubes cannot read the audit log, manage webhooks or rotate the hook secret", async () => {
+    const tenant = await newTenant(["admin"]);
+    const [memory] = await remember(tenant.key, "alice", [{ content: "x" }]);
+    const scopedAdmin = await minted(tenant.key, { scopes: ["admin"], allowed_owners: ["user:alice"] });
+    const cubeAdmin = await minted(tenant.key, { scopes: ["admin"], allowed_cubes: [memory.cube_id] });
+    for (const key of [scopedAdmin.key, cubeAdmin.key]) {
+      expectError(await call("GET", "/v1/audit", { key }), 403, "forbidden", "audit");
+      expectError(await call("POST", "/v1/hooks/lifecycle/secret", { key }), 403, "forbidden", "hook secret");
+      expectError(await call("GET", "/v1/webhooks", { key }), 403, "forbidden", "webhooks");
+    }
+    // The tenant-wide admin key still can.
+    expect((await call("GET", "/v1/audit", { key: tenant.key })).status).toBe(200);
+    expect((await call("POST", "/v1/hooks/lifecycle/secret", { key: tenant.key })).status).toBe(201);
+  });
+});
