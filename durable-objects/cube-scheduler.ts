@@ -16,10 +16,10 @@ import type { CubeStore } from "./cube-store";
 /** Unpinned members of working memory; pins come on top. */
 export const WORKING_MEMORY_SIZE = 20;
 /** Candidates looked at from each recency list. */
-const RECENTLY_ACCESSED = 200;
+const RECENTLY_ACCESSED = 100;
 const RECENTLY_WRITTEN = 50;
 /** Memory reads after which a computed working set is recomputed (writes recompute it at once). */
-export const REFRESH_ACCESSES = 100;
+export const REFRESH_ACCESSES = 1000;
 const DAY_MS = 86_400_000;
 
 /** A working-memory score in [0, 1]: what the scheduler keeps hot when it has to choose. */
