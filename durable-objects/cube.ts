@@ -329,6 +329,7 @@ export class CubeDurableObject extends DurableObject<Env> {
       const vectors = candidates.length > 0 ? await this.embedDocuments(candidates.map((c) => c.content)) : [];
       let records: VectorRecord[] = [];
       this.ctx.storage.transactionSync(() => {
+        this.assertJobAlive(job);
         const outcome = this.ingest_.apply(job.ref, episode, reader?.id ?? "verbatim", candidates, meta, this.clock());
         records = outcome.written.flatMap((memory, i) => (memory && vectors ? [{ id: memory.id, vector: vectors[i]! }] : []));
         // Superseded ones left the index inside apply(); only the live ones get vectors.
@@ -499,6 +500,7 @@ export class CubeDurableObject extends DurableObject<Env> {
       const vectors = stale.length > 0 ? await embedder.embed(stale.map((m) => m.content), "document") : [];
       let records: VectorRecord[] = [];
       this.ctx.storage.transactionSync(() => {
+        this.assertJobAlive(job);
         // Memories purged while the model ran must not come back as vectors.
         const alive = this.store.findMany(job.ref, stale.map((m) => m.id));
         records = stale.flatMap((memory, i) => (alive.has(memory.id) ? [{ id: memory.id, vector: vectors[i]! }] : []));
@@ -615,6 +617,7 @@ export class CubeDurableObject extends DurableObject<Env> {
       const embedded = new Map(vectors ? toEmbed.map((m, i) => [m.id, vectors[i]!] as const) : []);
       let records: VectorRecord[] = [];
       this.ctx.storage.transactionSync(() => {
+        this.assertJobAlive(job);
         const now = this.clock();
         const applied = this.importer.applyBatch(job.ref, batch, embedded, params, meta, now);
         records = applied.records;
@@ -756,6 +759,14 @@ export class CubeDurableObject extends DurableObject<Env> {
 
   private workingIds(ref: CubeRef, now: number): string[] {
     return this.scheduler.workingMemory(ref, now, this.generation).map((item) => item.memory.id);
+  }
+
+  /**
+   * A job step awaited a model or R2 before committing; if the cube was destroyed meanwhile (owner deletion), its
+   * job row is gone and nothing may be written — least of all memories read from the deleted episode.
+   */
+  private assertJobAlive(job: JobRecord): void {
+    if (!this.jobs.get(job.id)) throw new PermanentError(`job ${job.id} no longer exists: the cube was deleted while it ran`);
   }
 
   private rememberIdentity(ref: CubeRef): void {

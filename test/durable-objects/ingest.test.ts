@@ -223,3 +223,36 @@ describe("conflict policy: append and supersede, never destroy", () => {
     expect(hits.body.data.map((h: any) => h.id)).toEqual([b!.id]);
   });
 });
+
+describe("deletion while a job waits on the model", () => {
+  it("writes nothing of the deleted episode when the step resumes", async () => {
+    const { key, tenantId } = await newTenant(["admin"]);
+    const user = uniqueUser();
+    const seed = await call("POST", "/v1/memories", { key, body: { user_id: user, messages: [{ role: "user", content: "seed" }], infer: false } });
+    const stub = env.CUBE.getByName(cubeObjectName(tenantId, seed.body.cube_id));
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let reading = false;
+    const slow: MemoryReader = {
+      id: "test:slow",
+      read: async (messages) => {
+        reading = true;
+        await gate;
+        return messages.map((m) => ({ content: `Secret from ${m.id}`, type: "fact" as const, tags: [], validAt: null, messageIds: [m.id], key: null }));
+      },
+    };
+    await runInDurableObject(stub, (instance) => {
+      (instance as any).memoryReader = slow;
+    });
+    expect((await call("POST", "/v1/memories", { key, body: { user_id: user, messages: [{ role: "user", content: "my PIN is 4711" }] } })).status).toBe(202);
+    const alarm = runDurableObjectAlarm(stub);
+    for (let i = 0; i < 100 && !reading; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(reading).toBe(true);
+    expect((await call("DELETE", `/v1/owners/user:${user}`, { key })).status).toBe(200);
+    release();
+    await alarm;
+    await runInDurableObject(stub, (_instance, state) => {
+      expect(state.storage.sql.exec("SELECT count(*) AS n FROM memories").one().n).toBe(0);
+    });
+  });
+});
