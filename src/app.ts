@@ -18,7 +18,7 @@ import { healthRoutes } from "./routes/health";
 import { HOOK_SIGNATURE_SCHEME, LIFECYCLE_HOOK_PATH, hookSecretRoutes, lifecycleHookRoutes } from "./routes/hooks";
 import { jobRoutes } from "./routes/jobs";
 import { keyRoutes } from "./routes/keys";
-import { mcpRoutes } from "./routes/mcp";
+import { MCP_PATH, mcpRoutes } from "./routes/mcp";
 import { memoryRoutes } from "./routes/memories";
 import { portabilityRoutes } from "./routes/portability";
 import { schedulerRoutes } from "./routes/scheduler";
@@ -118,15 +118,16 @@ export function createApp() {
     c.header("X-Request-Id", c.var.requestId);
   });
 
-  app.use(
-    "/v1/*",
+  // The API chain: body limit, deps, background work, the Bearer key, the key's rate limits — for REST and for MCP,
+  // so a missing key is a plain 401 and a key over its limits a 429 before any body is read.
+  const apiChain = [
     bodyLimit({
       maxSize: LIMITS.bodyBytes,
       onError: () => {
         throw new ApiError("payload_too_large", `the body must be at most ${LIMITS.bodyBytes} bytes`);
       },
     }),
-    async (c, next) => {
+    createMiddleware<AppEnv>(async (c, next) => {
       const deps = createDeps(c.env);
       c.set("deps", deps);
       const background = (work: Promise<unknown>) =>
@@ -137,11 +138,12 @@ export function createApp() {
         c.set("principal", await authenticate(deps, c.req.header("Authorization"), background));
       }
       await next();
-    },
+    }),
     limitRate,
-  );
-  // After the /v1 auth chain, so it sees its principal; MCP authenticates in its own route middleware, which runs
-  // inside this one, so its principal is there once next() returns.
+  ] as const;
+  app.use("/v1/*", ...apiChain);
+  app.use(MCP_PATH, ...apiChain);
+  // After the API chain, so it sees its principal.
   app.use("*", recordAuditEntry);
 
   app.route("/", healthRoutes);
