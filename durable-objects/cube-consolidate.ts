@@ -10,7 +10,7 @@
 import { matchAny, searchTerms } from "../src/core/fts-query";
 import { transition } from "../src/core/lifecycle";
 import type { MemoryWire } from "../src/schemas/memory";
-import type { CubeRef, WriteMeta } from "./cube-protocol";
+import { type CubeRef, SYSTEM } from "./cube-protocol";
 import type { CubeStore } from "./cube-store";
 import type { VectorStore } from "./vector-store";
 
@@ -45,7 +45,6 @@ export function nearDuplicate(a: string, b: string): boolean {
   return shared / (wa.size + wb.size - shared) >= MIN_JACCARD;
 }
 
-const SYSTEM: WriteMeta = { actor: "system", requestId: "" };
 
 export class CubeConsolidation {
   constructor(

@@ -6,7 +6,7 @@
 import { type LifecycleAction, type MemoryState, refusal, transition } from "../src/core/lifecycle";
 import { type Outcome, fail, ok } from "../src/errors";
 import type { MemoryVersionWire, MemoryWire } from "../src/schemas/memory";
-import type { CubeRef, WriteMeta } from "./cube-protocol";
+import { type CubeRef, SYSTEM, type WriteMeta } from "./cube-protocol";
 import type { CubeStore } from "./cube-store";
 import type { VectorStore } from "./vector-store";
 
@@ -31,7 +31,6 @@ export const MAX_PINS = 50;
 /** Characters of an archived memory that stay in the cube, so search still finds it (and restores it on a hit). */
 export const ARCHIVE_PREVIEW_CHARS = 280;
 
-const SYSTEM: WriteMeta = { actor: "system", requestId: "" };
 
 /** An archived memory's R2 object: everything the row gave up, to be put back on restore. */
 export interface ArchivedPayload {

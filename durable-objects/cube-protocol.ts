@@ -24,6 +24,9 @@ export interface WriteMeta {
   idempotency?: { key: string; fingerprint: string };
 }
 
+/** The cube's own actor: expiry, archive, restore, consolidation — work no caller asked for in this request. */
+export const SYSTEM: WriteMeta = { actor: "system", requestId: "" };
+
 /** A memory to create, validated and with times in ms. */
 export interface NewMemory {
   content: string;

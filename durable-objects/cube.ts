@@ -12,17 +12,18 @@ import { LIMITS } from "../src/schemas/limits";
 import { type AssembledContext, type ContextCandidate, assembleContext } from "../src/core/context";
 import type { JobType, JobWire } from "../src/schemas/jobs";
 import type { MemoryVersionWire, MemoryWire } from "../src/schemas/memory";
-import type {
-  ContextRequestInternal,
-  CubeRef,
-  ListPage,
-  ListRequest,
-  MemoryPatch,
-  Mutation,
-  NewMemory,
-  SearchHit,
-  SearchRequestInternal,
-  WriteMeta,
+import {
+  type ContextRequestInternal,
+  type CubeRef,
+  type ListPage,
+  type ListRequest,
+  type MemoryPatch,
+  type Mutation,
+  type NewMemory,
+  SYSTEM,
+  type SearchHit,
+  type SearchRequestInternal,
+  type WriteMeta,
 } from "./cube-protocol";
 import { type ArchivedPayload, type ArchivePolicy, CubeLifecycle, type CubeStats, EXPIRE_DUE_SQL } from "./cube-lifecycle";
 import { CONSOLIDATE_BATCH, CubeConsolidation } from "./cube-consolidate";
@@ -199,7 +200,7 @@ export class CubeDurableObject extends DurableObject<Env> {
    * memory as it stood then — null when it did not exist yet or was not live at that moment.
    */
   async get(ref: CubeRef, id: string, asOf?: number): Promise<MemoryWire | null> {
-    await this.restoreArchived(ref, [id], { actor: "system", requestId: "" });
+    await this.restoreArchived(ref, [id], SYSTEM);
     const now = this.sweep(ref);
     if (asOf !== undefined) {
       const then = this.lifecycle.asOf(id, asOf);
@@ -217,7 +218,7 @@ export class CubeDurableObject extends DurableObject<Env> {
 
   /** Versions of a memory, oldest first; empty when it never existed or was purged. */
   async history(ref: CubeRef, id: string): Promise<MemoryVersionWire[]> {
-    await this.restoreArchived(ref, [id], { actor: "system", requestId: "" });
+    await this.restoreArchived(ref, [id], SYSTEM);
     this.sweep(ref);
     return this.store.history(id);
   }
@@ -894,7 +895,6 @@ export class CubeDurableObject extends DurableObject<Env> {
   }
 }
 
-const SYSTEM: WriteMeta = { actor: "system", requestId: "" };
 
 /** States a memory may have left since a point in time while having been live then (expired ones keep no payload). */
 const PAST_LIVE_STATES: MemoryState[] = ["forgotten", "superseded", "merged"];

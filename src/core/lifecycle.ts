@@ -40,32 +40,26 @@ export const LIFECYCLE_ACTIONS = [
 ] as const;
 export type LifecycleAction = (typeof LIFECYCLE_ACTIONS)[number];
 
+/** generated and activated are both hot, and allow the same moves. */
+const HOT: Partial<Record<LifecycleAction, MemoryState>> = {
+  update: "activated",
+  archive: "archived",
+  expire: "expired",
+  forget: "forgotten",
+  rollback: "activated",
+  supersede: "superseded",
+  merge: "merged",
+  absorb: "activated",
+};
+
 /**
  * from-state → action → to-state. An absent entry is an illegal transition. Archived memories are restored
  * (transparently, by the cube) before they are updated, rolled back, merged or superseded, so those actions are
  * only listed from the hot states.
  */
 const TABLE: Readonly<Record<MemoryState, Partial<Record<LifecycleAction, MemoryState>>>> = {
-  generated: {
-    update: "activated",
-    archive: "archived",
-    expire: "expired",
-    forget: "forgotten",
-    rollback: "activated",
-    supersede: "superseded",
-    merge: "merged",
-    absorb: "activated",
-  },
-  activated: {
-    update: "activated",
-    archive: "archived",
-    expire: "expired",
-    forget: "forgotten",
-    rollback: "activated",
-    supersede: "superseded",
-    merge: "merged",
-    absorb: "activated",
-  },
+  generated: HOT,
+  activated: HOT,
   archived: { restore: "activated", expire: "expired", forget: "forgotten" },
   forgotten: { rollback: "activated" },
   expired: {},
