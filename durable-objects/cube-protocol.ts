@@ -74,14 +74,22 @@ export interface MemoryPatch {
 
 export interface ListRequest {
   filter: MemoryFilter;
+  /** A validated filter with times in ms (core/where.ts), ANDed with `filter`. */
+  where?: Where | null;
   limit: number;
   /** Position after which the page starts (from a cursor). */
   after?: { created_at: number; seq: number };
+  /** Rows to skip before the page (page-number pagination, for the mem0 facade); cursors are cheaper. */
+  offset?: number;
+  /** Also count every memory the filters match (`total`). */
+  countTotal?: boolean;
 }
 
 export interface ListPage {
   memories: MemoryWire[];
   next: { created_at: number; seq: number } | null;
+  /** With `countTotal`: how many memories match the filters in all. */
+  total?: number;
 }
 
 export interface SearchRequestInternal {

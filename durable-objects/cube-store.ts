@@ -7,7 +7,7 @@ import { type MemoryState, refusal, transition } from "../src/core/lifecycle";
 import { toIso, toIsoOrNull } from "../src/core/time";
 import { type Outcome, fail, ok } from "../src/errors";
 import type { MemoryVersionWire, MemoryWire } from "../src/schemas/memory";
-import { compileFilter, placeholders } from "./cube-filters";
+import { compileFilter, compileWhere, placeholders } from "./cube-filters";
 import { CUBE_MIGRATIONS } from "./cube-schema";
 import type { Watermarker } from "./cube-watermark";
 import { SessionContext } from "./session-context";
@@ -111,21 +111,33 @@ export class CubeStore {
 
   list(ref: CubeRef, request: ListRequest): ListPage {
     const where = compileFilter(request.filter);
+    if (request.where) {
+      const typed = compileWhere(request.where);
+      where.clauses.push(...typed.clauses);
+      where.params.push(...typed.params);
+    }
+    const matching = { clauses: [...where.clauses], params: [...where.params] };
     if (request.after) {
       where.clauses.push("(m.created_at < ? OR (m.created_at = ? AND m.seq < ?))");
       where.params.push(request.after.created_at, request.after.created_at, request.after.seq);
     }
     const rows = this.exec(
-      `SELECT m.* FROM memories m WHERE ${where.clauses.join(" AND ")} ORDER BY m.created_at DESC, m.seq DESC LIMIT ?`,
+      `SELECT m.* FROM memories m WHERE ${where.clauses.join(" AND ")} ORDER BY m.created_at DESC, m.seq DESC LIMIT ? OFFSET ?`,
       ...where.params,
       request.limit + 1,
+      request.offset ?? 0,
     );
     const page = rows.slice(0, request.limit);
     const last = page.at(-1);
-    return {
+    const listPage: ListPage = {
       memories: page.map((row) => this.toMemory(ref, row)),
       next: rows.length > request.limit && last ? { created_at: num(last.created_at), seq: num(last.seq) } : null,
     };
+    if (request.countTotal) {
+      const counted = this.exec(`SELECT count(*) AS n FROM memories m WHERE ${matching.clauses.join(" AND ")}`, ...matching.params);
+      listPage.total = num(counted[0]?.n);
+    }
+    return listPage;
   }
 
   history(id: string): MemoryVersionWire[] {

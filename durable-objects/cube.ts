@@ -169,6 +169,22 @@ export class CubeDurableObject extends DurableObject<Env> {
     return outcome;
   }
 
+  /**
+   * Forgets (soft-deletes) several memories in one transaction. A memory that refuses (frozen, or no longer live)
+   * is left as it is and reported in `kept`, so one frozen memory does not block the rest.
+   */
+  async forgetMany(ref: CubeRef, ids: readonly string[], meta: WriteMeta): Promise<Outcome<Mutation<{ forgotten: string[]; kept: string[] }>>> {
+    await this.restoreArchived(ref, ids, meta);
+    const outcome = this.mutate(ref, meta, (now) => {
+      const forgotten: string[] = [];
+      const kept: string[] = [];
+      for (const id of ids) (this.lifecycle.forget(ref, id, meta, now).ok ? forgotten : kept).push(id);
+      return ok({ forgotten, kept });
+    });
+    if (outcome.ok && !outcome.value.replayed && outcome.value.result.forgotten.length > 0) await this.scheduleOutbox();
+    return outcome;
+  }
+
   /** Rolls a memory back to an earlier version (a new version itself); also undoes a soft delete. */
   async rollback(ref: CubeRef, id: string, version: number, meta: WriteMeta): Promise<Outcome<Mutation<MemoryWire>>> {
     await this.restoreArchived(ref, [id], meta);

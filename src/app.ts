@@ -19,6 +19,7 @@ import { HOOK_SIGNATURE_SCHEME, LIFECYCLE_HOOK_PATH, hookSecretRoutes, lifecycle
 import { jobRoutes } from "./routes/jobs";
 import { keyRoutes } from "./routes/keys";
 import { MCP_PATH, mcpRoutes } from "./routes/mcp";
+import { MEM0_PREFIX, MEM0_SECURITY_SCHEME, mem0Routes } from "./routes/mem0";
 import { memoryRoutes } from "./routes/memories";
 import { portabilityRoutes } from "./routes/portability";
 import { schedulerRoutes } from "./routes/scheduler";
@@ -143,6 +144,7 @@ export function createApp() {
   ] as const;
   app.use("/v1/*", ...apiChain);
   app.use(MCP_PATH, ...apiChain);
+  app.use(`${MEM0_PREFIX}/*`, ...apiChain);
   // After the API chain, so it sees its principal.
   app.use("*", recordAuditEntry);
 
@@ -161,11 +163,18 @@ export function createApp() {
   app.route("/", adminRoutes);
   app.route("/", auditRoutes);
   app.route("/", mcpRoutes);
+  app.route("/", mem0Routes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",
     scheme: "bearer",
     description: "A tenant API key (`mos_…`), or the root key for /v1/admin routes.",
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", MEM0_SECURITY_SCHEME, {
+    type: "apiKey",
+    in: "header",
+    name: "Authorization",
+    description: "mem0's header: `Token <key>` with a tenant API key (`Bearer <key>` works too).",
   });
   app.openAPIRegistry.registerComponent("securitySchemes", HOOK_SIGNATURE_SCHEME, {
     type: "apiKey",

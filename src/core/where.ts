@@ -80,8 +80,10 @@ function conditionProblems({ field, op, value }: WhereCondition): string[] {
   } else if (field === "state") {
     const bad = values.filter((v) => !(MEMORY_STATES as readonly unknown[]).includes(v));
     if (bad.length) return [`unknown state ${JSON.stringify(bad[0])}`];
+  } else if (field === "session_id" && (op === "eq" || op === "ne") && value === null) {
+    // A memory without a session: `eq null` finds those, `ne null` every memory that has one.
   } else if (field === "tags" || field === "type" || field === "session_id") {
-    if (!values.every((v) => typeof v === "string")) return [`${field} compares with strings`];
+    if (!values.every((v) => typeof v === "string")) return [`${field} compares with strings (session_id also with null, by eq or ne)`];
   } else if (["gt", "gte", "lt", "lte"].includes(op) && !values.every((v) => typeof v === "string" || typeof v === "number")) {
     return [`${op} compares with a number or a string`];
   } else if (op === "contains" && !values.every((v) => typeof v === "string" || typeof v === "number")) {

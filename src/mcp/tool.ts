@@ -12,6 +12,12 @@ import { ownerScopeFields } from "../schemas/common";
 import { MemoryIdParam, type MemoryWire, memoryFilterFields } from "../schemas/memory";
 import type { TenantContext } from "../services/context";
 
+/**
+ * Tools parse their arguments, mapped to the REST request, with the REST schema itself (exactly one owner scope, ttl or
+ * expires_at, unique message ids…).
+ */
+export { parseAsRest } from "../schemas/parse";
+
 /** What one MCP request gives its tools: the tenant context for a scope (throws `forbidden`), and the request id. */
 export interface ToolSession {
   context(scope: ScopeName): TenantContext;
@@ -64,17 +70,6 @@ export function defineTool<S extends z.ZodObject>(spec: McpToolSpec<S>): McpTool
       );
     },
   };
-}
-
-/**
- * Parses a tool's arguments, mapped to the REST request, with the REST schema itself, so the MCP tools accept
- * exactly what the routes accept (exactly one owner scope, ttl or expires_at, unique message ids…).
- */
-export function parseAsRest<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
-  const result = schema.safeParse(value);
-  if (result.success) return result.data;
-  const details = result.error.issues.map((issue) => ({ in: "arguments", path: issue.path.join("."), message: issue.message }));
-  throw new ApiError("invalid_request", "the arguments are not valid", details);
 }
 
 /**

@@ -64,6 +64,17 @@ export const AUDIT_ACTIONS: Readonly<Record<string, string>> = {
   "GET /v1/admin/tenants/{tenant_id}/keys": "key.list",
   "DELETE /v1/admin/tenants/{tenant_id}/keys/{key_id}": "key.revoke",
   "GET /v1/audit": "audit.read",
+  // The mem0-compatible facade (routes/mem0.ts): the same actions under mem0's paths.
+  "GET /mem0/v1/ping/": "key.check",
+  "POST /mem0/v3/memories/add/": "memory.write",
+  "GET /mem0/v1/event/{event_id}/": "job.read",
+  "POST /mem0/v3/memories/search/": "search",
+  "POST /mem0/v3/memories/": "memory.list",
+  "DELETE /mem0/v1/memories/": "memory.forget_all",
+  "GET /mem0/v1/memories/{memory_id}/": "memory.read",
+  "PUT /mem0/v1/memories/{memory_id}/": "memory.update",
+  "DELETE /mem0/v1/memories/{memory_id}/": "memory.forget",
+  "GET /mem0/v1/memories/{memory_id}/history/": "memory.history",
 };
 
 /**
@@ -235,7 +246,8 @@ function collectResponseIds(ids: TouchedIds, responseBody: unknown): void {
   };
   fromItem(body);
   fromItem(body.job);
-  for (const list of [body.data, body.items]) if (Array.isArray(list)) list.forEach(fromItem);
+  ids.add(body.event_id);
+  for (const list of [body.data, body.items, body.results]) if (Array.isArray(list)) list.forEach(fromItem);
 }
 
 function asObject(value: unknown): Record<string, unknown> | undefined {

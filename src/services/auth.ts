@@ -13,8 +13,9 @@ import type { Deps, Principal, TenantPrincipal } from "./context";
 /** How stale `last_used_at` may get before a request refreshes it: one D1 write a minute per key at most. */
 const LAST_USED_GRANULARITY_MS = 60_000;
 
+/** `Bearer <key>`; mem0's clients send `Token <key>` (the /mem0 facade), which is taken as the same thing. */
 export function bearerToken(header: string | undefined): string {
-  const match = header?.match(/^Bearer\s+(\S+)\s*$/i);
+  const match = header?.match(/^(?:Bearer|Token)\s+(\S+)\s*$/i);
   if (!match?.[1]) throw new ApiError("unauthorized", "send an API key as `Authorization: Bearer <key>`");
   return match[1];
 }

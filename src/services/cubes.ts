@@ -248,6 +248,7 @@ export type CubeApi = Pick<
   | "ingest"
   | "update"
   | "forget"
+  | "forgetMany"
   | "rollback"
   | "pin"
   | "get"

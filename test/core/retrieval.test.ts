@@ -100,6 +100,7 @@ describe("filter grammar", () => {
     [{ field: "metadata.app.version", op: "gte", value: 2 }],
     [{ not: { or: [{ field: "state", op: "in", value: ["activated", "archived"] }, { field: "session_id", op: "ne", value: "x" }] } }],
     [{ and: [{ field: "created_at", op: "lt", value: "2026-01-01T00:00:00Z" }, { field: "metadata.flag", op: "eq", value: true }] }],
+    [{ or: [{ field: "session_id", op: "eq", value: null }, { field: "session_id", op: "ne", value: null }] }],
   ])("accepts %j", (where) => {
     expect(whereProblems(where as never)).toEqual([]);
   });
@@ -112,6 +113,8 @@ describe("filter grammar", () => {
     [{ field: "type", op: "eq", value: ["a"] }, "single value"],
     [{ field: "created_at", op: "gt", value: "yesterday" }, "ISO-8601"],
     [{ field: "state", op: "eq", value: "zombie" }, "unknown state"],
+    [{ field: "session_id", op: "in", value: [null] }, "compares with strings"],
+    [{ field: "type", op: "eq", value: null }, "compares with strings"],
     [{ field: "metadata.n", op: "gt", value: true }, "number or a string"],
     [{ not: { not: { not: { not: { field: "type", op: "eq", value: "fact" } } } } }, "deeper"],
   ])("rejects %j", (where, message) => {

@@ -56,8 +56,21 @@ describe("GET /openapi.json", () => {
         "GET /v1/admin/tenants/{tenant_id}/keys",
         "DELETE /v1/admin/tenants/{tenant_id}/keys/{key_id}",
         "GET /v1/audit",
+        // The mem0-compatible facade, at mem0's own paths (trailing slashes included).
+        "GET /mem0/v1/ping/",
+        "POST /mem0/v3/memories/add/",
+        "GET /mem0/v1/event/{event_id}/",
+        "POST /mem0/v3/memories/search/",
+        "POST /mem0/v3/memories/",
+        "DELETE /mem0/v1/memories/",
+        "GET /mem0/v1/memories/{memory_id}/",
+        "PUT /mem0/v1/memories/{memory_id}/",
+        "DELETE /mem0/v1/memories/{memory_id}/",
+        "GET /mem0/v1/memories/{memory_id}/history/",
       ].sort(),
     );
+    expect(doc.paths["/mem0/v3/memories/search/"].post.security).toEqual([{ mem0Token: [] }]);
+    expect(doc.components.securitySchemes.mem0Token).toMatchObject({ type: "apiKey", in: "header", name: "Authorization" });
     const write = doc.paths["/v1/memories"].post;
     expect(Object.keys(write.responses)).toEqual(expect.arrayContaining(["201", "400", "401", "403", "404", "409", "413", "422"]));
     expect(doc.components.schemas.Memory.properties).toHaveProperty("superseded_by");

@@ -5,6 +5,8 @@
 
 /** An operation of the API: its method and path template. */
 export type OperationKey =
+  | "DELETE /mem0/v1/memories/"
+  | "DELETE /mem0/v1/memories/{memory_id}/"
   | "DELETE /v1/admin/tenants/{tenant_id}/keys/{key_id}"
   | "DELETE /v1/cubes/{id}"
   | "DELETE /v1/cubes/{id}/grants/{principal}"
@@ -14,6 +16,10 @@ export type OperationKey =
   | "DELETE /v1/owners/{owner}"
   | "DELETE /v1/webhooks/{id}"
   | "GET /health"
+  | "GET /mem0/v1/event/{event_id}/"
+  | "GET /mem0/v1/memories/{memory_id}/"
+  | "GET /mem0/v1/memories/{memory_id}/history/"
+  | "GET /mem0/v1/ping/"
   | "GET /v1/admin/tenants/{tenant_id}"
   | "GET /v1/admin/tenants/{tenant_id}/keys"
   | "GET /v1/audit"
@@ -32,6 +38,9 @@ export type OperationKey =
   | "GET /v1/webhooks"
   | "GET /v1/webhooks/{id}/deliveries"
   | "PATCH /v1/memories/{id}"
+  | "POST /mem0/v3/memories/"
+  | "POST /mem0/v3/memories/add/"
+  | "POST /mem0/v3/memories/search/"
   | "POST /v1/admin/tenants"
   | "POST /v1/admin/tenants/{tenant_id}/keys"
   | "POST /v1/context"
@@ -50,13 +59,16 @@ export type OperationKey =
   | "POST /v1/search"
   | "POST /v1/webhooks"
   | "POST /v1/webhooks/{id}/deliveries/{delivery_id}/replay"
-  | "POST /v1/webhooks/{id}/rotate-secret";
+  | "POST /v1/webhooks/{id}/rotate-secret"
+  | "PUT /mem0/v1/memories/{memory_id}/";
 
 /**
  * Every operation of the API. `idempotencyKey`: the route declares the Idempotency-Key header, so the server answers a
  * repeated request with the first response instead of writing twice, and the client may retry it after a 5xx.
  */
 export const OPERATIONS: Readonly<Record<OperationKey, { readonly idempotencyKey: boolean }>> = {
+  "DELETE /mem0/v1/memories/": { idempotencyKey: false },
+  "DELETE /mem0/v1/memories/{memory_id}/": { idempotencyKey: false },
   "DELETE /v1/admin/tenants/{tenant_id}/keys/{key_id}": { idempotencyKey: false },
   "DELETE /v1/cubes/{id}": { idempotencyKey: false },
   "DELETE /v1/cubes/{id}/grants/{principal}": { idempotencyKey: false },
@@ -66,6 +78,10 @@ export const OPERATIONS: Readonly<Record<OperationKey, { readonly idempotencyKey
   "DELETE /v1/owners/{owner}": { idempotencyKey: false },
   "DELETE /v1/webhooks/{id}": { idempotencyKey: false },
   "GET /health": { idempotencyKey: false },
+  "GET /mem0/v1/event/{event_id}/": { idempotencyKey: false },
+  "GET /mem0/v1/memories/{memory_id}/": { idempotencyKey: false },
+  "GET /mem0/v1/memories/{memory_id}/history/": { idempotencyKey: false },
+  "GET /mem0/v1/ping/": { idempotencyKey: false },
   "GET /v1/admin/tenants/{tenant_id}": { idempotencyKey: false },
   "GET /v1/admin/tenants/{tenant_id}/keys": { idempotencyKey: false },
   "GET /v1/audit": { idempotencyKey: false },
@@ -84,6 +100,9 @@ export const OPERATIONS: Readonly<Record<OperationKey, { readonly idempotencyKey
   "GET /v1/webhooks": { idempotencyKey: false },
   "GET /v1/webhooks/{id}/deliveries": { idempotencyKey: false },
   "PATCH /v1/memories/{id}": { idempotencyKey: true },
+  "POST /mem0/v3/memories/": { idempotencyKey: false },
+  "POST /mem0/v3/memories/add/": { idempotencyKey: false },
+  "POST /mem0/v3/memories/search/": { idempotencyKey: false },
   "POST /v1/admin/tenants": { idempotencyKey: false },
   "POST /v1/admin/tenants/{tenant_id}/keys": { idempotencyKey: false },
   "POST /v1/context": { idempotencyKey: false },
@@ -103,4 +122,5 @@ export const OPERATIONS: Readonly<Record<OperationKey, { readonly idempotencyKey
   "POST /v1/webhooks": { idempotencyKey: false },
   "POST /v1/webhooks/{id}/deliveries/{delivery_id}/replay": { idempotencyKey: false },
   "POST /v1/webhooks/{id}/rotate-secret": { idempotencyKey: false },
+  "PUT /mem0/v1/memories/{memory_id}/": { idempotencyKey: false },
 };

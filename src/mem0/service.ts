@@ -1,0 +1,210 @@
+/**
+ * The mem0 facade's use cases, each mapped onto our own services: a mem0 request is rewritten into the REST request
+ * it means and parsed with the REST schema, so both accept the same things and reach the same cubes, keys, grants,
+ * audit and webhooks. docs/mem0-compat.md lists the calls, fields and mappings.
+ */
+import type { z } from "@hono/zod-openapi";
+import { toMemoryFilter } from "../core/filters";
+import { type Where, normaliseWhere, whereProblems } from "../core/where";
+import { ApiError, unwrap } from "../errors";
+import { WriteMemoriesRequest } from "../schemas/memory";
+import { parseAsRest } from "../schemas/parse";
+import { SearchRequest } from "../schemas/search";
+import type { TenantContext } from "../services/context";
+import { cubeForRead, cubeStub, recordActivity } from "../services/cubes";
+import { getJob } from "../services/jobs";
+import { forgetMemory, getMemory, ingest, memoryHistory, updateMemory } from "../services/memories";
+import { search } from "../services/search";
+import { ENTITY_FIELDS, FilterError, MEM0_AGENT_KEY, MEM0_APP_KEY, translateFilters } from "./filters";
+import type { Mem0AddRequest, Mem0DeleteAllQuery, Mem0SearchRequest, Mem0UpdateRequest } from "./schemas";
+import { EVENT_STATUS, toMem0Event, toMem0History, toMem0Memory } from "./shapes";
+
+/** Memories forgotten per Durable Object call by delete-all. */
+const DELETE_BATCH = 100;
+
+const ADD_MESSAGES = {
+  PENDING: "Memory processing has been queued for background execution",
+  RUNNING: "Memory processing is running",
+  SUCCEEDED: "Memories processed",
+  FAILED: "Memory processing failed",
+} as const;
+
+function filtersOf(filters: Record<string, unknown>) {
+  try {
+    return translateFilters(filters);
+  } catch (error) {
+    if (error instanceof FilterError) throw new ApiError("invalid_request", error.message, [{ in: "body", path: "filters", message: error.message }]);
+    throw error;
+  }
+}
+
+function refuseReservedKeys(metadata: Record<string, unknown> | undefined) {
+  for (const key of [MEM0_AGENT_KEY, MEM0_APP_KEY]) {
+    if (metadata && key in metadata) throw new ApiError("invalid_request", `metadata key ${key} is reserved for mem0's ${key.slice(5)}`);
+  }
+}
+
+/** The owner of an add: the user, else the agent (app and run ids alone name no one whose memories these are). */
+function ownerOfAdd(body: { user_id?: string | undefined; agent_id?: string | undefined }) {
+  if (body.user_id !== undefined) return { user_id: body.user_id };
+  if (body.agent_id !== undefined) return { agent_id: body.agent_id };
+  throw new ApiError("invalid_request", "give user_id or agent_id: memories are kept per user (or per agent); app_id and run_id alone are not enough");
+}
+
+/** POST /v3/memories/add/: a conversation for MemReader, or (infer: false) messages stored as written. */
+export async function mem0Add(ctx: TenantContext, body: z.output<typeof Mem0AddRequest>) {
+  refuseReservedKeys(body.metadata);
+  const owner = ownerOfAdd(body);
+  const messages = typeof body.messages === "string" ? [{ role: "user" as const, content: body.messages }] : body.messages;
+  const createdAt = body.timestamp === undefined ? undefined : new Date(body.timestamp * 1000).toISOString();
+  const metadata = {
+    ...body.metadata,
+    ...(body.user_id !== undefined && body.agent_id !== undefined ? { [MEM0_AGENT_KEY]: body.agent_id } : {}),
+    ...(body.app_id === undefined ? {} : { [MEM0_APP_KEY]: body.app_id }),
+  };
+  const request = parseAsRest(
+    WriteMemoriesRequest,
+    {
+      ...owner,
+      messages: messages.map((m) => ({ ...m, ...(createdAt === undefined ? {} : { created_at: createdAt }) })),
+      infer: body.infer,
+      sync: body.async_mode === false,
+      metadata,
+      ...(body.run_id === undefined ? {} : { session_id: body.run_id }),
+    },
+    "body",
+  );
+  const { response } = await ingest(ctx, request);
+  const status = EVENT_STATUS[response.status];
+  return { message: ADD_MESSAGES[status], status, event_id: response.job_id };
+}
+
+/** GET /v1/event/{id}/: an add's progress; only ingest jobs are mem0 events. */
+export async function mem0Event(ctx: TenantContext, eventId: string) {
+  const job = await getJob(ctx, eventId);
+  if (job.type !== "ingest") throw new ApiError("not_found", "event not found");
+  return toMem0Event(job);
+}
+
+/** POST /v3/memories/search/ */
+export async function mem0Search(ctx: TenantContext, body: z.output<typeof Mem0SearchRequest>) {
+  const { scope, where } = filtersOf(body.filters);
+  const referenceTime =
+    typeof body.reference_date === "number" ? new Date(body.reference_date * 1000).toISOString() : body.reference_date;
+  const request = parseAsRest(
+    SearchRequest,
+    {
+      query: body.query,
+      ...scope,
+      top_k: body.top_k,
+      rerank: body.rerank,
+      ...(where === null ? {} : { where }),
+      ...(body.threshold === undefined ? {} : { threshold: body.threshold }),
+      ...(referenceTime === undefined ? {} : { reference_time: referenceTime }),
+    },
+    "body",
+  );
+  const { data } = await search(ctx, request);
+  return { results: data.map((hit) => ({ ...toMem0Memory(hit), score: hit.score })) };
+}
+
+/** The live memories a filter matches, newest first, one page by number (mem0's pagination), and their count. */
+async function matchingPage(ctx: TenantContext, filters: Record<string, unknown>, page: { offset: number; limit: number }) {
+  const { scope, where } = filtersOf(filters);
+  if (where) {
+    const problems = whereProblems(where, "filters");
+    if (problems.length > 0) {
+      throw new ApiError("invalid_request", "the filters are not valid", problems.map((message) => ({ in: "body", path: "filters", message })));
+    }
+  }
+  const ref = await cubeForRead(ctx, scope);
+  if (!ref) return { ref, memories: [], total: 0 };
+  const listed = await cubeStub(ctx.deps, ref).list(ref, {
+    filter: toMemoryFilter({}),
+    where: where ? normaliseWhere(where as Where) : null,
+    limit: page.limit,
+    offset: page.offset,
+    countTotal: true,
+  });
+  return { ref, memories: listed.memories, total: listed.total ?? 0 };
+}
+
+/** POST /v3/memories/?page=&page_size=: `next`/`previous` are URLs of the neighbouring pages, as mem0's are. */
+export async function mem0List(
+  ctx: TenantContext,
+  filters: Record<string, unknown>,
+  page: number,
+  pageSize: number,
+  url: URL,
+) {
+  const { memories, total } = await matchingPage(ctx, filters, { offset: (page - 1) * pageSize, limit: pageSize });
+  const pageUrl = (n: number) => {
+    const next = new URL(url);
+    next.searchParams.set("page", String(n));
+    next.searchParams.set("page_size", String(pageSize));
+    return next.toString();
+  };
+  return {
+    count: total,
+    next: page * pageSize < total ? pageUrl(page + 1) : null,
+    previous: page > 1 ? pageUrl(page - 1) : null,
+    results: memories.map(toMem0Memory),
+  };
+}
+
+export async function mem0Get(ctx: TenantContext, id: string) {
+  return toMem0Memory(await getMemory(ctx, id));
+}
+
+/** PUT /v1/memories/{id}/: new text, metadata (the mem0 agent and app ids on the memory are kept) or expiry. */
+export async function mem0Update(ctx: TenantContext, id: string, body: z.output<typeof Mem0UpdateRequest>) {
+  refuseReservedKeys(body.metadata);
+  let metadata: Record<string, unknown> | undefined;
+  if (body.metadata !== undefined) {
+    const current = (await getMemory(ctx, id)).metadata;
+    const kept = Object.fromEntries([MEM0_AGENT_KEY, MEM0_APP_KEY].flatMap((key) => (key in current ? [[key, current[key]]] : [])));
+    metadata = { ...body.metadata, ...kept };
+  }
+  const { memory } = await updateMemory(ctx, id, {
+    ...(body.text === undefined ? {} : { content: body.text }),
+    ...(metadata === undefined ? {} : { metadata }),
+    ...(body.expiration_date === undefined
+      ? {}
+      : { expires_at: body.expiration_date === null ? null : `${body.expiration_date}T00:00:00Z` }),
+  });
+  return toMem0Memory(memory);
+}
+
+/** DELETE /v1/memories/{id}/: forgets the memory (a soft delete: history and rollback keep working). */
+export async function mem0Delete(ctx: TenantContext, id: string) {
+  await forgetMemory(ctx, id, false);
+  return { message: "Memory deleted successfully!" };
+}
+
+/**
+ * DELETE /v1/memories/?user_id=…: forgets every live memory the entity ids match, a batch per Durable Object call.
+ * Frozen (immutable) memories stay. Deleting the user themselves, with every trace, is DELETE /v1/owners/{owner}.
+ */
+export async function mem0DeleteAll(ctx: TenantContext, query: z.output<typeof Mem0DeleteAllQuery>) {
+  const filters = Object.fromEntries(ENTITY_FIELDS.flatMap((field) => (query[field] === undefined ? [] : [[field, query[field]]])));
+  if (query.user_id === undefined && query.agent_id === undefined) {
+    throw new ApiError("invalid_request", "give user_id or agent_id: delete-all never spans more than one user's memories");
+  }
+  let forgotten = 0;
+  let kept = 0;
+  for (;;) {
+    // Each round forgets what the last page showed, so the next round's first page holds what is still live.
+    const { ref, memories } = await matchingPage(ctx, filters, { offset: kept, limit: DELETE_BATCH });
+    if (!ref || memories.length === 0) break;
+    const ids = memories.map((memory) => memory.id);
+    const mutation = unwrap(await cubeStub(ctx.deps, ref).forgetMany(ref, ids, { actor: ctx.principal.keyId, requestId: ctx.requestId }));
+    forgotten += mutation.result.forgotten.length;
+    kept += mutation.result.kept.length;
+    ctx.background(recordActivity(ctx.deps, ref, mutation.liveCount));
+  }
+  return { message: kept === 0 ? "Memories deleted successfully!" : `${forgotten} memories deleted; ${kept} immutable memories kept` };
+}
+
+export async function mem0History(ctx: TenantContext, id: string) {
+  return toMem0History(await memoryHistory(ctx, id));
+}
