@@ -188,4 +188,15 @@ export const CUBE_MIGRATIONS: readonly (readonly string[])[] = [
     `INSERT OR IGNORE INTO webhook_outbox (id, last_seq, epoch)
       SELECT 1, coalesce(max(seq), 0), lower(hex(randomblob(4))) FROM events`,
   ],
+  // 9: vectors sent to the shared index (Vectorize), cube-remote-vectors.ts. Unconfirmed rows are checked against the
+  // index by the alarm; a confirmed vector leaves the cube's own store, and its row keeps the embedder it was made with.
+  [
+    `CREATE TABLE IF NOT EXISTS remote_vectors (
+      id TEXT PRIMARY KEY,
+      embedder TEXT NOT NULL,
+      pushed_at INTEGER NOT NULL,
+      confirmed_at INTEGER
+    )`,
+    `CREATE INDEX IF NOT EXISTS remote_vectors_unconfirmed ON remote_vectors (pushed_at) WHERE confirmed_at IS NULL`,
+  ],
 ];

@@ -39,6 +39,7 @@ import { VectorStore } from "./vector-store";
 import { CubeImport, type ImportParams, type ImportProgress } from "./cube-import";
 import { CubePortability, type ExportSummary, uploadKey } from "./cube-portability";
 import { CubeProvenance } from "./cube-provenance";
+import { RemoteVectors } from "./cube-remote-vectors";
 import { Watermarker } from "./cube-watermark";
 import type { ProvenanceWire } from "../src/schemas/portability";
 
@@ -73,6 +74,7 @@ export class CubeDurableObject extends DurableObject<Env> {
   private readonly portability: CubePortability;
   private readonly importer: CubeImport;
   private readonly provenance_: CubeProvenance;
+  private readonly remoteVectors: RemoteVectors;
   private memoryReader: MemoryReader | null = null;
   /** Episodes being read, by id (an evicted object reads them back from R2). */
   private readonly episodes = new Map<string, StoredEpisode>();
@@ -104,6 +106,7 @@ export class CubeDurableObject extends DurableObject<Env> {
     this.portability = new CubePortability(this.store, this.vectors, env.ARCHIVE);
     this.importer = new CubeImport(this.store, env.ARCHIVE);
     this.provenance_ = new CubeProvenance(this.store, env.ARCHIVE, watermarks);
+    this.remoteVectors = new RemoteVectors(ctx.storage.sql, this.vectors);
     void ctx.blockConcurrencyWhile(async () => {
       this.store.migrate();
       // Overdue work left by a restart gets its alarm back.
@@ -163,7 +166,10 @@ export class CubeDurableObject extends DurableObject<Env> {
     });
     if (outcome.ok && hard && !outcome.value.replayed) {
       if (archiveKey !== null) await this.env.ARCHIVE.delete(archiveKey);
-      if (this.retrieval.remoteIndex) await this.retrieval.remoteIndex.delete(ref.cubeId, [id]);
+      if (this.retrieval.remoteIndex) {
+        this.remoteVectors.dropped([id]);
+        await this.retrieval.remoteIndex.delete(ref.cubeId, [id]);
+      }
     }
     if (outcome.ok && !outcome.value.replayed) await this.scheduleOutbox();
     return outcome;
@@ -445,7 +451,7 @@ export class CubeDurableObject extends DurableObject<Env> {
   /** Counts by state, bytes by tier (hot in the cube, cold in R2), vectors and pins. */
   async stats(ref: CubeRef): Promise<CubeStats & { vectors: number }> {
     this.sweep(ref);
-    return { ...this.lifecycle.stats(), vectors: this.vectors.count() };
+    return { ...this.lifecycle.stats(), vectors: this.vectors.count() + this.remoteVectors.confirmedCount() };
   }
 
   // ── jobs ───────────────────────────────────────────────────────────────────────────────────────────────────
@@ -486,6 +492,7 @@ export class CubeDurableObject extends DurableObject<Env> {
       else if (job.type === "import") await this.importStep(job);
       else await this.consolidateStep(job);
     }
+    if (ref) await this.checkRemoteVectors(ref);
     // Webhook events of everything above (and of the writes that armed this alarm) go to the queue last.
     this.outboxArmed = false;
     const drained = ref ? await this.outbox.drain(this.env, ref) : null;
@@ -512,7 +519,8 @@ export class CubeDurableObject extends DurableObject<Env> {
   private async reindexStep(job: JobRecord): Promise<void> {
     const batch = this.jobs.reindexBatch(job.cursor);
     const { embedder } = this.retrieval;
-    const stale = batch.filter((memory) => this.vectors.embedderOf(memory.id) !== embedder.id);
+    const embedderOf = (id: string) => this.vectors.embedderOf(id) ?? this.remoteVectors.confirmedEmbedder(id);
+    const stale = batch.filter((memory) => embedderOf(memory.id) !== embedder.id);
     try {
       const vectors = stale.length > 0 ? await embedder.embed(stale.map((m) => m.content), "document") : [];
       let records: VectorRecord[] = [];
@@ -666,6 +674,7 @@ export class CubeDurableObject extends DurableObject<Env> {
   private async rearm(outboxAt: number | null = null): Promise<void> {
     const due = [
       this.jobs.nextDue(),
+      this.remoteVectors.nextCheck(),
       this.lifecycle.nextExpiry(),
       this.lifecycle.archivesToDelete(1).length > 0 ? this.clock() : null,
       outboxAt,
@@ -694,6 +703,17 @@ export class CubeDurableObject extends DurableObject<Env> {
     if (next === null) return;
     const armed = await this.ctx.storage.getAlarm();
     if (armed === null || next < armed) await this.ctx.storage.setAlarm(next);
+  }
+
+  /** Vectors the shared index now serves leave the cube's own store; failures wait for the next alarm. */
+  private async checkRemoteVectors(ref: CubeRef): Promise<void> {
+    const { remoteIndex } = this.retrieval;
+    if (!remoteIndex) return;
+    try {
+      await this.remoteVectors.check(remoteIndex, ref.cubeId, this.clock());
+    } catch (error) {
+      console.error("checking vectors against the shared index failed; the next alarm tries again", error);
+    }
   }
 
   private async expireAndClean(ref: CubeRef): Promise<string[]> {
@@ -838,6 +858,7 @@ export class CubeDurableObject extends DurableObject<Env> {
   private async deleteRemote(ref: CubeRef, ids: readonly string[]): Promise<void> {
     const { remoteIndex } = this.retrieval;
     if (!remoteIndex || ids.length === 0) return;
+    this.remoteVectors.dropped(ids);
     try {
       await remoteIndex.delete(ref.cubeId, [...ids]);
     } catch (error) {
@@ -845,15 +866,24 @@ export class CubeDurableObject extends DurableObject<Env> {
     }
   }
 
-  /** Sends new vectors to the shared index; the cube's own copy already serves searches meanwhile. */
+  /**
+   * Sends new vectors to the shared index; the cube's own copy serves searches until the alarm sees the index serve
+   * them (cube-remote-vectors.ts). A failed send is recorded too, and the alarm sends it again.
+   */
   private async pushRemote(ref: CubeRef, records: VectorRecord[]): Promise<void> {
-    const { remoteIndex } = this.retrieval;
+    const { remoteIndex, embedder } = this.retrieval;
     if (!remoteIndex || records.length === 0) return;
+    const ids = records.map((record) => record.id);
     try {
       await remoteIndex.upsert(ref.cubeId, records);
+      this.remoteVectors.sent(ids, embedder.id, this.clock());
     } catch (error) {
       console.error("remote vector upsert failed; the cube's own vectors still serve search", error);
+      this.remoteVectors.sent(ids, embedder.id, 0);
     }
+    const check = this.remoteVectors.nextCheck();
+    const armed = await this.ctx.storage.getAlarm();
+    if (check !== null && (armed === null || armed > check)) await this.ctx.storage.setAlarm(check);
   }
 
   // ── transactions ───────────────────────────────────────────────────────────────────────────────────────────

@@ -16,7 +16,7 @@
  * inverse norm) plus ~105 bytes of JS heap (id string, slot entry, map entry). Measured: 100,000 vectors at 100-d
  * (local GloVe) take 21 MB of the isolate's 128 MB, and a top-10 query scans them in ~15–25 ms. At 1,024-d (bge-m3)
  * 100,000 vectors would take ~114 MB, which does NOT fit. So in production the store holds only vectors Vectorize
- * has not confirmed yet: the caller `delete`s them once Vectorize has them (seconds later), and the store stays small.
+ * has not confirmed yet: cube-remote-vectors.ts `delete`s each once Vectorize serves it (seconds later).
  *
  * Synchronous like CubeStore. The in-memory copy follows SQL only after SQL writes succeed; if a surrounding
  * `transactionSync` rolls back later, call `reset()` so the next use reloads from SQL.

@@ -34,6 +34,14 @@ export class LocalVectorIndex implements VectorIndex {
     this.store.delete(mine);
   }
 
+  async fetch(namespace: string, ids: readonly string[]): Promise<VectorRecord[]> {
+    this.check(namespace);
+    return ids.flatMap((id) => {
+      const stored = this.store.get(id);
+      return stored && stored.embedder === this.embedder ? [{ id, vector: stored.vector }] : [];
+    });
+  }
+
   private check(namespace: string): void {
     if (namespace !== this.namespace) {
       throw new Error(`this Durable Object's vector index holds namespace ${this.namespace}, not ${namespace}`);

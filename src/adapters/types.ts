@@ -50,6 +50,8 @@ export interface VectorIndex {
   query(namespace: string, vector: Float32Array, topK: number): Promise<VectorMatch[]>;
   /** Removes these ids from the namespace; unknown ids are ignored. */
   delete(namespace: string, ids: readonly string[]): Promise<void>;
+  /** The vectors the index serves now for these ids; unknown ids, and writes not yet visible, are absent. */
+  fetch(namespace: string, ids: readonly string[]): Promise<VectorRecord[]>;
 }
 
 /** Scores documents against a query, usually a cross-encoder over a short candidate list. */

@@ -19,12 +19,15 @@ export interface VectorizeBinding {
   upsert(vectors: VectorizeVector[]): Promise<unknown>;
   query(vector: VectorFloatArray | number[], options?: VectorizeQueryOptions): Promise<VectorizeMatches>;
   deleteByIds(ids: string[]): Promise<unknown>;
+  getByIds(ids: string[]): Promise<VectorizeVector[]>;
 }
 
 /** Documented Vectorize limits (Workers binding, V2 index). */
 export const VECTORIZE_LIMITS = {
   upsertBatch: 1000,
   deleteBatch: 1000,
+  /** getByIds refuses more ("VECTOR_GET_ERROR (code = 40007): too many ids in payload; max id count is 20"). */
+  getBatch: 20,
   topKWithoutValuesOrMetadata: 100,
   idBytes: 64,
   namespaceBytes: 64,
@@ -72,6 +75,22 @@ export class VectorizeVectorIndex implements VectorIndex {
     for (let i = 0; i < scoped.length; i += VECTORIZE_LIMITS.deleteBatch) {
       await this.vectorize.deleteByIds(scoped.slice(i, i + VECTORIZE_LIMITS.deleteBatch));
     }
+  }
+
+  /** getByIds in batches of 20; a returned vector outside this namespace's id space is never handed back. */
+  async fetch(namespace: string, ids: readonly string[]): Promise<VectorRecord[]> {
+    checkNamespace(namespace);
+    const prefix = namespace + SEPARATOR;
+    const scoped = ids.map((id) => scopedId(namespace, id));
+    const found: VectorRecord[] = [];
+    for (let i = 0; i < scoped.length; i += VECTORIZE_LIMITS.getBatch) {
+      const vectors = await this.vectorize.getByIds(scoped.slice(i, i + VECTORIZE_LIMITS.getBatch));
+      for (const vector of vectors) {
+        if (!vector.id.startsWith(prefix)) continue;
+        found.push({ id: vector.id.slice(prefix.length), vector: Float32Array.from(vector.values) });
+      }
+    }
+    return found;
   }
 }
 

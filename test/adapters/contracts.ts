@@ -188,6 +188,27 @@ export function vectorIndexContract(name: string, create: () => VectorIndexHarne
       expect(matches.map((m) => m.id).sort()).toEqual(["mem_0", "mem_2", "mem_4"]);
     });
 
+    it("fetches the vectors it serves by id, in batches beyond 20, and nothing else", async () => {
+      const h = create();
+      const [ns] = h.namespaces;
+      const records = Array.from({ length: 45 }, (_, i) => ({ id: `mem_${i}`, vector: unitVector(700 + i, h.dimensions) }));
+      await h.index.upsert(ns, records);
+      await settle(h);
+      await h.index.delete(ns, ["mem_3"]);
+      await settle(h);
+      const fetched = await h.index.fetch(ns, [...records.map((r) => r.id), "mem_unknown"]);
+      expect(fetched.map((r) => r.id).sort()).toEqual(records.map((r) => r.id).filter((id) => id !== "mem_3").sort());
+      for (const { id, vector } of fetched) {
+        expect(vector).toBeInstanceOf(Float32Array);
+        // The stored vector, up to the index's own precision (the local store keeps int8).
+        expect(dot(vector, records.find((r) => r.id === id)!.vector) / norm(vector)).toBeGreaterThan(0.99);
+      }
+      expect(await h.index.fetch(ns, [])).toEqual([]);
+      const other = h.namespaces[1] ?? null;
+      if (other !== null) expect(await h.index.fetch(other, ["mem_1"])).toEqual([]);
+      else await expect(h.index.fetch(h.foreignNamespace!, ["mem_1"])).rejects.toThrow();
+    });
+
     it("answers an empty namespace with no matches", async () => {
       const h = create();
       expect(await h.index.query(h.namespaces[0], unitVector(9, h.dimensions), 10)).toEqual([]);

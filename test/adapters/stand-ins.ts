@@ -96,13 +96,14 @@ interface StoredVector {
 /**
  * A Vectorize V2 index with cosine metric. Ids are unique per index (namespaces only filter queries); writes are
  * queued as mutations and only become visible on `flush()`, like the real index's asynchronous processing.
- * Limits: upsert ≤ 1,000 vectors per call, deleteByIds ≤ 1,000 ids, ids and namespaces ≤ 64 bytes,
+ * Limits: upsert ≤ 1,000 vectors per call, deleteByIds ≤ 1,000 ids, getByIds ≤ 20 ids, ids and namespaces ≤ 64 bytes,
  * topK ≤ 100 (≤ 20 with values or all metadata), default topK 5.
  */
 export class VectorizeStandIn implements VectorizeBinding {
   readonly upserts: VectorizeVector[][] = [];
   readonly queries: { vector: number[]; options: VectorizeQueryOptions | undefined }[] = [];
   readonly deletes: string[][] = [];
+  readonly gets: string[][] = [];
   private readonly visible = new Map<string, StoredVector>();
   private pending: (() => void)[] = [];
   private mutations = 0;
@@ -147,6 +148,16 @@ export class VectorizeStandIn implements VectorizeBinding {
       .sort((a, b) => b.score - a.score)
       .slice(0, topK);
     return { matches, count: matches.length };
+  }
+
+  /** The visible vectors with these ids, values included; more than 20 ids is refused, as by the real index. */
+  async getByIds(ids: string[]): Promise<VectorizeVector[]> {
+    this.gets.push([...ids]);
+    if (ids.length > 20) throw new Error("VECTOR_GET_ERROR (code = 40007): too many ids in payload; max id count is 20");
+    return ids.flatMap((id) => {
+      const stored = this.visible.get(id);
+      return stored ? [{ id, values: Array.from(stored.values), ...(stored.namespace === undefined ? {} : { namespace: stored.namespace }) }] : [];
+    });
   }
 
   async deleteByIds(ids: string[]): Promise<VectorizeAsyncMutation> {

@@ -33,6 +33,7 @@ function durableObjectHarness(cached: boolean): VectorIndexHarness {
     upsert: (namespace, records) => inObject((i) => i.upsert(namespace, records)),
     query: (namespace, vector, topK) => inObject((i) => i.query(namespace, vector, topK)),
     delete: (namespace, ids) => inObject((i) => i.delete(namespace, ids)),
+    fetch: (namespace, ids) => inObject((i) => i.fetch(namespace, ids)),
   };
   return { index, namespaces: [CUBE], foreignNamespace: "cube_fedcba9876543210", dimensions: DIMENSIONS };
 }
@@ -62,6 +63,19 @@ describe("Vectorize adapter requests", () => {
     const first = vectorize.upserts[0]![0]!;
     expect(first).toMatchObject({ id: `${CUBE}:mem_0`, namespace: CUBE });
     expect(first.metadata).toBeUndefined();
+  });
+
+  it("fetches with getByIds in batches of at most 20 cube-scoped ids, and not before the index shows them", async () => {
+    const vectorize = new VectorizeStandIn(DIMENSIONS);
+    const index = new VectorizeVectorIndex(vectorize);
+    await index.upsert(CUBE, records(45));
+    expect(await index.fetch(CUBE, ["mem_0"])).toEqual([]);
+    vectorize.flush();
+    vectorize.gets.length = 0;
+    const fetched = await index.fetch(CUBE, records(45).map((r) => r.id));
+    expect(vectorize.gets.map((ids) => ids.length)).toEqual([20, 20, 5]);
+    expect(vectorize.gets[0]![0]).toBe(`${CUBE}:mem_0`);
+    expect(fetched.map((r) => r.id)).toEqual(records(45).map((r) => r.id));
   });
 
   it("queries its namespace without values or metadata, topK capped at 100", async () => {

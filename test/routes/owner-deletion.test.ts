@@ -15,7 +15,7 @@ import { call, errorOf, newTenant, remember, uniqueUser } from "../helpers";
 
 const DAY = 86_400_000;
 /** Every table of a cube that holds anything of its owner. */
-const CUBE_TABLES = ["memories", "memory_versions", "events", "vector_blocks", "jobs", "episodes", "idempotency", "cube_identity"];
+const CUBE_TABLES = ["memories", "memory_versions", "events", "vector_blocks", "remote_vectors", "jobs", "episodes", "idempotency", "cube_identity"];
 
 async function admin() {
   const created = await newTenant(["read", "write", "admin"]);
@@ -221,6 +221,7 @@ describe("DELETE /v1/cubes/{id}", () => {
           upsert: async () => {},
           query: async () => [],
           delete: async (namespace, ids) => void remoteDeletes.push({ namespace, ids: [...ids] }),
+          fetch: async () => [],
         },
       };
       return state.storage.sql.exec("SELECT id FROM memories").toArray().map((row) => String(row.id));

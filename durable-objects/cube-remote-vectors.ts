@@ -1,0 +1,144 @@
+/**
+ * Vectors in the shared index (Vectorize, in production) leave the cube's own vector store once the index serves them.
+ *
+ * Why: the cube's store keeps every vector in memory, and at bge-m3's 1,024 dimensions 100,000 memories would take
+ * ~114 MB of the isolate's 128 MB (vector-store.ts). Vectorize shows a write only seconds later, so a new vector
+ * stays local for read-your-writes, and search merges both. Here a row per vector sent records when it went and with
+ * which embedder; the alarm fetches unconfirmed ones back from the index, and each that comes back equal to the local
+ * copy is deleted locally. A vector the index still lacks after REPUSH_AFTER_MS (or whose send failed) is sent again.
+ *
+ * A confirmed row stays as the record of the vector's embedding space, so a reindex knows which memories to re-embed
+ * without the vector itself. An export with vectors carries only the vectors still local; the import re-embeds the
+ * rest. Local mode (no shared index) never writes here.
+ */
+import type { VectorIndex, VectorRecord } from "../src/adapters/types";
+import type { VectorStore } from "./vector-store";
+import { placeholders } from "./cube-filters";
+
+/** How long after a send the first check waits: Vectorize shows writes within seconds. */
+export const CONFIRM_DELAY_MS = 30_000;
+/** A vector the index still does not serve this long after its send is sent again. */
+export const REPUSH_AFTER_MS = 15 * 60_000;
+/** Vectors checked per alarm: 50 getByIds calls, well inside one invocation's subrequests. */
+export const CONFIRM_BATCH = 1_000;
+/** The index's copy counts as the local one at this cosine (the local store keeps int8, the index floats). */
+const SAME_VECTOR = 0.99;
+
+interface PendingRow {
+  id: string;
+  embedder: string;
+  pushedAt: number;
+}
+
+export interface ConfirmResult {
+  confirmed: number;
+  resent: number;
+}
+
+/** See the file comment. */
+export class RemoteVectors {
+  constructor(
+    private readonly sql: SqlStorage,
+    private readonly vectors: VectorStore,
+  ) {}
+
+  /** Records vectors sent to the index at `at`, or not sent (`at` = 0: the next check sends them again). */
+  sent(ids: readonly string[], embedder: string, at: number): void {
+    for (const id of ids) {
+      this.sql.exec(
+        "INSERT OR REPLACE INTO remote_vectors (id, embedder, pushed_at, confirmed_at) VALUES (?, ?, ?, NULL)",
+        id,
+        embedder,
+        at,
+      );
+    }
+  }
+
+  /** Forgets vectors deleted from the index. */
+  dropped(ids: readonly string[]): void {
+    for (let i = 0; i < ids.length; i += 100) {
+      const chunk = ids.slice(i, i + 100);
+      this.sql.exec(`DELETE FROM remote_vectors WHERE id IN (${placeholders(chunk.length)})`, ...chunk);
+    }
+  }
+
+  /** The embedder of a vector that lives only in the index now, or null. */
+  confirmedEmbedder(id: string): string | null {
+    const row = this.sql.exec("SELECT embedder FROM remote_vectors WHERE id = ? AND confirmed_at IS NOT NULL", id).toArray()[0];
+    return row ? String(row.embedder) : null;
+  }
+
+  confirmedCount(): number {
+    return Number(this.sql.exec("SELECT count(*) AS n FROM remote_vectors WHERE confirmed_at IS NOT NULL").one().n);
+  }
+
+  /** When the next check is due (ms), or null when every vector sent is confirmed. */
+  nextCheck(): number | null {
+    const row = this.sql.exec("SELECT min(pushed_at) AS at FROM remote_vectors WHERE confirmed_at IS NULL").one();
+    return row.at === null ? null : Number(row.at) + CONFIRM_DELAY_MS;
+  }
+
+  /** Checks the oldest unconfirmed vectors against the index: confirmed ones leave the local store, lost ones go again. */
+  async check(index: VectorIndex, namespace: string, now: number): Promise<ConfirmResult> {
+    const due = this.due(now - CONFIRM_DELAY_MS);
+    if (due.length === 0) return { confirmed: 0, resent: 0 };
+    const served = new Map((await index.fetch(namespace, due.map((row) => row.id))).map((r) => [r.id, r.vector]));
+
+    let confirmed = 0;
+    const resend: (VectorRecord & { embedder: string })[] = [];
+    for (const row of due) {
+      // Re-read after the await: a write may have replaced the vector (and its row) meanwhile.
+      const current = this.row(row.id);
+      const local = this.vectors.get(row.id);
+      if (!current || current.pushedAt !== row.pushedAt) continue;
+      if (!local || local.embedder !== row.embedder) {
+        // Deleted, or re-embedded into another space (which sent, and recorded, its own vector).
+        this.dropped([row.id]);
+        continue;
+      }
+      const remote = served.get(row.id);
+      if (remote && cosine(remote, local.vector) >= SAME_VECTOR) {
+        this.vectors.delete([row.id]);
+        this.sql.exec("UPDATE remote_vectors SET confirmed_at = ? WHERE id = ?", now, row.id);
+        confirmed++;
+      } else if (row.pushedAt === 0 || row.pushedAt <= now - REPUSH_AFTER_MS) {
+        resend.push({ id: row.id, vector: local.vector, embedder: local.embedder });
+      }
+    }
+    if (resend.length > 0) {
+      await index.upsert(namespace, resend);
+      for (const record of resend) this.sent([record.id], record.embedder, now);
+    }
+    return { confirmed, resent: resend.length };
+  }
+
+  private due(sentBefore: number): PendingRow[] {
+    return this.sql
+      .exec(
+        "SELECT id, embedder, pushed_at FROM remote_vectors WHERE confirmed_at IS NULL AND pushed_at <= ? ORDER BY pushed_at LIMIT ?",
+        sentBefore,
+        CONFIRM_BATCH,
+      )
+      .toArray()
+      .map((row) => ({ id: String(row.id), embedder: String(row.embedder), pushedAt: Number(row.pushed_at) }));
+  }
+
+  private row(id: string): PendingRow | null {
+    const row = this.sql.exec("SELECT id, embedder, pushed_at FROM remote_vectors WHERE id = ? AND confirmed_at IS NULL", id).toArray()[0];
+    return row ? { id: String(row.id), embedder: String(row.embedder), pushedAt: Number(row.pushed_at) } : null;
+  }
+}
+
+function cosine(a: Float32Array, b: Float32Array): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i] ?? 0;
+    dot += x * y;
+    na += x * x;
+    nb += y * y;
+  }
+  return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb);
+}
