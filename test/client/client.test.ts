@@ -2,8 +2,9 @@
  * The TypeScript client (clients/typescript) against the real Worker: its fetch is the Worker's own
  * `exports.default.fetch`, wrapped where a test needs the network to misbehave first.
  */
-import { exports } from "cloudflare:workers";
-import { describe, expect, expectTypeOf, it } from "vitest";
+import { runDurableObjectAlarm } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
+import { afterEach, describe, expect, expectTypeOf, it, vi } from "vitest";
 import {
   MemosApiError,
   MemosClient,
@@ -13,8 +14,11 @@ import {
   type Memory,
   type OperationKey,
   type RetryEvent,
+  type Schemas,
 } from "../../clients/typescript/src/index";
+import { cubeObjectName } from "../../src/core/ids";
 import { ROOT_KEY, newTenant, uniqueUser } from "../helpers";
+import { createReceiver } from "../webhook-receiver";
 
 const BASE_URL = "http://memos.test";
 const worker = (request: Request) => exports.default.fetch(request);
@@ -153,6 +157,195 @@ describe("MemosClient against the Worker", { timeout: 30_000 }, () => {
       unkeyed.sendLifecycleHook({ tenantId: tenant.id, secret: `${secret}x`, body: { type: "expire", cube_id: written.cube_id } }),
     );
     expect(wrongSecret).toMatchObject({ status: 401, code: "unauthorized" });
+  });
+});
+
+describe("MemosClient on cubes, sharing, portability, webhooks and the audit log", { timeout: 60_000 }, () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  /** Runs a cube's alarm (jobs, the webhook outbox) now instead of waiting for it. */
+  const runAlarm = (tenantId: string, cubeId: string) => runDurableObjectAlarm(env.CUBE.getByName(cubeObjectName(tenantId, cubeId)));
+
+  it("creates, lists and shares named cubes, revokes a grant, and deletes a cube and an owner", async () => {
+    const { key, keyId } = await newTenant(["read", "write", "admin"]);
+    const memos = clientFor(key);
+    const user = uniqueUser();
+    const bob = `user:${uniqueUser()}`;
+
+    const recipes = await memos.createCube({ user_id: user, name: "recipes" });
+    expectTypeOf(recipes).toEqualTypeOf<Schemas["Cube"]>();
+    expect(recipes).toMatchObject({ owner: `user:${user}`, user_id: user, name: "recipes", is_default: false, access: "owner" });
+    const travel = await memos.createCube({ user_id: user, name: "travel" });
+    expect(await memos.cube(recipes.id)).toMatchObject({ id: recipes.id, name: "recipes" });
+    const duplicate = await rejection(memos.createCube({ user_id: user, name: "recipes" }));
+    expect(duplicate).toBeInstanceOf(MemosApiError);
+    expect(duplicate).toMatchObject({ status: 409, code: "conflict" });
+
+    expect((await memos.listCubes({ user_id: user })).data.map((c) => c.id).sort()).toEqual([recipes.id, travel.id].sort());
+    const everyCube: string[] = [];
+    for await (const cube of memos.listAllCubes({ user_id: user, limit: 1 })) everyCube.push(cube.id);
+    expect(everyCube.sort()).toEqual([recipes.id, travel.id].sort());
+
+    await memos.remember({ cube_id: recipes.id, memories: [{ content: "Grandma's soup needs a bay leaf." }] });
+    const first = await memos.createGrant(recipes.id, { principal: bob, permission: "read" });
+    expect(first).toMatchObject({ cube_id: recipes.id, principal: bob, permission: "read", created_by_key_id: keyId });
+    await memos.createGrant(recipes.id, { principal: bob, permission: "write" });
+    await memos.createGrant(recipes.id, { principal: "agent:sous-chef", permission: "read" });
+    expect((await memos.listGrants(recipes.id)).data.find((g) => g.principal === bob)?.permission).toBe("write");
+    const everyGrant: string[] = [];
+    for await (const grant of memos.listAllGrants(recipes.id, { limit: 1 })) everyGrant.push(grant.principal);
+    expect(everyGrant.sort()).toEqual(["agent:sous-chef", bob].sort());
+
+    // The grant works for a key acting for Bob, and stops working once revoked.
+    const bobs = clientFor((await memos.createKey({ scopes: ["read"], allowed_owners: [bob] })).key);
+    expect(await bobs.cube(recipes.id)).toMatchObject({ id: recipes.id, access: "write" });
+    expect(await memos.revokeGrant(recipes.id, bob)).toMatchObject({ principal: bob, permission: "write" });
+    expect(await rejection(bobs.cube(recipes.id))).toMatchObject({ status: 404, code: "not_found" });
+    expect((await memos.listGrants(recipes.id)).data.map((g) => g.principal)).toEqual(["agent:sous-chef"]);
+
+    // The audit log names what this key did, page after page (entries land just after each response).
+    await vi.waitFor(
+      async () => {
+        const actions = new Set<string>();
+        for await (const entry of memos.listAllAudit({ actor: keyId, limit: 5 })) actions.add(entry.action);
+        expect([...actions]).toEqual(expect.arrayContaining(["cube.create", "grant.create", "grant.list", "grant.revoke", "key.create"]));
+      },
+      { timeout: 10_000, interval: 200 },
+    );
+    const page = await memos.listAudit({ actor: keyId, action: "grant.create", limit: 2 });
+    expect(page.data).toHaveLength(2);
+    expect(page.data.every((entry) => entry.action === "grant.create" && entry.cube_id === recipes.id && entry.status !== null)).toBe(true);
+    expect(page.next_cursor).not.toBeNull();
+
+    const deletedCube = await memos.deleteCube(travel.id);
+    expect(deletedCube).toMatchObject({ owner: `user:${user}`, cubes: [travel.id], memories_deleted: 0 });
+    expect(await rejection(memos.cube(travel.id))).toMatchObject({ status: 404, code: "not_found" });
+    const written = await memos.remember({ user_id: user, memories: [{ content: "Lives in Porto." }] });
+    expect(await rejection(memos.deleteCube(written.cube_id))).toMatchObject({ status: 409, code: "conflict" });
+
+    const receipt = await memos.deleteOwner(`user:${user}`);
+    expectTypeOf(receipt).toEqualTypeOf<Schemas["DeletionReceipt"]>();
+    expect(receipt).toMatchObject({ owner: `user:${user}`, memories_deleted: 2 });
+    expect([...receipt.cubes].sort()).toEqual([recipes.id, written.cube_id].sort());
+    expect((await memos.listCubes({ user_id: user })).data).toEqual([]);
+    expect(await rejection(memos.deleteOwner(`user:${user}`))).toMatchObject({ status: 404, code: "not_found" });
+  });
+
+  it("reads provenance, exports a cube, downloads the file, and imports it into other cubes", async () => {
+    const { key, keyId, tenantId } = await newTenant(["read", "write"]);
+    const memos = clientFor(key);
+    const user = uniqueUser();
+    const written = await memos.remember({
+      user_id: user,
+      memories: [{ content: "Alice is allergic to peanuts.", source: { kind: "user_input", message_ids: ["m1"] } }, { content: "Alice swims on Tuesdays." }],
+    });
+    const [peanuts] = written.data;
+    if (!peanuts) throw new Error("no memory written");
+
+    const provenance = await memos.provenance(peanuts.id);
+    expectTypeOf(provenance).toEqualTypeOf<Schemas["Provenance"]>();
+    expect(provenance).toMatchObject({
+      memory_id: peanuts.id,
+      cube_id: written.cube_id,
+      source: { kind: "user_input", message_ids: ["m1"], key_id: keyId },
+      writer: { key_id: keyId, version: 1, verified: true },
+      imported_from: null,
+    });
+
+    const exported = await memos.exportCube(written.cube_id);
+    expect(exported).toMatchObject({ cube_id: written.cube_id, memories: 2, vectors: 0 });
+    const file = await memos.downloadExport(exported.export_id);
+    expectTypeOf(file).toEqualTypeOf<string>();
+    const lines = file.trim().split("\n").map((line) => JSON.parse(line) as { type: string; counts?: object });
+    expect(lines[0]).toMatchObject({ type: "header", format: "memos-cube-export", cube_id: written.cube_id, vectors: false });
+    expect(lines.filter((line) => line.type === "memory")).toHaveLength(2);
+    expect(lines.at(-1)).toMatchObject({ type: "end", counts: { memories: 2 } });
+    expect(new TextEncoder().encode(file).byteLength).toBe(exported.bytes);
+    expect(await new Response(await memos.streamExport(exported.export_id)).text()).toBe(file);
+    expect((await memos.exportCube(written.cube_id, { includeVectors: true })).vectors).toBe(2);
+
+    const contents = async (cubeId: string) => (await memos.list({ cube_id: cubeId })).data.map((m) => m.content).sort();
+    const importAndWait = async (cubeId: string, source: Parameters<typeof memos.importIntoCube>[1]) => {
+      const started = await memos.importIntoCube(cubeId, source);
+      expect(started.job).toMatchObject({ type: "import", cube_id: cubeId });
+      await runAlarm(tenantId, cubeId);
+      return memos.waitForJob(started.job_id, { intervalMs: 50, timeoutMs: 20_000 });
+    };
+
+    // By export id.
+    const copy = await memos.createCube({ user_id: user, name: "copy" });
+    const byId = await importAndWait(copy.id, { export_id: exported.export_id });
+    expect(byId).toMatchObject({ status: "done", result: { import: { export_id: exported.export_id, imported: 2, skipped: 0 } } });
+    expect(await contents(copy.id)).toEqual(await contents(written.cube_id));
+    const [imported] = (await memos.list({ cube_id: copy.id, limit: 1 })).data;
+    expect((await memos.provenance(imported!.id)).imported_from).toMatchObject({ export_id: exported.export_id, cube_id: written.cube_id });
+
+    // As a file, sent as NDJSON.
+    const sent: { contentType: string | null; body: string }[] = [];
+    const uploader = clientFor(key, {
+      fetch: async (request) => {
+        sent.push({ contentType: request.headers.get("Content-Type"), body: new TextDecoder().decode(await request.clone().arrayBuffer()) });
+        return worker(request);
+      },
+    });
+    const other = await memos.createCube({ user_id: user, name: "from a file" });
+    const started = await uploader.importIntoCube(other.id, { file });
+    expect(sent).toEqual([{ contentType: "application/x-ndjson", body: file }]);
+    await runAlarm(tenantId, other.id);
+    expect(await memos.waitForJob(started.job_id, { intervalMs: 50, timeoutMs: 20_000 })).toMatchObject({ status: "done", result: { import: { imported: 2 } } });
+    expect(await contents(other.id)).toEqual(await contents(written.cube_id));
+
+    const invalid = await rejection(memos.importIntoCube(other.id, { file: '{"type":"end"}\n' }));
+    expect(invalid).toMatchObject({ status: 400, code: "invalid_request" });
+    expect((invalid as MemosApiError).details).toEqual(expect.arrayContaining([expect.objectContaining({ line: 1 })]));
+    expect(await rejection(memos.downloadExport("exp_0123456789abcdef0123456789abcdef"))).toMatchObject({ status: 404, code: "not_found" });
+  });
+
+  it("registers a webhook, rotates its secret, lists and replays its deliveries, and deletes it", async () => {
+    const { key, tenantId } = await newTenant(["read", "write", "admin"]);
+    const memos = clientFor(key);
+    const created = await memos.webhooks.create({ url: "http://localhost:8788/client", events: ["memory.created"] });
+    expectTypeOf(created.secret).toEqualTypeOf<string>();
+    expect(created.secret).toMatch(/^whsec_/);
+    const listed = await memos.webhooks.list();
+    expect(listed.data.map((w) => w.id)).toEqual([created.id]);
+    expect(listed.data[0]).not.toHaveProperty("secret");
+    const rotated = await memos.webhooks.rotateSecret(created.id);
+    expect(rotated).toMatchObject({ id: created.id, secret: expect.stringMatching(/^whsec_/) });
+    expect(rotated.secret).not.toBe(created.secret);
+    expect(await memos.webhooks.listDeliveries(created.id)).toEqual({ data: [], next_cursor: null });
+
+    // The Worker's queue consumer delivers through the global fetch: here it reaches a receiver holding the new secret.
+    const receiver = createReceiver({ secret: rotated.secret });
+    vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => receiver.fetch(String(input instanceof Request ? input.url : input), init ?? {}));
+    const written = await memos.remember({ user_id: uniqueUser(), memories: [{ content: "Carol is vegetarian." }] });
+    await runAlarm(tenantId, written.cube_id);
+    const delivered = async () => {
+      const all: Schemas["WebhookDelivery"][] = [];
+      for await (const delivery of memos.webhooks.listAllDeliveries(created.id, { status: "delivered" })) all.push(delivery);
+      expect(all).toHaveLength(1);
+      return all[0]!;
+    };
+    const delivery = await vi.waitFor(delivered, { timeout: 20_000, interval: 200 });
+    expect(delivery).toMatchObject({ webhook_id: created.id, event_type: "memory.created", attempts: 1 });
+    expect(delivery.event.data).toMatchObject({ memory_id: written.data[0]?.id });
+    expect(receiver.requests.every((r) => r.verified)).toBe(true);
+
+    const replayed = await memos.webhooks.replayDelivery(created.id, delivery.id);
+    expect(replayed).toMatchObject({ id: delivery.id, status: "queued", attempts: 0, event_id: delivery.event_id });
+    await vi.waitFor(delivered, { timeout: 20_000, interval: 200 });
+    expect(receiver.duplicates).toBe(1);
+    const unknown = await rejection(memos.webhooks.replayDelivery(created.id, "dlv_0123456789abcdef"));
+    expect(unknown).toMatchObject({ status: 404, code: "not_found" });
+
+    expect(await memos.webhooks.delete(created.id)).toMatchObject({ id: created.id, url: created.url });
+    expect((await memos.webhooks.list()).data).toEqual([]);
+    expect(await rejection(memos.webhooks.listDeliveries(created.id))).toMatchObject({ status: 404, code: "not_found" });
+    // Webhooks need the admin scope: a read/write key is refused with the typed error.
+    const writer = clientFor((await memos.createKey({ scopes: ["read", "write"] })).key);
+    expect(await rejection(writer.webhooks.list())).toMatchObject({ status: 403, code: "forbidden" });
   });
 });
 
@@ -376,5 +569,19 @@ describe("the typed surface", () => {
     void (() => memos.request("get", "/v1/memories/{id}", {}));
     // @ts-expect-error `query` is required by POST /v1/search
     void (() => memos.search({ user_id: "alice" }));
+
+    // The named methods of the newer routes take and return the document's types too.
+    expectTypeOf<Awaited<ReturnType<typeof memos.downloadExport>>>().toEqualTypeOf<string>();
+    expectTypeOf<Awaited<ReturnType<typeof memos.streamExport>>>().toEqualTypeOf<NonNullable<Response["body"]>>();
+    expectTypeOf<Awaited<ReturnType<typeof memos.importIntoCube>>>().toEqualTypeOf<Schemas["JobAccepted"]>();
+    expectTypeOf<ReturnType<typeof memos.listAllAudit>>().toEqualTypeOf<AsyncGenerator<Schemas["AuditEntry"]>>();
+    expectTypeOf<ReturnType<typeof memos.webhooks.listAllDeliveries>>().toEqualTypeOf<AsyncGenerator<Schemas["WebhookDelivery"]>>();
+    expectTypeOf(memos.createGrant).parameter(1).toEqualTypeOf<Schemas["CreateGrantRequest"]>();
+    // @ts-expect-error a grant needs a permission
+    void (() => memos.createGrant("cube_x", { principal: "user:bob" }));
+    // @ts-expect-error an import is an export id or a file, not both spelled otherwise
+    void (() => memos.importIntoCube("cube_x", { exportId: "exp_x" }));
+    // @ts-expect-error `status` is one of queued, delivered, failed, dead
+    void (() => memos.webhooks.listDeliveries("whk_x", { status: "lost" }));
   });
 });

@@ -1,13 +1,18 @@
 /**
  * MemosClient: every route of the MemOS Edge API, typed from its OpenAPI document (schema.d.ts, generated).
- * `request(method, path, …)` reaches any route in the document; the named methods cover the ones people call most.
+ * A named method for each `/v1` route, here by area, with the two namespaces in their own files: `client.webhooks`
+ * (webhooks.ts) and `client.admin` (admin.ts). `request(method, path, …)` reaches any route in the document, the
+ * mem0-compatible `/mem0` facade included.
  */
 import createClient, { type Client, type FetchResponse, type MaybeOptionalInit } from "openapi-fetch";
 import type { HttpMethod, MediaType, PathsWithMethod, RequiredKeysOf } from "openapi-typescript-helpers";
+import { adminMethods } from "./admin.js";
+import { type CallOptions, callInit, everyItem } from "./calls.js";
 import { MemosApiError } from "./errors.js";
 import { OPERATIONS } from "./operations.js";
 import type { components, paths } from "./schema.js";
 import { type FetchLike, type RetryOptions, type SendPolicy, Transport } from "./transport.js";
+import { webhookMethods } from "./webhooks.js";
 
 /** The API's wire types by name: `Schemas["Memory"]`, `Schemas["SearchRequest"]`, … */
 export type Schemas = components["schemas"];
@@ -25,17 +30,6 @@ export interface MemosClientOptions {
   /** How long one attempt may wait for the response headers, in ms (default 30 s). */
   timeoutMs?: number;
   /** Headers sent with every request (a `User-Agent`, say). */
-  headers?: Record<string, string>;
-}
-
-/** Options every named method takes last. */
-export interface CallOptions {
-  /**
-   * The Idempotency-Key of a write (default: a fresh UUID per call, kept across its retries). Pass the
-   * `idempotencyKey` of a failed call's error to repeat it without writing twice.
-   */
-  idempotencyKey?: string;
-  signal?: AbortSignal;
   headers?: Record<string, string>;
 }
 
@@ -58,6 +52,12 @@ export type ResponseData<P extends keyof paths, M extends HttpMethod, Init = obj
 
 /** The query of GET /v1/memories. */
 export type ListMemoriesQuery = NonNullable<paths["/v1/memories"]["get"]["parameters"]["query"]>;
+/** The query of GET /v1/cubes. */
+export type ListCubesQuery = NonNullable<paths["/v1/cubes"]["get"]["parameters"]["query"]>;
+/** The query of GET /v1/cubes/{id}/grants. */
+export type ListGrantsQuery = NonNullable<paths["/v1/cubes/{id}/grants"]["get"]["parameters"]["query"]>;
+/** The query of GET /v1/audit. */
+export type AuditQuery = NonNullable<paths["/v1/audit"]["get"]["parameters"]["query"]>;
 /** POST /v1/memories with `memories`: written verbatim (201). */
 export type RememberRequest = Pick<Schemas["WriteMemoriesRequest"], "user_id" | "agent_id" | "cube_id"> & {
   memories: Schemas["MemoryInput"][];
@@ -146,13 +146,8 @@ export class MemosClient {
   }
 
   /** Every memory `list` would return, page after page. */
-  async *listAll(query: Omit<ListMemoriesQuery, "cursor">, options?: CallOptions): AsyncGenerator<Memory> {
-    let cursor: string | undefined;
-    do {
-      const page = await this.list({ ...query, ...(cursor === undefined ? {} : { cursor }) }, options);
-      yield* page.data;
-      cursor = page.next_cursor ?? undefined;
-    } while (cursor !== undefined);
+  listAll(query: Omit<ListMemoriesQuery, "cursor">, options?: CallOptions): AsyncGenerator<Memory> {
+    return everyItem((page) => this.list({ ...query, ...page }, options));
   }
 
   /** Changes fields: writes version n+1 and keeps version n. */
@@ -186,7 +181,105 @@ export class MemosClient {
     return this.request("delete", "/v1/memories/{id}/pin", { params: { path: { id } }, ...callInit(options) });
   }
 
-  // ── cubes and jobs ─────────────────────────────────────────────────────────────────────────────────────────────
+  /** Where a memory came from (episode and cited messages, writer and watermark, import origin) and its events. */
+  provenance(id: string, options?: CallOptions) {
+    return this.request("get", "/v1/memories/{id}/provenance", { params: { path: { id } }, ...callInit(options) });
+  }
+
+  // ── cubes and sharing ──────────────────────────────────────────────────────────────────────────────────────────
+
+  /** Creates a named cube for `user_id` or `agent_id`, addressed by `cube_id` from then on (names unique per owner). */
+  createCube(body: Schemas["CreateCubeRequest"], options?: CallOptions) {
+    return this.request("post", "/v1/cubes", { body, ...callInit(options) });
+  }
+
+  /** One cube the key reaches, with its `access`. */
+  cube(cubeId: string, options?: CallOptions) {
+    return this.request("get", "/v1/cubes/{id}", { params: { path: { id: cubeId } }, ...callInit(options) });
+  }
+
+  /** One page of the cubes the key reaches (its owners' and those granted to them), newest first. */
+  listCubes(query: ListCubesQuery = {}, options?: CallOptions) {
+    return this.request("get", "/v1/cubes", { params: { query }, ...callInit(options) });
+  }
+
+  /** Every cube `listCubes` would return, page after page. */
+  listAllCubes(query: Omit<ListCubesQuery, "cursor"> = {}, options?: CallOptions) {
+    return everyItem((page) => this.listCubes({ ...query, ...page }, options));
+  }
+
+  /** Shares a cube: grants `user:<id>` or `agent:<id>` read or write access, replacing an earlier grant to them. */
+  createGrant(cubeId: string, body: Schemas["CreateGrantRequest"], options?: CallOptions) {
+    return this.request("post", "/v1/cubes/{id}/grants", { params: { path: { id: cubeId } }, body, ...callInit(options) });
+  }
+
+  /** One page of a cube's grants, by principal. */
+  listGrants(cubeId: string, query: ListGrantsQuery = {}, options?: CallOptions) {
+    return this.request("get", "/v1/cubes/{id}/grants", { params: { path: { id: cubeId }, query }, ...callInit(options) });
+  }
+
+  /** Every grant `listGrants` would return, page after page. */
+  listAllGrants(cubeId: string, query: Omit<ListGrantsQuery, "cursor"> = {}, options?: CallOptions) {
+    return everyItem((page) => this.listGrants(cubeId, { ...query, ...page }, options));
+  }
+
+  /** Revokes a principal's grant (`user:<id>` or `agent:<id>`); it stops working on the next request. */
+  revokeGrant(cubeId: string, principal: string, options?: CallOptions) {
+    return this.request("delete", "/v1/cubes/{id}/grants/{principal}", {
+      params: { path: { id: cubeId, principal } },
+      ...callInit(options),
+    });
+  }
+
+  // ── cubes: export, import, deletion ────────────────────────────────────────────────────────────────────────────
+
+  /** Exports a whole cube, every state and version, into R2 (docs/export-format.md); `includeVectors` adds the vectors. */
+  exportCube(cubeId: string, { includeVectors = false }: { includeVectors?: boolean } = {}, options?: CallOptions) {
+    const query = { include_vectors: includeVectors ? ("true" as const) : ("false" as const) };
+    return this.request("post", "/v1/cubes/{id}/export", { params: { path: { id: cubeId }, query }, ...callInit(options) });
+  }
+
+  /** An export's file as text: JSONL, one JSON object per line. */
+  async downloadExport(exportId: string, options?: CallOptions): Promise<string> {
+    // Decoded here: the file is UTF-8 by its format, and workerd warns when `text()` reads an application/x-ndjson body.
+    const params = { path: { id: exportId } };
+    const bytes = await this.request("get", "/v1/exports/{id}", { params, parseAs: "arrayBuffer", ...callInit(options) });
+    return new TextDecoder().decode(bytes);
+  }
+
+  /** An export's file as a byte stream, for one too large to hold in memory. */
+  streamExport(exportId: string, options?: CallOptions) {
+    return this.request("get", "/v1/exports/{id}", { params: { path: { id: exportId } }, parseAs: "stream", ...callInit(options) });
+  }
+
+  /**
+   * Imports into a cube in the background: an export of this tenant by `export_id`, or an export file's text as
+   * `file` (up to the 1 MB body limit). Memories get new ids here; importing the same file again returns the first job.
+   */
+  importIntoCube(cubeId: string, source: Schemas["ImportRequest"] | { file: string }, options?: CallOptions) {
+    const params = { path: { id: cubeId } };
+    if ("export_id" in source) return this.request("post", "/v1/cubes/{id}/import", { params, body: source, ...callInit(options) });
+    return this.request("post", "/v1/cubes/{id}/import", {
+      params,
+      body: source.file,
+      // The file goes as it is: NDJSON, not a JSON string.
+      bodySerializer: () => source.file,
+      ...callInit(options),
+      headers: { ...options?.headers, "Content-Type": "application/x-ndjson" },
+    });
+  }
+
+  /** Deletes a named cube everywhere (admin scope) and answers with a receipt; a default cube goes with its owner. */
+  deleteCube(cubeId: string, options?: CallOptions) {
+    return this.request("delete", "/v1/cubes/{id}", { params: { path: { id: cubeId } }, ...callInit(options) });
+  }
+
+  /** Deletes an owner (`user:<id>` or `agent:<id>`) with all their cubes and grants, on request (admin scope). */
+  deleteOwner(owner: string, options?: CallOptions) {
+    return this.request("delete", "/v1/owners/{owner}", { params: { path: { owner } }, ...callInit(options) });
+  }
+
+  // ── cube state and jobs ────────────────────────────────────────────────────────────────────────────────────────
 
   /** A cube's working memory: pins first, then what the scheduler keeps hot. */
   workingMemory(cubeId: string, options?: CallOptions) {
@@ -271,46 +364,28 @@ export class MemosClient {
     });
   }
 
+  // ── audit log (admin scope) ────────────────────────────────────────────────────────────────────────────────────
+
+  /** One page of the tenant's audit log, newest first: who did what to which cube and memories, never content. */
+  listAudit(query: AuditQuery = {}, options?: CallOptions) {
+    return this.request("get", "/v1/audit", { params: { query }, ...callInit(options) });
+  }
+
+  /** Every entry `listAudit` would return, page after page. */
+  listAllAudit(query: Omit<AuditQuery, "cursor"> = {}, options?: CallOptions) {
+    return everyItem((page) => this.listAudit({ ...query, ...page }, options));
+  }
+
   /** Liveness; needs no key. */
   health(options?: CallOptions) {
     return this.request("get", "/health", callInit(options));
   }
 
-  // ── tenants (root key) ─────────────────────────────────────────────────────────────────────────────────────────
+  // ── namespaces ─────────────────────────────────────────────────────────────────────────────────────────────────
+
+  /** Outbound webhooks: endpoints, signing secrets, the delivery log (admin scope). */
+  readonly webhooks = webhookMethods(this);
 
   /** Tenant administration with the root key. */
-  readonly admin = {
-    /** Creates a tenant. */
-    createTenant: (body: Schemas["CreateTenantRequest"], options?: CallOptions) =>
-      this.request("post", "/v1/admin/tenants", { body, ...callInit(options) }),
-    /** One tenant. */
-    tenant: (tenantId: string, options?: CallOptions) =>
-      this.request("get", "/v1/admin/tenants/{tenant_id}", { params: { path: { tenant_id: tenantId } }, ...callInit(options) }),
-    /** Creates an API key for a tenant; the secret is in the answer, once. */
-    createKey: (tenantId: string, body: Schemas["CreateKeyRequest"] = {}, options?: CallOptions) =>
-      this.request("post", "/v1/admin/tenants/{tenant_id}/keys", {
-        params: { path: { tenant_id: tenantId } },
-        body,
-        ...callInit(options),
-      }),
-    /** A tenant's keys (no secrets). */
-    listKeys: (tenantId: string, options?: CallOptions) =>
-      this.request("get", "/v1/admin/tenants/{tenant_id}/keys", { params: { path: { tenant_id: tenantId } }, ...callInit(options) }),
-    /** Revokes a tenant's key; it is refused from the next request on. */
-    revokeKey: (tenantId: string, keyId: string, options?: CallOptions) =>
-      this.request("delete", "/v1/admin/tenants/{tenant_id}/keys/{key_id}", {
-        params: { path: { tenant_id: tenantId, key_id: keyId } },
-        ...callInit(options),
-      }),
-  };
-}
-
-function callInit(options: CallOptions | undefined) {
-  if (!options) return {};
-  const { idempotencyKey, signal, headers } = options;
-  return {
-    ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
-    ...(signal === undefined ? {} : { signal }),
-    ...(headers === undefined ? {} : { headers }),
-  };
+  readonly admin = adminMethods(this);
 }

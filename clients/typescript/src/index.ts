@@ -10,8 +10,10 @@
  */
 export {
   MemosClient,
-  type CallOptions,
+  type AuditQuery,
   type IngestRequest,
+  type ListCubesQuery,
+  type ListGrantsQuery,
   type ListMemoriesQuery,
   type Memory,
   type MemosClientOptions,
@@ -20,6 +22,9 @@ export {
   type ResponseData,
   type Schemas,
 } from "./client.js";
+export type { TenantAdmin } from "./admin.js";
+export type { CallOptions } from "./calls.js";
+export type { ListDeliveriesQuery, Webhooks } from "./webhooks.js";
 export { MemosApiError, MemosNetworkError, type ErrorBody } from "./errors.js";
 export { OPERATIONS, type OperationKey } from "./operations.js";
 export type { components, paths } from "./schema.js";
