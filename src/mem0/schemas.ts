@@ -167,4 +167,25 @@ export const Mem0Ping = z
   .object({ status: z.literal("ok"), org_id: z.string(), project_id: z.null(), message: z.string() })
   .openapi("Mem0Ping");
 
+export const Mem0Entity = z
+  .object({
+    id: z.string().openapi({ description: "Our owner id: `user:<id>` or `agent:<id>`." }),
+    name: z.string(),
+    type: z.enum(["user", "agent"]),
+    total_memories: z.int(),
+    owner: z.string().openapi({ description: "The tenant." }),
+    created_at: Timestamp,
+    updated_at: Timestamp.openapi({ description: "Last activity." }),
+  })
+  .openapi("Mem0Entity");
+
+export const Mem0EntityPage = z
+  .object({ count: z.int(), next: z.string().nullable(), previous: z.string().nullable(), results: z.array(Mem0Entity) })
+  .openapi("Mem0EntityPage");
+
+export const Mem0EntityParams = z.object({
+  entity_type: z.string().max(16).openapi({ param: { name: "entity_type", in: "path" }, description: "user or agent." }),
+  entity_id: ExternalId.openapi({ param: { name: "entity_id", in: "path" } }),
+});
+
 export type Mem0MemoryWire = z.infer<typeof Mem0Memory>;

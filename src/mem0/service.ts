@@ -4,16 +4,21 @@
  * audit and webhooks. docs/mem0-compat.md lists the calls, fields and mappings.
  */
 import type { z } from "@hono/zod-openapi";
+import { count, desc, eq } from "drizzle-orm";
 import { toMemoryFilter } from "../core/filters";
+import { toIso } from "../core/time";
+import { owners } from "../db/schema";
 import { type Where, normaliseWhere, whereProblems } from "../core/where";
 import { ApiError, unwrap } from "../errors";
 import { WriteMemoriesRequest } from "../schemas/memory";
+import type { WebhookQueue } from "../schemas/webhooks";
 import { parseAsRest } from "../schemas/parse";
 import { SearchRequest } from "../schemas/search";
 import type { TenantContext } from "../services/context";
 import { cubeForRead, cubeStub, recordActivity } from "../services/cubes";
 import { getJob } from "../services/jobs";
 import { forgetMemory, getMemory, ingest, memoryHistory, updateMemory } from "../services/memories";
+import { announceOwnerDeletion, deleteOwner } from "../services/portability";
 import { search } from "../services/search";
 import { ENTITY_FIELDS, FilterError, MEM0_AGENT_KEY, MEM0_APP_KEY, translateFilters } from "./filters";
 import type { Mem0AddRequest, Mem0DeleteAllQuery, Mem0SearchRequest, Mem0UpdateRequest } from "./schemas";
@@ -138,18 +143,55 @@ export async function mem0List(
   url: URL,
 ) {
   const { memories, total } = await matchingPage(ctx, filters, { offset: (page - 1) * pageSize, limit: pageSize });
+  return { count: total, ...pageLinks(url, page, pageSize, total), results: memories.map(toMem0Memory) };
+}
+
+/** mem0's `next` and `previous`: the URLs of the neighbouring pages, or null at either end. */
+function pageLinks(url: URL, page: number, pageSize: number, total: number) {
   const pageUrl = (n: number) => {
-    const next = new URL(url);
-    next.searchParams.set("page", String(n));
-    next.searchParams.set("page_size", String(pageSize));
-    return next.toString();
+    const link = new URL(url);
+    link.searchParams.set("page", String(n));
+    link.searchParams.set("page_size", String(pageSize));
+    return link.toString();
   };
-  return {
-    count: total,
-    next: page * pageSize < total ? pageUrl(page + 1) : null,
-    previous: page > 1 ? pageUrl(page - 1) : null,
-    results: memories.map(toMem0Memory),
-  };
+  return { next: page * pageSize < total ? pageUrl(page + 1) : null, previous: page > 1 ? pageUrl(page - 1) : null };
+}
+
+/** GET /v1/entities/: the tenant's users and agents (our owners), most recently active first, by page. */
+export async function mem0Entities(ctx: TenantContext, page: number, pageSize: number, url: URL) {
+  const { db } = ctx.deps;
+  const mine = eq(owners.tenantId, ctx.principal.tenantId);
+  const [rows, counted] = await Promise.all([
+    db.select().from(owners).where(mine).orderBy(desc(owners.lastActiveAt), owners.owner).limit(pageSize).offset((page - 1) * pageSize).all(),
+    db.select({ n: count() }).from(owners).where(mine).get(),
+  ]);
+  const total = counted?.n ?? 0;
+  const results = rows.map((row) => ({
+    id: row.owner,
+    name: row.externalId,
+    type: row.kind,
+    total_memories: row.memoryCount,
+    owner: ctx.principal.tenantId,
+    created_at: toIso(row.createdAt),
+    updated_at: toIso(row.lastActiveAt),
+  }));
+  return { count: total, ...pageLinks(url, page, pageSize, total), results };
+}
+
+/**
+ * DELETE /v2/entities/{type}/{id}/: deletes the user or agent and everything of theirs (DELETE /v1/owners/{owner},
+ * with its receipt in the audit log and the owner.deleted webhook). mem0's app and run entities are fields of
+ * memories here, not owners.
+ */
+export async function mem0DeleteEntity(ctx: TenantContext, queue: WebhookQueue, type: string, id: string) {
+  if (type !== "user" && type !== "agent") {
+    throw new ApiError(
+      "invalid_request",
+      `only user and agent entities can be deleted here; ${type} ids are fields of memories: DELETE /mem0/v1/memories/?user_id=…&${type}_id=…`,
+    );
+  }
+  announceOwnerDeletion(ctx, queue, await deleteOwner(ctx, `${type}:${id}`));
+  return { message: "Entity deleted successfully." };
 }
 
 export async function mem0Get(ctx: TenantContext, id: string) {

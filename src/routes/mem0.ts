@@ -10,6 +10,8 @@ import {
   Mem0AddRequest,
   Mem0AddResponse,
   Mem0DeleteAllQuery,
+  Mem0EntityPage,
+  Mem0EntityParams,
   Mem0Event,
   Mem0EventIdParam,
   Mem0HistoryEntry,
@@ -24,9 +26,22 @@ import {
   Mem0SearchResponse,
   Mem0UpdateRequest,
 } from "../mem0/schemas";
-import { mem0Add, mem0Delete, mem0DeleteAll, mem0Event, mem0Get, mem0History, mem0List, mem0Search, mem0Update } from "../mem0/service";
+import {
+  mem0Add,
+  mem0Delete,
+  mem0DeleteAll,
+  mem0DeleteEntity,
+  mem0Entities,
+  mem0Event,
+  mem0Get,
+  mem0History,
+  mem0List,
+  mem0Search,
+  mem0Update,
+} from "../mem0/service";
+import { createWebhookDeps } from "../deps";
 import { z } from "@hono/zod-openapi";
-import { createRouter, errorResponses, jsonBody, jsonResponse, tenantContext } from "./shared";
+import { createRouter, errorResponses, jsonBody, jsonResponse, tenantContext, tenantWideContext } from "./shared";
 
 export const MEM0_PREFIX = "/mem0";
 export const MEM0_SECURITY_SCHEME = "mem0Token";
@@ -168,4 +183,37 @@ export const mem0Routes = createRouter()
       responses: { 200: jsonResponse(z.array(Mem0HistoryEntry), "Every version as ADD, UPDATE or DELETE."), ...readErrors },
     }),
     async (c) => c.json(await mem0History(tenantContext(c, "read"), c.req.valid("param").memory_id), 200),
+  )
+  .openapi(
+    createRoute({
+      method: "get",
+      path: `${MEM0_PREFIX}/v1/entities/`,
+      tags,
+      summary: "mem0: the tenant's users and agents, most recently active first",
+      description: "Needs a key not restricted to owners or cubes: the list spans the tenant.",
+      security,
+      request: { query: Mem0ListQuery },
+      responses: { 200: jsonResponse(Mem0EntityPage, "One page and the total count."), ...readErrors },
+    }),
+    async (c) => {
+      const { page, page_size } = c.req.valid("query");
+      return c.json(await mem0Entities(tenantWideContext(c, "read"), page, page_size, new URL(c.req.url)), 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "delete",
+      path: `${MEM0_PREFIX}/v2/entities/{entity_type}/{entity_id}/`,
+      tags,
+      summary: "mem0: delete a user or agent and everything of theirs (admin scope)",
+      description: "As DELETE /v1/owners/{owner}: every cube, vector and R2 object, a receipt in the audit log, the owner.deleted webhook.",
+      security,
+      request: { params: Mem0EntityParams },
+      responses: { 200: jsonResponse(Mem0Message200, "Done."), ...errorResponses("invalid_request", "unauthorized", "forbidden", "not_found") },
+    }),
+    async (c) => {
+      const { entity_type, entity_id } = c.req.valid("param");
+      const ctx = tenantContext(c, "admin");
+      return c.json(await mem0DeleteEntity(ctx, createWebhookDeps(c.env).queue, entity_type, entity_id), 200);
+    },
   );

@@ -13,8 +13,15 @@ import {
   Provenance,
 } from "../schemas/portability";
 import { createWebhookDeps } from "../deps";
-import { publishEvent } from "../services/webhooks";
-import { deleteCube, deleteOwner, downloadExport, exportCube, importIntoCube, memoryProvenance } from "../services/portability";
+import {
+  announceOwnerDeletion,
+  deleteCube,
+  deleteOwner,
+  downloadExport,
+  exportCube,
+  importIntoCube,
+  memoryProvenance,
+} from "../services/portability";
 import { bearerSecurity, createRouter, errorResponses, jsonResponse, markReplay, tenantContext } from "./shared";
 
 const NDJSON = "application/x-ndjson";
@@ -166,15 +173,7 @@ export const portabilityRoutes = createRouter()
     async (c) => {
       const ctx = tenantContext(c, "admin");
       const receipt = await deleteOwner(ctx, c.req.valid("param").owner);
-      // Subscribed apps learn of the deletion (to delete their own copies); after the response, failures logged.
-      const { receipt_id, owner, cubes, memories_deleted, deleted_at } = receipt;
-      ctx.background(
-        publishEvent(createWebhookDeps(c.env).queue, ctx.principal.tenantId, {
-          type: "owner.deleted",
-          owner,
-          data: { receipt_id, cubes, memories_deleted, deleted_at },
-        }),
-      );
+      announceOwnerDeletion(ctx, createWebhookDeps(c.env).queue, receipt);
       return c.json(receipt, 200);
     },
   );

@@ -75,6 +75,8 @@ export const AUDIT_ACTIONS: Readonly<Record<string, string>> = {
   "PUT /mem0/v1/memories/{memory_id}/": "memory.update",
   "DELETE /mem0/v1/memories/{memory_id}/": "memory.forget",
   "GET /mem0/v1/memories/{memory_id}/history/": "memory.history",
+  "GET /mem0/v1/entities/": "owner.list",
+  "DELETE /mem0/v2/entities/{entity_type}/{entity_id}/": "owner.delete",
 };
 
 /**

@@ -13,6 +13,7 @@ import { toIso } from "../core/time";
 import { auditLog, cubes, grants, owners } from "../db/schema";
 import { ApiError, unwrap } from "../errors";
 import type { JobWire } from "../schemas/jobs";
+import type { WebhookQueue } from "../schemas/webhooks";
 import {
   type DeletionReceiptWire,
   EXPORT_ID,
@@ -22,6 +23,7 @@ import {
 } from "../schemas/portability";
 import type { TenantContext } from "./context";
 import { cubeOfMemory, cubeStub, forgetCachedCube, ownCube, reachCube, restrictionsOf } from "./cubes";
+import { publishEvent } from "./webhooks";
 
 /** Cube ids per D1 statement: D1 binds at most 100 parameters. */
 const D1_CHUNK = 50;
@@ -175,6 +177,14 @@ export async function deleteOwner(ctx: TenantContext, owner: string): Promise<De
   await db.batch(statements);
   for (const ref of refs) forgetCachedCube(tenantId, ref.cubeId);
   return receipt;
+}
+
+/** Tells subscribed apps that an owner was deleted, so they delete their own copies; after the response, failures logged. */
+export function announceOwnerDeletion(ctx: TenantContext, queue: WebhookQueue, receipt: DeletionReceiptWire): void {
+  const { receipt_id, owner, cubes, memories_deleted, deleted_at } = receipt;
+  ctx.background(
+    publishEvent(queue, ctx.principal.tenantId, { type: "owner.deleted", owner, data: { receipt_id, cubes, memories_deleted, deleted_at } }),
+  );
 }
 
 /**

@@ -203,6 +203,34 @@ describe("mem0's official client against the facade", () => {
     expect(((await clientFor(stranger.key).getAll({ filters: { user_id: userId } })) as any).count).toBe(0);
   });
 
+  it("lists users and agents as entities, and deleteUsers deletes one with everything of theirs", async () => {
+    const { key } = await newTenant(["read", "write", "admin"]);
+    const client = clientFor(key);
+    const [alice, bob] = [uniqueUser(), uniqueUser()];
+    await client.add([{ role: "user", content: "Alice keeps bees." }], { userId: alice, infer: false, async_mode: false } as any);
+    await client.add([{ role: "user", content: "Bob collects stamps." }], { userId: bob, infer: false, async_mode: false } as any);
+    await client.add([{ role: "user", content: "Reply briefly." }], { agentId: "helper", infer: false, async_mode: false } as any);
+
+    const entities: any = await client.users();
+    expect(entities.count).toBe(3);
+    expect(entities.results).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ id: `user:${alice}`, name: alice, type: "user", totalMemories: 1 }),
+        expect.objectContaining({ id: "agent:helper", name: "helper", type: "agent" }),
+      ]),
+    );
+
+    expect(await client.deleteUsers({ userId: alice })).toEqual({ message: "Entity deleted successfully." });
+    expect(((await client.getAll({ filters: { user_id: alice } })) as any).count).toBe(0);
+    expect(((await client.getAll({ filters: { user_id: bob } })) as any).count).toBe(1);
+    expect(((await client.users()) as any).results.map((e: any) => e.id).sort()).toEqual(["agent:helper", `user:${bob}`].sort());
+    const owner = await call("DELETE", `/v1/owners/user:${alice}`, { key });
+    expect(owner.status).toBe(404);
+
+    const app = await rejection(client.deleteUsers({ appId: "web" }));
+    expect(app.message).toContain("only user and agent entities");
+  });
+
   it("files each facade call in the audit log under our action names", async () => {
     const { key } = await newTenant(["read", "write", "admin"]);
     const client = clientFor(key);

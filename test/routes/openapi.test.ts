@@ -67,6 +67,8 @@ describe("GET /openapi.json", () => {
         "PUT /mem0/v1/memories/{memory_id}/",
         "DELETE /mem0/v1/memories/{memory_id}/",
         "GET /mem0/v1/memories/{memory_id}/history/",
+        "GET /mem0/v1/entities/",
+        "DELETE /mem0/v2/entities/{entity_type}/{entity_id}/",
       ].sort(),
     );
     expect(doc.paths["/mem0/v3/memories/search/"].post.security).toEqual([{ mem0Token: [] }]);

@@ -7,6 +7,7 @@
 export type OperationKey =
   | "DELETE /mem0/v1/memories/"
   | "DELETE /mem0/v1/memories/{memory_id}/"
+  | "DELETE /mem0/v2/entities/{entity_type}/{entity_id}/"
   | "DELETE /v1/admin/tenants/{tenant_id}/keys/{key_id}"
   | "DELETE /v1/cubes/{id}"
   | "DELETE /v1/cubes/{id}/grants/{principal}"
@@ -16,6 +17,7 @@ export type OperationKey =
   | "DELETE /v1/owners/{owner}"
   | "DELETE /v1/webhooks/{id}"
   | "GET /health"
+  | "GET /mem0/v1/entities/"
   | "GET /mem0/v1/event/{event_id}/"
   | "GET /mem0/v1/memories/{memory_id}/"
   | "GET /mem0/v1/memories/{memory_id}/history/"
@@ -69,6 +71,7 @@ export type OperationKey =
 export const OPERATIONS: Readonly<Record<OperationKey, { readonly idempotencyKey: boolean }>> = {
   "DELETE /mem0/v1/memories/": { idempotencyKey: false },
   "DELETE /mem0/v1/memories/{memory_id}/": { idempotencyKey: false },
+  "DELETE /mem0/v2/entities/{entity_type}/{entity_id}/": { idempotencyKey: false },
   "DELETE /v1/admin/tenants/{tenant_id}/keys/{key_id}": { idempotencyKey: false },
   "DELETE /v1/cubes/{id}": { idempotencyKey: false },
   "DELETE /v1/cubes/{id}/grants/{principal}": { idempotencyKey: false },
@@ -78,6 +81,7 @@ export const OPERATIONS: Readonly<Record<OperationKey, { readonly idempotencyKey
   "DELETE /v1/owners/{owner}": { idempotencyKey: false },
   "DELETE /v1/webhooks/{id}": { idempotencyKey: false },
   "GET /health": { idempotencyKey: false },
+  "GET /mem0/v1/entities/": { idempotencyKey: false },
   "GET /mem0/v1/event/{event_id}/": { idempotencyKey: false },
   "GET /mem0/v1/memories/{memory_id}/": { idempotencyKey: false },
   "GET /mem0/v1/memories/{memory_id}/history/": { idempotencyKey: false },
