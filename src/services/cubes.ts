@@ -11,6 +11,7 @@
 import { and, eq, inArray, lte, sql } from "drizzle-orm";
 import type { CubeDurableObject } from "../../durable-objects/cube";
 import type { CubeRef } from "../../durable-objects/cube-protocol";
+import { ExpiringCache } from "../core/expiring-cache";
 import { cubeIdOfMemory, cubeObjectName, defaultCubeId, isCubeId } from "../core/ids";
 import { cubes, grants, owners } from "../db/schema";
 import { ApiError } from "../errors";
@@ -122,32 +123,32 @@ function admit(ref: CubeRef, reach: CubeReach | null | undefined, access: CubeAc
 }
 
 /**
- * Cubes this isolate has already seen. A cube's tenant and owner never change after creation, so a hit is always
- * right; only existence can change (cube deletion must call {@link forgetCachedCube}). Misses are not cached: a cube
- * created a moment ago by another isolate is found on the next request.
+ * Cubes this isolate has already seen. A cube's tenant and owner never change after creation, so a hit is right as
+ * long as the cube exists. Deletion clears the deleting isolate's entry ({@link forgetCachedCube}); other isolates
+ * believe theirs for at most a minute, so a write they let through after a deletion is bounded to that window (it
+ * lands in the emptied object, not in the deleted data). Misses are not cached: a cube created a moment ago by
+ * another isolate is found on the next request.
  */
-const knownCubes = new Map<string, CubeRef>();
-const KNOWN_CUBES_MAX = 10_000;
+const knownCubes = new ExpiringCache<string, CubeRef>({ ttlMs: 60_000, maxEntries: 10_000 });
 
 export function forgetCachedCube(tenantId: string, cubeId: string): void {
   knownCubes.delete(`${tenantId}/${cubeId}`);
 }
 
-function remember(ref: CubeRef): CubeRef {
-  if (knownCubes.size >= KNOWN_CUBES_MAX) knownCubes.delete(knownCubes.keys().next().value!);
-  knownCubes.set(`${ref.tenantId}/${ref.cubeId}`, ref);
+function remember(deps: Deps, ref: CubeRef): CubeRef {
+  knownCubes.set(`${ref.tenantId}/${ref.cubeId}`, ref, deps.clock());
   return ref;
 }
 
 async function findCube(deps: Deps, tenantId: string, cubeId: string): Promise<CubeRef | null> {
-  const known = knownCubes.get(`${tenantId}/${cubeId}`);
+  const known = knownCubes.get(`${tenantId}/${cubeId}`, deps.clock());
   if (known) return known;
   const row = await deps.db
     .select({ id: cubes.id, owner: cubes.owner })
     .from(cubes)
     .where(and(eq(cubes.id, cubeId), eq(cubes.tenantId, tenantId)))
     .get();
-  return row ? remember({ tenantId, cubeId: row.id, owner: row.owner }) : null;
+  return row ? remember(deps, { tenantId, cubeId: row.id, owner: row.owner }) : null;
 }
 
 /**
@@ -176,7 +177,7 @@ export async function cubesForRead(ctx: TenantContext, cubeIds: readonly string[
     .where(and(eq(cubes.tenantId, tenantId), inArray(cubes.id, wanted)))
     .all();
   if (rows.length !== wanted.length) throw new ApiError("not_found", "cube not found");
-  const refs = rows.map((row) => remember({ tenantId, cubeId: row.id, owner: row.owner }));
+  const refs = rows.map((row) => remember(ctx.deps, { tenantId, cubeId: row.id, owner: row.owner }));
   const reach = await reachOf(ctx, refs);
   return refs.map((ref) => admit(ref, reach.get(ref.cubeId), access, "cube not found"));
 }
@@ -209,7 +210,7 @@ export async function cubeForWrite(ctx: TenantContext, scope: OwnerScopeInput): 
       .values({ id: cubeId, tenantId, owner: ownerKey, name: "default", isDefault: true, createdAt: now, lastActiveAt: now })
       .onConflictDoNothing(),
   ]);
-  return remember({ tenantId, cubeId, owner: ownerKey });
+  return remember(ctx.deps, { tenantId, cubeId, owner: ownerKey });
 }
 
 /** A cube by id with how the key reaches it, if the key may `access` it; else 404 (or 403 for a write on a read grant). */
