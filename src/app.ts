@@ -79,7 +79,9 @@ const recordAuditEntry = createMiddleware<AppEnv>(async (c, next) => {
   const isMcp = auditAction({ method: c.req.method, route, path: c.req.path, query }) === MCP_ACTION;
   // Only JSON bodies are read for ids (MCP's are JSON-RPC envelopes, not API shapes); the clone is read after the response.
   const response = !isMcp && (c.res.headers.get("Content-Type") ?? "").includes("application/json") ? c.res.clone() : null;
-  const cachedRequestJson = (c.req.bodyCache as { json?: Promise<unknown> }).json;
+  // The body as the route's validator read it: Hono caches the text (json() parses it), or the parsed JSON.
+  const bodyCache = c.req.bodyCache as { json?: Promise<unknown>; text?: Promise<string> };
+  const cachedRequestJson = () => bodyCache.json ?? bodyCache.text?.then((text) => JSON.parse(text) as unknown);
   const seen = {
     method: c.req.method,
     route,
@@ -96,7 +98,7 @@ const recordAuditEntry = createMiddleware<AppEnv>(async (c, next) => {
   c.executionCtx.waitUntil(
     (async () => {
       const responseBody: unknown = response ? await response.json().catch(() => undefined) : undefined;
-      const requestBody: unknown = isMcp ? undefined : await cachedRequestJson?.catch(() => undefined);
+      const requestBody: unknown = isMcp ? undefined : await cachedRequestJson()?.catch(() => undefined);
       const entry = auditEntryOf({ ...seen, requestBody, responseBody });
       if (entry) await recordAudit(deps.db, entry);
     })().catch((error: unknown) => console.error(`request ${requestId}: audit entry not recorded`, error)),

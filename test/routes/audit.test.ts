@@ -10,7 +10,7 @@ import { createDeps } from "../../src/deps";
 import { auditEntryOf, type AuditedRequest } from "../../src/services/audit-entry";
 import { auditPageQuery, type AuditFilters } from "../../src/services/audit";
 import { cubeObjectName } from "../../src/core/ids";
-import { ROOT_KEY, call, errorOf, newTenant, uniqueUser } from "../helpers";
+import { ROOT_KEY, call, errorOf, newTenant, remember, uniqueUser } from "../helpers";
 import { deliver, hookSecret, newCube } from "../lifecycle-helpers";
 
 interface Entry {
@@ -129,6 +129,16 @@ describe("audit recording", () => {
     );
     const all = await auditUntil(adminKey, "", (e) => e.some((x) => x.actor === adminKeyId && x.action === "key.create"));
     expect(all.map((e) => e.request_id)).not.toContain(requestIdOf(unauthenticated));
+  });
+
+  it("takes ids the request body names, when the response names none", async () => {
+    const { key } = await newTenant(["read", "write", "admin"]);
+    const [a] = await remember(key, uniqueUser(), [{ content: "first cube" }]);
+    const [b] = await remember(key, uniqueUser(), [{ content: "second cube" }]);
+    const search = await call("POST", "/v1/search", { key, body: { cube_ids: [a.cube_id, b.cube_id], query: "zebra quasar" } });
+    expect(search.body.data).toEqual([]);
+    const [entry] = await auditUntil(key, "action=search", (e) => e.length >= 1);
+    expect((entry!.detail.cube_ids as string[]).sort()).toEqual([a.cube_id, b.cube_id].sort());
   });
 
   it("records MCP calls as `mcp` and unknown routes by method and path", async () => {
