@@ -153,6 +153,17 @@ export const Mem0HistoryEntry = z
   })
   .openapi("Mem0HistoryEntry");
 
+/** PUT/DELETE /v1/batch/: up to 100 memories (our write batch), each by id; an update also carries its new text. */
+export const Mem0BatchUpdateRequest = z
+  .object({ memories: z.array(z.object({ memory_id: z.string().max(64), text: text(LIMITS.contentBytes) }).strict()).min(1).max(LIMITS.batchItems) })
+  .strict()
+  .openapi("Mem0BatchUpdateRequest");
+
+export const Mem0BatchDeleteRequest = z
+  .object({ memories: z.array(z.object({ memory_id: z.string().max(64) }).strict()).min(1).max(LIMITS.batchItems) })
+  .strict()
+  .openapi("Mem0BatchDeleteRequest");
+
 export const Mem0DeleteAllQuery = z.object(entityFields);
 
 export const Mem0MemoryIdParam = z.object({

@@ -21,7 +21,14 @@ import { forgetMemory, getMemory, ingest, memoryHistory, updateMemory } from "..
 import { announceOwnerDeletion, deleteOwner } from "../services/portability";
 import { search } from "../services/search";
 import { ENTITY_FIELDS, FilterError, MEM0_AGENT_KEY, MEM0_APP_KEY, translateFilters } from "./filters";
-import type { Mem0AddRequest, Mem0DeleteAllQuery, Mem0SearchRequest, Mem0UpdateRequest } from "./schemas";
+import type {
+  Mem0AddRequest,
+  Mem0BatchDeleteRequest,
+  Mem0BatchUpdateRequest,
+  Mem0DeleteAllQuery,
+  Mem0SearchRequest,
+  Mem0UpdateRequest,
+} from "./schemas";
 import { EVENT_STATUS, toMem0Event, toMem0History, toMem0Memory } from "./shapes";
 
 /** Memories forgotten per Durable Object call by delete-all. */
@@ -221,6 +228,21 @@ export async function mem0Update(ctx: TenantContext, id: string, body: z.output<
 export async function mem0Delete(ctx: TenantContext, id: string) {
   await forgetMemory(ctx, id, false);
   return { message: "Memory deleted successfully!" };
+}
+
+/**
+ * PUT /v1/batch/: new text for each memory, one after another (each a new version). The first refusal stops the batch
+ * and answers for it; the ones before it stay changed, as their versions say.
+ */
+export async function mem0BatchUpdate(ctx: TenantContext, body: z.output<typeof Mem0BatchUpdateRequest>) {
+  for (const { memory_id, text } of body.memories) await updateMemory(ctx, memory_id, { content: text });
+  return { message: `Successfully updated ${body.memories.length} memories` };
+}
+
+/** DELETE /v1/batch/: forgets each memory; the first refusal stops the batch, as for updates. */
+export async function mem0BatchDelete(ctx: TenantContext, body: z.output<typeof Mem0BatchDeleteRequest>) {
+  for (const { memory_id } of body.memories) await forgetMemory(ctx, memory_id, false);
+  return { message: `Successfully deleted ${body.memories.length} memories` };
 }
 
 /**

@@ -9,6 +9,8 @@ import { requireTenant } from "../services/auth";
 import {
   Mem0AddRequest,
   Mem0AddResponse,
+  Mem0BatchDeleteRequest,
+  Mem0BatchUpdateRequest,
   Mem0DeleteAllQuery,
   Mem0EntityPage,
   Mem0EntityParams,
@@ -28,6 +30,8 @@ import {
 } from "../mem0/schemas";
 import {
   mem0Add,
+  mem0BatchDelete,
+  mem0BatchUpdate,
   mem0Delete,
   mem0DeleteAll,
   mem0DeleteEntity,
@@ -183,6 +187,32 @@ export const mem0Routes = createRouter()
       responses: { 200: jsonResponse(z.array(Mem0HistoryEntry), "Every version as ADD, UPDATE or DELETE."), ...readErrors },
     }),
     async (c) => c.json(await mem0History(tenantContext(c, "read"), c.req.valid("param").memory_id), 200),
+  )
+  .openapi(
+    createRoute({
+      method: "put",
+      path: `${MEM0_PREFIX}/v1/batch/`,
+      tags,
+      summary: "mem0: new text for up to 100 memories (each a new version)",
+      description: "In order; the first refusal (404, frozen…) answers for the batch, and the memories before it stay changed.",
+      security,
+      request: { body: jsonBody(Mem0BatchUpdateRequest) },
+      responses: { 200: jsonResponse(Mem0Message200, "Done."), ...writeErrors },
+    }),
+    async (c) => c.json(await mem0BatchUpdate(tenantContext(c, "write"), c.req.valid("json")), 200),
+  )
+  .openapi(
+    createRoute({
+      method: "delete",
+      path: `${MEM0_PREFIX}/v1/batch/`,
+      tags,
+      summary: "mem0: delete (forget) up to 100 memories",
+      description: "In order; the first refusal answers for the batch, and the memories before it stay forgotten.",
+      security,
+      request: { body: jsonBody(Mem0BatchDeleteRequest) },
+      responses: { 200: jsonResponse(Mem0Message200, "Done."), ...writeErrors },
+    }),
+    async (c) => c.json(await mem0BatchDelete(tenantContext(c, "write"), c.req.valid("json")), 200),
   )
   .openapi(
     createRoute({

@@ -75,6 +75,8 @@ export const AUDIT_ACTIONS: Readonly<Record<string, string>> = {
   "PUT /mem0/v1/memories/{memory_id}/": "memory.update",
   "DELETE /mem0/v1/memories/{memory_id}/": "memory.forget",
   "GET /mem0/v1/memories/{memory_id}/history/": "memory.history",
+  "PUT /mem0/v1/batch/": "memory.update",
+  "DELETE /mem0/v1/batch/": "memory.forget",
   "GET /mem0/v1/entities/": "owner.list",
   "DELETE /mem0/v2/entities/{entity_type}/{entity_id}/": "owner.delete",
 };
@@ -165,6 +167,8 @@ export function auditEntryOf(request: AuditedRequest): NewAuditEntry | null {
   const body = asObject(request.requestBody);
   ids.add(body?.cube_id);
   if (Array.isArray(body?.cube_ids)) for (const id of body.cube_ids) ids.add(id);
+  // The mem0 facade's batch calls name their memories in the body.
+  if (Array.isArray(body?.memories)) for (const item of body.memories) ids.add(asObject(item)?.memory_id);
   collectResponseIds(ids, request.responseBody);
 
   const detail: Record<string, unknown> = {};

@@ -203,6 +203,29 @@ describe("mem0's official client against the facade", () => {
     expect(((await clientFor(stranger.key).getAll({ filters: { user_id: userId } })) as any).count).toBe(0);
   });
 
+  it("batch-updates and batch-deletes memories, each one a version, and audits their ids", async () => {
+    const { key } = await newTenant(["read", "write", "admin"]);
+    const client = clientFor(key);
+    const userId = uniqueUser();
+    for (const content of ["Likes jazz.", "Drinks oat milk.", "Lives in Oslo."]) {
+      await client.add([{ role: "user", content }], { userId, infer: false, async_mode: false } as any);
+    }
+    const ids: string[] = ((await client.getAll({ filters: { user_id: userId } })) as any).results.map((m: any) => m.id);
+    expect(ids).toHaveLength(3);
+
+    expect(await client.batchUpdate([{ memoryId: ids[0]!, text: "Likes jazz and blues." }])).toEqual({ message: "Successfully updated 1 memories" });
+    expect(((await client.get(ids[0]!)) as any).memory).toBe("Likes jazz and blues.");
+    expect(await client.batchDelete([ids[1]!, ids[2]!])).toEqual({ message: "Successfully deleted 2 memories" });
+    expect(((await client.getAll({ filters: { user_id: userId } })) as any).results.map((m: any) => m.id)).toEqual([ids[0]]);
+    expect((await client.history(ids[1]!)).map((h: any) => h.event)).toEqual(["ADD", "DELETE"]);
+
+    const unknown = await rejection(client.batchDelete(["mem_00000000000000000000000000000000"]));
+    expect(unknown).toBeInstanceOf(mem0.MemoryNotFoundError);
+
+    const audit = await call("GET", "/v1/audit?action=memory.forget&limit=10", { key });
+    expect(audit.body.data.find((e: { status: number }) => e.status === 200).memory_ids.sort()).toEqual([ids[1], ids[2]].sort());
+  });
+
   it("lists users and agents as entities, and deleteUsers deletes one with everything of theirs", async () => {
     const { key } = await newTenant(["read", "write", "admin"]);
     const client = clientFor(key);

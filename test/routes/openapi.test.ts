@@ -68,6 +68,8 @@ describe("GET /openapi.json", () => {
         "DELETE /mem0/v1/memories/{memory_id}/",
         "GET /mem0/v1/memories/{memory_id}/history/",
         "GET /mem0/v1/entities/",
+        "PUT /mem0/v1/batch/",
+        "DELETE /mem0/v1/batch/",
         "DELETE /mem0/v2/entities/{entity_type}/{entity_id}/",
       ].sort(),
     );

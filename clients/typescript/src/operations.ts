@@ -5,6 +5,7 @@
 
 /** An operation of the API: its method and path template. */
 export type OperationKey =
+  | "DELETE /mem0/v1/batch/"
   | "DELETE /mem0/v1/memories/"
   | "DELETE /mem0/v1/memories/{memory_id}/"
   | "DELETE /mem0/v2/entities/{entity_type}/{entity_id}/"
@@ -62,6 +63,7 @@ export type OperationKey =
   | "POST /v1/webhooks"
   | "POST /v1/webhooks/{id}/deliveries/{delivery_id}/replay"
   | "POST /v1/webhooks/{id}/rotate-secret"
+  | "PUT /mem0/v1/batch/"
   | "PUT /mem0/v1/memories/{memory_id}/";
 
 /**
@@ -69,6 +71,7 @@ export type OperationKey =
  * repeated request with the first response instead of writing twice, and the client may retry it after a 5xx.
  */
 export const OPERATIONS: Readonly<Record<OperationKey, { readonly idempotencyKey: boolean }>> = {
+  "DELETE /mem0/v1/batch/": { idempotencyKey: false },
   "DELETE /mem0/v1/memories/": { idempotencyKey: false },
   "DELETE /mem0/v1/memories/{memory_id}/": { idempotencyKey: false },
   "DELETE /mem0/v2/entities/{entity_type}/{entity_id}/": { idempotencyKey: false },
@@ -126,5 +129,6 @@ export const OPERATIONS: Readonly<Record<OperationKey, { readonly idempotencyKey
   "POST /v1/webhooks": { idempotencyKey: false },
   "POST /v1/webhooks/{id}/deliveries/{delivery_id}/replay": { idempotencyKey: false },
   "POST /v1/webhooks/{id}/rotate-secret": { idempotencyKey: false },
+  "PUT /mem0/v1/batch/": { idempotencyKey: false },
   "PUT /mem0/v1/memories/{memory_id}/": { idempotencyKey: false },
 };
