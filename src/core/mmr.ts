@@ -26,6 +26,7 @@ export const DUPLICATE_SIMILARITY = 0.9;
  * Near-duplicates (similarity ≥ {@link DUPLICATE_SIMILARITY}) of a picked item are dropped whatever lambda is.
  */
 export function mmr<T extends MmrItem>(items: readonly T[], limit: number, lambda: number): T[] {
+  if (lambda === 1) return relevantDistinct(items, limit);
   const terms = new Map(items.map((item) => [item.id, new Set(queryTerms(item.text, Infinity))]));
   const top = items.reduce((max, item) => Math.max(max, item.score), 0) || 1;
   const remaining = [...items];
@@ -47,4 +48,26 @@ export function mmr<T extends MmrItem>(items: readonly T[], limit: number, lambd
     picked.push(remaining.splice(bestIndex, 1)[0]!);
   }
   return picked;
+}
+
+/**
+ * MMR at lambda 1 (relevance only, the default): the best items, skipping near-duplicates of those already picked.
+ * The same picks as the general loop — an item's redundancy only grows as picks are added, so walking the items
+ * best first (earlier first on ties, as the loop breaks them) and keeping each one that is not yet a duplicate
+ * meets them in the loop's order — but it tokenises only the items it walks past, not all of them.
+ */
+function relevantDistinct<T extends MmrItem>(items: readonly T[], limit: number): T[] {
+  // Ranked by score / top exactly as the loop computes its value, so even scores that divide to equal values tie.
+  const top = items.reduce((max, item) => Math.max(max, item.score), 0) || 1;
+  const ordered = items
+    .map((item, index) => ({ item, index, value: item.score / top }))
+    .sort((a, b) => b.value - a.value || a.index - b.index);
+  const picked: { item: T; terms: Set<string> }[] = [];
+  for (const { item } of ordered) {
+    if (picked.length >= limit) break;
+    const terms = new Set(queryTerms(item.text, Infinity));
+    if (picked.some((p) => jaccard(terms, p.terms) >= DUPLICATE_SIMILARITY)) continue;
+    picked.push({ item, terms });
+  }
+  return picked.map((p) => p.item);
 }

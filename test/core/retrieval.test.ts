@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { RRF_K, fuse } from "../../src/core/fusion";
+import { queryTerms } from "../../src/core/fts-query";
 import { DUPLICATE_SIMILARITY, jaccard, mmr } from "../../src/core/mmr";
 import { RECENCY_HALF_LIFE_MS, finalScore, frequency, recency } from "../../src/core/scoring";
 import { normaliseWhere, whereProblems } from "../../src/core/where";
@@ -85,6 +86,43 @@ describe("mmr", () => {
     expect(jaccard(new Set(["x", "y"]), new Set(["x", "y"]))).toBe(1);
     expect(DUPLICATE_SIMILARITY).toBeLessThan(1);
     expect(mmr(items, 4, 1).map((i) => i.id)).toEqual(["a", "b", "c"]);
+  });
+
+  it("relevance only picks exactly what the general MMR loop picks", () => {
+    // The general loop as it stands for lambda < 1, run at lambda 1: the reference the fast path must match.
+    const reference = (list: typeof items, limit: number) => {
+      const terms = new Map(list.map((item) => [item.id, new Set(queryTerms(item.text, Infinity))]));
+      const top = list.reduce((max, item) => Math.max(max, item.score), 0) || 1;
+      const remaining = [...list];
+      const picked: typeof items = [];
+      while (picked.length < limit && remaining.length > 0) {
+        let bestIndex = -1;
+        let bestValue = -Infinity;
+        remaining.forEach((candidate, index) => {
+          const redundancy = picked.reduce((max, p) => Math.max(max, jaccard(terms.get(candidate.id)!, terms.get(p.id)!)), 0);
+          if (redundancy < DUPLICATE_SIMILARITY && candidate.score / top > bestValue) {
+            bestValue = candidate.score / top;
+            bestIndex = index;
+          }
+        });
+        if (bestIndex === -1) break;
+        picked.push(remaining.splice(bestIndex, 1)[0]!);
+      }
+      return picked.map((item) => item.id);
+    };
+    let seed = 7;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const words = ["alice", "bob", "tokyo", "bread", "flew", "bakes", "june", "sunday"];
+    for (let round = 0; round < 200; round++) {
+      // Few words and coarse scores: many near-duplicates and ties, in no particular order.
+      const list = Array.from({ length: 1 + Math.floor(random() * 30) }, (_, i) => ({
+        id: `m${i}`,
+        score: Math.round(random() * 5) / 5,
+        text: Array.from({ length: 1 + Math.floor(random() * 4) }, () => words[Math.floor(random() * words.length)]).join(" "),
+      }));
+      const limit = 1 + Math.floor(random() * 12);
+      expect(mmr(list, limit, 1).map((item) => item.id)).toEqual(reference(list, limit));
+    }
   });
 
   it("lower lambda promotes variety", () => {
