@@ -199,19 +199,30 @@ export class VectorStore {
     const queryNorm = Math.sqrt(vector.reduce((acc, x) => acc + x * x, 0));
     if (queryNorm === 0) return [];
 
-    const top = new TopK(k);
+    // Every score first, then the k best by a threshold: linear in the space, where keeping a sorted top k while
+    // scanning cost O(k) per better candidate (k reaches 3,000 when a filter widens the vector channel).
+    const ids: string[] = [];
+    const scores: number[] = [];
     for (const block of space.blocks) {
-      const { ids, vectors, inverseNorms } = block;
-      for (let slot = 0; slot < ids.length; slot++) {
-        const id = ids[slot];
+      const { ids: slots, vectors, inverseNorms } = block;
+      for (let slot = 0; slot < slots.length; slot++) {
+        const id = slots[slot];
         if (id === null || id === undefined) continue;
         let dot = 0;
         const base = slot * d;
         for (let j = 0; j < d; j++) dot += (vector[j] as number) * (vectors[base + j] as number);
-        top.offer(id, (dot * (inverseNorms[slot] as number)) / queryNorm);
+        ids.push(id);
+        scores.push((dot * (inverseNorms[slot] as number)) / queryNorm);
       }
     }
-    return top.result();
+    if (ids.length === 0) return [];
+    // Everything at or above the k-th best score, ties included, then ordered: the k best by (score desc, id asc).
+    const threshold = kthLargest(Float64Array.from(scores), Math.min(k, scores.length));
+    const best: VectorMatch[] = [];
+    scores.forEach((score, i) => {
+      if (score >= threshold) best.push({ id: ids[i]!, score });
+    });
+    return best.sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).slice(0, k);
   }
 
   private resolve(location: number): { block: Block; slot: number } {
@@ -421,29 +432,30 @@ function inverseNorm(values: Int8Array): number {
 const bytesOf = (array: Float32Array | Int8Array): ArrayBuffer =>
   array.buffer.slice(array.byteOffset, array.byteOffset + array.byteLength) as ArrayBuffer;
 
-/** Keeps the k best (score desc, id asc) of a stream without sorting it. */
-class TopK {
-  private readonly items: VectorMatch[] = [];
-
-  constructor(private readonly k: number) {}
-
-  offer(id: string, score: number): void {
-    const items = this.items;
-    if (items.length === this.k) {
-      const worst = items[items.length - 1] as VectorMatch;
-      if (score < worst.score || (score === worst.score && id > worst.id)) return;
-      items.pop();
+/** The k-th largest of `values` (1 ≤ k ≤ length), by quickselect; reorders `values`. */
+function kthLargest(values: Float64Array, k: number): number {
+  const target = k - 1;
+  let lo = 0;
+  let hi = values.length - 1;
+  while (lo < hi) {
+    const pivot = values[(lo + hi) >> 1]!;
+    let i = lo;
+    let j = hi;
+    // Hoare partition, descending: [lo, j] holds values ≥ pivot, [i, hi] values ≤ pivot.
+    while (i <= j) {
+      while (values[i]! > pivot) i++;
+      while (values[j]! < pivot) j--;
+      if (i <= j) {
+        const swap = values[i]!;
+        values[i] = values[j]!;
+        values[j] = swap;
+        i++;
+        j--;
+      }
     }
-    let i = items.length;
-    while (i > 0) {
-      const before = items[i - 1] as VectorMatch;
-      if (before.score > score || (before.score === score && before.id < id)) break;
-      i--;
-    }
-    items.splice(i, 0, { id, score });
+    if (target <= j) hi = j;
+    else if (target >= i) lo = i;
+    else return values[target]!;
   }
-
-  result(): VectorMatch[] {
-    return this.items.slice();
-  }
+  return values[target]!;
 }
