@@ -7,9 +7,8 @@ import type { VectorMatch } from "../src/adapters/types";
 import { CHANNEL_WEIGHTS, type Channel, type ChannelRanking, fuse } from "../src/core/fusion";
 import { matchAny } from "../src/core/fts-query";
 import { mmr } from "../src/core/mmr";
-import { finalScore } from "../src/core/scoring";
-import type { MemoryWire } from "../src/schemas/memory";
-import { type SqlFragment, compileFilter, compileWhere, validAt } from "./cube-filters";
+import { type ScoringSignals, finalScore } from "../src/core/scoring";
+import { type SqlFragment, compileFilter, compileWhere, placeholders, validAt } from "./cube-filters";
 import type { CubeRef, SearchHit, SearchRequestInternal } from "./cube-protocol";
 import type { CubeStore } from "./cube-store";
 import type { VectorStore } from "./vector-store";
@@ -28,8 +27,13 @@ const OVERFETCH = 3;
 /** A query word counts as a tag only when at most 1 / TAG_MAX_SHARE of the cube carries it (see preciseTags()). */
 const TAG_MAX_SHARE = 5;
 const TAG_ALWAYS_PRECISE = 3;
-/** Words whose tag counts are remembered at most (then the memo starts over). */
-const TAG_COUNTS_MAX = 10_000;
+/** Document counts remembered at most (then the memo starts over). */
+const COUNTS_MAX = 10_000;
+/**
+ * Candidates whose filter is checked first, as a multiple of the page: most pass, so this slice usually fills the
+ * page, and the rest is only looked at when it does not (the filter query sorts everything it is given).
+ */
+const FIRST_SLICE = 1.25;
 /** BM25 column weights: content, tags, neighbouring turns' context. */
 export const BM25_WEIGHTS = [1.0, 0.6, 0.35] as const;
 
@@ -47,11 +51,11 @@ export interface SemanticQuery {
 
 export class CubeSearch {
   /**
-   * Tag document counts by query word, valid while the cube holds the same number of memories (a column-filtered
-   * count reads the word's whole posting list; queries repeat words, names above all). An edit of tags without a
-   * new memory can leave a count stale until the next write: it only decides whether a word ranks as a tag.
+   * The cube's size bound and document counts by FTS expression (a word; a word in the tags column), valid for one
+   * generation of the cube (the Durable Object bumps it on every change): a count reads the word's whole posting
+   * list, and queries repeat words, names above all.
    */
-  private tagCounts: { documents: number; df: Map<string, number> } = { documents: -1, df: new Map() };
+  private counts: { generation: number; documents: number; df: Map<string, number> } = { generation: -1, documents: 0, df: new Map() };
 
   constructor(
     private readonly sql: SqlStorage,
@@ -66,8 +70,18 @@ export class CubeSearch {
       .map((row) => String(row.id));
   }
 
-  /** `working`: the cube's working memory, best first (cube-scheduler.ts), for the working channel. */
-  search(ref: CubeRef, request: SearchRequestInternal, semantic: SemanticQuery | null, working: readonly string[] = []): SearchHit[] {
+  /**
+   * `generation`: the cube's change counter (cached counts are reused while it stands still); `working`: the cube's
+   * working memory, best first (cube-scheduler.ts), for the working channel.
+   */
+  search(
+    ref: CubeRef,
+    request: SearchRequestInternal,
+    semantic: SemanticQuery | null,
+    generation: number,
+    working: readonly string[] = [],
+  ): SearchHit[] {
+    this.useGeneration(generation);
     const where = this.conditions(request);
     const rankings: ChannelRanking[] = request.channels.map((channel) => ({
       channel,
@@ -80,20 +94,24 @@ export class CubeSearch {
     const fused = fuse(rankings, weights).slice(0, Math.max(request.topK * HYDRATE_FACTOR, HYDRATE_MIN));
     if (fused.length === 0) return [];
 
-    const memories = this.store.findMany(
-      ref,
-      fused.map((c) => c.id),
-    );
+    // Scoring needs a few columns and MMR the text, so candidates are read as light rows; only the hits are loaded
+    // as whole memories (parsing a row's JSON columns costs more than scoring it).
+    const rows = this.scoringRows(fused.map((c) => c.id));
     const scored = fused.flatMap((candidate) => {
-      const memory = memories.get(candidate.id);
-      if (!memory) return [];
-      const score = finalScore(candidate.fused, signalsOf(memory), request.referenceTime);
-      return [{ id: memory.id, score, text: memory.content, memory, channels: candidate.channels }];
+      const row = rows.get(candidate.id);
+      if (!row) return [];
+      const score = finalScore(candidate.fused, row.signals, request.referenceTime);
+      return [{ id: candidate.id, score, text: row.content, channels: candidate.channels }];
     });
     const kept = scored
       .filter((hit) => request.threshold === null || hit.score >= request.threshold)
       .sort((a, b) => b.score - a.score);
-    return mmr(kept, request.topK, request.mmrLambda).map(({ memory, score, channels }) => ({ memory, score, channels }));
+    const hits = mmr(kept, request.topK, request.mmrLambda);
+    const memories = this.store.findMany(ref, hits.map((hit) => hit.id));
+    return hits.flatMap(({ id, score, channels }) => {
+      const memory = memories.get(id);
+      return memory ? [{ memory, score, channels }] : [];
+    });
   }
 
   /**
@@ -104,13 +122,9 @@ export class CubeSearch {
    */
   private discriminating(terms: readonly string[]): string[] {
     if (terms.length < 2) return [...terms];
-    // max(seq) bounds the live count from above in O(1): it can only under-drop, never change a ranking.
-    const documents = Number(this.sql.exec("SELECT coalesce(max(seq), 0) AS n FROM memories").one().n);
+    const { documents } = this.counts;
     if (documents < COMMON_TERM_MIN_DOCUMENTS) return [...terms];
-    const kept = terms.filter((term) => {
-      const df = Number(this.sql.exec("SELECT count(*) AS n FROM memories_fts WHERE memories_fts MATCH ?", matchAny([term])).one().n);
-      return df * 2 <= documents;
-    });
+    const kept = terms.filter((term) => this.documentCount(matchAny([term])!) * 2 <= documents);
     return kept.length > 0 ? kept : [...terms];
   }
 
@@ -122,17 +136,31 @@ export class CubeSearch {
    */
   private preciseTags(terms: readonly string[]): string[] {
     if (terms.length === 0) return [];
-    const documents = Number(this.sql.exec("SELECT coalesce(max(seq), 0) AS n FROM memories").one().n);
-    if (this.tagCounts.documents !== documents || this.tagCounts.df.size > TAG_COUNTS_MAX) this.tagCounts = { documents, df: new Map() };
-    const { df } = this.tagCounts;
+    const { documents } = this.counts;
     return terms.filter((term) => {
-      let count = df.get(term);
-      if (count === undefined) {
-        count = Number(this.sql.exec("SELECT count(*) AS n FROM memories_fts WHERE memories_fts MATCH ?", matchAny([term], "tags")).one().n);
-        df.set(term, count);
-      }
+      const count = this.documentCount(matchAny([term], "tags")!);
       return count > 0 && count <= Math.max(TAG_ALWAYS_PRECISE, documents / TAG_MAX_SHARE);
     });
+  }
+
+  /**
+   * Starts the counts over when the cube changed. max(seq) bounds the live count from above in O(1): it can only
+   * under-drop common terms, never change a ranking.
+   */
+  private useGeneration(generation: number): void {
+    if (this.counts.generation === generation && this.counts.df.size <= COUNTS_MAX) return;
+    const documents = Number(this.sql.exec("SELECT coalesce(max(seq), 0) AS n FROM memories").one().n);
+    this.counts = { generation, documents, df: new Map() };
+  }
+
+  /** How many memories (in any state) the FTS expression `match` finds, remembered for this generation. */
+  private documentCount(match: string): number {
+    let count = this.counts.df.get(match);
+    if (count === undefined) {
+      count = Number(this.sql.exec("SELECT count(*) AS n FROM memories_fts WHERE memories_fts MATCH ?", match).one().n);
+      this.counts.df.set(match, count);
+    }
+    return count;
   }
 
   /**
@@ -149,10 +177,7 @@ export class CubeSearch {
       .toArray()
       .map((row) => Number(row.rowid));
     if (best.length === 0) return [];
-    const kept = this.ids(
-      `SELECT m.id FROM memories m JOIN json_each(?) r ON m.seq = r.value WHERE ${filter} ORDER BY r.key LIMIT ?`,
-      [JSON.stringify(best), ...params, CHANNEL_DEPTH],
-    );
+    const kept = this.firstPassing("seq", best, filter, params);
     // Everything ranked was looked at, or the page is full: the fast answer is the exact one.
     if (kept.length === CHANNEL_DEPTH || best.length < overfetch) return kept;
     return this.ids(
@@ -161,6 +186,52 @@ export class CubeSearch {
          JOIN memories m ON m.seq = r.rowid WHERE ${filter} ORDER BY r.score LIMIT ?`,
       [match, ...params, CHANNEL_DEPTH],
     );
+  }
+
+  /** Candidates by id as {@link ScoringRow}s; unknown ids are absent. */
+  private scoringRows(ids: readonly string[]): Map<string, ScoringRow> {
+    const rows = new Map<string, ScoringRow>();
+    // SQLite caps bound parameters; 100 per statement stays far below it.
+    for (let i = 0; i < ids.length; i += 100) {
+      const chunk = ids.slice(i, i + 100);
+      const found = this.sql.exec(
+        `SELECT id, content, importance, priority, created_at, valid_at, access_count FROM memories WHERE id IN (${placeholders(chunk.length)})`,
+        ...chunk,
+      );
+      for (const row of found) {
+        const created = Number(row.created_at);
+        rows.set(String(row.id), {
+          content: String(row.content),
+          signals: {
+            importance: Number(row.importance),
+            priority: Number(row.priority),
+            timestamp: row.valid_at === null ? created : Number(row.valid_at),
+            accessCount: Number(row.access_count),
+          },
+        });
+      }
+    }
+    return rows;
+  }
+
+  /**
+   * The first CHANNEL_DEPTH of `candidates` (memory seqs or ids, best first) that pass `filter`, in their order:
+   * the FIRST_SLICE first, then the rest only if the page is still short.
+   */
+  private firstPassing(column: "seq" | "id", candidates: readonly (number | string)[], filter: string, params: unknown[]): string[] {
+    const first = Math.ceil(CHANNEL_DEPTH * FIRST_SLICE);
+    const kept = this.passing(column, candidates.slice(0, first), filter, params, CHANNEL_DEPTH);
+    if (kept.length === CHANNEL_DEPTH || candidates.length <= first) return kept;
+    return [...kept, ...this.passing(column, candidates.slice(first), filter, params, CHANNEL_DEPTH - kept.length)];
+  }
+
+  /** Up to `limit` of `candidates` that pass `filter`, in their order. */
+  private passing(column: "seq" | "id", candidates: readonly (number | string)[], filter: string, params: unknown[], limit: number): string[] {
+    return this.ids(`SELECT m.id FROM memories m JOIN json_each(?) r ON m.${column} = r.value WHERE ${filter} ORDER BY r.key LIMIT ?`, [
+      JSON.stringify(candidates),
+      ...params,
+      limit,
+    ]);
   }
 
   /** The filter every channel applies: shorthand filters, the typed grammar, and validity at the reference time. */
@@ -220,18 +291,14 @@ export class CubeSearch {
       }
       const ordered = [...best].sort((a, b) => b[1] - a[1]).map(([id]) => id);
       if (ordered.length === 0) return [];
-      const kept = this.ids(
-        `SELECT m.id FROM memories m JOIN json_each(?) r ON m.id = r.value WHERE ${where.clauses.join(" AND ")}
-          ORDER BY r.key LIMIT ?`,
-        [JSON.stringify(ordered), ...where.params, CHANNEL_DEPTH],
-      );
+      const kept = this.firstPassing("id", ordered, where.clauses.join(" AND "), where.params);
       if (kept.length === CHANNEL_DEPTH || local.length < k || k >= VECTOR_WIDEST) return kept;
     }
   }
 }
 
-function signalsOf(memory: MemoryWire) {
-  const created = Date.parse(memory.created_at);
-  const valid = memory.valid_at === null ? created : Date.parse(memory.valid_at);
-  return { importance: memory.importance, priority: memory.priority, timestamp: valid, accessCount: memory.access_count };
+/** What scoring and MMR read of a candidate. */
+interface ScoringRow {
+  content: string;
+  signals: ScoringSignals;
 }

@@ -36,6 +36,8 @@ export class CubeStore {
   private readonly sessionContext: SessionContext;
   /** Memory reads counted by recordAccess since this object started (the scheduler refreshes working memory by it). */
   accesses = 0;
+  /** Reads counted but not written yet, by memory id: how many, and when the latest was (see recordAccess). */
+  private readonly unwrittenAccesses = new Map<string, { reads: number; at: number }>();
 
   /** `watermarks`: signs what a key writes (cube-watermark.ts); null leaves `watermark` null (no ROOT_KEY). */
   constructor(
@@ -94,18 +96,30 @@ export class CubeStore {
 
   /**
    * Counts a read of these memories (access frequency and recency feed the scheduler) and returns them as they
-   * now stand.
+   * now stand. The count is written by {@link writeAccesses}, which the Durable Object runs right after its answer
+   * and before anything reads memories again: a read should not wait for a bookkeeping write to become durable.
    */
   recordAccess(memories: readonly MemoryWire[], now: number): MemoryWire[] {
     if (memories.length === 0) return [];
     this.accesses += memories.length;
-    this.exec(
-      `UPDATE memories SET access_count = access_count + 1, last_accessed_at = ? WHERE id IN (${placeholders(memories.length)})`,
-      now,
-      ...memories.map((memory) => memory.id),
-    );
+    for (const memory of memories) {
+      const unwritten = this.unwrittenAccesses.get(memory.id);
+      this.unwrittenAccesses.set(memory.id, { reads: (unwritten?.reads ?? 0) + 1, at: now });
+    }
     const accessedAt = toIso(now);
     return memories.map((memory) => ({ ...memory, access_count: memory.access_count + 1, last_accessed_at: accessedAt }));
+  }
+
+  /** Writes the reads {@link recordAccess} counted since the last call, in one statement; nothing when there are none. */
+  writeAccesses(): void {
+    if (this.unwrittenAccesses.size === 0) return;
+    const rows = [...this.unwrittenAccesses].map(([id, { reads, at }]) => [id, reads, at]);
+    this.unwrittenAccesses.clear();
+    this.exec(
+      `UPDATE memories SET access_count = access_count + (r.value ->> 1), last_accessed_at = r.value ->> 2
+       FROM json_each(?) r WHERE memories.id = r.value ->> 0`,
+      JSON.stringify(rows),
+    );
   }
 
 
@@ -177,8 +191,17 @@ export class CubeStore {
 
   // ── writes ───────────────────────────────────────────────────────────────────────────────────────────────
 
+  /**
+   * Writes new memories, each with its first version and its `memory.created` event. The rows of a batch travel as
+   * one JSON parameter per table, so a batch of 100 costs three statements instead of three hundred (statements,
+   * not rows, are what a write pays for), and each memory is indexed once, with its final session context.
+   */
   insert(ref: CubeRef, items: readonly NewMemory[], meta: WriteMeta, now: number): MemoryWire[] {
-    return items.map((item) => {
+    if (items.length === 0) return [];
+    const session = this.sessionContext.planAppend(items);
+    const created = toIso(now);
+    const rows: unknown[][] = [];
+    const memories = items.map((item, i): MemoryWire => {
       const id = newMemoryId(ref.cubeId);
       const source: MemoryWire["source"] = {
         kind: item.source.kind,
@@ -188,42 +211,30 @@ export class CubeStore {
         request_id: meta.requestId,
         ...(item.source.reader ? { reader: item.source.reader } : {}),
       };
-      const session = this.sessionContext.beforeAppend(item.sessionId, item.content);
       const expiresAt = item.ttlSeconds === null ? item.expiresAt : now + item.ttlSeconds * 1000;
-      const tags = JSON.stringify(item.tags);
-      const sensitivity = JSON.stringify(item.sensitivity);
       const watermark = this.sign(id, 1, meta.actor, item.content);
-      this.exec(
-        `INSERT INTO memories (id, owner, type, content, tags, metadata, session_id, source, created_at, updated_at,
-           valid_at, invalid_at, expires_at, priority, importance, sensitivity, frozen, version, state, context,
-           subject_key, content_hash, watermark)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 'activated', ?, ?, ?, ?)`,
+      rows.push([
         id,
-        ref.owner,
         item.type,
         item.content,
-        tags,
+        JSON.stringify(item.tags),
         JSON.stringify(item.metadata),
         item.sessionId,
         JSON.stringify(source),
-        now,
-        now,
         item.validAt,
         item.invalidAt,
         expiresAt,
         item.priority,
         item.importance,
-        sensitivity,
+        JSON.stringify(item.sensitivity),
         item.frozen ? 1 : 0,
-        session.context,
+        session.contexts[i],
         item.subjectKey ?? null,
         contentHash(item.type, item.content),
         watermark,
-      );
-      session.afterInsert();
-      // The row was just written from these values: snapshot them directly instead of reading it back.
-      const created = toIso(now);
-      const memory: MemoryWire = {
+      ]);
+      // The row is written from these values: the memory is built from them directly instead of read back.
+      return {
         id,
         cube_id: ref.cubeId,
         owner: ref.owner,
@@ -252,9 +263,26 @@ export class CubeStore {
         supersedes: null,
         superseded_by: null,
       };
-      this.recordVersion(ref, memory, "created", meta, now);
-      return memory;
     });
+    // Rows in array order, so seq (and the session order that contexts assume) follows the batch.
+    for (const json of jsonChunks(rows)) {
+      this.exec(
+        `INSERT INTO memories (id, owner, type, content, tags, metadata, session_id, source, created_at, updated_at,
+           valid_at, invalid_at, expires_at, priority, importance, sensitivity, frozen, version, state, context,
+           subject_key, content_hash, watermark)
+         SELECT r.value ->> 0, ?, r.value ->> 1, r.value ->> 2, r.value ->> 3, r.value ->> 4, r.value ->> 5, r.value ->> 6,
+           ?, ?, r.value ->> 7, r.value ->> 8, r.value ->> 9, r.value ->> 10, r.value ->> 11, r.value ->> 12, r.value ->> 13,
+           1, 'activated', r.value ->> 14, r.value ->> 15, r.value ->> 16, r.value ->> 17
+         FROM json_each(?) r ORDER BY r.key`,
+        ref.owner,
+        now,
+        now,
+        json,
+      );
+    }
+    session.afterInsert();
+    this.recordCreated(memories, meta, now);
+    return memories;
   }
 
   update(ref: CubeRef, id: string, patch: MemoryPatch, meta: WriteMeta, now: number): Outcome<MemoryWire> {
@@ -406,6 +434,31 @@ export class CubeStore {
     );
   }
 
+  /** The first version and the `memory.created` event of each new memory (what recordVersion writes, batched). */
+  private recordCreated(memories: readonly MemoryWire[], meta: WriteMeta, now: number): void {
+    const requestId = meta.requestId || null;
+    for (const json of jsonChunks(memories.map((memory) => [memory.id, JSON.stringify(memory)]))) {
+      this.exec(
+        `INSERT INTO memory_versions (memory_id, version, change, changed_at, actor, request_id, snapshot)
+         SELECT r.value ->> 0, 1, 'created', ?, ?, ?, r.value ->> 1 FROM json_each(?) r ORDER BY r.key`,
+        now,
+        meta.actor,
+        requestId,
+        json,
+      );
+    }
+    for (const json of jsonChunks(memories.map((memory) => memory.id))) {
+      this.exec(
+        `INSERT INTO events (at, type, memory_id, version, actor, request_id, data)
+         SELECT ?, 'memory.created', r.value, 1, ?, ?, '{}' FROM json_each(?) r ORDER BY r.key`,
+        now,
+        meta.actor,
+        requestId,
+        json,
+      );
+    }
+  }
+
   /** The event log of one memory, oldest first (tests and the provenance API read it). */
   events(memoryId: string): { type: string; version: number | null; actor: string; data: EventData }[] {
     return this.exec("SELECT type, version, actor, data FROM events WHERE memory_id = ? ORDER BY seq", memoryId).map((row) => ({
@@ -451,6 +504,31 @@ export class CubeStore {
 }
 
 const numOrNullIso = (iso: string | null) => (iso === null ? null : Date.parse(iso));
+
+/**
+ * Characters of JSON one statement's rows parameter holds at most: a batch's rows (up to 100 memories of 16 KB, and
+ * their snapshots escaped once more) could otherwise pass the 2 MB that Durable Object SQLite accepts in one value.
+ */
+export const ROWS_JSON_CHARS = 256 * 1024;
+
+/** `rows` as JSON arrays of at most ROWS_JSON_CHARS characters each (a longer row goes alone), in order. */
+export function jsonChunks(rows: readonly unknown[]): string[] {
+  const chunks: string[] = [];
+  let parts: string[] = [];
+  let chars = 0;
+  for (const row of rows) {
+    const part = JSON.stringify(row);
+    if (parts.length > 0 && chars + part.length + 1 > ROWS_JSON_CHARS) {
+      chunks.push(`[${parts.join(",")}]`);
+      parts = [];
+      chars = 0;
+    }
+    parts.push(part);
+    chars += part.length + 1;
+  }
+  if (parts.length > 0) chunks.push(`[${parts.join(",")}]`);
+  return chunks;
+}
 
 /** Lower-cased, spaces collapsed, end punctuation dropped: how exact duplicates are compared. */
 export const normaliseText = (text: string) =>

@@ -88,6 +88,8 @@ export class CubeDurableObject extends DurableObject<Env> {
   private identityKnown = false;
   /** An alarm is armed to drain the webhook outbox (reset when the alarm runs). */
   private outboxArmed = false;
+  /** The timer that writes counted reads after an answer (writeAccessesSoon), while one is pending. */
+  private accessWrite: ReturnType<typeof setTimeout> | null = null;
   /** Memories expired by a lazy sweep whose shared-index vectors the next alarm deletes (best effort: see sweep()). */
   private remoteDeletes: { ref: CubeRef; ids: string[] }[] = [];
 
@@ -230,7 +232,9 @@ export class CubeDurableObject extends DurableObject<Env> {
     }
     const memory = this.store.find(ref, id);
     if (!memory || memory.state === "forgotten") return null;
-    return this.store.recordAccess([memory], now)[0]!;
+    const [accessed] = this.store.recordAccess([memory], now);
+    this.writeAccessesSoon();
+    return accessed!;
   }
 
   async list(ref: CubeRef, request: ListRequest): Promise<ListPage> {
@@ -252,13 +256,13 @@ export class CubeDurableObject extends DurableObject<Env> {
     let hits: SearchHit[];
     const working = request.channels.includes("working") ? this.workingIds(ref, now) : [];
     if (request.asOf === undefined) {
-      hits = this.searcher.search(ref, { ...request, topK: pool }, semantic, working);
+      hits = this.searcher.search(ref, { ...request, topK: pool }, semantic, this.generation, working);
     } else {
       // Point in time: rank with today's index over every memory that may have been live then, and answer with
       // each one as it stood at as_of. Memories created later, or not live then, drop.
       const wanted = request.filter.states;
       const states = [...new Set([...wanted, ...PAST_LIVE_STATES])];
-      const candidates = this.searcher.search(ref, { ...request, filter: { ...request.filter, states }, topK: pool }, semantic);
+      const candidates = this.searcher.search(ref, { ...request, filter: { ...request.filter, states }, topK: pool }, semantic, this.generation);
       await this.restoreArchived(ref, candidates.filter((h) => h.memory.state === "archived").map((h) => h.memory.id), SYSTEM);
       hits = candidates.flatMap((hit) => {
         const then = this.lifecycle.asOf(hit.memory.id, request.asOf!);
@@ -282,6 +286,7 @@ export class CubeDurableObject extends DurableObject<Env> {
       hits.map((hit) => restored.get(hit.memory.id) ?? hit.memory),
       now,
     );
+    this.writeAccessesSoon();
     return hits.map((hit, i) => ({ ...hit, memory: accessed[i]! }));
   }
 
@@ -293,6 +298,7 @@ export class CubeDurableObject extends DurableObject<Env> {
    * without inference) the job runs to its end before this returns, unless a step fails and is left to retry.
    */
   async ingest(ref: CubeRef, episode: StoredEpisode, options: { sync: boolean }, meta: WriteMeta): Promise<IngestResult> {
+    this.store.writeAccesses();
     const known = this.ingest_.episodeJob(episode.id);
     if (known !== null) {
       return { job: this.jobs.get(known)!, memories: this.producedBy(ref, known), replayed: true, liveCount: this.store.liveCount() };
@@ -429,6 +435,7 @@ export class CubeDurableObject extends DurableObject<Env> {
         rerank: false,
       },
       semantic,
+      this.generation,
       working.map((item) => item.memory.id),
     );
     const candidates: ContextCandidate[] = [
@@ -443,6 +450,7 @@ export class CubeDurableObject extends DurableObject<Env> {
       candidates.filter((c) => used.has(c.memory.id)).map((c) => c.memory).filter((m, i, all) => all.findIndex((x) => x.id === m.id) === i),
       now,
     );
+    this.writeAccessesSoon();
     this.contexts.set(key, { generation: this.generation, at: now, value });
     if (this.contexts.size > CONTEXT_CACHE_ENTRIES) this.contexts.delete(this.contexts.keys().next().value!);
     return { ...value, cached: false };
@@ -481,6 +489,7 @@ export class CubeDurableObject extends DurableObject<Env> {
    * every due job, then re-arms from the earliest thing due.
    */
   override async alarm(): Promise<void> {
+    this.store.writeAccesses();
     const ref = this.identity();
     if (ref) await this.expireAndClean(ref);
     this.generation += 1;
@@ -491,6 +500,8 @@ export class CubeDurableObject extends DurableObject<Env> {
       else if (job.type === "ingest") await this.ingestStep(job);
       else if (job.type === "import") await this.importStep(job);
       else await this.consolidateStep(job);
+      // A step may have changed memories; a search between two steps must not reuse what it cached before this one.
+      this.generation += 1;
     }
     if (ref) await this.checkRemoteVectors(ref);
     // Webhook events of everything above (and of the writes that armed this alarm) go to the queue last.
@@ -718,6 +729,7 @@ export class CubeDurableObject extends DurableObject<Env> {
 
   private async expireAndClean(ref: CubeRef): Promise<string[]> {
     const expired = this.ctx.storage.transactionSync(() => this.lifecycle.expireDue(ref, this.clock()));
+    if (expired.length > 0) this.generation += 1;
     const remote = [...expired, ...this.remoteDeletes.flatMap((d) => d.ids)];
     this.remoteDeletes = [];
     await this.deleteRemote(ref, remote);
@@ -771,6 +783,7 @@ export class CubeDurableObject extends DurableObject<Env> {
 
   /** Brings archived memories among `ids` back from R2; returns the restored ones by id. */
   private async restoreArchived(ref: CubeRef, ids: readonly string[], meta: WriteMeta): Promise<Map<string, MemoryWire>> {
+    this.store.writeAccesses();
     const restored = new Map<string, MemoryWire>();
     const archived = ids.flatMap((id) => {
       const key = this.lifecycle.archiveKey(id);
@@ -792,6 +805,23 @@ export class CubeDurableObject extends DurableObject<Env> {
       await this.env.ARCHIVE.delete(key);
     }
     return restored;
+  }
+
+  /**
+   * Writes the reads this call counted once its answer is on its way (a timer runs after the RPC returns, so the
+   * answer does not wait for the write to be durable). Every call writes them first anyway (sweep), so nothing ever
+   * reads a count without them.
+   */
+  private writeAccessesSoon(): void {
+    if (this.accessWrite !== null) return;
+    this.accessWrite = setTimeout(() => {
+      this.accessWrite = null;
+      try {
+        this.store.writeAccesses();
+      } catch (error) {
+        console.error("writing access counts failed", error);
+      }
+    }, 0);
   }
 
   private workingIds(ref: CubeRef, now: number): string[] {
@@ -925,11 +955,13 @@ export class CubeDurableObject extends DurableObject<Env> {
   }
 
   /**
-   * Lazy housekeeping before every call: expire what is due (so a read never shows a memory past its expiry, even
-   * when the alarm is late), drop idempotency records past their window. The shared index's copies of expired
+   * Lazy housekeeping before every call: write the reads counted by earlier answers (if their timer has not yet:
+   * see writeAccessesSoon), expire what is due (so a read never shows a memory past its expiry, even when the alarm
+   * is late), drop idempotency records past their window. The shared index's copies of expired
    * vectors are deleted by the next alarm; until then the cube filters them out of every result anyway.
    */
   private sweep(ref: CubeRef): number {
+    this.store.writeAccesses();
     const now = this.clock();
     const expired = this.lifecycle.expireDue(ref, now);
     if (expired.length > 0) {

@@ -12,6 +12,9 @@ export const CONTEXT_CHARS_PER_NEIGHBOUR = 1000;
 
 export const contextPart = (text: string) => text.slice(0, CONTEXT_CHARS_PER_NEIGHBOUR);
 
+/** A context of the previous and the next neighbour's parts, either of which may be missing. */
+const joinParts = (previous: string, next: string) => [previous, next].filter(Boolean).join("\n");
+
 export class SessionContext {
   constructor(private readonly sql: SqlStorage) {}
 
@@ -20,21 +23,45 @@ export class SessionContext {
   }
 
   /**
-   * Before a new memory is inserted into `sessionId`: its context (the session's last memory's text) and a function
-   * to call after the insert. A new memory always takes the highest seq, so it is the last of its session, and the
-   * previous last one's context — which had no "next" part yet — only needs this one's text appended.
+   * The contexts of new memories appended to their sessions in this order, and the update to run after their insert.
+   * A new memory always takes the highest seq, so it is the last of its session: its context is the previous
+   * memory's text, plus the next one's when the same batch holds it. Planned for the whole batch up front, each new
+   * memory is indexed once with its final context instead of being re-indexed (an FTS delete and insert) when its
+   * successor arrives; only a session's last memory from before the batch is updated, once.
    */
-  beforeAppend(sessionId: string | null, content: string): { context: string; afterInsert: () => void } {
-    const previous =
-      sessionId === null
-        ? undefined
-        : this.exec("SELECT seq, content, context FROM memories WHERE session_id = ? ORDER BY seq DESC LIMIT 1", sessionId)[0];
-    if (!previous) return { context: "", afterInsert: () => {} };
+  planAppend(items: readonly { sessionId: string | null; content: string }[]): { contexts: string[]; afterInsert: () => void } {
+    const contexts: string[] = [];
+    /** Per session: the index of its latest memory in this batch. */
+    const latest = new Map<string, number>();
+    /** Per session: its last memory from before the batch, with the context it gets for its new successor. */
+    const updates: { seq: SqlStorageValue; context: string }[] = [];
+    items.forEach((item, i) => {
+      if (item.sessionId === null) {
+        contexts.push("");
+        return;
+      }
+      const before = latest.get(item.sessionId);
+      latest.set(item.sessionId, i);
+      if (before !== undefined) {
+        contexts[before] = joinParts(contexts[before]!, contextPart(item.content));
+        contexts.push(contextPart(items[before]!.content));
+        return;
+      }
+      const previous = this.exec(
+        "SELECT seq, content, context FROM memories WHERE session_id = ? ORDER BY seq DESC LIMIT 1",
+        item.sessionId,
+      )[0];
+      if (!previous) {
+        contexts.push("");
+        return;
+      }
+      updates.push({ seq: previous.seq!, context: joinParts(String(previous.context), contextPart(item.content)) });
+      contexts.push(contextPart(String(previous.content)));
+    });
     return {
-      context: contextPart(String(previous.content)),
+      contexts,
       afterInsert: () => {
-        const context = [String(previous.context), contextPart(content)].filter(Boolean).join("\n");
-        this.exec("UPDATE memories SET context = ? WHERE seq = ?", context, previous.seq);
+        for (const { seq, context } of updates) this.exec("UPDATE memories SET context = ? WHERE seq = ?", context, seq);
       },
     };
   }

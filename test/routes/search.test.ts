@@ -1,4 +1,7 @@
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { cubeObjectName } from "../../src/core/ids";
 import { call, newTenant, remember, uniqueUser } from "../helpers";
 
 async function seeded() {
@@ -66,6 +69,26 @@ describe("POST /v1/search", () => {
     const response = await call("POST", "/v1/search", { key, body: { user_id: user, query: "peanuts" } });
     expect(response.body.data[0].access_count).toBe(1);
     expect((await call("GET", `/v1/memories/${memories[0].id}`, { key })).body.access_count).toBe(2);
+  });
+
+  it("writes the counted accesses to storage after answering, and every call sees the ones before it", async () => {
+    const { tenantId, key } = await newTenant();
+    const user = uniqueUser();
+    const [memory] = await remember(key, user, [{ content: "The spare key is under the blue flowerpot." }]);
+    let last: any;
+    for (let i = 1; i <= 3; i++) {
+      last = await call("POST", "/v1/search", { key, body: { user_id: user, query: "spare key" } });
+      expect(last.body.data[0]).toMatchObject({ id: memory.id, access_count: i });
+    }
+    const stub = env.CUBE.getByName(cubeObjectName(tenantId, memory.cube_id));
+    await runInDurableObject(stub, async (_instance, state) => {
+      // The write runs on a timer once the answer has left; give it its turn.
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      const row = state.storage.sql.exec("SELECT access_count, last_accessed_at FROM memories WHERE id = ?", memory.id).one();
+      expect(row.access_count).toBe(3);
+      expect(row.last_accessed_at).toBe(Date.parse(last.body.data[0].last_accessed_at));
+    });
+    expect((await call("GET", `/v1/memories/${memory.id}`, { key })).body.access_count).toBe(4);
   });
 
   it.each(['"', "*", "NEAR(", "AND", "-", "((peanuts", "peanuts)", "'", "OR OR", "peanuts*", "\"peanuts", "a:b", "^x", "{x}"])(
