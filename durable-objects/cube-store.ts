@@ -364,8 +364,9 @@ export class CubeStore {
 
   // ── idempotency ──────────────────────────────────────────────────────────────────────────────────────────
 
-  idempotentResult(key: string): { fingerprint: string; result: unknown } | null {
-    const row = this.exec("SELECT fingerprint, result FROM idempotency WHERE key = ?", key)[0];
+  /** The result saved under an Idempotency-Key at or after `notBefore` (a record past its window no longer counts). */
+  idempotentResult(key: string, notBefore: number): { fingerprint: string; result: unknown } | null {
+    const row = this.exec("SELECT fingerprint, result FROM idempotency WHERE key = ? AND created_at >= ?", key, notBefore)[0];
     return row ? { fingerprint: str(row.fingerprint), result: JSON.parse(str(row.result)) } : null;
   }
 

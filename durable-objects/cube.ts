@@ -919,7 +919,8 @@ export class CubeDurableObject extends DurableObject<Env> {
   // ── transactions ───────────────────────────────────────────────────────────────────────────────────────────
 
   private isReplay(meta: WriteMeta): boolean {
-    return meta.idempotency !== undefined && this.store.idempotentResult(meta.idempotency.key) !== null;
+    // The same window as mutate(): a record the sweep is about to drop must not skip this write's embedding.
+    return meta.idempotency !== undefined && this.store.idempotentResult(meta.idempotency.key, this.clock() - LIMITS.idempotencyWindowMs) !== null;
   }
 
   /**
@@ -933,7 +934,7 @@ export class CubeDurableObject extends DurableObject<Env> {
         const now = this.sweep(ref);
         const idempotency = meta.idempotency;
         if (idempotency) {
-          const prior = this.store.idempotentResult(idempotency.key);
+          const prior = this.store.idempotentResult(idempotency.key, now - LIMITS.idempotencyWindowMs);
           if (prior) {
             if (prior.fingerprint !== idempotency.fingerprint) {
               return fail("idempotency_key_reused", "this Idempotency-Key was already used for a different request");

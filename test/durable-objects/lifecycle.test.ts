@@ -127,6 +127,25 @@ describe("time machine", () => {
   });
 });
 
+describe("idempotency window", () => {
+  it("a key past its 24 h window writes anew, embedded like any write", async () => {
+    const { key, user, stub, setClock } = await cube([{ content: "before the retry" }]);
+    const body = { user_id: user, memories: [{ content: "Noor booked the piano lessons." }] };
+    const headers = { "Idempotency-Key": "late-retry" };
+    const first = await call("POST", "/v1/memories", { key, body, headers });
+    expect(first.status).toBe(201);
+    // Nothing runs in between, so the expired record is still in the table when the retry arrives.
+    await setClock(25 * 3_600_000);
+    const late = await call("POST", "/v1/memories", { key, body, headers });
+    expect(late.status).toBe(201);
+    expect(late.headers.get("Idempotent-Replayed")).toBeNull();
+    const id = late.body.data[0].id as string;
+    expect(id).not.toBe(first.body.data[0].id);
+    const vector = await runInDurableObject(stub, (_instance, state) => new VectorStore(state.storage.sql).get(id));
+    expect(vector).not.toBeNull();
+  });
+});
+
 describe("TTL on the alarm", () => {
   it("a TTL arms the alarm; the alarm expires the memory, drops its vector and keeps a stub", async () => {
     const { key, user, written, stub, setClock, events } = await cube([
