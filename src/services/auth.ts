@@ -4,6 +4,7 @@
  * key's owner and cube restrictions travel on the principal; services/cubes.ts applies them.
  */
 import { eq } from "drizzle-orm";
+import { ExpiringCache } from "../core/expiring-cache";
 import { sha256Hex } from "../core/hash";
 import { apiKeys } from "../db/schema";
 import { ApiError } from "../errors";
@@ -12,6 +13,21 @@ import type { Deps, Principal, TenantPrincipal } from "./context";
 
 /** How stale `last_used_at` may get before a request refreshes it: one D1 write a minute per key at most. */
 const LAST_USED_GRANULARITY_MS = 60_000;
+
+type ApiKeyRow = typeof apiKeys.$inferSelect;
+
+/**
+ * Keys this isolate has looked up, by the SHA-256 of their secret. In production D1 is a network hop, often to
+ * another region, that every request would otherwise pay before any work. Revoking clears the revoking isolate's
+ * entry at once ({@link forgetCachedKey}); another isolate may accept a revoked key for at most KEY_CACHE_TTL_MS.
+ * Expiry is checked on every request against the cached row. Unknown keys are never cached.
+ */
+export const KEY_CACHE_TTL_MS = 30_000;
+const knownKeys = new ExpiringCache<string, ApiKeyRow>({ ttlMs: KEY_CACHE_TTL_MS, maxEntries: 10_000 });
+
+export function forgetCachedKey(secretHash: string): void {
+  knownKeys.delete(secretHash);
+}
 
 /** `Bearer <key>`; mem0's clients send `Token <key>` (the /mem0 facade), which is taken as the same thing. */
 export function bearerToken(header: string | undefined): string {
@@ -41,16 +57,19 @@ export async function authenticate(
   const token = bearerToken(authorization);
   if (deps.rootKey && (await sameSecret(token, deps.rootKey))) return { kind: "root" };
 
-  const key = await deps.db
-    .select()
-    .from(apiKeys)
-    .where(eq(apiKeys.secretHash, await sha256Hex(token)))
-    .get();
+  const secretHash = await sha256Hex(token);
   const now = deps.clock();
+  let key = knownKeys.get(secretHash, now);
+  if (!key) {
+    key = await deps.db.select().from(apiKeys).where(eq(apiKeys.secretHash, secretHash)).get();
+    if (key) knownKeys.set(secretHash, key, now);
+  }
   if (!key || key.revokedAt !== null || (key.expiresAt !== null && key.expiresAt <= now)) {
     throw new ApiError("unauthorized", "unknown, revoked or expired API key");
   }
   if (key.lastUsedAt === null || now - key.lastUsedAt > LAST_USED_GRANULARITY_MS) {
+    // The cached row too, so this isolate refreshes at most once a minute.
+    key.lastUsedAt = now;
     background(deps.db.update(apiKeys).set({ lastUsedAt: now }).where(eq(apiKeys.id, key.id)).run());
   }
   return {

@@ -12,7 +12,7 @@ import { fromIso, toIso, toIsoOrNull } from "../core/time";
 import { apiKeys, cubes, tenants } from "../db/schema";
 import { ApiError } from "../errors";
 import type { ApiKeyWire, CreateKeyWire } from "../schemas/admin";
-import { hasScope } from "./auth";
+import { forgetCachedKey, hasScope } from "./auth";
 import type { Deps, KeyRestrictions, TenantPrincipal } from "./context";
 import { grantedPermissions } from "./cubes";
 
@@ -172,5 +172,6 @@ export async function revokeKey(deps: Deps, tenantId: string, keyId: string, vie
   if (row.revokedAt !== null) return toApiKey(row);
   const revokedAt = deps.clock();
   await deps.db.update(apiKeys).set({ revokedAt }).where(where);
+  forgetCachedKey(row.secretHash);
   return toApiKey({ ...row, revokedAt });
 }

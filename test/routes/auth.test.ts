@@ -1,4 +1,6 @@
-import { describe, expect, it } from "vitest";
+import { env } from "cloudflare:workers";
+import { describe, expect, it, vi } from "vitest";
+import { KEY_CACHE_TTL_MS } from "../../src/services/auth";
 import { ROOT_KEY, call, errorOf, newTenant, remember, uniqueUser } from "../helpers";
 
 describe("auth", () => {
@@ -21,6 +23,19 @@ describe("auth", () => {
     expect(revoked.body.revoked_at).not.toBeNull();
     const after = await call("GET", "/v1/memories?user_id=a", { key });
     expect(after.status).toBe(401);
+  });
+
+  it("a key revoked by another isolate (here: behind this isolate's cache, in D1) is refused within the cache's TTL", async () => {
+    const { key, keyId } = await newTenant();
+    expect((await call("GET", "/v1/memories?user_id=a", { key })).status).toBe(200);
+    await env.DB.prepare("UPDATE api_keys SET revoked_at = ? WHERE id = ?").bind(Date.now(), keyId).run();
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      vi.setSystemTime(Date.now() + KEY_CACHE_TTL_MS);
+      expect((await call("GET", "/v1/memories?user_id=a", { key })).status).toBe(401);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("an expired key is refused", async () => {
