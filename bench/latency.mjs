@@ -20,7 +20,7 @@ import { mean, prng, round, summarize } from "./lib/stats.mjs";
 
 export const USAGE = `npm run bench -- latency [--memories 10000] [--queries 500] [--batch 100] [--concurrency 1]
     [--data FILE] [--seed 42] [--warmup 5] [--out FILE]
-    [--url URL (--key KEY | --root-key ROOT)] [--verbose] [--keep-state]`;
+    [--url URL (--key KEY | --root-key ROOT)] [--verbose] [--keep-state] [--wrangler-traces]`;
 
 const SPEC = {
   ...SERVER_OPTIONS,

@@ -18,7 +18,7 @@ import { log, withServer } from "./lib/server.mjs";
 import { mean, round, summarize } from "./lib/stats.mjs";
 
 export const USAGE = `npm run bench -- recall --data FILE [--convs 0-4] [--k 10] [--out FILE] [--mode verbatim|infer]
-    [--url URL (--key KEY | --root-key ROOT)] [--verbose] [--keep-state]`;
+    [--url URL (--key KEY | --root-key ROOT)] [--verbose] [--keep-state] [--wrangler-traces]`;
 
 const SPEC = { ...SERVER_OPTIONS, data: "string", convs: "string", k: "number", out: "string", mode: "string" };
 const BATCH = 100;

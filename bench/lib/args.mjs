@@ -47,6 +47,7 @@ export const SERVER_OPTIONS = /** @type {const} */ ({
   "root-key": "string",
   verbose: "boolean",
   "keep-state": "boolean",
+  "wrangler-traces": "boolean",
   help: "boolean",
 });
 

@@ -10,7 +10,9 @@ import { codeVersion } from "./server.mjs";
 export function runInfo(server) {
   const cpus = os.cpus();
   return {
-    server: server.managed ? "wrangler dev --local (started by the harness)" : server.url,
+    server: server.managed
+      ? `wrangler dev --local (started by the harness; local trace collector ${server.wranglerTraces ? "on" : "off"})`
+      : server.url,
     code: codeVersion(),
     source_changed_during_run: server.sourceChanged(),
     date: new Date().toISOString(),

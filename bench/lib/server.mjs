@@ -270,6 +270,7 @@ function startReaper(pgid, dir) {
  * @property {ApiClient} client  tenant-key client
  * @property {number | null} pid  wrangler's pid when we started it
  * @property {boolean} managed  true when we started the server
+ * @property {boolean | null} [wranglerTraces]  whether wrangler's local trace collector ran (managed servers only)
  * @property {() => ({ rss_mb: number, pids: number[] } | null)} rss  workerd RSS (managed servers only)
  * @property {() => (boolean | null)} sourceChanged  whether the Worker's sources changed since start (wrangler
  *   dev then reloads the Worker mid-run); null for a server we did not start
@@ -301,7 +302,17 @@ export async function startServer(opts) {
     if (!opts["keep-state"]) rmSync(dir, { recursive: true, force: true });
   };
   syncCleanups.add(removeDir);
-  const env = { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false", NO_COLOR: "1", FORCE_COLOR: "0" };
+  // Wrangler's own telemetry and, unless --wrangler-traces, its local trace collector are off: the collector (on by
+  // default since wrangler 4.15x) records every request, call and query on workerd's one thread, 10-15% of it
+  // measured, and production has no such thing. It is dev tooling like the local proxy, not the API being measured.
+  const env = {
+    ...process.env,
+    CI: "true",
+    WRANGLER_SEND_METRICS: "false",
+    X_LOCAL_OBSERVABILITY: opts["wrangler-traces"] ? "true" : "false",
+    NO_COLOR: "1",
+    FORCE_COLOR: "0",
+  };
 
   log(`state dir ${dir}; applying D1 migrations`);
   const migrate = spawnSync(process.execPath, [WRANGLER, "d1", "migrations", "apply", "DB", "--local", "--persist-to", dir], {
@@ -393,6 +404,7 @@ export async function startServer(opts) {
       client: new ApiClient(url, key),
       pid,
       managed: true,
+      wranglerTraces: Boolean(opts["wrangler-traces"]),
       rss: () => workerdRss(pid),
       sourceChanged: () => sourceStamp() !== stampAtStart,
       stop,
