@@ -5,7 +5,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { type Retrieval, createRetrieval } from "../src/adapters/factory";
-import type { VectorMatch, VectorRecord } from "../src/adapters/types";
+import type { VectorRecord } from "../src/adapters/types";
 import { ConfigError, type Outcome, fail, ok } from "../src/errors";
 import { LIVE_STATES, type MemoryState } from "../src/core/lifecycle";
 import { LIMITS } from "../src/schemas/limits";
@@ -33,13 +33,13 @@ import { CubeScheduler, type WorkingMemoryItem } from "./cube-scheduler";
 import { type Candidate, CubeIngest, INGEST_WINDOW, type StoredEpisode, verbatimCandidates } from "./cube-ingest";
 import { createReader } from "../src/core/reader/factory";
 import type { MemoryReader } from "../src/core/reader/types";
-import { CubeSearch, type SemanticQuery } from "./cube-search";
+import { CubeSearch } from "./cube-search";
 import { CubeStore } from "./cube-store";
 import { VectorStore } from "./vector-store";
 import { CubeImport, type ImportParams, type ImportProgress } from "./cube-import";
 import { CubePortability, type ExportSummary, uploadKey } from "./cube-portability";
 import { CubeProvenance } from "./cube-provenance";
-import { RemoteVectors } from "./cube-remote-vectors";
+import { CubeEmbeddings } from "./cube-embeddings";
 import { Watermarker } from "./cube-watermark";
 import type { ProvenanceWire } from "../src/schemas/portability";
 
@@ -74,7 +74,7 @@ export class CubeDurableObject extends DurableObject<Env> {
   private readonly portability: CubePortability;
   private readonly importer: CubeImport;
   private readonly provenance_: CubeProvenance;
-  private readonly remoteVectors: RemoteVectors;
+  private readonly embeddings: CubeEmbeddings;
   private memoryReader: MemoryReader | null = null;
   /** Episodes being read, by id (an evicted object reads them back from R2). */
   private readonly episodes = new Map<string, StoredEpisode>();
@@ -108,7 +108,7 @@ export class CubeDurableObject extends DurableObject<Env> {
     this.portability = new CubePortability(this.store, this.vectors, env.ARCHIVE);
     this.importer = new CubeImport(this.store, env.ARCHIVE);
     this.provenance_ = new CubeProvenance(this.store, env.ARCHIVE, watermarks);
-    this.remoteVectors = new RemoteVectors(ctx.storage.sql, this.vectors);
+    this.embeddings = new CubeEmbeddings(ctx.storage, this.vectors, () => this.retrieval, () => this.clock());
     void ctx.blockConcurrencyWhile(async () => {
       this.store.migrate();
       // Overdue work left by a restart gets its alarm back.
@@ -123,14 +123,14 @@ export class CubeDurableObject extends DurableObject<Env> {
 
   async remember(ref: CubeRef, items: NewMemory[], meta: WriteMeta): Promise<Outcome<Mutation<MemoryWire[]>>> {
     // A replay answers from the idempotency record; embedding its texts again would be wasted model calls.
-    const vectors = this.isReplay(meta) ? null : await this.embedDocuments(items.map((item) => item.content));
+    const vectors = this.isReplay(meta) ? null : await this.embeddings.embedDocuments(items.map((item) => item.content));
     const outcome = this.mutate(ref, meta, (now) => {
       const memories = this.store.insert(ref, items, meta, now);
-      if (vectors) this.upsertVectors(memories.map((memory, i) => ({ id: memory.id, vector: vectors[i]! })));
+      if (vectors) this.embeddings.upsertLocal(memories.map((memory, i) => ({ id: memory.id, vector: vectors[i]! })));
       return ok(memories);
     });
     if (outcome.ok && vectors && !outcome.value.replayed) {
-      await this.pushRemote(ref, outcome.value.result.map((memory, i) => ({ id: memory.id, vector: vectors[i]! })));
+      await this.embeddings.pushRemote(ref, outcome.value.result.map((memory, i) => ({ id: memory.id, vector: vectors[i]! })));
     }
     if (outcome.ok && items.some((item) => item.expiresAt !== null || item.ttlSeconds !== null)) await this.rearmForExpiry();
     if (outcome.ok && !outcome.value.replayed) await this.scheduleOutbox();
@@ -139,13 +139,13 @@ export class CubeDurableObject extends DurableObject<Env> {
 
   async update(ref: CubeRef, id: string, patch: MemoryPatch, meta: WriteMeta): Promise<Outcome<Mutation<MemoryWire>>> {
     await this.restoreArchived(ref, [id], meta);
-    const vector = patch.content === undefined || this.isReplay(meta) ? null : (await this.embedDocuments([patch.content]))?.[0];
+    const vector = patch.content === undefined || this.isReplay(meta) ? null : (await this.embeddings.embedDocuments([patch.content]))?.[0];
     const outcome = this.mutate(ref, meta, (now) => {
       const updated = this.store.update(ref, id, patch, meta, now);
-      if (updated.ok && vector) this.upsertVectors([{ id, vector }]);
+      if (updated.ok && vector) this.embeddings.upsertLocal([{ id, vector }]);
       return updated;
     });
-    if (outcome.ok && vector && !outcome.value.replayed) await this.pushRemote(ref, [{ id, vector }]);
+    if (outcome.ok && vector && !outcome.value.replayed) await this.embeddings.pushRemote(ref, [{ id, vector }]);
     if (outcome.ok && (patch.expiresAt != null || patch.ttlSeconds !== undefined)) await this.rearmForExpiry();
     if (outcome.ok && !outcome.value.replayed) await this.scheduleOutbox();
     return outcome;
@@ -168,10 +168,7 @@ export class CubeDurableObject extends DurableObject<Env> {
     });
     if (outcome.ok && hard && !outcome.value.replayed) {
       if (archiveKey !== null) await this.env.ARCHIVE.delete(archiveKey);
-      if (this.retrieval.remoteIndex) {
-        this.remoteVectors.dropped([id]);
-        await this.retrieval.remoteIndex.delete(ref.cubeId, [id]);
-      }
+      await this.embeddings.purgeRemote(ref, [id]);
     }
     if (outcome.ok && !outcome.value.replayed) await this.scheduleOutbox();
     return outcome;
@@ -199,14 +196,14 @@ export class CubeDurableObject extends DurableObject<Env> {
     const target = this.lifecycle.version(id, version);
     const current = this.store.find(ref, id);
     const reembed = target && current && target.content !== current.content && !this.isReplay(meta);
-    const vector = reembed ? (await this.embedDocuments([target.content]))?.[0] : undefined;
+    const vector = reembed ? (await this.embeddings.embedDocuments([target.content]))?.[0] : undefined;
     const outcome = this.mutate(ref, meta, (now) => {
       const rolled = this.lifecycle.rollback(ref, id, version, meta, now);
       // The version's text is immutable, so the vector made from it before the transaction is still its vector.
-      if (rolled.ok && vector) this.upsertVectors([{ id, vector }]);
+      if (rolled.ok && vector) this.embeddings.upsertLocal([{ id, vector }]);
       return rolled;
     });
-    if (outcome.ok && vector && !outcome.value.replayed) await this.pushRemote(ref, [{ id, vector }]);
+    if (outcome.ok && vector && !outcome.value.replayed) await this.embeddings.pushRemote(ref, [{ id, vector }]);
     if (outcome.ok) await this.rearmForExpiry();
     if (outcome.ok && !outcome.value.replayed) await this.scheduleOutbox();
     return outcome;
@@ -250,7 +247,7 @@ export class CubeDurableObject extends DurableObject<Env> {
   }
 
   async search(ref: CubeRef, request: SearchRequestInternal): Promise<SearchHit[]> {
-    const semantic = request.channels.includes("vector") ? await this.embedQuery(ref, request.query) : null;
+    const semantic = request.channels.includes("vector") ? await this.embeddings.embedQuery(ref, request.query) : null;
     const now = this.sweep(ref);
     const pool = request.rerank ? Math.max(request.topK * RERANK_POOL_FACTOR, RERANK_POOL_MIN) : request.topK;
     let hits: SearchHit[];
@@ -355,7 +352,7 @@ export class CubeDurableObject extends DurableObject<Env> {
       const candidates: Candidate[] = reader
         ? await reader.read(window, { ownerName: episode.owner_name, now: episode.received_at })
         : verbatimCandidates(window, episode.received_at);
-      const vectors = candidates.length > 0 ? await this.embedDocuments(candidates.map((c) => c.content)) : [];
+      const vectors = candidates.length > 0 ? await this.embeddings.embedDocuments(candidates.map((c) => c.content)) : [];
       let records: VectorRecord[] = [];
       this.ctx.storage.transactionSync(() => {
         this.assertJobAlive(job);
@@ -363,7 +360,7 @@ export class CubeDurableObject extends DurableObject<Env> {
         records = outcome.written.flatMap((memory, i) => (memory && vectors ? [{ id: memory.id, vector: vectors[i]! }] : []));
         // Superseded ones left the index inside apply(); only the live ones get vectors.
         records = records.filter((r) => outcome.written.find((m) => m?.id === r.id)?.state === "activated");
-        if (records.length > 0) this.upsertVectors(records);
+        if (records.length > 0) this.embeddings.upsertLocal(records);
         const next = job.cursor + window.length;
         this.jobs.advance(job.id, next, window.length, next >= episode.messages.length, this.clock());
         this.jobs.addResult(job.id, {
@@ -374,7 +371,7 @@ export class CubeDurableObject extends DurableObject<Env> {
         this.generation += 1;
       });
       job.cursor += window.length;
-      await this.pushRemote(job.ref, records);
+      await this.embeddings.pushRemote(job.ref, records);
     } catch (error) {
       this.vectors.reset();
       const reason = error instanceof Error ? error.message : String(error);
@@ -410,7 +407,7 @@ export class CubeDurableObject extends DurableObject<Env> {
    * recency moves scores); `cached` says whether this answer came from the cache.
    */
   async context(ref: CubeRef, request: ContextRequestInternal): Promise<AssembledContext & { cached: boolean }> {
-    const semantic = await this.embedQuery(ref, request.query);
+    const semantic = await this.embeddings.embedQuery(ref, request.query);
     const now = this.sweep(ref);
     const key = JSON.stringify([request.query.trim().toLowerCase(), request.budgetTokens, request.filter, request.where, request.referenceTime]);
     const hit = this.contexts.get(key);
@@ -459,7 +456,7 @@ export class CubeDurableObject extends DurableObject<Env> {
   /** Counts by state, bytes by tier (hot in the cube, cold in R2), vectors and pins. */
   async stats(ref: CubeRef): Promise<CubeStats & { vectors: number }> {
     this.sweep(ref);
-    return { ...this.lifecycle.stats(), vectors: this.vectors.count() + this.remoteVectors.confirmedCount() };
+    return { ...this.lifecycle.stats(), vectors: this.embeddings.count() };
   }
 
   // ── jobs ───────────────────────────────────────────────────────────────────────────────────────────────────
@@ -503,7 +500,7 @@ export class CubeDurableObject extends DurableObject<Env> {
       // A step may have changed memories; a search between two steps must not reuse what it cached before this one.
       this.generation += 1;
     }
-    if (ref) await this.checkRemoteVectors(ref);
+    if (ref) await this.embeddings.confirmRemote(ref);
     // Webhook events of everything above (and of the writes that armed this alarm) go to the queue last.
     this.outboxArmed = false;
     const drained = ref ? await this.outbox.drain(this.env, ref) : null;
@@ -530,8 +527,7 @@ export class CubeDurableObject extends DurableObject<Env> {
   private async reindexStep(job: JobRecord): Promise<void> {
     const batch = this.jobs.reindexBatch(job.cursor);
     const { embedder } = this.retrieval;
-    const embedderOf = (id: string) => this.vectors.embedderOf(id) ?? this.remoteVectors.confirmedEmbedder(id);
-    const stale = batch.filter((memory) => embedderOf(memory.id) !== embedder.id);
+    const stale = batch.filter((memory) => this.embeddings.embedderOf(memory.id) !== embedder.id);
     try {
       const vectors = stale.length > 0 ? await embedder.embed(stale.map((m) => m.content), "document") : [];
       let records: VectorRecord[] = [];
@@ -540,11 +536,11 @@ export class CubeDurableObject extends DurableObject<Env> {
         // Memories purged while the model ran must not come back as vectors.
         const alive = this.store.findMany(job.ref, stale.map((m) => m.id));
         records = stale.flatMap((memory, i) => (alive.has(memory.id) ? [{ id: memory.id, vector: vectors[i]! }] : []));
-        if (records.length > 0) this.upsertVectors(records);
+        if (records.length > 0) this.embeddings.upsertLocal(records);
         const last = batch.at(-1);
         this.jobs.advance(job.id, last ? last.seq : job.cursor, batch.length, batch.length < REINDEX_BATCH, this.clock());
       });
-      await this.pushRemote(job.ref, records);
+      await this.embeddings.pushRemote(job.ref, records);
     } catch (error) {
       this.vectors.reset();
       this.jobs.retryOrFail(job.id, error instanceof Error ? error.message : String(error), this.clock());
@@ -649,7 +645,7 @@ export class CubeDurableObject extends DurableObject<Env> {
       const { embedder } = this.retrieval;
       const batch = await this.importer.readBatch(job.ref, params, job.cursor, progress, embedder, meta);
       const toEmbed = batch.memories.filter((m) => m.embed);
-      const vectors = toEmbed.length > 0 ? await this.embedDocuments(toEmbed.map((m) => m.memory.content)) : null;
+      const vectors = toEmbed.length > 0 ? await this.embeddings.embedDocuments(toEmbed.map((m) => m.memory.content)) : null;
       const embedded = new Map(vectors ? toEmbed.map((m, i) => [m.id, vectors[i]!] as const) : []);
       let records: VectorRecord[] = [];
       this.ctx.storage.transactionSync(() => {
@@ -657,7 +653,7 @@ export class CubeDurableObject extends DurableObject<Env> {
         const now = this.clock();
         const applied = this.importer.applyBatch(job.ref, batch, embedded, params, meta, now);
         records = applied.records;
-        if (records.length > 0) this.upsertVectors(records);
+        if (records.length > 0) this.embeddings.upsertLocal(records);
         this.jobs.advance(job.id, batch.cursor, batch.memories.length, batch.finished, now);
         this.jobs.addResult(job.id, {
           import: {
@@ -672,7 +668,7 @@ export class CubeDurableObject extends DurableObject<Env> {
         });
         this.generation += 1;
       });
-      await this.pushRemote(job.ref, records);
+      await this.embeddings.pushRemote(job.ref, records);
     } catch (error) {
       this.vectors.reset();
       const reason = error instanceof Error ? error.message : String(error);
@@ -685,7 +681,7 @@ export class CubeDurableObject extends DurableObject<Env> {
   private async rearm(outboxAt: number | null = null): Promise<void> {
     const due = [
       this.jobs.nextDue(),
-      this.remoteVectors.nextCheck(),
+      this.embeddings.nextConfirmation(),
       this.lifecycle.nextExpiry(),
       this.lifecycle.archivesToDelete(1).length > 0 ? this.clock() : null,
       outboxAt,
@@ -716,23 +712,12 @@ export class CubeDurableObject extends DurableObject<Env> {
     if (armed === null || next < armed) await this.ctx.storage.setAlarm(next);
   }
 
-  /** Vectors the shared index now serves leave the cube's own store; failures wait for the next alarm. */
-  private async checkRemoteVectors(ref: CubeRef): Promise<void> {
-    const { remoteIndex } = this.retrieval;
-    if (!remoteIndex) return;
-    try {
-      await this.remoteVectors.check(remoteIndex, ref.cubeId, this.clock());
-    } catch (error) {
-      console.error("checking vectors against the shared index failed; the next alarm tries again", error);
-    }
-  }
-
   private async expireAndClean(ref: CubeRef): Promise<string[]> {
     const expired = this.ctx.storage.transactionSync(() => this.lifecycle.expireDue(ref, this.clock()));
     if (expired.length > 0) this.generation += 1;
     const remote = [...expired, ...this.remoteDeletes.flatMap((d) => d.ids)];
     this.remoteDeletes = [];
-    await this.deleteRemote(ref, remote);
+    await this.embeddings.deleteRemote(ref, remote);
     for (const { id, key } of this.lifecycle.archivesToDelete()) {
       await this.env.ARCHIVE.delete(key);
       this.lifecycle.archiveDeleted(id);
@@ -746,7 +731,7 @@ export class CubeDurableObject extends DurableObject<Env> {
       this.jobs.advance(job.id, result.cursor, result.examined, result.examined < CONSOLIDATE_BATCH, this.clock());
       return result;
     });
-    await this.deleteRemote(job.ref, step.merged);
+    await this.embeddings.deleteRemote(job.ref, step.merged);
   }
 
   private async expireStep(job: JobRecord): Promise<void> {
@@ -849,72 +834,6 @@ export class CubeDurableObject extends DurableObject<Env> {
   }
 
   // ── embeddings ─────────────────────────────────────────────────────────────────────────────────────────────
-
-  /**
-   * Document vectors, or null when the embedder failed: the write still lands (lexically searchable at once) and
-   * a reindex fills the missing vectors later. A model outage must not lose a memory.
-   */
-  private async embedDocuments(texts: string[]): Promise<Float32Array[] | null> {
-    try {
-      return await this.retrieval.embedder.embed(texts, "document");
-    } catch (error) {
-      console.error("embedding failed; memories stored without vectors", error);
-      return null;
-    }
-  }
-
-  private async embedQuery(ref: CubeRef, query: string): Promise<SemanticQuery | null> {
-    const { embedder, remoteIndex } = this.retrieval;
-    try {
-      const [vector] = await embedder.embed([query], "query");
-      if (!vector) return null;
-      const remote: VectorMatch[] = remoteIndex ? await remoteIndex.query(ref.cubeId, vector, 100) : [];
-      return { embedderId: embedder.id, vector, minSimilarity: embedder.minSimilarity, fusionWeight: embedder.fusionWeight, remote };
-    } catch (error) {
-      // Search keeps answering from its other channels.
-      console.error("query embedding or remote vector search failed", error);
-      return null;
-    }
-  }
-
-  private upsertVectors(records: VectorRecord[]): void {
-    this.vectors.upsert(this.retrieval.embedder.id, records);
-  }
-
-  /**
-   * Deletes vectors of memories that left search (expired, merged) from the shared index. Best effort: until it
-   * succeeds, a shared-index match is still only returned after the cube confirms the memory is live.
-   */
-  private async deleteRemote(ref: CubeRef, ids: readonly string[]): Promise<void> {
-    const { remoteIndex } = this.retrieval;
-    if (!remoteIndex || ids.length === 0) return;
-    this.remoteVectors.dropped(ids);
-    try {
-      await remoteIndex.delete(ref.cubeId, [...ids]);
-    } catch (error) {
-      console.error("remote vector delete failed", error);
-    }
-  }
-
-  /**
-   * Sends new vectors to the shared index; the cube's own copy serves searches until the alarm sees the index serve
-   * them (cube-remote-vectors.ts). A failed send is recorded too, and the alarm sends it again.
-   */
-  private async pushRemote(ref: CubeRef, records: VectorRecord[]): Promise<void> {
-    const { remoteIndex, embedder } = this.retrieval;
-    if (!remoteIndex || records.length === 0) return;
-    const ids = records.map((record) => record.id);
-    try {
-      await remoteIndex.upsert(ref.cubeId, records);
-      this.remoteVectors.sent(ids, embedder.id, this.clock());
-    } catch (error) {
-      console.error("remote vector upsert failed; the cube's own vectors still serve search", error);
-      this.remoteVectors.sent(ids, embedder.id, 0);
-    }
-    const check = this.remoteVectors.nextCheck();
-    const armed = await this.ctx.storage.getAlarm();
-    if (check !== null && (armed === null || armed > check)) await this.ctx.storage.setAlarm(check);
-  }
 
   // ── transactions ───────────────────────────────────────────────────────────────────────────────────────────
 

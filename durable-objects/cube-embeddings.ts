@@ -1,0 +1,127 @@
+/**
+ * The cube's embeddings: texts and queries through the configured embedder, vectors into the cube's own store, and —
+ * when a shared index (Vectorize) is configured — sent there, confirmed and pruned locally (cube-remote-vectors.ts).
+ * A model or index failure never fails a write or a search: it is logged, the memory is stored without a vector (a
+ * reindex fills it later) and search answers from its other channels.
+ */
+import type { Retrieval } from "../src/adapters/factory";
+import type { VectorMatch, VectorRecord } from "../src/adapters/types";
+import type { CubeRef } from "./cube-protocol";
+import { RemoteVectors } from "./cube-remote-vectors";
+import type { SemanticQuery } from "./cube-search";
+import type { VectorStore } from "./vector-store";
+
+/** Shared-index matches a query asks for: Vectorize's maximum without values or metadata. */
+const REMOTE_TOP_K = 100;
+
+export class CubeEmbeddings {
+  private readonly remote: RemoteVectors;
+
+  /**
+   * `retrieval` and `clock` are read on every use: the Durable Object builds its adapters on first use, and tests
+   * replace both.
+   */
+  constructor(
+    private readonly storage: DurableObjectStorage,
+    private readonly vectors: VectorStore,
+    private readonly retrieval: () => Retrieval,
+    private readonly clock: () => number,
+  ) {
+    this.remote = new RemoteVectors(storage.sql, vectors);
+  }
+
+  /** One vector per text, or null when the model failed (the caller stores its memories without vectors). */
+  async embedDocuments(texts: string[]): Promise<Float32Array[] | null> {
+    try {
+      return await this.retrieval().embedder.embed(texts, "document");
+    } catch (error) {
+      console.error("embedding failed; memories stored without vectors", error);
+      return null;
+    }
+  }
+
+  /** The query's vector and the shared index's matches for it, or null (search keeps its other channels). */
+  async embedQuery(ref: CubeRef, query: string): Promise<SemanticQuery | null> {
+    const { embedder, remoteIndex } = this.retrieval();
+    try {
+      const [vector] = await embedder.embed([query], "query");
+      if (!vector) return null;
+      const remote: VectorMatch[] = remoteIndex ? await remoteIndex.query(ref.cubeId, vector, REMOTE_TOP_K) : [];
+      return { embedderId: embedder.id, vector, minSimilarity: embedder.minSimilarity, fusionWeight: embedder.fusionWeight, remote };
+    } catch (error) {
+      console.error("query embedding or remote vector search failed", error);
+      return null;
+    }
+  }
+
+  /** Stores vectors in the cube's own index, in the configured embedder's space (inside the caller's transaction). */
+  upsertLocal(records: VectorRecord[]): void {
+    this.vectors.upsert(this.retrieval().embedder.id, records);
+  }
+
+  /**
+   * Sends new vectors to the shared index; the cube's own copy serves searches until the alarm sees the index serve
+   * them. A failed send is recorded too, and the alarm sends it again.
+   */
+  async pushRemote(ref: CubeRef, records: VectorRecord[]): Promise<void> {
+    const { remoteIndex, embedder } = this.retrieval();
+    if (!remoteIndex || records.length === 0) return;
+    const ids = records.map((record) => record.id);
+    try {
+      await remoteIndex.upsert(ref.cubeId, records);
+      this.remote.sent(ids, embedder.id, this.clock());
+    } catch (error) {
+      console.error("remote vector upsert failed; the cube's own vectors still serve search", error);
+      this.remote.sent(ids, embedder.id, 0);
+    }
+    const check = this.remote.nextCheck();
+    const armed = await this.storage.getAlarm();
+    if (check !== null && (armed === null || armed > check)) await this.storage.setAlarm(check);
+  }
+
+  /**
+   * Deletes vectors of memories that left search (expired, merged) from the shared index. Best effort: until it
+   * succeeds, a shared-index match is still only returned after the cube confirms the memory is live.
+   */
+  async deleteRemote(ref: CubeRef, ids: readonly string[]): Promise<void> {
+    try {
+      await this.purgeRemote(ref, ids);
+    } catch (error) {
+      console.error("remote vector delete failed", error);
+    }
+  }
+
+  /** Deletes vectors from the shared index, failing with it (a purge must not report success while one remains). */
+  async purgeRemote(ref: CubeRef, ids: readonly string[]): Promise<void> {
+    const { remoteIndex } = this.retrieval();
+    if (!remoteIndex || ids.length === 0) return;
+    this.remote.dropped(ids);
+    await remoteIndex.delete(ref.cubeId, [...ids]);
+  }
+
+  /** The alarm's part: vectors the shared index now serves leave the cube's own store; failures wait for the next alarm. */
+  async confirmRemote(ref: CubeRef): Promise<void> {
+    const { remoteIndex } = this.retrieval();
+    if (!remoteIndex) return;
+    try {
+      await this.remote.check(remoteIndex, ref.cubeId, this.clock());
+    } catch (error) {
+      console.error("checking vectors against the shared index failed; the next alarm tries again", error);
+    }
+  }
+
+  /** When the alarm should next confirm vectors with the shared index, or null. */
+  nextConfirmation(): number | null {
+    return this.remote.nextCheck();
+  }
+
+  /** The embedding space of a memory's vector, local or only in the shared index; null when it has none. */
+  embedderOf(id: string): string | null {
+    return this.vectors.embedderOf(id) ?? this.remote.confirmedEmbedder(id);
+  }
+
+  /** Vectors the cube has: in its own store, or confirmed in the shared index. */
+  count(): number {
+    return this.vectors.count() + this.remote.confirmedCount();
+  }
+}
