@@ -5,7 +5,6 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { type Retrieval, createRetrieval } from "../src/adapters/factory";
-import type { VectorRecord } from "../src/adapters/types";
 import { ConfigError, type Outcome, fail, ok } from "../src/errors";
 import { LIVE_STATES, type MemoryState } from "../src/core/lifecycle";
 import { LIMITS } from "../src/schemas/limits";
@@ -25,12 +24,12 @@ import {
   type SearchRequestInternal,
   type WriteMeta,
 } from "./cube-protocol";
-import { type ArchivedPayload, type ArchivePolicy, CubeLifecycle, type CubeStats, EXPIRE_DUE_SQL } from "./cube-lifecycle";
-import { CONSOLIDATE_BATCH, CubeConsolidation } from "./cube-consolidate";
+import { type ArchivedPayload, type ArchivePolicy, CubeLifecycle, type CubeStats } from "./cube-lifecycle";
+import { CubeConsolidation } from "./cube-consolidate";
 import { CubeOutbox } from "./cube-outbox";
-import { CubeJobs, type JobRecord, REINDEX_BATCH } from "./cube-jobs";
+import { CubeJobs } from "./cube-jobs";
 import { CubeScheduler, type WorkingMemoryItem } from "./cube-scheduler";
-import { type Candidate, CubeIngest, INGEST_WINDOW, type StoredEpisode, verbatimCandidates } from "./cube-ingest";
+import { CubeIngest, type StoredEpisode } from "./cube-ingest";
 import { createReader } from "../src/core/reader/factory";
 import type { MemoryReader } from "../src/core/reader/types";
 import { CubeSearch } from "./cube-search";
@@ -40,6 +39,7 @@ import { CubeImport, type ImportParams, type ImportProgress } from "./cube-impor
 import { CubePortability, type ExportSummary, uploadKey } from "./cube-portability";
 import { CubeProvenance } from "./cube-provenance";
 import { CubeEmbeddings } from "./cube-embeddings";
+import { CubeJobSteps } from "./cube-job-steps";
 import { Watermarker } from "./cube-watermark";
 import type { ProvenanceWire } from "../src/schemas/portability";
 
@@ -55,8 +55,6 @@ const CONTEXT_CACHE_MS = 60_000;
 /** How soon after a write the alarm sends its webhook events, and when it tries again after a failed send. */
 const OUTBOX_DELAY_MS = 500;
 const OUTBOX_RETRY_MS = 30_000;
-/** Memories one archive step moves to R2. */
-const ARCHIVE_BATCH = 50;
 /** Ids per shared-index delete while a cube is destroyed (Vectorize takes up to 1,000). */
 const DESTROY_VECTOR_BATCH = 1000;
 const DAY_MS = 86_400_000;
@@ -75,9 +73,8 @@ export class CubeDurableObject extends DurableObject<Env> {
   private readonly importer: CubeImport;
   private readonly provenance_: CubeProvenance;
   private readonly embeddings: CubeEmbeddings;
+  private readonly steps: CubeJobSteps;
   private memoryReader: MemoryReader | null = null;
-  /** Episodes being read, by id (an evicted object reads them back from R2). */
-  private readonly episodes = new Map<string, StoredEpisode>();
   /** Bumped by every change to the cube's memories: cached working memory and contexts older than it are stale. */
   private generation = 0;
   /** Assembled contexts by request, LRU, valid for their generation and CONTEXT_CACHE_MS. */
@@ -109,6 +106,29 @@ export class CubeDurableObject extends DurableObject<Env> {
     this.importer = new CubeImport(this.store, env.ARCHIVE);
     this.provenance_ = new CubeProvenance(this.store, env.ARCHIVE, watermarks);
     this.embeddings = new CubeEmbeddings(ctx.storage, this.vectors, () => this.retrieval, () => this.clock());
+    this.steps = new CubeJobSteps(
+      {
+        jobs: this.jobs,
+        store: this.store,
+        vectors: this.vectors,
+        lifecycle: this.lifecycle,
+        consolidation: this.consolidation,
+        ingestion: this.ingest_,
+        importer: this.importer,
+        embeddings: this.embeddings,
+      },
+      {
+        env,
+        transaction: (write) => ctx.storage.transactionSync(write),
+        clock: () => this.clock(),
+        retrieval: () => this.retrieval,
+        reader: () => this.reader,
+        changed: () => {
+          this.generation += 1;
+        },
+        expireAndClean: (ref) => this.expireAndClean(ref),
+      },
+    );
     void ctx.blockConcurrencyWhile(async () => {
       this.store.migrate();
       // Overdue work left by a restart gets its alarm back.
@@ -302,7 +322,7 @@ export class CubeDurableObject extends DurableObject<Env> {
     }
     const key = episodeKey(ref, episode.id);
     await this.env.ARCHIVE.put(key, JSON.stringify(episode), { httpMetadata: { contentType: "application/json" } });
-    this.episodes.set(episode.id, episode);
+    this.steps.keepEpisode(episode);
     const job = this.ctx.storage.transactionSync(() => {
       // Two identical requests may have raced past the check above while the episode was uploading.
       const raced = this.ingest_.episodeJob(episode.id);
@@ -318,7 +338,7 @@ export class CubeDurableObject extends DurableObject<Env> {
         const record = this.jobs.due(Number.MAX_SAFE_INTEGER).find((due) => due.id === job.id);
         if (!record) break;
         const before = this.jobs.get(job.id)!;
-        await this.ingestStep(record);
+        await this.steps.run(record);
         const after = this.jobs.get(job.id)!;
         // A failed attempt waits for its backoff on the alarm; the caller gets the job as it stands.
         if (after.attempts > before.attempts) break;
@@ -334,60 +354,6 @@ export class CubeDurableObject extends DurableObject<Env> {
     const ids = this.jobs.get(jobId)?.result.memory_ids ?? [];
     const found = this.store.findMany(ref, ids);
     return ids.flatMap((id) => found.get(id) ?? []);
-  }
-
-  /**
-   * One window of an episode: read (rules or model), embed, then one transaction applies the conflict policy and
-   * advances the cursor — so an object evicted mid-job resumes at the first window not yet committed, and nothing
-   * is written twice. A reader error a retry cannot fix (the model keeps answering malformed output) fails the job
-   * at once, with its reason; others back off and retry.
-   */
-  private async ingestStep(job: JobRecord): Promise<void> {
-    const params = this.jobs.params(job.id) as { episode: string; actor: string; request_id: string };
-    const meta: WriteMeta = { actor: params.actor, requestId: params.request_id };
-    try {
-      const episode = await this.loadEpisode(job.ref, params.episode);
-      const window = episode.messages.slice(job.cursor, job.cursor + INGEST_WINDOW);
-      const reader = episode.infer ? this.reader : null;
-      const candidates: Candidate[] = reader
-        ? await reader.read(window, { ownerName: episode.owner_name, now: episode.received_at })
-        : verbatimCandidates(window, episode.received_at);
-      const vectors = candidates.length > 0 ? await this.embeddings.embedDocuments(candidates.map((c) => c.content)) : [];
-      let records: VectorRecord[] = [];
-      this.ctx.storage.transactionSync(() => {
-        this.assertJobAlive(job);
-        const outcome = this.ingest_.apply(job.ref, episode, reader?.id ?? "verbatim", candidates, meta, this.clock());
-        records = outcome.written.flatMap((memory, i) => (memory && vectors ? [{ id: memory.id, vector: vectors[i]! }] : []));
-        // Superseded ones left the index inside apply(); only the live ones get vectors.
-        records = records.filter((r) => outcome.written.find((m) => m?.id === r.id)?.state === "activated");
-        if (records.length > 0) this.embeddings.upsertLocal(records);
-        const next = job.cursor + window.length;
-        this.jobs.advance(job.id, next, window.length, next >= episode.messages.length, this.clock());
-        this.jobs.addResult(job.id, {
-          memory_ids: outcome.written.flatMap((m) => (m ? [m.id] : [])),
-          duplicates: outcome.duplicates,
-          superseded: outcome.superseded,
-        });
-        this.generation += 1;
-      });
-      job.cursor += window.length;
-      await this.embeddings.pushRemote(job.ref, records);
-    } catch (error) {
-      this.vectors.reset();
-      const reason = error instanceof Error ? error.message : String(error);
-      if (isPermanent(error)) this.jobs.fail(job.id, reason, this.clock());
-      else this.jobs.retryOrFail(job.id, reason, this.clock());
-    }
-  }
-
-  private async loadEpisode(ref: CubeRef, id: string): Promise<StoredEpisode> {
-    const cached = this.episodes.get(id);
-    if (cached) return cached;
-    const object = await this.env.ARCHIVE.get(episodeKey(ref, id));
-    if (!object) throw new PermanentError(`episode ${id} is missing from the archive`);
-    const episode = await object.json<StoredEpisode>();
-    this.episodes.set(id, episode);
-    return episode;
   }
 
   /** Built on first use, like the retrieval adapters: READER=rules (offline default) or a model through `Llm`. */
@@ -471,7 +437,7 @@ export class CubeDurableObject extends DurableObject<Env> {
     const now = this.clock();
     const job = this.ctx.storage.transactionSync(() => {
       this.rememberIdentity(ref);
-      return this.jobs.start(ref, type, this.jobTotal(type, now), now);
+      return this.jobs.start(ref, type, this.steps.total(type, now), now);
     });
     await this.rearm();
     return job;
@@ -491,12 +457,7 @@ export class CubeDurableObject extends DurableObject<Env> {
     if (ref) await this.expireAndClean(ref);
     this.generation += 1;
     for (const job of this.jobs.due(this.clock())) {
-      if (job.type === "reindex") await this.reindexStep(job);
-      else if (job.type === "archive") await this.archiveStep(job);
-      else if (job.type === "expire") await this.expireStep(job);
-      else if (job.type === "ingest") await this.ingestStep(job);
-      else if (job.type === "import") await this.importStep(job);
-      else await this.consolidateStep(job);
+      await this.steps.run(job);
       // A step may have changed memories; a search between two steps must not reuse what it cached before this one.
       this.generation += 1;
     }
@@ -505,46 +466,6 @@ export class CubeDurableObject extends DurableObject<Env> {
     this.outboxArmed = false;
     const drained = ref ? await this.outbox.drain(this.env, ref) : null;
     await this.rearm(drained?.more ? this.clock() + OUTBOX_RETRY_MS : null);
-  }
-
-  private jobTotal(type: JobType, now: number): number {
-    switch (type) {
-      case "reindex":
-        return Number(this.store.exec("SELECT count(*) AS n FROM memories WHERE state != 'forgotten'")[0]?.n ?? 0);
-      case "expire":
-        return this.store.exec(EXPIRE_DUE_SQL, now, 1_000_000).length;
-      case "archive":
-        return this.lifecycle.archiveCandidateCount(this.archivePolicy(now));
-      case "consolidate":
-        return this.store.liveCount();
-      case "ingest":
-        throw new Error("ingest jobs are created by ingest(), with their episode");
-      case "import":
-        throw new Error("import jobs are created by importFile(), with their file");
-    }
-  }
-
-  private async reindexStep(job: JobRecord): Promise<void> {
-    const batch = this.jobs.reindexBatch(job.cursor);
-    const { embedder } = this.retrieval;
-    const stale = batch.filter((memory) => this.embeddings.embedderOf(memory.id) !== embedder.id);
-    try {
-      const vectors = stale.length > 0 ? await embedder.embed(stale.map((m) => m.content), "document") : [];
-      let records: VectorRecord[] = [];
-      this.ctx.storage.transactionSync(() => {
-        this.assertJobAlive(job);
-        // Memories purged while the model ran must not come back as vectors.
-        const alive = this.store.findMany(job.ref, stale.map((m) => m.id));
-        records = stale.flatMap((memory, i) => (alive.has(memory.id) ? [{ id: memory.id, vector: vectors[i]! }] : []));
-        if (records.length > 0) this.embeddings.upsertLocal(records);
-        const last = batch.at(-1);
-        this.jobs.advance(job.id, last ? last.seq : job.cursor, batch.length, batch.length < REINDEX_BATCH, this.clock());
-      });
-      await this.embeddings.pushRemote(job.ref, records);
-    } catch (error) {
-      this.vectors.reset();
-      this.jobs.retryOrFail(job.id, error instanceof Error ? error.message : String(error), this.clock());
-    }
   }
 
   // ── provenance, portability, deletion ──────────────────────────────────────────────────────────────────────
@@ -622,59 +543,13 @@ export class CubeDurableObject extends DurableObject<Env> {
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
     this.vectors.reset();
-    this.episodes.clear();
+    this.steps.forgetEpisodes();
     this.contexts.clear();
     this.remoteDeletes = [];
     this.identityKnown = false;
     this.generation += 1;
     this.store.migrate();
     return { memories, vectors, r2Objects };
-  }
-
-  /**
-   * One step of an import: read up to IMPORT_BATCH memories from the file (episodes and archived payloads go to R2
-   * first), embed those whose vectors the file cannot give (another embedder, or none), then one transaction writes
-   * them and advances the byte cursor. A malformed file fails the job at once; R2 or model errors back off.
-   */
-  private async importStep(job: JobRecord): Promise<void> {
-    const params = this.jobs.params(job.id) as unknown as ImportParams;
-    const meta: WriteMeta = { actor: params.actor, requestId: params.request_id };
-    try {
-      const progress = this.jobs.get(job.id)?.result.import;
-      if (!progress) throw new PermanentError("the import job lost its progress record");
-      const { embedder } = this.retrieval;
-      const batch = await this.importer.readBatch(job.ref, params, job.cursor, progress, embedder, meta);
-      const toEmbed = batch.memories.filter((m) => m.embed);
-      const vectors = toEmbed.length > 0 ? await this.embeddings.embedDocuments(toEmbed.map((m) => m.memory.content)) : null;
-      const embedded = new Map(vectors ? toEmbed.map((m, i) => [m.id, vectors[i]!] as const) : []);
-      let records: VectorRecord[] = [];
-      this.ctx.storage.transactionSync(() => {
-        this.assertJobAlive(job);
-        const now = this.clock();
-        const applied = this.importer.applyBatch(job.ref, batch, embedded, params, meta, now);
-        records = applied.records;
-        if (records.length > 0) this.embeddings.upsertLocal(records);
-        this.jobs.advance(job.id, batch.cursor, batch.memories.length, batch.finished, now);
-        this.jobs.addResult(job.id, {
-          import: {
-            ...progress,
-            lines: progress.lines + batch.lines,
-            imported: progress.imported + applied.imported,
-            skipped: progress.skipped + applied.skipped,
-            episodes: progress.episodes + batch.episodes.length,
-            vectors_reused: progress.vectors_reused + applied.reused,
-            re_embedded: progress.re_embedded + applied.embedded,
-          },
-        });
-        this.generation += 1;
-      });
-      await this.embeddings.pushRemote(job.ref, records);
-    } catch (error) {
-      this.vectors.reset();
-      const reason = error instanceof Error ? error.message : String(error);
-      if (isPermanent(error)) this.jobs.fail(job.id, reason, this.clock());
-      else this.jobs.retryOrFail(job.id, reason, this.clock());
-    }
   }
 
   /** Arms the alarm for the earliest thing due: a job step, an expiry, or an expired archive to delete. */
@@ -725,47 +600,6 @@ export class CubeDurableObject extends DurableObject<Env> {
     return expired;
   }
 
-  private async consolidateStep(job: JobRecord): Promise<void> {
-    const step = this.ctx.storage.transactionSync(() => {
-      const result = this.consolidation.step(job.ref, job.cursor, this.clock());
-      this.jobs.advance(job.id, result.cursor, result.examined, result.examined < CONSOLIDATE_BATCH, this.clock());
-      return result;
-    });
-    await this.embeddings.deleteRemote(job.ref, step.merged);
-  }
-
-  private async expireStep(job: JobRecord): Promise<void> {
-    const expired = await this.expireAndClean(job.ref);
-    this.jobs.advance(job.id, job.cursor, expired.length, this.store.exec(EXPIRE_DUE_SQL, this.clock(), 1).length === 0, this.clock());
-  }
-
-  /** Moves a batch of cold memories to R2: payload first, then the row gives it up (never the other way round). */
-  private async archiveStep(job: JobRecord): Promise<void> {
-    const now = this.clock();
-    const batch = this.lifecycle.archiveCandidates(this.archivePolicy(now), job.cursor, ARCHIVE_BATCH);
-    try {
-      for (const { id } of batch) {
-        const payload = this.lifecycle.archivePayload(id);
-        if (!payload) continue;
-        const key = archiveKey(job.ref, id);
-        const body = JSON.stringify(payload);
-        await this.env.ARCHIVE.put(key, body, { httpMetadata: { contentType: "application/json" } });
-        const bytes = new TextEncoder().encode(body).length;
-        const marked = this.ctx.storage.transactionSync(() => this.lifecycle.markArchived(job.ref, payload, key, bytes, this.clock()));
-        // It changed while its payload was uploading: keep it hot, and do not leave the copy behind.
-        if (!marked.ok) await this.env.ARCHIVE.delete(key);
-      }
-      const last = batch.at(-1);
-      this.jobs.advance(job.id, last ? last.seq : job.cursor, batch.length, batch.length < ARCHIVE_BATCH, this.clock());
-    } catch (error) {
-      this.jobs.retryOrFail(job.id, error instanceof Error ? error.message : String(error), this.clock());
-    }
-  }
-
-  private archivePolicy(now: number): ArchivePolicy {
-    return archivePolicy(this.env, now);
-  }
-
   /** Brings archived memories among `ids` back from R2; returns the restored ones by id. */
   private async restoreArchived(ref: CubeRef, ids: readonly string[], meta: WriteMeta): Promise<Map<string, MemoryWire>> {
     this.store.writeAccesses();
@@ -811,14 +645,6 @@ export class CubeDurableObject extends DurableObject<Env> {
 
   private workingIds(ref: CubeRef, now: number): string[] {
     return this.scheduler.workingMemory(ref, now, this.generation).map((item) => item.memory.id);
-  }
-
-  /**
-   * A job step awaited a model or R2 before committing; if the cube was destroyed meanwhile (owner deletion), its
-   * job row is gone and nothing may be written — least of all memories read from the deleted episode.
-   */
-  private assertJobAlive(job: JobRecord): void {
-    if (!this.jobs.get(job.id)) throw new PermanentError(`job ${job.id} no longer exists: the cube was deleted while it ran`);
   }
 
   private rememberIdentity(ref: CubeRef): void {
@@ -916,7 +742,7 @@ export interface IngestResult {
 export class PermanentError extends Error {}
 
 /** Permanent: ours, or an adapter's error that says it is not retryable (malformed model output after retries). */
-function isPermanent(error: unknown): boolean {
+export function isPermanent(error: unknown): boolean {
   if (error instanceof PermanentError) return true;
   return typeof error === "object" && error !== null && (error as { retryable?: unknown }).retryable === false;
 }
