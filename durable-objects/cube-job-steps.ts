@@ -85,7 +85,10 @@ export class CubeJobSteps {
     this.episodes.clear();
   }
 
-  /** Runs one step of `job`; failures are recorded on the job, never thrown. */
+  /**
+   * Runs one step of `job`. Ingest, reindex, import and archive record a failure on the job (retry with backoff, or
+   * fail); consolidate and expire let it fail the alarm, which the runtime retries.
+   */
   async run(job: JobRecord): Promise<void> {
     switch (job.type) {
       case "ingest":
@@ -100,6 +103,24 @@ export class CubeJobSteps {
         return this.expireStep(job);
       case "consolidate":
         return this.consolidateStep(job);
+    }
+  }
+
+  /** How many items a job of this type will process, for its progress. */
+  total(type: JobType, now: number): number {
+    switch (type) {
+      case "reindex":
+        return Number(this.store.exec("SELECT count(*) AS n FROM memories WHERE state != 'forgotten'")[0]?.n ?? 0);
+      case "expire":
+        return this.store.exec(EXPIRE_DUE_SQL, now, 1_000_000).length;
+      case "archive":
+        return this.lifecycle.archiveCandidateCount(this.archivePolicy(now));
+      case "consolidate":
+        return this.store.liveCount();
+      case "ingest":
+        throw new Error("ingest jobs are created by ingest(), with their episode");
+      case "import":
+        throw new Error("import jobs are created by importFile(), with their file");
     }
   }
 
@@ -155,24 +176,6 @@ export class CubeJobSteps {
     const episode = await object.json<StoredEpisode>();
     this.episodes.set(id, episode);
     return episode;
-  }
-
-  /** How many items a job of this type will process, for its progress. */
-  total(type: JobType, now: number): number {
-    switch (type) {
-      case "reindex":
-        return Number(this.store.exec("SELECT count(*) AS n FROM memories WHERE state != 'forgotten'")[0]?.n ?? 0);
-      case "expire":
-        return this.store.exec(EXPIRE_DUE_SQL, now, 1_000_000).length;
-      case "archive":
-        return this.lifecycle.archiveCandidateCount(this.archivePolicy(now));
-      case "consolidate":
-        return this.store.liveCount();
-      case "ingest":
-        throw new Error("ingest jobs are created by ingest(), with their episode");
-      case "import":
-        throw new Error("import jobs are created by importFile(), with their file");
-    }
   }
 
   private async reindexStep(job: JobRecord): Promise<void> {
