@@ -8,7 +8,7 @@
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import { toIso } from "../src/core/time";
-import type { MemoryVersionWire, MemoryWire } from "../src/schemas/memory";
+import type { MemoryVersionWire } from "../src/schemas/memory";
 import {
   EXPORT_FORMAT,
   EXPORT_VERSION,
@@ -21,7 +21,7 @@ import {
 import type { StoredEpisode } from "./cube-ingest";
 import type { ArchivedPayload } from "./cube-lifecycle";
 import type { CubeRef } from "./cube-protocol";
-import type { CubeStore } from "./cube-store";
+import { type CubeStore, versionOfRow } from "./cube-store";
 import type { VectorStore } from "./vector-store";
 
 /** Memories one export read takes from SQL (with their versions and events). */
@@ -177,14 +177,7 @@ export class CubePortability {
     for (const row of rows) {
       const id = String(row.memory_id);
       const list = byMemory.get(id) ?? [];
-      list.push({
-        version: Number(row.version),
-        change: String(row.change) as MemoryVersionWire["change"],
-        changed_at: toIso(Number(row.changed_at)),
-        actor: String(row.actor),
-        request_id: row.request_id == null ? null : String(row.request_id),
-        memory: JSON.parse(String(row.snapshot)) as MemoryWire,
-      });
+      list.push(versionOfRow(row));
       byMemory.set(id, list);
     }
     return byMemory;

@@ -155,14 +155,7 @@ export class CubeStore {
   }
 
   history(id: string): MemoryVersionWire[] {
-    return this.exec("SELECT * FROM memory_versions WHERE memory_id = ? ORDER BY version", id).map((row) => ({
-      version: num(row.version),
-      change: str(row.change) as VersionChange,
-      changed_at: toIso(num(row.changed_at)),
-      actor: str(row.actor),
-      request_id: strOrNull(row.request_id),
-      memory: JSON.parse(str(row.snapshot)) as MemoryWire,
-    }));
+    return this.exec("SELECT * FROM memory_versions WHERE memory_id = ? ORDER BY version", id).map(versionOfRow);
   }
 
   /** A live, hot memory of this type whose text equals this one (case, spacing and end punctuation aside). */
@@ -502,6 +495,18 @@ export class CubeStore {
       superseded_by: strOrNull(row.superseded_by),
     };
   }
+}
+
+/** A `memory_versions` row as the wire shape (history, export). */
+export function versionOfRow(row: Row): MemoryVersionWire {
+  return {
+    version: num(row.version),
+    change: str(row.change) as VersionChange,
+    changed_at: toIso(num(row.changed_at)),
+    actor: str(row.actor),
+    request_id: strOrNull(row.request_id),
+    memory: JSON.parse(str(row.snapshot)) as MemoryWire,
+  };
 }
 
 const numOrNullIso = (iso: string | null) => (iso === null ? null : Date.parse(iso));
