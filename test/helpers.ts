@@ -60,3 +60,13 @@ export function errorOf(response: ApiResponse) {
   }
   return error as { code: string; message: string; details?: unknown; request_id: string };
 }
+
+/** Whatever `promise` rejects with (and fails the test when it resolves). */
+export async function rejection(promise: Promise<unknown>): Promise<any> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error("expected the call to fail");
+}

@@ -17,7 +17,7 @@ import {
   type Schemas,
 } from "../../clients/typescript/src/index";
 import { cubeObjectName } from "../../src/core/ids";
-import { ROOT_KEY, newTenant, uniqueUser } from "../helpers";
+import { ROOT_KEY, newTenant, rejection, uniqueUser } from "../helpers";
 import { createReceiver } from "../webhook-receiver";
 
 const BASE_URL = "http://memos.test";
@@ -46,15 +46,6 @@ function recorder(respond: (request: Request, attempt: number) => Promise<Respon
 const apiError = (status: number, code: string, headers: Record<string, string> = {}) =>
   Response.json({ error: { code, message: `injected ${code}`, request_id: "req_injected" } }, { status, headers });
 
-/** Whatever `promise` rejects with (and fails the test when it resolves). */
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error("expected the call to fail");
-}
 
 // The first write of a file pays for a cold cube and the local embedder (2–3 s alone, more on a busy machine).
 describe("MemosClient against the Worker", { timeout: 30_000 }, () => {

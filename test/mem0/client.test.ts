@@ -8,7 +8,7 @@ import { exports } from "cloudflare:workers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { MemoryClient as Mem0Client } from "mem0ai";
 import { cubeIdOfJob, cubeObjectName } from "../../src/core/ids";
-import { ROOT_KEY, call, newTenant, uniqueUser } from "../helpers";
+import { ROOT_KEY, call, newTenant, rejection, uniqueUser } from "../helpers";
 
 const HOST = "http://memos.test/mem0";
 const elsewhere: string[] = [];
@@ -36,15 +36,6 @@ function clientFor(apiKey: string): Mem0Client {
   return new mem0.MemoryClient({ apiKey, host: HOST });
 }
 
-/** What a call rejects with (fails the test when it resolves). */
-async function rejection(promise: Promise<unknown>): Promise<any> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error("expected the call to fail");
-}
 
 /** Runs the cube's alarm, which reads a queued conversation (the add's event). */
 async function runAdd(tenantId: string, eventId: string) {
