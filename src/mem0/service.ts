@@ -120,8 +120,8 @@ export async function mem0Search(ctx: TenantContext, body: z.output<typeof Mem0S
   return { results: data.map((hit) => ({ ...toMem0Memory(hit), score: hit.score })) };
 }
 
-/** The live memories a filter matches, newest first, one page by number (mem0's pagination), and their count. */
-async function matchingPage(ctx: TenantContext, filters: Record<string, unknown>, page: { offset: number; limit: number }) {
+/** The cube a mem0 filter reads (null: the owner has no memories yet) and the list request for its live memories. */
+async function matching(ctx: TenantContext, filters: Record<string, unknown>) {
   const { scope, where } = filtersOf(filters);
   if (where) {
     const problems = whereProblems(where, "filters");
@@ -130,15 +130,7 @@ async function matchingPage(ctx: TenantContext, filters: Record<string, unknown>
     }
   }
   const ref = await cubeForRead(ctx, scope);
-  if (!ref) return { ref, memories: [], total: 0 };
-  const listed = await cubeStub(ctx.deps, ref).list(ref, {
-    filter: toMemoryFilter({}),
-    where: where ? normaliseWhere(where as Where) : null,
-    limit: page.limit,
-    offset: page.offset,
-    countTotal: true,
-  });
-  return { ref, memories: listed.memories, total: listed.total ?? 0 };
+  return { ref, query: { filter: toMemoryFilter({}), where: where ? normaliseWhere(where as Where) : null } };
 }
 
 /** POST /v3/memories/?page=&page_size=: `next`/`previous` are URLs of the neighbouring pages, as mem0's are. */
@@ -149,8 +141,12 @@ export async function mem0List(
   pageSize: number,
   url: URL,
 ) {
-  const { memories, total } = await matchingPage(ctx, filters, { offset: (page - 1) * pageSize, limit: pageSize });
-  return { count: total, ...pageLinks(url, page, pageSize, total), results: memories.map(toMem0Memory) };
+  const { ref, query } = await matching(ctx, filters);
+  const listed = ref
+    ? await cubeStub(ctx.deps, ref).list(ref, { ...query, limit: pageSize, offset: (page - 1) * pageSize, countTotal: true })
+    : { memories: [], total: 0 };
+  const total = listed.total ?? 0;
+  return { count: total, ...pageLinks(url, page, pageSize, total), results: listed.memories.map(toMem0Memory) };
 }
 
 /** mem0's `next` and `previous`: the URLs of the neighbouring pages, or null at either end. */
@@ -254,18 +250,23 @@ export async function mem0DeleteAll(ctx: TenantContext, query: z.output<typeof M
   if (query.user_id === undefined && query.agent_id === undefined) {
     throw new ApiError("invalid_request", "give user_id or agent_id: delete-all never spans more than one user's memories");
   }
+  const { ref, query: live } = await matching(ctx, filters);
+  if (!ref) return { message: "Memories deleted successfully!" };
+  const cube = cubeStub(ctx.deps, ref);
   let forgotten = 0;
   let kept = 0;
+  let liveCount: number | null = null;
   for (;;) {
     // Each round forgets what the last page showed, so the next round's first page holds what is still live.
-    const { ref, memories } = await matchingPage(ctx, filters, { offset: kept, limit: DELETE_BATCH });
-    if (!ref || memories.length === 0) break;
+    const { memories } = await cube.list(ref, { ...live, limit: DELETE_BATCH, offset: kept });
+    if (memories.length === 0) break;
     const ids = memories.map((memory) => memory.id);
-    const mutation = unwrap(await cubeStub(ctx.deps, ref).forgetMany(ref, ids, { actor: ctx.principal.keyId, requestId: ctx.requestId }));
+    const mutation = unwrap(await cube.forgetMany(ref, ids, { actor: ctx.principal.keyId, requestId: ctx.requestId }));
     forgotten += mutation.result.forgotten.length;
     kept += mutation.result.kept.length;
-    ctx.background(recordActivity(ctx.deps, ref, mutation.liveCount));
+    liveCount = mutation.liveCount;
   }
+  if (liveCount !== null) ctx.background(recordActivity(ctx.deps, ref, liveCount));
   return { message: kept === 0 ? "Memories deleted successfully!" : `${forgotten} memories deleted; ${kept} immutable memories kept` };
 }
 
