@@ -13,7 +13,6 @@
  */
 import type { VectorIndex, VectorRecord } from "../src/adapters/types";
 import type { VectorStore } from "./vector-store";
-import { placeholders } from "./cube-filters";
 
 /** How long after a send the first check waits: Vectorize shows writes within seconds. */
 export const CONFIRM_DELAY_MS = 30_000;
@@ -44,22 +43,21 @@ export class RemoteVectors {
 
   /** Records vectors sent to the index at `at`, or not sent (`at` = 0: the next check sends them again). */
   sent(ids: readonly string[], embedder: string, at: number): void {
-    for (const id of ids) {
-      this.sql.exec(
-        "INSERT OR REPLACE INTO remote_vectors (id, embedder, pushed_at, confirmed_at) VALUES (?, ?, ?, NULL)",
-        id,
-        embedder,
-        at,
-      );
-    }
+    if (ids.length === 0) return;
+    // One statement per batch (ids are short, so a write batch's JSON stays far below SQLite's value limit).
+    this.sql.exec(
+      `INSERT OR REPLACE INTO remote_vectors (id, embedder, pushed_at, confirmed_at)
+       SELECT value, ?, ?, NULL FROM json_each(?)`,
+      embedder,
+      at,
+      JSON.stringify(ids),
+    );
   }
 
   /** Forgets vectors deleted from the index. */
   dropped(ids: readonly string[]): void {
-    for (let i = 0; i < ids.length; i += 100) {
-      const chunk = ids.slice(i, i + 100);
-      this.sql.exec(`DELETE FROM remote_vectors WHERE id IN (${placeholders(chunk.length)})`, ...chunk);
-    }
+    if (ids.length === 0) return;
+    this.sql.exec("DELETE FROM remote_vectors WHERE id IN (SELECT value FROM json_each(?))", JSON.stringify(ids));
   }
 
   /** The embedder of a vector that lives only in the index now, or null. */
