@@ -20,7 +20,7 @@ import {
   type ExportLineWire,
   type ExportMemoryLineWire,
 } from "../src/schemas/portability";
-import { archiveKey, episodeKey } from "./cube";
+import { archiveKey, episodeKey } from "./cube-r2-keys";
 import type { StoredEpisode } from "./cube-ingest";
 import { type ArchivedPayload, MAX_PINS, preview } from "./cube-lifecycle";
 import { importedMemoryId } from "./cube-portability";

@@ -8,9 +8,10 @@
  */
 import type { Retrieval } from "../src/adapters/factory";
 import type { VectorRecord } from "../src/adapters/types";
+import { ConfigError } from "../src/errors";
 import type { MemoryReader } from "../src/core/reader/types";
 import type { JobType } from "../src/schemas/jobs";
-import { PermanentError, archiveKey, archivePolicy, episodeKey, isPermanent } from "./cube";
+import { archiveKey, episodeKey } from "./cube-r2-keys";
 import { CONSOLIDATE_BATCH, type CubeConsolidation } from "./cube-consolidate";
 import type { CubeEmbeddings } from "./cube-embeddings";
 import type { CubeImport, ImportParams } from "./cube-import";
@@ -49,6 +50,27 @@ export interface JobStepHost {
 
 /** Memories one archive step moves to R2. */
 const ARCHIVE_BATCH = 50;
+const DAY_MS = 86_400_000;
+
+/** An error no retry can fix: the job fails at once with its message. */
+export class PermanentError extends Error {}
+
+/** Permanent: ours, or an adapter's error that says it is not retryable (malformed model output after retries). */
+export function isPermanent(error: unknown): boolean {
+  if (error instanceof PermanentError) return true;
+  return typeof error === "object" && error !== null && (error as { retryable?: unknown }).retryable === false;
+}
+
+/** ARCHIVE_AFTER_DAYS (default 30) and ARCHIVE_MAX_IMPORTANCE (default 0.3); a malformed value is a config error. */
+export function archivePolicy(env: { ARCHIVE_AFTER_DAYS?: string; ARCHIVE_MAX_IMPORTANCE?: string }, now: number): ArchivePolicy {
+  const days = Number(env.ARCHIVE_AFTER_DAYS ?? "30");
+  const maxImportance = Number(env.ARCHIVE_MAX_IMPORTANCE ?? "0.3");
+  if (!Number.isFinite(days) || days < 0) throw new ConfigError(`ARCHIVE_AFTER_DAYS must be a number of days ≥ 0; got ${env.ARCHIVE_AFTER_DAYS}`);
+  if (!(maxImportance >= 0 && maxImportance <= 1)) {
+    throw new ConfigError(`ARCHIVE_MAX_IMPORTANCE must be within 0–1; got ${env.ARCHIVE_MAX_IMPORTANCE}`);
+  }
+  return { coldBefore: now - days * DAY_MS, maxImportance };
+}
 
 export class CubeJobSteps {
   private readonly jobs: CubeJobs;

@@ -6,7 +6,7 @@ import { toIso } from "../src/core/time";
 import type { MemoryState } from "../src/core/lifecycle";
 import type { MemoryWire } from "../src/schemas/memory";
 import type { DerivationStepWire, ProvenanceWire } from "../src/schemas/portability";
-import { episodeKey } from "./cube";
+import { episodeKey } from "./cube-r2-keys";
 import type { StoredEpisode } from "./cube-ingest";
 import type { CubeRef } from "./cube-protocol";
 import type { CubeStore } from "./cube-store";

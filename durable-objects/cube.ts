@@ -5,7 +5,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { type Retrieval, createRetrieval } from "../src/adapters/factory";
-import { ConfigError, type Outcome, fail, ok } from "../src/errors";
+import { type Outcome, fail, ok } from "../src/errors";
 import { LIVE_STATES, type MemoryState } from "../src/core/lifecycle";
 import { LIMITS } from "../src/schemas/limits";
 import { type AssembledContext, type ContextCandidate, assembleContext } from "../src/core/context";
@@ -24,7 +24,7 @@ import {
   type SearchRequestInternal,
   type WriteMeta,
 } from "./cube-protocol";
-import { type ArchivedPayload, type ArchivePolicy, CubeLifecycle, type CubeStats } from "./cube-lifecycle";
+import { type ArchivedPayload, CubeLifecycle, type CubeStats } from "./cube-lifecycle";
 import { CubeConsolidation } from "./cube-consolidate";
 import { CubeOutbox } from "./cube-outbox";
 import { CubeJobs } from "./cube-jobs";
@@ -39,6 +39,7 @@ import { CubeImport, type ImportParams, type ImportProgress } from "./cube-impor
 import { CubePortability, type ExportSummary, uploadKey } from "./cube-portability";
 import { CubeProvenance } from "./cube-provenance";
 import { CubeEmbeddings } from "./cube-embeddings";
+import { episodeKey } from "./cube-r2-keys";
 import { CubeJobSteps } from "./cube-job-steps";
 import { Watermarker } from "./cube-watermark";
 import type { ProvenanceWire } from "../src/schemas/portability";
@@ -57,7 +58,6 @@ const OUTBOX_DELAY_MS = 500;
 const OUTBOX_RETRY_MS = 30_000;
 /** Ids per shared-index delete while a cube is destroyed (Vectorize takes up to 1,000). */
 const DESTROY_VECTOR_BATCH = 1000;
-const DAY_MS = 86_400_000;
 
 export class CubeDurableObject extends DurableObject<Env> {
   private readonly store: CubeStore;
@@ -723,12 +723,6 @@ export class CubeDurableObject extends DurableObject<Env> {
 /** States a memory may have left since a point in time while having been live then (expired ones keep no payload). */
 const PAST_LIVE_STATES: MemoryState[] = ["forgotten", "superseded", "merged"];
 
-/** Where an archived memory's payload lives in R2: per tenant and cube, so an owner's deletion can list them. */
-export const archiveKey = (ref: CubeRef, memoryId: string) => `archive/${ref.tenantId}/${ref.cubeId}/${memoryId}.json`;
-
-/** Where an episode's raw messages live in R2. */
-export const episodeKey = (ref: CubeRef, episodeId: string) => `episodes/${ref.tenantId}/${ref.cubeId}/${episodeId}.json`;
-
 /** What ingest() answers: the job, the memories it has written so far, and whether the episode was known. */
 export interface IngestResult {
   job: JobWire;
@@ -736,24 +730,4 @@ export interface IngestResult {
   replayed: boolean;
   /** The cube's live count, for the owners directory. */
   liveCount: number;
-}
-
-/** An error no retry can fix: the job fails at once with its message. */
-export class PermanentError extends Error {}
-
-/** Permanent: ours, or an adapter's error that says it is not retryable (malformed model output after retries). */
-export function isPermanent(error: unknown): boolean {
-  if (error instanceof PermanentError) return true;
-  return typeof error === "object" && error !== null && (error as { retryable?: unknown }).retryable === false;
-}
-
-/** ARCHIVE_AFTER_DAYS (default 30) and ARCHIVE_MAX_IMPORTANCE (default 0.3); a malformed value is a config error. */
-export function archivePolicy(env: { ARCHIVE_AFTER_DAYS?: string; ARCHIVE_MAX_IMPORTANCE?: string }, now: number): ArchivePolicy {
-  const days = Number(env.ARCHIVE_AFTER_DAYS ?? "30");
-  const maxImportance = Number(env.ARCHIVE_MAX_IMPORTANCE ?? "0.3");
-  if (!Number.isFinite(days) || days < 0) throw new ConfigError(`ARCHIVE_AFTER_DAYS must be a number of days ≥ 0; got ${env.ARCHIVE_AFTER_DAYS}`);
-  if (!(maxImportance >= 0 && maxImportance <= 1)) {
-    throw new ConfigError(`ARCHIVE_MAX_IMPORTANCE must be within 0–1; got ${env.ARCHIVE_MAX_IMPORTANCE}`);
-  }
-  return { coldBefore: now - days * DAY_MS, maxImportance };
 }

@@ -5,7 +5,7 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { episodeKey } from "../../durable-objects/cube";
+import { episodeKey } from "../../durable-objects/cube-r2-keys";
 import { type Candidate, CubeIngest, type StoredEpisode } from "../../durable-objects/cube-ingest";
 import type { CubeRef } from "../../durable-objects/cube-protocol";
 import { CubeStore } from "../../durable-objects/cube-store";

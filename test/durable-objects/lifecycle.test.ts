@@ -5,7 +5,7 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { archiveKey } from "../../durable-objects/cube";
+import { archiveKey } from "../../durable-objects/cube-r2-keys";
 import type { CubeRef } from "../../durable-objects/cube-protocol";
 import { VectorStore } from "../../durable-objects/vector-store";
 import { cubeObjectName } from "../../src/core/ids";

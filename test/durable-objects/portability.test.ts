@@ -6,7 +6,7 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { archiveKey } from "../../durable-objects/cube";
+import { archiveKey } from "../../durable-objects/cube-r2-keys";
 import { PART_BYTES, exportKey, importedMemoryId } from "../../durable-objects/cube-portability";
 import type { CubeRef, NewMemory } from "../../durable-objects/cube-protocol";
 import { cubeObjectName } from "../../src/core/ids";
