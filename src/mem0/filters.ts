@@ -10,7 +10,7 @@
  * silently matched more than it says would leak memories across runs or apps.
  */
 import type { OwnerScopeInput } from "../schemas/common";
-import type { Where, WhereCondition, WhereOp, Scalar } from "../core/where";
+import { type Scalar, WHERE_OPS, type Where, type WhereCondition, type WhereOp } from "../core/where";
 
 /** Metadata keys that carry mem0's agent and app ids on a memory (hidden from mem0's `metadata`). */
 export const MEM0_AGENT_KEY = "mem0_agent_id";
@@ -19,8 +19,8 @@ export const MEM0_APP_KEY = "mem0_app_id";
 export const ENTITY_FIELDS = ["user_id", "agent_id", "app_id", "run_id"] as const;
 type EntityField = (typeof ENTITY_FIELDS)[number];
 
-/** mem0's comparison operators and ours; `icontains` and full-text `keywords` have no exact equivalent. */
-const OPS: Readonly<Record<string, WhereOp>> = { eq: "eq", ne: "ne", in: "in", nin: "nin", gt: "gt", gte: "gte", lt: "lt", lte: "lte", contains: "contains" };
+/** mem0's comparison operators share our names; `icontains` and full-text `keywords` have no exact equivalent. */
+const isOp = (op: string): op is WhereOp => (WHERE_OPS as readonly string[]).includes(op);
 
 export class FilterError extends Error {}
 
@@ -147,19 +147,18 @@ function comparisons(
   value: Json,
   at: string,
   convert: (v: Scalar) => Scalar,
-  allowed: readonly string[] = Object.keys(OPS),
+  allowed: readonly string[] = WHERE_OPS,
 ): Where | null {
   if (!isObject(value)) return { field: target, op: "eq", value: convertScalar(value, convert, at) };
   const parts = Object.entries(value).map(([op, operand]): WhereCondition => {
-    const ours = OPS[op];
-    if (!ours || !allowed.includes(op)) {
+    if (!isOp(op) || !allowed.includes(op)) {
       throw new FilterError(`${at}.${op}: operator not supported here (use ${allowed.join(", ")})`);
     }
-    if (ours === "in" || ours === "nin") {
+    if (op === "in" || op === "nin") {
       if (!Array.isArray(operand)) throw new FilterError(`${at}.${op} needs a list`);
-      return { field: target, op: ours, value: operand.map((v, i) => convertScalar(v, convert, `${at}.${op}.${i}`)) };
+      return { field: target, op, value: operand.map((v, i) => convertScalar(v, convert, `${at}.${op}.${i}`)) };
     }
-    return { field: target, op: ours, value: convertScalar(operand, convert, `${at}.${op}`) };
+    return { field: target, op, value: convertScalar(operand, convert, `${at}.${op}`) };
   });
   return andOf(parts);
 }
