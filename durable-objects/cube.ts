@@ -23,25 +23,25 @@ import {
   type SearchHit,
   type SearchRequestInternal,
   type WriteMeta,
-} from "./cube-protocol";
-import { type ArchivedPayload, CubeLifecycle, type CubeStats } from "./cube-lifecycle";
-import { CubeConsolidation } from "./cube-consolidate";
-import { CubeOutbox } from "./cube-outbox";
-import { CubeJobs } from "./cube-jobs";
-import { CubeScheduler, type WorkingMemoryItem } from "./cube-scheduler";
-import { CubeIngest, type StoredEpisode } from "./cube-ingest";
+} from "./cube/protocol";
+import { type ArchivedPayload, CubeLifecycle, type CubeStats } from "./cube/lifecycle";
+import { CubeConsolidation } from "./cube/consolidate";
+import { CubeOutbox } from "./cube/outbox";
+import { CubeJobs } from "./cube/jobs";
+import { CubeScheduler, type WorkingMemoryItem } from "./cube/scheduler";
+import { CubeIngest, type StoredEpisode } from "./cube/ingest";
 import { createReader } from "../src/core/reader/factory";
 import type { MemoryReader } from "../src/core/reader/types";
-import { CubeSearch } from "./cube-search";
-import { CubeStore } from "./cube-store";
-import { VectorStore } from "./vector-store";
-import { CubeImport, type ImportParams, type ImportProgress } from "./cube-import";
-import { CubePortability, type ExportSummary, uploadKey } from "./cube-portability";
-import { CubeProvenance } from "./cube-provenance";
-import { CubeEmbeddings } from "./cube-embeddings";
-import { episodeKey } from "./cube-r2-keys";
-import { CubeJobSteps } from "./cube-job-steps";
-import { Watermarker } from "./cube-watermark";
+import { CubeSearch } from "./cube/search";
+import { CubeStore } from "./cube/store";
+import { VectorStore } from "./cube/vector-store";
+import { CubeImport, type ImportParams, type ImportProgress } from "./cube/import";
+import { CubePortability, type ExportSummary, uploadKey } from "./cube/portability";
+import { CubeProvenance } from "./cube/provenance";
+import { CubeEmbeddings } from "./cube/embeddings";
+import { episodeKey } from "./cube/r2-keys";
+import { CubeJobSteps } from "./cube/job-steps";
+import { Watermarker } from "./cube/watermark";
 import type { ProvenanceWire } from "../src/schemas/portability";
 
 /** Candidates the reranker sees: a few times what is returned, so it can promote from below the cut. */

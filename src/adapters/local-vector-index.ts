@@ -1,8 +1,8 @@
 /**
- * The `VectorIndex` interface over the Cube Durable Object's own vector store (durable-objects/vector-store.ts):
+ * The `VectorIndex` interface over the Cube Durable Object's own vector store (durable-objects/cube/vector-store.ts):
  * the semantic index of local mode, and the contract-test twin of the Vectorize adapter.
  */
-import type { VectorStore } from "../../durable-objects/vector-store";
+import type { VectorStore } from "../../durable-objects/cube/vector-store";
 import type { VectorIndex, VectorMatch, VectorRecord } from "./types";
 
 /**

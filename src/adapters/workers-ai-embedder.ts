@@ -5,7 +5,7 @@
  * - inputs up to 8,192 tokens (bge-base-en-v1.5: 512), so long episodes are embedded whole instead of cut;
  * - cheaper per token ($0.012/M vs $0.067/M input tokens, Cloudflare's model pages, 2026);
  * - no query instruction needed. Its 1,024 dimensions fit Vectorize (max 1,536); the cost is index size, which is
- *   why the Durable Object keeps bge-m3 vectors only until Vectorize has them (see durable-objects/vector-store.ts).
+ *   why the Durable Object keeps bge-m3 vectors only until Vectorize has them (see durable-objects/cube/vector-store.ts).
  * `@cf/baai/bge-base-en-v1.5` (768-d, English) stays available for English-only deployments.
  *
  * Request shape (both models): `{ text: string[] }`, at most 100 texts of at least one character each;

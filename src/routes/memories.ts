@@ -26,7 +26,7 @@ import {
   rollbackMemory,
   updateMemory,
 } from "../services/memories";
-import { MAX_PINS } from "../../durable-objects/cube-lifecycle";
+import { MAX_PINS } from "../../durable-objects/cube/lifecycle";
 import { bearerSecurity, createRouter, errorResponses, jsonBody, jsonResponse, markReplay, tenantContext } from "./shared";
 
 const IdempotencyHeader = z.object({

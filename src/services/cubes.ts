@@ -10,7 +10,7 @@
  */
 import { and, eq, inArray, lte, sql } from "drizzle-orm";
 import type { CubeDurableObject } from "../../durable-objects/cube";
-import type { CubeRef } from "../../durable-objects/cube-protocol";
+import type { CubeRef } from "../../durable-objects/cube/protocol";
 import { ExpiringCache } from "../core/expiring-cache";
 import { cubeIdOfMemory, cubeObjectName, defaultCubeId, isCubeId } from "../core/ids";
 import { cubes, grants, owners } from "../db/schema";

@@ -5,7 +5,7 @@
  * Expiry needs no sweep: every cube's alarm applies its own TTLs.
  */
 import { asc, inArray, lt } from "drizzle-orm";
-import type { CubeRef } from "../../durable-objects/cube-protocol";
+import type { CubeRef } from "../../durable-objects/cube/protocol";
 import { cubeSweepPending, cubes } from "../db/schema";
 import type { JobType, JobWire } from "../schemas/jobs";
 import type { Db } from "../db/client";

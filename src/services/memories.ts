@@ -1,6 +1,6 @@
 /** Use cases on memories: remember (verbatim), get, list, update, forget, history. */
-import type { StoredEpisode } from "../../durable-objects/cube-ingest";
-import type { MemoryPatch, Mutation, NewMemory, WriteMeta } from "../../durable-objects/cube-protocol";
+import type { StoredEpisode } from "../../durable-objects/cube/ingest";
+import type { MemoryPatch, Mutation, NewMemory, WriteMeta } from "../../durable-objects/cube/protocol";
 import type { ReaderMessage } from "../core/reader/types";
 import { decodeCursor, encodeCursor } from "../core/cursor";
 import { toMemoryFilter } from "../core/filters";

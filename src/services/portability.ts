@@ -5,8 +5,8 @@
  */
 import { and, eq, inArray, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
-import { exportKey } from "../../durable-objects/cube-portability";
-import type { CubeRef, WriteMeta } from "../../durable-objects/cube-protocol";
+import { exportKey } from "../../durable-objects/cube/portability";
+import type { CubeRef, WriteMeta } from "../../durable-objects/cube/protocol";
 import { sha256Hex } from "../core/hash";
 import { randomBody } from "../core/ids";
 import { toIso } from "../core/time";

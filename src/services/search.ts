@@ -3,7 +3,7 @@
  * merge. Scores are normalised per cube (1 = first in every channel), so merged lists compare like with like;
  * at equal scores the cubes take turns, so one large cube cannot crowd out the others.
  */
-import type { SearchHit, SearchRequestInternal } from "../../durable-objects/cube-protocol";
+import type { SearchHit, SearchRequestInternal } from "../../durable-objects/cube/protocol";
 import { toMemoryFilter } from "../core/filters";
 import { type Channel } from "../core/fusion";
 import { searchTerms } from "../core/fts-query";

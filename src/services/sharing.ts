@@ -7,7 +7,7 @@
  * the cubes it was given, it does not share them on).
  */
 import { type SQL, and, asc, desc, eq, gt, inArray, lt, or } from "drizzle-orm";
-import type { CubeRef } from "../../durable-objects/cube-protocol";
+import type { CubeRef } from "../../durable-objects/cube/protocol";
 import { newCubeId } from "../core/ids";
 import { toIso } from "../core/time";
 import { cubes, grants, owners } from "../db/schema";

@@ -1,7 +1,7 @@
 /**
  * Outbound webhooks, the tenant's side: register endpoints for event types, list and delete them, rotate their
  * signing secret, read the delivery log and replay a delivery. Delivery itself is webhook-delivery.ts (the queue
- * consumer); events come from each cube's outbox (durable-objects/cube-outbox.ts) and from {@link publishEvent}.
+ * consumer); events come from each cube's outbox (durable-objects/cube/outbox.ts) and from {@link publishEvent}.
  */
 import { and, desc, eq, lt, or, sql } from "drizzle-orm";
 import { randomBody } from "../core/ids";

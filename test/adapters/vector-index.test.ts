@@ -1,7 +1,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { VectorStore } from "../../durable-objects/vector-store";
+import { VectorStore } from "../../durable-objects/cube/vector-store";
 import { LocalVectorIndex } from "../../src/adapters/local-vector-index";
 import type { VectorIndex } from "../../src/adapters/types";
 import { VectorizeVectorIndex } from "../../src/adapters/vectorize-index";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { nearDuplicate } from "../../durable-objects/cube-consolidate";
-import { workingScore } from "../../durable-objects/cube-scheduler";
+import { nearDuplicate } from "../../durable-objects/cube/consolidate";
+import { workingScore } from "../../durable-objects/cube/scheduler";
 import { assembleContext, estimateTokens, groupOf } from "../../src/core/context";
 import type { MemoryWire } from "../../src/schemas/memory";
 

@@ -1,10 +1,10 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { compileFilter } from "../../durable-objects/cube-filters";
-import { EXPIRE_DUE_SQL, NEXT_EXPIRY_SQL } from "../../durable-objects/cube-lifecycle";
-import { CubeStore, ROWS_JSON_CHARS } from "../../durable-objects/cube-store";
-import { CUBE_MIGRATIONS } from "../../durable-objects/cube-schema";
+import { compileFilter } from "../../durable-objects/cube/filters";
+import { EXPIRE_DUE_SQL, NEXT_EXPIRY_SQL } from "../../durable-objects/cube/lifecycle";
+import { CubeStore, ROWS_JSON_CHARS } from "../../durable-objects/cube/store";
+import { CUBE_MIGRATIONS } from "../../durable-objects/cube/schema";
 import { cubeObjectName } from "../../src/core/ids";
 import { LIVE_STATES } from "../../src/core/lifecycle";
 import { call, newTenant, remember, uniqueUser } from "../helpers";

@@ -5,11 +5,11 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { episodeKey } from "../../durable-objects/cube-r2-keys";
-import { type Candidate, CubeIngest, type StoredEpisode } from "../../durable-objects/cube-ingest";
-import type { CubeRef } from "../../durable-objects/cube-protocol";
-import { CubeStore } from "../../durable-objects/cube-store";
-import { VectorStore } from "../../durable-objects/vector-store";
+import { episodeKey } from "../../durable-objects/cube/r2-keys";
+import { type Candidate, CubeIngest, type StoredEpisode } from "../../durable-objects/cube/ingest";
+import type { CubeRef } from "../../durable-objects/cube/protocol";
+import { CubeStore } from "../../durable-objects/cube/store";
+import { VectorStore } from "../../durable-objects/cube/vector-store";
 import { cubeObjectName } from "../../src/core/ids";
 import type { MemoryReader } from "../../src/core/reader/types";
 import { call, errorOf, newTenant, uniqueUser } from "../helpers";

@@ -5,9 +5,9 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { archiveKey } from "../../durable-objects/cube-r2-keys";
-import type { CubeRef } from "../../durable-objects/cube-protocol";
-import { VectorStore } from "../../durable-objects/vector-store";
+import { archiveKey } from "../../durable-objects/cube/r2-keys";
+import type { CubeRef } from "../../durable-objects/cube/protocol";
+import { VectorStore } from "../../durable-objects/cube/vector-store";
 import { cubeObjectName } from "../../src/core/ids";
 import { call, errorOf, newTenant, remember, uniqueUser } from "../helpers";
 

@@ -6,9 +6,9 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { archiveKey } from "../../durable-objects/cube-r2-keys";
-import { PART_BYTES, exportKey, importedMemoryId } from "../../durable-objects/cube-portability";
-import type { CubeRef, NewMemory } from "../../durable-objects/cube-protocol";
+import { archiveKey } from "../../durable-objects/cube/r2-keys";
+import { PART_BYTES, exportKey, importedMemoryId } from "../../durable-objects/cube/portability";
+import type { CubeRef, NewMemory } from "../../durable-objects/cube/protocol";
 import { cubeObjectName } from "../../src/core/ids";
 import { type ApiResponse, call, errorOf, newTenant, remember, uniqueUser } from "../helpers";
 

@@ -1,8 +1,8 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { CubeJobs, MAX_JOB_ATTEMPTS } from "../../durable-objects/cube-jobs";
-import { VectorStore } from "../../durable-objects/vector-store";
+import { CubeJobs, MAX_JOB_ATTEMPTS } from "../../durable-objects/cube/jobs";
+import { VectorStore } from "../../durable-objects/cube/vector-store";
 import { LocalEmbedder } from "../../src/adapters/local-embedder";
 import { cubeObjectName } from "../../src/core/ids";
 import { call, newTenant, uniqueUser } from "../helpers";

@@ -6,8 +6,8 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { CONFIRM_DELAY_MS, REPUSH_AFTER_MS } from "../../durable-objects/cube-remote-vectors";
-import { VectorStore } from "../../durable-objects/vector-store";
+import { CONFIRM_DELAY_MS, REPUSH_AFTER_MS } from "../../durable-objects/cube/remote-vectors";
+import { VectorStore } from "../../durable-objects/cube/vector-store";
 import type { Retrieval } from "../../src/adapters/factory";
 import { VectorizeVectorIndex } from "../../src/adapters/vectorize-index";
 import { cubeObjectName } from "../../src/core/ids";

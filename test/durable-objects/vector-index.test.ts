@@ -1,7 +1,7 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { VectorStore, blockCapacity } from "../../durable-objects/vector-store";
+import { VectorStore, blockCapacity } from "../../durable-objects/cube/vector-store";
 import { unitVector } from "../adapters/contracts";
 
 const A = "test:space-a@1";

@@ -6,10 +6,10 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { cubePrefixes } from "../../durable-objects/cube-portability";
-import type { CubeRef } from "../../durable-objects/cube-protocol";
+import { cubePrefixes } from "../../durable-objects/cube/portability";
+import type { CubeRef } from "../../durable-objects/cube/protocol";
 import type { Retrieval } from "../../src/adapters/factory";
-import { VectorStore } from "../../durable-objects/vector-store";
+import { VectorStore } from "../../durable-objects/cube/vector-store";
 import { cubeObjectName } from "../../src/core/ids";
 import { call, errorOf, newTenant, remember, uniqueUser } from "../helpers";
 

@@ -6,7 +6,7 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { VectorStore } from "../../durable-objects/vector-store";
+import { VectorStore } from "../../durable-objects/cube/vector-store";
 import { LocalEmbedder } from "../../src/adapters/local-embedder";
 import { cubeObjectName } from "../../src/core/ids";
 import { call, newTenant, remember, uniqueUser } from "../helpers";

@@ -1,9 +1,9 @@
 import { createExecutionContext, createMessageBatch, getQueueResult, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { CubeJobs, MAX_JOB_ATTEMPTS } from "../../durable-objects/cube-jobs";
-import { CubeOutbox } from "../../durable-objects/cube-outbox";
-import type { CubeRef } from "../../durable-objects/cube-protocol";
+import { CubeJobs, MAX_JOB_ATTEMPTS } from "../../durable-objects/cube/jobs";
+import { CubeOutbox } from "../../durable-objects/cube/outbox";
+import type { CubeRef } from "../../durable-objects/cube/protocol";
 import { cubeObjectName } from "../../src/core/ids";
 import { createDeps } from "../../src/deps";
 import worker from "../../src/index";

@@ -2,10 +2,10 @@
  * The RPC contract between the Worker and a Cube Durable Object: plain, structured-clone-safe data.
  * The Worker validates and normalises; the Durable Object trusts these shapes.
  */
-import type { MemoryFilter } from "../src/core/filters";
-import type { Channel } from "../src/core/fusion";
-import type { Where } from "../src/core/where";
-import type { MemoryWire } from "../src/schemas/memory";
+import type { MemoryFilter } from "../../src/core/filters";
+import type { Channel } from "../../src/core/fusion";
+import type { Where } from "../../src/core/where";
+import type { MemoryWire } from "../../src/schemas/memory";
 
 /** Which cube an RPC call is about; the object stores none of this until it is told. */
 export interface CubeRef {

@@ -2,16 +2,16 @@
  * All SQL of a cube, behind one exec helper. Synchronous by design: the Durable Object wraps each mutation in
  * `transactionSync`, so a write, its version snapshot and its event commit together or not at all.
  */
-import { newMemoryId } from "../src/core/ids";
-import { type MemoryState, refusal, transition } from "../src/core/lifecycle";
-import { toIso, toIsoOrNull } from "../src/core/time";
-import { type Outcome, fail, ok } from "../src/errors";
-import type { MemoryVersionWire, MemoryWire } from "../src/schemas/memory";
-import { compileFilter, compileWhere, placeholders } from "./cube-filters";
-import { CUBE_MIGRATIONS } from "./cube-schema";
-import type { Watermarker } from "./cube-watermark";
+import { newMemoryId } from "../../src/core/ids";
+import { type MemoryState, refusal, transition } from "../../src/core/lifecycle";
+import { toIso, toIsoOrNull } from "../../src/core/time";
+import { type Outcome, fail, ok } from "../../src/errors";
+import type { MemoryVersionWire, MemoryWire } from "../../src/schemas/memory";
+import { compileFilter, compileWhere, placeholders } from "./filters";
+import { CUBE_MIGRATIONS } from "./schema";
+import type { Watermarker } from "./watermark";
 import { SessionContext } from "./session-context";
-import type { CubeRef, ListPage, ListRequest, MemoryPatch, NewMemory, WriteMeta } from "./cube-protocol";
+import type { CubeRef, ListPage, ListRequest, MemoryPatch, NewMemory, WriteMeta } from "./protocol";
 
 type Row = Record<string, SqlStorageValue>;
 type VersionChange = MemoryVersionWire["change"];
@@ -39,7 +39,7 @@ export class CubeStore {
   /** Reads counted but not written yet, by memory id: how many, and when the latest was (see recordAccess). */
   private readonly unwrittenAccesses = new Map<string, { reads: number; at: number }>();
 
-  /** `watermarks`: signs what a key writes (cube-watermark.ts); null leaves `watermark` null (no ROOT_KEY). */
+  /** `watermarks`: signs what a key writes (cube/watermark.ts); null leaves `watermark` null (no ROOT_KEY). */
   constructor(
     private readonly sql: SqlStorage,
     private readonly watermarks: Watermarker | null = null,

@@ -6,9 +6,9 @@
  *
  * Events are mapped to the public webhook types here and carry ids, states and reasons — never memory content.
  */
-import { toIso } from "../src/core/time";
-import type { WebhookEventType, WebhookEventWire, WebhookQueue, WebhookQueueMessage } from "../src/schemas/webhooks";
-import type { CubeRef } from "./cube-protocol";
+import { toIso } from "../../src/core/time";
+import type { WebhookEventType, WebhookEventWire, WebhookQueue, WebhookQueueMessage } from "../../src/schemas/webhooks";
+import type { CubeRef } from "./protocol";
 
 type Row = Record<string, SqlStorageValue>;
 

@@ -6,20 +6,20 @@
  * mid-job resumes at the first step not yet committed. A failed step backs off and retries; an error no retry can
  * fix fails the job at once.
  */
-import type { Retrieval } from "../src/adapters/factory";
-import type { VectorRecord } from "../src/adapters/types";
-import { ConfigError } from "../src/errors";
-import type { MemoryReader } from "../src/core/reader/types";
-import type { JobType } from "../src/schemas/jobs";
-import { archiveKey, episodeKey } from "./cube-r2-keys";
-import { CONSOLIDATE_BATCH, type CubeConsolidation } from "./cube-consolidate";
-import type { CubeEmbeddings } from "./cube-embeddings";
-import type { CubeImport, ImportParams } from "./cube-import";
-import { type Candidate, type CubeIngest, INGEST_WINDOW, type StoredEpisode, verbatimCandidates } from "./cube-ingest";
-import { type CubeJobs, type JobRecord, REINDEX_BATCH } from "./cube-jobs";
-import { type ArchivePolicy, type CubeLifecycle, EXPIRE_DUE_SQL } from "./cube-lifecycle";
-import type { CubeRef, WriteMeta } from "./cube-protocol";
-import type { CubeStore } from "./cube-store";
+import type { Retrieval } from "../../src/adapters/factory";
+import type { VectorRecord } from "../../src/adapters/types";
+import { ConfigError } from "../../src/errors";
+import type { MemoryReader } from "../../src/core/reader/types";
+import type { JobType } from "../../src/schemas/jobs";
+import { archiveKey, episodeKey } from "./r2-keys";
+import { CONSOLIDATE_BATCH, type CubeConsolidation } from "./consolidate";
+import type { CubeEmbeddings } from "./embeddings";
+import type { CubeImport, ImportParams } from "./import";
+import { type Candidate, type CubeIngest, INGEST_WINDOW, type StoredEpisode, verbatimCandidates } from "./ingest";
+import { type CubeJobs, type JobRecord, REINDEX_BATCH } from "./jobs";
+import { type ArchivePolicy, type CubeLifecycle, EXPIRE_DUE_SQL } from "./lifecycle";
+import type { CubeRef, WriteMeta } from "./protocol";
+import type { CubeStore } from "./store";
 import type { VectorStore } from "./vector-store";
 
 /** The parts of the cube the steps work on. */

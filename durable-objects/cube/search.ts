@@ -3,14 +3,14 @@
  * (core/fusion.ts), scored with the scheduler's signals (core/scoring.ts), thresholded and diversified
  * (core/mmr.ts). Synchronous SQL, like the store.
  */
-import type { VectorMatch } from "../src/adapters/types";
-import { CHANNEL_WEIGHTS, type Channel, type ChannelRanking, fuse } from "../src/core/fusion";
-import { matchAny } from "../src/core/fts-query";
-import { mmr } from "../src/core/mmr";
-import { type ScoringSignals, finalScore } from "../src/core/scoring";
-import { type SqlFragment, compileFilter, compileWhere, placeholders, validAt } from "./cube-filters";
-import type { CubeRef, SearchHit, SearchRequestInternal } from "./cube-protocol";
-import type { CubeStore } from "./cube-store";
+import type { VectorMatch } from "../../src/adapters/types";
+import { CHANNEL_WEIGHTS, type Channel, type ChannelRanking, fuse } from "../../src/core/fusion";
+import { matchAny } from "../../src/core/fts-query";
+import { mmr } from "../../src/core/mmr";
+import { type ScoringSignals, finalScore } from "../../src/core/scoring";
+import { type SqlFragment, compileFilter, compileWhere, placeholders, validAt } from "./filters";
+import type { CubeRef, SearchHit, SearchRequestInternal } from "./protocol";
+import type { CubeStore } from "./store";
 import type { VectorStore } from "./vector-store";
 
 /** Candidates each channel contributes: enough for fusion to find agreement below each channel's top ten. */
@@ -72,7 +72,7 @@ export class CubeSearch {
 
   /**
    * `generation`: the cube's change counter (cached counts are reused while it stands still); `working`: the cube's
-   * working memory, best first (cube-scheduler.ts), for the working channel.
+   * working memory, best first (cube/scheduler.ts), for the working channel.
    */
   search(
     ref: CubeRef,

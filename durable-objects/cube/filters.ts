@@ -2,8 +2,8 @@
  * Filters → SQL over `memories m`. Only placeholders carry values; field names come from fixed lists or a
  * validated metadata path, so nothing a caller writes is spliced into SQL.
  */
-import type { MemoryFilter } from "../src/core/filters";
-import { type Scalar, type Where, type WhereCondition, TIME_FIELDS } from "../src/core/where";
+import type { MemoryFilter } from "../../src/core/filters";
+import { type Scalar, type Where, type WhereCondition, TIME_FIELDS } from "../../src/core/where";
 
 export interface SqlFragment {
   clauses: string[];

@@ -10,8 +10,8 @@
  * `memory.imported` event (export, cube and memory ids, the original writer and watermark).
  */
 import { Buffer } from "node:buffer";
-import type { VectorRecord } from "../src/adapters/types";
-import type { MemoryVersionWire, MemoryWire } from "../src/schemas/memory";
+import type { VectorRecord } from "../../src/adapters/types";
+import type { MemoryVersionWire, MemoryWire } from "../../src/schemas/memory";
 import {
   EXPORT_FORMAT,
   type ExportEpisodeLineWire,
@@ -19,13 +19,13 @@ import {
   ExportLine,
   type ExportLineWire,
   type ExportMemoryLineWire,
-} from "../src/schemas/portability";
-import { archiveKey, episodeKey } from "./cube-r2-keys";
-import type { StoredEpisode } from "./cube-ingest";
-import { type ArchivedPayload, MAX_PINS, preview } from "./cube-lifecycle";
-import { importedMemoryId } from "./cube-portability";
-import type { CubeRef, WriteMeta } from "./cube-protocol";
-import { type CubeStore, contentHash } from "./cube-store";
+} from "../../src/schemas/portability";
+import { archiveKey, episodeKey } from "./r2-keys";
+import type { StoredEpisode } from "./ingest";
+import { type ArchivedPayload, MAX_PINS, preview } from "./lifecycle";
+import { importedMemoryId } from "./portability";
+import type { CubeRef, WriteMeta } from "./protocol";
+import { type CubeStore, contentHash } from "./store";
 
 /** Memories one import step commits. */
 export const IMPORT_BATCH = 200;

@@ -10,11 +10,11 @@
  *
  * Synchronous SQL inside the Durable Object's transactions; the reader and the embedder run before.
  */
-import { transition } from "../src/core/lifecycle";
-import type { ExtractedMemory, ExtractedType, ReaderMessage } from "../src/core/reader/types";
-import type { MemoryWire } from "../src/schemas/memory";
-import type { CubeRef, NewMemory, WriteMeta } from "./cube-protocol";
-import type { CubeStore } from "./cube-store";
+import { transition } from "../../src/core/lifecycle";
+import type { ExtractedMemory, ExtractedType, ReaderMessage } from "../../src/core/reader/types";
+import type { MemoryWire } from "../../src/schemas/memory";
+import type { CubeRef, NewMemory, WriteMeta } from "./protocol";
+import type { CubeStore } from "./store";
 import type { VectorStore } from "./vector-store";
 
 /** Messages one ingest step reads: a model call's worth, and one transaction. */

@@ -3,10 +3,10 @@
  * job and re-arms from the earliest due one, so a long job never holds the cube and survives restarts (the job
  * row and its cursor are in SQLite; the alarm is re-armed from them on start).
  */
-import { newJobId } from "../src/core/ids";
-import { toIso } from "../src/core/time";
-import type { JobResult, JobType, JobWire } from "../src/schemas/jobs";
-import type { CubeRef } from "./cube-protocol";
+import { newJobId } from "../../src/core/ids";
+import { toIso } from "../../src/core/time";
+import type { JobResult, JobType, JobWire } from "../../src/schemas/jobs";
+import type { CubeRef } from "./protocol";
 
 type Row = Record<string, SqlStorageValue>;
 

@@ -5,7 +5,7 @@
  * key no longer verifies. It proves "this deployment recorded that key K wrote this text as version n of memory M";
  * it is not a signature a third party can check without the server (that would need per-key asymmetric keys).
  *
- * Written in the same transaction as the version (cube-store.ts), so it must be synchronous: node:crypto's HMAC and
+ * Written in the same transaction as the version (cube/store.ts), so it must be synchronous: node:crypto's HMAC and
  * HKDF (nodejs_compat) instead of WebCrypto's promises. Changing ROOT_KEY makes every earlier watermark read as
  * unverified, never as valid.
  *

@@ -2,15 +2,15 @@
  * Provenance of one memory: where it came from (source, the episode's cited messages), who wrote it (the watermark,
  * checked), where an imported one was before, and how it got to its state (its events, oldest first).
  */
-import { toIso } from "../src/core/time";
-import type { MemoryState } from "../src/core/lifecycle";
-import type { MemoryWire } from "../src/schemas/memory";
-import type { DerivationStepWire, ProvenanceWire } from "../src/schemas/portability";
-import { episodeKey } from "./cube-r2-keys";
-import type { StoredEpisode } from "./cube-ingest";
-import type { CubeRef } from "./cube-protocol";
-import type { CubeStore } from "./cube-store";
-import { parseWatermark, type Watermarker } from "./cube-watermark";
+import { toIso } from "../../src/core/time";
+import type { MemoryState } from "../../src/core/lifecycle";
+import type { MemoryWire } from "../../src/schemas/memory";
+import type { DerivationStepWire, ProvenanceWire } from "../../src/schemas/portability";
+import { episodeKey } from "./r2-keys";
+import type { StoredEpisode } from "./ingest";
+import type { CubeRef } from "./protocol";
+import type { CubeStore } from "./store";
+import { parseWatermark, type Watermarker } from "./watermark";
 
 /** Events a provenance answer lists at most (a memory pinned and unpinned all day has many). */
 const MAX_EVENTS = 1000;

@@ -7,11 +7,11 @@
  * same type, word sets at least 85% alike (Jaccard), the same numbers and the same negations. "Alice is 30" and
  * "Alice is 31" never merge; "Alice likes tea" and "Alice doesn't like tea" never merge.
  */
-import { matchAny, searchTerms } from "../src/core/fts-query";
-import { transition } from "../src/core/lifecycle";
-import type { MemoryWire } from "../src/schemas/memory";
-import { type CubeRef, SYSTEM } from "./cube-protocol";
-import type { CubeStore } from "./cube-store";
+import { matchAny, searchTerms } from "../../src/core/fts-query";
+import { transition } from "../../src/core/lifecycle";
+import type { MemoryWire } from "../../src/schemas/memory";
+import { type CubeRef, SYSTEM } from "./protocol";
+import type { CubeStore } from "./store";
 import type { VectorStore } from "./vector-store";
 
 /** Memories one consolidation step examines. */

@@ -3,7 +3,7 @@
  * force from an in-memory copy. It makes semantic search work offline (the only vector index in local mode) and
  * gives read-your-writes in production, where Vectorize takes seconds to show a write.
  *
- * Layout. A `vector_blocks` row (cube migration 3, cube-schema.ts) holds up to `blockCapacity(d)` vectors of ONE
+ * Layout. A `vector_blocks` row (cube migration 3, cube/schema.ts) holds up to `blockCapacity(d)` vectors of ONE
  * embedding space: the ids as a JSON array (null = free slot), a Float32 scale per slot and one Int8 BLOB of
  * slots × d. Packing is what makes cold loads cheap (TOOLCHAIN: 256 per row reads ~3× faster than a row per vector),
  * and a block caps at ~32 KB of vector data, so rewriting one after a small upsert stays cheap. Quantisation: per
@@ -16,12 +16,12 @@
  * inverse norm) plus ~105 bytes of JS heap (id string, slot entry, map entry). Measured: 100,000 vectors at 100-d
  * (local GloVe) take 21 MB of the isolate's 128 MB, and a top-10 query scans them in ~15–25 ms. At 1,024-d (bge-m3)
  * 100,000 vectors would take ~114 MB, which does NOT fit. So in production the store holds only vectors Vectorize
- * has not confirmed yet: cube-remote-vectors.ts `delete`s each once Vectorize serves it (seconds later).
+ * has not confirmed yet: cube/remote-vectors.ts `delete`s each once Vectorize serves it (seconds later).
  *
  * Synchronous like CubeStore. The in-memory copy follows SQL only after SQL writes succeed; if a surrounding
  * `transactionSync` rolls back later, call `reset()` so the next use reloads from SQL.
  */
-import type { VectorMatch, VectorRecord } from "../src/adapters/types";
+import type { VectorMatch, VectorRecord } from "../../src/adapters/types";
 
 /** Vectors per block for `dimensions`-d vectors: ~32 KB of int8 per block, at least 16 and at most 256. */
 export function blockCapacity(dimensions: number): number {

@@ -1,5 +1,5 @@
 /** Where a cube keeps things in R2: per tenant and cube, so a deletion can list them by prefix. */
-import type { CubeRef } from "./cube-protocol";
+import type { CubeRef } from "./protocol";
 
 /** An archived memory's payload and versions. */
 export const archiveKey = (ref: CubeRef, memoryId: string) => `archive/${ref.tenantId}/${ref.cubeId}/${memoryId}.json`;

@@ -1,14 +1,14 @@
 /**
  * MemDumper: a whole cube to the versioned JSONL format of docs/export-format.md, and the cube's footprint in R2
- * (what deleting it must empty). The loading side is cube-import.ts.
+ * (what deleting it must empty). The loading side is cube/import.ts.
  *
  * Export streams: memories are read in batches by seq and written line by line into fixed-size R2 multipart parts,
  * so a cube of any size passes through a few MB of memory.
  */
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
-import { toIso } from "../src/core/time";
-import type { MemoryVersionWire } from "../src/schemas/memory";
+import { toIso } from "../../src/core/time";
+import type { MemoryVersionWire } from "../../src/schemas/memory";
 import {
   EXPORT_FORMAT,
   EXPORT_VERSION,
@@ -17,11 +17,11 @@ import {
   type ExportHeaderLineWire,
   type ExportLineWire,
   type ExportMemoryLineWire,
-} from "../src/schemas/portability";
-import type { StoredEpisode } from "./cube-ingest";
-import type { ArchivedPayload } from "./cube-lifecycle";
-import type { CubeRef } from "./cube-protocol";
-import { type CubeStore, versionOfRow } from "./cube-store";
+} from "../../src/schemas/portability";
+import type { StoredEpisode } from "./ingest";
+import type { ArchivedPayload } from "./lifecycle";
+import type { CubeRef } from "./protocol";
+import { type CubeStore, versionOfRow } from "./store";
 import type { VectorStore } from "./vector-store";
 
 /** Memories one export read takes from SQL (with their versions and events). */

@@ -11,7 +11,7 @@
  * without the vector itself. An export with vectors carries only the vectors still local; the import re-embeds the
  * rest. Local mode (no shared index) never writes here.
  */
-import type { VectorIndex, VectorRecord } from "../src/adapters/types";
+import type { VectorIndex, VectorRecord } from "../../src/adapters/types";
 import type { VectorStore } from "./vector-store";
 
 /** How long after a send the first check waits: Vectorize shows writes within seconds. */

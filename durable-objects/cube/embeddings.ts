@@ -1,14 +1,14 @@
 /**
  * The cube's embeddings: texts and queries through the configured embedder, vectors into the cube's own store, and —
- * when a shared index (Vectorize) is configured — sent there, confirmed and pruned locally (cube-remote-vectors.ts).
+ * when a shared index (Vectorize) is configured — sent there, confirmed and pruned locally (cube/remote-vectors.ts).
  * A model or index failure never fails a write or a search: it is logged, the memory is stored without a vector (a
  * reindex fills it later) and search answers from its other channels.
  */
-import type { Retrieval } from "../src/adapters/factory";
-import type { VectorMatch, VectorRecord } from "../src/adapters/types";
-import type { CubeRef } from "./cube-protocol";
-import { RemoteVectors } from "./cube-remote-vectors";
-import type { SemanticQuery } from "./cube-search";
+import type { Retrieval } from "../../src/adapters/factory";
+import type { VectorMatch, VectorRecord } from "../../src/adapters/types";
+import type { CubeRef } from "./protocol";
+import { RemoteVectors } from "./remote-vectors";
+import type { SemanticQuery } from "./search";
 import type { VectorStore } from "./vector-store";
 
 /** Shared-index matches a query asks for: Vectorize's maximum without values or metadata. */

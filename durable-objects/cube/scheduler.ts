@@ -9,9 +9,9 @@
  * keeps search deterministic: with a timed cache, the same sequence of calls ranked differently on a busy machine
  * (bench recall moved by 0.006 between runs).
  */
-import type { MemoryWire } from "../src/schemas/memory";
-import type { CubeRef } from "./cube-protocol";
-import type { CubeStore } from "./cube-store";
+import type { MemoryWire } from "../../src/schemas/memory";
+import type { CubeRef } from "./protocol";
+import type { CubeStore } from "./store";
 
 /** Unpinned members of working memory; pins come on top. */
 export const WORKING_MEMORY_SIZE = 20;

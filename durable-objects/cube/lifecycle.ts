@@ -3,11 +3,11 @@
  * each recorded as a version and/or an event with its actor and reason. Synchronous SQL inside the Durable
  * Object's transactions, like the store; R2 and model calls happen in the Durable Object around them.
  */
-import { type LifecycleAction, type MemoryState, refusal, transition } from "../src/core/lifecycle";
-import { type Outcome, fail, ok } from "../src/errors";
-import type { MemoryVersionWire, MemoryWire } from "../src/schemas/memory";
-import { type CubeRef, SYSTEM, type WriteMeta } from "./cube-protocol";
-import type { CubeStore } from "./cube-store";
+import { type LifecycleAction, type MemoryState, refusal, transition } from "../../src/core/lifecycle";
+import { type Outcome, fail, ok } from "../../src/errors";
+import type { MemoryVersionWire, MemoryWire } from "../../src/schemas/memory";
+import { type CubeRef, SYSTEM, type WriteMeta } from "./protocol";
+import type { CubeStore } from "./store";
 import type { VectorStore } from "./vector-store";
 
 /**

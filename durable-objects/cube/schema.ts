@@ -175,7 +175,7 @@ export const CUBE_MIGRATIONS: readonly (readonly string[])[] = [
     `CREATE INDEX IF NOT EXISTS memories_content_hash ON memories (content_hash) WHERE content_hash IS NOT NULL`,
     `ALTER TABLE jobs ADD COLUMN result TEXT NOT NULL DEFAULT '{}'`,
   ],
-  // 8: the webhook outbox (cube-outbox.ts). `last_seq` is the last event handed to the webhook queue; it starts at
+  // 8: the webhook outbox (cube/outbox.ts). `last_seq` is the last event handed to the webhook queue; it starts at
   // the newest event the cube already has, so switching webhooks on never replays a cube's history. `epoch` is drawn
   // once per storage: a cube deleted and created again (same deterministic id) restarts its event seqs, and the
   // epoch keeps its new event ids from colliding with ids receivers have already seen.
@@ -188,7 +188,7 @@ export const CUBE_MIGRATIONS: readonly (readonly string[])[] = [
     `INSERT OR IGNORE INTO webhook_outbox (id, last_seq, epoch)
       SELECT 1, coalesce(max(seq), 0), lower(hex(randomblob(4))) FROM events`,
   ],
-  // 9: vectors sent to the shared index (Vectorize), cube-remote-vectors.ts. Unconfirmed rows are checked against the
+  // 9: vectors sent to the shared index (Vectorize), cube/remote-vectors.ts. Unconfirmed rows are checked against the
   // index by the alarm; a confirmed vector leaves the cube's own store, and its row keeps the embedder it was made with.
   [
     `CREATE TABLE IF NOT EXISTS remote_vectors (
