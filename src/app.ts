@@ -105,6 +105,31 @@ const recordAuditEntry = createMiddleware<AppEnv>(async (c, next) => {
   );
 });
 
+/**
+ * One structured log line per request: what an operator needs to find a request again (its id, tenant, route
+ * template, status, duration), never content, keys or query values.
+ */
+function requestLogLine(c: Context<AppEnv>, durationMs: number): string {
+  const principal = c.get("principal") as Principal | undefined;
+  let route: string | null = null;
+  for (const matched of matchedRoutes(c)) if (matched.method !== "ALL") route = openApiRoute(matched.path);
+  return JSON.stringify({
+    type: "request",
+    request_id: c.var.requestId,
+    tenant: principal?.kind === "tenant" ? principal.tenantId : principal?.kind === "root" ? "root" : null,
+    method: c.req.method,
+    route: route ?? (c.res.status === 404 ? null : new URL(c.req.url).pathname),
+    status: c.res.status,
+    duration_ms: durationMs,
+  });
+}
+
+/** What a refusal by Hono's own middleware says, when it says nothing useful itself. */
+function messageForStatus(status: number, message: string): string {
+  if (status === 415) return "send the body as JSON, with the header Content-Type: application/json";
+  return message || "the request was refused";
+}
+
 /** The error code for a status that Hono's own middleware raised (malformed JSON, 415, body limit). */
 function codeForStatus(status: number): ErrorCode {
   const match = Object.entries(ERROR_STATUS).find(([, s]) => s === status);
@@ -115,10 +140,12 @@ export function createApp() {
   const app = createRouter();
 
   app.use("*", async (c, next) => {
+    const startedAt = Date.now();
     const incoming = c.req.header("X-Request-Id");
     c.set("requestId", incoming && INCOMING_REQUEST_ID.test(incoming) ? incoming : newRequestId());
     await next();
     c.header("X-Request-Id", c.var.requestId);
+    console.log(requestLogLine(c, Date.now() - startedAt));
   });
 
   // The API chain: body limit, deps, background work, the Bearer key, the key's rate limits — for REST and for MCP,
@@ -200,7 +227,7 @@ export function createApp() {
   app.onError((error, c) => {
     if (error instanceof ApiError) return errorResponse(c, error.code, error.message, error.details, error.headers);
     if (error instanceof HTTPException && error.status < 500) {
-      return errorResponse(c, codeForStatus(error.status), error.message || "the request was refused");
+      return errorResponse(c, codeForStatus(error.status), messageForStatus(error.status, error.message));
     }
     if (error instanceof ConfigError) {
       console.error(`request ${c.var.requestId}: configuration error: ${error.message}`);

@@ -17,13 +17,16 @@ export interface CallOptions {
   headers?: Record<string, string>;
 }
 
+/** A request to the Worker: `path` is a path on the test origin, or an absolute URL the API handed out (download_url). */
+export const TEST_ORIGIN = "http://memos.test";
+
 export async function call<T = any>(method: string, path: string, options: CallOptions = {}): Promise<ApiResponse<T>> {
   const headers = new Headers(options.headers);
   if (options.key) headers.set("Authorization", `Bearer ${options.key}`);
   let body: string | undefined = options.raw;
   if (body === undefined && options.body !== undefined) body = JSON.stringify(options.body);
   if (body !== undefined && !headers.has("Content-Type")) headers.set("Content-Type", "application/json");
-  const response = await exports.default.fetch(new Request(`http://memos.test${path}`, { method, headers, body }));
+  const response = await exports.default.fetch(new Request(path.startsWith("http") ? path : `${TEST_ORIGIN}${path}`, { method, headers, body }));
   const text = await response.text();
   let parsed: unknown = text;
   try {

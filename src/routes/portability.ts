@@ -70,7 +70,8 @@ export const portabilityRoutes = createRouter()
     }),
     async (c) => {
       const includeVectors = c.req.valid("query").include_vectors === "true";
-      return c.json(await exportCube(tenantContext(c, "read"), c.req.valid("param").id, includeVectors), 201);
+      const origin = new URL(c.req.url).origin;
+      return c.json(await exportCube(tenantContext(c, "read"), c.req.valid("param").id, includeVectors, origin), 201);
     },
   )
   .openapi(

@@ -146,7 +146,7 @@ export const ExportCreated = z
     versions: z.int(),
     episodes: z.int(),
     vectors: z.int(),
-    download_url: z.string().openapi({ description: "`GET` it with a key that can read the cube: the JSONL file." }),
+    download_url: z.string().openapi({ description: "An absolute URL: `GET` it with a key that can read the cube for the JSONL file." }),
     created_at: Timestamp,
   })
   .openapi("ExportCreated");

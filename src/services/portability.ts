@@ -39,7 +39,8 @@ export async function memoryProvenance(ctx: TenantContext, id: string): Promise<
 
 // ── export ──────────────────────────────────────────────────────────────────────────────────────────────────────
 
-export async function exportCube(ctx: TenantContext, cubeId: string, includeVectors: boolean) {
+/** Exports a cube; `origin` (the request's scheme and host) makes `download_url` absolute, ready to fetch. */
+export async function exportCube(ctx: TenantContext, cubeId: string, includeVectors: boolean, origin: string) {
   const ref = await ownCube(ctx, cubeId, "read");
   // An export id names its cube, like a job id, so a download finds the cube (and checks the caller) without a table.
   const exportId = `exp_${ref.cubeId.slice("cube_".length)}${randomBody()}`;
@@ -53,7 +54,7 @@ export async function exportCube(ctx: TenantContext, cubeId: string, includeVect
     versions: summary.versions,
     episodes: summary.episodes,
     vectors: summary.vectors,
-    download_url: `/v1/exports/${summary.exportId}`,
+    download_url: `${origin}/v1/exports/${summary.exportId}`,
     created_at: toIso(summary.createdAt),
   };
 }

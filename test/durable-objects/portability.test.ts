@@ -10,7 +10,7 @@ import { archiveKey } from "../../durable-objects/cube/r2-keys";
 import { PART_BYTES, exportKey, importedMemoryId } from "../../durable-objects/cube/portability";
 import type { CubeRef, NewMemory } from "../../durable-objects/cube/protocol";
 import { cubeObjectName } from "../../src/core/ids";
-import { type ApiResponse, call, errorOf, newTenant, remember, uniqueUser } from "../helpers";
+import { type ApiResponse, call, errorOf, newTenant, remember, TEST_ORIGIN, uniqueUser } from "../helpers";
 
 const DAY = 86_400_000;
 const ALL_STATES = "state=generated&state=activated&state=archived&state=expired&state=superseded&state=merged&state=forgotten";
@@ -141,7 +141,7 @@ describe("export → import round trip", () => {
       key: `exports/${tenantId}/${srcCube}/${exported.body.export_id}.jsonl`,
       memories: before.length,
       episodes: 2,
-      download_url: `/v1/exports/${exported.body.export_id}`,
+      download_url: `${TEST_ORIGIN}/v1/exports/${exported.body.export_id}`,
     });
     expect(exported.body.export_id).toMatch(/^exp_[0-9a-z]{32}$/);
     expect(exported.body.vectors).toBeGreaterThan(0);

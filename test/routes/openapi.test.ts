@@ -10,6 +10,7 @@ describe("GET /openapi.json", () => {
     const routes = Object.entries(doc.paths).flatMap(([path, methods]) => Object.keys(methods as object).map((m) => `${m.toUpperCase()} ${path}`));
     expect(routes.sort()).toEqual(
       [
+        "GET /",
         "GET /health",
         "POST /v1/memories",
         "GET /v1/memories",

@@ -17,6 +17,7 @@ export type OperationKey =
   | "DELETE /v1/memories/{id}/pin"
   | "DELETE /v1/owners/{owner}"
   | "DELETE /v1/webhooks/{id}"
+  | "GET /"
   | "GET /health"
   | "GET /mem0/v1/entities/"
   | "GET /mem0/v1/event/{event_id}/"
@@ -83,6 +84,7 @@ export const OPERATIONS: Readonly<Record<OperationKey, { readonly idempotencyKey
   "DELETE /v1/memories/{id}/pin": { idempotencyKey: true },
   "DELETE /v1/owners/{owner}": { idempotencyKey: false },
   "DELETE /v1/webhooks/{id}": { idempotencyKey: false },
+  "GET /": { idempotencyKey: false },
   "GET /health": { idempotencyKey: false },
   "GET /mem0/v1/entities/": { idempotencyKey: false },
   "GET /mem0/v1/event/{event_id}/": { idempotencyKey: false },

@@ -40,6 +40,49 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Where the console, the API reference and the OpenAPI document are; needs no key */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The service's entry points. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Index"];
+                    };
+                };
+                /** @description A browser is redirected to /console. */
+                302: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/memories": {
         parameters: {
             query?: never;
@@ -5816,6 +5859,14 @@ export interface components {
             status: "ok";
             time: string;
         };
+        Index: {
+            /** @enum {string} */
+            service: "MemOS Edge";
+            console: string;
+            docs: string;
+            openapi: string;
+            health: string;
+        };
         IngestResponse: {
             /** @example cube_0123456789abcdef */
             cube_id: string;
@@ -6594,7 +6645,7 @@ export interface components {
             versions: number;
             episodes: number;
             vectors: number;
-            /** @description `GET` it with a key that can read the cube: the JSONL file. */
+            /** @description An absolute URL: `GET` it with a key that can read the cube for the JSONL file. */
             download_url: string;
             /**
              * Format: date-time
