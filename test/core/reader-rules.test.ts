@@ -387,7 +387,7 @@ describe("rule reader", () => {
     const memories = await readOne("Hi! My favorite color is green now. Also, I went hiking yesterday. Always reply in French.");
     expect(memories.map(({ content, type, key, validAt }) => ({ content, type, key, validAt }))).toEqual([
       { content: "Alice's favorite color is green now.", type: "preference", key: "alice|favorite_color", validAt: null },
-      { content: "Also, alice went hiking yesterday (2026-11-24).", type: "event", key: null, validAt: day("2026-11-24") },
+      { content: "Also, Alice went hiking yesterday (2026-11-24).", type: "event", key: null, validAt: day("2026-11-24") },
       { content: "Alice said: Always reply in French.", type: "instruction", key: null, validAt: null },
     ]);
     expect(memories.every((memory) => memory.messageIds[0] === "m0")).toBe(true);
@@ -450,5 +450,18 @@ describe("third-person substitution", () => {
     ["We love our home", "We love our home"],
   ] as const)("%j → %j", (text, expected) => {
     expect(toThirdPerson(text, "alice").text).toBe(expected);
+  });
+});
+
+describe("names keep the case of a name", () => {
+  it.each([
+    ["Always reply to me in French.", {}, "Always reply to Alice in French."],
+    ["I love skiing.", { name: "dave" }, "Dave loves skiing."],
+    ["My sister visits me on Sundays.", { name: "mary jane" }, "Mary Jane's sister visits Mary Jane on Sundays."],
+    ["Always reply to me in French.", { name: "deShawn" }, "Always reply to deShawn in French."],
+    ["Always reply to me in French.", { name: "u_42" }, "Always reply to u_42 in French."],
+  ])("%j from %j → %j", async (content, extra, expected) => {
+    const [memory] = await readOne(content, extra as Partial<ReaderMessage>);
+    expect(memory?.content).toBe(expected);
   });
 });

@@ -35,7 +35,18 @@ export class RuleReader implements MemoryReader {
 
 /** Who wrote a message, as memories name them. */
 export function speakerOf(message: ReaderMessage, context: ReaderContext): string {
-  return message.name ?? (message.role === "user" ? context.ownerName : "assistant");
+  const name = message.name ?? (message.role === "user" ? context.ownerName : null);
+  return name === null ? "assistant" : properName(name);
+}
+
+/**
+ * An owner named only by its id ("bob", "mary jane") reads as a name in the middle of a sentence too: "Always reply to
+ * Bob…", not "…to bob". Only words made of lowercase letters are changed; an id like "u_42" or a name the caller spelt
+ * ("deShawn", "McAllister") stays as it is.
+ */
+export function properName(name: string): string {
+  if (!/^\p{Ll}+(?:[ '-]\p{Ll}+)*$/u.test(name)) return name;
+  return name.replace(/(^|[ '-])(\p{Ll})/gu, (_, before: string, letter: string) => before + letter.toUpperCase());
 }
 
 /** The memories one message yields (none for filler, assistant, system and tool messages). */
