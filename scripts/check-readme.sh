@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Runs the README's curl walkthrough exactly as written, against `npm start` on port 8787
-# (started here, and stopped again, unless something already answers there). Fails on any error response.
+# Runs the README's curl walkthrough exactly as written, against `npm start` on port $PORT (default 8787;
+# started here, and stopped again, unless something already answers there). Fails on any error response.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PORT="${PORT:-8787}"
+health="http://127.0.0.1:$PORT/health"
 
 block=$(awk '/<!-- readme-check:start -->/{on=1; next} /<!-- readme-check:end -->/{on=0} on && !/^```/' README.md)
 [ -n "$block" ] || { echo "no readme-check block in README.md"; exit 1; }
@@ -10,16 +12,16 @@ block=$(awk '/<!-- readme-check:start -->/{on=1; next} /<!-- readme-check:end --
 server=""
 cleanup() { [ -n "$server" ] && kill -- -"$server" 2>/dev/null || true; }
 trap cleanup EXIT
-if ! curl -sf http://127.0.0.1:8787/health > /dev/null 2>&1; then
+if ! curl -sf $health > /dev/null 2>&1; then
   set -m
   npm start > .ci/readme-server.log 2>&1 &
   server=$!
   set +m
   for _ in $(seq 1 120); do
-    curl -sf http://127.0.0.1:8787/health > /dev/null 2>&1 && break
+    curl -sf $health > /dev/null 2>&1 && break
     sleep 0.5
   done
-  curl -sf http://127.0.0.1:8787/health > /dev/null || { echo "npm start did not come up:"; tail -30 .ci/readme-server.log; exit 1; }
+  curl -sf $health > /dev/null || { echo "npm start did not come up:"; tail -30 .ci/readme-server.log; exit 1; }
 fi
 
 output=$(bash -euo pipefail -c "$block" 2>&1)
