@@ -1,9 +1,9 @@
 /** `client.admin`: tenant administration with the root key. */
-import type { MemosClient, Schemas } from "./client.js";
+import type { ApiRequester, Schemas } from "./request.js";
 import { type CallOptions, callInit } from "./calls.js";
 
 /** Tenants and their keys (root key). Arrow functions, so a method still works when taken off the object. */
-export function adminMethods(client: MemosClient) {
+export function adminMethods(client: ApiRequester) {
   return {
     /** Creates a tenant. */
     createTenant: (body: Schemas["CreateTenantRequest"], options?: CallOptions) =>

@@ -4,19 +4,16 @@
  * (webhooks.ts) and `client.admin` (admin.ts). `request(method, path, …)` reaches any route in the document, the
  * mem0-compatible `/mem0` facade included.
  */
-import createClient, { type Client, type FetchResponse, type MaybeOptionalInit } from "openapi-fetch";
-import type { HttpMethod, MediaType, PathsWithMethod, RequiredKeysOf } from "openapi-typescript-helpers";
+import createClient, { type Client, type MaybeOptionalInit } from "openapi-fetch";
+import type { HttpMethod, MediaType, PathsWithMethod } from "openapi-typescript-helpers";
 import { adminMethods } from "./admin.js";
 import { type CallOptions, callInit, everyItem } from "./calls.js";
 import { MemosApiError } from "./errors.js";
 import { OPERATIONS } from "./operations.js";
-import type { components, paths } from "./schema.js";
+import type { ApiRequester, InitParam, Memory, RequestExtras, ResponseData, Schemas } from "./request.js";
+import type { paths } from "./schema.js";
 import { type FetchLike, type RetryOptions, type SendPolicy, Transport } from "./transport.js";
 import { webhookMethods } from "./webhooks.js";
-
-/** The API's wire types by name: `Schemas["Memory"]`, `Schemas["SearchRequest"]`, … */
-export type Schemas = components["schemas"];
-export type Memory = Schemas["Memory"];
 
 export interface MemosClientOptions {
   /** Where the API is, e.g. `https://memos.example.com` or `http://127.0.0.1:8787`. */
@@ -32,23 +29,6 @@ export interface MemosClientOptions {
   /** Headers sent with every request (a `User-Agent`, say). */
   headers?: Record<string, string>;
 }
-
-/** What `request()` accepts on top of openapi-fetch's options. */
-export interface RequestExtras {
-  idempotencyKey?: string;
-  /**
-   * Whether the call may be sent again after a 5xx or a failure without answer. Default: true for GET and HEAD and
-   * for writes whose route declares Idempotency-Key in the OpenAPI document, false otherwise.
-   */
-  repeatable?: boolean;
-}
-
-type InitParam<Init> = RequiredKeysOf<Init> extends never ? [(Init & RequestExtras)?] : [Init & RequestExtras];
-
-/** The success body of an operation (the union of its 2xx bodies; a string, Blob, … with `parseAs`). */
-export type ResponseData<P extends keyof paths, M extends HttpMethod, Init = object> = NonNullable<
-  FetchResponse<paths[P][M] & Record<string | number, unknown>, Init, MediaType>["data"]
->;
 
 /** The query of GET /v1/memories. */
 export type ListMemoriesQuery = NonNullable<paths["/v1/memories"]["get"]["parameters"]["query"]>;
@@ -67,7 +47,7 @@ export type IngestRequest = Omit<Schemas["WriteMemoriesRequest"], "memories"> & 
 
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
-export class MemosClient {
+export class MemosClient implements ApiRequester {
   private readonly api: Client<paths, MediaType>;
   private readonly transport: Transport;
 

@@ -15,13 +15,10 @@ export {
   type ListCubesQuery,
   type ListGrantsQuery,
   type ListMemoriesQuery,
-  type Memory,
   type MemosClientOptions,
   type RememberRequest,
-  type RequestExtras,
-  type ResponseData,
-  type Schemas,
 } from "./client.js";
+export type { ApiRequester, Memory, RequestExtras, ResponseData, Schemas } from "./request.js";
 export type { TenantAdmin } from "./admin.js";
 export type { CallOptions } from "./calls.js";
 export type { ListDeliveriesQuery, Webhooks } from "./webhooks.js";

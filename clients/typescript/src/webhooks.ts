@@ -2,7 +2,7 @@
  * `client.webhooks`: outbound webhooks (admin scope, a key not confined to owners or cubes). The repository README,
  * section "Webhooks", shows how a receiver verifies a delivery's signature.
  */
-import type { MemosClient, Schemas } from "./client.js";
+import type { ApiRequester, Schemas } from "./request.js";
 import { type CallOptions, callInit, everyItem } from "./calls.js";
 import type { paths } from "./schema.js";
 
@@ -10,7 +10,7 @@ import type { paths } from "./schema.js";
 export type ListDeliveriesQuery = NonNullable<paths["/v1/webhooks/{id}/deliveries"]["get"]["parameters"]["query"]>;
 
 /** A tenant's webhook endpoints, their signing secrets and their delivery log. Arrow functions, as in `client.admin`. */
-export function webhookMethods(client: MemosClient) {
+export function webhookMethods(client: ApiRequester) {
   const listDeliveries = (webhookId: string, query: ListDeliveriesQuery = {}, options?: CallOptions) =>
     client.request("get", "/v1/webhooks/{id}/deliveries", { params: { path: { id: webhookId }, query }, ...callInit(options) });
   return {
