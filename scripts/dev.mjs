@@ -41,7 +41,7 @@ function wranglerSync(args) {
 ensureRootKey();
 wranglerSync(["d1", "migrations", "apply", "DB", "--local"]);
 
-const dev = spawn(process.execPath, [wrangler, "dev", "--local", "--ip", "127.0.0.1", "--port", port, ...process.argv.slice(2)], {
+const dev = spawn(process.execPath, [wrangler, "dev", "--local", "--ip", "127.0.0.1", "--port", port, "--var", "ENVIRONMENT:local", ...process.argv.slice(2)], {
   cwd: root,
   stdio: "inherit",
 });
