@@ -102,7 +102,7 @@ const rootKey = ensureRootKey();
 const migrations = applyMigrations();
 console.log(`Starting MemOS Edge locally (D1: ${migrations})…`);
 
-const dev = spawn(process.execPath, [wrangler, "dev", "--local", "--ip", "127.0.0.1", "--port", port, ...process.argv.slice(2)], {
+const dev = spawn(process.execPath, [wrangler, "dev", "--local", "--ip", "127.0.0.1", "--port", port, "--var", "ENVIRONMENT:local", ...process.argv.slice(2)], {
   cwd: root,
   env: wranglerEnv,
   stdio: ["inherit", "pipe", "pipe"],

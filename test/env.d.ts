@@ -5,3 +5,9 @@ declare namespace Cloudflare {
     ROOT_KEY?: string;
   }
 }
+
+/** Vite's `?raw` imports: a file's text, for tests that read shipped configuration. */
+declare module "*?raw" {
+  const text: string;
+  export default text;
+}

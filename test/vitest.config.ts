@@ -14,7 +14,8 @@ export default defineConfig(async () => {
         // Everything runs on miniflare's local bindings; no Cloudflare account is involved.
         remoteBindings: false,
         miniflare: {
-          bindings: { TEST_MIGRATIONS: migrations, ROOT_KEY: "test-root-key-0123456789abcdef" },
+          // wrangler.toml ships ENVIRONMENT=production for deploys; tests run in local mode like `npm start`.
+          bindings: { TEST_MIGRATIONS: migrations, ROOT_KEY: "test-root-key-0123456789abcdef", ENVIRONMENT: "local" },
         },
       }),
     ],

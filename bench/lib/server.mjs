@@ -339,6 +339,7 @@ export async function startServer(opts) {
     "--inspector-port", String(inspectorPort),
     "--persist-to", dir,
     "--var", `ROOT_KEY:${rootKey}`,
+    "--var", "ENVIRONMENT:local",
     "--show-interactive-dev-session=false",
     "--log-level", verbose ? "info" : "warn",
   ];

@@ -70,9 +70,12 @@ export class CubeEmbeddings {
     try {
       await remoteIndex.upsert(ref.cubeId, records);
       this.remote.sent(ids, embedder.id, this.clock());
+      this.remote.backoff.succeeded();
     } catch (error) {
       console.error("remote vector upsert failed; the cube's own vectors still serve search", error);
       this.remote.sent(ids, embedder.id, 0);
+      // The alarm sends them again once the backoff allows, not at once (cube/backoff.ts).
+      this.remote.backoff.failed(this.clock());
     }
     const check = this.remote.nextCheck();
     const armed = await this.storage.getAlarm();

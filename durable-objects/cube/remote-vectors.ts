@@ -10,8 +10,13 @@
  * A confirmed row stays as the record of the vector's embedding space, so a reindex knows which memories to re-embed
  * without the vector itself. An export with vectors carries only the vectors still local; the import re-embeds the
  * rest. Local mode (no shared index) never writes here.
+ *
+ * While the index fails or has not yet shown what was sent, checks back off per cube (cube/backoff.ts): a check
+ * that confirms nothing, or fails, waits 30 s, 60 s, … up to 30 min for the next; a send the index accepts resets the
+ * wait. Without this the alarm re-armed for a check "due" in the past and fired again at once, forever (issue 17, 3).
  */
 import type { VectorIndex, VectorRecord } from "../../src/adapters/types";
+import { Backoff } from "./backoff";
 import type { VectorStore } from "./vector-store";
 
 /** How long after a send the first check waits: Vectorize shows writes within seconds. */
@@ -36,10 +41,15 @@ export interface ConfirmResult {
 
 /** See the file comment. */
 export class RemoteVectors {
+  /** The backoff of checks and re-sends while the index fails or lags. */
+  readonly backoff: Backoff;
+
   constructor(
     private readonly sql: SqlStorage,
     private readonly vectors: VectorStore,
-  ) {}
+  ) {
+    this.backoff = new Backoff(sql, "remote-vectors");
+  }
 
   /** Records vectors sent to the index at `at`, or not sent (`at` = 0: the next check sends them again). */
   sent(ids: readonly string[], embedder: string, at: number): void {
@@ -70,16 +80,35 @@ export class RemoteVectors {
     return Number(this.sql.exec("SELECT count(*) AS n FROM remote_vectors WHERE confirmed_at IS NOT NULL").one().n);
   }
 
-  /** When the next check is due (ms), or null when every vector sent is confirmed. */
+  /** When the next check is due (ms), never before the backoff allows; null when every vector sent is confirmed. */
   nextCheck(): number | null {
     const row = this.sql.exec("SELECT min(pushed_at) AS at FROM remote_vectors WHERE confirmed_at IS NULL").one();
-    return row.at === null ? null : Number(row.at) + CONFIRM_DELAY_MS;
+    if (row.at === null) return null;
+    const due = Number(row.at) + CONFIRM_DELAY_MS;
+    const notBefore = this.backoff.notBefore();
+    return notBefore === null ? due : Math.max(due, notBefore);
   }
 
-  /** Checks the oldest unconfirmed vectors against the index: confirmed ones leave the local store, lost ones go again. */
+  /**
+   * Checks the oldest unconfirmed vectors against the index: confirmed ones leave the local store, lost ones go again.
+   * Does nothing while backing off; a check that confirms nothing, or fails, backs off further.
+   */
   async check(index: VectorIndex, namespace: string, now: number): Promise<ConfirmResult> {
+    if (!this.backoff.allows(now)) return { confirmed: 0, resent: 0 };
     const due = this.due(now - CONFIRM_DELAY_MS);
     if (due.length === 0) return { confirmed: 0, resent: 0 };
+    try {
+      const result = await this.checkDue(index, namespace, due, now);
+      if (result.confirmed === 0 && result.resent === 0) this.backoff.failed(now);
+      else this.backoff.succeeded();
+      return result;
+    } catch (error) {
+      this.backoff.failed(now);
+      throw error;
+    }
+  }
+
+  private async checkDue(index: VectorIndex, namespace: string, due: PendingRow[], now: number): Promise<ConfirmResult> {
     const served = new Map((await index.fetch(namespace, due.map((row) => row.id))).map((r) => [r.id, r.vector]));
 
     let confirmed = 0;

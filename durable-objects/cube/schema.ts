@@ -199,4 +199,13 @@ export const CUBE_MIGRATIONS: readonly (readonly string[])[] = [
     )`,
     `CREATE INDEX IF NOT EXISTS remote_vectors_unconfirmed ON remote_vectors (pushed_at) WHERE confirmed_at IS NULL`,
   ],
+  // 14: per-cube backoff of background calls to a failing platform service (cube/backoff.ts): the shared index's
+  // checks and re-sends, and the retry of failed embeddings. One row per kind of work while it keeps failing.
+  [
+    `CREATE TABLE IF NOT EXISTS retry_backoff (
+      name TEXT PRIMARY KEY,
+      failures INTEGER NOT NULL,
+      last_attempt_at INTEGER NOT NULL
+    )`,
+  ],
 ];

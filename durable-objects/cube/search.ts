@@ -8,6 +8,7 @@ import { CHANNEL_WEIGHTS, type Channel, type ChannelRanking, fuse } from "../../
 import { matchAny } from "../../src/core/fts-query";
 import { mmr } from "../../src/core/mmr";
 import { type ScoringSignals, finalScore } from "../../src/core/scoring";
+import { ID_LIST_CHUNK } from "../../src/core/sql-limits";
 import { type SqlFragment, compileFilter, compileWhere, placeholders, validAt } from "./filters";
 import type { CubeRef, SearchHit, SearchRequestInternal } from "./protocol";
 import type { CubeStore } from "./store";
@@ -191,9 +192,9 @@ export class CubeSearch {
   /** Candidates by id as {@link ScoringRow}s; unknown ids are absent. */
   private scoringRows(ids: readonly string[]): Map<string, ScoringRow> {
     const rows = new Map<string, ScoringRow>();
-    // SQLite caps bound parameters; 100 per statement stays far below it.
-    for (let i = 0; i < ids.length; i += 100) {
-      const chunk = ids.slice(i, i + 100);
+    // D1 and DO SQLite bind at most 100 parameters per statement (docs/platform-limits.md).
+    for (let i = 0; i < ids.length; i += ID_LIST_CHUNK) {
+      const chunk = ids.slice(i, i + ID_LIST_CHUNK);
       const found = this.sql.exec(
         `SELECT id, content, importance, priority, created_at, valid_at, access_count FROM memories WHERE id IN (${placeholders(chunk.length)})`,
         ...chunk,

@@ -4,6 +4,7 @@
  */
 import { newMemoryId } from "../../src/core/ids";
 import { type MemoryState, refusal, transition } from "../../src/core/lifecycle";
+import { ID_LIST_CHUNK } from "../../src/core/sql-limits";
 import { toIso, toIsoOrNull } from "../../src/core/time";
 import { type Outcome, fail, ok } from "../../src/errors";
 import type { MemoryVersionWire, MemoryWire } from "../../src/schemas/memory";
@@ -84,9 +85,9 @@ export class CubeStore {
   /** Memories by id (any state), keyed by id; unknown ids are absent. */
   findMany(ref: CubeRef, ids: readonly string[]): Map<string, MemoryWire> {
     const found = new Map<string, MemoryWire>();
-    // SQLite caps bound parameters; 100 per statement stays far below it.
-    for (let i = 0; i < ids.length; i += 100) {
-      const chunk = ids.slice(i, i + 100);
+    // D1 and DO SQLite bind at most 100 parameters per statement (docs/platform-limits.md).
+    for (let i = 0; i < ids.length; i += ID_LIST_CHUNK) {
+      const chunk = ids.slice(i, i + ID_LIST_CHUNK);
       for (const row of this.exec(`SELECT * FROM memories WHERE id IN (${placeholders(chunk.length)})`, ...chunk)) {
         found.set(str(row.id), this.toMemory(ref, row));
       }

@@ -3,6 +3,8 @@
  *
  * Vectorize limits this adapter is built around (Cloudflare's Vectorize limits page, V2 indexes):
  * - upsert: at most 1,000 vectors per call from a Worker → records go in batches of 1,000;
+ * - deleteByIds: at most 100 ids per call (not on the limits page; live deployments report error 40007) → batches
+ *   of 100 here, so no caller can send more;
  * - topK: at most 100 when neither values nor metadata are returned (20 otherwise) → queries ask for neither;
  * - vector ids and namespaces: at most 64 bytes each; 50,000 namespaces per index on Workers Paid (1,000 on Free);
  * - vector ids are unique per INDEX, not per namespace: `deleteByIds` takes no namespace, and upserting an id
@@ -25,7 +27,11 @@ export interface VectorizeBinding {
 /** Documented Vectorize limits (Workers binding, V2 index). */
 export const VECTORIZE_LIMITS = {
   upsertBatch: 1000,
-  deleteBatch: 1000,
+  /**
+   * deleteByIds refuses more ("VECTOR_DELETE_ERROR (code = 40007): too many ids in payload; max id count is 100"),
+   * although the limits page lists only the upsert batch (reports from live deployments: docs/platform-limits.md).
+   */
+  deleteBatch: 100,
   /** getByIds refuses more ("VECTOR_GET_ERROR (code = 40007): too many ids in payload; max id count is 20"). */
   getBatch: 20,
   topKWithoutValuesOrMetadata: 100,

@@ -12,8 +12,9 @@
  * inbound lifecycle hook, with a fresh timestamp per attempt. Delivery is at-least-once; receivers de-duplicate by
  * `X-Memos-Event-Id`.
  */
-import { and, eq, inArray, isNull, lt, lte, or, sql } from "drizzle-orm";
+import { and, eq, getTableColumns, inArray, isNull, lt, lte, or, sql } from "drizzle-orm";
 import { z } from "@hono/zod-openapi";
+import { ID_LIST_CHUNK, rowsPerInsert } from "../core/sql-limits";
 import { webhookDeliveries, webhooks } from "../db/schema";
 import { WEBHOOK_EVENT_TYPES, type WebhookEventWire, type WebhookQueueMessage } from "../schemas/webhooks";
 import type { Deps } from "./context";
@@ -37,10 +38,12 @@ export const DELIVERY_RETENTION_MS = 30 * 24 * 3600_000;
 /** Rows one cron run re-enqueues, and rows it prunes. */
 const REQUEUE_LIMIT = 200;
 const PRUNE_LIMIT = 2000;
-/** Ids per `IN (…)` list: D1 binds at most 100 parameters per statement. */
-const ID_CHUNK = 90;
-/** Delivery rows per insert statement (10 values each; D1 binds at most 100 parameters per statement). */
-const INSERT_CHUNK = 10;
+/**
+ * Delivery rows per insert statement. drizzle binds a value for every column it has one for, defaults included
+ * (`attempts`), so 10 rows of 10 given values bound 110 parameters and every fan-out of 10+ deliveries failed
+ * (issue 16, D6). Bounded by the table's column count, it stays under D1's 100 whatever the schema grows to.
+ */
+const INSERT_CHUNK = rowsPerInsert(Object.keys(getTableColumns(webhookDeliveries)).length);
 
 const USER_AGENT = "MemOS-Edge-Webhooks/1";
 
@@ -315,7 +318,7 @@ export async function sweepWebhookDeliveries(deps: Deps, hooks: WebhookDeps): Pr
 
 function chunks<T>(items: readonly T[]): T[][] {
   const out: T[][] = [];
-  for (let i = 0; i < items.length; i += ID_CHUNK) out.push(items.slice(i, i + ID_CHUNK));
+  for (let i = 0; i < items.length; i += ID_LIST_CHUNK) out.push(items.slice(i, i + ID_LIST_CHUNK));
   return out;
 }
 

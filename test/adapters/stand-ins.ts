@@ -96,7 +96,7 @@ interface StoredVector {
 /**
  * A Vectorize V2 index with cosine metric. Ids are unique per index (namespaces only filter queries); writes are
  * queued as mutations and only become visible on `flush()`, like the real index's asynchronous processing.
- * Limits: upsert ≤ 1,000 vectors per call, deleteByIds ≤ 1,000 ids, getByIds ≤ 20 ids, ids and namespaces ≤ 64 bytes,
+ * Limits: upsert ≤ 1,000 vectors per call, deleteByIds ≤ 100 ids, getByIds ≤ 20 ids, ids and namespaces ≤ 64 bytes,
  * topK ≤ 100 (≤ 20 with values or all metadata), default topK 5.
  */
 export class VectorizeStandIn implements VectorizeBinding {
@@ -162,7 +162,7 @@ export class VectorizeStandIn implements VectorizeBinding {
 
   async deleteByIds(ids: string[]): Promise<VectorizeAsyncMutation> {
     this.deletes.push([...ids]);
-    if (ids.length > 1000) throw new Error("VECTOR_DELETE_ERROR: too many ids in one call (max 1000)");
+    if (ids.length > 100) throw new Error(`VECTOR_DELETE_ERROR (code = 40007): too many ids in payload; max id count is 100, got ${ids.length}`);
     this.pending.push(() => {
       for (const id of ids) this.visible.delete(id);
     });

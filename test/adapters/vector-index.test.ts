@@ -91,12 +91,18 @@ describe("Vectorize adapter requests", () => {
     expect(vectorize.queries).toHaveLength(1);
   });
 
-  it("deletes in batches of at most 1,000 scoped ids", async () => {
+  it("deletes in batches of at most 100 scoped ids (deleteByIds refuses 101), and every id is deleted", async () => {
     const vectorize = new VectorizeStandIn(DIMENSIONS);
-    const ids = Array.from({ length: 1_500 }, (_, i) => `mem_${i}`);
-    await new VectorizeVectorIndex(vectorize).delete(CUBE, ids);
-    expect(vectorize.deletes.map((batch) => batch.length)).toEqual([1000, 500]);
-    expect(vectorize.deletes[1]![0]).toBe(`${CUBE}:mem_1000`);
+    const index = new VectorizeVectorIndex(vectorize);
+    await index.upsert(CUBE, records(250));
+    vectorize.flush();
+    await index.delete(CUBE, records(250).map((r) => r.id));
+    expect(vectorize.deletes.map((batch) => batch.length)).toEqual([100, 100, 50]);
+    expect(vectorize.deletes[1]![0]).toBe(`${CUBE}:mem_100`);
+    vectorize.flush();
+    expect(vectorize.contents()).toEqual([]);
+    await expect(vectorize.deleteByIds(Array.from({ length: 101 }, (_, i) => `x${i}`))).rejects.toThrow(/max id count is 100/);
+    await expect(vectorize.deleteByIds(Array.from({ length: 100 }, (_, i) => `x${i}`))).resolves.toBeDefined();
   });
 
   it("fits a real memory id in Vectorize's 64-byte ids, and refuses what does not fit", async () => {

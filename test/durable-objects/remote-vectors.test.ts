@@ -6,6 +6,7 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { FIRST_BACKOFF_MS, MAX_BACKOFF_MS } from "../../durable-objects/cube/backoff";
 import { CONFIRM_DELAY_MS, REPUSH_AFTER_MS } from "../../durable-objects/cube/remote-vectors";
 import { VectorStore } from "../../durable-objects/cube/vector-store";
 import type { Retrieval } from "../../src/adapters/factory";
@@ -28,11 +29,18 @@ async function cubeWithSharedIndex() {
   const stub = env.CUBE.getByName(cubeObjectName(tenantId, first.cube_id));
   let now = Date.now();
   let failUpserts = false;
+  let failReads = false;
+  let refused = 0;
+  const refuse = () => {
+    refused++;
+    return Promise.reject(new Error("Vectorize unavailable"));
+  };
   const vectorize = await runInDurableObject(stub, (instance) => {
     const cube = instance as unknown as CubeInternals;
     const standIn = new VectorizeStandIn(cube.retrieval.embedder.dimensions);
     const flaky = Object.assign(Object.create(standIn) as VectorizeStandIn, {
-      upsert: (vectors: VectorizeVector[]) => (failUpserts ? Promise.reject(new Error("Vectorize unavailable")) : standIn.upsert(vectors)),
+      upsert: (vectors: VectorizeVector[]) => (failUpserts ? refuse() : standIn.upsert(vectors)),
+      getByIds: (ids: string[]) => (failReads ? refuse() : standIn.getByIds(ids)),
     });
     cube.retrievalAdapters = { ...cube.retrieval, remoteIndex: new VectorizeVectorIndex(flaky) };
     cube.clock = () => now;
@@ -52,7 +60,12 @@ async function cubeWithSharedIndex() {
     local,
     rows,
     advance: (ms: number) => (now += ms),
+    now: () => now,
+    /** Calls the failing index refused. */
+    refused: () => refused,
+    alarmAt: () => runInDurableObject(stub, (_instance, state) => state.storage.getAlarm()),
     failUpserts: (fail: boolean) => (failUpserts = fail),
+    failReads: (fail: boolean) => (failReads = fail),
   };
 }
 
@@ -84,7 +97,8 @@ describe("vectors confirmed by the shared index leave the cube's store", () => {
     expect(cube.vectorize.gets.flat()).toEqual(expect.arrayContaining(ids.map((id) => `${written[0].cube_id}:${id}`)));
 
     cube.vectorize.flush();
-    cube.advance(1_000);
+    // The check that found nothing backed off (cube/backoff.ts): the next one runs a backoff later.
+    cube.advance(FIRST_BACKOFF_MS);
     expect(await runDurableObjectAlarm(cube.stub)).toBe(true);
     expect(await cube.local()).toEqual([cube.first.id]);
     expect((await cube.rows()).filter((r) => r.confirmed_at !== null).map((r) => r.id).sort()).toEqual([...ids].sort());
@@ -112,7 +126,8 @@ describe("vectors confirmed by the shared index leave the cube's store", () => {
     expect(found.body.data[0]).toMatchObject({ id: memory.id });
 
     cube.vectorize.flush();
-    cube.advance(1_000);
+    // The check that found nothing backed off (cube/backoff.ts): the next one runs a backoff later.
+    cube.advance(FIRST_BACKOFF_MS);
     await runDurableObjectAlarm(cube.stub);
     expect(await cube.local()).toEqual([cube.first.id]);
   });
@@ -125,6 +140,10 @@ describe("vectors confirmed by the shared index leave the cube's store", () => {
 
     cube.failUpserts(false);
     const upsertsBefore = cube.vectorize.upserts.length;
+    // Not before the backoff: an alarm at once sends nothing.
+    await runDurableObjectAlarm(cube.stub);
+    expect(cube.vectorize.upserts.length).toBe(upsertsBefore);
+    cube.advance(FIRST_BACKOFF_MS);
     await runDurableObjectAlarm(cube.stub);
     expect(cube.vectorize.upserts.length).toBe(upsertsBefore + 1);
     expect(await cube.local()).toContain(memory.id);
@@ -158,5 +177,43 @@ describe("vectors confirmed by the shared index leave the cube's store", () => {
     expect(done.body.status).toBe("done");
     // Every vector is already in the current space: the pruned ones by their records, the first one locally.
     expect(cube.vectorize.upserts.flat().length - upserts).toBe(0);
+  });
+
+  it("backs off per cube while the index fails: 30 s, 60 s, … 30 min between attempts, never an alarm loop; then recovers", async () => {
+    const cube = await cubeWithSharedIndex();
+    cube.failUpserts(true);
+    cube.failReads(true);
+    const [memory] = await remember(cube.key, cube.user, [{ content: "Noor's locker is number 42." }]);
+    expect((await cube.rows()).find((r) => r.id === memory.id)).toMatchObject({ pushed_at: 0 });
+    await runDurableObjectAlarm(cube.stub); // the write's own alarm (webhook outbox): too early for a check
+    const calls = () => cube.refused() + cube.vectorize.upserts.length + cube.vectorize.gets.length;
+    const gaps: number[] = [];
+    for (let i = 0; i < 9; i++) {
+      const armed = await cube.alarmAt();
+      expect(armed).not.toBeNull();
+      gaps.push(armed! - cube.now());
+      cube.advance(armed! - cube.now());
+      const before = calls();
+      expect(await runDurableObjectAlarm(cube.stub)).toBe(true);
+      // One attempt per alarm (the failing getByIds), not one per due vector or a retry loop.
+      expect(calls() - before).toBe(1);
+    }
+    const doubling = Array.from({ length: 9 }, (_, i) => Math.min(FIRST_BACKOFF_MS * 2 ** i, MAX_BACKOFF_MS));
+    expect(gaps).toEqual(doubling);
+    // Nothing lost meanwhile: the memory is stored and its vector serves search from the cube's own store.
+    expect((await vectorSearch(cube.key, cube.user, "Noor locker number")).body.data[0]).toMatchObject({ id: memory.id });
+
+    cube.failUpserts(false);
+    cube.failReads(false);
+    cube.advance((await cube.alarmAt())! - cube.now());
+    await runDurableObjectAlarm(cube.stub);
+    expect(cube.vectorize.upserts.flat().map((v) => v.id)).toContain(`${memory.cube_id}:${memory.id}`);
+    // The index took the send: the wait is back to the first check's delay.
+    expect((await cube.alarmAt())! - cube.now()).toBe(CONFIRM_DELAY_MS);
+    cube.vectorize.flush();
+    cube.advance(CONFIRM_DELAY_MS);
+    await runDurableObjectAlarm(cube.stub);
+    expect(await cube.local()).toEqual([cube.first.id]);
+    expect(await runInDurableObject(cube.stub, (_i, state) => state.storage.sql.exec("SELECT * FROM retry_backoff").toArray())).toEqual([]);
   });
 });

@@ -265,6 +265,55 @@ describe("webhook delivery", () => {
     expect(done.delivered_at).not.toBeNull();
   });
 
+  it.each([
+    [9, 1],
+    [10, 1],
+    [100, 1],
+    [7, 2],
+    [100, 3],
+  ])("fans %i events out to %i webhook(s): every delivery is created and queued, none lost to the 100-parameter limit", async (count, hookCount) => {
+    const { key, tenantId } = await newTenant(["admin"]);
+    const hooks = [];
+    for (let i = 0; i < hookCount; i++) hooks.push(await registerWebhook(key, ["memory.created"], `https://receiver.example/hooks/${i}`));
+    const { deps, hooks: webhookDeps, captured } = world(createReceiver({ secret: hooks[0]!.secret }));
+    const events = Array.from({ length: count }, () => syntheticEvent(tenantId));
+    const fanned = await consume(deps, webhookDeps, [eventsMessage(tenantId, events)]);
+    expect(fanned).toEqual([{ acked: true, retried: false, delaySeconds: undefined }]);
+    expect(deliveryMessages(captured.take())).toHaveLength(count * hookCount);
+    for (const hook of hooks) {
+      const listed = await env.DB.prepare("SELECT event_id FROM webhook_deliveries WHERE webhook_id = ?").bind(hook.id).all<{ event_id: string }>();
+      expect(listed.results.map((row) => row.event_id).sort()).toEqual(events.map((e) => e.id).sort());
+    }
+    // Hundreds of queued rows would crowd the cron's bounded sweep that a later test drives.
+    await env.DB.prepare("DELETE FROM webhook_deliveries WHERE tenant_id = ?").bind(tenantId).run();
+  });
+
+  it("a 24-memory write with two webhooks queues a delivery of every memory.created event to each", async () => {
+    const { key, tenantId } = await newTenant(["admin"]);
+    const hooks = [await registerWebhook(key, ["memory.created"]), await registerWebhook(key, ["memory.created"], "https://other.example/hooks")];
+    const user = uniqueUser();
+    const written = await call("POST", "/v1/memories", {
+      key,
+      body: { user_id: user, memories: Array.from({ length: 24 }, (_, i) => ({ content: `a distinct fact, number ${i}` })) },
+    });
+    expect(written.status).toBe(201);
+    const cubeId = written.body.cube_id as string;
+    const ref: CubeRef = { tenantId, cubeId, owner: `user:${user}` };
+    const events = await runInDurableObject(env.CUBE.getByName(cubeObjectName(tenantId, cubeId)), (_instance, state) =>
+      new CubeOutbox(state.storage.sql).eventsAfter(ref, 0).events,
+    );
+    expect(events).toHaveLength(24);
+    const { deps, hooks: webhookDeps } = world(createReceiver({ secret: hooks[0]!.secret }));
+    // The real queue's consumer may fan the same events out meanwhile: rows are unique per (webhook, event), so
+    // either way each webhook ends with exactly 24.
+    expect(await consume(deps, webhookDeps, [eventsMessage(tenantId, events)])).toEqual([{ acked: true, retried: false, delaySeconds: undefined }]);
+    for (const hook of hooks) expect((await deliveries(key, hook.id, "?limit=100")).data).toHaveLength(24);
+    // The write also drained to the real queue, whose consumer would go on POSTing to these endpoints during later
+    // tests; with the webhooks gone its messages find nothing to do.
+    for (const hook of hooks) expect((await call("DELETE", `/v1/webhooks/${hook.id}`, { key })).status).toBe(200);
+    await env.DB.prepare("DELETE FROM webhook_deliveries WHERE tenant_id = ?").bind(tenantId).run();
+  });
+
   it("retries a failing endpoint with exponential backoff until it answers 2xx", async () => {
     const { key, tenantId } = await newTenant(["admin"]);
     const hook = await registerWebhook(key, ["memory.created"]);
