@@ -40,27 +40,31 @@ export function BarChart({ bars, title, unit = "" }: { bars: Bar[]; title: strin
 export function ColumnChart({ bars, title }: { bars: Bar[]; title: string }) {
   const max = Math.max(1, ...bars.map((bar) => bar.value));
   const height = 120;
-  const column = 24;
+  const top = 14;
+  const column = 30;
   const width = Math.max(bars.length * column, 120);
   return (
     <figure class="chart">
       <figcaption>{title}</figcaption>
-      <svg viewBox={`0 0 ${width} ${height + 30}`} role="img" aria-label={`${title}: ${bars.map((b) => `${b.label} ${b.value}`).join(", ")}`}>
+      <svg viewBox={`0 0 ${width} ${top + height + 18}`} role="img" aria-label={`${title}: ${bars.map((b) => `${b.label} ${b.value}`).join(", ")}`}>
         {bars.map((bar, index) => {
           const h = (height * bar.value) / max;
           const x = index * column;
           return (
             <g key={bar.label} class="bar bar-0">
-              <rect x={x + 3} y={height - h} width={column - 6} height={h} rx={2}>
+              <rect x={x + 4} y={top + height - h} width={column - 8} height={h} rx={2}>
                 <title>
                   {bar.label}: {bar.value}
                 </title>
               </rect>
-              <text x={x + column / 2} y={height + 12} class="tick" text-anchor="middle">
-                {bar.label.slice(5)}
-              </text>
+              {/* Every other day is labelled (MM-DD), so the labels never overlap. */}
+              {(bars.length - 1 - index) % 2 === 0 ? (
+                <text x={x + column / 2} y={top + height + 13} class="tick" text-anchor="middle">
+                  {bar.label.slice(5)}
+                </text>
+              ) : null}
               {bar.value ? (
-                <text x={x + column / 2} y={height - h - 3} class="value" text-anchor="middle">
+                <text x={x + column / 2} y={top + height - h - 3} class="value" text-anchor="middle">
                   {bar.value}
                 </text>
               ) : null}

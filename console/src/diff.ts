@@ -41,7 +41,8 @@ export function diffWords(before: string, after: string): DiffPart[] {
 
 /** Top-level fields whose values differ (content aside), as [field, before, after]. */
 export function changedFields(before: Record<string, unknown>, after: Record<string, unknown>): [string, string, string][] {
-  const skip = new Set(["content", "updated_at", "version", "access_count", "last_accessed_at"]);
+  // The watermark changes with every write (it signs the content), so it is no news in a diff.
+  const skip = new Set(["content", "updated_at", "version", "access_count", "last_accessed_at", "watermark"]);
   const fields = new Set([...Object.keys(before), ...Object.keys(after)]);
   const changes: [string, string, string][] = [];
   for (const field of fields) {
