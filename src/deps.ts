@@ -44,3 +44,12 @@ export function createWebhookDeps(env: Env): WebhookDeps {
   if (!env.WEBHOOK_EVENTS) throw new ConfigError("missing binding: WEBHOOK_EVENTS (see wrangler.toml)");
   return { queue: env.WEBHOOK_EVENTS, fetch: (input, init) => fetch(input, init), policy: urlPolicyFor(env.ENVIRONMENT) };
 }
+
+/**
+ * The static assets (wrangler.toml [assets]): the console and the API reference page, built by
+ * scripts/build-assets.mjs. Only routes/docs.ts serves from them.
+ */
+export function createStaticAssets(env: Env): Fetcher {
+  if (!env.ASSETS) throw new ConfigError("missing binding: ASSETS (see wrangler.toml [assets]; run `node scripts/build-assets.mjs`)");
+  return env.ASSETS;
+}

@@ -4,4 +4,6 @@ interface Env {
   ROOT_KEY?: string;
   /** Key for the OpenAI-compatible endpoint when READER = "openai" (secret); see wrangler.toml. */
   LLM_API_KEY?: string;
+  /** The console and API reference files (wrangler.toml [assets]); declared here until `npm run types` runs again. */
+  ASSETS?: Fetcher;
 }

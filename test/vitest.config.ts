@@ -1,3 +1,5 @@
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import path from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
@@ -5,6 +7,11 @@ import { defineConfig } from "vitest/config";
 const root = path.resolve(import.meta.dirname, "..");
 
 export default defineConfig(async () => {
+  // wrangler.toml's [assets] directory must exist before the Worker starts: build the console once if it is missing
+  // (`npm test` rebuilds it every time through its pretest script).
+  if (!existsSync(path.join(root, "build", "assets", "console", "index.html"))) {
+    execFileSync(process.execPath, [path.join(root, "scripts", "build-assets.mjs")], { cwd: root, stdio: "inherit" });
+  }
   // The same migrations folder wrangler applies for `npm start` and for production.
   const migrations = await readD1Migrations(path.join(root, "migrations"));
   return {
