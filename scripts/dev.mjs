@@ -75,6 +75,7 @@ function outputFilter() {
     if (/▲ \[WARNING\] (AI bindings|Vectorize Index bindings|Scheduled Workers)/.test(plain)) return (skippingBlock = true), false;
     if (/^\[wrangler:info\] (GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) /.test(plain)) return false;
     if (/^\[wrangler:info\] Ready on /.test(plain)) return false;
+    if (/^\[custom build\]\s*(Running: .*)?$/.test(plain)) return false;
     if (/^⎔ |^ ⛅️ wrangler|^─+$|update available|^Use --remote|^Resource location|^Using secrets defined in/.test(plain)) return false;
     // The rest of the cron warning (the banner says how to trigger the cron).
     if (/^\s+(To manually trigger a scheduled event|curl ".*\/cdn-cgi\/local\/scheduled"|For more details, see)/.test(plain)) return false;
