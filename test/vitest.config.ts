@@ -30,6 +30,9 @@ export default defineConfig(async () => {
       root,
       include: ["test/**/*.test.ts"],
       setupFiles: ["test/setup.ts"],
+      // Behaviour tests, never timing ones (performance lives in bench/): on a loaded 2-core machine a test of many
+      // round trips through workerd can pass 5 s without anything being wrong.
+      testTimeout: 30_000,
     },
   };
 });
