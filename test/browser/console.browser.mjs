@@ -135,16 +135,18 @@ export const tests = [
       assert.match(await summary.innerText(), /^\d+ hits · \d+ context tokens · [\d.]+ ms$/);
       const first = page.locator("ol.hits > li").first();
       assert.match(await first.innerText(), /coffee black/);
+      // Each channel that found it, with its rank there and its share of the fused score: first for the words.
       const channels = await first.getByRole("list", { name: /channels/ }).locator("li").allInnerTexts();
-      assert.ok(channels.length >= 1 && channels[0].startsWith("1st "), `channels: ${channels}`);
-      assert.ok(channels.some((c) => c.endsWith("lexical")), `channels: ${channels}`);
+      assert.ok(channels.length >= 2, `channels: ${channels}`);
+      for (const channel of channels) assert.match(channel, /^(lexical|vector|tag|recent|working) #\d+ \+0\.\d{3}$/);
+      assert.ok(channels.some((c) => c.startsWith("lexical #1 ")), `channels: ${channels}`);
       assert.match(await first.locator(".scores").innerText(), /score\s+\d\.\d{3}/);
       await page.screenshot({ path: `${SHOTS}/search.png`, fullPage: true });
 
       // Only the lexical channel: every hit was found by it.
       for (const channel of ["vector", "tag", "recent", "working"]) await page.getByLabel(channel, { exact: true }).uncheck();
       await page.getByRole("button", { name: "Search", exact: true }).click();
-      await page.waitForFunction(() => [...document.querySelectorAll("li.channel")].every((li) => li.textContent.endsWith("lexical")));
+      await page.waitForFunction(() => [...document.querySelectorAll("li.channel")].every((li) => li.textContent.startsWith("lexical #")));
     },
   },
   {
