@@ -110,6 +110,29 @@ export const tests = [
     },
   },
   {
+    name: "works from the keyboard alone: sign in, move between views, open a memory",
+    async run({ page, origin, rootKey }) {
+      const data = await seed(origin, rootKey);
+      await page.goto(`${origin}/console/`);
+      await page.keyboard.press("Tab");
+      assert.equal(await page.evaluate(() => document.activeElement?.getAttribute("name")), "key");
+      await page.keyboard.type(data.key);
+      await page.keyboard.press("Enter");
+      await page.getByRole("heading", { name: "Owners and cubes" }).waitFor();
+      // Tab to the cube's Open button and press it; then follow a memory link with Enter.
+      const open = page.getByRole("button", { name: /^Open cube / });
+      for (let i = 0; i < 40 && !(await open.evaluate((el) => el === document.activeElement)); i++) await page.keyboard.press("Tab");
+      await page.keyboard.press("Enter");
+      await page.getByRole("heading", { name: "Memories" }).waitFor();
+      const link = page.getByRole("link", { name: "Alice works as a marine biologist" });
+      for (let i = 0; i < 60 && !(await link.evaluate((el) => el === document.activeElement)); i++) await page.keyboard.press("Tab");
+      // The focused element shows a focus ring.
+      assert.notEqual(await link.evaluate((el) => getComputedStyle(el).outlineStyle), "none");
+      await page.keyboard.press("Enter");
+      await page.getByTestId("memory-content").getByText("marine biologist").waitFor();
+    },
+  },
+  {
     name: "is usable at phone width",
     viewport: { width: 390, height: 844 },
     async run({ page, origin, rootKey }) {
