@@ -197,6 +197,42 @@ export const tests = [
     },
   },
   {
+    name: "pins, freezes, travels back in time and forgets a memory",
+    async run({ page, origin, rootKey }) {
+      const data = await seed(origin, rootKey);
+      const before = new Date(Date.now() - 60_000);
+      await openCube(page, origin, data);
+      await page.getByRole("link", { name: "Alice moved to Lisbon in March 2026" }).click();
+      const facts = page.locator(".meta").first();
+      await page.getByRole("button", { name: "Pin", exact: true }).click();
+      await facts.getByText("pinned").waitFor();
+      await page.getByRole("link", { name: "Context" }).click();
+      await page.locator("ol.memories > li").filter({ hasText: "Lisbon" }).getByText("pinned").waitFor();
+      await page.goBack();
+      await page.getByRole("button", { name: "Freeze" }).click();
+      await facts.getByText("frozen").waitFor();
+      assert.ok(await page.getByRole("button", { name: "Save new version" }).isDisabled());
+      await page.getByRole("button", { name: "Unfreeze" }).click();
+      await page.getByRole("button", { name: "Save new version" }).waitFor({ state: "visible" });
+
+      // A minute before it was written the memory did not exist yet; as_of says so.
+      const local = new Date(before.getTime() - before.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+      await page.getByLabel("As of").fill(local);
+      await page.getByRole("button", { name: "Travel" }).click();
+      await page.getByRole("alert").waitFor();
+      assert.match(page.url(), /as_of=/);
+      await page.getByRole("link", { name: "Back to now" }).click();
+
+      page.once("dialog", (dialog) => void dialog.accept());
+      await page.getByRole("button", { name: "Forget" }).click();
+      await page.getByRole("heading", { name: "Memories" }).waitFor();
+      await page.getByText("Alice works as a marine biologist").waitFor();
+      assert.equal(await page.getByText("Alice moved to Lisbon").count(), 0);
+      const gone = await call(origin, data.key, "GET", `/v1/memories?cube_id=${data.cubeId}&state=forgotten`);
+      assert.deepEqual(gone.body.data.map((m) => m.content), ["Alice moved to Lisbon in March 2026"]);
+    },
+  },
+  {
     name: "ingests a conversation and watches the job finish",
     async run({ page, origin, rootKey }) {
       const data = await seed(origin, rootKey);
