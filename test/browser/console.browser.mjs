@@ -2,6 +2,7 @@
 // sessionStorage) and seeds what it needs through the API. Screenshots go to docs/screenshots/ for the README.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
+import { createServer } from "node:http";
 
 const SHOTS = "docs/screenshots";
 
@@ -239,7 +240,7 @@ export const tests = [
       await openCube(page, origin, data);
       await page.getByRole("link", { name: "Ingest & jobs" }).click();
       await page
-        .getByRole("textbox", { name: /^Conversation/ })
+        .getByRole("textbox", { name: "Conversation" })
         .fill("user: I just adopted a cat named Miso.\nassistant: Congratulations! How old is Miso?\nuser: She is two years old and loves tuna.");
       await page.getByRole("button", { name: "Ingest" }).click();
       const job = page.getByTestId("job").first();
@@ -291,6 +292,50 @@ export const tests = [
 
       await page.getByRole("link", { name: "Audit" }).click();
       await page.getByRole("cell", { name: "memory.write" }).first().waitFor();
+    },
+  },
+  {
+    name: "grants a cube to another owner; subscribes a webhook, sees its delivery and replays it",
+    async run({ page, origin, rootKey }) {
+      const data = await seed(origin, rootKey);
+      const received = [];
+      const receiver = createServer((request, response) => {
+        request.resume();
+        request.on("end", () => {
+          received.push(request.headers["x-memos-event"] ?? request.url);
+          response.end("ok");
+        });
+      });
+      await new Promise((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+      try {
+        await openCube(page, origin, data);
+        await page.getByRole("link", { name: "Grants" }).click();
+        await page.getByLabel("Principal").fill("agent:helper");
+        await page.getByLabel("Permission").selectOption("read");
+        await page.getByRole("button", { name: "Grant" }).click();
+        await page.getByText("agent:helper").waitFor();
+
+        await page.getByRole("link", { name: "Webhooks" }).click();
+        await page.getByLabel("URL").fill(`http://127.0.0.1:${receiver.address().port}/hook`);
+        await page.getByLabel("memory.created").check();
+        await page.getByRole("button", { name: "Subscribe" }).click();
+        await page.getByRole("status").getByText("Signing secret").waitFor();
+        await call(origin, data.key, "POST", "/v1/memories", { user_id: data.user, memories: [{ content: "Alice adopted a cat" }] });
+        await page.getByRole("button", { name: "Deliveries" }).click();
+        const delivered = page.locator(".deliveries li").filter({ hasText: "delivered" });
+        for (let i = 0; i < 30 && (await delivered.count()) === 0; i++) {
+          await page.waitForTimeout(500);
+          await page.getByRole("button", { name: "Refresh deliveries" }).click();
+        }
+        await delivered.first().waitFor();
+        const before = received.length;
+        await page.getByRole("button", { name: "Replay memory.created delivery" }).click();
+        for (let i = 0; i < 30 && received.length === before; i++) await page.waitForTimeout(300);
+        assert.ok(received.length > before, "the replay reached the receiver");
+        await page.screenshot({ path: `${SHOTS}/webhooks.png`, fullPage: true });
+      } finally {
+        receiver.close();
+      }
     },
   },
   {
