@@ -46,6 +46,7 @@ export interface Cube {
 export interface SearchHit extends Memory {
   score: number;
   channels: string[];
+  channel_ranks: { channel: string; rank: number; score: number }[];
   rerank_score?: number;
 }
 

@@ -1,6 +1,6 @@
 /** Small shared pieces: a data-loading hook, the error note, labelled fields, dates. */
-import type { ComponentChildren } from "preact";
-import { useCallback, useEffect, useState } from "preact/hooks";
+import { type ComponentChildren, type VNode, cloneElement } from "preact";
+import { useCallback, useEffect, useId, useState } from "preact/hooks";
 import { ApiFailure } from "./api";
 
 export interface Loaded<T> {
@@ -26,7 +26,6 @@ export function useLoad<T>(load: () => Promise<T>, deps: readonly unknown[]): Lo
     return () => {
       live = false;
     };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [...deps, round]);
   const reload = useCallback(() => setRound((n) => n + 1), []);
   return { data, error, loading, reload };
@@ -61,13 +60,21 @@ export function ErrorNote({ error }: { error: unknown }) {
   );
 }
 
-export function Field({ label, hint, children }: { label: string; hint?: string; children: ComponentChildren }) {
+/** A labelled control; the hint is its description (aria-describedby), not part of its name. */
+export function Field({ label, hint, children }: { label: string; hint?: string; children: VNode }) {
+  const hintId = useId();
   return (
-    <label class="field">
-      <span>{label}</span>
-      {children}
-      {hint ? <small class="muted">{hint}</small> : null}
-    </label>
+    <div class="field">
+      <label>
+        <span>{label}</span>
+        {hint ? cloneElement(children, { "aria-describedby": hintId }) : children}
+      </label>
+      {hint ? (
+        <small class="muted" id={hintId}>
+          {hint}
+        </small>
+      ) : null}
+    </div>
   );
 }
 

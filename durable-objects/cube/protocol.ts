@@ -3,7 +3,7 @@
  * The Worker validates and normalises; the Durable Object trusts these shapes.
  */
 import type { MemoryFilter } from "../../src/core/filters";
-import type { Channel } from "../../src/core/fusion";
+import type { Channel, ChannelRank } from "../../src/core/fusion";
 import type { Where } from "../../src/core/where";
 import type { MemoryWire } from "../../src/schemas/memory";
 
@@ -127,6 +127,8 @@ export interface SearchHit {
   memory: MemoryWire;
   score: number;
   channels: Channel[];
+  /** Each channel's rank and share of the fused score, in `channels` order. */
+  ranks: ChannelRank[];
   /** The reranker's relevance, when the request asked for reranking. */
   rerankScore?: number;
 }

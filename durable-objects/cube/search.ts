@@ -102,16 +102,16 @@ export class CubeSearch {
       const row = rows.get(candidate.id);
       if (!row) return [];
       const score = finalScore(candidate.fused, row.signals, request.referenceTime);
-      return [{ id: candidate.id, score, text: row.content, channels: candidate.channels }];
+      return [{ id: candidate.id, score, text: row.content, channels: candidate.channels, ranks: candidate.ranks }];
     });
     const kept = scored
       .filter((hit) => request.threshold === null || hit.score >= request.threshold)
       .sort((a, b) => b.score - a.score);
     const hits = mmr(kept, request.topK, request.mmrLambda);
     const memories = this.store.findMany(ref, hits.map((hit) => hit.id));
-    return hits.flatMap(({ id, score, channels }) => {
+    return hits.flatMap(({ id, score, channels, ranks }) => {
       const memory = memories.get(id);
-      return memory ? [{ memory, score, channels }] : [];
+      return memory ? [{ memory, score, channels, ranks }] : [];
     });
   }
 

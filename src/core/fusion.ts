@@ -14,12 +14,23 @@ export interface ChannelRanking {
   ids: readonly string[];
 }
 
+/** Where one channel ranked a candidate, and how much of the fused score that earned it. */
+export interface ChannelRank {
+  channel: Channel;
+  /** 1-based position in the channel's ranking. */
+  rank: number;
+  /** This channel's part of the normalised fused score (the parts sum to `fused`). */
+  share: number;
+}
+
 export interface FusedCandidate {
   id: string;
   /** Normalised fused score in (0, 1]. */
   fused: number;
   /** Channels that found this candidate, strongest contribution first. */
   channels: Channel[];
+  /** The same channels with their ranks and shares, in the same order (the console's "why this hit"). */
+  ranks: ChannelRank[];
 }
 
 /**
@@ -45,22 +56,26 @@ export function fuse(rankings: readonly ChannelRanking[], weights = CHANNEL_WEIG
   const answered = rankings.filter((r) => r.ids.length > 0);
   const best = answered.reduce((sum, r) => sum + weights[r.channel] / (k + 1), 0);
   if (best === 0) return [];
-  const byId = new Map<string, { score: number; parts: { channel: Channel; part: number }[] }>();
+  const byId = new Map<string, { score: number; parts: { channel: Channel; part: number; rank: number }[] }>();
   for (const { channel, ids } of answered) {
     ids.forEach((id, index) => {
       const part = weights[channel] / (k + index + 1);
       const entry = byId.get(id) ?? { score: 0, parts: [] };
       entry.score += part;
-      entry.parts.push({ channel, part });
+      entry.parts.push({ channel, part, rank: index + 1 });
       byId.set(id, entry);
     });
   }
   return [...byId]
     .filter(([, { parts }]) => parts.some((p) => !SUPPORT_CHANNELS.has(p.channel)))
-    .map(([id, { score, parts }]) => ({
-      id,
-      fused: score / best,
-      channels: parts.sort((a, b) => b.part - a.part).map((p) => p.channel),
-    }))
+    .map(([id, { score, parts }]) => {
+      parts.sort((a, b) => b.part - a.part);
+      return {
+        id,
+        fused: score / best,
+        channels: parts.map((p) => p.channel),
+        ranks: parts.map((p) => ({ channel: p.channel, rank: p.rank, share: p.part / best })),
+      };
+    })
     .sort((a, b) => b.fused - a.fused || (a.id < b.id ? -1 : 1));
 }

@@ -87,6 +87,15 @@ export const SearchRequest = z
 export const SearchResult = Memory.extend({
   score: z.number().openapi({ description: "Relevance in [0, ~1.15]: the normalised fused rank score, adjusted by importance, priority, recency and use." }),
   channels: z.array(Channel).openapi({ description: "Retrieval channels that found this memory, strongest first." }),
+  channel_ranks: z
+    .array(
+      z.object({
+        channel: Channel,
+        rank: z.int().openapi({ description: "1-based position of the memory in this channel's ranking (before fusion)." }),
+        score: z.number().openapi({ description: "This channel's part of the fused score (reciprocal-rank weight, normalised); the parts sum to the fused score before scheduler signals." }),
+      }),
+    )
+    .openapi({ description: "Why this memory ranked where it did: each channel's rank and contribution, in `channels` order." }),
   rerank_score: z.number().optional().openapi({ description: "The reranker's relevance (with `rerank: true`); results are ordered by it." }),
 }).openapi("SearchResult");
 

@@ -38,6 +38,7 @@ export async function search(ctx: TenantContext, request: SearchRequestWire) {
     ...hit.memory,
     score: hit.score,
     channels: hit.channels,
+    channel_ranks: hit.ranks.map(({ channel, rank, share }) => ({ channel, rank, score: Math.round(share * 1e4) / 1e4 })),
     ...(hit.rerankScore === undefined ? {} : { rerank_score: hit.rerankScore }),
   }));
   return {

@@ -2,6 +2,7 @@
 // sessionStorage) and seeds what it needs through the API. Screenshots go to docs/screenshots/ for the README.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
+import { createServer } from "node:http";
 
 const SHOTS = "docs/screenshots";
 
@@ -110,6 +111,29 @@ export const tests = [
     },
   },
   {
+    name: "works from the keyboard alone: sign in, move between views, open a memory",
+    async run({ page, origin, rootKey }) {
+      const data = await seed(origin, rootKey);
+      await page.goto(`${origin}/console/`);
+      await page.keyboard.press("Tab");
+      assert.equal(await page.evaluate(() => document.activeElement?.getAttribute("name")), "key");
+      await page.keyboard.type(data.key);
+      await page.keyboard.press("Enter");
+      await page.getByRole("heading", { name: "Owners and cubes" }).waitFor();
+      // Tab to the cube's Open button and press it; then follow a memory link with Enter.
+      const open = page.getByRole("button", { name: /^Open cube / });
+      for (let i = 0; i < 40 && !(await open.evaluate((el) => el === document.activeElement)); i++) await page.keyboard.press("Tab");
+      await page.keyboard.press("Enter");
+      await page.getByRole("heading", { name: "Memories" }).waitFor();
+      const link = page.getByRole("link", { name: "Alice works as a marine biologist" });
+      for (let i = 0; i < 60 && !(await link.evaluate((el) => el === document.activeElement)); i++) await page.keyboard.press("Tab");
+      // The focused element shows a focus ring.
+      assert.notEqual(await link.evaluate((el) => getComputedStyle(el).outlineStyle), "none");
+      await page.keyboard.press("Enter");
+      await page.getByTestId("memory-content").getByText("marine biologist").waitFor();
+    },
+  },
+  {
     name: "is usable at phone width",
     viewport: { width: 390, height: 844 },
     async run({ page, origin, rootKey }) {
@@ -135,16 +159,18 @@ export const tests = [
       assert.match(await summary.innerText(), /^\d+ hits · \d+ context tokens · [\d.]+ ms$/);
       const first = page.locator("ol.hits > li").first();
       assert.match(await first.innerText(), /coffee black/);
+      // Each channel that found it, with its rank there and its share of the fused score: first for the words.
       const channels = await first.getByRole("list", { name: /channels/ }).locator("li").allInnerTexts();
-      assert.ok(channels.length >= 1 && channels[0].startsWith("1st "), `channels: ${channels}`);
-      assert.ok(channels.some((c) => c.endsWith("lexical")), `channels: ${channels}`);
+      assert.ok(channels.length >= 2, `channels: ${channels}`);
+      for (const channel of channels) assert.match(channel, /^(lexical|vector|tag|recent|working) #\d+ \+0\.\d{3}$/);
+      assert.ok(channels.some((c) => c.startsWith("lexical #1 ")), `channels: ${channels}`);
       assert.match(await first.locator(".scores").innerText(), /score\s+\d\.\d{3}/);
       await page.screenshot({ path: `${SHOTS}/search.png`, fullPage: true });
 
       // Only the lexical channel: every hit was found by it.
       for (const channel of ["vector", "tag", "recent", "working"]) await page.getByLabel(channel, { exact: true }).uncheck();
       await page.getByRole("button", { name: "Search", exact: true }).click();
-      await page.waitForFunction(() => [...document.querySelectorAll("li.channel")].every((li) => li.textContent.endsWith("lexical")));
+      await page.waitForFunction(() => [...document.querySelectorAll("li.channel")].every((li) => li.textContent.startsWith("lexical #")));
     },
   },
   {
@@ -172,13 +198,49 @@ export const tests = [
     },
   },
   {
+    name: "pins, freezes, travels back in time and forgets a memory",
+    async run({ page, origin, rootKey }) {
+      const data = await seed(origin, rootKey);
+      const before = new Date(Date.now() - 60_000);
+      await openCube(page, origin, data);
+      await page.getByRole("link", { name: "Alice moved to Lisbon in March 2026" }).click();
+      const facts = page.locator(".meta").first();
+      await page.getByRole("button", { name: "Pin", exact: true }).click();
+      await facts.getByText("pinned").waitFor();
+      await page.getByRole("link", { name: "Context" }).click();
+      await page.locator("ol.memories > li").filter({ hasText: "Lisbon" }).getByText("pinned").waitFor();
+      await page.goBack();
+      await page.getByRole("button", { name: "Freeze" }).click();
+      await facts.getByText("frozen").waitFor();
+      assert.ok(await page.getByRole("button", { name: "Save new version" }).isDisabled());
+      await page.getByRole("button", { name: "Unfreeze" }).click();
+      await page.getByRole("button", { name: "Save new version" }).waitFor({ state: "visible" });
+
+      // A minute before it was written the memory did not exist yet; as_of says so.
+      const local = new Date(before.getTime() - before.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+      await page.getByLabel("As of").fill(local);
+      await page.getByRole("button", { name: "Travel" }).click();
+      await page.getByRole("alert").waitFor();
+      assert.match(page.url(), /as_of=/);
+      await page.getByRole("link", { name: "Back to now" }).click();
+
+      page.once("dialog", (dialog) => void dialog.accept());
+      await page.getByRole("button", { name: "Forget" }).click();
+      await page.getByRole("heading", { name: "Memories" }).waitFor();
+      await page.getByText("Alice works as a marine biologist").waitFor();
+      assert.equal(await page.getByText("Alice moved to Lisbon").count(), 0);
+      const gone = await call(origin, data.key, "GET", `/v1/memories?cube_id=${data.cubeId}&state=forgotten`);
+      assert.deepEqual(gone.body.data.map((m) => m.content), ["Alice moved to Lisbon in March 2026"]);
+    },
+  },
+  {
     name: "ingests a conversation and watches the job finish",
     async run({ page, origin, rootKey }) {
       const data = await seed(origin, rootKey);
       await openCube(page, origin, data);
       await page.getByRole("link", { name: "Ingest & jobs" }).click();
       await page
-        .getByRole("textbox", { name: /^Conversation/ })
+        .getByRole("textbox", { name: "Conversation" })
         .fill("user: I just adopted a cat named Miso.\nassistant: Congratulations! How old is Miso?\nuser: She is two years old and loves tuna.");
       await page.getByRole("button", { name: "Ingest" }).click();
       const job = page.getByTestId("job").first();
@@ -233,12 +295,57 @@ export const tests = [
     },
   },
   {
+    name: "grants a cube to another owner; subscribes a webhook, sees its delivery and replays it",
+    async run({ page, origin, rootKey }) {
+      const data = await seed(origin, rootKey);
+      const received = [];
+      const receiver = createServer((request, response) => {
+        request.resume();
+        request.on("end", () => {
+          received.push(request.headers["x-memos-event"] ?? request.url);
+          response.end("ok");
+        });
+      });
+      await new Promise((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+      try {
+        await openCube(page, origin, data);
+        await page.getByRole("link", { name: "Grants" }).click();
+        await page.getByLabel("Principal").fill("agent:helper");
+        await page.getByLabel("Permission").selectOption("read");
+        await page.getByRole("button", { name: "Grant" }).click();
+        await page.getByText("agent:helper").waitFor();
+
+        await page.getByRole("link", { name: "Webhooks" }).click();
+        await page.getByLabel("URL").fill(`http://127.0.0.1:${receiver.address().port}/hook`);
+        await page.getByLabel("memory.created").check();
+        await page.getByRole("button", { name: "Subscribe" }).click();
+        await page.getByRole("status").getByText("Signing secret").waitFor();
+        await call(origin, data.key, "POST", "/v1/memories", { user_id: data.user, memories: [{ content: "Alice adopted a cat" }] });
+        await page.getByRole("button", { name: "Deliveries" }).click();
+        const delivered = page.locator(".deliveries li").filter({ hasText: "delivered" });
+        for (let i = 0; i < 30 && (await delivered.count()) === 0; i++) {
+          await page.waitForTimeout(500);
+          await page.getByRole("button", { name: "Refresh deliveries" }).click();
+        }
+        await delivered.first().waitFor();
+        const before = received.length;
+        await page.getByRole("button", { name: "Replay memory.created delivery" }).click();
+        for (let i = 0; i < 30 && received.length === before; i++) await page.waitForTimeout(300);
+        assert.ok(received.length > before, "the replay reached the receiver");
+        await page.screenshot({ path: `${SHOTS}/webhooks.png`, fullPage: true });
+      } finally {
+        receiver.close();
+      }
+    },
+  },
+  {
     name: "renders the API reference at /docs offline, from bundled files",
     async run({ page, origin }) {
       const remote = [];
       page.on("request", (request) => !request.url().startsWith(origin) && !request.url().startsWith("data:") && remote.push(request.url()));
       await page.goto(`${origin}/docs`);
-      await page.getByRole("heading", { name: /MemOS Edge/ }).first().waitFor();
+      // Swagger UI parses a 1.4 MB bundle and the whole document: slow on a loaded CI machine.
+      await page.getByRole("heading", { name: /MemOS Edge/ }).first().waitFor({ timeout: 45_000 });
       await page.getByText("/v1/search").first().waitFor();
       assert.deepEqual(remote, []);
       await page.screenshot({ path: `${SHOTS}/docs.png` });

@@ -2,7 +2,7 @@
 // `npm run test:browser`: the console and /docs in a real Chromium (Debian's /usr/bin/chromium, driven by
 // playwright-core) against a local server. Prints one line per test and a plain "N passed, N failed" line;
 // exits non-zero on any failure. CHROMIUM overrides the browser's path.
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, rmSync } from "node:fs";
 import { chromium } from "playwright-core";
 import { startServer } from "./server.mjs";
 import { tests } from "./console.browser.mjs";
@@ -17,6 +17,9 @@ if (!existsSync(executablePath)) {
   console.log(`0 passed, ${tests.length} failed`);
   process.exit(1);
 }
+
+// Failure screenshots are of the last run only.
+for (const file of readdirSync(".ci")) if (/^browser-failure-\d+\.png$/.test(file)) rmSync(`.ci/${file}`);
 
 const only = process.argv[2];
 const selected = only ? tests.filter((test) => test.name.includes(only)) : tests;

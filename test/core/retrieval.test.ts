@@ -15,6 +15,23 @@ describe("fusion (weighted RRF)", () => {
     expect(fused[0]!.channels).toEqual(["vector", "lexical"]);
   });
 
+  it("says where each channel ranked a candidate and what that earned it", () => {
+    const fused = fuse([
+      { channel: "lexical", ids: ["a", "b", "c"] },
+      { channel: "vector", ids: ["b", "d", "a"] },
+    ]);
+    const a = fused.find((c) => c.id === "a")!;
+    expect(a.ranks.map(({ channel, rank }) => [channel, rank])).toEqual([
+      ["lexical", 1],
+      ["vector", 3],
+    ]);
+    expect(a.ranks.map((r) => r.channel)).toEqual(a.channels);
+    const best = 2 / (RRF_K + 1);
+    expect(a.ranks[0]!.share).toBeCloseTo(1 / (RRF_K + 1) / best, 12);
+    expect(a.ranks[1]!.share).toBeCloseTo(1 / (RRF_K + 3) / best, 12);
+    for (const candidate of fused) expect(candidate.ranks.reduce((sum, r) => sum + r.share, 0)).toBeCloseTo(candidate.fused, 12);
+  });
+
   it("normalises so that first in every answering channel scores 1", () => {
     const fused = fuse([
       { channel: "lexical", ids: ["a"] },

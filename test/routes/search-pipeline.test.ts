@@ -18,6 +18,20 @@ describe("search channels", () => {
     expect(both.body.data.find((m: any) => m.id === tagged.id).channels).toContain("tag");
   });
 
+  it("each hit says where every channel that found it ranked it, in `channels` order", async () => {
+    const { key } = await newTenant();
+    const user = uniqueUser();
+    const [tagged] = await remember(key, user, [{ content: "Booked the 7:40 to Porto", tags: ["travel"] }, { content: "Travel insurance is renewed" }]);
+    const response = await call("POST", "/v1/search", { key, body: { user_id: user, query: "travel", channels: ["lexical", "tag"] } });
+    const hit = response.body.data.find((m: any) => m.id === tagged.id);
+    expect(hit.channel_ranks.map((r: any) => r.channel)).toEqual(hit.channels);
+    // Only one memory carries the tag: first in the tag channel. The other is the only lexical match for "travel".
+    expect(hit.channel_ranks.find((r: any) => r.channel === "tag")).toMatchObject({ rank: 1 });
+    expect(hit.channel_ranks.every((r: any) => r.score > 0 && r.score <= 1)).toBe(true);
+    const other = response.body.data.find((m: any) => m.id !== tagged.id);
+    expect(other.channel_ranks).toEqual([{ channel: "lexical", rank: expect.any(Number), score: expect.any(Number) }]);
+  });
+
   it("the lexical channel alone finds what the text says", async () => {
     const { key } = await newTenant();
     const user = uniqueUser();

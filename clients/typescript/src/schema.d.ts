@@ -6223,6 +6223,14 @@ export interface components {
             score: number;
             /** @description Retrieval channels that found this memory, strongest first. */
             channels: components["schemas"]["Channel"][];
+            /** @description Why this memory ranked where it did: each channel's rank and contribution, in `channels` order. */
+            channel_ranks: {
+                channel: components["schemas"]["Channel"];
+                /** @description 1-based position of the memory in this channel's ranking (before fusion). */
+                rank: number;
+                /** @description This channel's part of the fused score (reciprocal-rank weight, normalised); the parts sum to the fused score before scheduler signals. */
+                score: number;
+            }[];
             /** @description The reranker's relevance (with `rerank: true`); results are ordered by it. */
             rerank_score?: number;
         };

@@ -52,7 +52,7 @@ export function GrantsView() {
           });
         }}
       >
-        <Field label="Principal" hint="a tenant id or key id">
+        <Field label="Principal" hint="user:<id> or agent:<id> of this tenant">
           <input name="principal" required />
         </Field>
         <Field label="Permission">

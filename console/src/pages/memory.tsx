@@ -129,7 +129,14 @@ export function MemoryView({ params }: { params: URLSearchParams }) {
                       type="button"
                       class="danger"
                       disabled={action.busy || m.state === "forgotten"}
-                      onClick={() => confirm("Forget this memory?") && void act(() => api("DELETE", path))}
+                      onClick={() =>
+                        confirm("Forget this memory?") &&
+                        void action.run(async () => {
+                          await api("DELETE", path);
+                          // A forgotten memory is no longer found by id: back to the list it was in.
+                          navigate("/memories", { cube_id: m.cube_id });
+                        })
+                      }
                     >
                       Forget
                     </button>

@@ -1,6 +1,7 @@
 /**
  * The search playground: query, filters, a `where` condition, channels, rerank and `as_of`; each hit shows its
- * fused score, the channels that found it (strongest first) and the reranker's score, with the context tokens and timing.
+ * score, every channel that found it (strongest first) with its rank there and its share of the fused score, and
+ * the reranker's score; the response's context tokens and timing above.
  */
 import { useState } from "preact/hooks";
 import { api } from "../api";
@@ -14,8 +15,6 @@ interface SearchResponse {
   timing_ms: number;
   context_tokens: number;
 }
-
-const ORDINAL = ["1st", "2nd", "3rd", "4th", "5th"];
 
 export function SearchView() {
   const cubeId = useCubeId();
@@ -122,9 +121,9 @@ export function SearchView() {
                     <dt>channels</dt>
                     <dd>
                       <ul class="channels" aria-label="channels that found it, strongest first">
-                        {hit.channels.map((channel, index) => (
-                          <li key={channel} class={`channel channel-${channel}`}>
-                            {ORDINAL[index] ?? `${index + 1}th`} {channel}
+                        {hit.channel_ranks.map(({ channel, rank, score }) => (
+                          <li key={channel} class={`channel channel-${channel}`} title={`${channel}: rank ${rank}, ${score.toFixed(3)} of the fused score`}>
+                            {channel} <strong>#{rank}</strong> <span class="share">+{score.toFixed(3)}</span>
                           </li>
                         ))}
                       </ul>

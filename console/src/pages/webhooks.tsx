@@ -39,7 +39,10 @@ function Deliveries({ webhookId }: { webhookId: string }) {
   const page = useLoad(() => api<Page<Delivery>>("GET", base, { query: { limit: 25 } }), [webhookId]);
   const replay = useAction();
   return (
-    <div>
+    <div class="deliveries">
+      <button type="button" onClick={page.reload} disabled={page.loading}>
+        Refresh deliveries
+      </button>
       <ErrorNote error={page.error ?? replay.error} />
       {page.data && page.data.data.length === 0 ? <Empty>No deliveries yet.</Empty> : null}
       <ul class="rows">
@@ -50,6 +53,7 @@ function Deliveries({ webhookId }: { webhookId: string }) {
             <When at={delivery.created_at} />{" "}
             <button
               type="button"
+              aria-label={`Replay ${delivery.event_type} delivery`}
               onClick={() =>
                 void replay.run(async () => {
                   await api("POST", `${base}/${encodeURIComponent(delivery.id)}/replay`);
