@@ -33,6 +33,8 @@ import { CubeIngest, type StoredEpisode } from "./cube/ingest";
 import { createReader } from "../src/core/reader/factory";
 import type { MemoryReader } from "../src/core/reader/types";
 import { CubeSearch } from "./cube/search";
+import { CubeActivation } from "./cube/activation";
+import type { ActivationVersion } from "../src/core/activation";
 import { CubeStore } from "./cube/store";
 import { VectorStore } from "./cube/vector-store";
 import { CubeImport, type ImportParams, type ImportProgress } from "./cube/import";
@@ -47,6 +49,12 @@ import type { ProvenanceWire } from "../src/schemas/portability";
 /** Candidates the reranker sees: a few times what is returned, so it can promote from below the cut. */
 const RERANK_POOL_FACTOR = 3;
 const RERANK_POOL_MIN = 30;
+/** An assembled context, plus the same split for prompt caching: the activation block, then what the query adds. */
+export type SplitContext = AssembledContext & {
+  stable: { text: string; tokens: number; version: number; etag: string; ids: string[] };
+  dynamic: Pick<AssembledContext, "text" | "tokens" | "items">;
+};
+
 /** Recalled memories context assembly considers, and how much it diversifies them (near-duplicates waste budget). */
 const CONTEXT_RECALL = 30;
 const CONTEXT_MMR_LAMBDA = 0.8;
@@ -68,6 +76,7 @@ export class CubeDurableObject extends DurableObject<Env> {
   private readonly consolidation: CubeConsolidation;
   private readonly outbox: CubeOutbox;
   private readonly scheduler: CubeScheduler;
+  private readonly activation_: CubeActivation;
   private readonly ingest_: CubeIngest;
   private readonly portability: CubePortability;
   private readonly importer: CubeImport;
@@ -78,7 +87,7 @@ export class CubeDurableObject extends DurableObject<Env> {
   /** Bumped by every change to the cube's memories: cached working memory and contexts older than it are stale. */
   private generation = 0;
   /** Assembled contexts by request, LRU, valid for their generation and CONTEXT_CACHE_MS. */
-  private readonly contexts = new Map<string, { generation: number; at: number; value: AssembledContext }>();
+  private readonly contexts = new Map<string, { generation: number; at: number; value: SplitContext }>();
   private retrievalAdapters: Retrieval | null = null;
   /** The object's time source: tests move it (runInDurableObject) to age memories without waiting. */
   clock: () => number = () => Date.now();
@@ -101,6 +110,7 @@ export class CubeDurableObject extends DurableObject<Env> {
     this.consolidation = new CubeConsolidation(this.store, this.vectors);
     this.outbox = new CubeOutbox(ctx.storage.sql);
     this.scheduler = new CubeScheduler(this.store);
+    this.activation_ = new CubeActivation(this.store, (write) => ctx.storage.transactionSync(write));
     this.ingest_ = new CubeIngest(this.store, this.vectors);
     this.portability = new CubePortability(this.store, this.vectors, env.ARCHIVE);
     this.importer = new CubeImport(this.store, env.ARCHIVE);
@@ -372,7 +382,21 @@ export class CubeDurableObject extends DurableObject<Env> {
    * cited (core/context.ts). Cached per request until the cube changes (or CONTEXT_CACHE_MS passes, since
    * recency moves scores); `cached` says whether this answer came from the cache.
    */
-  async context(ref: CubeRef, request: ContextRequestInternal): Promise<AssembledContext & { cached: boolean }> {
+  /**
+   * The cube's activation block (cube/activation.ts): compiled when the cube changed, versioned when its bytes did.
+   */
+  async activation(ref: CubeRef): Promise<ActivationVersion> {
+    const now = this.sweep(ref);
+    return this.activation_.current(ref, now, this.generation);
+  }
+
+  /** The activation block's stored versions, newest first. */
+  async activationHistory(ref: CubeRef, limit: number): Promise<ActivationVersion[]> {
+    this.sweep(ref);
+    return this.activation_.history(limit);
+  }
+
+  async context(ref: CubeRef, request: ContextRequestInternal): Promise<SplitContext & { cached: boolean }> {
     const semantic = await this.embeddings.embedQuery(ref, request.query);
     const now = this.sweep(ref);
     const key = JSON.stringify([request.query.trim().toLowerCase(), request.budgetTokens, request.filter, request.where, request.referenceTime]);
@@ -406,9 +430,22 @@ export class CubeDurableObject extends DurableObject<Env> {
       ...recalled.map((hit) => ({ memory: hit.memory, origin: "recall" as const, score: hit.score })),
       ...working.filter((w) => !w.pinned).map((w) => ({ memory: w.memory, origin: "working_memory" as const, score: w.score })),
     ];
-    const value = assembleContext(candidates, request.budgetTokens);
+    const assembled = assembleContext(candidates, request.budgetTokens);
+    // The stable part is the activation block, whole and query-independent (so its bytes can be cached by the
+    // model's provider); the dynamic part is what this query adds, within what the block left of the budget.
+    const block = await this.activation_.current(ref, now, this.generation);
+    const inBlock = new Set(block.members.map((m) => m.id));
+    const dynamic = assembleContext(
+      candidates.filter((c) => !inBlock.has(c.memory.id)),
+      Math.max(0, request.budgetTokens - block.tokens),
+    );
+    const value: SplitContext = {
+      ...assembled,
+      stable: { text: block.text, tokens: block.tokens, version: block.version, etag: block.etag, ids: [...inBlock] },
+      dynamic: { text: dynamic.text, tokens: dynamic.tokens, items: dynamic.items },
+    };
     // What made it into the prompt was read: it counts as an access, like a search hit.
-    const used = new Set(value.items.map((item) => item.id));
+    const used = new Set(assembled.items.map((item) => item.id));
     this.store.recordAccess(
       candidates.filter((c) => used.has(c.memory.id)).map((c) => c.memory).filter((m, i, all) => all.findIndex((x) => x.id === m.id) === i),
       now,

@@ -208,4 +208,16 @@ export const CUBE_MIGRATIONS: readonly (readonly string[])[] = [
       last_attempt_at INTEGER NOT NULL
     )`,
   ],
+  // 15: activation memory (cube/activation.ts): the compiled standing block, one row per version whose bytes changed;
+  // the newest MAX_BLOCK_VERSIONS (50) are kept. `members` is JSON: [{ id, reason, tokens }].
+  [
+    `CREATE TABLE IF NOT EXISTS activation_blocks (
+      version INTEGER PRIMARY KEY,
+      etag TEXT NOT NULL,
+      text TEXT NOT NULL,
+      members TEXT NOT NULL,
+      tokens INTEGER NOT NULL,
+      created_at INTEGER NOT NULL
+    )`,
+  ],
 ];

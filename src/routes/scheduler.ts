@@ -1,8 +1,8 @@
 /** HTTP for what a cube's scheduler keeps: working memory, assembled context, stats. */
 import { createRoute } from "@hono/zod-openapi";
 import { CubeIdParam } from "../schemas/jobs";
-import { ContextRequest, ContextResponse, CubeStats, WorkingMemory } from "../schemas/scheduler";
-import { assembleContext, cubeStats, workingMemory } from "../services/scheduler";
+import { ActivationBlock, ActivationHistory, ActivationHistoryQuery, ContextRequest, ContextResponse, CubeStats, WorkingMemory } from "../schemas/scheduler";
+import { activationBlock, activationHistory, assembleContext, cubeStats, workingMemory } from "../services/scheduler";
 import { bearerSecurity, createRouter, errorResponses, jsonBody, jsonResponse, tenantContext } from "./shared";
 
 const errors = errorResponses("invalid_request", "unauthorized", "forbidden", "not_found");
@@ -36,6 +36,45 @@ export const schedulerRoutes = createRouter()
       responses: { 200: jsonResponse(WorkingMemory, "Pinned first, then by score."), ...errors },
     }),
     async (c) => c.json(await workingMemory(tenantContext(c, "read"), c.req.valid("param").id), 200),
+  )
+  .openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/cubes/{id}/activation",
+      tags: ["cubes"],
+      summary: "A cube's activation block: standing context whose bytes stay the same until its content changes",
+      description:
+        "Pinned memories, instructions, preferences and often-used facts within a fixed token budget, in a fixed " +
+        "order, so an LLM provider's prompt cache keeps it. Send the `ETag` back in `If-None-Match` for a 304 while it is unchanged.",
+      security: bearerSecurity,
+      request: { params: CubeIdParam },
+      responses: {
+        200: jsonResponse(ActivationBlock, "The current block."),
+        304: { description: "Unchanged since the `If-None-Match` ETag." },
+        ...errors,
+      },
+    }),
+    async (c) => {
+      const block = await activationBlock(tenantContext(c, "read"), c.req.valid("param").id);
+      const etag = `"${block.etag}"`;
+      c.header("ETag", etag);
+      c.header("Cache-Control", "private, no-cache");
+      const asked = c.req.header("If-None-Match");
+      if (asked !== undefined && asked.split(",").some((tag) => tag.trim().replace(/^W\//, "") === etag)) return c.body(null, 304);
+      return c.json(block, 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/cubes/{id}/activation/history",
+      tags: ["cubes"],
+      summary: "The activation block's versions, newest first (the last 50 are kept)",
+      security: bearerSecurity,
+      request: { params: CubeIdParam, query: ActivationHistoryQuery },
+      responses: { 200: jsonResponse(ActivationHistory, "Versions, newest first."), ...errors },
+    }),
+    async (c) => c.json(await activationHistory(tenantContext(c, "read"), c.req.valid("param").id, c.req.valid("query").limit), 200),
   )
   .openapi(
     createRoute({

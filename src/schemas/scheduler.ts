@@ -1,5 +1,6 @@
 /** Working memory, context assembly and cube stats: what the scheduler and lifecycle show. */
 import { z } from "@hono/zod-openapi";
+import { ACTIVATION_REASONS } from "../core/activation";
 import { CONTEXT_GROUPS } from "../core/context";
 import { MEMORY_STATES } from "../core/lifecycle";
 import { CubeId, Timestamp, exactlyOneScope, ownerScopeFields, text } from "./common";
@@ -48,6 +49,39 @@ export const ContextItem = z
   })
   .openapi("ContextItem");
 
+export const ActivationMember = z
+  .object({
+    id: z.string(),
+    reason: z.enum(ACTIVATION_REASONS).openapi({
+      description: "Why it is in the block: `pinned`, an `instruction`, a `preference`, or `often_used` (read at least 5 times).",
+    }),
+    tokens: z.int(),
+  })
+  .openapi("ActivationMember");
+
+export const ActivationBlock = z
+  .object({
+    cube_id: CubeId,
+    version: z.int().openapi({ description: "Goes up by one each time the block's bytes change." }),
+    etag: z.string().openapi({ description: "The block's content hash; also the `ETag` header (quoted)." }),
+    text: z.string().openapi({
+      description: "The block, ready to go first in a prompt: Pinned, Instructions, Preferences, Facts; each line cites [memory id].",
+    }),
+    tokens: z.int(),
+    budget_tokens: z.int(),
+    members: z.array(ActivationMember),
+    compiled_at: Timestamp.openapi({ description: "When this version was compiled (its bytes first appeared)." }),
+  })
+  .openapi("ActivationBlock");
+
+export const ActivationHistory = z
+  .object({ cube_id: CubeId, data: z.array(ActivationBlock.omit({ cube_id: true })) })
+  .openapi("ActivationHistory");
+
+export const ActivationHistoryQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(50).default(20),
+});
+
 export const ContextResponse = z
   .object({
     cube_id: CubeId.nullable(),
@@ -59,6 +93,17 @@ export const ContextResponse = z
     budget_tokens: z.int(),
     omitted: z.int().openapi({ description: "Candidates left out because the budget was spent." }),
     cached: z.boolean().openapi({ description: "Served from the cube's context cache (invalidated by any write)." }),
+    stable: z
+      .object({ text: z.string(), tokens: z.int(), version: z.int(), etag: z.string(), ids: z.array(z.string()) })
+      .nullable()
+      .openapi({
+        description:
+          "The cube's activation block, whole and independent of the query: put it first in the prompt so the model " +
+          "provider's prefix cache keeps it. Its bytes change only when its content does (`version`, `etag`). Null when the owner has no cube.",
+      }),
+    dynamic: z
+      .object({ text: z.string(), tokens: z.int(), items: z.array(ContextItem) })
+      .openapi({ description: "What this query adds after the stable part, within the budget the stable part left." }),
     timing_ms: z.number(),
   })
   .openapi("ContextResponse");

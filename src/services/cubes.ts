@@ -259,6 +259,8 @@ export type CubeApi = Pick<
   | "stats"
   | "workingMemory"
   | "context"
+  | "activation"
+  | "activationHistory"
   | "startJob"
   | "job"
   | "provenance"

@@ -1,4 +1,5 @@
 /** Working memory, context assembly and cube stats: reads of what a cube's scheduler and lifecycle keep. */
+import { ACTIVATION_BUDGET_TOKENS, type ActivationVersion } from "../core/activation";
 import { toMemoryFilter } from "../core/filters";
 import { searchTerms } from "../core/fts-query";
 import type { ContextRequestWire } from "../schemas/scheduler";
@@ -22,7 +23,18 @@ export async function assembleContext(ctx: TenantContext, request: ContextReques
   const timing = () => Math.round((performance.now() - started) * 100) / 100;
   if (!ref) {
     // An owner never written for has no memories: an empty context, not an error.
-    return { cube_id: null, text: "", items: [], tokens: 0, budget_tokens: request.budget_tokens, omitted: 0, cached: false, timing_ms: timing() };
+    return {
+      cube_id: null,
+      text: "",
+      items: [],
+      tokens: 0,
+      budget_tokens: request.budget_tokens,
+      omitted: 0,
+      cached: false,
+      stable: null,
+      dynamic: { text: "", tokens: 0, items: [] },
+      timing_ms: timing(),
+    };
   }
   const context = await cubeStub(ctx.deps, ref).context(ref, {
     query: request.query,
@@ -33,4 +45,29 @@ export async function assembleContext(ctx: TenantContext, request: ContextReques
     referenceTime: request.reference_time ? Date.parse(request.reference_time) : null,
   });
   return { cube_id: ref.cubeId, ...context, budget_tokens: request.budget_tokens, timing_ms: timing() };
+}
+
+/** The cube's activation block as stored (core/activation.ts), in its wire shape. */
+function activationWire(block: ActivationVersion) {
+  return {
+    version: block.version,
+    etag: block.etag,
+    text: block.text,
+    tokens: block.tokens,
+    budget_tokens: ACTIVATION_BUDGET_TOKENS,
+    members: block.members,
+    compiled_at: new Date(block.createdAt).toISOString(),
+  };
+}
+
+/** The cube's current activation block (compiled now if the cube changed since the last one). */
+export async function activationBlock(ctx: TenantContext, cubeId: string) {
+  const ref = await ownCube(ctx, cubeId, "read");
+  return { cube_id: ref.cubeId, ...activationWire(await cubeStub(ctx.deps, ref).activation(ref)) };
+}
+
+/** The block's stored versions, newest first. */
+export async function activationHistory(ctx: TenantContext, cubeId: string, limit: number) {
+  const ref = await ownCube(ctx, cubeId, "read");
+  return { cube_id: ref.cubeId, data: (await cubeStub(ctx.deps, ref).activationHistory(ref, limit)).map(activationWire) };
 }

@@ -29,6 +29,8 @@ describe("GET /openapi.json", () => {
         "DELETE /v1/owners/{owner}",
         "POST /v1/context",
         "GET /v1/cubes/{id}/working-memory",
+        "GET /v1/cubes/{id}/activation",
+        "GET /v1/cubes/{id}/activation/history",
         "GET /v1/cubes/{id}/stats",
         "POST /v1/search",
         "POST /v1/cubes/{id}/reindex",

@@ -266,6 +266,19 @@ export class MemosClient implements ApiRequester {
     return this.request("get", "/v1/cubes/{id}/working-memory", { params: { path: { id: cubeId } }, ...callInit(options) });
   }
 
+  /**
+   * A cube's activation block: standing context (pins, instructions, preferences, often-used facts) whose bytes stay
+   * the same until its content changes — put it first in a prompt so the provider's prefix cache keeps it.
+   */
+  activation(cubeId: string, options?: CallOptions) {
+    return this.request("get", "/v1/cubes/{id}/activation", { params: { path: { id: cubeId } }, ...callInit(options) });
+  }
+
+  /** The activation block's versions, newest first. */
+  activationHistory(cubeId: string, query: { limit?: number } = {}, options?: CallOptions) {
+    return this.request("get", "/v1/cubes/{id}/activation/history", { params: { path: { id: cubeId }, query }, ...callInit(options) });
+  }
+
   /** A cube's memories by state, pins, vectors, and bytes hot and cold. */
   cubeStats(cubeId: string, options?: CallOptions) {
     return this.request("get", "/v1/cubes/{id}/stats", { params: { path: { id: cubeId } }, ...callInit(options) });

@@ -29,6 +29,8 @@ export type OperationKey =
   | "GET /v1/audit"
   | "GET /v1/cubes"
   | "GET /v1/cubes/{id}"
+  | "GET /v1/cubes/{id}/activation"
+  | "GET /v1/cubes/{id}/activation/history"
   | "GET /v1/cubes/{id}/grants"
   | "GET /v1/cubes/{id}/stats"
   | "GET /v1/cubes/{id}/working-memory"
@@ -96,6 +98,8 @@ export const OPERATIONS: Readonly<Record<OperationKey, { readonly idempotencyKey
   "GET /v1/audit": { idempotencyKey: false },
   "GET /v1/cubes": { idempotencyKey: false },
   "GET /v1/cubes/{id}": { idempotencyKey: false },
+  "GET /v1/cubes/{id}/activation": { idempotencyKey: false },
+  "GET /v1/cubes/{id}/activation/history": { idempotencyKey: false },
   "GET /v1/cubes/{id}/grants": { idempotencyKey: false },
   "GET /v1/cubes/{id}/stats": { idempotencyKey: false },
   "GET /v1/cubes/{id}/working-memory": { idempotencyKey: false },

@@ -1399,6 +1399,202 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/cubes/{id}/activation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A cube's activation block: standing context whose bytes stay the same until its content changes
+         * @description Pinned memories, instructions, preferences and often-used facts within a fixed token budget, in a fixed order, so an LLM provider's prompt cache keeps it. Send the `ETag` back in `If-None-Match` for a 304 while it is unchanged.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The current block. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ActivationBlock"];
+                    };
+                };
+                /** @description Unchanged since the `If-None-Match` ETag. */
+                304: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `invalid_request`: The request is not valid (malformed JSON, wrong types, out-of-range values). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No API key, or an unknown, revoked or expired one. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The key lacks the scope this call needs. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: No such resource in this tenant. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: The key is over its requests or written bytes per minute; retry after `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `internal_error`: A bug on our side; quote the request_id. */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/cubes/{id}/activation/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The activation block's versions, newest first (the last 50 are kept) */
+        get: {
+            parameters: {
+                query?: {
+                    limit?: number;
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Versions, newest first. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ActivationHistory"];
+                    };
+                };
+                /** @description `invalid_request`: The request is not valid (malformed JSON, wrong types, out-of-range values). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No API key, or an unknown, revoked or expired one. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The key lacks the scope this call needs. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: No such resource in this tenant. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: The key is over its requests or written bytes per minute; retry after `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `internal_error`: A bug on our side; quote the request_id. */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/cubes/{id}/stats": {
         parameters: {
             query?: never;
@@ -6362,6 +6558,20 @@ export interface components {
             omitted: number;
             /** @description Served from the cube's context cache (invalidated by any write). */
             cached: boolean;
+            /** @description The cube's activation block, whole and independent of the query: put it first in the prompt so the model provider's prefix cache keeps it. Its bytes change only when its content does (`version`, `etag`). Null when the owner has no cube. */
+            stable: {
+                text: string;
+                tokens: number;
+                version: number;
+                etag: string;
+                ids: string[];
+            } | null;
+            /** @description What this query adds after the stable part, within the budget the stable part left. */
+            dynamic: {
+                text: string;
+                tokens: number;
+                items: components["schemas"]["ContextItem"][];
+            };
             timing_ms: number;
         };
         ContextItem: {
@@ -6422,6 +6632,55 @@ export interface components {
             /** @description Working-memory score in [0, 1]: priority, importance, access frequency, recency. */
             score: number;
             memory: components["schemas"]["Memory"];
+        };
+        ActivationBlock: {
+            /** @example cube_0123456789abcdef */
+            cube_id: string;
+            /** @description Goes up by one each time the block's bytes change. */
+            version: number;
+            /** @description The block's content hash; also the `ETag` header (quoted). */
+            etag: string;
+            /** @description The block, ready to go first in a prompt: Pinned, Instructions, Preferences, Facts; each line cites [memory id]. */
+            text: string;
+            tokens: number;
+            budget_tokens: number;
+            members: components["schemas"]["ActivationMember"][];
+            /**
+             * Format: date-time
+             * @description When this version was compiled (its bytes first appeared).
+             * @example 2026-11-25T09:30:00Z
+             */
+            compiled_at: string;
+        };
+        ActivationMember: {
+            id: string;
+            /**
+             * @description Why it is in the block: `pinned`, an `instruction`, a `preference`, or `often_used` (read at least 5 times).
+             * @enum {string}
+             */
+            reason: "pinned" | "instruction" | "preference" | "often_used";
+            tokens: number;
+        };
+        ActivationHistory: {
+            /** @example cube_0123456789abcdef */
+            cube_id: string;
+            data: {
+                /** @description Goes up by one each time the block's bytes change. */
+                version: number;
+                /** @description The block's content hash; also the `ETag` header (quoted). */
+                etag: string;
+                /** @description The block, ready to go first in a prompt: Pinned, Instructions, Preferences, Facts; each line cites [memory id]. */
+                text: string;
+                tokens: number;
+                budget_tokens: number;
+                members: components["schemas"]["ActivationMember"][];
+                /**
+                 * Format: date-time
+                 * @description When this version was compiled (its bytes first appeared).
+                 * @example 2026-11-25T09:30:00Z
+                 */
+                compiled_at: string;
+            }[];
         };
         CubeStats: {
             /** @example cube_0123456789abcdef */
