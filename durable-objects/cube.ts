@@ -30,7 +30,7 @@ import { CubeOutbox } from "./cube/outbox";
 import { CubeJobs } from "./cube/jobs";
 import { CubeScheduler, type WorkingMemoryItem } from "./cube/scheduler";
 import { CubeIngest, type StoredEpisode } from "./cube/ingest";
-import { createReader } from "../src/core/reader/factory";
+import { createReader } from "../src/adapters/reader-factory";
 import type { MemoryReader } from "../src/core/reader/types";
 import { CubeSearch } from "./cube/search";
 import { CubeStore } from "./cube/store";
@@ -401,7 +401,7 @@ export class CubeDurableObject extends DurableObject<Env> {
       this.generation,
       working.map((item) => item.memory.id),
     );
-    const candidates: ContextCandidate[] = [
+    const candidates: ContextCandidate<MemoryWire>[] = [
       ...working.filter((w) => w.pinned).map((w) => ({ memory: w.memory, origin: "pinned" as const, score: w.score })),
       ...recalled.map((hit) => ({ memory: hit.memory, origin: "recall" as const, score: hit.score })),
       ...working.filter((w) => !w.pinned).map((w) => ({ memory: w.memory, origin: "working_memory" as const, score: w.score })),

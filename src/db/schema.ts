@@ -5,6 +5,7 @@
  */
 import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { WEBHOOK_DELIVERY_STATUSES } from "../core/webhook-delivery-status";
 
 /** A customer account. Nothing crosses tenants. */
 export const tenants = sqliteTable("tenants", {
@@ -212,8 +213,7 @@ export const webhooks = sqliteTable(
   (t) => [index("webhooks_tenant").on(t.tenantId, t.createdAt)],
 );
 
-/** The states of a delivery: `dead` is the dead-letter record, left after the last attempt failed. */
-export const WEBHOOK_DELIVERY_STATUSES = ["queued", "delivered", "failed", "dead"] as const;
+export { WEBHOOK_DELIVERY_STATUSES };
 
 /**
  * One event for one webhook, and how its delivery went. Unique per (webhook, event), so an event that reaches the
