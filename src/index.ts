@@ -5,7 +5,7 @@
 import { createApp } from "./app";
 import { createDeps, createWebhookDeps } from "./deps";
 import { pruneHookDeliveries } from "./services/lifecycle-hook";
-import { sweepLifecycle } from "./services/lifecycle-sweep";
+import { repairLifecycle } from "./services/lifecycle-sweep";
 import { consumeWebhookBatch, sweepWebhookDeliveries } from "./services/webhook-delivery";
 
 export { CubeDurableObject } from "../durable-objects/cube";
@@ -17,14 +17,16 @@ export default {
   fetch: app.fetch,
 
   /**
-   * The cron trigger (wrangler.toml `[triggers]`): one bounded lifecycle sweep, stale hook delivery records pruned,
+   * The cron trigger (wrangler.toml `[triggers]`): lost cube schedules repaired (cubes schedule their own lifecycle),
+   * stale hook delivery records pruned,
    * webhook deliveries that lost their queue message re-sent and old ones pruned.
    */
   async scheduled(_controller, env) {
     const deps = createDeps(env);
-    const report = await sweepLifecycle(deps);
+    const report = await repairLifecycle(deps);
     await pruneHookDeliveries(deps);
-    console.log(JSON.stringify({ event: "lifecycle_sweep", swept: report.swept.length, failed: report.failed.length }));
+    const repaired = report.visited.filter((v) => v.repaired).length;
+    console.log(JSON.stringify({ event: "lifecycle_repair", visited: report.visited.length, repaired, failed: report.failed.length }));
     const webhooks = await sweepWebhookDeliveries(deps, createWebhookDeps(env));
     console.log(JSON.stringify({ event: "webhook_sweep", ...webhooks }));
   },

@@ -119,8 +119,8 @@ export const owners = sqliteTable(
 );
 
 /**
- * A cube written since the lifecycle sweep last visited it (or never visited). Shared by the partial index and the
- * sweep's query: SQLite uses a partial index only for a query that repeats its WHERE term.
+ * A cube written since the lifecycle repair last visited it (or never visited). Shared by the partial index and the
+ * repair's query: SQLite uses a partial index only for a query that repeats its WHERE term.
  */
 export const cubeSweepPending = sql`last_swept_at IS NULL OR last_active_at > last_swept_at`;
 
@@ -139,16 +139,15 @@ export const cubes = sqliteTable(
     memoryCount: integer("memory_count").notNull().default(0),
     createdAt: integer("created_at").notNull(),
     lastActiveAt: integer("last_active_at").notNull(),
-    /** When the cron lifecycle sweep last started archive + consolidate jobs here; null = never. */
+    /** When the cron's lifecycle repair last checked this cube's own schedule; null = never. */
     lastSweptAt: integer("last_swept_at"),
   },
   (t) => [
     uniqueIndex("cubes_tenant_owner_name").on(t.tenantId, t.owner, t.name),
     index("cubes_tenant").on(t.tenantId),
-    // The sweep's two bounded queries: cubes written since their last sweep (a partial index, so the cron reads
-    // only those rows, oldest activity first), then idle cubes due for their periodic re-sweep.
+    // The repair's bounded query: cubes written since its last visit (a partial index, so the cron reads only
+    // those rows, oldest activity first). Idle cubes are never read (migration 0005 dropped cubes_last_swept).
     index("cubes_sweep_pending").on(t.lastActiveAt).where(cubeSweepPending),
-    index("cubes_last_swept").on(t.lastSweptAt),
   ],
 );
 

@@ -261,6 +261,7 @@ export type CubeApi = Pick<
   | "context"
   | "startJob"
   | "job"
+  | "ensureLifecycle"
   | "provenance"
   | "exportCube"
   | "exportFile"

@@ -1,3 +1,4 @@
+/// <reference types="vite/client" />
 /**
  * The layers of shared/CONVENTIONS.md habits 13–16, read from the import lines: core imports no adapter, Durable
  * Object, db, wire-schema or platform module; routes (and the MCP tools and mem0 layer they call) reach D1 and the
