@@ -31,6 +31,7 @@ import { CubeJobs } from "./cube/jobs";
 import { CubeScheduler, type WorkingMemoryItem } from "./cube/scheduler";
 import { CubeIngest, type StoredEpisode } from "./cube/ingest";
 import { createReader } from "../src/adapters/reader-factory";
+import { withScaleProbe } from "../src/scale-probe";
 import type { MemoryReader } from "../src/core/reader/types";
 import { CubeSearch } from "./cube/search";
 import { CubeStore } from "./cube/store";
@@ -93,6 +94,8 @@ export class CubeDurableObject extends DurableObject<Env> {
   private remoteDeletes: { ref: CubeRef; ids: string[] }[] = [];
 
   constructor(ctx: DurableObjectState, env: Env) {
+    // The scale bench's counting proxies (src/scale-probe.ts); without SCALE_PROBE=1 this is env itself.
+    env = withScaleProbe(env, "cube");
     super(ctx, env);
     const watermarks = Watermarker.fromRootKey(env.ROOT_KEY);
     this.store = new CubeStore(ctx.storage.sql, watermarks);

@@ -7,6 +7,7 @@ import { createDeps, createWebhookDeps } from "./deps";
 import { pruneHookDeliveries } from "./services/lifecycle-hook";
 import { repairLifecycle } from "./services/lifecycle-sweep";
 import { consumeWebhookBatch, sweepWebhookDeliveries } from "./services/webhook-delivery";
+import { probeResponse, withScaleProbe } from "./scale-probe";
 
 export { CubeDurableObject } from "../durable-objects/cube";
 export { RateLimiterDurableObject } from "../durable-objects/rate-limiter";
@@ -14,14 +15,16 @@ export { RateLimiterDurableObject } from "../durable-objects/rate-limiter";
 const app = createApp();
 
 export default {
-  fetch: app.fetch,
+  // SCALE_PROBE=1 (the scale bench only) counts binding operations; otherwise env passes through untouched.
+  fetch: (request: Request, env: Env, ctx: ExecutionContext) => probeResponse(request, env) ?? app.fetch(request, withScaleProbe(env, "worker"), ctx),
 
   /**
    * The cron trigger (wrangler.toml `[triggers]`): lost cube schedules repaired (cubes schedule their own lifecycle),
    * stale hook delivery records pruned,
    * webhook deliveries that lost their queue message re-sent and old ones pruned.
    */
-  async scheduled(_controller, env) {
+  async scheduled(_controller, rawEnv) {
+    const env = withScaleProbe(rawEnv, "worker");
     const deps = createDeps(env);
     const report = await repairLifecycle(deps);
     await pruneHookDeliveries(deps);
@@ -32,7 +35,8 @@ export default {
   },
 
   /** The webhook queue (wrangler.toml `[[queues.consumers]]`): fan events out to webhooks, attempt deliveries. */
-  async queue(batch, env) {
+  async queue(batch, rawEnv) {
+    const env = withScaleProbe(rawEnv, "worker");
     await consumeWebhookBatch(batch, createDeps(env), createWebhookDeps(env));
   },
 } satisfies ExportedHandler<Env>;
