@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Benchmark entry point: `npm run bench -- <recall|latency> [options]` (see bench/README.md).
+// Benchmark entry point: `npm run bench -- <recall|latency|scale> [options]` (see bench/README.md).
 // Results go to stdout as one JSON object; progress and logs go to stderr.
 import { UsageError } from "./lib/args.mjs";
 
@@ -7,6 +7,7 @@ const BENCHMARKS = {
   recall: () => import("./recall.mjs"),
   latency: () => import("./latency.mjs"),
   activation: () => import("./activation.mjs"),
+  scale: () => import("./scale.mjs"),
 };
 
 async function usage() {

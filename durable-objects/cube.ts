@@ -30,7 +30,8 @@ import { CubeOutbox } from "./cube/outbox";
 import { CubeJobs } from "./cube/jobs";
 import { CubeScheduler, type WorkingMemoryItem } from "./cube/scheduler";
 import { CubeIngest, type StoredEpisode } from "./cube/ingest";
-import { createReader } from "../src/core/reader/factory";
+import { createReader } from "../src/adapters/reader-factory";
+import { withScaleProbe } from "../src/scale-probe";
 import type { MemoryReader } from "../src/core/reader/types";
 import { CubeSearch } from "./cube/search";
 import { CubeActivation } from "./cube/activation";
@@ -42,7 +43,8 @@ import { CubePortability, type ExportSummary, uploadKey } from "./cube/portabili
 import { CubeProvenance } from "./cube/provenance";
 import { CubeEmbeddings } from "./cube/embeddings";
 import { episodeKey } from "./cube/r2-keys";
-import { CubeJobSteps } from "./cube/job-steps";
+import { CubeJobSteps, archivePolicy } from "./cube/job-steps";
+import { CubeUpkeep } from "./cube/upkeep";
 import { Watermarker } from "./cube/watermark";
 import type { ProvenanceWire } from "../src/schemas/portability";
 
@@ -83,6 +85,7 @@ export class CubeDurableObject extends DurableObject<Env> {
   private readonly provenance_: CubeProvenance;
   private readonly embeddings: CubeEmbeddings;
   private readonly steps: CubeJobSteps;
+  private readonly upkeep: CubeUpkeep;
   private memoryReader: MemoryReader | null = null;
   /** Bumped by every change to the cube's memories: cached working memory and contexts older than it are stale. */
   private generation = 0;
@@ -100,6 +103,8 @@ export class CubeDurableObject extends DurableObject<Env> {
   private remoteDeletes: { ref: CubeRef; ids: string[] }[] = [];
 
   constructor(ctx: DurableObjectState, env: Env) {
+    // The scale bench's counting proxies (src/scale-probe.ts); without SCALE_PROBE=1 this is env itself.
+    env = withScaleProbe(env, "cube");
     super(ctx, env);
     const watermarks = Watermarker.fromRootKey(env.ROOT_KEY);
     this.store = new CubeStore(ctx.storage.sql, watermarks);
@@ -139,6 +144,16 @@ export class CubeDurableObject extends DurableObject<Env> {
         expireAndClean: (ref) => this.expireAndClean(ref),
       },
     );
+    this.upkeep = new CubeUpkeep(ctx.storage.sql, {
+      startJob: (type, now) => {
+        const ref = this.identity();
+        if (ref) this.jobs.start(ref, type, this.steps.total(type, now), now);
+      },
+      archivePolicy: (now) => archivePolicy(env, now),
+      archiveCandidateCount: (policy) => this.lifecycle.archiveCandidateCount(policy),
+      outboxSeq: () => this.outbox.cursor().lastSeq,
+      random: Math.random,
+    });
     void ctx.blockConcurrencyWhile(async () => {
       this.store.migrate();
       // Overdue work left by a restart gets its alarm back.
@@ -340,6 +355,7 @@ export class CubeDurableObject extends DurableObject<Env> {
       this.rememberIdentity(ref);
       const created = this.jobs.create(ref, "ingest", episode.messages.length, { episode: episode.id, actor: meta.actor, request_id: meta.requestId }, this.clock());
       this.ingest_.recordEpisode(episode, key, created.id);
+      this.upkeep.noteWrite(this.clock());
       this.jobs.addResult(created.id, { episode_id: episode.id, memory_ids: [], duplicates: [], superseded: [] });
       return created;
     });
@@ -425,7 +441,7 @@ export class CubeDurableObject extends DurableObject<Env> {
       this.generation,
       working.map((item) => item.memory.id),
     );
-    const candidates: ContextCandidate[] = [
+    const candidates: ContextCandidate<MemoryWire>[] = [
       ...working.filter((w) => w.pinned).map((w) => ({ memory: w.memory, origin: "pinned" as const, score: w.score })),
       ...recalled.map((hit) => ({ memory: hit.memory, origin: "recall" as const, score: hit.score })),
       ...working.filter((w) => !w.pinned).map((w) => ({ memory: w.memory, origin: "working_memory" as const, score: w.score })),
@@ -485,6 +501,20 @@ export class CubeDurableObject extends DurableObject<Env> {
   }
 
   /**
+   * The cron's repair (services/lifecycle-sweep.ts): re-arms the alarm when the cube's own schedule has something
+   * due and no alarm would run it. Starting the object also runs its migrations, which adopt a cube written before
+   * it scheduled itself. Cheap: a read of one row and of the alarm.
+   */
+  async ensureLifecycle(ref: CubeRef): Promise<{ due: number | null; repaired: boolean }> {
+    this.ctx.storage.transactionSync(() => this.rememberIdentity(ref));
+    const due = this.upkeep.nextDue();
+    const armed = await this.ctx.storage.getAlarm();
+    const repaired = due !== null && (armed === null || armed > due);
+    if (repaired) await this.rearm();
+    return { due, repaired };
+  }
+
+  /**
    * Expires what is due (overdue included, after a restart), cleans up after expiry, runs one bounded step of
    * every due job, then re-arms from the earliest thing due.
    */
@@ -493,6 +523,8 @@ export class CubeDurableObject extends DurableObject<Env> {
     const ref = this.identity();
     if (ref) await this.expireAndClean(ref);
     this.generation += 1;
+    // The cube's own lifecycle (cube/upkeep.ts): consolidate after a quiet period, archive what turned cold, prune.
+    if (ref) this.ctx.storage.transactionSync(() => this.upkeep.runIfDue(this.clock()));
     for (const job of this.jobs.due(this.clock())) {
       await this.steps.run(job);
       // A step may have changed memories; a search between two steps must not reuse what it cached before this one.
@@ -551,6 +583,7 @@ export class CubeDurableObject extends DurableObject<Env> {
       this.rememberIdentity(ref);
       const params: ImportParams = { key, export_id: header.export_id, source_cube: header.cube_id, actor: meta.actor, request_id: meta.requestId };
       const created = this.jobs.create(ref, "import", header.counts.memories, { ...params }, this.clock());
+      this.upkeep.noteWrite(this.clock());
       const progress: ImportProgress = { export_id: header.export_id, lines: 0, imported: 0, skipped: 0, episodes: 0, vectors_reused: 0, re_embedded: 0 };
       this.jobs.addResult(created.id, { import: progress });
       return this.jobs.get(created.id)!;
@@ -593,6 +626,7 @@ export class CubeDurableObject extends DurableObject<Env> {
   private async rearm(outboxAt: number | null = null): Promise<void> {
     const due = [
       this.jobs.nextDue(),
+      this.upkeep.nextDue(),
       this.embeddings.nextConfirmation(),
       this.lifecycle.nextExpiry(),
       this.lifecycle.archivesToDelete(1).length > 0 ? this.clock() : null,
@@ -727,6 +761,7 @@ export class CubeDurableObject extends DurableObject<Env> {
         const outcome = write(now);
         if (!outcome.ok) return outcome;
         this.generation += 1;
+        this.upkeep.noteWrite(now);
         if (idempotency) this.store.saveIdempotentResult(idempotency.key, idempotency.fingerprint, outcome.value, now);
         return ok({ result: outcome.value, liveCount: this.store.liveCount(), replayed: false });
       });

@@ -7,7 +7,7 @@ import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { matchedRoutes } from "hono/route";
 import { newRequestId } from "./core/ids";
-import { createDeps, createRateLimitDeps } from "./deps";
+import { createDeps, createRateLimitDeps, createWebhookDeps } from "./deps";
 import { ApiError, ConfigError, ERROR_STATUS, type ErrorCode } from "./errors";
 import { LIMITS } from "./schemas/limits";
 import { adminRoutes } from "./routes/admin";
@@ -160,6 +160,7 @@ export function createApp() {
     createMiddleware<AppEnv>(async (c, next) => {
       const deps = createDeps(c.env);
       c.set("deps", deps);
+      c.set("webhooks", createWebhookDeps(c.env));
       const background = (work: Promise<unknown>) =>
         c.executionCtx.waitUntil(work.catch((error: unknown) => console.error("background work failed", error)));
       c.set("background", background);

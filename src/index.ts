@@ -5,8 +5,9 @@
 import { createApp } from "./app";
 import { createDeps, createWebhookDeps } from "./deps";
 import { pruneHookDeliveries } from "./services/lifecycle-hook";
-import { sweepLifecycle } from "./services/lifecycle-sweep";
+import { repairLifecycle } from "./services/lifecycle-sweep";
 import { consumeWebhookBatch, sweepWebhookDeliveries } from "./services/webhook-delivery";
+import { probeResponse, withScaleProbe } from "./scale-probe";
 
 export { CubeDurableObject } from "../durable-objects/cube";
 export { RateLimiterDurableObject } from "../durable-objects/rate-limiter";
@@ -14,23 +15,28 @@ export { RateLimiterDurableObject } from "../durable-objects/rate-limiter";
 const app = createApp();
 
 export default {
-  fetch: app.fetch,
+  // SCALE_PROBE=1 (the scale bench only) counts binding operations; otherwise env passes through untouched.
+  fetch: (request: Request, env: Env, ctx: ExecutionContext) => probeResponse(request, env) ?? app.fetch(request, withScaleProbe(env, "worker"), ctx),
 
   /**
-   * The cron trigger (wrangler.toml `[triggers]`): one bounded lifecycle sweep, stale hook delivery records pruned,
+   * The cron trigger (wrangler.toml `[triggers]`): lost cube schedules repaired (cubes schedule their own lifecycle),
+   * stale hook delivery records pruned,
    * webhook deliveries that lost their queue message re-sent and old ones pruned.
    */
-  async scheduled(_controller, env) {
+  async scheduled(_controller, rawEnv) {
+    const env = withScaleProbe(rawEnv, "worker");
     const deps = createDeps(env);
-    const report = await sweepLifecycle(deps);
+    const report = await repairLifecycle(deps);
     await pruneHookDeliveries(deps);
-    console.log(JSON.stringify({ event: "lifecycle_sweep", swept: report.swept.length, failed: report.failed.length }));
+    const repaired = report.visited.filter((v) => v.repaired).length;
+    console.log(JSON.stringify({ event: "lifecycle_repair", visited: report.visited.length, repaired, failed: report.failed.length }));
     const webhooks = await sweepWebhookDeliveries(deps, createWebhookDeps(env));
     console.log(JSON.stringify({ event: "webhook_sweep", ...webhooks }));
   },
 
   /** The webhook queue (wrangler.toml `[[queues.consumers]]`): fan events out to webhooks, attempt deliveries. */
-  async queue(batch, env) {
+  async queue(batch, rawEnv) {
+    const env = withScaleProbe(rawEnv, "worker");
     await consumeWebhookBatch(batch, createDeps(env), createWebhookDeps(env));
   },
 } satisfies ExportedHandler<Env>;

@@ -340,6 +340,8 @@ export async function startServer(opts) {
     "--persist-to", dir,
     "--var", `ROOT_KEY:${rootKey}`,
     "--var", "ENVIRONMENT:local",
+    // The scale bench's binding counters (src/scale-probe.ts); never set otherwise.
+    ...(opts["scale-probe"] ? ["--var", "SCALE_PROBE:1"] : []),
     "--show-interactive-dev-session=false",
     "--log-level", verbose ? "info" : "warn",
   ];
@@ -409,6 +411,8 @@ export async function startServer(opts) {
       rss: () => workerdRss(pid),
       sourceChanged: () => sourceStamp() !== stampAtStart,
       stop,
+      /** the persisted local state (D1, Durable Objects, R2), for the scale bench's bytes-stored counts */
+      stateDir: dir,
       /** recent wrangler output, for error reports */
       output: () => tail.toString(),
     };

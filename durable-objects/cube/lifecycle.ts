@@ -5,6 +5,7 @@
  */
 import { type LifecycleAction, type MemoryState, refusal, transition } from "../../src/core/lifecycle";
 import { type Outcome, fail, ok } from "../../src/errors";
+import { LIMITS } from "../../src/schemas/limits";
 import type { MemoryVersionWire, MemoryWire } from "../../src/schemas/memory";
 import { type CubeRef, SYSTEM, type WriteMeta } from "./protocol";
 import type { CubeStore } from "./store";
@@ -26,8 +27,8 @@ const COLD = `+state IN ('generated', 'activated') AND frozen = 0 AND pinned = 0
 
 /** Memories one expiry pass handles; the alarm comes straight back for the rest. */
 export const EXPIRE_BATCH = 200;
-/** Pins per cube: working memory is small by design, and a pin that never leaves must be a choice. */
-export const MAX_PINS = 50;
+/** Pins per cube: a documented limit, so it lives with the others (src/schemas/limits.ts). */
+export const MAX_PINS = LIMITS.pinsPerCube;
 /** Characters of an archived memory that stay in the cube, so search still finds it (and restores it on a hit). */
 export const ARCHIVE_PREVIEW_CHARS = 280;
 

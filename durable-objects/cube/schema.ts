@@ -220,4 +220,23 @@ export const CUBE_MIGRATIONS: readonly (readonly string[])[] = [
       created_at INTEGER NOT NULL
     )`,
   ],
+  // 12: the cube's own lifecycle schedule (cube/upkeep.ts, issue 14 items 4–5): one row noting the first and last
+  // write since upkeep last ran (consolidation waits for the cube to go quiet), when a memory next turns cold, and
+  // the event-prune cursor. A cube written before this migration adopts itself as changed at its last write, so its
+  // first alarm runs upkeep. `jobs_finished` serves the bounded prune of finished jobs.
+  [
+    `CREATE TABLE IF NOT EXISTS lifecycle_schedule (
+      id INTEGER PRIMARY KEY CHECK (id = 1),
+      dirty_since INTEGER,
+      last_write_at INTEGER,
+      jitter INTEGER NOT NULL DEFAULT 0,
+      archive_check_at INTEGER,
+      prune_more INTEGER NOT NULL DEFAULT 0,
+      prune_cursor INTEGER NOT NULL DEFAULT 0,
+      last_run_at INTEGER
+    )`,
+    `INSERT OR IGNORE INTO lifecycle_schedule (id, dirty_since, last_write_at, jitter)
+      SELECT 1, max(updated_at), max(updated_at), abs(random() % 900000) FROM memories HAVING count(*) > 0`,
+    `CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (updated_at) WHERE status IN ('done', 'failed') AND type != 'ingest'`,
+  ],
 ];

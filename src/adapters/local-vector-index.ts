@@ -2,8 +2,19 @@
  * The `VectorIndex` interface over the Cube Durable Object's own vector store (durable-objects/cube/vector-store.ts):
  * the semantic index of local mode, and the contract-test twin of the Vectorize adapter.
  */
-import type { VectorStore } from "../../durable-objects/cube/vector-store";
 import type { VectorIndex, VectorMatch, VectorRecord } from "./types";
+
+/**
+ * What this adapter needs of a synchronous store that keeps vectors per embedding space. The cube's `VectorStore`
+ * satisfies it; declared here so the adapter layer does not import a Durable Object module.
+ */
+export interface VectorStore {
+  upsert(embedder: string, records: readonly VectorRecord[]): void;
+  query(embedder: string, vector: Float32Array, topK: number): VectorMatch[];
+  delete(ids: readonly string[]): unknown;
+  embedderOf(id: string): string | null;
+  get(id: string): { embedder: string; vector: Float32Array } | null;
+}
 
 /**
  * One cube's store seen as a `VectorIndex`. A Durable Object holds one cube, so the index serves exactly one

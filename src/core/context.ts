@@ -3,7 +3,16 @@
  * within a token budget, grouped so a model reads standing instructions before preferences, facts and dated
  * events, and with every line citing its memory id. Pure: the cube gathers the candidates.
  */
-import type { MemoryWire } from "../schemas/memory";
+import type { MemoryTypeName } from "./memory-types";
+
+/** What context assembly reads of a memory; the wire shape (schemas/memory.ts) satisfies it. */
+export interface ContextMemory {
+  id: string;
+  type: MemoryTypeName;
+  content: string;
+  valid_at: string | null;
+  created_at: string;
+}
 
 export const CONTEXT_GROUPS = ["instructions", "preferences", "facts", "events"] as const;
 export type ContextGroup = (typeof CONTEXT_GROUPS)[number];
@@ -18,8 +27,8 @@ const HEADINGS: Record<ContextGroup, string> = {
 /** Where a candidate came from: pinned or hot in working memory, or recalled for this query. */
 export type ContextOrigin = "pinned" | "working_memory" | "recall";
 
-export interface ContextCandidate {
-  memory: MemoryWire;
+export interface ContextCandidate<M extends ContextMemory = ContextMemory> {
+  memory: M;
   origin: ContextOrigin;
   /** Search score for recalled memories; working-memory score otherwise. */
   score: number;
@@ -29,7 +38,7 @@ export interface ContextItem {
   id: string;
   group: ContextGroup;
   origin: ContextOrigin;
-  type: MemoryWire["type"];
+  type: MemoryTypeName;
   content: string;
   /** When it happened or became true (events), else when it was written. */
   date: string;
@@ -48,7 +57,7 @@ export interface AssembledContext {
 /** The same estimate as search's `context_tokens`: about four characters per token. */
 export const estimateTokens = (text: string) => Math.ceil(text.length / 4);
 
-export function groupOf(memory: MemoryWire): ContextGroup {
+export function groupOf(memory: Pick<ContextMemory, "type">): ContextGroup {
   switch (memory.type) {
     case "instruction":
       return "instructions";
@@ -61,7 +70,7 @@ export function groupOf(memory: MemoryWire): ContextGroup {
   }
 }
 
-const dateOf = (memory: MemoryWire) => memory.valid_at ?? memory.created_at;
+const dateOf = (memory: ContextMemory) => memory.valid_at ?? memory.created_at;
 
 function line(item: Pick<ContextItem, "group" | "content" | "date" | "id">): string {
   const text = item.content.replace(/\s+/g, " ").trim();

@@ -5,15 +5,19 @@
  */
 import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { WEBHOOK_DELIVERY_STATUSES } from "../core/webhook-delivery-status";
 
-/** A customer account. Nothing crosses tenants. */
+/** A customer account. Nothing crosses tenants. Retention: until an operator deletes it. */
 export const tenants = sqliteTable("tenants", {
   id: text("id").primaryKey(),
   name: text("name").notNull(),
   createdAt: integer("created_at").notNull(),
 });
 
-/** API keys. Only the SHA-256 of the secret is stored; `prefix` lets people recognise a key. */
+/**
+ * API keys. Only the SHA-256 of the secret is stored; `prefix` lets people recognise a key.
+ * Retention: no cap or pruning yet — revoked and expired keys stay (a known gap, docs/scale.md).
+ */
 export const apiKeys = sqliteTable(
   "api_keys",
   {
@@ -50,6 +54,7 @@ export const apiKeys = sqliteTable(
 /**
  * Sharing: a cube's owner grants another principal of the same tenant (`user:<id>` / `agent:<id>`) read or write
  * access. Checked on every request (never cached), so a revoked grant stops working on the next request.
+ * Retention: one row per (cube, grantee), deleted with the cube or its owner; no per-tenant cap yet.
  */
 export const grants = sqliteTable(
   "grants",
@@ -99,7 +104,10 @@ export const auditLog = sqliteTable(
   ],
 );
 
-/** The owners directory: every user/agent a tenant has written memories for, with counts and last activity. */
+/**
+ * The owners directory: every user/agent a tenant has written memories for, with counts and last activity.
+ * Retention: one row per owner, deleted with the owner (DELETE /v1/owners/{owner}).
+ */
 export const owners = sqliteTable(
   "owners",
   {
@@ -118,12 +126,15 @@ export const owners = sqliteTable(
 );
 
 /**
- * A cube written since the lifecycle sweep last visited it (or never visited). Shared by the partial index and the
- * sweep's query: SQLite uses a partial index only for a query that repeats its WHERE term.
+ * A cube written since the lifecycle repair last visited it (or never visited). Shared by the partial index and the
+ * repair's query: SQLite uses a partial index only for a query that repeats its WHERE term.
  */
 export const cubeSweepPending = sql`last_swept_at IS NULL OR last_active_at > last_swept_at`;
 
-/** Cubes: one Durable Object each. Every owner has a default cube (deterministic id, see core/ids.ts). */
+/**
+ * Cubes: one Durable Object each. Every owner has a default cube (deterministic id, see core/ids.ts).
+ * Retention: one row per cube, deleted with the cube.
+ */
 export const cubes = sqliteTable(
   "cubes",
   {
@@ -138,16 +149,15 @@ export const cubes = sqliteTable(
     memoryCount: integer("memory_count").notNull().default(0),
     createdAt: integer("created_at").notNull(),
     lastActiveAt: integer("last_active_at").notNull(),
-    /** When the cron lifecycle sweep last started archive + consolidate jobs here; null = never. */
+    /** When the cron's lifecycle repair last checked this cube's own schedule; null = never. */
     lastSweptAt: integer("last_swept_at"),
   },
   (t) => [
     uniqueIndex("cubes_tenant_owner_name").on(t.tenantId, t.owner, t.name),
     index("cubes_tenant").on(t.tenantId),
-    // The sweep's two bounded queries: cubes written since their last sweep (a partial index, so the cron reads
-    // only those rows, oldest activity first), then idle cubes due for their periodic re-sweep.
+    // The repair's bounded query: cubes written since its last visit (a partial index, so the cron reads only
+    // those rows, oldest activity first). Idle cubes are never read (migration 0005 dropped cubes_last_swept).
     index("cubes_sweep_pending").on(t.lastActiveAt).where(cubeSweepPending),
-    index("cubes_last_swept").on(t.lastSweptAt),
   ],
 );
 
@@ -155,7 +165,7 @@ export const cubes = sqliteTable(
  * The secret of a tenant's signed lifecycle hook (POST /v1/hooks/lifecycle), one per tenant; creating a new one
  * replaces the row, so the old secret stops verifying at once. The secret is needed in clear to check HMACs, so it
  * is stored encrypted: AES-GCM under a key derived from ROOT_KEY (HKDF-SHA256), with the tenant id as associated
- * data so a ciphertext cannot be moved to another tenant's row.
+ * data so a ciphertext cannot be moved to another tenant's row. Retention: one row per tenant.
  */
 export const lifecycleHookSecrets = sqliteTable("lifecycle_hook_secrets", {
   tenantId: text("tenant_id")
@@ -171,6 +181,7 @@ export const lifecycleHookSecrets = sqliteTable("lifecycle_hook_secrets", {
 /**
  * Signatures of accepted lifecycle hook deliveries, so a replay is refused. A signature can only verify within
  * ±5 minutes of its timestamp, so rows older than 10 minutes can never match again and are pruned.
+ * Retention: 10 minutes (HOOK_REPLAY_WINDOW_MS), pruned on every delivery and by the cron.
  */
 export const lifecycleHookDeliveries = sqliteTable(
   "lifecycle_hook_deliveries",
@@ -187,7 +198,7 @@ export const lifecycleHookDeliveries = sqliteTable(
  * Outbound webhooks: a tenant's endpoints and the event types each one receives. The signing secret is needed in
  * clear to sign every delivery, so it is sealed like the lifecycle hook secret (AES-GCM under a key derived from
  * ROOT_KEY), bound to `<tenant>/<webhook>` so a ciphertext cannot be moved to another row. Deleting a webhook
- * deletes its deliveries with it.
+ * deletes its deliveries with it. Cap: 20 per tenant.
  */
 export const webhooks = sqliteTable(
   "webhooks",
@@ -212,12 +223,13 @@ export const webhooks = sqliteTable(
   (t) => [index("webhooks_tenant").on(t.tenantId, t.createdAt)],
 );
 
-/** The states of a delivery: `dead` is the dead-letter record, left after the last attempt failed. */
-export const WEBHOOK_DELIVERY_STATUSES = ["queued", "delivered", "failed", "dead"] as const;
+export { WEBHOOK_DELIVERY_STATUSES };
 
 /**
  * One event for one webhook, and how its delivery went. Unique per (webhook, event), so an event that reaches the
  * consumer twice is delivered once. `payload` is the exact JSON body that is signed and sent (never memory content).
+ * Retention: delivered and dead rows 30 days after their last change (DELIVERY_RETENTION_MS), pruned by the cron in
+ * batches of 2,000; queued and failed rows end as delivered or dead.
  */
 export const webhookDeliveries = sqliteTable(
   "webhook_deliveries",

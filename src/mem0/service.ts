@@ -4,11 +4,9 @@
  * audit and webhooks. docs/mem0-compat.md lists the calls, fields and mappings.
  */
 import type { z } from "@hono/zod-openapi";
-import { count, desc, eq } from "drizzle-orm";
 import { toMemoryFilter } from "../core/filters";
 import { toIso } from "../core/time";
 import { type Where, normaliseWhere, whereProblems } from "../core/where";
-import { owners } from "../db/schema";
 import { ApiError, unwrap } from "../errors";
 import { WriteMemoriesRequest } from "../schemas/memory";
 import { parseAsRest } from "../schemas/parse";
@@ -17,6 +15,7 @@ import type { WebhookQueue } from "../schemas/webhooks";
 import type { TenantContext } from "../services/context";
 import { cubeForRead, cubeStub, recordActivity } from "../services/cubes";
 import { getJob } from "../services/jobs";
+import { listOwners } from "../services/owners";
 import { forgetMemory, getMemory, ingest, memoryHistory, updateMemory } from "../services/memories";
 import { announceOwnerDeletion, deleteOwner } from "../services/portability";
 import { search } from "../services/search";
@@ -162,13 +161,7 @@ function pageLinks(url: URL, page: number, pageSize: number, total: number) {
 
 /** GET /v1/entities/: the tenant's users and agents (our owners), most recently active first, by page. */
 export async function mem0Entities(ctx: TenantContext, page: number, pageSize: number, url: URL) {
-  const { db } = ctx.deps;
-  const mine = eq(owners.tenantId, ctx.principal.tenantId);
-  const [rows, counted] = await Promise.all([
-    db.select().from(owners).where(mine).orderBy(desc(owners.lastActiveAt), owners.owner).limit(pageSize).offset((page - 1) * pageSize).all(),
-    db.select({ n: count() }).from(owners).where(mine).get(),
-  ]);
-  const total = counted?.n ?? 0;
+  const { owners: rows, total } = await listOwners(ctx.deps, ctx.principal.tenantId, page, pageSize);
   const results = rows.map((row) => ({
     id: row.owner,
     name: row.externalId,

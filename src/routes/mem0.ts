@@ -43,7 +43,6 @@ import {
   mem0Search,
   mem0Update,
 } from "../mem0/service";
-import { createWebhookDeps } from "../deps";
 import { z } from "@hono/zod-openapi";
 import { createRouter, errorResponses, jsonBody, jsonResponse, tenantContext, tenantWideContext } from "./shared";
 
@@ -244,6 +243,6 @@ export const mem0Routes = createRouter()
     async (c) => {
       const { entity_type, entity_id } = c.req.valid("param");
       const ctx = tenantContext(c, "admin");
-      return c.json(await mem0DeleteEntity(ctx, createWebhookDeps(c.env).queue, entity_type, entity_id), 200);
+      return c.json(await mem0DeleteEntity(ctx, c.var.webhooks.queue, entity_type, entity_id), 200);
     },
   );

@@ -15,6 +15,7 @@ import {
   WriteMemoriesRequest,
   WriteMemoriesResponse,
 } from "../schemas/memory";
+import { LIMITS } from "../schemas/limits";
 import {
   forgetMemory,
   getMemory,
@@ -26,7 +27,6 @@ import {
   rollbackMemory,
   updateMemory,
 } from "../services/memories";
-import { MAX_PINS } from "../../durable-objects/cube/lifecycle";
 import { bearerSecurity, createRouter, errorResponses, jsonBody, jsonResponse, markReplay, tenantContext } from "./shared";
 
 const IdempotencyHeader = z.object({
@@ -177,7 +177,7 @@ export const memoryRoutes = createRouter()
       path: "/v1/memories/{id}/pin",
       tags,
       summary: "Pin a memory into its cube's working memory",
-      description: `Pinned memories come first in working memory and in assembled context. At most ${MAX_PINS} per cube (409 beyond).`,
+      description: `Pinned memories come first in working memory and in assembled context. At most ${LIMITS.pinsPerCube} per cube (409 beyond).`,
       security: bearerSecurity,
       request: { params: MemoryIdParam, headers: IdempotencyHeader },
       responses: { 200: jsonResponse(Memory, "The memory, pinned."), ...writeErrors },

@@ -12,7 +12,6 @@ import {
   OwnerParam,
   Provenance,
 } from "../schemas/portability";
-import { createWebhookDeps } from "../deps";
 import {
   announceOwnerDeletion,
   deleteCube,
@@ -174,7 +173,7 @@ export const portabilityRoutes = createRouter()
     async (c) => {
       const ctx = tenantContext(c, "admin");
       const receipt = await deleteOwner(ctx, c.req.valid("param").owner);
-      announceOwnerDeletion(ctx, createWebhookDeps(c.env).queue, receipt);
+      announceOwnerDeletion(ctx, c.var.webhooks.queue, receipt);
       return c.json(receipt, 200);
     },
   );

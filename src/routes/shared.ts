@@ -7,10 +7,18 @@ import { LIMITS } from "../schemas/limits";
 import type { ScopeName } from "../schemas/admin";
 import { isUnrestricted, requireTenant } from "../services/auth";
 import type { Deps, Principal, TenantContext } from "../services/context";
+import type { WebhookDeps } from "../services/webhooks";
 
 export interface AppEnv {
   Bindings: Env;
-  Variables: { requestId: string; deps: Deps; principal: Principal; background: (work: Promise<unknown>) => void };
+  Variables: {
+    requestId: string;
+    deps: Deps;
+    /** The webhook queue and URL policy (deps.ts), for the routes that publish or manage webhooks. */
+    webhooks: WebhookDeps;
+    principal: Principal;
+    background: (work: Promise<unknown>) => void;
+  };
 }
 
 /**

@@ -1,8 +1,6 @@
 /** Outbound webhooks: a tenant's endpoints, their signing secrets and their delivery log (admin scope). */
 import { createRoute } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { createMiddleware } from "hono/factory";
-import { createWebhookDeps } from "../deps";
 import {
   CreateWebhookRequest,
   DeliveryParams,
@@ -16,7 +14,6 @@ import {
 } from "../schemas/webhooks";
 import type { Deps } from "../services/context";
 import {
-  type WebhookDeps,
   createWebhook,
   deleteWebhook,
   listDeliveries,
@@ -27,25 +24,15 @@ import {
 } from "../services/webhooks";
 import { type AppEnv, bearerSecurity, createRouter, errorResponses, jsonBody, jsonResponse } from "./shared";
 
-interface WebhookEnv extends AppEnv {
-  Variables: AppEnv["Variables"] & { webhooks: WebhookDeps };
-}
-
-/** The queue and URL policy, built from the bindings by deps.ts like every other dependency. */
-const withWebhookDeps = createMiddleware<WebhookEnv>(async (c, next) => {
-  c.set("webhooks", createWebhookDeps(c.env));
-  await next();
-});
-
 /** Admin scope, and a key not confined to owners or cubes: webhooks see every cube of the tenant. */
-function adminContext(c: Context<WebhookEnv>): { deps: Deps; tenantId: string } {
+function adminContext(c: Context<AppEnv>): { deps: Deps; tenantId: string } {
   return { deps: c.var.deps, tenantId: requireWebhookAdmin(c.var.principal).tenantId };
 }
 
 const tags = ["webhooks"];
 const security = bearerSecurity;
 
-export const webhookRoutes = createRouter<WebhookEnv>()
+export const webhookRoutes = createRouter()
   .openapi(
     createRoute({
       method: "post",
@@ -57,7 +44,6 @@ export const webhookRoutes = createRouter<WebhookEnv>()
         "and carry `X-Memos-Event-Id` for de-duplication. Outside local mode the URL must be https and must not name a private, " +
         "loopback, link-local or unique-local address, `localhost`, `*.local` or `*.internal` (names that resolve to such " +
         "addresses cannot be checked). At most 20 webhooks per tenant.",
-      middleware: [withWebhookDeps] as const,
       security,
       request: { body: jsonBody(CreateWebhookRequest) },
       responses: {
@@ -142,7 +128,6 @@ export const webhookRoutes = createRouter<WebhookEnv>()
       path: "/v1/webhooks/{id}/deliveries/{delivery_id}/replay",
       tags,
       summary: "Send a delivered or dead delivery again (admin scope): a new round of attempts, the same event id",
-      middleware: [withWebhookDeps] as const,
       security,
       request: { params: DeliveryParams },
       responses: {

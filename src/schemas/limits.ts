@@ -4,6 +4,8 @@ export const LIMITS = {
   bodyBytes: 1024 * 1024,
   /** One memory's content, UTF-8 bytes. */
   contentBytes: 16 * 1024,
+  /** Pinned memories per cube (409 beyond): working memory is small by design, and a pin that never leaves must be a choice. */
+  pinsPerCube: 50,
   /** Memories in one write. */
   batchItems: 100,
   /** Messages in one conversation write. */

@@ -1,19 +1,11 @@
 import { z } from "@hono/zod-openapi";
 import { MEMORY_STATES } from "../core/lifecycle";
+import { MEMORY_TYPES } from "../core/memory-types";
 import { CubeId, ExternalId, Timestamp, exactlyOneScope, ownerScopeFields, pageOf, text } from "./common";
 import { Job as JobSchema } from "./jobs";
 import { LIMITS } from "./limits";
 
-export const MEMORY_TYPES = [
-  "fact",
-  "event",
-  "preference",
-  "instruction",
-  "task",
-  "episode_summary",
-  "message",
-  "note",
-] as const;
+export { MEMORY_TYPES };
 
 export const MemoryType = z.enum(MEMORY_TYPES).openapi("MemoryType");
 export const MemoryState = z.enum(MEMORY_STATES).openapi("MemoryState");

@@ -3,7 +3,7 @@
  * body, and the messages of the webhook queue.
  */
 import { z } from "@hono/zod-openapi";
-import { WEBHOOK_DELIVERY_STATUSES } from "../db/schema";
+import { WEBHOOK_DELIVERY_STATUSES } from "../core/webhook-delivery-status";
 import { Timestamp } from "./common";
 import { LIMITS } from "./limits";
 

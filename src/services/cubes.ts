@@ -263,6 +263,7 @@ export type CubeApi = Pick<
   | "activationHistory"
   | "startJob"
   | "job"
+  | "ensureLifecycle"
   | "provenance"
   | "exportCube"
   | "exportFile"

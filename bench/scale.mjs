@@ -1,0 +1,189 @@
+// The scale model (issue 14, item 6): counts what each request type costs the platform, then projects ceilings
+// from Cloudflare's published limits.
+//
+//   npm run bench -- scale [--requests 100] [--load 1000] [--mix write=0.3,search=0.5,get=0.1,context=0.1]
+//                          [--settle-ms 1500] [--out FILE]
+//
+// Starts its own `wrangler dev --local` with SCALE_PROBE=1 (src/scale-probe.ts wraps the Worker's and the Cube
+// objects' bindings in counting proxies), runs `--requests` requests of each type one at a time against one cube,
+// waits `--settle-ms` for background work (audit writes after the response, the outbox alarm, the webhook queue),
+// and reads the counters: D1 statements (reads, writes, batches) and rows written, Durable Object RPC calls and
+// their wall time, R2, Queue and Vectorize operations, and the growth of the persisted D1, Durable Object and R2
+// files. Then it projects, for the request mix and load given, D1 utilisation, the D1-bound ceiling of requests/s
+// (global and per tenant: one D1 serves every tenant), single-memory writes/s per cube and storage growth per day.
+// Every limit used is in LIMITS below with its source; docs/scale.md explains the model. Re-run it after any change
+// to the request path: it is the one command that produces the numbers.
+import { readdirSync, statSync } from "node:fs";
+import path from "node:path";
+import { SERVER_OPTIONS, UsageError, parseArgs } from "./lib/args.mjs";
+import { emitResult, runInfo } from "./lib/report.mjs";
+import { log, withServer } from "./lib/server.mjs";
+import { round, summarize } from "./lib/stats.mjs";
+
+export const USAGE = `npm run bench -- scale [--requests 100] [--load 1000] [--mix write=0.3,search=0.5,get=0.1,context=0.1]
+    [--settle-ms 1500] [--out FILE] [--verbose] [--keep-state] [--wrangler-traces]`;
+
+const SPEC = { ...SERVER_OPTIONS, requests: "number", load: "number", mix: "string", "settle-ms": "number", out: "string" };
+
+/** Cloudflare's published limits the projection divides by (docs/scale.md cites each page). */
+export const LIMITS = {
+  /** D1 runs one query at a time; at ~1 ms a query that is ~1,000 queries/s (D1 limits page, FAQ "How much work can a D1 database do?"). */
+  d1QueriesPerSecond: 1000,
+  /** The share of D1 the projection may use (issue 14 target: ≤ 20%). */
+  d1Budget: 0.2,
+  /** D1 maximum database size, Workers Paid (D1 limits page). */
+  d1Bytes: 10e9,
+  /** A single Durable Object is single-threaded; Cloudflare's soft guidance is ~1,000 requests/s per object (DO FAQ/limits). */
+  doRequestsPerSecond: 1000,
+  /** Storage per Durable Object (SQLite-backed; DO limits page). */
+  doBytes: 10e9,
+  /** Per-queue message throughput (Queues limits page). */
+  queueMessagesPerSecond: 5000,
+};
+
+const TYPES = ["write", "search", "get", "context"];
+
+/** @param {string} text */
+function parseMix(text) {
+  /** @type {Record<string, number>} */
+  const mix = {};
+  for (const part of text.split(",")) {
+    const [name, share] = part.split("=");
+    if (!TYPES.includes(String(name)) || !(Number(share) >= 0)) throw new UsageError(`--mix: "${part}" is not <type>=<share> with type in ${TYPES.join(", ")}`);
+    mix[String(name)] = Number(share);
+  }
+  const total = Object.values(mix).reduce((a, b) => a + b, 0);
+  if (!(total > 0)) throw new UsageError("--mix shares must add up to more than 0");
+  for (const name of Object.keys(mix)) mix[name] = /** @type {number} */ (mix[name]) / total;
+  return mix;
+}
+
+/** Bytes of the persisted state by store (wrangler's --persist-to layout: v3/d1, v3/do, v3/r2). @param {string} dir */
+function storedBytes(dir) {
+  const sizes = { d1: 0, do: 0, r2: 0 };
+  /** @param {string} p @param {keyof typeof sizes | null} kind */
+  const walk = (p, kind) => {
+    let info;
+    try {
+      info = statSync(p);
+    } catch {
+      return;
+    }
+    if (info.isDirectory()) {
+      for (const entry of readdirSync(p)) {
+        const next = kind ?? (entry === "d1" ? "d1" : entry === "do" ? "do" : entry === "r2" ? "r2" : null);
+        walk(path.join(p, entry), next);
+      }
+    } else if (kind) sizes[kind] += info.size;
+  };
+  walk(dir, null);
+  return sizes;
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** @param {string} url @param {string} method */
+async function probe(url, method) {
+  const res = await fetch(`${url}/__scale`, { method });
+  if (!res.ok) throw new Error(`/__scale answered ${res.status}: is SCALE_PROBE=1 set?`);
+  return /** @type {{ ops: Record<string, number>, d1RowsWritten: number, r2BytesPut: number, rpcMs: Record<string, number[]> }} */ (await res.json());
+}
+
+/** Per-request costs from a phase's totals. */
+function perRequest(totals, n, bytes) {
+  const ops = totals.ops;
+  const sum = (prefix) => Object.entries(ops).filter(([k]) => k.startsWith(prefix)).reduce((a, [, v]) => a + v, 0);
+  const d1Statements = (ops["d1.read"] ?? 0) + (ops["d1.write"] ?? 0) + (ops["d1.batch_statements"] ?? 0);
+  return {
+    d1_queries: round(d1Statements / n, 3),
+    d1_read_statements: round((ops["d1.read"] ?? 0) / n, 3),
+    d1_write_statements: round((ops["d1.write"] ?? 0) / n, 3),
+    d1_batches: round((ops["d1.batch"] ?? 0) / n, 3),
+    d1_rows_written: round(totals.d1RowsWritten / n, 3),
+    cube_rpc_calls: round(sum("cube.") / n, 3),
+    cube_rpc_by_method: Object.fromEntries(Object.entries(ops).filter(([k]) => k.startsWith("cube.")).map(([k, v]) => [k.slice(5), round(v / n, 3)])),
+    rate_limiter_calls: round(sum("rate_limiter.") / n, 3),
+    r2_ops: round(sum("r2.") / n, 3),
+    r2_bytes_put: round(totals.r2BytesPut / n, 1),
+    queue_calls: round(sum("queue.") / n, 3),
+    vectorize_ops: round(sum("vectorize.") / n, 3),
+    bytes_stored: { d1: round(bytes.d1 / n, 1), do: round(bytes.do / n, 1), r2: round(bytes.r2 / n, 1) },
+    rpc_ms: Object.fromEntries(Object.entries(totals.rpcMs).map(([method, values]) => [method, summarize(values, [50, 95])])),
+  };
+}
+
+/** @param {string[]} argv */
+export async function main(argv) {
+  const opts = parseArgs(argv, SPEC);
+  const n = Number(opts.requests ?? 100);
+  const load = Number(opts.load ?? 1000);
+  const settle = Number(opts["settle-ms"] ?? 1500);
+  const mix = parseMix(String(opts.mix ?? "write=0.3,search=0.5,get=0.1,context=0.1"));
+  if (opts.url) throw new UsageError("scale starts its own server (it needs SCALE_PROBE=1 and its state dir); --url is not supported");
+
+  const result = await withServer({ ...opts, "scale-probe": true }, async (server) => {
+    const { client, url } = server;
+    const stateDir = /** @type {any} */ (server).stateDir;
+    const user = `scale-${Date.now()}`;
+    // Warm-up: the cube exists, caches are warm, one memory to read back.
+    const seeded = await client.call("POST", "/v1/memories", { user_id: user, memories: [{ content: "Alice keeps her bike in the blue shed." }] });
+    const memoryId = seeded.body.data?.[0]?.id ?? seeded.body.memories?.[0]?.id ?? seeded.body[0]?.id;
+    for (let i = 0; i < 5; i += 1) await client.call("POST", "/v1/search", { user_id: user, query: "bike", top_k: 10 });
+    await sleep(settle);
+
+    /** @type {Record<string, () => Promise<unknown>>} */
+    const requests = {
+      write: () => client.call("POST", "/v1/memories", { user_id: user, memories: [{ content: `Note ${Math.random().toString(36).slice(2)}: Alice met Bob at the market and talked about bikes.` }] }),
+      search: () => client.call("POST", "/v1/search", { user_id: user, query: "where does Alice keep her bike", top_k: 10 }),
+      get: () => client.call("GET", `/v1/memories/${memoryId}`),
+      context: () => client.call("POST", "/v1/context", { user_id: user, query: "Alice's bike", budget_tokens: 500 }),
+    };
+    /** @type {Record<string, ReturnType<typeof perRequest>>} */
+    const costs = {};
+    for (const type of TYPES) {
+      await probe(url, "DELETE");
+      const before = storedBytes(stateDir);
+      const started = performance.now();
+      for (let i = 0; i < n; i += 1) await /** @type {any} */ (requests)[type](i);
+      const seconds = (performance.now() - started) / 1000;
+      await sleep(settle);
+      const totals = await probe(url, "GET");
+      const after = storedBytes(stateDir);
+      costs[type] = { ...perRequest(totals, n, { d1: after.d1 - before.d1, do: after.do - before.do, r2: after.r2 - before.r2 }), client_requests_per_second: round(n / seconds, 1) };
+      log(`${type}: ${JSON.stringify(costs[type])}`);
+    }
+    return { costs, run: runInfo(server) };
+  });
+
+  const { costs } = result;
+  const mixed = (field) => TYPES.reduce((a, t) => a + (mix[t] ?? 0) * /** @type {any} */ (costs[t])[field], 0);
+  const d1PerRequest = mixed("d1_queries");
+  const d1Ceiling = d1PerRequest > 0 ? (LIMITS.d1QueriesPerSecond * LIMITS.d1Budget) / d1PerRequest : Infinity;
+  const queuePerRequest = mixed("queue_calls");
+  const writeMs = costs.write.rpc_ms["cube.remember"]?.p50 ?? null;
+  const bytesPerRequest = TYPES.reduce(
+    (a, t) => ({
+      d1: a.d1 + (mix[t] ?? 0) * costs[t].bytes_stored.d1,
+      do: a.do + (mix[t] ?? 0) * costs[t].bytes_stored.do,
+      r2: a.r2 + (mix[t] ?? 0) * costs[t].bytes_stored.r2,
+    }),
+    { d1: 0, do: 0, r2: 0 },
+  );
+  const perDay = (bytes) => bytes * load * 86_400;
+  const projection = {
+    mix,
+    load_requests_per_second: load,
+    d1_queries_per_request: round(d1PerRequest, 3),
+    d1_utilisation_at_load: round((d1PerRequest * load) / LIMITS.d1QueriesPerSecond, 3),
+    requests_per_second_ceiling_d1_at_budget: d1Ceiling === Infinity ? "unbounded by D1 (no D1 query per request)" : Math.floor(d1Ceiling),
+    requests_per_second_ceiling_per_tenant: d1Ceiling === Infinity ? "unbounded by D1; per key ≤ the rate limiter object's ~1,000 req/s" : Math.floor(Math.min(d1Ceiling, LIMITS.doRequestsPerSecond)),
+    target_50k_requests_per_second_d1_utilisation: round((d1PerRequest * 50_000) / LIMITS.d1QueriesPerSecond, 3),
+    single_memory_writes_per_second_per_cube: writeMs ? Math.floor(Math.min(LIMITS.doRequestsPerSecond, 1000 / Math.max(writeMs, 0.001))) : null,
+    single_memory_write_rpc_p50_ms: writeMs,
+    queue_calls_per_second_at_load: round(queuePerRequest * load, 1),
+    storage_growth_per_day_bytes: { d1: Math.round(perDay(bytesPerRequest.d1)), do: Math.round(perDay(bytesPerRequest.do)), r2: Math.round(perDay(bytesPerRequest.r2)) },
+    days_until_d1_full: bytesPerRequest.d1 > 0 ? round(LIMITS.d1Bytes / perDay(bytesPerRequest.d1), 1) : "no growth measured",
+    limits: LIMITS,
+  };
+  emitResult({ benchmark: "scale", requests_per_type: n, ...result, projection }, opts.out ? String(opts.out) : undefined, log);
+}
