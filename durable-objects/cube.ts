@@ -30,7 +30,7 @@ import { CubeOutbox } from "./cube/outbox";
 import { CubeJobs } from "./cube/jobs";
 import { CubeScheduler, type WorkingMemoryItem } from "./cube/scheduler";
 import { CubeIngest, type StoredEpisode } from "./cube/ingest";
-import { createReader } from "../src/core/reader/factory";
+import { createReader } from "../src/adapters/reader-factory";
 import type { MemoryReader } from "../src/core/reader/types";
 import { CubeSearch } from "./cube/search";
 import { CubeStore } from "./cube/store";

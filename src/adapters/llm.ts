@@ -5,59 +5,11 @@
  *
  * Deliberately small: one system prompt, one user prompt, text back. Retrying malformed output is the caller's job
  * (only it knows what "malformed" means); retrying unavailability is the job system's (it backs off between attempts),
- * so implementations make exactly one request and report failures as an {@link LlmError}.
+ * so implementations make exactly one request and report failures as an LlmError. The interface itself is core's
+ * port (core/llm.ts), re-exported here for the implementations.
  */
 
-/** One completion request. */
-export interface LlmRequest {
-  system: string;
-  user: string;
-  /**
-   * Ask for JSON matching this schema (OpenAI "structured outputs", Workers AI "JSON mode"). Keep the schema in the
-   * subset every server accepts: all properties required, nullable instead of optional, `additionalProperties: false`,
-   * no length or numeric constraints — and validate the answer anyway: not every server enforces it.
-   */
-  jsonSchema?: { name: string; schema: Record<string, unknown> };
-  /** Upper bound on generated tokens; implementations default to {@link DEFAULT_MAX_TOKENS}. */
-  maxTokens?: number;
-  /** Sampling temperature; implementations default to 0 (extraction wants the most likely answer, not variety). */
-  temperature?: number;
-}
-
-export interface Llm {
-  /** Provider and model, e.g. `workers-ai:@cf/meta/llama-3.3-70b-instruct-fp8-fast` or `openai:gpt-4o-mini`. */
-  readonly id: string;
-  /** The model's answer as text (JSON text when `jsonSchema` is given). Throws {@link LlmError}. */
-  complete(request: LlmRequest): Promise<string>;
-}
-
-/**
- * Why a completion failed:
- * - `rate_limited`: 429 or out of capacity;
- * - `unavailable`: 5xx, network failure, or an error the adapter cannot classify;
- * - `timeout`: no answer within the adapter's timeout;
- * - `rejected`: the provider refused the request (4xx other than 408/409/429: bad key, unknown model, too large,
- *   a refusal) — the same request will fail again, so it is the only code that is not retryable;
- * - `invalid_output`: the provider answered but without usable text (empty, cut at `maxTokens`, JSON mode unmet).
- */
-export type LlmErrorCode = "rate_limited" | "unavailable" | "timeout" | "rejected" | "invalid_output";
-
-/** A failed completion. `retryable` says whether the same request may succeed later. */
-export class LlmError extends Error {
-  override name = "LlmError";
-  readonly retryable: boolean;
-
-  constructor(
-    readonly code: LlmErrorCode,
-    message: string,
-    /** The HTTP status, when the provider answered with one. */
-    readonly status?: number,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.retryable = code !== "rejected";
-  }
-}
+export { LlmError, type Llm, type LlmErrorCode, type LlmRequest } from "../core/llm";
 
 /** Enough for 50 memories of ~60 tokens with JSON overhead; providers' own defaults (Workers AI: 256) cut that short. */
 export const DEFAULT_MAX_TOKENS = 4096;

@@ -19,7 +19,7 @@
  * Pure: no bindings, no clock (message times and `context.now` are the only times).
  */
 import { z } from "zod";
-import { LlmError, type Llm } from "../../adapters/llm";
+import { LlmError, type Llm } from "../llm";
 import { EXTRACTED_TYPES, type ExtractedMemory, type MemoryReader, type ReaderContext, type ReaderMessage } from "./types";
 
 export const LLM_READER_LIMITS = {
