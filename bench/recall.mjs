@@ -11,8 +11,10 @@
 // Every question of categories 1–4 is searched with top_k = max(k, 5); recall@5 and recall@k are scored on prefixes
 // of that one list. --conversations (alias --convs) picks the conversations to run; with --tuned, the result also
 // splits every number into the conversations settings were tuned on and the held-out rest, so a tuning run shows at
-// once how it held. One JSON object goes to stdout; progress goes to stderr.
+// once how it held. --details FILE writes one JSON line per question (its evidence and the turn ids of each hit), for
+// looking at what was missed. One JSON object goes to stdout; progress goes to stderr.
 import { randomBytes } from "node:crypto";
+import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { SERVER_OPTIONS, UsageError, parseArgs, parseRanges } from "./lib/args.mjs";
 import { loadLocomo, normaliseDiaId, normaliseEvidence, sessionsOf, turnContent } from "./lib/locomo.mjs";
@@ -20,15 +22,16 @@ import { emitResult, runInfo } from "./lib/report.mjs";
 import { log, withServer } from "./lib/server.mjs";
 import { mean, round, summarize } from "./lib/stats.mjs";
 
-export const USAGE = `npm run bench -- recall --data FILE [--conversations 0-4] [--tuned 0-2] [--k 10] [--out FILE] [--mode verbatim|infer]
+export const USAGE = `npm run bench -- recall --data FILE [--conversations 0-4] [--tuned 0-2] [--k 10] [--out FILE] [--details FILE]
+    [--mode verbatim|infer]
     [--url URL (--key KEY | --root-key ROOT)] [--verbose] [--keep-state] [--wrangler-traces]`;
 
-const SPEC = { ...SERVER_OPTIONS, data: "string", conversations: "string", convs: "string", tuned: "string", k: "number", out: "string", mode: "string" };
+const SPEC = { ...SERVER_OPTIONS, data: "string", conversations: "string", convs: "string", tuned: "string", details: "string", k: "number", out: "string", mode: "string" };
 const BATCH = 100;
 const CATEGORIES = [1, 2, 3, 4];
 
 /**
- * @typedef {{ conversation: number, category: number, evidence: string[], covered5: number, coveredK: number, tokensK: number, ms: number }} Scored
+ * @typedef {{ conversation: number, category: number, question: string, evidence: string[], hits: string[][], covered5: number, coveredK: number, tokensK: number, ms: number }} Scored
  */
 
 /** @param {string[]} argv */
@@ -132,14 +135,15 @@ export async function main(argv) {
           return evidence.filter((id) => ids.has(id)).length;
         };
         const tokensK = hits.slice(0, k).reduce((sum, /** @type {any} */ hit) => sum + String(hit?.content ?? "").length, 0) / 4;
-        scored.push({ conversation: ci, category: Number(qa.category), evidence, covered5: coveredBy(5), coveredK: coveredBy(k), tokensK, ms });
+        const hitIds = hits.slice(0, k).map((/** @type {any} */ hit) => (hit?.source?.message_ids ?? []).map(normaliseDiaId));
+        scored.push({ conversation: ci, category: Number(qa.category), question: qa.question, evidence, hits: hitIds, covered5: coveredBy(5), coveredK: coveredBy(k), tokensK, ms });
       }
       const mine = scored.slice(before);
       perConv[sample.sample_id ?? String(ci)] = { turns: memories.length, ...summary(mine, k) };
       log(`${sample.sample_id}: ${mine.length} questions searched`);
     }
 
-    return {
+    const summaryResult = {
       benchmark: "recall",
       mode,
       k,
@@ -160,9 +164,14 @@ export async function main(argv) {
       ingest_seconds: round(ingestMs / 1000, 2),
       ...runInfo(server),
     };
+    return { summary: summaryResult, details: scored };
   });
 
-  emitResult(result, opts.out, log);
+  emitResult(result.summary, opts.out, log);
+  if (opts.details) {
+    writeFileSync(path.resolve(String(opts.details)), `${result.details.map((q) => JSON.stringify(q)).join("\n")}\n`);
+    log(`per-question details written to ${opts.details}`);
+  }
 }
 
 /**
