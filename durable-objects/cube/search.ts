@@ -10,6 +10,7 @@ import { mmr } from "../../src/core/mmr";
 import { type ScoringSignals, finalScore } from "../../src/core/scoring";
 import { type SqlFragment, compileFilter, compileWhere, placeholders, validAt } from "./filters";
 import type { CubeRef, SearchHit, SearchRequestInternal } from "./protocol";
+import { expandedRanking } from "./search-expand";
 import type { CubeStore } from "./store";
 import type { VectorStore } from "./vector-store";
 
@@ -88,6 +89,8 @@ export class CubeSearch {
       // Working memory is a support channel: it only reorders candidates the filtered channels found.
       ids: channel === "vector" ? this.semantic(semantic, where) : channel === "working" ? working : this.channel(channel, request, where),
     }));
+    const expanded = this.expanded(request, where, rankings);
+    if (expanded) rankings.push(expanded);
     // Scheduler signals move a score by at most ±15%, so only the best fused candidates can still reach the top k;
     // loading just those keeps row parsing off the hot path.
     const weights = { ...CHANNEL_WEIGHTS, vector: semantic?.fusionWeight ?? CHANNEL_WEIGHTS.vector };
@@ -112,6 +115,23 @@ export class CubeSearch {
       const memory = memories.get(id);
       return memory ? [{ memory, score, channels }] : [];
     });
+  }
+
+  /** The lexical ranking again with the words its best hits share (cube/search-expand.ts), if it adds any. */
+  private expanded(request: SearchRequestInternal, where: SqlFragment, rankings: readonly ChannelRanking[]): ChannelRanking | null {
+    const lexical = rankings.find((r) => r.channel === "lexical");
+    if (!lexical || lexical.ids.length === 0) return null;
+    const filter = where.clauses.join(" AND ");
+    return expandedRanking(
+      {
+        sql: this.sql,
+        documents: this.counts.documents,
+        documentCount: (term) => this.documentCount(matchAny([term])!),
+        rank: (terms) => this.lexical(matchAny(terms)!, filter, where.params),
+      },
+      this.discriminating(request.terms),
+      lexical.ids,
+    );
   }
 
   /**
