@@ -23,10 +23,10 @@ import { log, withServer } from "./lib/server.mjs";
 import { mean, round, summarize } from "./lib/stats.mjs";
 
 export const USAGE = `npm run bench -- recall --data FILE [--conversations 0-4] [--tuned 0-2] [--k 10] [--out FILE] [--details FILE]
-    [--mode verbatim|infer]
+    [--mode verbatim|infer] [--channels lexical,vector,…]
     [--url URL (--key KEY | --root-key ROOT)] [--verbose] [--keep-state] [--wrangler-traces]`;
 
-const SPEC = { ...SERVER_OPTIONS, data: "string", conversations: "string", convs: "string", tuned: "string", details: "string", k: "number", out: "string", mode: "string" };
+const SPEC = { ...SERVER_OPTIONS, data: "string", conversations: "string", convs: "string", tuned: "string", details: "string", channels: "string", k: "number", out: "string", mode: "string" };
 const BATCH = 100;
 const CATEGORIES = [1, 2, 3, 4];
 
@@ -53,6 +53,7 @@ export async function main(argv) {
   const convSpec = String(opts.conversations ?? opts.convs ?? `0-${samples.length - 1}`);
   const convs = parseRanges(convSpec);
   for (const i of convs) if (i >= samples.length) throw new UsageError(`--conversations ${convSpec}: the file has ${samples.length} conversations`);
+  const channels = opts.channels === undefined ? null : String(opts.channels).split(",").map((c) => c.trim()).filter(Boolean);
   const tuned = opts.tuned === undefined ? null : new Set(parseRanges(String(opts.tuned)));
 
   const runTag = randomBytes(4).toString("hex");
@@ -120,7 +121,7 @@ export async function main(argv) {
           skipped++;
           continue;
         }
-        const { body, ms } = await api.search({ user_id: userId, query: qa.question, top_k: topK });
+        const { body, ms } = await api.search({ user_id: userId, query: qa.question, top_k: topK, ...(channels ? { channels } : {}) });
         const hits = Array.isArray(body?.data) ? body.data : [];
         /** @param {number} n */
         const coveredBy = (n) => {
@@ -148,6 +149,7 @@ export async function main(argv) {
       mode,
       k,
       convs: convSpec,
+      ...(channels ? { channels } : {}),
       conversations: convs.map((i) => samples[i].sample_id),
       memories: memoriesWritten,
       skipped_questions: skipped,
