@@ -18,14 +18,20 @@ export interface ExpansionSettings {
   minDocs: number;
   /** A term in more than this share of the cube (an owner's name, "today") says nothing about the topic. */
   maxShare: number;
+  /**
+   * A term in more memories than this is left out whatever the cube's size: ranking a word costs its whole posting
+   * list, and in a large cube a word held by hundreds of memories is no longer a topic's.
+   */
+  maxDocuments: number;
 }
 
 /**
- * feedbackDocs 10 = the page the question asked for; minDocs 2 is the least that makes a word shared rather than
- * one memory's own; maxShare 0.05 and maxTerms 8 were chosen on LoCoMo conversations 0–2 (bench recall --tuned 0-2,
- * docs/retrieval-multihop.md) and checked on 3–4.
+ * minDocs 2 is the least that makes a word shared rather than one memory's own; feedbackDocs 5 and maxShare 0.2 were
+ * chosen on LoCoMo conversations 0–2 (bench recall --tuned 0-2) and checked on 3–4; maxTerms 8 was not tuned;
+ * maxDocuments 150 bounds the cost in large cubes (bench latency, 10k memories) and does not bind in LoCoMo's cubes
+ * (370–660 memories: 0.2 of them is at most 132). docs/retrieval-multihop.md has the numbers.
  */
-export const EXPANSION: ExpansionSettings = { feedbackDocs: 5, maxTerms: 8, minDocs: 2, maxShare: 0.2 };
+export const EXPANSION: ExpansionSettings = { feedbackDocs: 5, maxTerms: 8, minDocs: 2, maxShare: 0.2, maxDocuments: 150 };
 
 /** Shorter words are mostly inflection debris and chat noise ("ok", "oh", "yo"). */
 const MIN_TERM_LENGTH = 3;
@@ -63,7 +69,7 @@ export function expansionTerms(
   for (const [term, { docs, weight }] of support) {
     if (docs < settings.minDocs) continue;
     const df = documentCount(term);
-    if (df === 0 || df > documents * settings.maxShare) continue;
+    if (df === 0 || df > Math.min(documents * settings.maxShare, settings.maxDocuments)) continue;
     scored.push({ term, score: weight * Math.log(documents / df) });
   }
   return scored

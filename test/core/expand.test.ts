@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { type ExpansionSettings, expansionTerms } from "../../src/core/expand";
 import { fuse } from "../../src/core/fusion";
 
-const SETTINGS: ExpansionSettings = { feedbackDocs: 4, maxTerms: 3, minDocs: 2, maxShare: 0.2 };
+const SETTINGS: ExpansionSettings = { feedbackDocs: 4, maxTerms: 3, minDocs: 2, maxShare: 0.2, maxDocuments: 1000 };
 /** Document counts of a 100-memory cube. */
 const DF: Record<string, number> = { clay: 3, pottery: 4, kids: 12, melanie: 60, class: 5, bowl: 2, beach: 1, yesterday: 30, caroline: 50 };
 const df = (term: string) => DF[term] ?? 1;
@@ -27,6 +27,11 @@ describe("co-occurrence expansion (pseudo-relevance feedback)", () => {
     expect(terms).not.toContain("melanie"); // in 60% of the cube
     expect(terms).not.toContain("yesterday"); // in 30% of the cube
     expect(terms).toContain("kids"); // 12%: under the share
+  });
+
+  it("leaves out words held by more than maxDocuments memories, whatever the cube's size", () => {
+    expect(expansionTerms(["pottery"], feedback, df, 100, { ...SETTINGS, maxTerms: 20, maxDocuments: 4 })).not.toContain("class");
+    expect(expansionTerms(["pottery"], feedback, df, 100, { ...SETTINGS, maxTerms: 20, maxDocuments: 5 })).toContain("class");
   });
 
   it("reads only the first feedbackDocs hits", () => {
