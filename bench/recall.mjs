@@ -1,6 +1,7 @@
 // Evidence recall on LoCoMo through provenance (shared/bench/README.md, "Metric").
 //
-//   npm run bench -- recall --data ../shared/bench/locomo-dev.json [--convs 0-4] [--k 10] [--out FILE] [--mode verbatim|infer]
+//   npm run bench -- recall --data ../shared/bench/locomo-dev.json [--conversations 0-4] [--tuned 0-2] [--k 10] [--out FILE]
+//     [--mode verbatim|infer]
 //
 // Each conversation goes into a fresh cube (a fresh user_id). --mode verbatim (default): every turn is written as one
 // memory ("<speaker>: <text>", type "message", source.message_ids = [dia_id], valid_at = the session's date-time as
@@ -8,8 +9,12 @@
 // created_at = the session's date-time) to MemReader with sync: true; recall is scored through the message ids each
 // extracted memory cites.
 // Every question of categories 1–4 is searched with top_k = max(k, 5); recall@5 and recall@k are scored on prefixes
-// of that one list. One JSON object goes to stdout; progress goes to stderr.
+// of that one list. --conversations (alias --convs) picks the conversations to run; with --tuned, the result also
+// splits every number into the conversations settings were tuned on and the held-out rest, so a tuning run shows at
+// once how it held. --details FILE writes one JSON line per question (its evidence and the turn ids of each hit), for
+// looking at what was missed. One JSON object goes to stdout; progress goes to stderr.
 import { randomBytes } from "node:crypto";
+import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { SERVER_OPTIONS, UsageError, parseArgs, parseRanges } from "./lib/args.mjs";
 import { loadLocomo, normaliseDiaId, normaliseEvidence, sessionsOf, turnContent } from "./lib/locomo.mjs";
@@ -17,15 +22,16 @@ import { emitResult, runInfo } from "./lib/report.mjs";
 import { log, withServer } from "./lib/server.mjs";
 import { mean, round, summarize } from "./lib/stats.mjs";
 
-export const USAGE = `npm run bench -- recall --data FILE [--convs 0-4] [--k 10] [--out FILE] [--mode verbatim|infer]
+export const USAGE = `npm run bench -- recall --data FILE [--conversations 0-4] [--tuned 0-2] [--k 10] [--out FILE] [--details FILE]
+    [--mode verbatim|infer] [--channels lexical,vector,…]
     [--url URL (--key KEY | --root-key ROOT)] [--verbose] [--keep-state] [--wrangler-traces]`;
 
-const SPEC = { ...SERVER_OPTIONS, data: "string", convs: "string", k: "number", out: "string", mode: "string" };
+const SPEC = { ...SERVER_OPTIONS, data: "string", conversations: "string", convs: "string", tuned: "string", details: "string", channels: "string", k: "number", out: "string", mode: "string" };
 const BATCH = 100;
 const CATEGORIES = [1, 2, 3, 4];
 
 /**
- * @typedef {{ category: number, evidence: string[], covered5: number, coveredK: number, tokensK: number, ms: number }} Scored
+ * @typedef {{ conversation: number, category: number, question: string, evidence: string[], hits: string[][], covered5: number, coveredK: number, tokensK: number, ms: number }} Scored
  */
 
 /** @param {string[]} argv */
@@ -43,9 +49,12 @@ export async function main(argv) {
   const topK = Math.max(k, 5);
 
   const samples = loadLocomo(path.resolve(String(opts.data)));
-  const convSpec = String(opts.convs ?? `0-${samples.length - 1}`);
+  if (opts.conversations !== undefined && opts.convs !== undefined) throw new UsageError("--convs is --conversations: give one of them");
+  const convSpec = String(opts.conversations ?? opts.convs ?? `0-${samples.length - 1}`);
   const convs = parseRanges(convSpec);
-  for (const i of convs) if (i >= samples.length) throw new UsageError(`--convs ${convSpec}: the file has ${samples.length} conversations`);
+  for (const i of convs) if (i >= samples.length) throw new UsageError(`--conversations ${convSpec}: the file has ${samples.length} conversations`);
+  const channels = opts.channels === undefined ? null : String(opts.channels).split(",").map((c) => c.trim()).filter(Boolean);
+  const tuned = opts.tuned === undefined ? null : new Set(parseRanges(String(opts.tuned)));
 
   const runTag = randomBytes(4).toString("hex");
   const result = await withServer(opts, async (server) => {
@@ -112,7 +121,7 @@ export async function main(argv) {
           skipped++;
           continue;
         }
-        const { body, ms } = await api.search({ user_id: userId, query: qa.question, top_k: topK });
+        const { body, ms } = await api.search({ user_id: userId, query: qa.question, top_k: topK, ...(channels ? { channels } : {}) });
         const hits = Array.isArray(body?.data) ? body.data : [];
         /** @param {number} n */
         const coveredBy = (n) => {
@@ -127,51 +136,70 @@ export async function main(argv) {
           return evidence.filter((id) => ids.has(id)).length;
         };
         const tokensK = hits.slice(0, k).reduce((sum, /** @type {any} */ hit) => sum + String(hit?.content ?? "").length, 0) / 4;
-        scored.push({ category: Number(qa.category), evidence, covered5: coveredBy(5), coveredK: coveredBy(k), tokensK, ms });
+        const hitIds = hits.slice(0, k).map((/** @type {any} */ hit) => (hit?.source?.message_ids ?? []).map(normaliseDiaId));
+        scored.push({ conversation: ci, category: Number(qa.category), question: qa.question, evidence, hits: hitIds, covered5: coveredBy(5), coveredK: coveredBy(k), tokensK, ms });
       }
       const mine = scored.slice(before);
-      perConv[sample.sample_id ?? String(ci)] = {
-        turns: memories.length,
-        questions: mine.length,
-        [`recall_at_${k}`]: round(mean(mine.map((q) => q.coveredK / q.evidence.length))),
-        [`all_at_${k}`]: round(mean(mine.map((q) => (q.coveredK === q.evidence.length ? 1 : 0)))),
-      };
+      perConv[sample.sample_id ?? String(ci)] = { turns: memories.length, ...summary(mine, k) };
       log(`${sample.sample_id}: ${mine.length} questions searched`);
     }
 
-    const recallAt = (/** @type {Scored[]} */ qs, /** @type {"covered5" | "coveredK"} */ f) => round(mean(qs.map((q) => q[f] / q.evidence.length)));
-    const allAt = (/** @type {Scored[]} */ qs, /** @type {"covered5" | "coveredK"} */ f) => round(mean(qs.map((q) => (q[f] === q.evidence.length ? 1 : 0))));
-    /** @type {Record<string, object>} */
-    const byCategory = {};
-    for (const c of CATEGORIES) {
-      const qs = scored.filter((q) => q.category === c);
-      if (!qs.length) continue;
-      byCategory[String(c)] = { questions: qs.length, [`recall_at_${k}`]: recallAt(qs, "coveredK"), [`all_at_${k}`]: allAt(qs, "coveredK") };
-    }
-    return {
+    const summaryResult = {
       benchmark: "recall",
       mode,
       k,
       convs: convSpec,
+      ...(channels ? { channels } : {}),
       conversations: convs.map((i) => samples[i].sample_id),
       memories: memoriesWritten,
-      questions: scored.length,
       skipped_questions: skipped,
       dropped_evidence_ids: droppedEvidence,
-      recall_at_5: recallAt(scored, "covered5"),
-      [`recall_at_${k}`]: recallAt(scored, "coveredK"),
-      all_at_5: allAt(scored, "covered5"),
-      [`all_at_${k}`]: allAt(scored, "coveredK"),
-      [`context_tokens_at_${k}`]: round(mean(scored.map((q) => q.tokensK)), 1),
-      by_category: byCategory,
+      ...summary(scored, k),
+      ...(tuned === null
+        ? {}
+        : {
+            tuned_on: summary(scored.filter((q) => tuned.has(q.conversation)), k),
+            held_out: summary(scored.filter((q) => !tuned.has(q.conversation)), k),
+          }),
       per_conversation: perConv,
       search_ms: summarize(scored.map((q) => q.ms), [50, 95]),
       ingest_seconds: round(ingestMs / 1000, 2),
       ...runInfo(server),
     };
+    return { summary: summaryResult, details: scored };
   });
 
-  emitResult(result, opts.out, log);
+  emitResult(result.summary, opts.out, log);
+  if (opts.details) {
+    writeFileSync(path.resolve(String(opts.details)), `${result.details.map((q) => JSON.stringify(q)).join("\n")}\n`);
+    log(`per-question details written to ${opts.details}`);
+  }
+}
+
+/**
+ * The metrics of a set of scored questions (shared/bench/README.md, "Metric"), overall and per category.
+ * @param {Scored[]} qs
+ * @param {number} k
+ */
+function summary(qs, k) {
+  const recallAt = (/** @type {Scored[]} */ some, /** @type {"covered5" | "coveredK"} */ f) => round(mean(some.map((q) => q[f] / q.evidence.length)));
+  const allAt = (/** @type {Scored[]} */ some, /** @type {"covered5" | "coveredK"} */ f) =>
+    round(mean(some.map((q) => (q[f] === q.evidence.length ? 1 : 0))));
+  /** @type {Record<string, object>} */
+  const byCategory = {};
+  for (const c of CATEGORIES) {
+    const some = qs.filter((q) => q.category === c);
+    if (some.length) byCategory[String(c)] = { questions: some.length, [`recall_at_${k}`]: recallAt(some, "coveredK"), [`all_at_${k}`]: allAt(some, "coveredK") };
+  }
+  return {
+    questions: qs.length,
+    recall_at_5: recallAt(qs, "covered5"),
+    [`recall_at_${k}`]: recallAt(qs, "coveredK"),
+    all_at_5: allAt(qs, "covered5"),
+    [`all_at_${k}`]: allAt(qs, "coveredK"),
+    [`context_tokens_at_${k}`]: round(mean(qs.map((q) => q.tokensK)), 1),
+    by_category: byCategory,
+  };
 }
 
 /**

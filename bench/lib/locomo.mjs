@@ -62,15 +62,19 @@ export function turnContent(turn) {
 }
 
 /**
- * Normalises one evidence entry into dia ids: "D:11:26" → ["D11:26"], "D30:05" → ["D30:5"],
- * "D8:6; D9:17" → ["D8:6", "D9:17"]; spaces are stripped; anything else that is not D<n>:<n> is dropped.
+ * Normalises one evidence entry into dia ids, as LoCoMo means them: "D:11:26" → ["D11:26"], "D30:05" → ["D30:5"],
+ * "D8:6; D9:17" → ["D8:6", "D9:17"], and several ids in one string separated only by spaces
+ * ("D9:1 D4:4 D4:6" → ["D9:1", "D4:4", "D4:6"]; held-out conversations have such entries, and reading the string as
+ * one malformed id dropped the whole question). Anything that is not D<n>:<n> is dropped.
  * @param {string} entry
  * @returns {string[]}
  */
 export function normaliseEvidence(entry) {
   /** @type {string[]} */
   const out = [];
-  for (const part of String(entry).split(/[;,]/)) {
+  // An id is "D", an optional colon, digits, a colon, digits; spaces may sit inside one ("D 11 : 26") but an id
+  // always starts with its D, so every D starts the next id.
+  for (const part of String(entry).split(/[;,]|(?=D)/i)) {
     const id = normaliseDiaId(part);
     if (id) out.push(id);
   }

@@ -11,6 +11,7 @@ import { type ScoringSignals, finalScore } from "../../src/core/scoring";
 import { ID_LIST_CHUNK } from "../../src/core/sql-limits";
 import { type SqlFragment, compileFilter, compileWhere, placeholders, validAt } from "./filters";
 import type { CubeRef, SearchHit, SearchRequestInternal } from "./protocol";
+import { expandedRanking } from "./search-expand";
 import type { CubeStore } from "./store";
 import type { VectorStore } from "./vector-store";
 
@@ -89,6 +90,8 @@ export class CubeSearch {
       // Working memory is a support channel: it only reorders candidates the filtered channels found.
       ids: channel === "vector" ? this.semantic(semantic, where) : channel === "working" ? working : this.channel(channel, request, where),
     }));
+    const expanded = this.expanded(request, where, rankings);
+    if (expanded) rankings.push(expanded);
     // Scheduler signals move a score by at most ±15%, so only the best fused candidates can still reach the top k;
     // loading just those keeps row parsing off the hot path.
     const weights = { ...CHANNEL_WEIGHTS, vector: semantic?.fusionWeight ?? CHANNEL_WEIGHTS.vector };
@@ -113,6 +116,23 @@ export class CubeSearch {
       const memory = memories.get(id);
       return memory ? [{ memory, score, channels, ranks }] : [];
     });
+  }
+
+  /** The lexical ranking again with the words its best hits share (cube/search-expand.ts), if it adds any. */
+  private expanded(request: SearchRequestInternal, where: SqlFragment, rankings: readonly ChannelRanking[]): ChannelRanking | null {
+    const lexical = rankings.find((r) => r.channel === "lexical");
+    if (!lexical || lexical.ids.length === 0) return null;
+    const filter = where.clauses.join(" AND ");
+    return expandedRanking(
+      {
+        sql: this.sql,
+        documents: this.counts.documents,
+        documentCount: (term) => this.documentCount(matchAny([term])!),
+        rank: (terms) => this.lexical(matchAny(terms)!, filter, where.params),
+      },
+      this.discriminating(request.terms),
+      lexical.ids,
+    );
   }
 
   /**
@@ -250,12 +270,15 @@ export class CubeSearch {
         return match === null ? [] : this.lexical(match, filter, where.params);
       }
       case "tag": {
-        // The FTS index's tags column: an index lookup instead of parsing every memory's tags JSON.
+        // The FTS index's tags column: an index lookup instead of parsing every memory's tags JSON. Only tags a
+        // writer chose count here: a reader's tags are words of the memory's own text (core/reader/types.ts), which
+        // the lexical channel already ranks; ranking them again let one matching keyword outvote the whole text
+        // (bench recall --mode infer: recall@10 0.602 with them, 0.672 without; docs/retrieval-multihop.md).
         const tags = matchAny(this.preciseTags(request.terms), "tags");
         if (tags === null) return [];
         return this.ids(
           `SELECT m.id FROM memories_fts JOIN memories m ON m.seq = memories_fts.rowid
-            WHERE memories_fts MATCH ? AND ${filter}
+            WHERE memories_fts MATCH ? AND json_extract(m.source, '$.kind') IS NOT 'extraction' AND ${filter}
             ORDER BY bm25(memories_fts), m.created_at DESC, m.seq DESC LIMIT ?`,
           [tags, ...where.params, CHANNEL_DEPTH],
         );

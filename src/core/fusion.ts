@@ -12,6 +12,8 @@ export type Channel = (typeof CHANNELS)[number];
 export interface ChannelRanking {
   channel: Channel;
   ids: readonly string[];
+  /** This ranking's weight when it is not its channel's (a channel may answer twice, e.g. with an expanded query). */
+  weight?: number;
 }
 
 /** Where one channel ranked a candidate, and how much of the fused score that earned it. */
@@ -54,15 +56,24 @@ export const CHANNEL_WEIGHTS: Readonly<Record<Channel, number>> = { lexical: 1, 
 
 export function fuse(rankings: readonly ChannelRanking[], weights = CHANNEL_WEIGHTS, k = RRF_K): FusedCandidate[] {
   const answered = rankings.filter((r) => r.ids.length > 0);
-  const best = answered.reduce((sum, r) => sum + weights[r.channel] / (k + 1), 0);
+  const weightOf = (r: ChannelRanking) => r.weight ?? weights[r.channel];
+  const best = answered.reduce((sum, r) => sum + weightOf(r) / (k + 1), 0);
   if (best === 0) return [];
   const byId = new Map<string, { score: number; parts: { channel: Channel; part: number; rank: number }[] }>();
-  for (const { channel, ids } of answered) {
+  for (const ranking of answered) {
+    const { channel, ids } = ranking;
+    const weight = weightOf(ranking);
     ids.forEach((id, index) => {
-      const part = weights[channel] / (k + index + 1);
+      const part = weight / (k + index + 1);
       const entry = byId.get(id) ?? { score: 0, parts: [] };
       entry.score += part;
-      entry.parts.push({ channel, part, rank: index + 1 });
+      // A channel that answered twice (the lexical channel with an expanded query) counts once in the breakdown:
+      // its parts add up, and its rank is the better of the two.
+      const same = entry.parts.find((p) => p.channel === channel);
+      if (same) {
+        same.part += part;
+        same.rank = Math.min(same.rank, index + 1);
+      } else entry.parts.push({ channel, part, rank: index + 1 });
       byId.set(id, entry);
     });
   }

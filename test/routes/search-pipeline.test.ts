@@ -32,6 +32,22 @@ describe("search channels", () => {
     expect(other.channel_ranks).toEqual([{ channel: "lexical", rank: expect.any(Number), score: expect.any(Number) }]);
   });
 
+  it("the tag channel ranks only tags a writer chose, not a reader's keywords taken from the text", async () => {
+    const { key } = await newTenant();
+    const user = uniqueUser();
+    const ingested = await call("POST", "/v1/memories", {
+      key,
+      body: { user_id: user, messages: [{ role: "user", name: "Melanie", content: "I signed up for a pottery class and loved the clay." }], sync: true },
+    });
+    expect(ingested.status, JSON.stringify(ingested.body)).toBe(200);
+    const [extracted] = ingested.body.data;
+    expect(extracted.tags).toContain("pottery");
+    const [chosen] = await remember(key, user, [{ content: "Saturday at the studio", tags: ["pottery"] }]);
+    expect(await searchIds(key, { user_id: user, query: "pottery", channels: ["tag"] })).toEqual([chosen.id]);
+    // The extracted memory is still found by its words.
+    expect(await searchIds(key, { user_id: user, query: "pottery", channels: ["lexical"] })).toContain(extracted.id);
+  });
+
   it("the lexical channel alone finds what the text says", async () => {
     const { key } = await newTenant();
     const user = uniqueUser();
