@@ -7,7 +7,7 @@ import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { matchedRoutes } from "hono/route";
 import { newRequestId } from "./core/ids";
-import { createDeps, createRateLimitDeps, createWebhookDeps } from "./deps";
+import { createDeps, createRateLimitDeps, createStaticAssets, createWebhookDeps } from "./deps";
 import { ApiError, ConfigError, ERROR_STATUS, type ErrorCode } from "./errors";
 import { LIMITS } from "./schemas/limits";
 import { adminRoutes } from "./routes/admin";
@@ -172,6 +172,13 @@ export function createApp() {
     }),
     limitRate,
   ] as const;
+  // The pages' static files: the binding reaches the page routes through the context, like the API's deps.
+  for (const path of ["/console", "/console/*", "/docs", "/docs/*"]) {
+    app.use(path, async (c, next) => {
+      c.set("assets", createStaticAssets(c.env));
+      await next();
+    });
+  }
   app.use("/v1/*", ...apiChain);
   app.use(MCP_PATH, ...apiChain);
   app.use(`${MEM0_PREFIX}/*`, ...apiChain);

@@ -5,7 +5,6 @@
  * OpenAPI document, and like /openapi.json they need no key (the console asks for one and sends it to /v1 itself).
  */
 import type { Context } from "hono";
-import { createStaticAssets } from "../deps";
 import { ApiError } from "../errors";
 import { type AppEnv, createRouter } from "./shared";
 
@@ -37,7 +36,7 @@ const PAGE_HEADERS: Readonly<Record<string, string>> = {
 
 /** The asset at the request's path (a folder's index.html for a path ending in /), with the page headers. */
 async function servePage(c: Context<AppEnv>) {
-  const asset = await createStaticAssets(c.env).fetch(c.req.raw);
+  const asset = await c.var.assets.fetch(c.req.raw);
   if (asset.status === 404) throw new ApiError("not_found", `no page at ${new URL(c.req.url).pathname}`);
   const response = new Response(asset.body, asset);
   for (const [name, value] of Object.entries(PAGE_HEADERS)) response.headers.set(name, value);

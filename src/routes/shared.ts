@@ -16,6 +16,8 @@ export interface AppEnv {
     deps: Deps;
     /** The webhook queue and URL policy (deps.ts), for the routes that publish or manage webhooks. */
     webhooks: WebhookDeps;
+    /** The console's and the API reference's static files (deps.ts), for the page routes only. */
+    assets: Fetcher;
     principal: Principal;
     background: (work: Promise<unknown>) => void;
   };
