@@ -26,9 +26,9 @@ import { schedulerRoutes } from "./routes/scheduler";
 import { searchRoutes } from "./routes/search";
 import { type AppEnv, createRouter } from "./routes/shared";
 import { webhookRoutes } from "./routes/webhooks";
-import { recordAudit } from "./services/audit";
 import { auditAction, auditEntryOf, MCP_ACTION, openApiRoute, routeParams } from "./services/audit-entry";
 import { authenticate } from "./services/auth";
+import { newAuditId } from "./services/bookkeeping";
 import type { Deps, Principal } from "./services/context";
 import type { VerifiedDelivery } from "./services/lifecycle-hook";
 import { limitRequest } from "./services/rate-limit";
@@ -58,9 +58,10 @@ const limitRate = createMiddleware<AppEnv>(async (c, next) => {
 
 /**
  * Files an audit entry for every request that authenticated (a key, the root key acting on a tenant, or a verified
- * hook delivery), whatever its status; after the response, so it never slows one down. Requests refused by auth
- * or by the rate limit never get here: the first have no tenant, and recording the second would let a flood write
- * to D1 at the flood's rate. A failed write is logged, not surfaced.
+ * hook delivery), whatever its status; after the response, so it never slows one down, through the bookkeeping
+ * queue, which lands entries in D1 in batches. Requests refused by auth or by the rate limit never get here: the
+ * first have no tenant, and recording the second would let a flood fill the log at the flood's rate. A failed send
+ * is logged, not surfaced.
  */
 const recordAuditEntry = createMiddleware<AppEnv>(async (c, next) => {
   const at = Date.now();
@@ -100,7 +101,7 @@ const recordAuditEntry = createMiddleware<AppEnv>(async (c, next) => {
       const responseBody: unknown = response ? await response.json().catch(() => undefined) : undefined;
       const requestBody: unknown = isMcp ? undefined : await cachedRequestJson()?.catch(() => undefined);
       const entry = auditEntryOf({ ...seen, requestBody, responseBody });
-      if (entry) await recordAudit(deps.db, entry);
+      if (entry) await deps.bookkeeping.send({ kind: "audit", entry: { ...entry, id: newAuditId() } });
     })().catch((error: unknown) => console.error(`request ${requestId}: audit entry not recorded`, error)),
   );
 });

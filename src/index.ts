@@ -4,6 +4,7 @@
  */
 import { createApp } from "./app";
 import { createDeps, createWebhookDeps } from "./deps";
+import { BOOKKEEPING_QUEUE, consumeBookkeepingBatch } from "./services/bookkeeping";
 import { pruneHookDeliveries } from "./services/lifecycle-hook";
 import { sweepLifecycle } from "./services/lifecycle-sweep";
 import { consumeWebhookBatch, sweepWebhookDeliveries } from "./services/webhook-delivery";
@@ -29,8 +30,12 @@ export default {
     console.log(JSON.stringify({ event: "webhook_sweep", ...webhooks }));
   },
 
-  /** The webhook queue (wrangler.toml `[[queues.consumers]]`): fan events out to webhooks, attempt deliveries. */
+  /**
+   * The queues (wrangler.toml `[[queues.consumers]]`): bookkeeping batches go to D1 in one call each; the webhook
+   * queue fans events out to webhooks and attempts deliveries.
+   */
   async queue(batch, env) {
+    if (batch.queue === BOOKKEEPING_QUEUE) return consumeBookkeepingBatch(batch, createDeps(env).db);
     await consumeWebhookBatch(batch, createDeps(env), createWebhookDeps(env));
   },
 } satisfies ExportedHandler<Env>;

@@ -11,6 +11,8 @@ export const tenants = sqliteTable("tenants", {
   id: text("id").primaryKey(),
   name: text("name").notNull(),
   createdAt: integer("created_at").notNull(),
+  /** Days of audit entries kept in D1; older days move to R2 as NDJSON (services/audit-archive.ts). */
+  auditRetentionDays: integer("audit_retention_days").notNull().default(90),
 });
 
 /** API keys. Only the SHA-256 of the secret is stored; `prefix` lets people recognise a key. */
@@ -76,6 +78,11 @@ export const auditLog = sqliteTable(
   "audit_log",
   {
     seq: integer("seq").primaryKey({ autoIncrement: true }),
+    /**
+     * Given by the request that produced the entry (`aud_…`): entries reach D1 through the bookkeeping queue at least
+     * once, and a redelivered one is ignored by this unique id. Null for entries written before migration 0004.
+     */
+    id: text("id"),
     tenantId: text("tenant_id").notNull(),
     at: integer("at").notNull(),
     /** Key id, `root`, or `system` (cron, hooks). */
@@ -92,6 +99,7 @@ export const auditLog = sqliteTable(
     detail: text("detail").notNull().default("{}"),
   },
   (t) => [
+    uniqueIndex("audit_id").on(t.id),
     index("audit_tenant_at").on(t.tenantId, t.at),
     index("audit_tenant_cube_at").on(t.tenantId, t.cubeId, t.at),
     index("audit_tenant_actor_at").on(t.tenantId, t.actor, t.at),

@@ -70,7 +70,7 @@ export async function authenticate(
   if (key.lastUsedAt === null || now - key.lastUsedAt > LAST_USED_GRANULARITY_MS) {
     // The cached row too, so this isolate refreshes at most once a minute.
     key.lastUsedAt = now;
-    background(deps.db.update(apiKeys).set({ lastUsedAt: now }).where(eq(apiKeys.id, key.id)).run());
+    background(deps.bookkeeping.send({ kind: "key_used", keyId: key.id, at: now }));
   }
   return {
     kind: "tenant",

@@ -6,6 +6,7 @@ import type { CubeDurableObject } from "../../durable-objects/cube";
 import type { Clock } from "../core/time";
 import type { Db } from "../db/client";
 import type { ScopeName } from "../schemas/admin";
+import type { Bookkeeping } from "./bookkeeping";
 
 export interface Deps {
   db: Db;
@@ -13,6 +14,8 @@ export interface Deps {
   clock: Clock;
   /** The operator's root key (ROOT_KEY secret); absent means admin routes refuse every caller. */
   rootKey: string | undefined;
+  /** Where audit entries, directory counts and key use go, to reach D1 in batches (services/bookkeeping.ts). */
+  bookkeeping: Bookkeeping;
 }
 
 /**

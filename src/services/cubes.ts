@@ -8,7 +8,7 @@
  * from D1 on every call, so a revoked grant stops working on the next request). A key with `allowedCubes` reaches
  * only those, whatever else applies.
  */
-import { and, eq, inArray, lte, sql } from "drizzle-orm";
+import { and, eq, inArray } from "drizzle-orm";
 import type { CubeDurableObject } from "../../durable-objects/cube";
 import type { CubeRef } from "../../durable-objects/cube/protocol";
 import { ExpiringCache } from "../core/expiring-cache";
@@ -273,23 +273,11 @@ export function cubeStub(deps: Deps, ref: CubeRef): CubeApi {
 }
 
 /**
- * Records a cube's live count and activity in the owners directory. Updates that arrive out of order (an older
- * write finishing last) are ignored through the last_active_at guard.
+ * Records a cube's live count and activity in the owners directory, through the bookkeeping queue: its consumer
+ * applies a batch of them in one D1 call, and ignores updates that arrive out of order (an older write finishing
+ * last) through the last_active_at guard.
  */
 export async function recordActivity(deps: Deps, ref: CubeRef, liveCount: number): Promise<void> {
-  const now = deps.clock();
-  const { db } = deps;
-  await db.batch([
-    db
-      .update(cubes)
-      .set({ memoryCount: liveCount, lastActiveAt: now })
-      .where(and(eq(cubes.id, ref.cubeId), lte(cubes.lastActiveAt, now))),
-    db
-      .update(owners)
-      .set({
-        memoryCount: sql`(SELECT coalesce(sum(${cubes.memoryCount}), 0) FROM ${cubes} WHERE ${cubes.tenantId} = ${ref.tenantId} AND ${cubes.owner} = ${ref.owner})`,
-        lastActiveAt: now,
-      })
-      .where(and(eq(owners.tenantId, ref.tenantId), eq(owners.owner, ref.owner), lte(owners.lastActiveAt, now))),
-  ]);
+  const { tenantId, cubeId, owner } = ref;
+  await deps.bookkeeping.send({ kind: "activity", tenantId, cubeId, owner, liveCount, at: deps.clock() });
 }
