@@ -27,7 +27,7 @@ import { searchRoutes } from "./routes/search";
 import { type AppEnv, createRouter } from "./routes/shared";
 import { webhookRoutes } from "./routes/webhooks";
 import { auditAction, auditEntryOf, MCP_ACTION, openApiRoute, routeParams } from "./services/audit-entry";
-import { authenticate } from "./services/auth";
+import { authenticate, confirmKey } from "./services/auth";
 import { newAuditId } from "./services/bookkeeping";
 import type { Deps, Principal } from "./services/context";
 import type { VerifiedDelivery } from "./services/lifecycle-hook";
@@ -52,7 +52,11 @@ function errorResponse(
  */
 const limitRate = createMiddleware<AppEnv>(async (c, next) => {
   const principal = c.get("principal") as Principal | undefined;
-  if (principal) await limitRequest(createRateLimitDeps(c.env), principal, c.req, c.get("background"));
+  if (principal) {
+    const deps = c.get("deps") as Deps;
+    const limits = { ...createRateLimitDeps(c.env), confirmKey: (keyId: string) => confirmKey(deps, keyId) };
+    await limitRequest(limits, principal, c.req, c.get("background"));
+  }
   await next();
 });
 
