@@ -4,6 +4,7 @@
  */
 import { createApp } from "./app";
 import { createDeps, createWebhookDeps } from "./deps";
+import { archiveAudit } from "./services/audit-archive";
 import { BOOKKEEPING_QUEUE, consumeBookkeepingBatch } from "./services/bookkeeping";
 import { pruneHookDeliveries } from "./services/lifecycle-hook";
 import { sweepLifecycle } from "./services/lifecycle-sweep";
@@ -19,7 +20,8 @@ export default {
 
   /**
    * The cron trigger (wrangler.toml `[triggers]`): one bounded lifecycle sweep, stale hook delivery records pruned,
-   * webhook deliveries that lost their queue message re-sent and old ones pruned.
+   * webhook deliveries that lost their queue message re-sent and old ones pruned, audit days past their tenant's
+   * retention moved to R2.
    */
   async scheduled(_controller, env) {
     const deps = createDeps(env);
@@ -28,6 +30,7 @@ export default {
     console.log(JSON.stringify({ event: "lifecycle_sweep", swept: report.swept.length, failed: report.failed.length }));
     const webhooks = await sweepWebhookDeliveries(deps, createWebhookDeps(env));
     console.log(JSON.stringify({ event: "webhook_sweep", ...webhooks }));
+    console.log(JSON.stringify({ event: "audit_archive", ...(await archiveAudit(deps, env.ARCHIVE)) }));
   },
 
   /**

@@ -72,7 +72,9 @@ export const grants = sqliteTable(
 
 /**
  * The tenant audit log (LogQuery): every read, write and admin action, with the acting key, the cube and memory
- * ids and the request id. Never holds memory content.
+ * ids and the request id. Never holds memory content. Filled in batches from the bookkeeping queue
+ * (services/bookkeeping.ts). Retention: `tenants.audit_retention_days` (default 90) hot here; older whole days move
+ * to R2 as NDJSON on each cron run (services/audit-archive.ts, docs/hot-path.md).
  */
 export const auditLog = sqliteTable(
   "audit_log",
