@@ -74,7 +74,11 @@ const recordAuditEntry = createMiddleware<AppEnv>(async (c, next) => {
   // Set by the signed hook's own route middleware, which extends AppEnv.
   const delivery = (c.var as { delivery?: VerifiedDelivery }).delivery;
   const deps = c.get("deps") as Deps | undefined;
-  if ((!principal && !delivery) || !deps) return;
+  if (!deps) return;
+  if (!principal && !delivery) {
+    c.executionCtx.waitUntil(deps.bookkeeping.release().catch((error: unknown) => console.error("bookkeeping not sent", error)));
+    return;
+  }
 
   const routes = matchedRoutes(c);
   let handler: (typeof routes)[number] | undefined;
@@ -105,7 +109,8 @@ const recordAuditEntry = createMiddleware<AppEnv>(async (c, next) => {
       const responseBody: unknown = response ? await response.json().catch(() => undefined) : undefined;
       const requestBody: unknown = isMcp ? undefined : await cachedRequestJson()?.catch(() => undefined);
       const entry = auditEntryOf({ ...seen, requestBody, responseBody });
-      if (entry) await deps.bookkeeping.send({ kind: "audit", entry: { ...entry, id: newAuditId() } });
+      // One message with what the handler recorded (directory counts, key use), held until now.
+      await deps.bookkeeping.release(entry ? { kind: "audit", entry: { ...entry, id: newAuditId() } } : undefined);
     })().catch((error: unknown) => console.error(`request ${requestId}: audit entry not recorded`, error)),
   );
 });
@@ -137,6 +142,8 @@ export function createApp() {
     }),
     createMiddleware<AppEnv>(async (c, next) => {
       const deps = createDeps(c.env);
+      // Released by the audit middleware with the request's entry: one bookkeeping message per request.
+      deps.bookkeeping.hold();
       c.set("deps", deps);
       const background = (work: Promise<unknown>) =>
         c.executionCtx.waitUntil(work.catch((error: unknown) => console.error("background work failed", error)));

@@ -26,16 +26,37 @@ export type BookkeepingMessage =
 /** The queue's name in wrangler.toml, which the Worker's one `queue` handler dispatches on. */
 export const BOOKKEEPING_QUEUE = "memos-edge-bookkeeping";
 
-/** The producer side: where requests put their bookkeeping (the BOOKKEEPING queue; tests pass their own). */
+/**
+ * The producer side: where a request puts its bookkeeping. A queue message is an array of items. While held (the
+ * API chain holds it for the whole request), items wait so that the request's audit entry and whatever its handler
+ * recorded leave as one message; otherwise each is sent at once.
+ */
 export interface Bookkeeping {
   send(message: BookkeepingMessage): Promise<void>;
+  /** From now on, keep items until {@link release}. */
+  hold(): void;
+  /** Sends the held items and `last` as one message and stops holding. */
+  release(last?: BookkeepingMessage): Promise<void>;
 }
 
-/** The producer over a Queue binding. */
+/** The producer over a Queue binding (one per request: it holds that request's items). */
 export function queueBookkeeping(queue: Queue): Bookkeeping {
+  let held: BookkeepingMessage[] | null = null;
+  const sendNow = async (items: BookkeepingMessage[]) => {
+    if (items.length > 0) await queue.send(items, { contentType: "json" });
+  };
   return {
     send: async (message) => {
-      await queue.send(message, { contentType: "json" });
+      if (held) held.push(message);
+      else await sendNow([message]);
+    },
+    hold: () => {
+      held ??= [];
+    },
+    release: async (last) => {
+      const items = [...(held ?? []), ...(last ? [last] : [])];
+      held = null;
+      await sendNow(items);
     },
   };
 }
@@ -105,14 +126,17 @@ export async function applyBookkeeping(db: Db, messages: readonly BookkeepingMes
 }
 
 /**
- * The queue consumer: the messages that have the shape of one are applied in one D1 call; anything else is logged and
- * dropped (a message that can never apply must not hold the rest back through retries).
+ * The queue consumer: the items that have the shape of one are applied in one D1 call; anything else is logged and
+ * dropped (an item that can never apply must not hold the rest back through retries).
  */
 export async function consumeBookkeepingBatch(batch: MessageBatch<unknown>, db: Db): Promise<void> {
   const messages: BookkeepingMessage[] = [];
   for (const message of batch.messages) {
-    if (isBookkeepingMessage(message.body)) messages.push(message.body);
-    else console.error(`bookkeeping: dropped message ${message.id} of unknown shape`);
+    const items: unknown[] = Array.isArray(message.body) ? message.body : [message.body];
+    for (const item of items) {
+      if (isBookkeepingMessage(item)) messages.push(item);
+      else console.error(`bookkeeping: dropped an item of unknown shape from message ${message.id}`);
+    }
   }
   await applyBookkeeping(db, messages);
   batch.ackAll();

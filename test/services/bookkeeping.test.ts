@@ -107,8 +107,10 @@ describe("bookkeeping queue consumer", () => {
   it("a message of unknown shape is dropped without holding back the rest of its batch", async () => {
     const { tenantId } = await newTenant();
     const good = [auditMessage(tenantId), auditMessage(tenantId)];
-    const result = await deliver([{ kind: "nonsense" }, "text", null, ...good, { kind: "audit", entry: { id: 5 } }]);
+    const grouped = [auditMessage(tenantId), auditMessage(tenantId)];
+    // A request's items travel as one array; a bad item inside it is dropped alone.
+    const result = await deliver([{ kind: "nonsense" }, "text", null, ...good, { kind: "audit", entry: { id: 5 } }, [grouped[0], { kind: "?" }, grouped[1]]]);
     expect(result.ackAll).toBe(true);
-    expect(await auditCount(idsOf(good))).toBe(2);
+    expect(await auditCount(idsOf([...good, ...grouped]))).toBe(4);
   });
 });
