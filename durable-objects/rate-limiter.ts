@@ -3,17 +3,17 @@
  * counts against the same numbers. It counts requests and written bytes over a sliding minute made of sixty
  * one-second buckets, and keeps the buckets in its storage: an idle object is evicted after ~10 s, and counts kept
  * only in memory would then reset long before their minute was over.
+ *
+ * It is also where a key's revocation takes effect without D1 (docs/hot-path.md): every request of a key reaches its
+ * limiter (waited for, or counted right after the response within the headroom of services/rate-limit.ts), so
+ * revoking tells the limiter first and from then on it answers `revoked` to every isolate.
  */
 import { DurableObject } from "cloudflare:workers";
-import { eq } from "drizzle-orm";
-import { createDb } from "../src/db/client";
-import { apiKeys } from "../src/db/schema";
 
 /** The window is this many one-second buckets. */
 export const WINDOW_SECONDS = 60;
-/** How long a key's own limits (read from D1) are trusted before they are read again. */
-const KEY_LIMITS_TTL_MS = 60_000;
 const WINDOW_STORAGE_KEY = "window";
+const REVOKED_STORAGE_KEY = "revoked";
 
 /** Allowances per minute; 0 means no limit on that measure. */
 export interface RateLimits {
@@ -30,6 +30,9 @@ export type RateDecision =
   | { allowed: false; exceeded: RateMeasure; limit: number; retryAfterSeconds: number }
   /** One request that writes more than a whole minute's allowance: it can never fit. */
   | { allowed: false; exceeded: "write_bytes"; limit: number; retryAfterSeconds: null };
+
+/** What the limiter answers a request: a rate decision, or that the key is revoked. */
+export type AdmitDecision = RateDecision | { allowed: false; revoked: true };
 
 /** One second of traffic: [unix second, requests, written bytes]. */
 export type RateBucket = [second: number, requests: number, bytes: number];
@@ -109,9 +112,11 @@ export interface AdmitRequest {
   writeBytes: number;
   /** The configured defaults (wrangler vars), for measures the key has no value of its own for. */
   defaults: RateLimits;
+  /** The key's own limits (`api_keys.rate_limit_*`, null = the default), from the Worker's copy of the key row. */
+  own: KeyLimits;
 }
 
-interface KeyLimits {
+export interface KeyLimits {
   requests: number | null;
   writeBytes: number | null;
 }
@@ -121,19 +126,20 @@ export class RateLimiterDurableObject extends DurableObject<Env> {
   /** The object's time source: tests move it (runInDurableObject) to let a window pass without waiting. */
   clock: () => number = () => Date.now();
   private readonly window: RateWindow;
-  private keyLimits: { readAt: number; value: KeyLimits } | null = null;
+  private revoked: boolean;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.window = new RateWindow(ctx.storage.kv.get<RateBucket[]>(WINDOW_STORAGE_KEY) ?? []);
+    this.revoked = ctx.storage.kv.get<boolean>(REVOKED_STORAGE_KEY) === true;
   }
 
-  /** Counts one request of the key, or refuses it with how long to wait. */
-  async admit(request: AdmitRequest): Promise<RateDecision> {
-    const own = await this.limitsOf(request.keyId);
+  /** Counts one request of the key, or refuses it with how long to wait, or because the key is revoked. */
+  async admit(request: AdmitRequest): Promise<AdmitDecision> {
+    if (this.revoked) return { allowed: false, revoked: true };
     const limits: RateLimits = {
-      requests: own.requests ?? request.defaults.requests,
-      writeBytes: own.writeBytes ?? request.defaults.writeBytes,
+      requests: request.own.requests ?? request.defaults.requests,
+      writeBytes: request.own.writeBytes ?? request.defaults.writeBytes,
     };
     // Nothing below awaits: deciding and counting happen in one turn, so concurrent requests cannot both take the
     // last unit of the window.
@@ -142,33 +148,9 @@ export class RateLimiterDurableObject extends DurableObject<Env> {
     return decision;
   }
 
-  /**
-   * The key's own limits (`api_keys.rate_limit_*`, null = the default), read from D1 at most once a minute per
-   * object. A failed read falls back to the defaults for this request and is tried again on the next.
-   */
-  private async limitsOf(keyId: string): Promise<KeyLimits> {
-    const now = this.clock();
-    if (this.keyLimits && now - this.keyLimits.readAt < KEY_LIMITS_TTL_MS) return this.keyLimits.value;
-    try {
-      const row = await createDb(this.env.DB)
-        .select({ requests: apiKeys.rateLimitRequests, writeBytes: apiKeys.rateLimitWriteBytes })
-        .from(apiKeys)
-        .where(eq(apiKeys.id, keyId))
-        .get();
-      const value = { requests: validLimit(row?.requests, keyId), writeBytes: validLimit(row?.writeBytes, keyId) };
-      this.keyLimits = { readAt: now, value };
-      return value;
-    } catch (error) {
-      console.error(`rate limiter: reading the limits of ${keyId} failed; using the defaults`, error);
-      return { requests: null, writeBytes: null };
-    }
+  /** Marks the key revoked, for good: every later request of it, from any isolate, is answered `revoked`. */
+  async revoke(): Promise<void> {
+    this.revoked = true;
+    this.ctx.storage.kv.put(REVOKED_STORAGE_KEY, true);
   }
-}
-
-/** A per-key value as stored: a non-negative integer, or null. Anything else is an operator's typo: logged, ignored. */
-function validLimit(value: number | null | undefined, keyId: string): number | null {
-  if (value === null || value === undefined) return null;
-  if (Number.isSafeInteger(value) && value >= 0) return value;
-  console.error(`rate limiter: key ${keyId} has an invalid limit ${value}; using the default`);
-  return null;
 }

@@ -26,9 +26,9 @@ import { schedulerRoutes } from "./routes/scheduler";
 import { searchRoutes } from "./routes/search";
 import { type AppEnv, createRouter } from "./routes/shared";
 import { webhookRoutes } from "./routes/webhooks";
-import { recordAudit } from "./services/audit";
 import { auditAction, auditEntryOf, MCP_ACTION, openApiRoute, routeParams } from "./services/audit-entry";
-import { authenticate } from "./services/auth";
+import { authenticate, confirmKey } from "./services/auth";
+import { newAuditId } from "./services/bookkeeping";
 import type { Deps, Principal } from "./services/context";
 import type { VerifiedDelivery } from "./services/lifecycle-hook";
 import { limitRequest } from "./services/rate-limit";
@@ -52,15 +52,20 @@ function errorResponse(
  */
 const limitRate = createMiddleware<AppEnv>(async (c, next) => {
   const principal = c.get("principal") as Principal | undefined;
-  if (principal) await limitRequest(createRateLimitDeps(c.env), principal, c.req, c.get("background"));
+  if (principal) {
+    const deps = c.get("deps") as Deps;
+    const limits = { ...createRateLimitDeps(c.env), confirmKey: (keyId: string) => confirmKey(deps, keyId) };
+    await limitRequest(limits, principal, c.req, c.get("background"));
+  }
   await next();
 });
 
 /**
  * Files an audit entry for every request that authenticated (a key, the root key acting on a tenant, or a verified
- * hook delivery), whatever its status; after the response, so it never slows one down. Requests refused by auth
- * or by the rate limit never get here: the first have no tenant, and recording the second would let a flood write
- * to D1 at the flood's rate. A failed write is logged, not surfaced.
+ * hook delivery), whatever its status; after the response, so it never slows one down, through the bookkeeping
+ * queue, which lands entries in D1 in batches. Requests refused by auth or by the rate limit never get here: the
+ * first have no tenant, and recording the second would let a flood fill the log at the flood's rate. A failed send
+ * is logged, not surfaced.
  */
 const recordAuditEntry = createMiddleware<AppEnv>(async (c, next) => {
   const at = Date.now();
@@ -69,7 +74,11 @@ const recordAuditEntry = createMiddleware<AppEnv>(async (c, next) => {
   // Set by the signed hook's own route middleware, which extends AppEnv.
   const delivery = (c.var as { delivery?: VerifiedDelivery }).delivery;
   const deps = c.get("deps") as Deps | undefined;
-  if ((!principal && !delivery) || !deps) return;
+  if (!deps) return;
+  if (!principal && !delivery) {
+    c.executionCtx.waitUntil(deps.bookkeeping.release().catch((error: unknown) => console.error("bookkeeping not sent", error)));
+    return;
+  }
 
   const routes = matchedRoutes(c);
   let handler: (typeof routes)[number] | undefined;
@@ -100,7 +109,8 @@ const recordAuditEntry = createMiddleware<AppEnv>(async (c, next) => {
       const responseBody: unknown = response ? await response.json().catch(() => undefined) : undefined;
       const requestBody: unknown = isMcp ? undefined : await cachedRequestJson()?.catch(() => undefined);
       const entry = auditEntryOf({ ...seen, requestBody, responseBody });
-      if (entry) await recordAudit(deps.db, entry);
+      // One message with what the handler recorded (directory counts, key use), held until now.
+      await deps.bookkeeping.release(entry ? { kind: "audit", entry: { ...entry, id: newAuditId() } } : undefined);
     })().catch((error: unknown) => console.error(`request ${requestId}: audit entry not recorded`, error)),
   );
 });
@@ -159,6 +169,8 @@ export function createApp() {
     }),
     createMiddleware<AppEnv>(async (c, next) => {
       const deps = createDeps(c.env);
+      // Released by the audit middleware with the request's entry: one bookkeeping message per request.
+      deps.bookkeeping.hold();
       c.set("deps", deps);
       c.set("webhooks", createWebhookDeps(c.env));
       const background = (work: Promise<unknown>) =>

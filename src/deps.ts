@@ -5,6 +5,7 @@
 import { systemClock } from "./core/time";
 import { createDb } from "./db/client";
 import { ConfigError } from "./errors";
+import { queueBookkeeping } from "./services/bookkeeping";
 import type { Deps } from "./services/context";
 import { urlPolicyFor } from "./services/url-policy";
 import type { WebhookDeps } from "./services/webhooks";
@@ -14,13 +15,20 @@ import { type RateLimitDeps, parseLimit } from "./services/rate-limit";
 const MIN_ROOT_KEY_LENGTH = 24;
 
 export function createDeps(env: Env): Deps {
-  const missing = (["DB", "CUBE"] as const).filter((name) => !env[name]);
+  const missing = (["DB", "CUBE", "RATE_LIMITER", "BOOKKEEPING"] as const).filter((name) => !env[name]);
   if (missing.length > 0) throw new ConfigError(`missing bindings: ${missing.join(", ")} (see wrangler.toml)`);
   const rootKey = env.ROOT_KEY || undefined;
   if (rootKey !== undefined && rootKey.length < MIN_ROOT_KEY_LENGTH) {
     throw new ConfigError(`ROOT_KEY must be at least ${MIN_ROOT_KEY_LENGTH} characters`);
   }
-  return { db: createDb(env.DB), cubes: env.CUBE, clock: systemClock, rootKey };
+  return {
+    db: createDb(env.DB),
+    cubes: env.CUBE,
+    clock: systemClock,
+    rootKey,
+    limiters: env.RATE_LIMITER,
+    bookkeeping: queueBookkeeping(env.BOOKKEEPING),
+  };
 }
 
 /**

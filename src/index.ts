@@ -4,6 +4,8 @@
  */
 import { createApp } from "./app";
 import { createDeps, createWebhookDeps } from "./deps";
+import { archiveAudit } from "./services/audit-archive";
+import { BOOKKEEPING_QUEUE, consumeBookkeepingBatch } from "./services/bookkeeping";
 import { pruneHookDeliveries } from "./services/lifecycle-hook";
 import { repairLifecycle } from "./services/lifecycle-sweep";
 import { consumeWebhookBatch, sweepWebhookDeliveries } from "./services/webhook-delivery";
@@ -20,8 +22,8 @@ export default {
 
   /**
    * The cron trigger (wrangler.toml `[triggers]`): lost cube schedules repaired (cubes schedule their own lifecycle),
-   * stale hook delivery records pruned,
-   * webhook deliveries that lost their queue message re-sent and old ones pruned.
+   * stale hook delivery records pruned, webhook deliveries that lost their queue message re-sent and old ones pruned,
+   * audit days past their tenant's retention moved to R2.
    */
   async scheduled(_controller, rawEnv) {
     const env = withScaleProbe(rawEnv, "worker");
@@ -32,11 +34,16 @@ export default {
     console.log(JSON.stringify({ event: "lifecycle_repair", visited: report.visited.length, repaired, failed: report.failed.length }));
     const webhooks = await sweepWebhookDeliveries(deps, createWebhookDeps(env));
     console.log(JSON.stringify({ event: "webhook_sweep", ...webhooks }));
+    console.log(JSON.stringify({ event: "audit_archive", ...(await archiveAudit(deps, env.ARCHIVE)) }));
   },
 
-  /** The webhook queue (wrangler.toml `[[queues.consumers]]`): fan events out to webhooks, attempt deliveries. */
+  /**
+   * The queues (wrangler.toml `[[queues.consumers]]`): bookkeeping batches go to D1 in one call each; the webhook
+   * queue fans events out to webhooks and attempts deliveries.
+   */
   async queue(batch, rawEnv) {
     const env = withScaleProbe(rawEnv, "worker");
+    if (batch.queue === BOOKKEEPING_QUEUE) return consumeBookkeepingBatch(batch, createDeps(env).db);
     await consumeWebhookBatch(batch, createDeps(env), createWebhookDeps(env));
   },
 } satisfies ExportedHandler<Env>;

@@ -12,6 +12,8 @@ export const tenants = sqliteTable("tenants", {
   id: text("id").primaryKey(),
   name: text("name").notNull(),
   createdAt: integer("created_at").notNull(),
+  /** Days of audit entries kept in D1; older days move to R2 as NDJSON (services/audit-archive.ts). */
+  auditRetentionDays: integer("audit_retention_days").notNull().default(90),
 });
 
 /**
@@ -75,12 +77,19 @@ export const grants = sqliteTable(
 
 /**
  * The tenant audit log (LogQuery): every read, write and admin action, with the acting key, the cube and memory
- * ids and the request id. Never holds memory content.
+ * ids and the request id. Never holds memory content. Filled in batches from the bookkeeping queue
+ * (services/bookkeeping.ts). Retention: `tenants.audit_retention_days` (default 90) hot here; older whole days move
+ * to R2 as NDJSON on each cron run (services/audit-archive.ts, docs/hot-path.md).
  */
 export const auditLog = sqliteTable(
   "audit_log",
   {
     seq: integer("seq").primaryKey({ autoIncrement: true }),
+    /**
+     * Given by the request that produced the entry (`aud_…`): entries reach D1 through the bookkeeping queue at least
+     * once, and a redelivered one is ignored by this unique id. Null for entries written before migration 0004.
+     */
+    id: text("id"),
     tenantId: text("tenant_id").notNull(),
     at: integer("at").notNull(),
     /** Key id, `root`, or `system` (cron, hooks). */
@@ -97,6 +106,7 @@ export const auditLog = sqliteTable(
     detail: text("detail").notNull().default("{}"),
   },
   (t) => [
+    uniqueIndex("audit_id").on(t.id),
     index("audit_tenant_at").on(t.tenantId, t.at),
     index("audit_tenant_cube_at").on(t.tenantId, t.cubeId, t.at),
     index("audit_tenant_actor_at").on(t.tenantId, t.actor, t.at),

@@ -2,9 +2,14 @@
  * Authentication: `Authorization: Bearer <key>` is either the operator's root key (admin routes only) or a
  * tenant key, looked up by the SHA-256 of its secret. Unknown, revoked and expired keys are all plain 401s. A tenant
  * key's owner and cube restrictions travel on the principal; services/cubes.ts applies them.
+ *
+ * A warm request reads no key from D1 (docs/hot-path.md): rows come from a per-isolate cache re-read in the
+ * background while in use, and revocation takes effect through the key's rate limiter (which every request reaches)
+ * rather than through the cache, within {@link KEY_REVOCATION_BOUND_MS} everywhere.
  */
 import { eq } from "drizzle-orm";
 import { ExpiringCache } from "../core/expiring-cache";
+import { RefreshingCache } from "../core/refreshing-cache";
 import { sha256Hex } from "../core/hash";
 import { apiKeys } from "../db/schema";
 import { ApiError } from "../errors";
@@ -17,16 +22,64 @@ const LAST_USED_GRANULARITY_MS = 60_000;
 type ApiKeyRow = typeof apiKeys.$inferSelect;
 
 /**
- * Keys this isolate has looked up, by the SHA-256 of their secret. In production D1 is a network hop, often to
- * another region, that every request would otherwise pay before any work. Revoking clears the revoking isolate's
- * entry at once ({@link forgetCachedKey}); another isolate may accept a revoked key for at most KEY_CACHE_TTL_MS.
- * Expiry is checked on every request against the cached row. Unknown keys are never cached.
+ * How long after a key's revocation another isolate may still accept it. Revoking tells the key's rate limiter first
+ * (durable-objects/rate-limiter.ts); every request of the key reaches it, waited for or — within the limiter's
+ * headroom, at most 1 s after its last answer — counted right after the response, and an answer of `revoked` is
+ * remembered by the isolate ({@link markKeyRevoked}). So the bound is that headroom plus one limiter round trip,
+ * well under this; when the limiter cannot be reached, D1 is asked instead (services/rate-limit.ts).
  */
-export const KEY_CACHE_TTL_MS = 30_000;
-const knownKeys = new ExpiringCache<string, ApiKeyRow>({ ttlMs: KEY_CACHE_TTL_MS, maxEntries: 10_000 });
+export const KEY_REVOCATION_BOUND_MS = 5_000;
 
+/**
+ * Key rows this isolate has looked up, by the SHA-256 of their secret. In production D1 is a network hop, often to
+ * another region, that every request would otherwise pay before any work. A row is re-read in the background after
+ * KEY_REFRESH_MS while the key is in use, and before answering once it is KEY_ROW_EXPIRY_MS old: that is how long a
+ * change of a key's own rate limits (made in D1 by an operator) can take. Expiry is checked on every request against
+ * the cached row. Unknown keys are never cached.
+ */
+const KEY_REFRESH_MS = 60_000;
+const KEY_ROW_EXPIRY_MS = 10 * 60_000;
+const knownKeys = new RefreshingCache<string, ApiKeyRow>({ refreshAfterMs: KEY_REFRESH_MS, expireAfterMs: KEY_ROW_EXPIRY_MS, maxEntries: 10_000 });
+/** Keys this isolate learnt are revoked (by id): refused even while an older copy of their row is cached. */
+const revokedKeys = new ExpiringCache<string, true>({ ttlMs: KEY_ROW_EXPIRY_MS, maxEntries: 10_000 });
+
+export const UNAUTHORIZED_KEY_MESSAGE = "unknown, revoked or expired API key";
+
+/** Drops this isolate's copy of a key it just revoked. */
 export function forgetCachedKey(secretHash: string): void {
   knownKeys.delete(secretHash);
+}
+
+/** Remembers that a key is revoked (its limiter said so): this isolate refuses it from now on. */
+export function markKeyRevoked(keyId: string): void {
+  revokedKeys.set(keyId, true, Date.now());
+}
+
+/** The key row by the hash of its secret, from D1; cached when it exists. */
+async function readKey(deps: Deps, secretHash: string): Promise<ApiKeyRow | undefined> {
+  const readAt = deps.clock();
+  const key = await deps.db.select().from(apiKeys).where(eq(apiKeys.secretHash, secretHash)).get();
+  if (key) knownKeys.set(secretHash, key, readAt);
+  else knownKeys.delete(secretHash);
+  return key;
+}
+
+/**
+ * D1's word on whether a key still stands, for when its rate limiter cannot be reached: throws `unauthorized` for a
+ * revoked or deleted key (and remembers it); a D1 failure too lets the request through, logged.
+ */
+export async function confirmKey(deps: Deps, keyId: string): Promise<void> {
+  let row: { revokedAt: number | null } | undefined;
+  try {
+    row = await deps.db.select({ revokedAt: apiKeys.revokedAt }).from(apiKeys).where(eq(apiKeys.id, keyId)).get();
+  } catch (error) {
+    console.error(`key ${keyId}: neither its rate limiter nor D1 answered; request let through`, error);
+    return;
+  }
+  if (!row || row.revokedAt !== null) {
+    markKeyRevoked(keyId);
+    throw new ApiError("unauthorized", UNAUTHORIZED_KEY_MESSAGE);
+  }
 }
 
 /** `Bearer <key>`; mem0's clients send `Token <key>` (the /mem0 facade), which is taken as the same thing. */
@@ -59,18 +112,16 @@ export async function authenticate(
 
   const secretHash = await sha256Hex(token);
   const now = deps.clock();
-  let key = knownKeys.get(secretHash, now);
-  if (!key) {
-    key = await deps.db.select().from(apiKeys).where(eq(apiKeys.secretHash, secretHash)).get();
-    if (key) knownKeys.set(secretHash, key, now);
-  }
-  if (!key || key.revokedAt !== null || (key.expiresAt !== null && key.expiresAt <= now)) {
-    throw new ApiError("unauthorized", "unknown, revoked or expired API key");
+  const cached = knownKeys.lookup(secretHash, now);
+  if (cached?.refresh) background(readKey(deps, secretHash));
+  const key = cached ? cached.value : await readKey(deps, secretHash);
+  if (!key || key.revokedAt !== null || (key.expiresAt !== null && key.expiresAt <= now) || revokedKeys.get(key.id, now)) {
+    throw new ApiError("unauthorized", UNAUTHORIZED_KEY_MESSAGE);
   }
   if (key.lastUsedAt === null || now - key.lastUsedAt > LAST_USED_GRANULARITY_MS) {
     // The cached row too, so this isolate refreshes at most once a minute.
     key.lastUsedAt = now;
-    background(deps.db.update(apiKeys).set({ lastUsedAt: now }).where(eq(apiKeys.id, key.id)).run());
+    background(deps.bookkeeping.send({ kind: "key_used", keyId: key.id, at: now }));
   }
   return {
     kind: "tenant",
@@ -82,7 +133,16 @@ export async function authenticate(
       allowedCubes: setOrNull(key.allowedCubes),
       expiresAt: key.expiresAt,
     },
+    rateLimits: { requests: validLimit(key.rateLimitRequests, key.id), writeBytes: validLimit(key.rateLimitWriteBytes, key.id) },
   };
+}
+
+/** A per-key limit as stored: a non-negative integer, or null. Anything else is an operator's typo: logged, ignored. */
+function validLimit(value: number | null, keyId: string): number | null {
+  if (value === null) return null;
+  if (Number.isSafeInteger(value) && value >= 0) return value;
+  console.error(`key ${keyId} has an invalid rate limit ${value}; using the default`);
+  return null;
 }
 
 /** A stored JSON array of strings as a set; null stays null (no restriction). */

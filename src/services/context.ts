@@ -3,9 +3,11 @@
  * and the request's own ids. Routes build it in a middleware and never read `c.env` themselves.
  */
 import type { CubeDurableObject } from "../../durable-objects/cube";
+import type { RateLimiterDurableObject } from "../../durable-objects/rate-limiter";
 import type { Clock } from "../core/time";
 import type { Db } from "../db/client";
 import type { ScopeName } from "../schemas/admin";
+import type { Bookkeeping } from "./bookkeeping";
 
 export interface Deps {
   db: Db;
@@ -13,6 +15,10 @@ export interface Deps {
   clock: Clock;
   /** The operator's root key (ROOT_KEY secret); absent means admin routes refuse every caller. */
   rootKey: string | undefined;
+  /** Per-key rate limiters, which are also where a key's revocation takes effect (services/auth.ts). */
+  limiters: DurableObjectNamespace<RateLimiterDurableObject>;
+  /** Where audit entries, directory counts and key use go, to reach D1 in batches (services/bookkeeping.ts). */
+  bookkeeping: Bookkeeping;
 }
 
 /**
@@ -39,6 +45,8 @@ export type Principal =
        * which act tenant-wide.
        */
       restrictions?: KeyRestrictions;
+      /** The key's own rate limits (null: the configured default), from its row; absent for system contexts. */
+      rateLimits?: { requests: number | null; writeBytes: number | null };
     };
 
 export type TenantPrincipal = Extract<Principal, { kind: "tenant" }>;

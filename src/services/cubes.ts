@@ -4,19 +4,22 @@
  * never "forbidden". Only a cube the key can read but not write answers "forbidden" to a write.
  *
  * Reach: a key without restrictions reaches every cube of its tenant. A key with `allowedOwners` reaches its
- * owners' cubes (as their owner side) and cubes granted to any of them (read or write, per grant; grants are read
- * from D1 on every call, so a revoked grant stops working on the next request). A key with `allowedCubes` reaches
- * only those, whatever else applies.
+ * owners' cubes (as their owner side) and cubes granted to any of them (read or write, per grant). A key with
+ * `allowedCubes` reaches only those, whatever else applies.
+ *
+ * A warm request reads nothing here from D1 (docs/hot-path.md): cubes and grants come from per-isolate caches that
+ * are re-read in the background while in use. A grant revoked by another isolate stops working within
+ * {@link GRANT_REVOCATION_BOUND_MS}; the revoking isolate drops its entries at once.
  */
-import { and, eq, inArray, lte, sql } from "drizzle-orm";
+import { and, eq, inArray } from "drizzle-orm";
 import type { CubeDurableObject } from "../../durable-objects/cube";
 import type { CubeRef } from "../../durable-objects/cube/protocol";
-import { ExpiringCache } from "../core/expiring-cache";
+import { RefreshingCache } from "../core/refreshing-cache";
 import { cubeIdOfMemory, cubeObjectName, defaultCubeId, isCubeId } from "../core/ids";
 import { cubes, grants, owners } from "../db/schema";
 import { ApiError } from "../errors";
 import type { OwnerScopeInput } from "../schemas/common";
-import type { Deps, KeyRestrictions, TenantContext } from "./context";
+import type { Deps, KeyRestrictions, RequestContext, TenantContext } from "./context";
 
 type OwnerKind = "user" | "agent";
 
@@ -68,8 +71,8 @@ function directReach(restrictions: KeyRestrictions, ref: CubeRef): "owner" | "gr
 const GRANT_LOOKUP_CHUNK = 50;
 
 /**
- * The best permission granted on each of `cubeIds` to any of `principals` (write beats read). Always read from D1,
- * never cached: revoking a grant must hold on the next request.
+ * The best permission granted on each of `cubeIds` to any of `principals` (write beats read), read from D1. Callers on
+ * the request path go through {@link reachOf}, which caches the answer for at most GRANT_REVOCATION_BOUND_MS.
  */
 export async function grantedPermissions(
   deps: Deps,
@@ -96,6 +99,61 @@ export async function grantedPermissions(
   return best;
 }
 
+/**
+ * How long a grant revoked (or narrowed) by another isolate may still be honoured here. Entries are re-read in the
+ * background after GRANT_REFRESH_MS, so a key in steady use never waits for D1 for its grants.
+ */
+export const GRANT_REVOCATION_BOUND_MS = 5_000;
+const GRANT_REFRESH_MS = 2_000;
+
+type Granted = "read" | "write" | null;
+
+/** Grants by `<tenant>/<cube>|<principals, sorted>`: what the key's owners hold on that cube (null: nothing). */
+const knownGrants = new RefreshingCache<string, Granted>({
+  refreshAfterMs: GRANT_REFRESH_MS,
+  expireAfterMs: GRANT_REVOCATION_BOUND_MS,
+  maxEntries: 10_000,
+});
+
+const grantCacheKey = (tenantId: string, cubeId: string, principals: string) => `${tenantId}/${cubeId}|${principals}`;
+
+/** Drops this isolate's cached grants on a cube, after this isolate changed them. */
+export function forgetCachedGrants(tenantId: string, cubeId: string): void {
+  const prefix = `${tenantId}/${cubeId}|`;
+  knownGrants.deleteWhere((key) => key.startsWith(prefix));
+}
+
+/** {@link grantedPermissions} through the cache; misses and expired entries are read before answering, stale ones after. */
+async function cachedGrants(ctx: TenantContext, cubeIds: readonly string[], principals: ReadonlySet<string>): Promise<Map<string, Granted>> {
+  const { deps } = ctx;
+  const { tenantId } = ctx.principal;
+  const principalsKey = [...principals].sort().join(",");
+  const now = deps.clock();
+  const result = new Map<string, Granted>();
+  const missing: string[] = [];
+  const stale: string[] = [];
+  for (const cubeId of cubeIds) {
+    const hit = knownGrants.lookup(grantCacheKey(tenantId, cubeId, principalsKey), now);
+    if (!hit) missing.push(cubeId);
+    else {
+      result.set(cubeId, hit.value);
+      if (hit.refresh) stale.push(cubeId);
+    }
+  }
+  const read = async (ids: string[]) => {
+    const readAt = deps.clock();
+    const granted = await grantedPermissions(deps, tenantId, ids, principals);
+    for (const cubeId of ids) {
+      const value = granted.get(cubeId) ?? null;
+      knownGrants.set(grantCacheKey(tenantId, cubeId, principalsKey), value, readAt);
+      result.set(cubeId, value);
+    }
+  };
+  if (missing.length > 0) await read(missing);
+  if (stale.length > 0) ctx.background(read(stale));
+  return result;
+}
+
 /** How the calling key reaches each of `refs` (null: it does not). One grants lookup for all of them at most. */
 export async function reachOf(ctx: TenantContext, refs: readonly CubeRef[]): Promise<Map<string, CubeReach | null>> {
   const restrictions = restrictionsOf(ctx);
@@ -107,7 +165,7 @@ export async function reachOf(ctx: TenantContext, refs: readonly CubeRef[]): Pro
     else reach.set(ref.cubeId, direct);
   }
   if (viaGrant.length > 0 && restrictions.allowedOwners) {
-    const granted = await grantedPermissions(ctx.deps, ctx.principal.tenantId, viaGrant, restrictions.allowedOwners);
+    const granted = await cachedGrants(ctx, viaGrant, restrictions.allowedOwners);
     for (const cubeId of viaGrant) reach.set(cubeId, granted.get(cubeId) ?? null);
   }
   return reach;
@@ -125,30 +183,67 @@ function admit(ref: CubeRef, reach: CubeReach | null | undefined, access: CubeAc
 /**
  * Cubes this isolate has already seen. A cube's tenant and owner never change after creation, so a hit is right as
  * long as the cube exists. Deletion clears the deleting isolate's entry ({@link forgetCachedCube}); other isolates
- * believe theirs for at most a minute, so a write they let through after a deletion is bounded to that window (it
- * lands in the emptied object, not in the deleted data). Misses are not cached: a cube created a moment ago by
- * another isolate is found on the next request.
+ * believe theirs until they re-read it — in the background after CUBE_REFRESH_MS while in use, before answering after
+ * CUBE_DELETION_BOUND_MS otherwise — so a write they let through after a deletion is bounded to that window (it lands
+ * in the emptied object, not in the deleted data). Misses are not cached: a cube created a moment ago by another
+ * isolate is found on the next request.
  */
-const knownCubes = new ExpiringCache<string, CubeRef>({ ttlMs: 60_000, maxEntries: 10_000 });
+export const CUBE_DELETION_BOUND_MS = 60_000;
+const CUBE_REFRESH_MS = 30_000;
+const knownCubes = new RefreshingCache<string, CubeRef>({
+  refreshAfterMs: CUBE_REFRESH_MS,
+  expireAfterMs: CUBE_DELETION_BOUND_MS,
+  maxEntries: 10_000,
+});
 
 export function forgetCachedCube(tenantId: string, cubeId: string): void {
   knownCubes.delete(`${tenantId}/${cubeId}`);
 }
 
-function remember(deps: Deps, ref: CubeRef): CubeRef {
-  knownCubes.set(`${ref.tenantId}/${ref.cubeId}`, ref, deps.clock());
+function remember(deps: Deps, ref: CubeRef, readAt = deps.clock()): CubeRef {
+  knownCubes.set(`${ref.tenantId}/${ref.cubeId}`, ref, readAt);
   return ref;
 }
 
-async function findCube(deps: Deps, tenantId: string, cubeId: string): Promise<CubeRef | null> {
-  const known = knownCubes.get(`${tenantId}/${cubeId}`, deps.clock());
-  if (known) return known;
-  const row = await deps.db
+/** Cubes of the tenant by id, from D1 (those that exist; the cache learns them). */
+async function readCubes(deps: Deps, tenantId: string, cubeIds: readonly string[]): Promise<CubeRef[]> {
+  const readAt = deps.clock();
+  const rows = await deps.db
     .select({ id: cubes.id, owner: cubes.owner })
     .from(cubes)
-    .where(and(eq(cubes.id, cubeId), eq(cubes.tenantId, tenantId)))
-    .get();
-  return row ? remember(deps, { tenantId, cubeId: row.id, owner: row.owner }) : null;
+    .where(and(eq(cubes.tenantId, tenantId), inArray(cubes.id, [...cubeIds])))
+    .all();
+  return rows.map((row) => remember(deps, { tenantId, cubeId: row.id, owner: row.owner }, readAt));
+}
+
+/** Cubes by id through the cache: misses are read before answering, entries due for a refresh after it. */
+async function findCubes(ctx: RequestContext, tenantId: string, cubeIds: readonly string[]): Promise<Map<string, CubeRef>> {
+  const { deps } = ctx;
+  const now = deps.clock();
+  const found = new Map<string, CubeRef>();
+  const missing: string[] = [];
+  const stale: string[] = [];
+  for (const cubeId of cubeIds) {
+    const hit = knownCubes.lookup(`${tenantId}/${cubeId}`, now);
+    if (!hit) missing.push(cubeId);
+    else {
+      found.set(cubeId, hit.value);
+      if (hit.refresh) stale.push(cubeId);
+    }
+  }
+  if (missing.length > 0) for (const ref of await readCubes(deps, tenantId, missing)) found.set(ref.cubeId, ref);
+  if (stale.length > 0) {
+    // A cube deleted elsewhere is dropped here; the next request reads D1 and finds it gone.
+    ctx.background(readCubes(deps, tenantId, stale).then((refs) => {
+      const alive = new Set(refs.map((ref) => ref.cubeId));
+      for (const cubeId of stale) if (!alive.has(cubeId)) forgetCachedCube(tenantId, cubeId);
+    }));
+  }
+  return found;
+}
+
+async function findCube(ctx: RequestContext, tenantId: string, cubeId: string): Promise<CubeRef | null> {
+  return (await findCubes(ctx, tenantId, [cubeId])).get(cubeId) ?? null;
 }
 
 /**
@@ -161,7 +256,7 @@ export async function cubeForRead(ctx: TenantContext, scope: OwnerScopeInput): P
   if (!ownerKey) return ownCube(ctx, scope.cube_id ?? "", "read");
   const cubeId = await defaultCubeId(tenantId, ownerKey);
   checkOwnerScope(restrictionsOf(ctx), ownerKey, cubeId);
-  return findCube(ctx.deps, tenantId, cubeId);
+  return findCube(ctx, tenantId, cubeId);
 }
 
 /**
@@ -171,13 +266,9 @@ export async function cubeForRead(ctx: TenantContext, scope: OwnerScopeInput): P
 export async function cubesForRead(ctx: TenantContext, cubeIds: readonly string[], access: CubeAccess): Promise<CubeRef[]> {
   const { tenantId } = ctx.principal;
   const wanted = [...new Set(cubeIds)];
-  const rows = await ctx.deps.db
-    .select({ id: cubes.id, owner: cubes.owner })
-    .from(cubes)
-    .where(and(eq(cubes.tenantId, tenantId), inArray(cubes.id, wanted)))
-    .all();
-  if (rows.length !== wanted.length) throw new ApiError("not_found", "cube not found");
-  const refs = rows.map((row) => remember(ctx.deps, { tenantId, cubeId: row.id, owner: row.owner }));
+  const found = await findCubes(ctx, tenantId, wanted);
+  if (found.size !== wanted.length) throw new ApiError("not_found", "cube not found");
+  const refs = wanted.map((cubeId) => found.get(cubeId)!);
   const reach = await reachOf(ctx, refs);
   return refs.map((ref) => admit(ref, reach.get(ref.cubeId), access, "cube not found"));
 }
@@ -194,7 +285,7 @@ export async function cubeForWrite(ctx: TenantContext, scope: OwnerScopeInput): 
   const ownerKey = `${owner.kind}:${owner.externalId}`;
   const cubeId = await defaultCubeId(tenantId, ownerKey);
   checkOwnerScope(restrictionsOf(ctx), ownerKey, cubeId);
-  const existing = await findCube(ctx.deps, tenantId, cubeId);
+  const existing = await findCube(ctx, tenantId, cubeId);
   if (existing) return existing;
 
   const { db, clock } = ctx.deps;
@@ -215,7 +306,7 @@ export async function cubeForWrite(ctx: TenantContext, scope: OwnerScopeInput): 
 
 /** A cube by id with how the key reaches it, if the key may `access` it; else 404 (or 403 for a write on a read grant). */
 export async function reachCube(ctx: TenantContext, cubeId: string, access: CubeAccess): Promise<{ ref: CubeRef; reach: CubeReach }> {
-  const cube = isCubeId(cubeId) ? await findCube(ctx.deps, ctx.principal.tenantId, cubeId) : null;
+  const cube = isCubeId(cubeId) ? await findCube(ctx, ctx.principal.tenantId, cubeId) : null;
   if (!cube) throw new ApiError("not_found", "cube not found");
   const reach = (await reachOf(ctx, [cube])).get(cube.cubeId) ?? null;
   admit(cube, reach, access, "cube not found");
@@ -233,7 +324,7 @@ export async function ownCube(ctx: TenantContext, cubeId: string, access: CubeAc
  */
 export async function cubeOfMemory(ctx: TenantContext, memoryId: string, access: CubeAccess): Promise<CubeRef> {
   const cubeId = cubeIdOfMemory(memoryId);
-  const cube = cubeId ? await findCube(ctx.deps, ctx.principal.tenantId, cubeId) : null;
+  const cube = cubeId ? await findCube(ctx, ctx.principal.tenantId, cubeId) : null;
   if (!cube) throw new ApiError("not_found", "memory not found");
   return admit(cube, (await reachOf(ctx, [cube])).get(cube.cubeId), access, "memory not found");
 }
@@ -276,23 +367,11 @@ export function cubeStub(deps: Deps, ref: CubeRef): CubeApi {
 }
 
 /**
- * Records a cube's live count and activity in the owners directory. Updates that arrive out of order (an older
- * write finishing last) are ignored through the last_active_at guard.
+ * Records a cube's live count and activity in the owners directory, through the bookkeeping queue: its consumer
+ * applies a batch of them in one D1 call, and ignores updates that arrive out of order (an older write finishing
+ * last) through the last_active_at guard.
  */
 export async function recordActivity(deps: Deps, ref: CubeRef, liveCount: number): Promise<void> {
-  const now = deps.clock();
-  const { db } = deps;
-  await db.batch([
-    db
-      .update(cubes)
-      .set({ memoryCount: liveCount, lastActiveAt: now })
-      .where(and(eq(cubes.id, ref.cubeId), lte(cubes.lastActiveAt, now))),
-    db
-      .update(owners)
-      .set({
-        memoryCount: sql`(SELECT coalesce(sum(${cubes.memoryCount}), 0) FROM ${cubes} WHERE ${cubes.tenantId} = ${ref.tenantId} AND ${cubes.owner} = ${ref.owner})`,
-        lastActiveAt: now,
-      })
-      .where(and(eq(owners.tenantId, ref.tenantId), eq(owners.owner, ref.owner), lte(owners.lastActiveAt, now))),
-  ]);
+  const { tenantId, cubeId, owner } = ref;
+  await deps.bookkeeping.send({ kind: "activity", tenantId, cubeId, owner, liveCount, at: deps.clock() });
 }

@@ -3,8 +3,9 @@
  * {@link RateLimiterDurableObject} so every isolate serving the key shares one count. Defaults come from wrangler
  * vars; a key's `rate_limit_requests` / `rate_limit_write_bytes` columns in D1 override them (0 = no limit).
  */
-import type { RateDecision, RateLimiterDurableObject, RateLimits } from "../../durable-objects/rate-limiter";
+import type { AdmitDecision, KeyLimits, RateLimiterDurableObject, RateLimits } from "../../durable-objects/rate-limiter";
 import { ApiError } from "../errors";
+import { UNAUTHORIZED_KEY_MESSAGE, markKeyRevoked } from "./auth";
 import type { Principal } from "./context";
 
 export type { RateLimits };
@@ -13,14 +14,22 @@ export type { RateLimits };
 export interface RateLimitDeps {
   limiters: DurableObjectNamespace<RateLimiterDurableObject>;
   defaults: RateLimits;
+  /**
+   * Asks D1 whether the key still stands (throws `unauthorized` when not): used only when the limiter, where a
+   * revocation takes effect, cannot be reached, so the revocation bound holds through a limiter outage too.
+   */
+  confirmKey?: (keyId: string) => Promise<void>;
 }
+
+const NO_OWN_LIMITS: KeyLimits = { requests: null, writeBytes: null };
 
 const LIMIT_NAMES = { requests: "requests", write_bytes: "written bytes" } as const;
 
 /**
- * Counts one request of `principal` and throws `rate_limited` (429, with Retry-After) when its key is over a limit.
- * The root key is not limited. A limiter that cannot be reached lets the request through: an outage of the
- * counter should not become an outage of the API, and erring there only favours the caller.
+ * Counts one request of `principal` and throws `rate_limited` (429, with Retry-After) when its key is over a limit,
+ * `unauthorized` when its limiter says the key was revoked. The root key is not limited. A limiter that cannot be
+ * reached lets the request through once D1 confirms the key: an outage of the counter should not become an outage
+ * of the API, and erring there only favours the caller.
  */
 export async function enforceRateLimit(
   deps: RateLimitDeps,
@@ -30,15 +39,20 @@ export async function enforceRateLimit(
 ): Promise<void> {
   if (principal.kind !== "tenant") return;
   const { keyId } = principal;
-  const admit = async (): Promise<RateDecision | null> => {
+  const own = principal.rateLimits ?? NO_OWN_LIMITS;
+  const admit = async (): Promise<AdmitDecision | null> => {
+    let decision: AdmitDecision;
     try {
-      const decision = await deps.limiters.getByName(keyId).admit({ keyId, writeBytes, defaults: deps.defaults });
-      remember(keyId, decision);
-      return decision;
+      decision = await deps.limiters.getByName(keyId).admit({ keyId, writeBytes, defaults: deps.defaults, own });
     } catch (error) {
-      console.error(`rate limiter of ${keyId} unreachable; request let through`, error);
+      console.error(`rate limiter of ${keyId} unreachable; request let through if D1 confirms the key`, error);
+      await deps.confirmKey?.(keyId);
       return null;
     }
+    remember(keyId, decision);
+    // In the background too: the isolate's next requests of the key are refused without asking anyone.
+    if ("revoked" in decision) markKeyRevoked(keyId);
+    return decision;
   };
   // Far from its limits, a key's request is counted after the response instead of waited for (see HEADROOM_SHARE).
   if (background && spendHeadroom(keyId, writeBytes)) {
@@ -47,6 +61,7 @@ export async function enforceRateLimit(
   }
   const decision = await admit();
   if (decision === null || decision.allowed) return;
+  if ("revoked" in decision) throw new ApiError("unauthorized", UNAUTHORIZED_KEY_MESSAGE);
   if (decision.retryAfterSeconds === null) {
     throw new ApiError(
       "payload_too_large",
@@ -74,7 +89,7 @@ const FAST_MAX = 20;
 const FAST_MS = 1_000;
 const headroom = new Map<string, { until: number; requests: number; bytes: number | null }>();
 
-function remember(keyId: string, decision: RateDecision): void {
+function remember(keyId: string, decision: AdmitDecision): void {
   if (!decision.allowed) {
     headroom.delete(keyId);
     return;

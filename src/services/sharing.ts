@@ -14,7 +14,7 @@ import { cubes, grants, owners } from "../db/schema";
 import { ApiError } from "../errors";
 import type { CreateCubeWire, CreateGrantWire, CubeWire, GrantWire, ListCubesWire, ListGrantsWire } from "../schemas/cubes";
 import type { TenantContext } from "./context";
-import { type CubeReach, ownerKeyOf, reachCube, reachOf, restrictionsOf } from "./cubes";
+import { type CubeReach, forgetCachedGrants, ownerKeyOf, reachCube, reachOf, restrictionsOf } from "./cubes";
 
 /** The name of every owner's default cube (the one `user_id` / `agent_id` address); reserved for it. */
 export const DEFAULT_CUBE_NAME = "default";
@@ -210,6 +210,7 @@ export async function grantAccess(ctx: TenantContext, cubeId: string, input: Cre
       })
       .returning(),
   ]);
+  forgetCachedGrants(ref.tenantId, ref.cubeId);
   return { grant: toGrant(upserted[0] ?? row), created: previous.length === 0 };
 }
 
@@ -237,7 +238,10 @@ export async function listGrants(ctx: TenantContext, cubeId: string, query: List
   };
 }
 
-/** Revokes a grant; from the next request on, keys acting for that principal no longer reach the cube through it. */
+/**
+ * Revokes a grant: keys acting for that principal no longer reach the cube through it — from the next request on in
+ * this isolate, within GRANT_REVOCATION_BOUND_MS everywhere.
+ */
 export async function revokeGrant(ctx: TenantContext, cubeId: string, principal: string): Promise<GrantWire> {
   const ref = await cubeToShare(ctx, cubeId);
   const [removed] = await ctx.deps.db
@@ -245,5 +249,7 @@ export async function revokeGrant(ctx: TenantContext, cubeId: string, principal:
     .where(and(eq(grants.tenantId, ref.tenantId), eq(grants.cubeId, ref.cubeId), eq(grants.principal, principal)))
     .returning();
   if (!removed) throw new ApiError("not_found", "grant not found");
+  // This isolate stops honouring it at once; others within GRANT_REVOCATION_BOUND_MS (services/cubes.ts).
+  forgetCachedGrants(ref.tenantId, ref.cubeId);
   return toGrant(removed);
 }

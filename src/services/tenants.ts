@@ -170,6 +170,9 @@ export async function revokeKey(deps: Deps, tenantId: string, keyId: string, vie
   const row = await deps.db.select().from(apiKeys).where(where).get();
   if (!row || !manages(viewer, row)) throw new ApiError("not_found", "key not found");
   if (row.revokedAt !== null) return toApiKey(row);
+  // The limiter first: it is where revocation takes effect for every isolate within KEY_REVOCATION_BOUND_MS
+  // (services/auth.ts). Should D1 then fail, the key is refused everywhere already and a retry completes the record.
+  await deps.limiters.getByName(keyId).revoke();
   const revokedAt = deps.clock();
   await deps.db.update(apiKeys).set({ revokedAt }).where(where);
   forgetCachedKey(row.secretHash);

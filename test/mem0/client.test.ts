@@ -38,6 +38,19 @@ function clientFor(apiKey: string): Mem0Client {
 
 
 /** Runs the cube's alarm, which reads a queued conversation (the add's event). */
+/**
+ * Reads until `ready` holds, for up to ~5 s: the audit log and the owners directory are filled from the bookkeeping
+ * queue, which delivers a batch at least every second.
+ */
+async function eventually<T>(read: () => Promise<T>, ready: (value: T) => boolean): Promise<T> {
+  let value = await read();
+  for (let i = 0; i < 100 && !ready(value); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    value = await read();
+  }
+  return value;
+}
+
 async function runAdd(tenantId: string, eventId: string) {
   const cubeId = cubeIdOfJob(eventId);
   if (!cubeId) throw new Error(`not a job id: ${eventId}`);
@@ -213,7 +226,10 @@ describe("mem0's official client against the facade", () => {
     const unknown = await rejection(client.batchDelete(["mem_00000000000000000000000000000000"]));
     expect(unknown).toBeInstanceOf(mem0.MemoryNotFoundError);
 
-    const audit = await call("GET", "/v1/audit?action=memory.forget&limit=10", { key });
+    const audit = await eventually(
+      () => call("GET", "/v1/audit?action=memory.forget&limit=10", { key }),
+      (response) => response.body.data.some((e: { status: number }) => e.status === 200),
+    );
     expect(audit.body.data.find((e: { status: number }) => e.status === 200).memory_ids.sort()).toEqual([ids[1], ids[2]].sort());
   });
 
@@ -225,7 +241,10 @@ describe("mem0's official client against the facade", () => {
     await client.add([{ role: "user", content: "Bob collects stamps." }], { userId: bob, infer: false, async_mode: false } as any);
     await client.add([{ role: "user", content: "Reply briefly." }], { agentId: "helper", infer: false, async_mode: false } as any);
 
-    const entities: any = await client.users();
+    const entities: any = await eventually(
+      () => client.users(),
+      (listed: any) => listed.results.some((e: any) => e.id === `user:${alice}` && e.totalMemories === 1),
+    );
     expect(entities.count).toBe(3);
     expect(entities.results).toEqual(
       expect.arrayContaining([
@@ -253,7 +272,10 @@ describe("mem0's official client against the facade", () => {
     const found: any = await client.search("tea", { filters: { user_id: userId } });
     await client.delete(found.results[0].id);
 
-    const audit = await call("GET", "/v1/audit?limit=50", { key });
+    const audit = await eventually(
+      () => call("GET", "/v1/audit?limit=50", { key }),
+      (response) => ["key.check", "memory.write", "search", "memory.forget"].every((action) => response.body.data.some((e: { action: string }) => e.action === action)),
+    );
     const actions = (audit.body.data as { action: string; memory_ids: string[] }[]).map((entry) => entry.action);
     expect(actions).toEqual(expect.arrayContaining(["key.check", "memory.write", "search", "memory.forget"]));
     const forget = (audit.body.data as { action: string; memory_ids: string[] }[]).find((entry) => entry.action === "memory.forget");

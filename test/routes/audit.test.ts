@@ -39,7 +39,7 @@ async function auditUntil(adminKey: string, query: string, ready: (entries: Entr
 
 const requestIdOf = (response: { headers: Headers }) => response.headers.get("X-Request-Id") ?? "";
 
-describe("audit recording", () => {
+describe("audit recording", { timeout: 30_000 }, () => {
   it("records every action of a scripted session with actor, cube, memory ids and request id, and never content", async () => {
     const { tenantId, key: adminKey, keyId: adminKeyId } = await newTenant(["admin"]);
     const created = await call("POST", "/v1/keys", { key: adminKey, body: { name: "writer", scopes: ["read", "write"] } });

@@ -106,8 +106,8 @@ describe("POST /v1/memories", () => {
         env.DB.prepare("SELECT * FROM cubes WHERE tenant_id = ?").bind(tenantId).first<Record<string, unknown>>(),
       ]);
     let [owner, cube] = await read();
-    // The directory is written in the background (waitUntil): give it a moment, bounded.
-    for (let i = 0; i < 40 && (owner?.memory_count !== 1 || cube?.memory_count !== 1); i++) {
+    // The directory is written from the bookkeeping queue (a batch at least every second): give it a moment, bounded.
+    for (let i = 0; i < 200 && (owner?.memory_count !== 1 || cube?.memory_count !== 1); i++) {
       await new Promise((resolve) => setTimeout(resolve, 25));
       [owner, cube] = await read();
     }

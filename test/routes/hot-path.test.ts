@@ -1,0 +1,98 @@
+/**
+ * The warm hot path (issue 14, items 1 and 3; docs/hot-path.md): once a key and its cube were seen, a read, search,
+ * context or write makes no D1 query at all — not before the answer, and not after it either (bookkeeping goes to a
+ * queue). D1 is counted at the binding: every query drizzle runs is a `prepare` (or a `batch`) on D1Database.
+ * A grant revoked elsewhere stops working within GRANT_REVOCATION_BOUND_MS (clock moved, no sleeps).
+ */
+import { env } from "cloudflare:workers";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { GRANT_REVOCATION_BOUND_MS } from "../../src/services/cubes";
+import { call, newTenant, remember, uniqueUser } from "../helpers";
+
+/** Counts D1 queries from now on (every D1Database of this isolate shares the prototype). */
+function countD1() {
+  const proto = Object.getPrototypeOf(env.DB) as D1Database;
+  const prepare = vi.spyOn(proto, "prepare");
+  const batch = vi.spyOn(proto, "batch");
+  const exec = vi.spyOn(proto, "exec");
+  return () => prepare.mock.calls.length + batch.mock.calls.length + exec.mock.calls.length;
+}
+
+/** Lets background work of earlier requests (waitUntil) finish before counting. */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
+
+afterEach(() => {
+  vi.restoreAllMocks();
+  vi.useRealTimers();
+});
+
+describe("warm requests make no D1 query", () => {
+  it("write, read, list, search and context of a key and cube seen before", async () => {
+    const { key } = await newTenant();
+    const user = uniqueUser();
+    const requests = (id: string) => [
+      () => call("POST", "/v1/memories", { key, body: { user_id: user, memories: [{ content: "Alice likes green tea" }] } }),
+      () => call("GET", `/v1/memories/${id}`, { key }),
+      () => call("GET", `/v1/memories?user_id=${user}`, { key }),
+      () => call("POST", "/v1/search", { key, body: { user_id: user, query: "what does Alice drink" } }),
+      () => call("POST", "/v1/context", { key, body: { user_id: user, query: "drinks", budget_tokens: 200 } }),
+      () => call("POST", "/mem0/v3/memories/add/", { key, body: { user_id: user, messages: [{ role: "user", content: "I like tea" }], infer: false } }),
+    ];
+    const [first] = await remember(key, user, [{ content: "Alice drinks tea" }]);
+    for (const request of requests(first.id)) expect((await request()).status).toBeLessThan(300);
+    await settle();
+
+    const counted = countD1();
+    for (const request of requests(first.id)) {
+      const before = counted();
+      const response = await request();
+      expect(response.status).toBeLessThan(300);
+      expect(counted() - before, `${response.status} ${JSON.stringify(response.body).slice(0, 120)}`).toBe(0);
+    }
+    await settle();
+    expect(counted()).toBe(0);
+  });
+
+  it("a key reaching a cube through a grant, and the counter works: a new key's first request does query D1", async () => {
+    const tenant = await newTenant(["read", "write", "admin"]);
+    const bob = (await call("POST", "/v1/keys", { key: tenant.key, body: { allowed_owners: ["user:bob"] } })).body.key as string;
+    const [memory] = await remember(tenant.key, "alice", [{ content: "Alice's recipe" }]);
+    const granted = await call("POST", `/v1/cubes/${memory.cube_id}/grants`, { key: tenant.key, body: { principal: "user:bob", permission: "read" } });
+    expect(granted.status).toBe(201);
+    const counted = countD1();
+    expect((await call("GET", `/v1/memories/${memory.id}`, { key: bob })).status).toBe(200);
+    expect(counted()).toBeGreaterThan(0);
+    await settle();
+
+    const before = counted();
+    expect((await call("GET", `/v1/memories/${memory.id}`, { key: bob })).status).toBe(200);
+    expect((await call("POST", "/v1/search", { key: bob, body: { cube_id: memory.cube_id, query: "recipe" } })).status).toBe(200);
+    expect(counted() - before).toBe(0);
+  });
+});
+
+describe("grant revocation", () => {
+  it("a grant revoked by another isolate (here: in D1, behind this isolate's cache) stops working within the bound", async () => {
+    expect(GRANT_REVOCATION_BOUND_MS).toBeLessThanOrEqual(5_000);
+    const tenant = await newTenant(["read", "write", "admin"]);
+    const bob = (await call("POST", "/v1/keys", { key: tenant.key, body: { allowed_owners: ["user:bob"] } })).body.key as string;
+    const [memory] = await remember(tenant.key, "alice", [{ content: "Alice's secret recipe" }]);
+    await call("POST", `/v1/cubes/${memory.cube_id}/grants`, { key: tenant.key, body: { principal: "user:bob", permission: "read" } });
+    expect((await call("GET", `/v1/memories/${memory.id}`, { key: bob })).status).toBe(200);
+
+    await env.DB.prepare("DELETE FROM grants WHERE cube_id = ? AND principal = 'user:bob'").bind(memory.cube_id).run();
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(Date.now() + GRANT_REVOCATION_BOUND_MS);
+    expect((await call("GET", `/v1/memories/${memory.id}`, { key: bob })).status).toBe(404);
+  });
+
+  it("the isolate that revokes a grant refuses it on the next request", async () => {
+    const tenant = await newTenant(["read", "write", "admin"]);
+    const bob = (await call("POST", "/v1/keys", { key: tenant.key, body: { allowed_owners: ["user:bob"] } })).body.key as string;
+    const [memory] = await remember(tenant.key, "alice", [{ content: "Alice's other recipe" }]);
+    await call("POST", `/v1/cubes/${memory.cube_id}/grants`, { key: tenant.key, body: { principal: "user:bob", permission: "write" } });
+    expect((await call("GET", `/v1/memories/${memory.id}`, { key: bob })).status).toBe(200);
+    expect((await call("DELETE", `/v1/cubes/${memory.cube_id}/grants/user:bob`, { key: tenant.key })).status).toBe(200);
+    expect((await call("GET", `/v1/memories/${memory.id}`, { key: bob })).status).toBe(404);
+  });
+});

@@ -1,0 +1,116 @@
+/**
+ * The bookkeeping queue's consumer (services/bookkeeping.ts): a batch lands in D1 in one call, a redelivered batch
+ * changes nothing, and a batch that failed is not acknowledged and lands whole when it comes again.
+ */
+import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { createDeps } from "../../src/deps";
+import worker from "../../src/index";
+import { BOOKKEEPING_QUEUE, type BookkeepingMessage, consumeBookkeepingBatch, newAuditId } from "../../src/services/bookkeeping";
+import { newTenant, remember, uniqueUser } from "../helpers";
+
+const bindings = env as unknown as Env;
+
+function auditMessage(tenantId: string, action = "memory.read", at = Date.now()): BookkeepingMessage {
+  const entry = { id: newAuditId(), tenantId, at, actor: "key_0123456789abcdef", action, memoryIds: "[]", detail: "{}", status: 200 };
+  return { kind: "audit", entry };
+}
+
+function batchOf(messages: unknown[], attempts = 1) {
+  return createMessageBatch<unknown>(
+    BOOKKEEPING_QUEUE,
+    messages.map((body, i) => ({ id: `msg-${i}`, timestamp: new Date(), attempts, body })),
+  );
+}
+
+async function deliver(messages: unknown[], attempts = 1) {
+  const batch = batchOf(messages, attempts);
+  const ctx = createExecutionContext();
+  await worker.queue(batch, bindings);
+  return getQueueResult(batch, ctx);
+}
+
+async function auditCount(ids: string[]): Promise<number> {
+  const placeholders = ids.map(() => "?").join(",");
+  const row = await env.DB.prepare(`SELECT count(*) AS n FROM audit_log WHERE id IN (${placeholders})`).bind(...ids).first<{ n: number }>();
+  return row?.n ?? 0;
+}
+
+const idsOf = (messages: BookkeepingMessage[]) => messages.flatMap((m) => (m.kind === "audit" ? [m.entry.id] : []));
+
+afterEach(() => vi.restoreAllMocks());
+
+describe("bookkeeping queue consumer", () => {
+  it("writes a batch once: a redelivery of the same messages adds no audit entry and moves no count back", async () => {
+    const { key, tenantId, keyId } = await newTenant();
+    const user = uniqueUser();
+    const [memory] = await remember(key, user, [{ content: "a" }]);
+    const cubeId = memory.cube_id as string;
+    const at = Date.now() + 60_000;
+    const messages: BookkeepingMessage[] = [
+      ...Array.from({ length: 30 }, () => auditMessage(tenantId)),
+      // Out of order: the newer count arrives first and must win.
+      { kind: "activity", tenantId, cubeId, owner: `user:${user}`, liveCount: 7, at: at + 10 },
+      { kind: "activity", tenantId, cubeId, owner: `user:${user}`, liveCount: 3, at },
+      { kind: "key_used", keyId, at },
+    ];
+    const first = await deliver(messages);
+    expect(first.ackAll).toBe(true);
+    const again = await deliver(messages, 2);
+    expect(again.ackAll).toBe(true);
+
+    expect(await auditCount(idsOf(messages))).toBe(30);
+    const cube = await env.DB.prepare("SELECT memory_count, last_active_at FROM cubes WHERE id = ?").bind(cubeId).first();
+    expect(cube).toEqual({ memory_count: 7, last_active_at: at + 10 });
+    const owner = await env.DB.prepare("SELECT memory_count, last_active_at FROM owners WHERE tenant_id = ? AND owner = ?")
+      .bind(tenantId, `user:${user}`)
+      .first();
+    expect(owner).toEqual({ memory_count: 7, last_active_at: at + 10 });
+    const keyRow = await env.DB.prepare("SELECT last_used_at FROM api_keys WHERE id = ?").bind(keyId).first();
+    expect(keyRow).toEqual({ last_used_at: at });
+
+    // An older stamp delivered late does not move the newer one back.
+    await deliver([{ kind: "key_used", keyId, at: at - 5_000 }, { kind: "activity", tenantId, cubeId, owner: `user:${user}`, liveCount: 1, at }]);
+    expect(await env.DB.prepare("SELECT last_used_at FROM api_keys WHERE id = ?").bind(keyId).first()).toEqual({ last_used_at: at });
+    expect(await env.DB.prepare("SELECT memory_count FROM cubes WHERE id = ?").bind(cubeId).first()).toEqual({ memory_count: 7 });
+  });
+
+  it("applies a full batch of 100 messages in one D1 call", async () => {
+    const { tenantId, keyId } = await newTenant();
+    const db = createDeps(bindings).db;
+    const batchCall = vi.spyOn(db, "batch");
+    const messages: BookkeepingMessage[] = [
+      ...Array.from({ length: 99 }, () => auditMessage(tenantId)),
+      { kind: "key_used", keyId, at: Date.now() },
+    ];
+    await consumeBookkeepingBatch(batchOf(messages), db);
+    expect(batchCall).toHaveBeenCalledTimes(1);
+    expect(await auditCount(idsOf(messages))).toBe(99);
+  });
+
+  it("a batch whose write fails is not acknowledged, writes nothing, and lands whole when redelivered", async () => {
+    const { tenantId } = await newTenant();
+    const db = createDeps(bindings).db;
+    const messages = Array.from({ length: 12 }, () => auditMessage(tenantId));
+    // The consumer dies inside its write: D1 refuses the batch (one transaction, so nothing of it is kept).
+    vi.spyOn(db, "batch").mockRejectedValueOnce(new Error("D1 is overloaded"));
+    const batch = batchOf(messages);
+    await expect(consumeBookkeepingBatch(batch, db)).rejects.toThrow("D1 is overloaded");
+    expect(await auditCount(idsOf(messages))).toBe(0);
+
+    const redelivered = await deliver(messages, 2);
+    expect(redelivered.ackAll).toBe(true);
+    expect(await auditCount(idsOf(messages))).toBe(12);
+  });
+
+  it("a message of unknown shape is dropped without holding back the rest of its batch", async () => {
+    const { tenantId } = await newTenant();
+    const good = [auditMessage(tenantId), auditMessage(tenantId)];
+    const grouped = [auditMessage(tenantId), auditMessage(tenantId)];
+    // A request's items travel as one array; a bad item inside it is dropped alone.
+    const result = await deliver([{ kind: "nonsense" }, "text", null, ...good, { kind: "audit", entry: { id: 5 } }, [grouped[0], { kind: "?" }, grouped[1]]]);
+    expect(result.ackAll).toBe(true);
+    expect(await auditCount(idsOf([...good, ...grouped]))).toBe(4);
+  });
+});
