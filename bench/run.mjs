@@ -1,11 +1,12 @@
 #!/usr/bin/env node
-// Benchmark entry point: `npm run bench -- <recall|latency> [options]` (see bench/README.md).
+// Benchmark entry point: `npm run bench -- <recall|latency|paraphrase> [options]` (see bench/README.md).
 // Results go to stdout as one JSON object; progress and logs go to stderr.
 import { UsageError } from "./lib/args.mjs";
 
 const BENCHMARKS = {
   recall: () => import("./recall.mjs"),
   latency: () => import("./latency.mjs"),
+  paraphrase: () => import("./paraphrase.mjs"),
 };
 
 async function usage() {
@@ -25,7 +26,7 @@ try {
     process.exit(name ? 0 : 2);
   }
   const load = BENCHMARKS[/** @type {keyof typeof BENCHMARKS} */ (name)];
-  if (!load) throw new UsageError(`unknown benchmark "${name}" (choose ${Object.keys(BENCHMARKS).join(" or ")})`);
+  if (!load) throw new UsageError(`unknown benchmark "${name}" (choose ${Object.keys(BENCHMARKS).join(", ")})`);
   await (await load()).main(rest);
   process.exit(0);
 } catch (error) {
