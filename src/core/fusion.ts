@@ -12,6 +12,12 @@ export type Channel = (typeof CHANNELS)[number];
 export interface ChannelRanking {
   channel: Channel;
   ids: readonly string[];
+  /**
+   * How strongly the channel vouches for each candidate, in [0, 1], parallel to `ids` (absent: 1 for all). A channel
+   * that always answers — nearest neighbours exist for any query — says through this how near they are, so a weak
+   * neighbour still comes back but with a low score, and a `threshold` can drop it.
+   */
+  strengths?: readonly number[];
 }
 
 export interface FusedCandidate {
@@ -41,14 +47,22 @@ export const RRF_K = 60;
  */
 export const CHANNEL_WEIGHTS: Readonly<Record<Channel, number>> = { lexical: 1, vector: 1, tag: 0.6, recent: 0.1, working: 0.1 };
 
+/**
+ * Fuses the channels' rankings. Support channels reorder near-ties of the content channels, so their weight is
+ * relative to the strongest content channel that answered: next to lexical (1) they count as listed; when only a
+ * weakly weighted vector channel answered, they shrink with it instead of outvoting it.
+ */
 export function fuse(rankings: readonly ChannelRanking[], weights = CHANNEL_WEIGHTS, k = RRF_K): FusedCandidate[] {
   const answered = rankings.filter((r) => r.ids.length > 0);
-  const best = answered.reduce((sum, r) => sum + weights[r.channel] / (k + 1), 0);
+  const content = Math.max(0, ...answered.filter((r) => !SUPPORT_CHANNELS.has(r.channel)).map((r) => weights[r.channel]));
+  const weightOf = (channel: Channel) => (SUPPORT_CHANNELS.has(channel) ? weights[channel] * content : weights[channel]);
+  const best = answered.reduce((sum, r) => sum + weightOf(r.channel) / (k + 1), 0);
   if (best === 0) return [];
   const byId = new Map<string, { score: number; parts: { channel: Channel; part: number }[] }>();
-  for (const { channel, ids } of answered) {
+  for (const { channel, ids, strengths } of answered) {
     ids.forEach((id, index) => {
-      const part = weights[channel] / (k + index + 1);
+      const strength = Math.min(1, Math.max(0, strengths?.[index] ?? 1));
+      const part = (weightOf(channel) * strength) / (k + index + 1);
       const entry = byId.get(id) ?? { score: 0, parts: [] };
       entry.score += part;
       entry.parts.push({ channel, part });
