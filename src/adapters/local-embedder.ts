@@ -16,7 +16,7 @@ const DIMENSIONS = 100;
 // locally (esbuild inlines the module but defers evaluating it until this import runs).
 const TABLE_MODULE = () => import("./local-embedder/glove-100d-int8");
 /** The table module's TABLE_ID, repeated here so `id` is known before the table loads; a test checks they agree. */
-export const LOCAL_TABLE_ID = "glove-6b-100d-wordnet-int8-20k-06d8331e";
+export const LOCAL_TABLE_ID = "glove-6b-100d-wordnet-int8-50k-cf66edd2";
 
 /**
  * Word weight from frequency rank: SIF weighting (Arora et al., ICLR 2017), a / (a + p(w)) with a = 1e-3, where

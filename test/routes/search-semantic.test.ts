@@ -142,6 +142,22 @@ describe("the vector channel finds meaning, not words", () => {
   });
 });
 
+describe("a term in most of the cube is no evidence", () => {
+  it("the owner's name, in every memory, does not rank memories lexically; alone it still finds them", async () => {
+    const { key } = await newTenant();
+    const user = uniqueUser();
+    const memories = await remember(key, user, [
+      { content: "Priya agrees." },
+      { content: "Priya teaches chemistry at a high school." },
+      { content: "Priya's brother lives in Toronto." },
+      { content: "Priya knits scarves for her friends." },
+    ]);
+    expect(await searchIds(key, { user_id: user, query: "Priya chemistry", channels: ["lexical"] })).toEqual([memories[1].id]);
+    expect(await searchIds(key, { user_id: user, query: "what is Priya's job", channels: ["lexical"] })).toEqual([]);
+    expect((await searchIds(key, { user_id: user, query: "Priya", channels: ["lexical"] })).sort()).toEqual(memories.map((m) => m.id).sort());
+  });
+});
+
 describe("the vector channel reads its writes", () => {
   it("finds a memory in the next request, follows a content PATCH, and forgets a purged memory", async () => {
     const { key } = await newTenant();
