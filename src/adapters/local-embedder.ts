@@ -76,7 +76,7 @@ export class LocalEmbedder implements Embedder {
    * Measured with `npm run bench -- recall` on the dev conversations: weight 1 lowered recall@10 from 0.709
    * (no vectors) to 0.623, 0.3 to 0.695; 0.15 raised it to 0.717. Averaged word vectors are a tie-breaker.
    */
-  readonly fusionWeight = 1;
+  readonly fusionWeight = 0.3;
   /**
    * The median cosine of a question and its fact in the tuning half of `npm run bench -- paraphrase` (queries centred
    * on the cube as search does; p25 0.16, p75 0.37; other facts of the same owner: median −0.01).
