@@ -19,10 +19,12 @@ export class QueryCentring {
   constructor(private readonly vectors: VectorStore) {}
 
   /**
-   * `query` without its component along the cube's mean direction, renormalised; `query` itself when the cube has
-   * no vectors of this space or the query points (almost) exactly along the mean. Of a mean over n memories, 1 / n is
-   * each memory's own direction rather than what they share, so only (1 − 1/n) of the component goes: a cube of one
-   * memory keeps the query as it is, and the cosine to that memory with it.
+   * `query` without its component along the cube's mean direction, NOT renormalised: its length says how much of the
+   * query was more than the common direction, so the store's cosine times that length is the similarity of what
+   * remains (a query that was nearly all common direction must not have its residue blown up to full strength).
+   * `query` itself when the cube has no vectors of this space. Of a mean over n memories, 1 / n is each memory's own
+   * direction rather than what they share, so only (1 − 1/n) of the component goes: a cube of one memory keeps the
+   * query as it is, and the cosine to that memory with it.
    */
   centre(embedder: string, query: Float32Array, generation: number): Float32Array {
     this.refresh(embedder, generation);
@@ -32,10 +34,8 @@ export class QueryCentring {
     for (let i = 0; i < query.length; i++) projection += (query[i] as number) * (direction[i] as number);
     projection *= share;
     const out = query.map((x, i) => x - projection * (direction[i] as number));
-    const norm = Math.sqrt(out.reduce((acc, x) => acc + x * x, 0));
     // Nothing but the common direction ("Priya?"): then the common direction is all the query says.
-    if (norm < 1e-6) return query;
-    return out.map((x) => x / norm);
+    return Math.sqrt(out.reduce((acc, x) => acc + x * x, 0)) < 1e-3 ? query : out;
   }
 
   /** Remembers the unit mean direction of the cube's vectors of `embedder` and the share of it to remove. */

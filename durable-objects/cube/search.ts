@@ -295,12 +295,15 @@ export class CubeSearch {
   private semantic(semantic: SemanticQuery | null, where: SqlFragment, generation: number): ChannelRanking {
     if (!semantic) return { channel: "vector", ids: [] };
     const query = semantic.shared ? semantic.vector : this.centring.centre(semantic.embedderId, semantic.vector, generation);
+    // The store answers cosines to `query`; a centred query is shorter than the unit query, and its length scales
+    // them back to similarities of what the query says beyond the cube's common direction.
+    const length = Math.sqrt(query.reduce((acc, x) => acc + x * x, 0));
     // Like the lexical channel: over-fetch, filter, and widen once while the filter leaves the page short and
     // closer neighbours remain, so forgotten or filtered-out look-alikes cannot crowd out a live match. Widening
     // stops at VECTOR_WIDEST: past it the filter rejects nearly all close neighbours, whatever is left is far, and
     // the cost would grow with the cube; the lexical channel's exact fallback still serves such filters.
     for (let k = CHANNEL_DEPTH * OVERFETCH; ; k *= 10) {
-      const local = this.vectors.query(semantic.embedderId, query, k);
+      const local = this.vectors.query(semantic.embedderId, query, k).map((m) => ({ id: m.id, score: m.score * length }));
       const best = new Map<string, number>();
       for (const match of [...local, ...semantic.remote]) best.set(match.id, Math.max(best.get(match.id) ?? -Infinity, match.score));
       const ordered = [...best].sort((a, b) => b[1] - a[1]).map(([id]) => id);
