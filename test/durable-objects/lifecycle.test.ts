@@ -269,7 +269,8 @@ describe("archive to R2", () => {
     await runDurableObjectAlarm(stub);
     expect(await env.ARCHIVE.get(archiveKey(ref, dentist.id))).not.toBeNull();
 
-    const hits = (await call("POST", "/v1/search", { key, body: { user_id: user, query: "blue bicycle" } })).body.data;
+    // top_k 1: the nearest memories always come back, and a hit restores (so the dentist must not be one here).
+    const hits = (await call("POST", "/v1/search", { key, body: { user_id: user, query: "blue bicycle", top_k: 1 } })).body.data;
     expect(hits.map((h: any) => [h.id, h.state, h.content])).toEqual([[bike.id, "activated", long]]);
 
     await setClock(41 * DAY);
