@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // Benchmark entry point: `npm run bench -- <recall|latency|scale> [options]` (see bench/README.md).
+// Benchmark entry point: `npm run bench -- <recall|latency|paraphrase> [options]` (see bench/README.md).
 // Results go to stdout as one JSON object; progress and logs go to stderr.
 import { UsageError } from "./lib/args.mjs";
 
@@ -8,6 +9,7 @@ const BENCHMARKS = {
   latency: () => import("./latency.mjs"),
   activation: () => import("./activation.mjs"),
   scale: () => import("./scale.mjs"),
+  paraphrase: () => import("./paraphrase.mjs"),
 };
 
 async function usage() {
@@ -27,7 +29,7 @@ try {
     process.exit(name ? 0 : 2);
   }
   const load = BENCHMARKS[/** @type {keyof typeof BENCHMARKS} */ (name)];
-  if (!load) throw new UsageError(`unknown benchmark "${name}" (choose ${Object.keys(BENCHMARKS).join(" or ")})`);
+  if (!load) throw new UsageError(`unknown benchmark "${name}" (choose ${Object.keys(BENCHMARKS).join(", ")})`);
   await (await load()).main(rest);
   process.exit(0);
 } catch (error) {

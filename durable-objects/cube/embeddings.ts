@@ -47,7 +47,7 @@ export class CubeEmbeddings {
       const [vector] = await embedder.embed([query], "query");
       if (!vector) return null;
       const remote: VectorMatch[] = remoteIndex ? await remoteIndex.query(ref.cubeId, vector, REMOTE_TOP_K) : [];
-      return { embedderId: embedder.id, vector, minSimilarity: embedder.minSimilarity, fusionWeight: embedder.fusionWeight, remote };
+      return { embedderId: embedder.id, vector, confidentSimilarity: embedder.confidentSimilarity, fusionWeight: embedder.fusionWeight, remote, shared: remoteIndex !== null };
     } catch (error) {
       console.error("query embedding or remote vector search failed", error);
       return null;

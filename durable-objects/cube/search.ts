@@ -10,6 +10,7 @@ import { mmr } from "../../src/core/mmr";
 import { type ScoringSignals, finalScore } from "../../src/core/scoring";
 import { ID_LIST_CHUNK } from "../../src/core/sql-limits";
 import { type SqlFragment, compileFilter, compileWhere, placeholders, validAt } from "./filters";
+import { QueryCentring } from "./centroid";
 import type { CubeRef, SearchHit, SearchRequestInternal } from "./protocol";
 import { expandedRanking } from "./search-expand";
 import type { CubeStore } from "./store";
@@ -22,8 +23,8 @@ const HYDRATE_FACTOR = 3;
 const HYDRATE_MIN = 40;
 /** The most nearest neighbours the vector channel looks at while a filter rejects candidates. */
 const VECTOR_WIDEST = CHANNEL_DEPTH * 30;
-/** Cube size from which terms in more than half the memories stop being ranked (see discriminating()). */
-const COMMON_TERM_MIN_DOCUMENTS = 1000;
+/** Terms in at most this many memories are always ranked, even when that is more than half the cube (see discriminating()). */
+const COMMON_TERM_ALWAYS_KEPT = 2;
 /** How many BM25 (or nearest-neighbour) candidates to rank before filtering, as a multiple of the channel depth. */
 const OVERFETCH = 3;
 /** A query word counts as a tag only when at most 1 / TAG_MAX_SHARE of the cube carries it (see preciseTags()). */
@@ -43,12 +44,17 @@ export const BM25_WEIGHTS = [1.0, 0.6, 0.35] as const;
 export interface SemanticQuery {
   embedderId: string;
   vector: Float32Array;
-  /** Matches below this cosine are dropped (Embedder.minSimilarity). */
-  minSimilarity: number;
+  /** Cosine from which a neighbour counts fully in fusion (Embedder.confidentSimilarity). */
+  confidentSimilarity: number;
   /** The vector channel's weight in fusion (Embedder.fusionWeight). */
   fusionWeight: number;
   /** Matches from the remote index (Vectorize), merged with the cube's own vectors. */
   remote: readonly VectorMatch[];
+  /**
+   * Whether a shared index (Vectorize) serves this cube's vectors. Only when it does not is the cube's own store the
+   * whole index, so its mean is the cube's and the query can be centred on it (cube/centroid.ts).
+   */
+  shared: boolean;
 }
 
 export class CubeSearch {
@@ -59,11 +65,15 @@ export class CubeSearch {
    */
   private counts: { generation: number; documents: number; df: Map<string, number> } = { generation: -1, documents: 0, df: new Map() };
 
+  private readonly centring: QueryCentring;
+
   constructor(
     private readonly sql: SqlStorage,
     private readonly store: CubeStore,
     private readonly vectors: VectorStore,
-  ) {}
+  ) {
+    this.centring = new QueryCentring(vectors);
+  }
 
   private ids(query: string, params: unknown[]): string[] {
     return this.sql
@@ -85,11 +95,12 @@ export class CubeSearch {
   ): SearchHit[] {
     this.useGeneration(generation);
     const where = this.conditions(request);
-    const rankings: ChannelRanking[] = request.channels.map((channel) => ({
-      channel,
-      // Working memory is a support channel: it only reorders candidates the filtered channels found.
-      ids: channel === "vector" ? this.semantic(semantic, where) : channel === "working" ? working : this.channel(channel, request, where),
-    }));
+    const rankings: ChannelRanking[] = request.channels.map((channel) =>
+      channel === "vector"
+        ? this.semantic(semantic, where, generation)
+        : // Working memory is a support channel: it only reorders candidates the filtered channels found.
+          { channel, ids: channel === "working" ? working : this.channel(channel, request, where) },
+    );
     const expanded = this.expanded(request, where, rankings);
     if (expanded) rankings.push(expanded);
     // Scheduler signals move a score by at most ±15%, so only the best fused candidates can still reach the top k;
@@ -136,16 +147,20 @@ export class CubeSearch {
   }
 
   /**
-   * The terms worth ranking by. A term in more than half the cube (a speaker's name on every turn of theirs) has
-   * a BM25 IDF that FTS5 clamps to ~0: it changes no score, yet ranking its thousands of postings costs more than
-   * everything else. Counting a term's documents is cheap, so such terms are dropped — unless nothing is left.
-   * Small cubes rank fast anyway and there a match on only that term may still fill the page, so they keep all.
+   * The terms worth ranking by. A term in more than half the cube (the owner's name in every memory, a speaker's on
+   * every turn of theirs) has a BM25 IDF that FTS5 clamps to ~0: it is no evidence, yet a memory matching only it
+   * still took a rank in the lexical channel, and rank fusion counted that rank like any other (short memories
+   * naming the owner came first for every paraphrase). Ranking its postings also costs more than everything else.
+   * Counting a term's documents is cheap, so such terms are dropped — unless nothing is left, or the term is in so
+   * few memories (a cube of one or two) that it is still the only evidence there is.
    */
   private discriminating(terms: readonly string[]): string[] {
     if (terms.length < 2) return [...terms];
     const { documents } = this.counts;
-    if (documents < COMMON_TERM_MIN_DOCUMENTS) return [...terms];
-    const kept = terms.filter((term) => this.documentCount(matchAny([term])!) * 2 <= documents);
+    const kept = terms.filter((term) => {
+      const count = this.documentCount(matchAny([term])!);
+      return count * 2 <= documents || count <= COMMON_TERM_ALWAYS_KEPT;
+    });
     return kept.length > 0 ? kept : [...terms];
   }
 
@@ -296,27 +311,31 @@ export class CubeSearch {
 
   /**
    * Nearest neighbours from the cube's own vectors (read-your-writes: a memory is here the moment it is written)
-   * and from the remote index, merged by best similarity, then filtered like every other channel.
+   * and from the remote index, merged by best similarity, then filtered like every other channel. There is no
+   * similarity floor: the nearest memories always come back (top_k means the k best; `threshold` asks for fewer), and
+   * a candidate's strength in fusion is its cosine relative to the embedder's confidentSimilarity (capped at 1), so a
+   * far neighbour ranks and scores low.
    */
-  private semantic(semantic: SemanticQuery | null, where: SqlFragment): string[] {
-    if (!semantic) return [];
+  private semantic(semantic: SemanticQuery | null, where: SqlFragment, generation: number): ChannelRanking {
+    if (!semantic) return { channel: "vector", ids: [] };
+    const query = semantic.shared ? semantic.vector : this.centring.centre(semantic.embedderId, semantic.vector, generation);
+    // The store answers cosines to `query`; a centred query is shorter than the unit query, and its length scales
+    // them back to similarities of what the query says beyond the cube's common direction.
+    const length = Math.sqrt(query.reduce((acc, x) => acc + x * x, 0));
     // Like the lexical channel: over-fetch, filter, and widen once while the filter leaves the page short and
     // closer neighbours remain, so forgotten or filtered-out look-alikes cannot crowd out a live match. Widening
     // stops at VECTOR_WIDEST: past it the filter rejects nearly all close neighbours, whatever is left is far, and
     // the cost would grow with the cube; the lexical channel's exact fallback still serves such filters.
     for (let k = CHANNEL_DEPTH * OVERFETCH; ; k *= 10) {
-      const local = this.vectors
-        .query(semantic.embedderId, semantic.vector, k)
-        .filter((match) => match.score >= semantic.minSimilarity);
+      const local = this.vectors.query(semantic.embedderId, query, k).map((m) => ({ id: m.id, score: m.score * length }));
       const best = new Map<string, number>();
-      for (const match of [...local, ...semantic.remote]) {
-        if (match.score < semantic.minSimilarity) continue;
-        best.set(match.id, Math.max(best.get(match.id) ?? -Infinity, match.score));
-      }
+      for (const match of [...local, ...semantic.remote]) best.set(match.id, Math.max(best.get(match.id) ?? -Infinity, match.score));
       const ordered = [...best].sort((a, b) => b[1] - a[1]).map(([id]) => id);
-      if (ordered.length === 0) return [];
+      if (ordered.length === 0) return { channel: "vector", ids: [] };
       const kept = this.firstPassing("id", ordered, where.clauses.join(" AND "), where.params);
-      if (kept.length === CHANNEL_DEPTH || local.length < k || k >= VECTOR_WIDEST) return kept;
+      if (kept.length === CHANNEL_DEPTH || local.length < k || k >= VECTOR_WIDEST) {
+        return { channel: "vector", ids: kept, strengths: kept.map((id) => (best.get(id) ?? 0) / semantic.confidentSimilarity) };
+      }
     }
   }
 }

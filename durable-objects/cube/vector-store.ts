@@ -225,6 +225,29 @@ export class VectorStore {
     return best.sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).slice(0, k);
   }
 
+  /**
+   * The mean of the first `limit` unit vectors of `embedder`'s space (storage order), or null when it holds none.
+   * cube/centroid.ts uses it to take the cube's common direction out of queries.
+   */
+  centroid(embedder: string, limit: number): { mean: Float32Array; count: number } | null {
+    const space = this.load().get(embedder);
+    if (!space) return null;
+    const d = space.dimensions;
+    const sum = new Float64Array(d);
+    let n = 0;
+    for (const block of space.blocks) {
+      for (let slot = 0; slot < block.ids.length && n < limit; slot++) {
+        const scale = block.inverseNorms[slot] as number;
+        if (block.ids[slot] == null || scale === 0) continue;
+        const base = slot * d;
+        for (let j = 0; j < d; j++) sum[j] = (sum[j] as number) + (block.vectors[base + j] as number) * scale;
+        n++;
+      }
+      if (n >= limit) break;
+    }
+    return n === 0 ? null : { mean: Float32Array.from(sum, (x) => x / n), count: n };
+  }
+
   private resolve(location: number): { block: Block; slot: number } {
     const block = this.blocks.get(Math.floor(location / SLOT_RADIX));
     if (!block) throw new Error("vector store index is inconsistent");

@@ -12,10 +12,12 @@ export interface Embedder {
   readonly id: string;
   readonly dimensions: number;
   /**
-   * Cosine similarity below which a match is no evidence of relatedness for this model. Nearest neighbours always
-   * exist, so without a floor a vector channel would answer "wifi" with the door code. Calibrated per model.
+   * Cosine similarity from which a nearest neighbour is as good evidence as a first-ranked word match; below it, its
+   * strength in fusion (and so its score) falls in proportion. Nearest neighbours always come back — there is no
+   * floor — so this is what lets a `threshold` drop far ones ("wifi" against "the door code is 4821"). Calibrated per
+   * model: the median similarity of related pairs.
    */
-  readonly minSimilarity: number;
+  readonly confidentSimilarity: number;
   /**
    * How much the vector channel counts in fusion with this model (lexical counts 1). A strong model earns 1; a
    * weak one only breaks ties, or it drags good lexical hits down.

@@ -46,10 +46,10 @@ interface ModelProfile {
   /** Distinguishes settings that change the vectors (pooling) inside the embedder id. */
   readonly idSuffix: string;
   /**
-   * Relatedness floor. Not measured here (no model runs offline): BGE models put unrelated English pairs mostly
-   * below ~0.4 cosine; 0.35 errs towards recall. Re-calibrate with real traffic.
+   * Embedder.confidentSimilarity. Not measured here (no model runs offline): BAAI note that BGE similarities of
+   * related texts concentrate in [0.6, 1]; 0.6 is the low end of that. Re-calibrate with real traffic.
    */
-  readonly minSimilarity: number;
+  readonly confidentSimilarity: number;
 }
 
 /** What this adapter knows of each model; exported for tests and for whoever sizes a Vectorize index. */
@@ -62,7 +62,7 @@ export const WORKERS_AI_EMBEDDING_MODELS: Readonly<Record<WorkersAiEmbeddingMode
     // Longer than 8,192 tokens: truncate rather than fail the whole batch (a memory's head carries its topic).
     extraInputs: { truncate_inputs: true },
     idSuffix: "",
-    minSimilarity: 0.35,
+    confidentSimilarity: 0.6,
   },
   "@cf/baai/bge-base-en-v1.5": {
     dimensions: 768,
@@ -73,7 +73,7 @@ export const WORKERS_AI_EMBEDDING_MODELS: Readonly<Record<WorkersAiEmbeddingMode
     // Cloudflare recommends `cls` (more accurate); it is incompatible with the default `mean`, hence the id suffix.
     extraInputs: { pooling: "cls" },
     idSuffix: "#cls",
-    minSimilarity: 0.35,
+    confidentSimilarity: 0.6,
   },
 };
 
@@ -86,7 +86,7 @@ const BLANK_PLACEHOLDER = "(empty)";
 export class WorkersAiEmbedder implements Embedder {
   readonly id: string;
   readonly dimensions: number;
-  readonly minSimilarity: number;
+  readonly confidentSimilarity: number;
   /** A trained retrieval model: an equal partner of BM25 in fusion (the usual hybrid setting). */
   readonly fusionWeight = 1;
   private readonly profile: ModelProfile;
@@ -98,7 +98,7 @@ export class WorkersAiEmbedder implements Embedder {
     this.profile = WORKERS_AI_EMBEDDING_MODELS[model];
     this.id = `workers-ai:${model}${this.profile.idSuffix}`;
     this.dimensions = this.profile.dimensions;
-    this.minSimilarity = this.profile.minSimilarity;
+    this.confidentSimilarity = this.profile.confidentSimilarity;
   }
 
   async embed(texts: readonly string[], kind: "document" | "query"): Promise<Float32Array[]> {

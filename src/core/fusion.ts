@@ -14,6 +14,12 @@ export interface ChannelRanking {
   ids: readonly string[];
   /** This ranking's weight when it is not its channel's (a channel may answer twice, e.g. with an expanded query). */
   weight?: number;
+  /**
+   * How strongly the channel vouches for each candidate, in [0, 1], parallel to `ids` (absent: 1 for all). A channel
+   * that always answers — nearest neighbours exist for any query — says through this how near they are, so a weak
+   * neighbour still comes back but with a low score, and a `threshold` can drop it.
+   */
+  strengths?: readonly number[];
 }
 
 /** Where one channel ranked a candidate, and how much of the fused score that earned it. */
@@ -54,17 +60,25 @@ export const RRF_K = 60;
  */
 export const CHANNEL_WEIGHTS: Readonly<Record<Channel, number>> = { lexical: 1, vector: 1, tag: 0.6, recent: 0.1, working: 0.1 };
 
+/**
+ * Fuses the channels' rankings. Support channels reorder near-ties of the content channels, so their weight is
+ * relative to the strongest content channel that answered: next to lexical (1) they count as listed; when only a
+ * weakly weighted vector channel answered, they shrink with it instead of outvoting it.
+ */
 export function fuse(rankings: readonly ChannelRanking[], weights = CHANNEL_WEIGHTS, k = RRF_K): FusedCandidate[] {
   const answered = rankings.filter((r) => r.ids.length > 0);
-  const weightOf = (r: ChannelRanking) => r.weight ?? weights[r.channel];
+  const ownWeight = (r: ChannelRanking) => r.weight ?? weights[r.channel];
+  const content = Math.max(0, ...answered.filter((r) => !SUPPORT_CHANNELS.has(r.channel)).map(ownWeight));
+  const weightOf = (r: ChannelRanking) => (SUPPORT_CHANNELS.has(r.channel) ? weights[r.channel] * content : ownWeight(r));
   const best = answered.reduce((sum, r) => sum + weightOf(r) / (k + 1), 0);
   if (best === 0) return [];
   const byId = new Map<string, { score: number; parts: { channel: Channel; part: number; rank: number }[] }>();
   for (const ranking of answered) {
-    const { channel, ids } = ranking;
+    const { channel, ids, strengths } = ranking;
     const weight = weightOf(ranking);
     ids.forEach((id, index) => {
-      const part = weight / (k + index + 1);
+      const strength = Math.min(1, Math.max(0, strengths?.[index] ?? 1));
+      const part = (weight * strength) / (k + index + 1);
       const entry = byId.get(id) ?? { score: 0, parts: [] };
       entry.score += part;
       // A channel that answered twice (the lexical channel with an expanded query) counts once in the breakdown:

@@ -31,9 +31,15 @@ export function frequency(accessCount: number): number {
   return Math.min(1, Math.log1p(Math.max(0, accessCount)) / Math.log1p(100));
 }
 
+/** The largest adjustment signals can make: every signal at its best. */
+const MAX_ADJUSTMENT = SIGNAL_WEIGHTS.importance + SIGNAL_WEIGHTS.priority + SIGNAL_WEIGHTS.recency + SIGNAL_WEIGHTS.frequency;
+
 /**
- * The score returned to callers. Signals are centred on their defaults (importance 0.5, priority 50), so a memory
- * written with defaults keeps its fused score apart from recency and use.
+ * The score returned to callers, in [0, 1]. Signals are centred on their defaults (importance 0.5, priority 50) and
+ * scale the fused score by (1 + adjustment); dividing by the largest possible factor keeps the promise that scores
+ * never pass 1 (a fused 1.0 with good signals once returned 1.064) without changing any order. So 1 means first in
+ * every channel with every signal at its best; a memory with default signals written today and never read, first
+ * everywhere, scores 1 / 1.15 ≈ 0.87.
  */
 export function finalScore(fused: number, signals: ScoringSignals, referenceTime: number): number {
   const w = SIGNAL_WEIGHTS;
@@ -42,5 +48,5 @@ export function finalScore(fused: number, signals: ScoringSignals, referenceTime
     w.priority * (signals.priority - 50) / 50 +
     w.recency * (recency(signals.timestamp, referenceTime) - 0.5) * 2 +
     w.frequency * frequency(signals.accessCount);
-  return fused * (1 + adjustment);
+  return (fused * (1 + adjustment)) / (1 + MAX_ADJUSTMENT);
 }

@@ -21,6 +21,8 @@ export function embedderContract(name: string, create: () => Embedder, options: 
     it("has an id and gives one unit vector of `dimensions` per text", async () => {
       const embedder = create();
       expect(embedder.id).toMatch(/^[a-z-]+:\S+$/);
+      expect(embedder.confidentSimilarity).toBeGreaterThan(0);
+      expect(embedder.confidentSimilarity).toBeLessThanOrEqual(1);
       const vectors = await embedder.embed(["I adopted a puppy", "the quarterly budget"], "document");
       expect(vectors).toHaveLength(2);
       for (const vector of vectors) {

@@ -52,6 +52,35 @@ describe("fusion (weighted RRF)", () => {
     expect(fuse([{ channel: "recent", ids: ["z"] }])).toEqual([]);
   });
 
+  it("scales a candidate's part by its channel's strength for it, clamped to [0, 1]", () => {
+    const fused = fuse([{ channel: "vector", ids: ["near", "far", "odd"], strengths: [1, 0.25, 7] }]);
+    expect(fused.map((c) => c.id)).toEqual(["near", "odd", "far"]);
+    expect(fused[0]!.fused).toBeCloseTo(1, 10);
+    expect(fused[1]!.fused).toBeCloseTo((RRF_K + 1) / (RRF_K + 3), 10);
+    expect(fused[2]!.fused).toBeCloseTo((0.25 * (RRF_K + 1)) / (RRF_K + 2), 10);
+    // A far neighbour still comes back, scoring low: no floor, and nothing below 0.
+    const below = fuse([{ channel: "vector", ids: ["x"], strengths: [-0.3] }]);
+    expect(below.map((c) => [c.id, c.fused])).toEqual([["x", 0]]);
+  });
+
+  it("weighs support channels relative to the strongest content channel that answered", () => {
+    const weights = { lexical: 1, vector: 0.2, tag: 0.6, recent: 0.1, working: 0.1 };
+    // Only a weak vector channel answered: being recent reorders near-ties but does not lift its 20th over its first
+    // (with recent at 0.1 in absolute terms it would: 0.2 / 80 + 0.1 / 61 > 0.2 / 61).
+    const ids = Array.from({ length: 20 }, (_, i) => `v${i + 1}`);
+    const weak = fuse([
+      { channel: "vector", ids },
+      { channel: "recent", ids: ["v20"] },
+    ], weights);
+    expect(weak[0]!.id).toBe("v1");
+    // Next to lexical, support counts as listed (0.1 of a lexical first place).
+    const strong = fuse([
+      { channel: "lexical", ids: ["a", "b"] },
+      { channel: "recent", ids: ["b"] },
+    ], weights);
+    expect(strong.find((c) => c.id === "b")!.fused).toBeCloseTo((1 / (RRF_K + 2) + 0.1 / (RRF_K + 1)) / (1.1 / (RRF_K + 1)), 10);
+  });
+
   it("weights channels: a tag hit counts less than a lexical one at the same rank", () => {
     const fused = fuse([
       { channel: "lexical", ids: ["lex"] },
@@ -81,12 +110,15 @@ describe("scoring", () => {
     expect(frequency(10_000)).toBe(1);
   });
 
-  it("defaults leave the fused score unchanged, and signals stay within ±15%", () => {
-    expect(finalScore(0.8, neutral, now)).toBeCloseTo(0.8, 10);
+  it("scores stay in [0, 1]: signals move a score by at most ±15% of the best factor, never past 1", () => {
     const best = finalScore(1, { importance: 1, priority: 100, timestamp: now, accessCount: 1000 }, now);
     const worst = finalScore(1, { importance: 0, priority: 0, timestamp: 0, accessCount: 0 }, now);
-    expect(best).toBeLessThanOrEqual(1.15 + 1e-9);
-    expect(worst).toBeGreaterThanOrEqual(0.85 - 1e-9);
+    expect(best).toBeCloseTo(1, 10);
+    // Every signal at its worst but frequency, which cannot go below 0: 1 − 0.06 − 0.03 − 0.04.
+    expect(worst).toBeCloseTo(0.87 / 1.15, 10);
+    expect(finalScore(0, { importance: 1, priority: 100, timestamp: now, accessCount: 1000 }, now)).toBe(0);
+    // Defaults keep the fused score's order and proportion; signals only reorder near-ties.
+    expect(finalScore(0.8, neutral, now) / finalScore(0.4, neutral, now)).toBeCloseTo(2, 10);
     expect(finalScore(0.5, { ...neutral, importance: 1 }, now)).toBeGreaterThan(finalScore(0.5, neutral, now));
   });
 });

@@ -94,6 +94,21 @@ describe("mem0 facade over HTTP", () => {
     expect(rest.body).toMatchObject({ session_id: null, metadata: { source: "form", mem0_agent_id: "coach", mem0_app_id: "ios" } });
   });
 
+  it("search answers the first natural question after an add, sharing no word with it (issue 12)", async () => {
+    const { key } = await newTenant();
+    const userId = uniqueUser();
+    expect((await addVerbatim(key, userId, "I moved to Lisbon in 2024 and I love surfing.")).status).toBe(200);
+    const found = await mem0(key, "POST", "/v3/memories/search/", { query: "Where does Erin live?", filters: { user_id: userId } });
+    expect(found.status, JSON.stringify(found.body)).toBe(200);
+    expect(found.body.results.map((m: { memory: string }) => m.memory)).toEqual(["I moved to Lisbon in 2024 and I love surfing."]);
+    const score = found.body.results[0].score as number;
+    expect(score).toBeGreaterThan(0);
+    expect(score).toBeLessThanOrEqual(1);
+    // threshold is how a caller asks for fewer.
+    const strict = await mem0(key, "POST", "/v3/memories/search/", { query: "Where does Erin live?", filters: { user_id: userId }, threshold: Math.min(1, score + 0.01) });
+    expect(strict.body.results).toEqual([]);
+  });
+
   it("serves only add events: another job or an unknown id is 404", async () => {
     const { key } = await newTenant(["read", "write", "admin"]);
     const userId = uniqueUser();

@@ -135,7 +135,7 @@ describe("audit recording", { timeout: 30_000 }, () => {
     const { key } = await newTenant(["read", "write", "admin"]);
     const [a] = await remember(key, uniqueUser(), [{ content: "first cube" }]);
     const [b] = await remember(key, uniqueUser(), [{ content: "second cube" }]);
-    const search = await call("POST", "/v1/search", { key, body: { cube_ids: [a.cube_id, b.cube_id], query: "zebra quasar" } });
+    const search = await call("POST", "/v1/search", { key, body: { cube_ids: [a.cube_id, b.cube_id], query: "zebra quasar", channels: ["lexical"] } });
     expect(search.body.data).toEqual([]);
     const [entry] = await auditUntil(key, "action=search", (e) => e.length >= 1);
     expect((entry!.detail.cube_ids as string[]).sort()).toEqual([a.cube_id, b.cube_id].sort());

@@ -71,7 +71,7 @@ describe("search channels", () => {
       { content: "Melanie: Yes! Took me three weekends.", session_id: "s1" },
       { content: "Melanie: Yes, the dog is fine now.", session_id: "s2" },
     ]);
-    const response = await call("POST", "/v1/search", { key, body: { user_id: user, query: "how long did the sunrise painting take", top_k: 3 } });
+    const response = await call("POST", "/v1/search", { key, body: { user_id: user, query: "how long did the sunrise painting take", top_k: 3, channels: ["lexical"] } });
     const ids = response.body.data.map((m: any) => m.id);
     expect(ids).toContain(answer.id);
     expect(ids).not.toContain(unrelated.id);
@@ -109,7 +109,7 @@ describe("search channels", () => {
     ]);
     expect(await searchIds(key, { user_id: user, query: "zebra" })).toEqual(expect.arrayContaining([first.id, secret.id]));
     await call("DELETE", `/v1/memories/${secret.id}?hard=true`, { key });
-    expect(await searchIds(key, { user_id: user, query: "zebra" })).toEqual([]);
+    expect(await searchIds(key, { user_id: user, query: "zebra", channels: ["lexical"] })).toEqual([]);
   });
 });
 

@@ -1,7 +1,9 @@
 /**
- * The semantic parts of search on the local defaults (EMBEDDER=local: averaged GloVe word vectors; RERANKER=local; the
- * cube's own vector store), end to end through the public API. The sentence pairs below were measured with
- * LocalEmbedder; the first test pins them, so a change of model shows up there rather than as a puzzling miss below.
+ * The semantic parts of search on the local defaults (EMBEDDER=local: averaged WordNet-retrofitted GloVe word vectors;
+ * RERANKER=local; the cube's own vector store), end to end through the public API. The sentence pairs below were
+ * measured with LocalEmbedder; the first test pins them, so a change of model shows up there rather than as a puzzling
+ * miss below. The vector channel has no similarity floor: the nearest memories always come back, far ones with low
+ * scores, and `threshold` is how a caller asks for fewer.
  */
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
@@ -16,7 +18,7 @@ const VIOLIN = "she plays the violin in an orchestra";
 const DOCTOR = "the doctor said rest";
 const DOOR_CODE = "the door code is 4821";
 
-/** [query, memory, related?]: related pairs share no word yet clear minSimilarity; unrelated ones stay well below. */
+/** [query, memory, related?]: related pairs share no word, yet each is closer than every unrelated pair of its query. */
 const PAIRS: [string, string, boolean][] = [
   ["car", AUTOMOBILE, true],
   ["piano", VIOLIN, true],
@@ -57,7 +59,8 @@ async function seeded() {
 }
 
 describe("the vector channel finds meaning, not words", () => {
-  it("the fixture pairs sit on the right side of the embedder's minSimilarity, with a margin for int8 storage", async () => {
+  // The first embedding in a test isolate loads the 50k-word table (~5 MB): seconds on a busy machine.
+  it("each query's related memory is nearer than its unrelated ones, with a margin for int8 storage", { timeout: 30_000 }, async () => {
     const embedder = new LocalEmbedder();
     const vectors = await embedder.embed(
       PAIRS.flatMap(([query, memory]) => [query, memory]),
@@ -69,25 +72,51 @@ describe("the vector channel finds meaning, not words", () => {
       related,
       cosine: cosine(vectors[2 * i]!, vectors[2 * i + 1]!),
     }));
-    for (const pair of measured) {
-      if (pair.related) expect(pair.cosine, JSON.stringify(pair)).toBeGreaterThan(embedder.minSimilarity + 0.1);
-      else expect(pair.cosine, JSON.stringify(pair)).toBeLessThan(embedder.minSimilarity - 0.1);
+    for (const pair of measured.filter((p) => p.related)) {
+      for (const other of measured.filter((p) => !p.related && p.query === pair.query)) {
+        expect(pair.cosine, JSON.stringify([pair, other])).toBeGreaterThan(other.cosine + 0.1);
+      }
     }
   });
 
-  it("alone it finds a memory that shares no word with the query, and nothing unrelated", async () => {
+  it("alone it ranks first a memory that shares no word with the query; far neighbours still come back", async () => {
     const { key, user, memories } = await seeded();
     const [automobile, violin, doctor] = memories;
     // No shared word: the lexical channel alone finds nothing for any of these queries.
     for (const query of ["car", "piano", "hospital"]) {
       expect(await searchIds(key, { user_id: user, query, channels: ["lexical"] })).toEqual([]);
     }
-    expect(await searchIds(key, { user_id: user, query: "car", channels: ["vector"] })).toEqual([automobile.id]);
-    expect(await searchIds(key, { user_id: user, query: "piano", channels: ["vector"] })).toEqual([violin.id]);
-    expect(await searchIds(key, { user_id: user, query: "hospital", channels: ["vector"] })).toEqual([doctor.id]);
-    // "wifi" is below minSimilarity for every memory, the door code included (cosine ~0.02).
-    expect(await searchIds(key, { user_id: user, query: "wifi", channels: ["vector"] })).toEqual([]);
-    expect(await searchIds(key, { user_id: user, query: "wifi" })).toEqual([]);
+    const first = async (query: string) => (await search(key, { user_id: user, query, channels: ["vector"] }))[0];
+    expect((await first("car")).id).toBe(automobile.id);
+    expect((await first("piano")).id).toBe(violin.id);
+    expect((await first("hospital")).id).toBe(doctor.id);
+    // "wifi" relates to none of them, yet top_k means the nearest: all four come back (a threshold asks for fewer).
+    const far = await search(key, { user_id: user, query: "wifi", channels: ["vector"] });
+    expect(far).toHaveLength(4);
+    for (const hit of far) expect(hit.score).toBeLessThanOrEqual(1);
+  });
+
+  it("a paraphrase of two words finds the only memory of a cube (there is no similarity floor)", async () => {
+    const { key } = await newTenant();
+    const user = uniqueUser();
+    const [memory] = await remember(key, user, [{ content: "I moved to Lisbon in 2024 and I love surfing." }]);
+    expect(await searchIds(key, { user_id: user, query: "ocean waves" })).toEqual([memory.id]);
+    expect(await searchIds(key, { user_id: user, query: "ocean waves", channels: ["lexical"] })).toEqual([]);
+  });
+
+  it("centres queries on the cube: the owner's name, in every memory, no longer favours the shortest", async () => {
+    const { key } = await newTenant();
+    const user = uniqueUser();
+    const memories = await remember(key, user, [
+      { content: "Priya agrees." },
+      { content: "Priya plays the cello in a community orchestra." },
+      { content: "Priya takes insulin for her diabetes." },
+      { content: "Priya's brother lives in Toronto." },
+      { content: "Priya rents an apartment on the fourth floor with no elevator." },
+      { content: "Priya knits scarves for her friends every December." },
+    ]);
+    const hits = await search(key, { user_id: user, query: "Which musical instrument does Priya perform on?", channels: ["vector"] });
+    expect(hits[0].id).toBe(memories[1].id);
   });
 
   it("every result it found lists vector among its channels", async () => {
@@ -111,31 +140,46 @@ describe("the vector channel finds meaning, not words", () => {
   });
 });
 
+describe("a term in most of the cube is no evidence", () => {
+  it("the owner's name, in every memory, does not rank memories lexically; alone it still finds them", async () => {
+    const { key } = await newTenant();
+    const user = uniqueUser();
+    const memories = await remember(key, user, [
+      { content: "Priya agrees." },
+      { content: "Priya teaches chemistry at a high school." },
+      { content: "Priya's brother lives in Toronto." },
+      { content: "Priya knits scarves for her friends." },
+    ]);
+    expect(await searchIds(key, { user_id: user, query: "Priya chemistry", channels: ["lexical"] })).toEqual([memories[1].id]);
+    expect(await searchIds(key, { user_id: user, query: "what is Priya's job", channels: ["lexical"] })).toEqual([]);
+    expect((await searchIds(key, { user_id: user, query: "Priya", channels: ["lexical"] })).sort()).toEqual(memories.map((m) => m.id).sort());
+  });
+});
+
 describe("the vector channel reads its writes", () => {
   it("finds a memory in the next request, follows a content PATCH, and forgets a purged memory", async () => {
     const { key } = await newTenant();
     const user = uniqueUser();
-    const [memory] = await remember(key, user, [{ content: AUTOMOBILE }]);
-    expect(await searchIds(key, { user_id: user, query: "car", channels: ["vector"] })).toEqual([memory.id]);
+    const [memory, doctor] = await remember(key, user, [{ content: AUTOMOBILE }, { content: DOCTOR }]);
+    expect((await searchIds(key, { user_id: user, query: "car", channels: ["vector"] }))[0]).toBe(memory.id);
 
     const patched = await call("PATCH", `/v1/memories/${memory.id}`, { key, body: { content: VIOLIN } });
     expect(patched.status, JSON.stringify(patched.body)).toBe(200);
-    expect(await searchIds(key, { user_id: user, query: "car", channels: ["vector"] })).toEqual([]);
-    expect(await searchIds(key, { user_id: user, query: "piano", channels: ["vector"] })).toEqual([memory.id]);
+    expect((await searchIds(key, { user_id: user, query: "piano", channels: ["vector"] }))[0]).toBe(memory.id);
 
     expect((await call("DELETE", `/v1/memories/${memory.id}?hard=true`, { key })).status).toBe(200);
-    expect(await searchIds(key, { user_id: user, query: "piano", channels: ["vector"] })).toEqual([]);
-    expect(await searchIds(key, { user_id: user, query: "piano" })).toEqual([]);
+    expect(await searchIds(key, { user_id: user, query: "piano", channels: ["vector"] })).toEqual([doctor.id]);
+    expect(await searchIds(key, { user_id: user, query: "piano" })).toEqual([doctor.id]);
   });
 
   it("does not return a soft-deleted (forgotten) memory", async () => {
     const { key } = await newTenant();
     const user = uniqueUser();
     const [doctor, violin] = await remember(key, user, [{ content: DOCTOR }, { content: VIOLIN }]);
-    expect(await searchIds(key, { user_id: user, query: "hospital", channels: ["vector"] })).toEqual([doctor.id]);
+    expect((await searchIds(key, { user_id: user, query: "hospital", channels: ["vector"] }))[0]).toBe(doctor.id);
     expect((await call("DELETE", `/v1/memories/${doctor.id}`, { key })).status).toBe(200);
-    expect(await searchIds(key, { user_id: user, query: "hospital", channels: ["vector"] })).toEqual([]);
-    expect(await searchIds(key, { user_id: user, query: "hospital" })).toEqual([]);
+    expect(await searchIds(key, { user_id: user, query: "hospital", channels: ["vector"] })).toEqual([violin.id]);
+    expect(await searchIds(key, { user_id: user, query: "hospital" })).toEqual([violin.id]);
     // The other memory's vector is untouched.
     expect(await searchIds(key, { user_id: user, query: "piano", channels: ["vector"] })).toEqual([violin.id]);
   });
@@ -169,8 +213,8 @@ describe("embedding spaces never mix", () => {
     // The Cube DO keeps an in-memory copy of its vectors; a fresh instance reloads them from SQL.
     await evictDurableObject(stub);
 
-    expect(await searchIds(key, { user_id: user, query: "car", channels: ["vector"] })).toEqual([automobile.id]);
-    expect(await searchIds(key, { user_id: user, query: DOOR_CODE, channels: ["vector"] })).toEqual([]);
+    expect((await searchIds(key, { user_id: user, query: "car", channels: ["vector"] }))[0]).toBe(automobile.id);
+    expect(await searchIds(key, { user_id: user, query: DOOR_CODE, channels: ["vector"] })).not.toContain(doorCode.id);
     // Still there, and still found by its words.
     expect(await searchIds(key, { user_id: user, query: "door code", channels: ["lexical"] })).toEqual([doorCode.id]);
   });
@@ -185,7 +229,7 @@ describe("embedding spaces never mix", () => {
       expect(store.embedderOf(automobile.id)).toBeNull();
       expect(store.count()).toBe(memories.length - 1);
     });
-    expect(await searchIds(key, { user_id: user, query: "car", channels: ["vector"] })).toEqual([]);
+    expect(await searchIds(key, { user_id: user, query: "car", channels: ["vector"] })).not.toContain(automobile.id);
   });
 });
 
@@ -248,29 +292,32 @@ describe("filters apply to vector candidates", () => {
       { content: AUTOMOBILE, type: "fact" },
       { content: VIOLIN, type: "preference" },
     ]);
+    // The nearest memory that passes comes back, never the nearer one the filter rejects.
     const car = { user_id: user, query: "car", channels: ["vector"] };
-    expect(await searchIds(key, { ...car, where: { field: "type", op: "eq", value: "preference" } })).toEqual([]);
+    expect(await searchIds(key, { ...car, where: { field: "type", op: "eq", value: "preference" } })).toEqual([violin.id]);
     expect(await searchIds(key, { ...car, where: { field: "type", op: "eq", value: "fact" } })).toEqual([automobile.id]);
-    expect(await searchIds(key, { ...car, filters: { type: "preference" } })).toEqual([]);
+    expect(await searchIds(key, { ...car, filters: { type: "preference" } })).toEqual([violin.id]);
     const piano = { user_id: user, query: "piano", channels: ["vector"] };
-    expect(await searchIds(key, { ...piano, where: { not: { field: "type", op: "eq", value: "preference" } } })).toEqual([]);
+    expect(await searchIds(key, { ...piano, where: { not: { field: "type", op: "eq", value: "preference" } } })).toEqual([automobile.id]);
     expect(await searchIds(key, { ...piano, where: { field: "type", op: "in", value: ["preference", "event"] } })).toEqual([violin.id]);
   });
 
   it("a threshold drops vector candidates scoring below it", async () => {
     const { key } = await newTenant();
     const user = uniqueUser();
-    // Both match "car" semantically; importance and priority put one ~10% above 1 and the other ~5% below it,
-    // whichever ranks first by cosine.
+    // Both match "car" semantically; importance and priority lift one and lower the other, whichever ranks first by
+    // cosine.
     const [strong, weak] = await remember(key, user, [
       { content: AUTOMOBILE, importance: 1, priority: 100 },
       { content: "the truck and the van are parked outside", importance: 0, priority: 0 },
     ]);
     const car = { user_id: user, query: "car", channels: ["vector"] };
-    expect((await searchIds(key, { ...car, threshold: 0 })).sort()).toEqual([strong.id, weak.id].sort());
-    const strict = await search(key, { ...car, threshold: 1 });
+    const all = await search(key, { ...car, threshold: 0 });
+    expect(all.map((m) => m.id).sort()).toEqual([strong.id, weak.id].sort());
+    const [strongScore, weakScore] = [strong.id, weak.id].map((id) => all.find((m) => m.id === id)!.score as number);
+    expect(strongScore).toBeGreaterThan(weakScore!);
+    const strict = await search(key, { ...car, threshold: (strongScore! + weakScore!) / 2 });
     expect(strict.map((m) => m.id)).toEqual([strong.id]);
-    for (const hit of strict) expect(hit.score).toBeGreaterThanOrEqual(1);
   });
 
   /**
@@ -292,7 +339,7 @@ describe("filters apply to vector candidates", () => {
   });
 
   /** PRODUCT BUG (it.fails): the same cut as above; a soft delete keeps the vector, and the state filter comes after it. */
-  it("more than 100 forgotten memories do not crowd a live one out of the vector channel", async () => {
+  it("more than 100 forgotten memories do not crowd a live one out of the vector channel", { timeout: 30_000 }, async () => {
     const { key } = await newTenant();
     const user = uniqueUser();
     const [target] = await remember(key, user, [{ content: AUTOMOBILE }]);

@@ -33,7 +33,7 @@ describe("POST /v1/search", () => {
 
   it("stems words (porter): flight finds flights", async () => {
     const { key, user, memories } = await seeded();
-    const response = await call("POST", "/v1/search", { key, body: { user_id: user, query: "flight" } });
+    const response = await call("POST", "/v1/search", { key, body: { user_id: user, query: "flight", channels: ["lexical"] } });
     expect(response.body.data.map((m: any) => m.id)).toEqual([memories[1].id]);
   });
 
@@ -49,7 +49,7 @@ describe("POST /v1/search", () => {
 
   it("finds tags as well as content", async () => {
     const { key, user, memories } = await seeded();
-    const response = await call("POST", "/v1/search", { key, body: { user_id: user, query: "health" } });
+    const response = await call("POST", "/v1/search", { key, body: { user_id: user, query: "health", channels: ["lexical", "tag"] } });
     expect(response.body.data.map((m: any) => m.id)).toEqual([memories[0].id]);
   });
 
@@ -60,7 +60,7 @@ describe("POST /v1/search", () => {
     const found = await call("POST", "/v1/search", { key, body: { user_id: user, query: "wifi password" } });
     expect(found.body.data[0].id).toBe(memory.id);
     await call("PATCH", `/v1/memories/${memory.id}`, { key, body: { content: "The door code is 4821" } });
-    expect((await call("POST", "/v1/search", { key, body: { user_id: user, query: "wifi" } })).body.data).toEqual([]);
+    expect((await call("POST", "/v1/search", { key, body: { user_id: user, query: "wifi", channels: ["lexical"] } })).body.data).toEqual([]);
     expect((await call("POST", "/v1/search", { key, body: { user_id: user, query: "door code" } })).body.data[0].id).toBe(memory.id);
   });
 
