@@ -1,6 +1,8 @@
 import { z } from "@hono/zod-openapi";
 import { MEMORY_STATES } from "../core/lifecycle";
-import { CubeId, ExternalId, Timestamp, exactlyOneScope, ownerScopeFields, pageOf, text } from "./common";
+import { isWellFormed } from "../core/json-bounds";
+import { CubeId, ExternalId, Timestamp, WELL_FORMED, exactlyOneScope, ownerScopeFields, pageOf, text } from "./common";
+import { bounded, freeJsonBounds } from "./free-json";
 import { Job as JobSchema } from "./jobs";
 import { LIMITS } from "./limits";
 
@@ -23,12 +25,11 @@ const Tag = z
   .min(1)
   .max(LIMITS.tagChars)
   .regex(/^[^\u0000-\u001f\u007f]+$/, "must not contain control characters")
-  .refine((t) => t.trim() === t, "must not start or end with white space");
+  .refine((t) => t.trim() === t, "must not start or end with white space")
+  .refine(isWellFormed, WELL_FORMED);
 const Tags = z.array(Tag).max(LIMITS.tags);
 
-const Metadata = z
-  .record(z.string().min(1).max(64), z.unknown())
-  .refine((m) => JSON.stringify(m).length <= LIMITS.metadataBytes, `must serialise to at most ${LIMITS.metadataBytes} bytes`)
+const Metadata = bounded(z.record(z.string().min(1).max(64), z.unknown()), freeJsonBounds(LIMITS.metadataBytes))
   .openapi({ description: "Free JSON object, returned as written; filterable in search.", example: { app: "demo" } });
 
 const Priority = z.int().min(0).max(100).openapi({ description: "Scheduling priority, 0–100 (default 50)." });
