@@ -3,7 +3,7 @@
  * Durable Object; nothing acknowledged is lost, nothing is written twice, versions stay contiguous.
  */
 import { describe, expect, it } from "vitest";
-import { call, newTenant, remember, uniqueUser } from "../helpers";
+import { type ApiResponse, call, newTenant, remember, uniqueUser } from "../helpers";
 
 const { key } = await newTenant();
 
@@ -12,7 +12,7 @@ async function everything(user: string) {
   const all: { id: string; content: string; pinned: boolean }[] = [];
   let cursor: string | null = null;
   do {
-    const page = await call<{ data: { id: string; content: string; pinned: boolean }[]; next_cursor: string | null }>("GET", `/v1/memories?user_id=${user}&limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`, { key });
+    const page: ApiResponse<{ data: typeof all; next_cursor: string | null }> = await call("GET", `/v1/memories?user_id=${user}&limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`, { key });
     expect(page.status).toBe(200);
     all.push(...page.body.data);
     cursor = page.body.next_cursor;
