@@ -219,15 +219,16 @@ export const UpdateMemoryRequest = z
   })
   .openapi("UpdateMemoryRequest");
 
-const oneOrMany = <T extends z.ZodType>(item: T) => z.union([item, z.array(item)]);
+// Bounded like every list: a repeated query parameter or a JSON array costs work per value before any filter runs.
+const oneOrMany = <T extends z.ZodType>(item: T, max: number) => z.union([item, z.array(item).max(max)]);
 
 /** Filters shared by list and search. Repeated values of one field match any of them; tags must all be present. */
 export const memoryFilterFields = {
-  type: oneOrMany(MemoryType).optional().openapi({ description: "Memory type(s); repeat to match any." }),
-  state: oneOrMany(MemoryState).optional().openapi({
+  type: oneOrMany(MemoryType, MEMORY_TYPES.length).optional().openapi({ description: "Memory type(s); repeat to match any." }),
+  state: oneOrMany(MemoryState, MEMORY_STATES.length).optional().openapi({
     description: "Lifecycle state(s). Default: generated, activated and archived (forgotten, expired, superseded and merged are hidden).",
   }),
-  tags: oneOrMany(Tag).optional().openapi({ description: "Tags the memory must all carry." }),
+  tags: oneOrMany(Tag, LIMITS.tags).optional().openapi({ description: "Tags the memory must all carry." }),
   session_id: ExternalId.optional(),
   created_after: Timestamp.optional(),
   created_before: Timestamp.optional(),
