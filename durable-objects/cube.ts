@@ -24,6 +24,7 @@ import {
   type SearchRequestInternal,
   type WriteMeta,
 } from "./cube/protocol";
+import { afterCommit } from "./cube/after-commit";
 import { type ArchivedPayload, CubeLifecycle, type CubeStats } from "./cube/lifecycle";
 import { CubeConsolidation } from "./cube/consolidate";
 import { CubeOutbox } from "./cube/outbox";
@@ -645,17 +646,21 @@ export class CubeDurableObject extends DurableObject<Env> {
   private async scheduleOutbox(): Promise<void> {
     if (this.outboxArmed) return;
     const at = Date.now() + OUTBOX_DELAY_MS;
-    const armed = await this.ctx.storage.getAlarm();
-    if (armed === null || armed > at) await this.ctx.storage.setAlarm(at);
-    this.outboxArmed = true;
+    await afterCommit("outbox alarm", async () => {
+      const armed = await this.ctx.storage.getAlarm();
+      if (armed === null || armed > at) await this.ctx.storage.setAlarm(at);
+      this.outboxArmed = true;
+    });
   }
 
   /** After a write that may have set a TTL: brings the alarm forward when a memory now expires before it fires. */
   private async rearmForExpiry(): Promise<void> {
     const next = this.lifecycle.nextExpiry();
     if (next === null) return;
-    const armed = await this.ctx.storage.getAlarm();
-    if (armed === null || next < armed) await this.ctx.storage.setAlarm(next);
+    await afterCommit("expiry alarm", async () => {
+      const armed = await this.ctx.storage.getAlarm();
+      if (armed === null || next < armed) await this.ctx.storage.setAlarm(next);
+    });
   }
 
   private async expireAndClean(ref: CubeRef): Promise<string[]> {

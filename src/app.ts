@@ -17,6 +17,7 @@ import { docsRoutes } from "./routes/docs";
 import { healthRoutes } from "./routes/health";
 import { HOOK_SIGNATURE_SCHEME, LIFECYCLE_HOOK_PATH, hookSecretRoutes, lifecycleHookRoutes } from "./routes/hooks";
 import { jobRoutes } from "./routes/jobs";
+import { guardJsonBodies } from "./routes/json-guard";
 import { keyRoutes } from "./routes/keys";
 import { MCP_PATH, mcpRoutes } from "./routes/mcp";
 import { MEM0_PREFIX, MEM0_SECURITY_SCHEME, mem0Routes } from "./routes/mem0";
@@ -183,6 +184,7 @@ export function createApp() {
       await next();
     }),
     limitRate,
+    guardJsonBodies([MCP_PATH, LIFECYCLE_HOOK_PATH]),
   ] as const;
   // The pages' static files: the binding reaches the page routes through the context, like the API's deps.
   for (const path of ["/console", "/console/*", "/docs", "/docs/*"]) {

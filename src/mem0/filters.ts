@@ -10,6 +10,7 @@
  * silently matched more than it says would leak memories across runs or apps.
  */
 import type { OwnerScopeInput } from "../schemas/common";
+import { LIMITS } from "../schemas/limits";
 import { type Scalar, WHERE_OPS, type Where, type WhereCondition, type WhereOp } from "../core/where";
 
 /** Metadata keys that carry mem0's agent and app ids on a memory (hidden from mem0's `metadata`). */
@@ -23,6 +24,9 @@ type EntityField = (typeof ENTITY_FIELDS)[number];
 const isOp = (op: string): op is WhereOp => (WHERE_OPS as readonly string[]).includes(op);
 
 export class FilterError extends Error {}
+
+/** Filter objects nested in one another (AND/OR/NOT lists): what the schema's JSON depth bound leaves, halved for the lists between them. */
+export const MAX_FILTER_DEPTH = Math.floor(LIMITS.jsonDepth / 2);
 
 export interface TranslatedFilters {
   /** The cube's owner: `{user_id}` or `{agent_id}`. */
@@ -41,15 +45,16 @@ const isScalar = (v: Json): v is Scalar => v === null || ["string", "number", "b
  */
 export function scopeOf(filters: Record<string, Json>): OwnerScopeInput {
   const required = new Map<EntityField, Set<string>>();
-  const collect = (node: Record<string, Json>) => {
+  const collect = (node: Record<string, Json>, depth: number) => {
+    if (depth > MAX_FILTER_DEPTH) throw new FilterError(`filters nest deeper than ${MAX_FILTER_DEPTH} levels`);
     for (const [key, value] of Object.entries(node)) {
-      if (key === "AND" && Array.isArray(value)) value.filter(isObject).forEach(collect);
+      if (key === "AND" && Array.isArray(value)) value.filter(isObject).forEach((child) => collect(child, depth + 1));
       if ((key === "user_id" || key === "agent_id") && typeof value === "string" && value !== "*") {
         required.set(key, (required.get(key) ?? new Set()).add(value));
       }
     }
   };
-  collect(filters);
+  collect(filters, 1);
   for (const field of ["user_id", "agent_id"] as const) {
     const values = required.get(field);
     if (!values) continue;
@@ -62,19 +67,21 @@ export function scopeOf(filters: Record<string, Json>): OwnerScopeInput {
 /** Translates `filters` for the cube of `scope` (from {@link scopeOf}). */
 export function translateFilters(filters: Record<string, Json>): TranslatedFilters {
   const scope = scopeOf(filters);
-  const where = node(filters, scope, "filters");
+  const where = node(filters, scope, "filters", 1);
   return { scope, where };
 }
 
 /** One filter object: its keys ANDed. */
-function node(value: Json, scope: OwnerScopeInput, path: string): Where | null {
+function node(value: Json, scope: OwnerScopeInput, path: string, depth: number): Where | null {
   if (!isObject(value)) throw new FilterError(`${path} must be an object`);
+  // Checked before recursing, so hostile nesting is a 400 and never a stack overflow (issue 16, D3).
+  if (depth > MAX_FILTER_DEPTH) throw new FilterError(`${path} nests deeper than ${MAX_FILTER_DEPTH} levels`);
   const parts: Where[] = [];
   for (const [key, inner] of Object.entries(value)) {
     const at = `${path}.${key}`;
     if (key === "AND" || key === "OR" || key === "NOT") {
       if (!Array.isArray(inner) || inner.length === 0) throw new FilterError(`${at} must be a non-empty list of filters`);
-      const children = inner.map((child, i) => node(child, scope, `${at}.${i}`));
+      const children = inner.map((child, i) => node(child, scope, `${at}.${i}`, depth + 1));
       // A null child is true of every memory in the cube (it only named the cube's own owner).
       const conditions = children.filter((c): c is Where => c !== null);
       if (key === "AND") parts.push(...conditions);

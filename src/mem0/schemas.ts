@@ -5,6 +5,7 @@
  */
 import { z } from "@hono/zod-openapi";
 import { ExternalId, Timestamp, text } from "../schemas/common";
+import { bounded, freeJsonBounds } from "../schemas/free-json";
 import { LIMITS } from "../schemas/limits";
 
 /** Fields mem0 clients send that only route or format the call on mem0's side; accepted and ignored. */
@@ -23,9 +24,7 @@ const entityFields = {
   run_id: ExternalId.optional().openapi({ description: "The memory's session (`session_id`)." }),
 };
 
-const Mem0Metadata = z
-  .record(z.string().min(1).max(64), z.unknown())
-  .refine((m) => JSON.stringify(m).length <= LIMITS.metadataBytes, `must serialise to at most ${LIMITS.metadataBytes} bytes`);
+const Mem0Metadata = bounded(z.record(z.string().min(1).max(64), z.unknown()), freeJsonBounds(LIMITS.metadataBytes));
 
 const Mem0Message = z
   .object({
@@ -73,7 +72,7 @@ export const Mem0Event = z
   .openapi("Mem0Event");
 
 /** mem0's filter object: entity ids, created_at/updated_at, categories, metadata, AND/OR/NOT (see src/mem0/filters.ts). */
-const Mem0Filters = z.record(z.string(), z.unknown()).openapi({
+const Mem0Filters = bounded(z.record(z.string(), z.unknown()), freeJsonBounds(LIMITS.filterBytes)).openapi({
   description: "mem0 filters; must name a user_id (or agent_id) at the top level or in a top-level AND.",
   example: { AND: [{ user_id: "alice" }, { created_at: { gte: "2026-01-01" } }] },
 });

@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { isWellFormed } from "../core/json-bounds";
 import { LIMITS } from "./limits";
 
 /** The one error shape (shared/DESIGN.md "API conventions"). */
@@ -13,6 +14,9 @@ export const ErrorSchema = z
   })
   .openapi("Error");
 
+/** The message of every well-formedness refusal. */
+export const WELL_FORMED = "must be well-formed Unicode (no lone surrogates)";
+
 const utf8 = new TextEncoder();
 export const utf8Bytes = (text: string) => utf8.encode(text).length;
 
@@ -25,6 +29,7 @@ export function text(maxBytes: number) {
     .string()
     .refine((s) => s.trim().length > 0, "must not be empty or blank")
     .refine((s) => !CONTROL.test(s), "must not contain control characters")
+    .refine(isWellFormed, WELL_FORMED)
     .refine((s) => utf8Bytes(s) <= maxBytes, `must be at most ${maxBytes} bytes (UTF-8)`);
 }
 
@@ -33,7 +38,9 @@ export const ExternalId = z
   .string()
   .min(1)
   .max(LIMITS.idChars)
-  .regex(/^[^\s\u0000-\u001f\u007f]+$/, "must be visible characters without spaces");
+  .regex(/^[^\s\u0000-\u001f\u007f]+$/, "must be visible characters without spaces")
+  // Two ill-formed spellings would be stored as the same bytes and share an owner's cube (issue 16, D4).
+  .refine(isWellFormed, WELL_FORMED);
 
 export const Timestamp = z.iso.datetime({ offset: true }).openapi({ example: "2026-11-25T09:30:00Z" });
 

@@ -24,6 +24,11 @@ export const LIMITS = {
   tagChars: 64,
   /** A memory's metadata object, serialised JSON bytes. */
   metadataBytes: 8 * 1024,
+  /** Any free JSON (metadata, mem0 filters, MCP arguments, imported objects): containers nested, and values in all. */
+  jsonDepth: 32,
+  jsonNodes: 2_000,
+  /** A mem0 filter object, serialised JSON bytes (room for 100-value lists of long strings). */
+  filterBytes: 64 * 1024,
   /** Owner, session and message ids, characters. */
   idChars: 128,
   /** Message ids one memory may cite as its provenance. */

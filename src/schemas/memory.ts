@@ -1,7 +1,9 @@
 import { z } from "@hono/zod-openapi";
 import { MEMORY_STATES } from "../core/lifecycle";
 import { MEMORY_TYPES } from "../core/memory-types";
-import { CubeId, ExternalId, Timestamp, exactlyOneScope, ownerScopeFields, pageOf, text } from "./common";
+import { isWellFormed } from "../core/json-bounds";
+import { CubeId, ExternalId, Timestamp, WELL_FORMED, exactlyOneScope, ownerScopeFields, pageOf, text } from "./common";
+import { bounded, freeJsonBounds } from "./free-json";
 import { Job as JobSchema } from "./jobs";
 import { LIMITS } from "./limits";
 
@@ -15,12 +17,11 @@ const Tag = z
   .min(1)
   .max(LIMITS.tagChars)
   .regex(/^[^\u0000-\u001f\u007f]+$/, "must not contain control characters")
-  .refine((t) => t.trim() === t, "must not start or end with white space");
+  .refine((t) => t.trim() === t, "must not start or end with white space")
+  .refine(isWellFormed, WELL_FORMED);
 const Tags = z.array(Tag).max(LIMITS.tags);
 
-const Metadata = z
-  .record(z.string().min(1).max(64), z.unknown())
-  .refine((m) => JSON.stringify(m).length <= LIMITS.metadataBytes, `must serialise to at most ${LIMITS.metadataBytes} bytes`)
+const Metadata = bounded(z.record(z.string().min(1).max(64), z.unknown()), freeJsonBounds(LIMITS.metadataBytes))
   .openapi({ description: "Free JSON object, returned as written; filterable in search.", example: { app: "demo" } });
 
 const Priority = z.int().min(0).max(100).openapi({ description: "Scheduling priority, 0–100 (default 50)." });
@@ -210,15 +211,16 @@ export const UpdateMemoryRequest = z
   })
   .openapi("UpdateMemoryRequest");
 
-const oneOrMany = <T extends z.ZodType>(item: T) => z.union([item, z.array(item)]);
+// Bounded like every list: a repeated query parameter or a JSON array costs work per value before any filter runs.
+const oneOrMany = <T extends z.ZodType>(item: T, max: number) => z.union([item, z.array(item).max(max)]);
 
 /** Filters shared by list and search. Repeated values of one field match any of them; tags must all be present. */
 export const memoryFilterFields = {
-  type: oneOrMany(MemoryType).optional().openapi({ description: "Memory type(s); repeat to match any." }),
-  state: oneOrMany(MemoryState).optional().openapi({
+  type: oneOrMany(MemoryType, MEMORY_TYPES.length).optional().openapi({ description: "Memory type(s); repeat to match any." }),
+  state: oneOrMany(MemoryState, MEMORY_STATES.length).optional().openapi({
     description: "Lifecycle state(s). Default: generated, activated and archived (forgotten, expired, superseded and merged are hidden).",
   }),
-  tags: oneOrMany(Tag).optional().openapi({ description: "Tags the memory must all carry." }),
+  tags: oneOrMany(Tag, LIMITS.tags).optional().openapi({ description: "Tags the memory must all carry." }),
   session_id: ExternalId.optional(),
   created_after: Timestamp.optional(),
   created_before: Timestamp.optional(),

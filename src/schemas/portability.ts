@@ -5,6 +5,7 @@
  */
 import { z } from "@hono/zod-openapi";
 import { CubeId, ExternalId, Timestamp, utf8Bytes } from "./common";
+import { bounded, freeJsonBounds } from "./free-json";
 import { LIMITS } from "./limits";
 import { Memory, MemoryState, MemoryVersion, Source } from "./memory";
 
@@ -58,7 +59,7 @@ export const ExportEpisodeLine = z
         id: z.string().regex(/^ep_[0-9a-f]{32}$/, "must be an episode id (ep_…)"),
         owner_name: z.string().max(200),
         session_id: z.string().max(LIMITS.idChars).nullable(),
-        metadata: z.record(z.string(), z.unknown()),
+        metadata: bounded(z.record(z.string(), z.unknown()), freeJsonBounds(LIMITS.metadataBytes)),
         infer: z.boolean(),
         received_at: Timestamp,
         messages: z.array(ExportMessage).max(LIMITS.messages),
@@ -76,7 +77,8 @@ export const ExportEvent = z
     version: z.int().nullable(),
     actor: z.string().max(200),
     request_id: z.string().max(200).nullable(),
-    data: z.record(z.string(), z.unknown()),
+    // Written by the server, so bounded loosely: only the depth matters to what walks it.
+    data: bounded(z.record(z.string(), z.unknown()), { depth: LIMITS.jsonDepth, nodes: MAX_LINE_ITEMS, bytes: LIMITS.bodyBytes }),
   })
   .strict();
 
@@ -93,6 +95,7 @@ export const ExportVector = z
 
 const ExportedMemory = Memory.extend({
   id: z.string().regex(MEMORY_ID, "must be a memory id (mem_…)"),
+  metadata: bounded(z.record(z.string(), z.unknown()), freeJsonBounds(LIMITS.metadataBytes)),
   content: z.string().refine((s) => utf8Bytes(s) <= LIMITS.contentBytes, `must be at most ${LIMITS.contentBytes} bytes`),
 });
 
