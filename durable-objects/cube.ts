@@ -56,8 +56,8 @@ const CONTEXT_CACHE_MS = 60_000;
 /** How soon after a write the alarm sends its webhook events, and when it tries again after a failed send. */
 const OUTBOX_DELAY_MS = 500;
 const OUTBOX_RETRY_MS = 30_000;
-/** Ids per shared-index delete while a cube is destroyed (Vectorize takes up to 1,000). */
-const DESTROY_VECTOR_BATCH = 1000;
+/** Ids per shared-index delete while a cube is destroyed: Vectorize's deleteByIds takes at most 100 (issue 17). */
+const DESTROY_VECTOR_BATCH = 100;
 
 export class CubeDurableObject extends DurableObject<Env> {
   private readonly store: CubeStore;
@@ -528,8 +528,7 @@ export class CubeDurableObject extends DurableObject<Env> {
    * it is ever addressed again. Returns what was deleted.
    */
   async destroy(ref: CubeRef): Promise<{ memories: number; vectors: number; r2Objects: number }> {
-    // Events not yet sent (the last writes' webhooks) go out before the log is wiped.
-    await this.outbox.drain(this.env, ref);
+    // Events not yet sent are discarded with the log: they name memories being erased (issue 16, D5).
     const ids = this.portability.memoryAndVectorIds();
     const memories = Number(this.store.exec("SELECT count(*) AS n FROM memories")[0]?.n ?? 0);
     let vectors = this.vectors.count();

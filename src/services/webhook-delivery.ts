@@ -17,6 +17,7 @@ import { z } from "@hono/zod-openapi";
 import { webhookDeliveries, webhooks } from "../db/schema";
 import { WEBHOOK_EVENT_TYPES, type WebhookEventWire, type WebhookQueueMessage } from "../schemas/webhooks";
 import type { Deps } from "./context";
+import { payloadAfterDelivery } from "./erasure";
 import { checkWebhookUrl } from "./url-policy";
 import { type WebhookDeps, newDeliveryId, openWebhookSecret } from "./webhooks";
 
@@ -203,6 +204,8 @@ export async function attemptDelivery(deps: Deps, hooks: WebhookDeps, deliveryId
       lockedUntil: null,
       deliveredAt: outcome.ok ? finishedAt : null,
       updatedAt: finishedAt,
+      // An erased owner's id is kept only until the event announcing the erasure is sent (services/erasure.ts).
+      ...(status === "failed" ? {} : { payload: (await payloadAfterDelivery(row.eventType, row.payload)) ?? undefined }),
     })
     .where(and(eq(webhookDeliveries.id, deliveryId), eq(webhookDeliveries.lockedUntil, lease)));
   return status === "failed" ? { ack: false, delaySeconds } : ACK;
