@@ -32,8 +32,11 @@ export const IMPORT_BATCH = 200;
 /** Bytes an import step reads first; doubled while a line does not fit, up to MAX_LINE_BYTES. */
 const READ_BYTES = 1 << 20;
 const MAX_LINE_BYTES = 64 << 20;
-/** States whose memories have a vector in their cube (superseded, merged and expired ones gave theirs up). */
-const INDEXED_STATES = new Set(["generated", "activated", "archived"]);
+/**
+ * States whose memories have a vector in their cube (superseded, merged and expired ones gave theirs up). A forgotten
+ * memory keeps its vector — a rollback brings it back into search — so an import embeds it too (issue 16, D9).
+ */
+const INDEXED_STATES = new Set(["generated", "activated", "archived", "forgotten"]);
 
 /** A file an import cannot load (malformed, truncated, inconsistent): no retry helps, the job fails with this. */
 export class ImportFileError extends Error {
