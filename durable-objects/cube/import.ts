@@ -22,7 +22,7 @@ import {
 } from "../../src/schemas/portability";
 import { archiveKey, episodeKey } from "./r2-keys";
 import type { StoredEpisode } from "./ingest";
-import { type ArchivedPayload, MAX_PINS, preview } from "./lifecycle";
+import { type ArchivedPayload, MAX_PINS, indexArchivedText, preview } from "./lifecycle";
 import { importedMemoryId } from "./portability";
 import type { CubeRef, WriteMeta } from "./protocol";
 import { type CubeStore, contentHash } from "./store";
@@ -225,6 +225,7 @@ export class CubeImport {
         memory.state === "expired" ? null : contentHash(memory.type, memory.content),
       );
       // An archived memory's versions live in its R2 payload, like any archived memory's.
+      if (prepared.archive) indexArchivedText(this.store, id, memory.content);
       if (!prepared.archive) {
         for (const version of prepared.versions) {
           this.store.exec(
