@@ -212,13 +212,15 @@ export class CubeDurableObject extends DurableObject<Env> {
 
   /** Rolls a memory back to an earlier version (a new version itself); also undoes a soft delete. */
   async rollback(ref: CubeRef, id: string, version: number, meta: WriteMeta): Promise<Outcome<Mutation<MemoryWire>>> {
-    await this.restoreArchived(ref, [id], meta);
+    const merged = this.store.find(ref, id)?.state === "merged";
+    // A merged memory's rollback is an unmerge (issue 16, D7): its survivor changes too, and it gets a vector again.
+    await this.restoreArchived(ref, merged ? [id, this.store.find(ref, id)!.superseded_by ?? id] : [id], meta);
     const target = this.lifecycle.version(id, version);
     const current = this.store.find(ref, id);
-    const reembed = target && current && target.content !== current.content && !this.isReplay(meta);
+    const reembed = target && current && (target.content !== current.content || merged) && !this.isReplay(meta);
     const vector = reembed ? (await this.embeddings.embedDocuments([target.content]))?.[0] : undefined;
     const outcome = this.mutate(ref, meta, (now) => {
-      const rolled = this.lifecycle.rollback(ref, id, version, meta, now);
+      const rolled = merged ? this.consolidation.unmerge(ref, id, version, meta, now) : this.lifecycle.rollback(ref, id, version, meta, now);
       // The version's text is immutable, so the vector made from it before the transaction is still its vector.
       if (rolled.ok && vector) this.embeddings.upsertLocal([{ id, vector }]);
       return rolled;

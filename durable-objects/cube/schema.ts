@@ -199,7 +199,7 @@ export const CUBE_MIGRATIONS: readonly (readonly string[])[] = [
     )`,
     `CREATE INDEX IF NOT EXISTS remote_vectors_unconfirmed ON remote_vectors (pushed_at) WHERE confirmed_at IS NULL`,
   ],
-  // 11: archived memories' full text, findable by every word (issue 16, D8). An archived row keeps only a preview, so
+  // 11: archived memories' full text, findable by every word (issue 16, D8), and pairs never to merge again (D7). An archived row keeps only a preview, so
   // memories_fts indexes only that; this contentless index keeps the terms of the whole content (no copy of the
   // text, which lives in R2) under the memory's seq, from archive until the memory leaves `archived` or the cube.
   // Memories archived before this migration stay findable by their preview until restored and archived again.
@@ -214,5 +214,7 @@ export const CUBE_MIGRATIONS: readonly (readonly string[])[] = [
     `CREATE TRIGGER IF NOT EXISTS archived_fts_delete AFTER DELETE ON memories WHEN old.state = 'archived' BEGIN
       DELETE FROM archived_fts WHERE rowid = old.seq;
     END`,
+    // Pairs a caller unmerged (cube/unmerge.ts): consolidation never merges them again. a < b.
+    `CREATE TABLE IF NOT EXISTS merge_exclusions (a TEXT NOT NULL, b TEXT NOT NULL, PRIMARY KEY (a, b)) WITHOUT ROWID`,
   ],
 ];
