@@ -6,6 +6,7 @@ import { UsageError } from "./lib/args.mjs";
 const BENCHMARKS = {
   recall: () => import("./recall.mjs"),
   latency: () => import("./latency.mjs"),
+  chaos: () => import("./chaos.mjs"),
 };
 
 async function usage() {
