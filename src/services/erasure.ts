@@ -8,10 +8,11 @@
  * SHA-256), and the `owner.deleted` event until its delivery finishes — it must name the owner, or the receiving
  * app cannot erase its own copy; once delivered (or dead) its stored payload keeps only the owner's SHA-256.
  */
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq, inArray, lt, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { sha256Hex } from "../core/hash";
-import { apiKeys, webhookDeliveries } from "../db/schema";
+import { apiKeys, erasedCubes, webhookDeliveries } from "../db/schema";
+import type { WebhookEventWire } from "../schemas/webhooks";
 import type { Deps } from "./context";
 import { type KeyChange, type KeyRow, forgetKey, keyChange } from "./tenants";
 
@@ -46,10 +47,12 @@ export async function erasureSteps(deps: Deps, tenantId: string, owner: string |
   const changed = keys.map((row) => ({ row, change: narrowed(row, owner, new Set(cubeIds), now) }));
   const payloadNames = sql`(json_extract(${webhookDeliveries.payload}, '$.owner') = ${owner ?? ""}
     OR json_extract(${webhookDeliveries.payload}, '$.cube_id') IN (SELECT value FROM json_each(${cubesJson})))`;
+  const tombstones = await Promise.all(cubeIds.map(async (cubeId) => ({ tenantId, cubeSha256: await sha256Hex(cubeId), erasedAt: now })));
   return {
     statements: [
       ...changed.map(({ row, change }) => keyChange(deps, row, change)),
       deps.db.delete(webhookDeliveries).where(and(eq(webhookDeliveries.tenantId, tenantId), payloadNames)),
+      ...tombstones.map((row) => deps.db.insert(erasedCubes).values(row).onConflictDoUpdate({ target: [erasedCubes.tenantId, erasedCubes.cubeSha256], set: { erasedAt: now } })),
     ],
     afterCommit: () => {
       for (const { row } of changed) forgetKey(row);
@@ -85,4 +88,33 @@ export async function payloadAfterDelivery(eventType: string, payload: string): 
   const event = JSON.parse(payload) as { owner?: string | null; data?: Record<string, unknown> };
   if (typeof event.owner !== "string") return null;
   return JSON.stringify({ ...event, owner: null, data: { ...event.data, owner_sha256: await sha256Hex(event.owner) } });
+}
+
+/** How long an erased cube's tombstone is kept: far longer than any queue message waits before its fan-out. */
+export const ERASED_CUBE_RETENTION_MS = 7 * 24 * 3600_000;
+
+/**
+ * Events the fan-out may deliver: not those of a cube erased after they happened (they were on the queue when the
+ * deletion committed). A cube created again later (a default cube's id is deterministic) delivers its new events.
+ */
+export async function withoutErasedEvents(deps: Deps, tenantId: string, events: readonly WebhookEventWire[]): Promise<WebhookEventWire[]> {
+  const hashes = new Map<string, string>();
+  for (const event of events) if (event.cube_id !== null && !hashes.has(event.cube_id)) hashes.set(event.cube_id, await sha256Hex(event.cube_id));
+  if (hashes.size === 0) return [...events];
+  // A fan-out message holds at most OUTBOX_EVENTS_PER_MESSAGE events, so the list stays well within D1's 100 parameters.
+  const rows = await deps.db
+    .select({ cubeSha256: erasedCubes.cubeSha256, erasedAt: erasedCubes.erasedAt })
+    .from(erasedCubes)
+    .where(and(eq(erasedCubes.tenantId, tenantId), inArray(erasedCubes.cubeSha256, [...new Set(hashes.values())])));
+  if (rows.length === 0) return [...events];
+  const erased = new Map(rows.map((row) => [row.cubeSha256, row.erasedAt]));
+  return events.filter((event) => {
+    const at = event.cube_id === null ? undefined : erased.get(hashes.get(event.cube_id)!);
+    return at === undefined || Date.parse(event.created_at) > at;
+  });
+}
+
+/** The cron's part: tombstones past retention go. */
+export function pruneErasedCubes(deps: Deps, now: number) {
+  return deps.db.delete(erasedCubes).where(lt(erasedCubes.erasedAt, now - ERASED_CUBE_RETENTION_MS));
 }

@@ -17,7 +17,7 @@ import { z } from "@hono/zod-openapi";
 import { webhookDeliveries, webhooks } from "../db/schema";
 import { WEBHOOK_EVENT_TYPES, type WebhookEventWire, type WebhookQueueMessage } from "../schemas/webhooks";
 import type { Deps } from "./context";
-import { payloadAfterDelivery } from "./erasure";
+import { payloadAfterDelivery, pruneErasedCubes, withoutErasedEvents } from "./erasure";
 import { checkWebhookUrl } from "./url-policy";
 import { type WebhookDeps, newDeliveryId, openWebhookSecret } from "./webhooks";
 
@@ -105,8 +105,10 @@ export async function consumeWebhookBatch(batch: MessageBatch<unknown>, deps: De
  * so a duplicated event message delivers nothing twice. Returns the ids of the deliveries it created.
  */
 export async function fanOut(deps: Deps, hooks: WebhookDeps, tenantId: string, events: readonly WebhookEventWire[]): Promise<string[]> {
-  const own = events.filter((event) => event.tenant_id === tenantId);
-  if (own.length < events.length) console.error(`webhook queue: ${events.length - own.length} event(s) named another tenant than their message; dropped`);
+  const mine = events.filter((event) => event.tenant_id === tenantId);
+  if (mine.length < events.length) console.error(`webhook queue: ${events.length - mine.length} event(s) named another tenant than their message; dropped`);
+  if (mine.length === 0) return [];
+  const own = await withoutErasedEvents(deps, tenantId, mine);
   if (own.length === 0) return [];
   const subscribed = await deps.db.select({ id: webhooks.id, events: webhooks.events }).from(webhooks).where(eq(webhooks.tenantId, tenantId));
   const now = deps.clock();
@@ -313,6 +315,7 @@ export async function sweepWebhookDeliveries(deps: Deps, hooks: WebhookDeps): Pr
   if (old.length > 0) {
     await db.batch(nonEmpty(chunks(old.map((row) => row.id)).map((part) => db.delete(webhookDeliveries).where(inArray(webhookDeliveries.id, part)))));
   }
+  await pruneErasedCubes(deps, now);
   return { requeued: ids.length, pruned: old.length };
 }
 

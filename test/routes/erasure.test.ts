@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { cubeObjectName } from "../../src/core/ids";
 import { createDeps } from "../../src/deps";
 import type { Deps } from "../../src/services/context";
-import { attemptDelivery } from "../../src/services/webhook-delivery";
+import { attemptDelivery, fanOut } from "../../src/services/webhook-delivery";
 import { call, errorOf, newTenant, remember, uniqueUser } from "../helpers";
 import { createReceiver } from "../webhook-receiver";
 
@@ -178,8 +178,24 @@ describe("owner erasure leaves nothing that names the owner", () => {
       "the named cube's deliveries",
     );
 
+    const deletedAt = Date.now();
     expect((await call("DELETE", `/v1/cubes/${named}`, { key })).status).toBe(200);
     expect(await d1("SELECT id FROM webhook_deliveries WHERE tenant_id = ? AND json_extract(payload, '$.cube_id') = ?", tenantId, named)).toEqual([]);
+    // An event still on the queue when the deletion committed makes no delivery; one of the cube made again later does.
+    const event = (at: number) => ({
+      id: `evt_late_${crypto.randomUUID()}`,
+      type: "memory.created" as const,
+      created_at: new Date(at).toISOString(),
+      tenant_id: tenantId,
+      cube_id: named,
+      owner,
+      data: { memory_id: "mem_0123456789abcdef0123456789abcdef", version: 1 },
+    });
+    const hooks = { queue: { sendBatch: async () => {} }, fetch: async () => new Response(null, { status: 204 }), policy: { local: true } };
+    expect(await fanOut(createDeps(env), hooks, tenantId, [event(deletedAt - 1000)])).toEqual([]);
+    expect(await fanOut(createDeps(env), hooks, tenantId, [event(Date.now() + 60_000)])).toHaveLength(1);
+    // The tombstone holds the cube id's hash only.
+    expect(JSON.stringify(await d1("SELECT * FROM erased_cubes WHERE tenant_id = ?", tenantId))).not.toContain(named);
     const keys = new Map<string, any>((await call("GET", "/v1/keys", { key })).body.data.map((k: any) => [k.id, k]));
     expect(keys.get(both.id)).toMatchObject({ allowed_cubes: [kept.cube_id], revoked_at: null });
     expect(keys.get(onlyNamed.id)).toMatchObject({ allowed_cubes: [], revoked_at: expect.any(String) });
