@@ -10,6 +10,7 @@ const BENCHMARKS = {
   activation: () => import("./activation.mjs"),
   scale: () => import("./scale.mjs"),
   paraphrase: () => import("./paraphrase.mjs"),
+  chaos: () => import("./chaos.mjs"),
 };
 
 async function usage() {

@@ -67,8 +67,8 @@ const CONTEXT_CACHE_MS = 60_000;
 /** How soon after a write the alarm sends its webhook events, and when it tries again after a failed send. */
 const OUTBOX_DELAY_MS = 500;
 const OUTBOX_RETRY_MS = 30_000;
-/** Ids per shared-index delete while a cube is destroyed (Vectorize takes up to 1,000). */
-const DESTROY_VECTOR_BATCH = 1000;
+/** Ids per shared-index delete while a cube is destroyed: Vectorize's deleteByIds takes at most 100 (issue 17). */
+const DESTROY_VECTOR_BATCH = 100;
 
 export class CubeDurableObject extends DurableObject<Env> {
   private readonly store: CubeStore;
@@ -238,13 +238,15 @@ export class CubeDurableObject extends DurableObject<Env> {
 
   /** Rolls a memory back to an earlier version (a new version itself); also undoes a soft delete. */
   async rollback(ref: CubeRef, id: string, version: number, meta: WriteMeta): Promise<Outcome<Mutation<MemoryWire>>> {
-    await this.restoreArchived(ref, [id], meta);
+    const merged = this.store.find(ref, id)?.state === "merged";
+    // A merged memory's rollback is an unmerge (issue 16, D7): its survivor changes too, and it gets a vector again.
+    await this.restoreArchived(ref, merged ? [id, this.store.find(ref, id)!.superseded_by ?? id] : [id], meta);
     const target = this.lifecycle.version(id, version);
     const current = this.store.find(ref, id);
-    const reembed = target && current && target.content !== current.content && !this.isReplay(meta);
+    const reembed = target && current && (target.content !== current.content || merged) && !this.isReplay(meta);
     const vector = reembed ? (await this.embeddings.embedDocuments([target.content]))?.[0] : undefined;
     const outcome = this.mutate(ref, meta, (now) => {
-      const rolled = this.lifecycle.rollback(ref, id, version, meta, now);
+      const rolled = merged ? this.consolidation.unmerge(ref, id, version, meta, now) : this.lifecycle.rollback(ref, id, version, meta, now);
       // The version's text is immutable, so the vector made from it before the transaction is still its vector.
       if (rolled.ok && vector) this.embeddings.upsertLocal([{ id, vector }]);
       return rolled;
@@ -599,8 +601,7 @@ export class CubeDurableObject extends DurableObject<Env> {
    * it is ever addressed again. Returns what was deleted.
    */
   async destroy(ref: CubeRef): Promise<{ memories: number; vectors: number; r2Objects: number }> {
-    // Events not yet sent (the last writes' webhooks) go out before the log is wiped.
-    await this.outbox.drain(this.env, ref);
+    // Events not yet sent are discarded with the log: they name memories being erased (issue 16, D5).
     const ids = this.portability.memoryAndVectorIds();
     const memories = Number(this.store.exec("SELECT count(*) AS n FROM memories")[0]?.n ?? 0);
     let vectors = this.vectors.count();

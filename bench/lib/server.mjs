@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 import { ApiClient } from "./api.mjs";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
-const WRANGLER = path.join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
+export const WRANGLER = path.join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
 const READY_TIMEOUT_MS = 90_000;
 
 /**

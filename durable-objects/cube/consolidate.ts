@@ -1,7 +1,8 @@
 /**
  * Consolidation: near-duplicate memories merge into one survivor that keeps the provenance of all; the merged
  * ones move to `merged` and point to it (`superseded_by`). Nothing is deleted and every move is a version, so a
- * wrong merge can be undone by rolling the survivor back and restoring the others from their history.
+ * wrong merge is undone by rolling the merged memory back to a version from before it (cube/unmerge.ts): both sides
+ * are restored and the pair is never merged again.
  *
  * "Near-duplicate" is deliberately strict, because merging two memories that differ in a fact is data loss:
  * same type, word sets at least 85% alike (Jaccard), the same numbers and the same negations. "Alice is 30" and
@@ -10,8 +11,10 @@
 import { matchAny, searchTerms } from "../../src/core/fts-query";
 import { transition } from "../../src/core/lifecycle";
 import type { MemoryWire } from "../../src/schemas/memory";
-import { type CubeRef, SYSTEM } from "./protocol";
+import type { Outcome } from "../../src/errors";
+import { type CubeRef, SYSTEM, type WriteMeta } from "./protocol";
 import type { CubeStore } from "./store";
+import { NOT_EXCLUDED, unmergeMemory } from "./unmerge";
 import type { VectorStore } from "./vector-store";
 
 /** Memories one consolidation step examines. */
@@ -81,14 +84,22 @@ export class CubeConsolidation {
       .exec(
         `SELECT m.id FROM memories_fts JOIN memories m ON m.seq = memories_fts.rowid
           WHERE memories_fts MATCH ? AND m.id != ? AND m.type = ? AND +m.state IN ('generated', 'activated') AND m.frozen = 0
+            AND ${NOT_EXCLUDED}
           ORDER BY bm25(memories_fts) LIMIT ?`,
         match,
         memory.id,
         memory.type,
+        memory.id,
+        memory.id,
         CANDIDATES,
       )
       .map((row) => String(row.id));
     return [...this.store.findMany(ref, ids).values()].filter((other) => nearDuplicate(memory.content, other.content));
+  }
+
+  /** Undoes the merge of `id` (a `merged` memory) by rolling it back to `toVersion`: cube/unmerge.ts. */
+  unmerge(ref: CubeRef, id: string, toVersion: number, meta: WriteMeta, now: number): Outcome<MemoryWire> {
+    return unmergeMemory(this.store, ref, id, toVersion, meta, now);
   }
 
   /**

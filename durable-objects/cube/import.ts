@@ -22,7 +22,7 @@ import {
 } from "../../src/schemas/portability";
 import { archiveKey, episodeKey } from "./r2-keys";
 import type { StoredEpisode } from "./ingest";
-import { type ArchivedPayload, MAX_PINS, preview } from "./lifecycle";
+import { type ArchivedPayload, MAX_PINS, indexArchivedText, preview } from "./lifecycle";
 import { importedMemoryId } from "./portability";
 import type { CubeRef, WriteMeta } from "./protocol";
 import { type CubeStore, contentHash } from "./store";
@@ -32,8 +32,11 @@ export const IMPORT_BATCH = 200;
 /** Bytes an import step reads first; doubled while a line does not fit, up to MAX_LINE_BYTES. */
 const READ_BYTES = 1 << 20;
 const MAX_LINE_BYTES = 64 << 20;
-/** States whose memories have a vector in their cube (superseded, merged and expired ones gave theirs up). */
-const INDEXED_STATES = new Set(["generated", "activated", "archived"]);
+/**
+ * States whose memories have a vector in their cube (superseded, merged and expired ones gave theirs up). A forgotten
+ * memory keeps its vector — a rollback brings it back into search — so an import embeds it too (issue 16, D9).
+ */
+const INDEXED_STATES = new Set(["generated", "activated", "archived", "forgotten"]);
 
 /** A file an import cannot load (malformed, truncated, inconsistent): no retry helps, the job fails with this. */
 export class ImportFileError extends Error {
@@ -222,6 +225,7 @@ export class CubeImport {
         memory.state === "expired" ? null : contentHash(memory.type, memory.content),
       );
       // An archived memory's versions live in its R2 payload, like any archived memory's.
+      if (prepared.archive) indexArchivedText(this.store, id, memory.content);
       if (!prepared.archive) {
         for (const version of prepared.versions) {
           this.store.exec(

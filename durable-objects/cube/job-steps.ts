@@ -287,6 +287,7 @@ export class CubeJobSteps {
   private async archiveStep(job: JobRecord): Promise<void> {
     const now = this.host.clock();
     const batch = this.lifecycle.archiveCandidates(this.archivePolicy(now), job.cursor, ARCHIVE_BATCH);
+    const counts = { moved: 0, skipped: 0, ...this.jobs.get(job.id)?.result.archive };
     try {
       for (const { id } of batch) {
         const payload = this.lifecycle.archivePayload(id);
@@ -298,7 +299,11 @@ export class CubeJobSteps {
         const marked = this.host.transaction(() => this.lifecycle.markArchived(job.ref, payload, key, bytes, this.host.clock()));
         // It changed while its payload was uploading: keep it hot, and do not leave the copy behind.
         if (!marked.ok) await this.host.env.ARCHIVE.delete(key);
+        counts[marked.ok ? "moved" : "skipped"] += 1;
+        // Recorded as each one moves: a step that fails half-way keeps the count of what it did move.
+        this.jobs.addResult(job.id, { archive: counts });
       }
+      this.jobs.addResult(job.id, { archive: counts });
       const last = batch.at(-1);
       this.jobs.advance(job.id, last ? last.seq : job.cursor, batch.length, batch.length < ARCHIVE_BATCH, this.host.clock());
     } catch (error) {

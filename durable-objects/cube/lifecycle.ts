@@ -256,6 +256,7 @@ export class CubeLifecycle {
       bytes,
       current.id,
     );
+    indexArchivedText(this.store, current.id, payload.content);
     this.store.exec("DELETE FROM memory_versions WHERE memory_id = ?", current.id);
     this.store.recordEvent("memory.archived", current.id, current.version, SYSTEM, now, {
       reason: "cold and of low importance",
@@ -263,7 +264,7 @@ export class CubeLifecycle {
       to,
       bytes,
     });
-    return ok({ ...current, content: preview(payload.content), state: to });
+    return ok({ ...current, content: preview(payload.content), state: to, content_preview: true });
   }
 
   /** The R2 key of an archived memory, or null when it is not archived. */
@@ -303,7 +304,8 @@ export class CubeLifecycle {
       from: current.state,
       to,
     });
-    return ok({ ...current, content: payload.content, state: to });
+    const { content_preview: _preview, ...hot } = current;
+    return ok({ ...hot, content: payload.content, state: to });
   }
 
   // ── stats ──────────────────────────────────────────────────────────────────────────────────────────────────
@@ -348,6 +350,14 @@ export class CubeLifecycle {
 }
 
 const ms = (iso: string | null) => (iso === null ? null : Date.parse(iso));
+
+/**
+ * Keeps an archived memory findable by every word of its whole content: its terms go into the contentless
+ * `archived_fts` (cube migration 11) under its seq; triggers remove them when it leaves `archived` or the cube.
+ */
+export function indexArchivedText(store: Pick<CubeStore, "exec">, id: string, content: string): void {
+  store.exec("INSERT INTO archived_fts (rowid, content) SELECT seq, ? FROM memories WHERE id = ?", content, id);
+}
 
 export const preview = (content: string) =>
   content.length <= ARCHIVE_PREVIEW_CHARS ? content : `${content.slice(0, ARCHIVE_PREVIEW_CHARS - 1)}…`;

@@ -137,7 +137,7 @@ export class CubePortability {
           if (memory.state === "archived" && !payload) console.error(`export ${options.exportId}: archived payload of ${id} is missing; exporting its preview`);
           const line: ExportMemoryLineWire = {
             type: "memory",
-            memory: payload ? { ...memory, content: payload.content } : memory,
+            memory: payload ? withoutPreviewFlag({ ...memory, content: payload.content }) : memory,
             subject_key: row.subject_key == null ? null : String(row.subject_key),
             context: String(row.context ?? ""),
             versions: payload ? payload.versions : (versions.get(id) ?? []),
@@ -300,4 +300,8 @@ function encodeVector(vector: Float32Array): string {
   return Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength).toString("base64");
 }
 
-
+/** An archived memory exported with its whole content from R2: its content is no longer a preview. */
+function withoutPreviewFlag<T extends { content_preview?: true }>(memory: T): T {
+  const { content_preview: _preview, ...rest } = memory;
+  return rest as T;
+}

@@ -239,4 +239,22 @@ export const CUBE_MIGRATIONS: readonly (readonly string[])[] = [
       SELECT 1, max(updated_at), max(updated_at), abs(random() % 900000) FROM memories HAVING count(*) > 0`,
     `CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (updated_at) WHERE status IN ('done', 'failed') AND type != 'ingest'`,
   ],
+  // 11: archived memories' full text, findable by every word (issue 16, D8), and pairs never to merge again (D7). An archived row keeps only a preview, so
+  // memories_fts indexes only that; this contentless index keeps the terms of the whole content (no copy of the
+  // text, which lives in R2) under the memory's seq, from archive until the memory leaves `archived` or the cube.
+  // Memories archived before this migration stay findable by their preview until restored and archived again.
+  [
+    `CREATE VIRTUAL TABLE IF NOT EXISTS archived_fts USING fts5(
+      content, content='', contentless_delete=1, tokenize='porter unicode61'
+    )`,
+    `CREATE TRIGGER IF NOT EXISTS archived_fts_leave AFTER UPDATE OF state ON memories
+      WHEN old.state = 'archived' AND new.state != 'archived' BEGIN
+      DELETE FROM archived_fts WHERE rowid = old.seq;
+    END`,
+    `CREATE TRIGGER IF NOT EXISTS archived_fts_delete AFTER DELETE ON memories WHEN old.state = 'archived' BEGIN
+      DELETE FROM archived_fts WHERE rowid = old.seq;
+    END`,
+    // Pairs a caller unmerged (cube/unmerge.ts): consolidation never merges them again. a < b.
+    `CREATE TABLE IF NOT EXISTS merge_exclusions (a TEXT NOT NULL, b TEXT NOT NULL, PRIMARY KEY (a, b)) WITHOUT ROWID`,
+  ],
 ];

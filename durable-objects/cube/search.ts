@@ -39,6 +39,15 @@ const COUNTS_MAX = 10_000;
 const FIRST_SLICE = 1.25;
 /** BM25 column weights: content, tags, neighbouring turns' context. */
 export const BM25_WEIGHTS = [1.0, 0.6, 0.35] as const;
+/**
+ * Each memory's best BM25 score for an FTS expression (bound twice): its row in memories_fts, or for an archived
+ * memory also the whole archived text (archived_fts, cube migration 11), whose preview alone is in memories_fts.
+ */
+const LEXICAL_SCORES = `SELECT rowid, min(score) AS score FROM (
+    SELECT rowid, bm25(memories_fts, ${BM25_WEIGHTS.join(", ")}) AS score FROM memories_fts WHERE memories_fts MATCH ?
+    UNION ALL
+    SELECT rowid, bm25(archived_fts) AS score FROM archived_fts WHERE archived_fts MATCH ?
+  ) GROUP BY rowid`;
 
 /** The query's embedding and what the shared index already answered for it. */
 export interface SemanticQuery {
@@ -205,23 +214,22 @@ export class CubeSearch {
    * exact (filter-first) query runs instead, so a selective filter never loses results.
    */
   private lexical(match: string, filter: string, params: unknown[]): string[] {
-    const ranked = `SELECT rowid FROM memories_fts WHERE memories_fts MATCH ?
-      ORDER BY bm25(memories_fts, ${BM25_WEIGHTS.join(", ")})`;
+    const ranked = `SELECT rowid FROM (${LEXICAL_SCORES}) ORDER BY score`;
     const overfetch = CHANNEL_DEPTH * OVERFETCH;
     const best = this.sql
-      .exec(`${ranked} LIMIT ?`, match, overfetch)
+      .exec(`${ranked} LIMIT ?`, match, match, overfetch)
       .toArray()
       .map((row) => Number(row.rowid));
     if (best.length === 0) return [];
     const kept = this.firstPassing("seq", best, filter, params);
     // Everything ranked was looked at, or the page is full: the fast answer is the exact one.
     if (kept.length === CHANNEL_DEPTH || best.length < overfetch) return kept;
-    return this.ids(
-      `SELECT m.id FROM (SELECT rowid, bm25(memories_fts, ${BM25_WEIGHTS.join(", ")}) AS score FROM memories_fts
-          WHERE memories_fts MATCH ?) r
-         JOIN memories m ON m.seq = r.rowid WHERE ${filter} ORDER BY r.score LIMIT ?`,
-      [match, ...params, CHANNEL_DEPTH],
-    );
+    return this.ids(`SELECT m.id FROM (${LEXICAL_SCORES}) r JOIN memories m ON m.seq = r.rowid WHERE ${filter} ORDER BY r.score LIMIT ?`, [
+      match,
+      match,
+      ...params,
+      CHANNEL_DEPTH,
+    ]);
   }
 
   /** Candidates by id as {@link ScoringRow}s; unknown ids are absent. */

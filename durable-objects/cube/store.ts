@@ -494,6 +494,8 @@ export class CubeStore {
       state: str(row.state) as MemoryState,
       supersedes: strOrNull(row.supersedes),
       superseded_by: strOrNull(row.superseded_by),
+      // The row of an archived memory keeps a preview of its content; the whole text is in R2 (issue 16, D8).
+      ...(str(row.state) === "archived" ? { content_preview: true as const } : {}),
     };
   }
 }

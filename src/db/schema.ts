@@ -275,3 +275,18 @@ export const webhookDeliveries = sqliteTable(
     index("webhook_deliveries_finished").on(t.updatedAt).where(sql`status IN ('delivered', 'dead')`),
   ],
 );
+
+/**
+ * Cubes erased by owner or cube deletion, by the SHA-256 of the cube id only (services/erasure.ts): the webhook
+ * fan-out drops events of an erased cube created before its erasure, so a queue message in flight at the deletion
+ * writes no delivery naming the owner. Retention: 7 days (ERASED_CUBE_RETENTION_MS), pruned by the cron.
+ */
+export const erasedCubes = sqliteTable(
+  "erased_cubes",
+  {
+    tenantId: text("tenant_id").notNull(),
+    cubeSha256: text("cube_sha256").notNull(),
+    erasedAt: integer("erased_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.cubeSha256] }), index("erased_cubes_erased_at").on(t.erasedAt)],
+);

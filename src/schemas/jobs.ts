@@ -29,6 +29,13 @@ export const JobResult = z
       })
       .optional()
       .openapi({ description: "An import job's progress and outcome." }),
+    archive: z
+      .object({
+        moved: z.int().openapi({ description: "Memories moved to R2 (now `archived`, findable by every word)." }),
+        skipped: z.int().openapi({ description: "Candidates left hot because they changed while their payload was uploading." }),
+      })
+      .optional()
+      .openapi({ description: "An archive job's outcome so far." }),
   })
   .openapi("JobResult");
 

@@ -87,6 +87,11 @@ export const Memory = z
     state: MemoryState,
     supersedes: z.string().nullable(),
     superseded_by: z.string().nullable(),
+    content_preview: z.literal(true).optional().openapi({
+      description:
+        "Present (true) when `content` is only the preview an archived memory keeps in its cube (its first 280 characters); " +
+        "reading the memory by id restores it with its whole content. Search finds it by every word of the whole content.",
+    }),
   })
   .openapi("Memory");
 

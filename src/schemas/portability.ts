@@ -93,11 +93,16 @@ export const ExportVector = z
   .strict()
   .refine((v) => v.data.length === Math.ceil((v.dimensions * 4) / 3) * 4, "data must hold exactly `dimensions` float32 values");
 
+// Strict all the way down, as docs/export-format.md promises: a key this version does not define, in a memory,
+// its source or one of its versions, makes the line invalid rather than being dropped (issue 16, D9).
 const ExportedMemory = Memory.extend({
   id: z.string().regex(MEMORY_ID, "must be a memory id (mem_…)"),
   metadata: bounded(z.record(z.string(), z.unknown()), freeJsonBounds(LIMITS.metadataBytes)),
   content: z.string().refine((s) => utf8Bytes(s) <= LIMITS.contentBytes, `must be at most ${LIMITS.contentBytes} bytes`),
-});
+  source: Source.strict(),
+}).strict();
+
+const ExportedVersion = MemoryVersion.extend({ memory: ExportedMemory }).strict();
 
 /** One memory: the wire header with its full content (archived ones too), its versions, events and vector. */
 export const ExportMemoryLine = z
@@ -106,7 +111,7 @@ export const ExportMemoryLine = z
     memory: ExportedMemory,
     subject_key: z.string().max(500).nullable().openapi({ description: "What the memory is about, for MemReader's conflict policy." }),
     context: z.string().max(8000).nullable().openapi({ description: "Its session neighbours' text, as indexed for search; recomputed when null." }),
-    versions: z.array(MemoryVersion).max(MAX_LINE_ITEMS),
+    versions: z.array(ExportedVersion).max(MAX_LINE_ITEMS),
     events: z.array(ExportEvent).max(MAX_LINE_ITEMS),
     vector: ExportVector.optional(),
   })

@@ -23,6 +23,7 @@ import {
 } from "../schemas/portability";
 import type { TenantContext } from "./context";
 import { cubeOfMemory, cubeStub, forgetCachedCube, ownCube, reachCube, restrictionsOf } from "./cubes";
+import { erasureSteps } from "./erasure";
 import { publishEvent } from "./webhooks";
 
 /** Cube ids per D1 statement: D1 binds at most 100 parameters. */
@@ -145,7 +146,7 @@ function checkUpload(text: string): void {
 /**
  * Deletes every cube of an owner (default and named) and every trace of them: each cube's storage, vectors and R2
  * objects (the cube does it), then the D1 rows — cubes, the owners entry, grants on those cubes and grants to the
- * owner, audit rows that name those cubes. One `owner.delete` audit row records that it happened, with the receipt and
+ * owner, audit rows that name those cubes, and (services/erasure.ts) keys and webhook deliveries naming them. One `owner.delete` audit row records that it happened, with the receipt and
  * the owner as a SHA-256 only. An owner that does not exist (or was deleted before) is 404.
  */
 export async function deleteOwner(ctx: TenantContext, owner: string): Promise<DeletionReceiptWire> {
@@ -164,6 +165,7 @@ export async function deleteOwner(ctx: TenantContext, owner: string): Promise<De
   }
   const refs = rows.map((row) => ({ tenantId, cubeId: row.id, owner }));
   const receipt = await wipeCubes(ctx, owner, refs);
+  const erasure = await erasureSteps(ctx.deps, tenantId, owner, receipt.cubes);
 
   const statements: [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]] = [
     db.delete(grants).where(and(eq(grants.tenantId, tenantId), eq(grants.principal, owner))),
@@ -173,9 +175,11 @@ export async function deleteOwner(ctx: TenantContext, owner: string): Promise<De
     ]),
     db.delete(cubes).where(and(eq(cubes.tenantId, tenantId), eq(cubes.owner, owner))),
     db.delete(owners).where(and(eq(owners.tenantId, tenantId), eq(owners.owner, owner))),
+    ...erasure.statements,
     db.insert(auditLog).values(await auditRow(ctx, "owner.delete", null, receipt)),
   ];
   await db.batch(statements);
+  erasure.afterCommit();
   for (const ref of refs) forgetCachedCube(tenantId, ref.cubeId);
   return receipt;
 }
@@ -203,6 +207,7 @@ export async function deleteCube(ctx: TenantContext, cubeId: string): Promise<De
     throw new ApiError("conflict", "an owner's default cube is deleted with its owner: DELETE /v1/owners/{owner}");
   }
   const receipt = await wipeCubes(ctx, ref.owner, [ref]);
+  const erasure = await erasureSteps(ctx.deps, tenantId, null, [ref.cubeId]);
   await db.batch([
     db.delete(grants).where(and(eq(grants.tenantId, tenantId), eq(grants.cubeId, ref.cubeId))),
     ...auditOfCubes(ctx, [ref.cubeId]),
@@ -213,8 +218,10 @@ export async function deleteCube(ctx: TenantContext, cubeId: string): Promise<De
         memoryCount: sql`(SELECT coalesce(sum(${cubes.memoryCount}), 0) FROM ${cubes} WHERE ${cubes.tenantId} = ${tenantId} AND ${cubes.owner} = ${ref.owner})`,
       })
       .where(and(eq(owners.tenantId, tenantId), eq(owners.owner, ref.owner))),
+    ...erasure.statements,
     db.insert(auditLog).values(await auditRow(ctx, "cube.delete", ref.cubeId, receipt)),
   ]);
+  erasure.afterCommit();
   forgetCachedCube(tenantId, ref.cubeId);
   return receipt;
 }

@@ -31,7 +31,7 @@ export async function getTenant(deps: Deps, tenantId: string) {
   return { id: tenant.id, name: tenant.name, created_at: toIso(tenant.createdAt) };
 }
 
-type KeyRow = typeof apiKeys.$inferSelect;
+export type KeyRow = typeof apiKeys.$inferSelect;
 
 const parseList = (json: string | null): string[] | null => (json === null ? null : (JSON.parse(json) as string[]));
 
@@ -173,8 +173,27 @@ export async function revokeKey(deps: Deps, tenantId: string, keyId: string, vie
   // The limiter first: it is where revocation takes effect for every isolate within KEY_REVOCATION_BOUND_MS
   // (services/auth.ts). Should D1 then fail, the key is refused everywhere already and a retry completes the record.
   await deps.limiters.getByName(keyId).revoke();
-  const revokedAt = deps.clock();
-  await deps.db.update(apiKeys).set({ revokedAt }).where(where);
+  const change = { revokedAt: deps.clock() };
+  await keyChange(deps, row, change);
+  forgetKey(row);
+  return toApiKey({ ...row, ...change });
+}
+
+/** What may change in a stored key: revocation, and narrower owners or cubes (never wider ones). */
+export type KeyChange = Partial<Pick<KeyRow, "revokedAt" | "allowedOwners" | "allowedCubes">>;
+
+/**
+ * The statement that changes a key (revocation, narrowing); run it, then {@link forgetKey}. Key revocation and
+ * owner erasure (services/erasure.ts) both go through here, so both drop every cached copy of the key.
+ */
+export function keyChange(deps: Deps, row: Pick<KeyRow, "id" | "tenantId">, change: KeyChange) {
+  return deps.db
+    .update(apiKeys)
+    .set(change)
+    .where(and(eq(apiKeys.id, row.id), eq(apiKeys.tenantId, row.tenantId)));
+}
+
+/** After a {@link keyChange} committed: this isolate's cached copy goes, so the change holds on the next request. */
+export function forgetKey(row: Pick<KeyRow, "secretHash">): void {
   forgetCachedKey(row.secretHash);
-  return toApiKey({ ...row, revokedAt });
 }

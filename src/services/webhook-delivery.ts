@@ -18,6 +18,7 @@ import { ID_LIST_CHUNK, rowsPerInsert } from "../core/sql-limits";
 import { webhookDeliveries, webhooks } from "../db/schema";
 import { WEBHOOK_EVENT_TYPES, type WebhookEventWire, type WebhookQueueMessage } from "../schemas/webhooks";
 import type { Deps } from "./context";
+import { payloadAfterDelivery, pruneErasedCubes, withoutErasedEvents } from "./erasure";
 import { checkWebhookUrl } from "./url-policy";
 import { type WebhookDeps, newDeliveryId, openWebhookSecret } from "./webhooks";
 
@@ -107,8 +108,10 @@ export async function consumeWebhookBatch(batch: MessageBatch<unknown>, deps: De
  * so a duplicated event message delivers nothing twice. Returns the ids of the deliveries it created.
  */
 export async function fanOut(deps: Deps, hooks: WebhookDeps, tenantId: string, events: readonly WebhookEventWire[]): Promise<string[]> {
-  const own = events.filter((event) => event.tenant_id === tenantId);
-  if (own.length < events.length) console.error(`webhook queue: ${events.length - own.length} event(s) named another tenant than their message; dropped`);
+  const mine = events.filter((event) => event.tenant_id === tenantId);
+  if (mine.length < events.length) console.error(`webhook queue: ${events.length - mine.length} event(s) named another tenant than their message; dropped`);
+  if (mine.length === 0) return [];
+  const own = await withoutErasedEvents(deps, tenantId, mine);
   if (own.length === 0) return [];
   const subscribed = await deps.db.select({ id: webhooks.id, events: webhooks.events }).from(webhooks).where(eq(webhooks.tenantId, tenantId));
   const now = deps.clock();
@@ -206,6 +209,8 @@ export async function attemptDelivery(deps: Deps, hooks: WebhookDeps, deliveryId
       lockedUntil: null,
       deliveredAt: outcome.ok ? finishedAt : null,
       updatedAt: finishedAt,
+      // An erased owner's id is kept only until the event announcing the erasure is sent (services/erasure.ts).
+      ...(status === "failed" ? {} : { payload: (await payloadAfterDelivery(row.eventType, row.payload)) ?? undefined }),
     })
     .where(and(eq(webhookDeliveries.id, deliveryId), eq(webhookDeliveries.lockedUntil, lease)));
   return status === "failed" ? { ack: false, delaySeconds } : ACK;
@@ -313,6 +318,7 @@ export async function sweepWebhookDeliveries(deps: Deps, hooks: WebhookDeps): Pr
   if (old.length > 0) {
     await db.batch(nonEmpty(chunks(old.map((row) => row.id)).map((part) => db.delete(webhookDeliveries).where(inArray(webhookDeliveries.id, part)))));
   }
+  await pruneErasedCubes(deps, now);
   return { requeued: ids.length, pruned: old.length };
 }
 

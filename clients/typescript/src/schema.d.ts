@@ -6130,6 +6130,13 @@ export interface components {
                 /** @description Memories embedded anew with the configured embedder. */
                 re_embedded: number;
             };
+            /** @description An archive job's outcome so far. */
+            archive?: {
+                /** @description Memories moved to R2 (now `archived`, findable by every word). */
+                moved: number;
+                /** @description Candidates left hot because they changed while their payload was uploading. */
+                skipped: number;
+            };
         };
         Memory: {
             /** @example mem_0123456789abcdef0123456789abcdef */
@@ -6196,6 +6203,11 @@ export interface components {
             state: components["schemas"]["MemoryState"];
             supersedes: string | null;
             superseded_by: string | null;
+            /**
+             * @description Present (true) when `content` is only the preview an archived memory keeps in its cube (its first 280 characters); reading the memory by id restores it with its whole content. Search finds it by every word of the whole content.
+             * @enum {boolean}
+             */
+            content_preview?: true;
         };
         /** @enum {string} */
         MemoryType: "fact" | "event" | "preference" | "instruction" | "task" | "episode_summary" | "message" | "note";
