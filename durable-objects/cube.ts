@@ -38,6 +38,7 @@ import { VectorStore } from "./cube/vector-store";
 import { CubeImport, type ImportParams, type ImportProgress } from "./cube/import";
 import { CubePortability, type ExportSummary, uploadKey } from "./cube/portability";
 import { CubeProvenance } from "./cube/provenance";
+import { EmbeddingRetry } from "./cube/embedding-retry";
 import { CubeEmbeddings } from "./cube/embeddings";
 import { episodeKey } from "./cube/r2-keys";
 import { CubeJobSteps } from "./cube/job-steps";
@@ -73,6 +74,7 @@ export class CubeDurableObject extends DurableObject<Env> {
   private readonly importer: CubeImport;
   private readonly provenance_: CubeProvenance;
   private readonly embeddings: CubeEmbeddings;
+  private readonly embeddingRetry: EmbeddingRetry;
   private readonly steps: CubeJobSteps;
   private memoryReader: MemoryReader | null = null;
   /** Bumped by every change to the cube's memories: cached working memory and contexts older than it are stale. */
@@ -106,6 +108,7 @@ export class CubeDurableObject extends DurableObject<Env> {
     this.importer = new CubeImport(this.store, env.ARCHIVE);
     this.provenance_ = new CubeProvenance(this.store, env.ARCHIVE, watermarks);
     this.embeddings = new CubeEmbeddings(ctx.storage, this.vectors, () => this.retrieval, () => this.clock());
+    this.embeddingRetry = new EmbeddingRetry(ctx.storage.sql, this.jobs);
     this.steps = new CubeJobSteps(
       {
         jobs: this.jobs,
@@ -166,6 +169,7 @@ export class CubeDurableObject extends DurableObject<Env> {
       return updated;
     });
     if (outcome.ok && vector && !outcome.value.replayed) await this.embeddings.pushRemote(ref, [{ id, vector }]);
+    if (outcome.ok && !vector && patch.content !== undefined && !outcome.value.replayed) await this.embeddings.dropStale(ref, [id]);
     if (outcome.ok && (patch.expiresAt != null || patch.ttlSeconds !== undefined)) await this.rearmForExpiry();
     if (outcome.ok && !outcome.value.replayed) await this.scheduleOutbox();
     return outcome;
@@ -224,6 +228,7 @@ export class CubeDurableObject extends DurableObject<Env> {
       return rolled;
     });
     if (outcome.ok && vector && !outcome.value.replayed) await this.embeddings.pushRemote(ref, [{ id, vector }]);
+    if (outcome.ok && reembed && !vector && !outcome.value.replayed) await this.embeddings.dropStale(ref, [id]);
     if (outcome.ok) await this.rearmForExpiry();
     if (outcome.ok && !outcome.value.replayed) await this.scheduleOutbox();
     return outcome;
@@ -456,6 +461,7 @@ export class CubeDurableObject extends DurableObject<Env> {
     const ref = this.identity();
     if (ref) await this.expireAndClean(ref);
     this.generation += 1;
+    if (ref) this.embeddingRetry.run(ref, this.clock(), () => this.steps.total("reindex", this.clock()));
     for (const job of this.jobs.due(this.clock())) {
       await this.steps.run(job);
       // A step may have changed memories; a search between two steps must not reuse what it cached before this one.
@@ -557,6 +563,7 @@ export class CubeDurableObject extends DurableObject<Env> {
     const due = [
       this.jobs.nextDue(),
       this.embeddings.nextConfirmation(),
+      this.embeddingRetry.nextAt(),
       this.lifecycle.nextExpiry(),
       this.lifecycle.archivesToDelete(1).length > 0 ? this.clock() : null,
       outboxAt,
