@@ -65,7 +65,8 @@ export class CubeEmbeddings {
     try {
       const [vector] = await embedder.embed([query], "query");
       if (!vector) return null;
-      const remote: VectorMatch[] = remoteIndex ? await remoteIndex.query(ref.cubeId, vector, REMOTE_TOP_K) : [];
+      // A failing shared index costs only its own matches: the cube's recent vectors still answer.
+      const remote: VectorMatch[] = remoteIndex ? await remoteIndex.query(ref.cubeId, vector, REMOTE_TOP_K).catch(remoteQueryFailed) : [];
       return { embedderId: embedder.id, vector, minSimilarity: embedder.minSimilarity, fusionWeight: embedder.fusionWeight, remote };
     } catch (error) {
       console.error("query embedding or remote vector search failed", error);
@@ -146,4 +147,9 @@ export class CubeEmbeddings {
   count(): number {
     return this.vectors.count() + this.remote.confirmedCount();
   }
+}
+
+function remoteQueryFailed(error: unknown): VectorMatch[] {
+  console.error("shared-index query failed; searching the cube's own vectors only", error);
+  return [];
 }
