@@ -6,6 +6,7 @@ import { createApp } from "./app";
 import { createDeps, createWebhookDeps } from "./deps";
 import { pruneHookDeliveries } from "./services/lifecycle-hook";
 import { sweepLifecycle } from "./services/lifecycle-sweep";
+import { WEBHOOK_DEAD_LETTER_QUEUE, drainWebhookDeadLetters } from "./services/webhook-dead-letters";
 import { consumeWebhookBatch, sweepWebhookDeliveries } from "./services/webhook-delivery";
 
 export { CubeDurableObject } from "../durable-objects/cube";
@@ -29,8 +30,12 @@ export default {
     console.log(JSON.stringify({ event: "webhook_sweep", ...webhooks }));
   },
 
-  /** The webhook queue (wrangler.toml `[[queues.consumers]]`): fan events out to webhooks, attempt deliveries. */
+  /**
+   * The webhook queue (wrangler.toml `[[queues.consumers]]`): fan events out to webhooks, attempt deliveries; and
+   * its dead-letter queue, where messages land after max_retries (services/webhook-dead-letters.ts).
+   */
   async queue(batch, env) {
-    await consumeWebhookBatch(batch, createDeps(env), createWebhookDeps(env));
+    if (batch.queue === WEBHOOK_DEAD_LETTER_QUEUE) await drainWebhookDeadLetters(batch, createDeps(env), createWebhookDeps(env));
+    else await consumeWebhookBatch(batch, createDeps(env), createWebhookDeps(env));
   },
 } satisfies ExportedHandler<Env>;
