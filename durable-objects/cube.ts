@@ -42,6 +42,7 @@ import { VectorStore } from "./cube/vector-store";
 import { CubeImport, type ImportParams, type ImportProgress } from "./cube/import";
 import { CubePortability, type ExportSummary, uploadKey } from "./cube/portability";
 import { CubeProvenance } from "./cube/provenance";
+import { EmbeddingRetry } from "./cube/embedding-retry";
 import { CubeEmbeddings } from "./cube/embeddings";
 import { episodeKey } from "./cube/r2-keys";
 import { CubeJobSteps, archivePolicy } from "./cube/job-steps";
@@ -85,6 +86,7 @@ export class CubeDurableObject extends DurableObject<Env> {
   private readonly importer: CubeImport;
   private readonly provenance_: CubeProvenance;
   private readonly embeddings: CubeEmbeddings;
+  private readonly embeddingRetry: EmbeddingRetry;
   private readonly steps: CubeJobSteps;
   private readonly upkeep: CubeUpkeep;
   private memoryReader: MemoryReader | null = null;
@@ -122,6 +124,7 @@ export class CubeDurableObject extends DurableObject<Env> {
     this.importer = new CubeImport(this.store, env.ARCHIVE);
     this.provenance_ = new CubeProvenance(this.store, env.ARCHIVE, watermarks);
     this.embeddings = new CubeEmbeddings(ctx.storage, this.vectors, () => this.retrieval, () => this.clock());
+    this.embeddingRetry = new EmbeddingRetry(ctx.storage.sql, this.jobs);
     this.steps = new CubeJobSteps(
       {
         jobs: this.jobs,
@@ -192,6 +195,7 @@ export class CubeDurableObject extends DurableObject<Env> {
       return updated;
     });
     if (outcome.ok && vector && !outcome.value.replayed) await this.embeddings.pushRemote(ref, [{ id, vector }]);
+    if (outcome.ok && !vector && patch.content !== undefined && !outcome.value.replayed) await this.embeddings.dropStale(ref, [id]);
     if (outcome.ok && (patch.expiresAt != null || patch.ttlSeconds !== undefined)) await this.rearmForExpiry();
     if (outcome.ok && !outcome.value.replayed) await this.scheduleOutbox();
     return outcome;
@@ -252,6 +256,7 @@ export class CubeDurableObject extends DurableObject<Env> {
       return rolled;
     });
     if (outcome.ok && vector && !outcome.value.replayed) await this.embeddings.pushRemote(ref, [{ id, vector }]);
+    if (outcome.ok && reembed && !vector && !outcome.value.replayed) await this.embeddings.dropStale(ref, [id]);
     if (outcome.ok) await this.rearmForExpiry();
     if (outcome.ok && !outcome.value.replayed) await this.scheduleOutbox();
     return outcome;
@@ -528,6 +533,7 @@ export class CubeDurableObject extends DurableObject<Env> {
     this.generation += 1;
     // The cube's own lifecycle (cube/upkeep.ts): consolidate after a quiet period, archive what turned cold, prune.
     if (ref) this.ctx.storage.transactionSync(() => this.upkeep.runIfDue(this.clock()));
+    if (ref) this.embeddingRetry.run(ref, this.clock(), () => this.steps.total("reindex", this.clock()));
     for (const job of this.jobs.due(this.clock())) {
       await this.steps.run(job);
       // A step may have changed memories; a search between two steps must not reuse what it cached before this one.
@@ -630,6 +636,7 @@ export class CubeDurableObject extends DurableObject<Env> {
       this.jobs.nextDue(),
       this.upkeep.nextDue(),
       this.embeddings.nextConfirmation(),
+      this.embeddingRetry.nextAt(),
       this.lifecycle.nextExpiry(),
       this.lifecycle.archivesToDelete(1).length > 0 ? this.clock() : null,
       outboxAt,

@@ -8,6 +8,7 @@ import { archiveAudit } from "./services/audit-archive";
 import { BOOKKEEPING_QUEUE, consumeBookkeepingBatch } from "./services/bookkeeping";
 import { pruneHookDeliveries } from "./services/lifecycle-hook";
 import { repairLifecycle } from "./services/lifecycle-sweep";
+import { WEBHOOK_DEAD_LETTER_QUEUE, drainWebhookDeadLetters } from "./services/webhook-dead-letters";
 import { consumeWebhookBatch, sweepWebhookDeliveries } from "./services/webhook-delivery";
 import { probeResponse, withScaleProbe } from "./scale-probe";
 
@@ -39,11 +40,13 @@ export default {
 
   /**
    * The queues (wrangler.toml `[[queues.consumers]]`): bookkeeping batches go to D1 in one call each; the webhook
-   * queue fans events out to webhooks and attempts deliveries.
+   * queue fans events out to webhooks and attempts deliveries; its dead-letter queue is where messages land after
+   * max_retries (services/webhook-dead-letters.ts).
    */
   async queue(batch, rawEnv) {
     const env = withScaleProbe(rawEnv, "worker");
     if (batch.queue === BOOKKEEPING_QUEUE) return consumeBookkeepingBatch(batch, createDeps(env).db);
+    if (batch.queue === WEBHOOK_DEAD_LETTER_QUEUE) return drainWebhookDeadLetters(batch, createDeps(env), createWebhookDeps(env));
     await consumeWebhookBatch(batch, createDeps(env), createWebhookDeps(env));
   },
 } satisfies ExportedHandler<Env>;

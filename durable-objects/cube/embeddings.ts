@@ -7,6 +7,8 @@
 import type { Retrieval } from "../../src/adapters/factory";
 import type { VectorMatch, VectorRecord } from "../../src/adapters/types";
 import type { CubeRef } from "./protocol";
+import { Backoff } from "./backoff";
+import { EMBEDDINGS_BACKOFF } from "./embedding-retry";
 import { RemoteVectors } from "./remote-vectors";
 import type { SemanticQuery } from "./search";
 import type { VectorStore } from "./vector-store";
@@ -16,6 +18,7 @@ const REMOTE_TOP_K = 100;
 
 export class CubeEmbeddings {
   private readonly remote: RemoteVectors;
+  private readonly embedBackoff: Backoff;
 
   /**
    * `retrieval` and `clock` are read on every use: the Durable Object builds its adapters on first use, and tests
@@ -28,16 +31,32 @@ export class CubeEmbeddings {
     private readonly clock: () => number,
   ) {
     this.remote = new RemoteVectors(storage.sql, vectors);
+    this.embedBackoff = new Backoff(storage.sql, EMBEDDINGS_BACKOFF);
   }
 
-  /** One vector per text, or null when the model failed (the caller stores its memories without vectors). */
+  /**
+   * One vector per text, or null when the model failed: the caller stores its memories without vectors, and the
+   * failure arms the cube's embedding retry (cube/embedding-retry.ts), which gives them vectors later.
+   */
   async embedDocuments(texts: string[]): Promise<Float32Array[] | null> {
     try {
       return await this.retrieval().embedder.embed(texts, "document");
     } catch (error) {
-      console.error("embedding failed; memories stored without vectors", error);
+      console.error("embedding failed; memories stored without vectors, retried with backoff", error);
+      this.embedBackoff.failed(this.clock());
       return null;
     }
+  }
+
+  /**
+   * A memory's text changed but its new vector could not be made: its old vector no longer describes it. Dropped
+   * here (and from the shared index, best effort) so the retrying reindex, which skips memories with a vector in
+   * the current space, embeds it again.
+   */
+  async dropStale(ref: CubeRef, ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    this.vectors.delete(ids);
+    await this.deleteRemote(ref, ids);
   }
 
   /** The query's vector and the shared index's matches for it, or null (search keeps its other channels). */
@@ -46,7 +65,8 @@ export class CubeEmbeddings {
     try {
       const [vector] = await embedder.embed([query], "query");
       if (!vector) return null;
-      const remote: VectorMatch[] = remoteIndex ? await remoteIndex.query(ref.cubeId, vector, REMOTE_TOP_K) : [];
+      // A failing shared index costs only its own matches: the cube's recent vectors still answer.
+      const remote: VectorMatch[] = remoteIndex ? await remoteIndex.query(ref.cubeId, vector, REMOTE_TOP_K).catch(remoteQueryFailed) : [];
       return { embedderId: embedder.id, vector, confidentSimilarity: embedder.confidentSimilarity, fusionWeight: embedder.fusionWeight, remote, shared: remoteIndex !== null };
     } catch (error) {
       console.error("query embedding or remote vector search failed", error);
@@ -127,4 +147,9 @@ export class CubeEmbeddings {
   count(): number {
     return this.vectors.count() + this.remote.confirmedCount();
   }
+}
+
+function remoteQueryFailed(error: unknown): VectorMatch[] {
+  console.error("shared-index query failed; searching the cube's own vectors only", error);
+  return [];
 }

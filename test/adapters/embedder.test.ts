@@ -86,3 +86,27 @@ describe("Workers AI embedder requests", () => {
     await expect(new WorkersAiEmbedder(ai).embed(["a"], "document")).rejects.toThrow(/not 1024 numbers/);
   });
 });
+
+describe("Workers AI embedder against the stand-in's limits and failures", () => {
+  it("100 texts go in one request and 101 in two; the stand-in itself refuses 101", async () => {
+    const ai = new EmbeddingModelStandIn();
+    const embedder = new WorkersAiEmbedder(ai);
+    await embedder.embed(Array.from({ length: 100 }, (_, i) => `text ${i}`), "document");
+    await embedder.embed(Array.from({ length: 101 }, (_, i) => `text ${i}`), "document");
+    expect(ai.requests.map((r) => r.inputs.text.length)).toEqual([100, 100, 1]);
+    await expect(ai.run("@cf/baai/bge-m3", { text: Array.from({ length: 101 }, () => "x") })).rejects.toThrow(/100 items/);
+  });
+
+  it("a 429 or an outage reaches the caller as an error (the cube stores without vectors and retries later)", async () => {
+    const ai = new EmbeddingModelStandIn();
+    const embedder = new WorkersAiEmbedder(ai);
+    ai.requestsAllowed = 1;
+    await expect(embedder.embed(["first"], "document")).resolves.toHaveLength(1);
+    await expect(embedder.embed(["second"], "document")).rejects.toThrow(/3040|429/);
+    ai.requestsAllowed = null;
+    ai.failWith = new Error("AiError: request timed out");
+    await expect(embedder.embed(["third"], "query")).rejects.toThrow(/timed out/);
+    ai.failWith = null;
+    await expect(embedder.embed(["fourth"], "query")).resolves.toHaveLength(1);
+  });
+});

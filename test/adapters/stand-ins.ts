@@ -18,9 +18,18 @@ export class EmbeddingModelStandIn implements WorkersAiEmbeddingBinding {
   readonly requests: { model: WorkersAiEmbeddingModel; inputs: WorkersAiEmbeddingInputs }[] = [];
   /** Replaces the next answer (e.g. an async `{ request_id }`). */
   nextResponse: unknown = undefined;
+  /**
+   * Account rate limit, when a test asks for one: requests past this many answer Workers AI's 429 ("3040: Capacity
+   * temporarily exceeded"; text embeddings allow 3,000 requests a minute, developers.cloudflare.com/workers-ai/platform/limits/).
+   */
+  requestsAllowed: number | null = null;
+  /** Forces every request to fail with this error (an outage, a timeout) until cleared. */
+  failWith: Error | null = null;
 
   async run(model: WorkersAiEmbeddingModel, inputs: WorkersAiEmbeddingInputs): Promise<unknown> {
     this.requests.push({ model, inputs: { ...inputs, text: [...inputs.text] } });
+    if (this.failWith) throw this.failWith;
+    if (this.requestsAllowed !== null && this.requests.length > this.requestsAllowed) throw new Error("AiError: 3040: Capacity temporarily exceeded, please try again. (429)");
     const dimensions = DIMENSIONS[model];
     if (!dimensions) throw new Error(`AiError: No such model ${model} or task`);
     if (inputs.text.length > 100) throw new Error("AiError: Input validation failed: /text: must NOT have more than 100 items");
@@ -107,8 +116,19 @@ export class VectorizeStandIn implements VectorizeBinding {
   private readonly visible = new Map<string, StoredVector>();
   private pending: (() => void)[] = [];
   private mutations = 0;
+  /** Forces every call to fail with this error (an outage, a 429, a timeout) until cleared. */
+  failWith: Error | null = null;
 
-  constructor(readonly dimensions: number) {}
+  /**
+   * `maxNamespaces`: 50,000 per index on Workers Paid (1,000 on Free); a test may lower it to reach the cap.
+   * Dimensions: at most 1,536 (developers.cloudflare.com/vectorize/platform/limits/).
+   */
+  constructor(
+    readonly dimensions: number,
+    readonly maxNamespaces = 50_000,
+  ) {
+    if (dimensions < 1 || dimensions > 1536) throw new Error(`VECTOR_INDEX_ERROR: an index has 1 to 1536 dimensions, not ${dimensions}`);
+  }
 
   /** Applies every queued mutation, in order. */
   flush(): void {
@@ -123,7 +143,12 @@ export class VectorizeStandIn implements VectorizeBinding {
 
   async upsert(vectors: VectorizeVector[]): Promise<VectorizeAsyncMutation> {
     this.upserts.push(vectors);
+    if (this.failWith) throw this.failWith;
     if (vectors.length > 1000) throw new Error("VECTOR_UPSERT_ERROR: too many vectors in one upsert (max 1000)");
+    const namespaces = new Set([...this.visible.values()].map((v) => v.namespace));
+    for (const v of vectors) namespaces.add(v.namespace);
+    namespaces.delete(undefined);
+    if (namespaces.size > this.maxNamespaces) throw new Error(`VECTOR_UPSERT_ERROR: the index has reached its ${this.maxNamespaces} namespaces`);
     const copies = vectors.map((v) => {
       if (bytes(v.id) > 64) throw new Error(`VECTOR_UPSERT_ERROR: id ${v.id} is longer than 64 bytes`);
       if (v.namespace !== undefined && bytes(v.namespace) > 64) throw new Error("VECTOR_UPSERT_ERROR: namespace too long");
@@ -138,6 +163,7 @@ export class VectorizeStandIn implements VectorizeBinding {
 
   async query(vector: VectorFloatArray | number[], options?: VectorizeQueryOptions): Promise<VectorizeMatches> {
     this.queries.push({ vector: Array.from(vector), options });
+    if (this.failWith) throw this.failWith;
     const topK = options?.topK ?? 5;
     const heavy = options?.returnValues === true || options?.returnMetadata === true || options?.returnMetadata === "all";
     if (topK > (heavy ? 20 : 100)) throw new Error(`VECTOR_QUERY_ERROR: topK ${topK} exceeds the limit`);
@@ -153,6 +179,7 @@ export class VectorizeStandIn implements VectorizeBinding {
   /** The visible vectors with these ids, values included; more than 20 ids is refused, as by the real index. */
   async getByIds(ids: string[]): Promise<VectorizeVector[]> {
     this.gets.push([...ids]);
+    if (this.failWith) throw this.failWith;
     if (ids.length > 20) throw new Error("VECTOR_GET_ERROR (code = 40007): too many ids in payload; max id count is 20");
     return ids.flatMap((id) => {
       const stored = this.visible.get(id);
@@ -162,6 +189,7 @@ export class VectorizeStandIn implements VectorizeBinding {
 
   async deleteByIds(ids: string[]): Promise<VectorizeAsyncMutation> {
     this.deletes.push([...ids]);
+    if (this.failWith) throw this.failWith;
     if (ids.length > 100) throw new Error(`VECTOR_DELETE_ERROR (code = 40007): too many ids in payload; max id count is 100, got ${ids.length}`);
     this.pending.push(() => {
       for (const id of ids) this.visible.delete(id);

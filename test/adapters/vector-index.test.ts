@@ -125,4 +125,51 @@ describe("Vectorize adapter requests", () => {
     vectorize.flush();
     expect(await index.query(CUBE, unitVector(1, DIMENSIONS), 5)).toHaveLength(3);
   });
+
+  it("the stand-in refuses what Vectorize refuses, at and past each documented limit", async () => {
+    const vectorize = new VectorizeStandIn(DIMENSIONS, 2);
+    const vector = (id: string, namespace = "a") => ({ id, namespace, values: Array.from(unitVector(1, DIMENSIONS)) });
+    const many = (n: number) => Array.from({ length: n }, (_, i) => vector(`v${i}`));
+    await expect(vectorize.upsert(many(1000))).resolves.toBeDefined();
+    await expect(vectorize.upsert(many(1001))).rejects.toThrow(/max 1000/);
+    await expect(vectorize.upsert([vector("x".repeat(64))])).resolves.toBeDefined();
+    await expect(vectorize.upsert([vector("x".repeat(65))])).rejects.toThrow(/64 bytes/);
+    await expect(vectorize.upsert([{ ...vector("v"), values: [1, 0] }])).rejects.toThrow(/dimension/);
+    vectorize.flush();
+    await expect(vectorize.upsert([vector("w", "b")])).resolves.toBeDefined();
+    vectorize.flush();
+    await expect(vectorize.upsert([vector("z", "c")])).rejects.toThrow(/namespaces/);
+    const query = unitVector(1, DIMENSIONS);
+    await expect(vectorize.query(query, { topK: 100 })).resolves.toBeDefined();
+    await expect(vectorize.query(query, { topK: 101 })).rejects.toThrow(/topK/);
+    await expect(vectorize.query(query, { topK: 20, returnMetadata: "all" })).resolves.toBeDefined();
+    await expect(vectorize.query(query, { topK: 21, returnValues: true })).rejects.toThrow(/topK/);
+    await expect(vectorize.getByIds(many(20).map((v) => v.id))).resolves.toHaveLength(20);
+    await expect(vectorize.getByIds(many(21).map((v) => v.id))).rejects.toThrow(/max id count is 20/);
+    expect(() => new VectorizeStandIn(1537)).toThrow(/1536/);
+  });
+
+  it("the adapter stays inside every limit at the edges: 1,000 upserts in one call, 100 deletes in one call, topK 100", async () => {
+    const vectorize = new VectorizeStandIn(DIMENSIONS);
+    const index = new VectorizeVectorIndex(vectorize);
+    await index.upsert(CUBE, records(1000));
+    expect(vectorize.upserts.map((b) => b.length)).toEqual([1000]);
+    await index.upsert(CUBE, records(1001, "more_"));
+    expect(vectorize.upserts.map((b) => b.length)).toEqual([1000, 1000, 1]);
+    await index.delete(CUBE, records(100).map((r) => r.id));
+    await index.delete(CUBE, records(101).map((r) => r.id));
+    expect(vectorize.deletes.map((b) => b.length)).toEqual([100, 100, 1]);
+    vectorize.flush();
+    expect(await index.query(CUBE, unitVector(1, DIMENSIONS), 100)).toHaveLength(100);
+  });
+
+  it("passes a failing index's error to its caller (the cube decides how to degrade)", async () => {
+    const vectorize = new VectorizeStandIn(DIMENSIONS);
+    const index = new VectorizeVectorIndex(vectorize);
+    vectorize.failWith = new Error("VECTOR_QUERY_ERROR (code = 429): too many requests");
+    await expect(index.query(CUBE, unitVector(1, DIMENSIONS), 5)).rejects.toThrow(/429/);
+    await expect(index.upsert(CUBE, records(1))).rejects.toThrow(/429/);
+    vectorize.failWith = null;
+    await expect(index.query(CUBE, unitVector(1, DIMENSIONS), 5)).resolves.toEqual([]);
+  });
 });

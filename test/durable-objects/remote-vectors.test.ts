@@ -216,4 +216,24 @@ describe("vectors confirmed by the shared index leave the cube's store", () => {
     expect(await cube.local()).toEqual([cube.first.id]);
     expect(await runInDurableObject(cube.stub, (_i, state) => state.storage.sql.exec("SELECT * FROM retry_backoff").toArray())).toEqual([]);
   });
+
+  it("drill: while the shared index fails every call, writes answer 201, search answers 200 from the cube, nothing is lost", async () => {
+    const cube = await cubeWithSharedIndex();
+    cube.vectorize.failWith = new Error("VECTOR_QUERY_ERROR (code = 429): too many requests");
+    const [memory] = await remember(cube.key, cube.user, [{ content: "Tomas keeps the spare key under the blue pot." }]);
+    const text = await call("POST", "/v1/search", { key: cube.key, body: { user_id: cube.user, query: "spare key blue pot" } });
+    expect(text.status).toBe(200);
+    expect(text.body.data[0]).toMatchObject({ id: memory.id });
+    const vector = await vectorSearch(cube.key, cube.user, "where is the spare key");
+    expect(vector.status).toBe(200);
+    expect(vector.body.data.map((h: { id: string }) => h.id)).toContain(memory.id);
+    cube.vectorize.failWith = null;
+    // The write's alarm, then the backed-off re-send.
+    for (let i = 0; i < 3; i++) {
+      cube.advance(Math.max(0, (await cube.alarmAt())! - cube.now()));
+      await runDurableObjectAlarm(cube.stub);
+    }
+    cube.vectorize.flush();
+    expect(cube.vectorize.contents().map((v) => v.id)).toContain(`${memory.cube_id}:${memory.id}`);
+  });
 });

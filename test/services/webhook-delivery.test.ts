@@ -16,7 +16,9 @@ import {
   retryDelaySeconds,
   sweepWebhookDeliveries,
 } from "../../src/services/webhook-delivery";
+import { WEBHOOK_DEAD_LETTER_QUEUE } from "../../src/services/webhook-dead-letters";
 import { type WebhookDeps, publishEvent } from "../../src/services/webhooks";
+import wranglerToml from "../../wrangler.toml?raw";
 import { call, newTenant, uniqueUser } from "../helpers";
 import { type Receiver, createReceiver, verifyMemosWebhook } from "../webhook-receiver";
 
@@ -558,6 +560,30 @@ describe("the webhook queue for real", () => {
     expect(delivered.explicitAcks).toHaveLength(1);
     expect(receiver.handled.map((e) => e.type)).toEqual(["memory.superseded"]);
     expect(receiver.requests[0]!.url).toBe("http://localhost:8788/superseded");
+  });
+
+  it("the dead-letter queue's consumer fans events out once more and lets delivery messages go (the cron re-sends those)", async () => {
+    expect(wranglerToml).toContain(`dead_letter_queue = "${WEBHOOK_DEAD_LETTER_QUEUE}"`);
+    expect(wranglerToml).toContain(`queue = "${WEBHOOK_DEAD_LETTER_QUEUE}"`);
+    const { key, tenantId } = await newTenant(["admin"]);
+    const hook = await registerWebhook(key, ["memory.archived"], "http://localhost:8788/dead-letters");
+    const captured = capturingQueue();
+    const bindings = { ...env, WEBHOOK_EVENTS: captured.queue } as unknown as Env;
+    const events = Array.from({ length: 12 }, () => syntheticEvent(tenantId, "memory.archived"));
+    const bodies: WebhookQueueMessage[] = [eventsMessage(tenantId, events), { kind: "delivery", delivery_id: "dlv_lost_message" }];
+    const batch = createMessageBatch<WebhookQueueMessage>(
+      WEBHOOK_DEAD_LETTER_QUEUE,
+      bodies.map((body) => ({ id: crypto.randomUUID(), timestamp: new Date(), attempts: 1, body })),
+    );
+    const ctx = createExecutionContext();
+    await worker.queue(batch as MessageBatch<unknown>, bindings);
+    const result = await getQueueResult(batch, ctx);
+    expect(result.explicitAcks).toHaveLength(2);
+    expect(result.retryMessages).toEqual([]);
+    expect((await deliveries(key, hook.id, "?limit=100")).data.map((d) => d.event_id).sort()).toEqual(events.map((e) => e.id).sort());
+    expect(deliveryMessages(captured.take())).toHaveLength(12);
+    expect((await call("DELETE", `/v1/webhooks/${hook.id}`, { key })).status).toBe(200);
+    await env.DB.prepare("DELETE FROM webhook_deliveries WHERE tenant_id = ?").bind(tenantId).run();
   });
 
   it("from a cube's outbox through the real queue to the receiver; a dead delivery replayed through the API arrives", async () => {
