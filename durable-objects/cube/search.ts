@@ -296,12 +296,14 @@ export class CubeSearch {
         // The FTS index's tags column: an index lookup instead of parsing every memory's tags JSON. Only tags a
         // writer chose count here: a reader's tags are words of the memory's own text (core/reader/types.ts), which
         // the lexical channel already ranks; ranking them again let one matching keyword outvote the whole text
-        // (bench recall --mode infer: recall@10 0.602 with them, 0.672 without; docs/retrieval-multihop.md).
+        // (bench recall --mode infer: recall@10 0.602 with them, 0.672 without; docs/retrieval-multihop.md). A memory
+        // imported from another cube keeps its `source.reader`, and with it this rule (an import test caught it).
         const tags = matchAny(this.preciseTags(request.terms), "tags");
         if (tags === null) return [];
         return this.ids(
           `SELECT m.id FROM memories_fts JOIN memories m ON m.seq = memories_fts.rowid
-            WHERE memories_fts MATCH ? AND json_extract(m.source, '$.kind') IS NOT 'extraction' AND ${filter}
+            WHERE memories_fts MATCH ? AND json_extract(m.source, '$.kind') IS NOT 'extraction'
+              AND json_extract(m.source, '$.reader') IS NULL AND ${filter}
             ORDER BY bm25(memories_fts), m.created_at DESC, m.seq DESC LIMIT ?`,
           [tags, ...where.params, CHANNEL_DEPTH],
         );

@@ -219,8 +219,12 @@ describe("conflict policy: append and supersede, never destroy", () => {
     // Nothing was destroyed: the superseded memory and its history are still there, out of search only.
     const history = await call("GET", `/v1/memories/${p!.id}/history`, { key });
     expect(history.body.data.map((v: any) => v.change)).toEqual(["created", "superseded"]);
+    // Search returns the nearest memories whatever their strength: the current fact first, the superseded never.
     const hits = await call("POST", "/v1/search", { key, body: { user_id: user, query: "Alice lives" } });
-    expect(hits.body.data.map((h: any) => h.id)).toEqual([b!.id]);
+    const ids = hits.body.data.map((h: any) => h.id);
+    expect(ids[0]).toBe(b!.id);
+    expect(ids).not.toContain(p!.id);
+    expect(ids).not.toContain(r!.id);
   });
 });
 

@@ -206,8 +206,12 @@ describe("export → import round trip", () => {
     ]) {
       const [a, b] = [await search(srcCube, body), await search(dstCube, body)];
       expect(a.length, JSON.stringify(body)).toBeGreaterThan(0);
-      expect(b.map(([content]: [string]) => content), JSON.stringify(body)).toEqual(a.map(([content]: [string]) => content));
-      b.forEach(([, score]: [string, number], i: number) => expect(Math.abs(score - a[i][1]), JSON.stringify(body)).toBeLessThan(0.005));
+      // Search returns the nearest memories even when they match weakly, and those near-ties may trade places
+      // between the cubes: the same contents, each with the same score, and the same best hit.
+      const scores = new Map<string, number>(b);
+      expect([...scores.keys()].sort(), JSON.stringify(body)).toEqual(a.map(([content]: [string]) => content).sort());
+      a.forEach(([content, score]: [string, number]) => expect(Math.abs(scores.get(content)! - score), JSON.stringify(body)).toBeLessThan(0.005));
+      expect(b[0][0], JSON.stringify(body)).toBe(a[0][0]);
     }
     expect((await search(dstCube, { query: "Berlin" }))[0]?.[0]).toContain("Berlin");
 

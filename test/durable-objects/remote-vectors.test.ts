@@ -187,16 +187,22 @@ describe("vectors confirmed by the shared index leave the cube's store", () => {
     expect((await cube.rows()).find((r) => r.id === memory.id)).toMatchObject({ pushed_at: 0 });
     await runDurableObjectAlarm(cube.stub); // the write's own alarm (webhook outbox): too early for a check
     const calls = () => cube.refused() + cube.vectorize.upserts.length + cube.vectorize.gets.length;
+    // The alarm also wakes for the cube's own upkeep (cube/upkeep.ts): gaps are measured between attempts.
     const gaps: number[] = [];
-    for (let i = 0; i < 9; i++) {
+    let lastAttempt = cube.now();
+    for (let alarms = 0; gaps.length < 9 && alarms < 40; alarms++) {
       const armed = await cube.alarmAt();
       expect(armed).not.toBeNull();
-      gaps.push(armed! - cube.now());
       cube.advance(armed! - cube.now());
       const before = calls();
       expect(await runDurableObjectAlarm(cube.stub)).toBe(true);
-      // One attempt per alarm (the failing getByIds), not one per due vector or a retry loop.
-      expect(calls() - before).toBe(1);
+      // At most one attempt per alarm (the failing getByIds), not one per due vector or a retry loop.
+      const made = calls() - before;
+      expect(made).toBeLessThanOrEqual(1);
+      if (made === 1) {
+        gaps.push(cube.now() - lastAttempt);
+        lastAttempt = cube.now();
+      }
     }
     const doubling = Array.from({ length: 9 }, (_, i) => Math.min(FIRST_BACKOFF_MS * 2 ** i, MAX_BACKOFF_MS));
     expect(gaps).toEqual(doubling);
