@@ -156,7 +156,7 @@ export function createApp() {
     c.set("requestId", incoming && INCOMING_REQUEST_ID.test(incoming) ? incoming : newRequestId());
     await next();
     c.header("X-Request-Id", c.var.requestId);
-    console.log(requestLogLine(c, Date.now() - startedAt));
+    if (c.env.REQUEST_LOG !== "off") console.log(requestLogLine(c, Date.now() - startedAt));
   });
 
   // The API chain: body limit, deps, background work, the Bearer key, the key's rate limits — for REST and for MCP,

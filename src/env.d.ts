@@ -6,4 +6,10 @@ interface Env {
   LLM_API_KEY?: string;
   /** The console and API reference files (wrangler.toml [assets]); declared here until `npm run types` runs again. */
   ASSETS?: Fetcher;
+  /**
+   * "off" stops the one JSON log line per request. Only the benchmark harness sets it: under `wrangler dev` every log
+   * line is relayed through wrangler's own Node process, which on a 2-core machine costs each request 2–4 ms that
+   * production (Workers Logs) does not pay. Unset everywhere else.
+   */
+  REQUEST_LOG?: string;
 }

@@ -48,6 +48,7 @@ export const SERVER_OPTIONS = /** @type {const} */ ({
   verbose: "boolean",
   "keep-state": "boolean",
   "wrangler-traces": "boolean",
+  "request-log": "boolean",
   help: "boolean",
 });
 

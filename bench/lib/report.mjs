@@ -11,7 +11,7 @@ export function runInfo(server) {
   const cpus = os.cpus();
   return {
     server: server.managed
-      ? `wrangler dev --local (started by the harness; local trace collector ${server.wranglerTraces ? "on" : "off"})`
+      ? `wrangler dev --local (started by the harness; local trace collector ${server.wranglerTraces ? "on" : "off"}, request log ${server.requestLog ? "on" : "off"})`
       : server.url,
     code: codeVersion(),
     source_changed_during_run: server.sourceChanged(),
