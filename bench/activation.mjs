@@ -11,7 +11,7 @@
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { SERVER_OPTIONS, UsageError, parseArgs, parseRanges } from "./lib/args.mjs";
-import { loadLocomo, normaliseEvidence, sessionsOf, turnContent } from "./lib/locomo.mjs";
+import { ingestSession, loadLocomo, normaliseEvidence, sessionsOf } from "./lib/locomo.mjs";
 import { emitResult, runInfo } from "./lib/report.mjs";
 import { log, withServer } from "./lib/server.mjs";
 import { round, summarize } from "./lib/stats.mjs";
@@ -73,7 +73,7 @@ export async function main(argv) {
       let convRequests = 0;
       let convIdentical = 0;
       for (const s of sessions) {
-        await ingest(api, userId, s);
+        await ingestSession(api, userId, s);
         const fresh = [];
         for (const type of STANDING_TYPES) {
           const { body } = await api.call("GET", `/v1/memories?user_id=${encodeURIComponent(userId)}&type=${type}&limit=100`);
@@ -143,21 +143,4 @@ export async function main(argv) {
 /** @param {Map<string, number>} sessions @param {string} id */
 function sessionOf(sessions, id) {
   return sessions.get(id) ?? -1;
-}
-
-/** One session through MemReader, waiting for its job. */
-async function ingest(api, userId, s) {
-  const messages = s.turns.map((/** @type {any} */ turn) => ({
-    role: "user",
-    name: String(turn.speaker),
-    id: String(turn.dia_id),
-    content: turnContent(turn).slice(String(turn.speaker).length + 2),
-    ...(s.validAt ? { created_at: s.validAt } : {}),
-  }));
-  let { body } = await api.call("POST", "/v1/memories", { user_id: userId, session_id: `session_${s.session}`, messages, sync: true });
-  for (let polls = 0; body?.status !== "done" && body?.status !== "failed" && polls < 120; polls++) {
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    body = { ...body, ...(await api.call("GET", `/v1/jobs/${body.job_id}`)).body };
-  }
-  if (body?.status !== "done") throw new Error(`ingest of session ${s.session} ended ${body?.status}`);
 }

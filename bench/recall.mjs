@@ -17,7 +17,7 @@ import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { SERVER_OPTIONS, UsageError, parseArgs, parseRanges } from "./lib/args.mjs";
-import { loadLocomo, normaliseDiaId, normaliseEvidence, sessionsOf, turnContent } from "./lib/locomo.mjs";
+import { ingestSession, loadLocomo, normaliseDiaId, normaliseEvidence, sessionsOf, turnContent } from "./lib/locomo.mjs";
 import { emitResult, runInfo } from "./lib/report.mjs";
 import { log, withServer } from "./lib/server.mjs";
 import { mean, round, summarize } from "./lib/stats.mjs";
@@ -210,23 +210,6 @@ function summary(qs, k) {
  */
 async function ingestSessions(api, userId, sessions) {
   let written = 0;
-  for (const s of sessions) {
-    if (s.turns.length === 0) continue;
-    const messages = s.turns.map((/** @type {any} */ turn) => ({
-      role: "user",
-      name: String(turn.speaker),
-      id: String(turn.dia_id),
-      content: turnContent(turn).slice(String(turn.speaker).length + 2),
-      ...(s.validAt ? { created_at: s.validAt } : {}),
-    }));
-    let { body } = await api.call("POST", "/v1/memories", { user_id: userId, session_id: `session_${s.session}`, messages, sync: true });
-    // A step that failed waits for its backoff on the cube's alarm: poll until the job ends.
-    for (let polls = 0; body?.status !== "done" && body?.status !== "failed" && polls < 120; polls++) {
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      body = { ...body, ...(await api.call("GET", `/v1/jobs/${body.job_id}`)).body };
-    }
-    if (body?.status !== "done") throw new Error(`ingest of session ${s.session} ended ${body?.status}: ${JSON.stringify(body?.job ?? body).slice(0, 500)}`);
-    written += (body.result ?? body.job?.result)?.memory_ids?.length ?? 0;
-  }
+  for (const s of sessions) if (s.turns.length > 0) written += (await ingestSession(api, userId, s)).length;
   return written;
 }

@@ -90,3 +90,29 @@ export function normaliseDiaId(raw) {
   const m = s.match(/^D:?0*(\d+):0*(\d+)$/i);
   return m ? `D${Number(m[1])}:${Number(m[2])}` : null;
 }
+
+/**
+ * One LoCoMo session sent through MemReader (`messages`, sync: true): each turn a user message named by its speaker,
+ * with its dia_id as id and the session's date-time as created_at. A step that failed waits for its backoff on the
+ * cube's alarm, so the job is polled until it ends. Resolves to the ids of the memories written.
+ * @param {import("./api.mjs").ApiClient} api
+ * @param {string} userId
+ * @param {ReturnType<typeof sessionsOf>[number]} s
+ * @returns {Promise<string[]>}
+ */
+export async function ingestSession(api, userId, s) {
+  const messages = s.turns.map((/** @type {any} */ turn) => ({
+    role: "user",
+    name: String(turn.speaker),
+    id: String(turn.dia_id),
+    content: turnContent(turn).slice(String(turn.speaker).length + 2),
+    ...(s.validAt ? { created_at: s.validAt } : {}),
+  }));
+  let { body } = await api.call("POST", "/v1/memories", { user_id: userId, session_id: `session_${s.session}`, messages, sync: true });
+  for (let polls = 0; body?.status !== "done" && body?.status !== "failed" && polls < 120; polls++) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    body = { ...body, ...(await api.call("GET", `/v1/jobs/${body.job_id}`)).body };
+  }
+  if (body?.status !== "done") throw new Error(`ingest of session ${s.session} ended ${body?.status}: ${JSON.stringify(body?.job ?? body).slice(0, 500)}`);
+  return (body.result ?? body.job?.result)?.memory_ids ?? [];
+}
