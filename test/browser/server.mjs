@@ -39,7 +39,9 @@ export async function startServer() {
   const log = [];
   const child = spawn(
     process.execPath,
-    [wrangler, "dev", "--local", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, "--var", `ROOT_KEY:${rootKey}`, "--show-interactive-dev-session=false"],
+    [wrangler, "dev", "--local", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, "--var", `ROOT_KEY:${rootKey}`,
+      // Local mode like `npm start` (wrangler.toml ships production, which holds webhook URLs to public https hosts).
+      "--var", "ENVIRONMENT:local", "--show-interactive-dev-session=false"],
     { cwd: root, env, stdio: ["ignore", "pipe", "pipe"], detached: true },
   );
   for (const stream of [child.stdout, child.stderr]) stream.on("data", (chunk) => log.push(String(chunk)));
