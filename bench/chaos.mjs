@@ -96,7 +96,10 @@ export async function main(argv) {
       const n = seq++;
       const body = { user_id: user, memories: [{ content: `chaos write ${n} ${randomBytes(4).toString("hex")}` }] };
       const res = await write(server.url, key, `chaos-${n}`, body);
-      if (res.status === 201) acked.set(n, { body, id: res.body.data[0].id });
+      // A 201 whose body was cut off by the kill told the caller nothing it can use: like no answer, it is retried
+      // with its Idempotency-Key below and must then be stored exactly once.
+      const id = res.status === 201 ? res.body?.data?.[0]?.id : undefined;
+      if (id) acked.set(n, { body, id });
       else unanswered.set(n, body);
     }
   };
