@@ -2,14 +2,12 @@
  * Bookkeeping off the request path (issue 14, items 1 and 2): what a request owes the central store — its audit
  * entry, the owners directory's count and activity of the cube it wrote, its key's last use — leaves as a message on
  * the bookkeeping queue after the response, and the queue's consumer writes a whole batch (up to 100 messages) to D1
- * in one call. Delivery is at least once: a batch that fails is redelivered whole, so every write here is idempotent
- * (audit entries by their id, counts and stamps behind "newer than what is stored" guards).
+ * in one call of at most four statements. Delivery is at least once: a batch that fails is redelivered whole, so
+ * every write here is idempotent (audit entries by their id, counts and stamps behind "newer than what is stored"
+ * guards).
  */
-import { and, eq, isNull, lt, lte, or, sql, type SQL } from "drizzle-orm";
-import type { BatchItem } from "drizzle-orm/batch";
 import { randomBody } from "../core/ids";
 import type { Db } from "../db/client";
-import { apiKeys, auditLog, cubes, owners } from "../db/schema";
 import type { NewAuditEntry } from "./audit-entry";
 
 /** An audit entry with the id that makes its redelivery harmless. */
@@ -64,14 +62,40 @@ export function queueBookkeeping(queue: Queue): Bookkeeping {
 /** A new audit entry id: `aud_` + 26 random base32 characters (130 bits: ids of separate requests never meet). */
 export const newAuditId = () => `aud_${randomBody(26)}`;
 
-/** Audit rows per INSERT: 10 columns each keeps a statement under D1's 100 bound parameters. */
-const AUDIT_ROWS_PER_INSERT = 9;
+/**
+ * Bytes of JSON one statement's parameter carries. D1 takes a string of up to 2 MB; a batch of 100 audit entries is
+ * far below even at their largest (100 memory ids each), so this splits only in theory — but the bound is the code's.
+ */
+const JSON_PARAMETER_BYTES = 1_000_000;
+
+/** Splits `rows` into runs whose JSON stays under {@link JSON_PARAMETER_BYTES} (one run unless rows are huge). */
+function jsonRuns(rows: readonly unknown[]): string[] {
+  const runs: string[] = [];
+  let run: string[] = [];
+  let bytes = 2;
+  for (const row of rows) {
+    const json = JSON.stringify(row);
+    if (run.length > 0 && bytes + json.length + 1 > JSON_PARAMETER_BYTES) {
+      runs.push(`[${run.join(",")}]`);
+      run = [];
+      bytes = 2;
+    }
+    run.push(json);
+    bytes += json.length + 1;
+  }
+  if (run.length > 0) runs.push(`[${run.join(",")}]`);
+  return runs;
+}
 
 /**
- * The D1 statements that apply a batch of messages, collapsed: every audit entry (ignored when its id is already
- * stored), one update per cube and per owner with the newest count, one stamp per key with its latest use.
+ * The D1 statements that apply a batch of messages, collapsed to one statement per kind whatever the batch holds:
+ * each kind's rows travel as one JSON parameter read with `json_each` (D1 counts statements, not rows, against its
+ * one-query-at-a-time budget, and binds at most 100 parameters — a multi-row VALUES list would need 9 statements for
+ * 100 audit entries). Every audit entry is ignored when its id is already stored; each cube and owner gets its newest
+ * count; each key its latest use. Plain SQL over the table names of src/db/schema.ts (audit_log, cubes, owners,
+ * api_keys).
  */
-export function bookkeepingStatements(db: Db, messages: readonly BookkeepingMessage[]): BatchItem<"sqlite">[] {
+export function bookkeepingStatements(d1: D1Database, messages: readonly BookkeepingMessage[]): D1PreparedStatement[] {
   const entries: QueuedAuditEntry[] = [];
   const latestByCube = new Map<string, Extract<BookkeepingMessage, { kind: "activity" }>>();
   const lastUseByKey = new Map<string, number>();
@@ -83,46 +107,82 @@ export function bookkeepingStatements(db: Db, messages: readonly BookkeepingMess
     } else lastUseByKey.set(message.keyId, Math.max(lastUseByKey.get(message.keyId) ?? 0, message.at));
   }
 
-  const statements: BatchItem<"sqlite">[] = [];
-  for (let i = 0; i < entries.length; i += AUDIT_ROWS_PER_INSERT) {
-    statements.push(db.insert(auditLog).values(entries.slice(i, i + AUDIT_ROWS_PER_INSERT)).onConflictDoNothing());
-  }
-  // Cubes first: an owner's count is the sum over its cubes, read after they are updated (same transaction).
-  const latestByOwner = new Map<string, { tenantId: string; owner: string; at: number }>();
-  for (const activity of latestByCube.values()) {
-    const { tenantId, cubeId, owner, liveCount, at } = activity;
+  const statements: D1PreparedStatement[] = [];
+  const statement = (text: string, run: string) => d1.prepare(text).bind(run);
+  const auditRows = entries.map((e) => ({
+    id: e.id,
+    tenant_id: e.tenantId,
+    at: e.at,
+    actor: e.actor,
+    action: e.action,
+    cube_id: e.cubeId ?? null,
+    memory_ids: e.memoryIds ?? "[]",
+    request_id: e.requestId ?? null,
+    status: e.status ?? null,
+    detail: e.detail ?? "{}",
+  }));
+  for (const run of jsonRuns(auditRows)) {
+    // `WHERE true` keeps SQLite from reading ON CONFLICT as part of the SELECT's join (its documented parsing rule).
     statements.push(
-      db
-        .update(cubes)
-        .set({ memoryCount: liveCount, lastActiveAt: at })
-        .where(and(eq(cubes.id, cubeId), eq(cubes.tenantId, tenantId), lte(cubes.lastActiveAt, at))),
+      statement(
+        `INSERT INTO audit_log (id, tenant_id, at, actor, action, cube_id, memory_ids, request_id, status, detail)
+         SELECT value ->> 'id', value ->> 'tenant_id', value ->> 'at', value ->> 'actor', value ->> 'action',
+           value ->> 'cube_id', value ->> 'memory_ids', value ->> 'request_id', value ->> 'status', value ->> 'detail'
+         FROM json_each(?) WHERE true
+         ON CONFLICT DO NOTHING`,
+        run,
+      ),
     );
+  }
+
+  // Cubes first: an owner's count is the sum over its cubes, read after they are updated (same transaction).
+  const cubeRows = [...latestByCube.values()].map(({ tenantId, cubeId, liveCount, at }) => ({ tenantId, cubeId, liveCount, at }));
+  for (const run of jsonRuns(cubeRows)) {
+    statements.push(
+      statement(
+        `UPDATE cubes SET memory_count = j.live, last_active_at = j.at
+         FROM (SELECT value ->> 'tenantId' AS tenant, value ->> 'cubeId' AS cube, value ->> 'liveCount' AS live,
+                 value ->> 'at' AS at FROM json_each(?)) AS j
+         WHERE cubes.id = j.cube AND cubes.tenant_id = j.tenant AND cubes.last_active_at <= j.at`,
+        run,
+      ),
+    );
+  }
+  const latestByOwner = new Map<string, { tenantId: string; owner: string; at: number }>();
+  for (const { tenantId, owner, at } of latestByCube.values()) {
     const ownerKey = `${tenantId}\n${owner}`;
     if ((latestByOwner.get(ownerKey)?.at ?? -1) < at) latestByOwner.set(ownerKey, { tenantId, owner, at });
   }
-  for (const { tenantId, owner, at } of latestByOwner.values()) {
+  for (const run of jsonRuns([...latestByOwner.values()])) {
     statements.push(
-      db
-        .update(owners)
-        .set({
-          memoryCount: sql`(SELECT coalesce(sum(${cubes.memoryCount}), 0) FROM ${cubes} WHERE ${cubes.tenantId} = ${tenantId} AND ${cubes.owner} = ${owner})`,
-          lastActiveAt: sql`max(${owners.lastActiveAt}, ${at})`,
-        })
-        .where(and(eq(owners.tenantId, tenantId), eq(owners.owner, owner))),
+      statement(
+        `UPDATE owners
+         SET memory_count = (SELECT coalesce(sum(c.memory_count), 0) FROM cubes c WHERE c.tenant_id = j.tenant AND c.owner = j.owner),
+             last_active_at = max(owners.last_active_at, j.at)
+         FROM (SELECT value ->> 'tenantId' AS tenant, value ->> 'owner' AS owner, value ->> 'at' AS at FROM json_each(?)) AS j
+         WHERE owners.tenant_id = j.tenant AND owners.owner = j.owner`,
+        run,
+      ),
     );
   }
-  for (const [keyId, at] of lastUseByKey) {
-    const newer: SQL = or(isNull(apiKeys.lastUsedAt), lt(apiKeys.lastUsedAt, at))!;
-    statements.push(db.update(apiKeys).set({ lastUsedAt: at }).where(and(eq(apiKeys.id, keyId), newer)));
+  for (const run of jsonRuns([...lastUseByKey].map(([keyId, at]) => ({ keyId, at })))) {
+    statements.push(
+      statement(
+        `UPDATE api_keys SET last_used_at = j.at
+         FROM (SELECT value ->> 'keyId' AS key, value ->> 'at' AS at FROM json_each(?)) AS j
+         WHERE api_keys.id = j.key AND (api_keys.last_used_at IS NULL OR api_keys.last_used_at < j.at)`,
+        run,
+      ),
+    );
   }
   return statements;
 }
 
 /** Writes a batch of messages to D1 in one call (one transaction). Throws when D1 does: the queue redelivers. */
 export async function applyBookkeeping(db: Db, messages: readonly BookkeepingMessage[]): Promise<void> {
-  const statements = bookkeepingStatements(db, messages);
-  const [first, ...rest] = statements;
-  if (first) await db.batch([first, ...rest]);
+  // Raw D1 statements: drizzle 0.45 cannot batch a raw SQL statement that has parameters.
+  const statements = bookkeepingStatements(db.$client, messages);
+  if (statements.length > 0) await db.$client.batch(statements);
 }
 
 /**

@@ -7,7 +7,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createDeps } from "../../src/deps";
 import worker from "../../src/index";
-import { BOOKKEEPING_QUEUE, type BookkeepingMessage, consumeBookkeepingBatch, newAuditId } from "../../src/services/bookkeeping";
+import { BOOKKEEPING_QUEUE, type BookkeepingMessage, bookkeepingStatements, consumeBookkeepingBatch, newAuditId } from "../../src/services/bookkeeping";
 import { newTenant, remember, uniqueUser } from "../helpers";
 
 const bindings = env as unknown as Env;
@@ -76,17 +76,52 @@ describe("bookkeeping queue consumer", () => {
     expect(await env.DB.prepare("SELECT memory_count FROM cubes WHERE id = ?").bind(cubeId).first()).toEqual({ memory_count: 7 });
   });
 
-  it("applies a full batch of 100 messages in one D1 call", async () => {
-    const { tenantId, keyId } = await newTenant();
+  it("applies a full batch of 100 messages in one D1 call of one statement per kind", async () => {
+    const { key, tenantId, keyId } = await newTenant();
     const db = createDeps(bindings).db;
-    const batchCall = vi.spyOn(db, "batch");
+    const users = [uniqueUser(), uniqueUser()];
+    const cubeIds: string[] = [];
+    for (const user of users) cubeIds.push((await remember(key, user, [{ content: "a" }]))[0].cube_id as string);
+    const at = Date.now() + 60_000;
     const messages: BookkeepingMessage[] = [
-      ...Array.from({ length: 99 }, () => auditMessage(tenantId)),
-      { kind: "key_used", keyId, at: Date.now() },
+      ...Array.from({ length: 96 }, () => auditMessage(tenantId)),
+      ...users.map((user, i): BookkeepingMessage => ({ kind: "activity", tenantId, cubeId: cubeIds[i] as string, owner: `user:${user}`, liveCount: 5 + i, at })),
+      { kind: "key_used", keyId, at },
+      { kind: "key_used", keyId, at: at - 1 },
     ];
+    // 96 audit rows, 2 cubes, 2 owners and a key: four statements, where one row per statement would take 101.
+    expect(bookkeepingStatements(db.$client, messages)).toHaveLength(4);
+    const batchCall = vi.spyOn(db.$client, "batch");
     await consumeBookkeepingBatch(batchOf(messages), db);
     expect(batchCall).toHaveBeenCalledTimes(1);
-    expect(await auditCount(idsOf(messages))).toBe(99);
+    expect(await auditCount(idsOf(messages))).toBe(96);
+    for (const [i, user] of users.entries()) {
+      const owner = await env.DB.prepare("SELECT memory_count, last_active_at FROM owners WHERE tenant_id = ? AND owner = ?")
+        .bind(tenantId, `user:${user}`)
+        .first();
+      expect(owner).toEqual({ memory_count: 5 + i, last_active_at: at });
+    }
+    expect(await env.DB.prepare("SELECT last_used_at FROM api_keys WHERE id = ?").bind(keyId).first()).toEqual({ last_used_at: at });
+  });
+
+  it("keeps an audit entry's every field, nulls included", async () => {
+    const { tenantId } = await newTenant();
+    const full = auditMessage(tenantId, "memory.write");
+    if (full.kind !== "audit") throw new Error("unreachable");
+    Object.assign(full.entry, { cubeId: "cube_x", memoryIds: '["mem_a"]', requestId: "req_1", status: 201, detail: '{"n":1}' });
+    const bare = auditMessage(tenantId);
+    if (bare.kind !== "audit") throw new Error("unreachable");
+    Object.assign(bare.entry, { memoryIds: undefined, detail: undefined, status: undefined } as Partial<typeof bare.entry>);
+    await deliver([full, bare]);
+    const rows = await env.DB.prepare(
+      "SELECT id, tenant_id, at, actor, action, cube_id, memory_ids, request_id, status, detail FROM audit_log WHERE id IN (?, ?) ORDER BY action DESC",
+    )
+      .bind(full.entry.id, bare.entry.id)
+      .all();
+    expect(rows.results).toEqual([
+      { id: full.entry.id, tenant_id: tenantId, at: full.entry.at, actor: full.entry.actor, action: "memory.write", cube_id: "cube_x", memory_ids: '["mem_a"]', request_id: "req_1", status: 201, detail: '{"n":1}' },
+      { id: bare.entry.id, tenant_id: tenantId, at: bare.entry.at, actor: bare.entry.actor, action: "memory.read", cube_id: null, memory_ids: "[]", request_id: null, status: null, detail: "{}" },
+    ]);
   });
 
   it("a batch whose write fails is not acknowledged, writes nothing, and lands whole when redelivered", async () => {
@@ -94,7 +129,7 @@ describe("bookkeeping queue consumer", () => {
     const db = createDeps(bindings).db;
     const messages = Array.from({ length: 12 }, () => auditMessage(tenantId));
     // The consumer dies inside its write: D1 refuses the batch (one transaction, so nothing of it is kept).
-    vi.spyOn(db, "batch").mockRejectedValueOnce(new Error("D1 is overloaded"));
+    vi.spyOn(db.$client, "batch").mockRejectedValueOnce(new Error("D1 is overloaded"));
     const batch = batchOf(messages);
     await expect(consumeBookkeepingBatch(batch, db)).rejects.toThrow("D1 is overloaded");
     expect(await auditCount(idsOf(messages))).toBe(0);
