@@ -2,7 +2,8 @@
 import { ACTIVATION_BUDGET_TOKENS, type ActivationVersion } from "../core/activation";
 import { toMemoryFilter } from "../core/filters";
 import { searchTerms } from "../core/fts-query";
-import { unwrap } from "../errors";
+import { ApiError, unwrap } from "../errors";
+import type { OwnerScopeInput } from "../schemas/common";
 import type { ContextRequestWire } from "../schemas/scheduler";
 import type { TenantContext } from "./context";
 import { cubeForRead, cubeStub, ownCube } from "./cubes";
@@ -87,4 +88,20 @@ export async function rollbackActivation(ctx: TenantContext, cubeId: string, ver
 export async function activationHistory(ctx: TenantContext, cubeId: string, limit: number) {
   const ref = await ownCube(ctx, cubeId, "read");
   return { cube_id: ref.cubeId, data: (await cubeStub(ctx.deps, ref).activationHistory(ref, limit)).map(activationWire) };
+}
+
+/**
+ * The activation block of the cube an owner scope names (MCP: a model knows the user, not the cube id), or null when
+ * the owner has no cube yet. `agentId` asks for that agent's view.
+ */
+export async function activationForOwner(ctx: TenantContext, scope: OwnerScopeInput, agentId?: string) {
+  const ref = await cubeForRead(ctx, scope);
+  return ref ? activationBlock(ctx, ref.cubeId, agentId) : null;
+}
+
+/** Rolls back the block of the cube an owner scope names (404 when the owner has no cube). */
+export async function rollbackActivationForOwner(ctx: TenantContext, scope: OwnerScopeInput, version: number, reason: string) {
+  const ref = await cubeForRead(ctx, scope);
+  if (!ref) throw new ApiError("not_found", "cube not found");
+  return rollbackActivation(ctx, ref.cubeId, version, reason);
 }
