@@ -145,6 +145,25 @@ describe("POST /v1/chat/completions with the openai client", { timeout: 60_000 }
     expect((await ingested(tenantId, cubeId, key, user)).some((m) => /teal/.test(m.content))).toBe(true);
   });
 
+  it("names the cube by memos.cube_id, sends developer messages as system and joins text parts", async () => {
+    const { key, cubeId, rule } = await seed();
+    const answer = await clientFor(key).chat.completions.create({
+      model: "m",
+      messages: [
+        { role: "developer", content: "Be brief." },
+        { role: "user", content: [{ type: "text", text: "Plan a picnic." }, { type: "text", text: "No nuts, please." }] },
+      ],
+      ...({ memos: { cube_id: cubeId, remember: false, budget_tokens: 200 } } as object),
+    });
+    expect((answer as unknown as { memos: { cube_id: string; remembered: boolean } }).memos).toMatchObject({ cube_id: cubeId, remembered: false });
+    const messages = model.state.requests[0]!.body.messages;
+    expect(messages[0]!.content).toContain(rule.id);
+    expect(messages.slice(-2)).toEqual([
+      { role: "system", content: "Be brief." },
+      { role: "user", content: "Plan a picnic.\nNo nuts, please." },
+    ]);
+  });
+
   it("answers 502 chat_model_failed when the model fails, and remembers nothing", async () => {
     const { key, tenantId, user, cubeId } = await seed();
     model.state.failWith = 500;
