@@ -35,7 +35,7 @@ import { createReader } from "../src/adapters/reader-factory";
 import { withScaleProbe } from "../src/scale-probe";
 import type { MemoryReader } from "../src/core/reader/types";
 import { CubeSearch } from "./cube/search";
-import { CubeActivation } from "./cube/activation";
+import { type ActivationView, CubeActivation } from "./cube/activation";
 import type { ActivationVersion } from "../src/core/activation";
 import { CubeStore } from "./cube/store";
 import { VectorStore } from "./cube/vector-store";
@@ -412,6 +412,21 @@ export class CubeDurableObject extends DurableObject<Env> {
   async activation(ref: CubeRef): Promise<ActivationVersion> {
     const now = this.sweep(ref);
     return this.activation_.current(ref, now, this.generation);
+  }
+
+  /** Puts a stored version of the activation block back, held (cube/activation.ts `rollback`). */
+  async activationRollback(ref: CubeRef, version: number, reason: string, meta: WriteMeta): Promise<Outcome<ActivationVersion>> {
+    const now = this.sweep(ref);
+    const outcome = await this.activation_.rollback(ref, version, reason, meta, now, this.generation);
+    // Assembled contexts carry the block: a rollback is a change for them.
+    if (outcome.ok) this.generation += 1;
+    return outcome;
+  }
+
+  /** The activation block as one agent sees it (cube/activation.ts `view`). */
+  async activationView(ref: CubeRef, agentId: string): Promise<ActivationView> {
+    const now = this.sweep(ref);
+    return this.activation_.view(ref, agentId, now, this.generation);
   }
 
   /** The activation block's stored versions, newest first. */

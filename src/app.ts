@@ -7,11 +7,12 @@ import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { matchedRoutes } from "hono/route";
 import { newRequestId } from "./core/ids";
-import { createDeps, createRateLimitDeps, createStaticAssets, createWebhookDeps } from "./deps";
+import { createChatDeps, createDeps, createRateLimitDeps, createStaticAssets, createWebhookDeps } from "./deps";
 import { ApiError, ConfigError, ERROR_STATUS, type ErrorCode } from "./errors";
 import { LIMITS } from "./schemas/limits";
 import { adminRoutes } from "./routes/admin";
 import { auditRoutes } from "./routes/audit";
+import { CHAT_PATH, chatRoutes } from "./routes/chat";
 import { cubeRoutes } from "./routes/cubes";
 import { docsRoutes } from "./routes/docs";
 import { healthRoutes } from "./routes/health";
@@ -196,6 +197,7 @@ export function createApp() {
   app.use("/v1/*", ...apiChain);
   app.use(MCP_PATH, ...apiChain);
   app.use(`${MEM0_PREFIX}/*`, ...apiChain);
+  app.use(CHAT_PATH, async (c, next) => (c.set("chatModel", createChatDeps(c.env)), next()));
   // After the API chain, so it sees its principal.
   app.use("*", recordAuditEntry);
 
@@ -215,6 +217,7 @@ export function createApp() {
   app.route("/", auditRoutes);
   app.route("/", mcpRoutes);
   app.route("/", mem0Routes);
+  app.route("/", chatRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",

@@ -2,6 +2,8 @@
  * Builds the per-request dependencies from the Worker's bindings. This is the one place that reads `env`;
  * a binding that the configuration needs and that is missing fails loudly here instead of degrading silently.
  */
+import { createChatModel } from "./adapters/chat-factory";
+import type { ChatModel } from "./core/llm";
 import { systemClock } from "./core/time";
 import { createDb } from "./db/client";
 import { ConfigError } from "./errors";
@@ -60,4 +62,9 @@ export function createWebhookDeps(env: Env): WebhookDeps {
 export function createStaticAssets(env: Env): Fetcher {
   if (!env.ASSETS) throw new ConfigError("missing binding: ASSETS (see wrangler.toml [assets]; run `node scripts/build-assets.mjs`)");
   return env.ASSETS;
+}
+
+/** The chat endpoint's model (adapters/chat-factory.ts): null when CHAT is off; a misconfiguration is a ConfigError. */
+export function createChatDeps(env: Env): ChatModel | null {
+  return createChatModel(env);
 }

@@ -257,4 +257,15 @@ export const CUBE_MIGRATIONS: readonly (readonly string[])[] = [
     // Pairs a caller unmerged (cube/unmerge.ts): consolidation never merges them again. a < b.
     `CREATE TABLE IF NOT EXISTS merge_exclusions (a TEXT NOT NULL, b TEXT NOT NULL, PRIMARY KEY (a, b)) WITHOUT ROWID`,
   ],
+  // 17: a rolled-back activation block held in place (cube/activation.ts `rollback`): at most one row; compiling
+  // does not replace the held version until a new pinned memory, instruction or preference arrives or a member of
+  // it stops being live. Deleted when the hold ends.
+  [
+    `CREATE TABLE IF NOT EXISTS activation_hold (
+      id INTEGER PRIMARY KEY CHECK (id = 1),
+      version INTEGER NOT NULL,
+      reason TEXT NOT NULL,
+      held_at INTEGER NOT NULL
+    )`,
+  ],
 ];

@@ -69,18 +69,8 @@ export class OpenAiLlm implements Llm {
         cause: error,
       });
     }
-    if (!response.ok) throw this.httpError(response.status, text);
+    if (!response.ok) throw openAiHttpError(this.id, response.status, text);
     return this.content(text);
-  }
-
-  private httpError(status: number, body: string): LlmError {
-    const detail = errorMessage(body);
-    const message = `${this.id} answered HTTP ${status}${detail ? `: ${excerpt(detail)}` : ""}`;
-    if (status === 429) return new LlmError("rate_limited", message, status);
-    if (status === 408) return new LlmError("timeout", message, status);
-    // 409: a conflict on the server's side (OpenAI documents it for concurrent requests) clears on its own.
-    if (status >= 500 || status === 409) return new LlmError("unavailable", message, status);
-    return new LlmError("rejected", message, status);
   }
 
   private content(text: string): string {
@@ -103,6 +93,17 @@ export class OpenAiLlm implements Llm {
     if (typeof message?.content !== "string") throw new LlmError("invalid_output", `${this.id} returned no message content`);
     return message.content;
   }
+}
+
+/** An OpenAI-compatible server's error status as an {@link LlmError} (shared with the chat model, openai-chat.ts). */
+export function openAiHttpError(id: string, status: number, body: string): LlmError {
+  const detail = errorMessage(body);
+  const message = `${id} answered HTTP ${status}${detail ? `: ${excerpt(detail)}` : ""}`;
+  if (status === 429) return new LlmError("rate_limited", message, status);
+  if (status === 408) return new LlmError("timeout", message, status);
+  // 409: a conflict on the server's side (OpenAI documents it for concurrent requests) clears on its own.
+  if (status >= 500 || status === 409) return new LlmError("unavailable", message, status);
+  return new LlmError("rejected", message, status);
 }
 
 /** `error.message` of an OpenAI-style error body, else the body itself. */

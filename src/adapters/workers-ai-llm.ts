@@ -77,7 +77,7 @@ export class WorkersAiLlm implements Llm {
     try {
       response = await this.ai.run(this.model, inputs, { signal: AbortSignal.timeout(this.timeoutMs) });
     } catch (error) {
-      throw this.classify(error);
+      throw this.classifyError(error);
     }
     return this.text(response, maxTokens);
   }
@@ -98,7 +98,8 @@ export class WorkersAiLlm implements Llm {
     throw new LlmError("invalid_output", `${this.model} returned no response text`);
   }
 
-  private classify(error: unknown): LlmError {
+  /** A binding failure as an {@link LlmError} (also used by the chat model, workers-ai-chat.ts). */
+  classifyError(error: unknown): LlmError {
     if (error instanceof LlmError) return error;
     const message = error instanceof Error ? error.message : String(error);
     if (isAbort(error)) {

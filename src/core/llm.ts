@@ -59,3 +59,62 @@ export class LlmError extends Error {
   }
 }
 
+
+/** One message of a chat (OpenAI's Chat Completions roles; `developer` is sent as `system`). */
+export interface ChatMessage {
+  role: "system" | "user" | "assistant";
+  content: string;
+}
+
+/**
+ * A chat completion request: the whole conversation, as the memory-augmented chat endpoint forwards it.
+ * `adapter` is the parametric-memory hook: the cube's active LoRA adapter (a Workers AI fine-tune name or id), which
+ * an implementation applies where its model takes one (Workers AI `lora`) and otherwise ignores, saying so in
+ * {@link ChatCompletion.adapterApplied}.
+ */
+export interface ChatRequest {
+  messages: ChatMessage[];
+  maxTokens?: number | undefined;
+  temperature?: number | undefined;
+  topP?: number | undefined;
+  adapter?: string | undefined;
+}
+
+/** Tokens as the provider counted them; `cachedPromptTokens` is null when the provider does not say. */
+export interface ChatUsage {
+  promptTokens: number;
+  completionTokens: number;
+  cachedPromptTokens: number | null;
+}
+
+export type ChatFinishReason = "stop" | "length" | "content_filter";
+
+export interface ChatCompletion {
+  content: string;
+  finishReason: ChatFinishReason;
+  /** Null when the provider reported no usage. */
+  usage: ChatUsage | null;
+  adapterApplied: boolean;
+}
+
+/** A piece of a streamed answer: text as it comes, then one `done` with why it stopped and the usage. */
+export type ChatDelta =
+  | { kind: "text"; text: string }
+  | { kind: "done"; finishReason: ChatFinishReason; usage: ChatUsage | null };
+
+/**
+ * A chat model: what `POST /v1/chat/completions` forwards to. Implemented by the same adapters as {@link Llm}
+ * (Workers AI, OpenAI-compatible servers); failures are {@link LlmError}s. `stream` resolves once the provider has
+ * accepted the request (so a refusal is still an error status, not a broken stream), then yields deltas; an error
+ * after that is thrown from the iterator.
+ */
+export interface ChatModel {
+  /** Provider and model, as {@link Llm.id}. */
+  readonly id: string;
+  /** The model name reported to clients (`model` in responses). */
+  readonly model: string;
+  /** Whether `adapter` can be applied at all (Workers AI with a LoRA-capable model). */
+  readonly supportsAdapters: boolean;
+  chat(request: ChatRequest): Promise<ChatCompletion>;
+  stream(request: ChatRequest): Promise<{ deltas: AsyncIterable<ChatDelta>; adapterApplied: boolean }>;
+}

@@ -6,12 +6,14 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv";
 import type { McpTool, ToolSession } from "./tool";
 import { forgetMemoryTool } from "./tools/forget-memory";
+import { getActivationTool } from "./tools/get-activation";
 import { getContextTool } from "./tools/get-context";
 import { getMemoryTool } from "./tools/get-memory";
 import { ingestConversationTool } from "./tools/ingest-conversation";
 import { listMemoriesTool } from "./tools/list-memories";
 import { memoryHistoryTool } from "./tools/memory-history";
 import { rememberTool } from "./tools/remember";
+import { rollbackActivationTool } from "./tools/rollback-activation";
 import { searchTool } from "./tools/search";
 import { updateMemoryTool } from "./tools/update-memory";
 
@@ -26,6 +28,8 @@ export const MCP_TOOLS: readonly McpTool[] = [
   updateMemoryTool,
   forgetMemoryTool,
   memoryHistoryTool,
+  getActivationTool,
+  rollbackActivationTool,
 ];
 
 const INSTRUCTIONS =
@@ -34,7 +38,8 @@ const INSTRUCTIONS =
   "result. At the start of a task call memos_get_context; before answering something that may depend on earlier " +
   "conversations call memos_search; store what the user tells you that is worth keeping with memos_remember (one " +
   "self-contained sentence per memory) or hand over a whole conversation with memos_ingest_conversation. Memory ids " +
-  "(mem_…) in every result work with memos_get_memory, memos_update_memory, memos_forget_memory and memos_memory_history.";
+  "(mem_…) in every result work with memos_get_memory, memos_update_memory, memos_forget_memory and memos_memory_history. " +
+  "memos_get_activation gives the standing block (instructions, preferences, pinned facts) to put first in a prompt.";
 
 /**
  * Built once per isolate: left to itself, the SDK builds an Ajv instance for every server (~0.3 ms of CPU per

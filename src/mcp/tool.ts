@@ -8,7 +8,7 @@ import type { AnySchema } from "@modelcontextprotocol/sdk/server/zod-compat.js";
 import type { CallToolResult, ToolAnnotations } from "@modelcontextprotocol/sdk/types.js";
 import { ApiError, ConfigError, type ErrorCode } from "../errors";
 import type { ScopeName } from "../schemas/admin";
-import { ownerScopeFields } from "../schemas/common";
+import { exactlyOneScope, ownerScopeFields } from "../schemas/common";
 import { MemoryIdParam, type MemoryWire, memoryFilterFields } from "../schemas/memory";
 import type { TenantContext } from "../services/context";
 
@@ -106,6 +106,9 @@ export const scopeFields = {
   agent_id: ownerScopeFields.agent_id.describe("An agent whose own memories these are (its default cube), instead of user_id."),
   cube_id: ownerScopeFields.cube_id.describe("A cube id (cube_…) from an earlier result, instead of user_id or agent_id."),
 };
+
+/** Exactly one of user_id, agent_id, cube_id: re-checked in `run` by tools whose REST route takes a cube id instead. */
+export const OwnerScope = z.object(ownerScopeFields).superRefine(exactlyOneScope);
 
 export const memoryIdField = MemoryIdParam.shape.id.describe("A memory id (mem_…) from an earlier result.");
 

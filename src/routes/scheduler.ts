@@ -1,8 +1,8 @@
 /** HTTP for what a cube's scheduler keeps: working memory, assembled context, stats. */
 import { createRoute } from "@hono/zod-openapi";
 import { CubeIdParam } from "../schemas/jobs";
-import { ActivationBlock, ActivationHistory, ActivationHistoryQuery, ContextRequest, ContextResponse, CubeStats, WorkingMemory } from "../schemas/scheduler";
-import { activationBlock, activationHistory, assembleContext, cubeStats, workingMemory } from "../services/scheduler";
+import { ActivationBlock, ActivationHistory, ActivationHistoryQuery, ActivationQuery, ActivationRollbackRequest, ContextRequest, ContextResponse, CubeStats, WorkingMemory } from "../schemas/scheduler";
+import { activationBlock, activationHistory, assembleContext, cubeStats, rollbackActivation, workingMemory } from "../services/scheduler";
 import { bearerSecurity, createRouter, errorResponses, jsonBody, jsonResponse, tenantContext } from "./shared";
 
 const errors = errorResponses("invalid_request", "unauthorized", "forbidden", "not_found");
@@ -47,7 +47,7 @@ export const schedulerRoutes = createRouter()
         "Pinned memories, instructions, preferences and often-used facts within a fixed token budget, in a fixed " +
         "order, so an LLM provider's prompt cache keeps it. Send the `ETag` back in `If-None-Match` for a 304 while it is unchanged.",
       security: bearerSecurity,
-      request: { params: CubeIdParam },
+      request: { params: CubeIdParam, query: ActivationQuery },
       responses: {
         200: jsonResponse(ActivationBlock, "The current block."),
         304: { description: "Unchanged since the `If-None-Match` ETag." },
@@ -55,7 +55,7 @@ export const schedulerRoutes = createRouter()
       },
     }),
     async (c) => {
-      const block = await activationBlock(tenantContext(c, "read"), c.req.valid("param").id);
+      const block = await activationBlock(tenantContext(c, "read"), c.req.valid("param").id, c.req.valid("query").agent_id);
       const etag = `"${block.etag}"`;
       c.header("ETag", etag);
       c.header("Cache-Control", "private, no-cache");
@@ -75,6 +75,26 @@ export const schedulerRoutes = createRouter()
       responses: { 200: jsonResponse(ActivationHistory, "Versions, newest first."), ...errors },
     }),
     async (c) => c.json(await activationHistory(tenantContext(c, "read"), c.req.valid("param").id, c.req.valid("query").limit), 200),
+  )
+  .openapi(
+    createRoute({
+      method: "post",
+      path: "/v1/cubes/{id}/activation/rollback",
+      tags: ["cubes"],
+      summary: "Put a previous version of the activation block back, held until a new standing memory arrives",
+      description:
+        "The stored version comes back as a new version with its bytes (history stays append-only), and stays current " +
+        "until a new pinned memory, instruction or preference is written or one of its members stops being live. The " +
+        "rollback, and each memory it promotes or demotes, is an event with `reason`. 409 when the version holds a " +
+        "memory that is no longer live; 404 when the version is not stored (the newest 50 are).",
+      security: bearerSecurity,
+      request: { params: CubeIdParam, body: jsonBody(ActivationRollbackRequest) },
+      responses: { 200: jsonResponse(ActivationBlock, "The block now current."), ...errorResponses("invalid_request", "unauthorized", "forbidden", "not_found", "conflict") },
+    }),
+    async (c) => {
+      const { version, reason } = c.req.valid("json");
+      return c.json(await rollbackActivation(tenantContext(c, "write"), c.req.valid("param").id, version, reason), 200);
+    },
   )
   .openapi(
     createRoute({

@@ -1,6 +1,7 @@
 /** What every route module shares: the router factory, the error hook, auth helpers and OpenAPI fragments. */
 import { OpenAPIHono, type z } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import type { ChatModel } from "../core/llm";
 import { ApiError, ERROR_STATUS, type ErrorCode } from "../errors";
 import { ErrorSchema } from "../schemas/common";
 import { LIMITS } from "../schemas/limits";
@@ -20,6 +21,8 @@ export interface AppEnv {
     assets: Fetcher;
     principal: Principal;
     background: (work: Promise<unknown>) => void;
+    /** The chat endpoint's model (deps.ts; null when none is configured), for routes/chat.ts only. */
+    chatModel: ChatModel | null;
   };
 }
 
@@ -62,6 +65,8 @@ const ERROR_DESCRIPTIONS: Partial<Record<ErrorCode, string>> = {
   conflict: "The memory's lifecycle state (or another resource's state) forbids this change.",
   rate_limited: "The key is over its requests or written bytes per minute; retry after `Retry-After` seconds.",
   internal_error: "A bug on our side; quote the request_id.",
+  chat_model_failed: "The chat model failed or refused (`details.model_error`, `details.retryable`); nothing was remembered.",
+  chat_model_not_configured: "No chat model is configured on this deployment (CHAT, docs/chat.md).",
 };
 
 /** OpenAPI entries for the error codes a route can answer with, grouped by status. */

@@ -3,7 +3,7 @@ import { z } from "@hono/zod-openapi";
 import { ACTIVATION_REASONS } from "../core/activation";
 import { CONTEXT_GROUPS } from "../core/context";
 import { MEMORY_STATES } from "../core/lifecycle";
-import { CubeId, Timestamp, exactlyOneScope, ownerScopeFields, text } from "./common";
+import { CubeId, ExternalId, Timestamp, exactlyOneScope, ownerScopeFields, text } from "./common";
 import { LIMITS } from "./limits";
 import { Memory, MemoryType } from "./memory";
 import { SearchFilters } from "./search";
@@ -71,11 +71,28 @@ export const ActivationBlock = z
     budget_tokens: z.int(),
     members: z.array(ActivationMember),
     compiled_at: Timestamp.openapi({ description: "When this version was compiled (its bytes first appeared)." }),
+    agent_id: ExternalId.optional().openapi({ description: "Present on an agent's view (`?agent_id=`)." }),
   })
   .openapi("ActivationBlock");
 
+export const ActivationQuery = z.object({
+  agent_id: ExternalId.optional().openapi({
+    description:
+      "The block as this agent sees it: memories written for it (metadata `agent_id`, or the mem0 facade's agent) and the cube's " +
+      "shared ones (no agent named), never another agent's. Derived, not versioned: `version` is the cube block's, `etag` the view's.",
+  }),
+});
+
+export const ActivationRollbackRequest = z
+  .object({
+    version: z.int().min(1).openapi({ description: "A stored version (GET …/activation/history)." }),
+    reason: text(500).openapi({ description: "Why: kept in the event the rollback records.", example: "the new preference made answers worse" }),
+  })
+  .strict()
+  .openapi("ActivationRollbackRequest");
+
 export const ActivationHistory = z
-  .object({ cube_id: CubeId, data: z.array(ActivationBlock.omit({ cube_id: true })) })
+  .object({ cube_id: CubeId, data: z.array(ActivationBlock.omit({ cube_id: true, agent_id: true })) })
   .openapi("ActivationHistory");
 
 export const ActivationHistoryQuery = z.object({

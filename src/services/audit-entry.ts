@@ -43,6 +43,10 @@ export const AUDIT_ACTIONS: Readonly<Record<string, string>> = {
   "GET /v1/cubes/{id}/grants": "grant.list",
   "DELETE /v1/cubes/{id}/grants/{principal}": "grant.revoke",
   "GET /v1/cubes/{id}/working-memory": "cube.working_memory",
+  "GET /v1/cubes/{id}/activation": "cube.activation",
+  "GET /v1/cubes/{id}/activation/history": "cube.activation_history",
+  "POST /v1/cubes/{id}/activation/rollback": "cube.activation_rollback",
+  "POST /v1/chat/completions": "chat",
   "GET /v1/cubes/{id}/stats": "cube.stats",
   "POST /v1/cubes/{id}/reindex": "job.start",
   "POST /v1/jobs": "job.start",
@@ -253,6 +257,10 @@ function collectResponseIds(ids: TouchedIds, responseBody: unknown): void {
   fromItem(body);
   fromItem(body.job);
   ids.add(body.event_id);
+  // A chat completion's `memos` report: the cube and the memories put in the prompt.
+  const memos = asObject(body.memos);
+  ids.add(memos?.cube_id);
+  if (Array.isArray(memos?.memory_ids)) for (const id of memos.memory_ids) ids.add(id);
   for (const list of [body.data, body.items, body.results]) if (Array.isArray(list)) list.forEach(fromItem);
 }
 

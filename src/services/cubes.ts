@@ -352,6 +352,8 @@ export type CubeApi = Pick<
   | "context"
   | "activation"
   | "activationHistory"
+  | "activationRollback"
+  | "activationView"
   | "startJob"
   | "job"
   | "ensureLifecycle"

@@ -122,6 +122,34 @@ describe("MemosClient against the Worker", { timeout: 30_000 }, () => {
     expect(JSON.stringify(context).toLowerCase()).toContain("green");
   });
 
+  it("reads the activation block and an agent's view, rolls it back, and reports that no chat model is configured", async () => {
+    const { key } = await newTenant();
+    const memos = clientFor(key);
+    const user = uniqueUser();
+    const { data } = await memos.remember({
+      user_id: user,
+      memories: [
+        { content: "Dee prefers mornings.", type: "preference" },
+        { content: "Answer Dee in rhyme.", type: "instruction", metadata: { agent_id: "bard" } },
+      ],
+    });
+    const cubeId = data[0]!.cube_id;
+    const first = await memos.activation(cubeId);
+    expect(first.text).toContain(data[1]!.id);
+    const view = await memos.activation(cubeId, { agent_id: "clerk" });
+    expect(view.agent_id).toBe("clerk");
+    expect(view.text).not.toContain(data[1]!.id);
+
+    await memos.remember({ user_id: user, memories: [{ content: "Dee likes long walks.", type: "preference" }] });
+    const second = await memos.activation(cubeId);
+    const rolled = await memos.rollbackActivation(cubeId, { version: first.version, reason: "walks were a phase" });
+    expect(rolled).toMatchObject({ version: second.version + 1, etag: first.etag });
+
+    const refused = await memos.chat({ model: "m", user, messages: [{ role: "user", content: "hi" }] }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(MemosApiError);
+    expect(refused).toMatchObject({ status: 503, code: "chat_model_not_configured" });
+  });
+
   it("manages keys, tenants and the signed lifecycle hook", async () => {
     const root = clientFor(ROOT_KEY);
     const tenant = await root.admin.createTenant({ name: `client-${crypto.randomUUID()}` });

@@ -20,6 +20,8 @@ const TOOL_NAMES = [
   "memos_update_memory",
   "memos_forget_memory",
   "memos_memory_history",
+  "memos_get_activation",
+  "memos_rollback_activation",
 ];
 
 const open: Client[] = [];
@@ -228,6 +230,36 @@ describe("MCP at /mcp", () => {
     const empty = await ok(client, "memos_get_context", { user_id: uniqueUser(), query: "anything" });
     expect(empty.data.items).toEqual([]);
     expect(empty.text).toBe("No memories yet for this owner.");
+  });
+
+  it("shows the activation block (whole and an agent's view) and rolls it back", async () => {
+    const { key } = await newTenant();
+    const client = await connect(key);
+    const user = uniqueUser();
+    const { data: first } = await ok(client, "memos_remember", {
+      user_id: user,
+      memories: [
+        { content: "Cy prefers short answers.", type: "preference" },
+        { content: "Write Cy's poems as haiku.", type: "instruction", metadata: { agent_id: "poet" } },
+      ],
+    });
+    const [pref, poem] = first.ids as string[];
+    const whole = await ok(client, "memos_get_activation", { user_id: user });
+    expect(whole.data.text).toContain(poem);
+    expect(whole.text).toContain(`Version ${whole.data.version}`);
+    const view = await ok(client, "memos_get_activation", { user_id: user, view_agent_id: "planner" });
+    expect(view.data.text).toContain(pref);
+    expect(view.data.text).not.toContain(poem);
+
+    await ok(client, "memos_remember", { user_id: user, memories: [{ content: "Cy likes puns.", type: "preference" }] });
+    const newer = await ok(client, "memos_get_activation", { user_id: user });
+    const listed = await ok(client, "memos_rollback_activation", { user_id: user });
+    expect(listed.data.versions.map((v: { version: number }) => v.version)).toEqual([newer.data.version, whole.data.version]);
+    const rolled = await ok(client, "memos_rollback_activation", { user_id: user, version: whole.data.version, reason: "puns got old" });
+    expect(rolled.data).toMatchObject({ version: newer.data.version + 1, etag: whole.data.etag });
+
+    expect((await toolError(client, "memos_rollback_activation", { user_id: user, version: 1 })).error.code).toBe("invalid_request");
+    expect((await toolError(client, "memos_get_activation", { user_id: user, cube_id: whole.data.cube_id })).error.code).toBe("invalid_request");
   });
 
   it("updates a memory, shows its history, and pages through a list", async () => {

@@ -31,6 +31,8 @@ describe("GET /openapi.json", () => {
         "GET /v1/cubes/{id}/working-memory",
         "GET /v1/cubes/{id}/activation",
         "GET /v1/cubes/{id}/activation/history",
+        "POST /v1/cubes/{id}/activation/rollback",
+        "POST /v1/chat/completions",
         "GET /v1/cubes/{id}/stats",
         "POST /v1/search",
         "POST /v1/cubes/{id}/reindex",

@@ -115,6 +115,15 @@ export class MemosClient implements ApiRequester {
     return this.request("post", "/v1/context", { body, ...callInit(options), repeatable: true });
   }
 
+  /**
+   * A memory-augmented chat completion (OpenAI's shape, not streamed): the cube's activation block and recalled
+   * memories go first in the prompt, the exchange is remembered afterwards. For streaming use the `openai` package
+   * with `baseURL: <memos>/v1` (docs/chat.md). Not retried: a chat completion is not idempotent.
+   */
+  chat(body: Schemas["ChatCompletionRequest"] & { stream?: false }, options?: CallOptions) {
+    return this.request("post", "/v1/chat/completions", { body, ...callInit(options) });
+  }
+
   /** One memory; `as_of` reads it as it stood then. */
   get(id: string, query?: { as_of?: string }, options?: CallOptions) {
     return this.request("get", "/v1/memories/{id}", { params: { path: { id }, query }, ...callInit(options) });
@@ -270,8 +279,16 @@ export class MemosClient implements ApiRequester {
    * A cube's activation block: standing context (pins, instructions, preferences, often-used facts) whose bytes stay
    * the same until its content changes — put it first in a prompt so the provider's prefix cache keeps it.
    */
-  activation(cubeId: string, options?: CallOptions) {
-    return this.request("get", "/v1/cubes/{id}/activation", { params: { path: { id: cubeId } }, ...callInit(options) });
+  activation(cubeId: string, query: { agent_id?: string } = {}, options?: CallOptions) {
+    return this.request("get", "/v1/cubes/{id}/activation", { params: { path: { id: cubeId }, query }, ...callInit(options) });
+  }
+
+  /**
+   * Puts a stored version of the activation block back (as a new version), held until a new pinned memory,
+   * instruction or preference arrives; `reason` is kept in the rollback's event.
+   */
+  rollbackActivation(cubeId: string, body: Schemas["ActivationRollbackRequest"], options?: CallOptions) {
+    return this.request("post", "/v1/cubes/{id}/activation/rollback", { params: { path: { id: cubeId } }, body, ...callInit(options) });
   }
 
   /** The activation block's versions, newest first. */

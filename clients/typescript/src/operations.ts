@@ -49,8 +49,10 @@ export type OperationKey =
   | "POST /mem0/v3/memories/search/"
   | "POST /v1/admin/tenants"
   | "POST /v1/admin/tenants/{tenant_id}/keys"
+  | "POST /v1/chat/completions"
   | "POST /v1/context"
   | "POST /v1/cubes"
+  | "POST /v1/cubes/{id}/activation/rollback"
   | "POST /v1/cubes/{id}/export"
   | "POST /v1/cubes/{id}/grants"
   | "POST /v1/cubes/{id}/import"
@@ -118,8 +120,10 @@ export const OPERATIONS: Readonly<Record<OperationKey, { readonly idempotencyKey
   "POST /mem0/v3/memories/search/": { idempotencyKey: false },
   "POST /v1/admin/tenants": { idempotencyKey: false },
   "POST /v1/admin/tenants/{tenant_id}/keys": { idempotencyKey: false },
+  "POST /v1/chat/completions": { idempotencyKey: false },
   "POST /v1/context": { idempotencyKey: false },
   "POST /v1/cubes": { idempotencyKey: false },
+  "POST /v1/cubes/{id}/activation/rollback": { idempotencyKey: false },
   "POST /v1/cubes/{id}/export": { idempotencyKey: false },
   "POST /v1/cubes/{id}/grants": { idempotencyKey: false },
   "POST /v1/cubes/{id}/import": { idempotencyKey: false },

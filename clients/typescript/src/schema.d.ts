@@ -1412,7 +1412,10 @@ export interface paths {
          */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description The block as this agent sees it: memories written for it (metadata `agent_id`, or the mem0 facade's agent) and the cube's shared ones (no agent named), never another agent's. Derived, not versioned: `version` is the cube block's, `etag` the view's. */
+                    agent_id?: string;
+                };
                 header?: never;
                 path: {
                     id: string;
@@ -1589,6 +1592,114 @@ export interface paths {
         };
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/cubes/{id}/activation/rollback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Put a previous version of the activation block back, held until a new standing memory arrives
+         * @description The stored version comes back as a new version with its bytes (history stays append-only), and stays current until a new pinned memory, instruction or preference is written or one of its members stops being live. The rollback, and each memory it promotes or demotes, is an event with `reason`. 409 when the version holds a memory that is no longer live; 404 when the version is not stored (the newest 50 are).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ActivationRollbackRequest"];
+                };
+            };
+            responses: {
+                /** @description The block now current. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ActivationBlock"];
+                    };
+                };
+                /** @description `invalid_request`: The request is not valid (malformed JSON, wrong types, out-of-range values). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No API key, or an unknown, revoked or expired one. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The key lacks the scope this call needs. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: No such resource in this tenant. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `conflict`: The memory's lifecycle state (or another resource's state) forbids this change. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: The key is over its requests or written bytes per minute; retry after `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `internal_error`: A bug on our side; quote the request_id. */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
         delete?: never;
         options?: never;
         head?: never;
@@ -6046,6 +6157,131 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/chat/completions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * OpenAI-compatible chat completion with the cube's memory in the prompt
+         * @description OpenAI's Chat Completions request and response (and its streaming Server-Sent Events with `stream: true`). The cube is named by `memos.user_id` / `memos.agent_id` / `memos.cube_id`, or by `user`. The prompt starts with the cube's activation block (a system message whose bytes stay the same until the block changes, so prompt caches keep it), then the memories recalled for the last user message, then your messages; the configured chat model answers, and the exchange goes to MemReader afterwards (unless `memos.remember` is false). `memos` in the response (the first chunk when streaming) lists the memory ids used and the activation block's version and etag.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ChatCompletionRequest"];
+                };
+            };
+            responses: {
+                /** @description The completion (JSON), or with `stream: true` a `text/event-stream` of `chat.completion.chunk` events ending in `data: [DONE]`. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ChatCompletion"];
+                        "text/event-stream": string;
+                    };
+                };
+                /** @description `invalid_request`: The request is not valid (malformed JSON, wrong types, out-of-range values). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No API key, or an unknown, revoked or expired one. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The key lacks the scope this call needs. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: No such resource in this tenant. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `payload_too_large`: The body is over the size limit. */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: The key is over its requests or written bytes per minute; retry after `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `internal_error`: A bug on our side; quote the request_id. */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `chat_model_failed`: The chat model failed or refused (`details.model_error`, `details.retryable`); nothing was remembered. */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `chat_model_not_configured`: No chat model is configured on this deployment (CHAT, docs/chat.md). */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -6663,6 +6899,8 @@ export interface components {
              * @example 2026-11-25T09:30:00Z
              */
             compiled_at: string;
+            /** @description Present on an agent's view (`?agent_id=`). */
+            agent_id?: string;
         };
         ActivationMember: {
             id: string;
@@ -6693,6 +6931,15 @@ export interface components {
                  */
                 compiled_at: string;
             }[];
+        };
+        ActivationRollbackRequest: {
+            /** @description A stored version (GET …/activation/history). */
+            version: number;
+            /**
+             * @description Why: kept in the event the rollback records.
+             * @example the new preference made answers worse
+             */
+            reason: string;
         };
         CubeStats: {
             /** @example cube_0123456789abcdef */
@@ -7483,6 +7730,128 @@ export interface components {
              * @example 2026-11-25T09:30:00Z
              */
             updated_at: string;
+        };
+        ChatCompletion: {
+            /** @example chatcmpl-0123456789abcdef */
+            id: string;
+            /** @enum {string} */
+            object: "chat.completion";
+            /** @description Unix seconds. */
+            created: number;
+            model: string;
+            choices: {
+                index: number;
+                message: {
+                    /** @enum {string} */
+                    role: "assistant";
+                    content: string;
+                    refusal: null;
+                };
+                /** @enum {string} */
+                finish_reason: "stop" | "length" | "content_filter";
+                logprobs: null;
+            }[];
+            usage: components["schemas"]["ChatUsage"];
+            memos: components["schemas"]["ChatMemosReport"];
+        };
+        /** @description Null when the provider reported no usage. */
+        ChatUsage: {
+            prompt_tokens: number;
+            completion_tokens: number;
+            total_tokens: number;
+            /** @description Prompt tokens served from the provider's prompt cache, when the provider reports it. */
+            prompt_tokens_details?: {
+                cached_tokens: number;
+            };
+        } | null;
+        ChatMemosReport: {
+            /**
+             * @description The cube the memory came from; null when the owner has none yet.
+             * @example cube_0123456789abcdef
+             */
+            cube_id: string | null;
+            /** @description Memories put in the prompt: the activation block's, then the recalled ones. */
+            memory_ids: string[];
+            /** @description The activation block sent first (its bytes are the same while `etag` is). */
+            activation: {
+                version: number;
+                etag: string;
+                tokens: number;
+            } | null;
+            recalled_tokens: number;
+            /** @description The cube's active LoRA adapter, and whether the model applied it; null when there is none. */
+            adapter: {
+                name: string;
+                applied: boolean;
+            } | null;
+            /** @description Whether the exchange is being sent to MemReader (after the answer). */
+            remembered: boolean;
+        };
+        ChatCompletionRequest: {
+            /**
+             * @description Required by OpenAI clients; the deployment's configured chat model (CHAT_MODEL) answers whatever is named here.
+             * @example memos
+             */
+            model: string;
+            messages: components["schemas"]["ChatMessage"][];
+            /** @default false */
+            stream?: boolean;
+            stream_options?: {
+                include_usage?: boolean;
+            };
+            max_tokens?: number;
+            max_completion_tokens?: number;
+            temperature?: number;
+            top_p?: number;
+            /**
+             * @description Only one choice is generated.
+             * @enum {number}
+             */
+            n?: 1;
+            /** @description OpenAI's end-user id; without `memos`, the chat uses this user's default cube (as `memos.user_id`). */
+            user?: string;
+            memos?: components["schemas"]["ChatMemosOptions"];
+        };
+        ChatMessage: {
+            /**
+             * @description `developer` is sent to the model as `system`.
+             * @enum {string}
+             */
+            role: "system" | "developer" | "user" | "assistant";
+            /** @description Text, or an array of `{ type: "text", text }` parts (joined with newlines); images and audio are not supported. */
+            content: string | {
+                /** @enum {string} */
+                type: "text";
+                text: string;
+            }[];
+            name?: string;
+        };
+        /** @description MemOS extension: exactly one of `user_id`, `agent_id`, `cube_id` names the cube; without it, `user` does. */
+        ChatMemosOptions: {
+            /**
+             * @description End user the memories are about (their default cube).
+             * @example alice
+             */
+            user_id?: string;
+            /** @description Agent the memories belong to (its default cube). */
+            agent_id?: string;
+            /**
+             * @description An explicit cube of this tenant.
+             * @example cube_0123456789abcdef
+             */
+            cube_id?: string;
+            /**
+             * @description Most tokens the memory context (activation block and recalled memories) may take, as POST /v1/context.
+             * @default 1000
+             */
+            budget_tokens?: number;
+            /**
+             * @description Send the exchange (the last user message and the answer) to MemReader after answering (needs the write scope).
+             * @default true
+             */
+            remember?: boolean;
+            /** @description The session the remembered exchange belongs to. */
+            session_id?: string;
         };
     };
     responses: never;
