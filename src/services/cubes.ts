@@ -360,6 +360,13 @@ export type CubeApi = Pick<
   | "exportFile"
   | "importFile"
   | "destroy"
+  | "distill"
+  | "distillFile"
+  | "adapters"
+  | "registerAdapter"
+  | "uploadAdapterWeights"
+  | "adapterWeights"
+  | "transitionAdapter"
 >;
 
 export function cubeStub(deps: Deps, ref: CubeRef): CubeApi {
