@@ -11,6 +11,7 @@ import { getMemoryTool } from "./tools/get-memory";
 import { ingestConversationTool } from "./tools/ingest-conversation";
 import { listMemoriesTool } from "./tools/list-memories";
 import { memoryHistoryTool } from "./tools/memory-history";
+import { distillTool, listAdaptersTool } from "./tools/parametric";
 import { rememberTool } from "./tools/remember";
 import { searchTool } from "./tools/search";
 import { updateMemoryTool } from "./tools/update-memory";
@@ -26,6 +27,8 @@ export const MCP_TOOLS: readonly McpTool[] = [
   updateMemoryTool,
   forgetMemoryTool,
   memoryHistoryTool,
+  distillTool,
+  listAdaptersTool,
 ];
 
 const INSTRUCTIONS =
