@@ -628,6 +628,11 @@ export class CubeDurableObject extends DurableObject<Env> {
     return this.distiller.file(ref, distillId);
   }
 
+  /** Deletes a finished distill's files; `running` while its job is under way, null when there is none. */
+  async deleteDistill(ref: CubeRef, distillId: string): Promise<{ deleted: number } | { running: JobWire } | null> {
+    return this.distiller.remove(ref, distillId);
+  }
+
   /** The cube's adapters (every version, every state), or one of them, or the active one. */
   async adapters(ref: CubeRef, query: { id?: string; active?: true } = {}): Promise<AdapterWire[]> {
     if (query.active) return [this.adapterRegistry.active(ref)].filter((a) => a !== null);

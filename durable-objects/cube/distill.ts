@@ -137,13 +137,17 @@ export class CubeDistill {
   }
 
   /**
-   * The finished dataset as one stream (its parts in order) and its size; `running` while the job is under way,
-   * null when there is no such distill.
+   * The finished dataset as one stream (its parts in order) and its size; `running` while the job is under way (or
+   * after it failed), null when there is no such distill or its dataset was deleted.
    */
   async file(ref: CubeRef, distillId: string): Promise<{ body: ReadableStream; bytes: number } | { running: JobWire } | null> {
     const object = await this.bucket.get(`${distillPrefix(ref, distillId)}manifest.json`);
     if (!object) {
-      const job = this.exec("SELECT id FROM jobs WHERE type = 'distill' AND json_extract(params, '$.distill_id') = ?", distillId)[0];
+      // Under way (or failed): say so. Done without a manifest: its dataset was deleted.
+      const job = this.exec(
+        "SELECT id FROM jobs WHERE type = 'distill' AND json_extract(params, '$.distill_id') = ? AND status != 'done'",
+        distillId,
+      )[0];
       return job ? { running: this.jobs.get(String(job.id))! } : null;
     }
     const manifest = await object.json<Manifest>();
@@ -162,6 +166,23 @@ export class CubeDistill {
       await writable.abort(error).catch(() => {});
     });
     return { body: readable, bytes: manifest.bytes };
+  }
+
+  /**
+   * Deletes a distill's files (its parts and manifest); false when there were none. A job still running is refused
+   * by the caller first: it would write its next part again.
+   */
+  async remove(ref: CubeRef, distillId: string): Promise<{ deleted: number } | { running: JobWire } | null> {
+    const job = this.exec("SELECT id FROM jobs WHERE type = 'distill' AND json_extract(params, '$.distill_id') = ? AND status IN ('queued', 'running')", distillId)[0];
+    if (job) return { running: this.jobs.get(String(job.id))! };
+    let deleted = 0;
+    for (;;) {
+      const page = await this.bucket.list({ prefix: distillPrefix(ref, distillId), limit: 1000 });
+      if (page.objects.length === 0) break;
+      await this.bucket.delete(page.objects.map((o) => o.key));
+      deleted += page.objects.length;
+    }
+    return deleted === 0 ? null : { deleted };
   }
 
   /** The job's filters as SQL over `memories m`: the shorthand filter, and the typed `where` when given. */

@@ -18,6 +18,7 @@ import {
 import {
   adapterFile,
   createAdapter,
+  deleteDistill,
   downloadDistill,
   getAdapter,
   listAdapters,
@@ -82,6 +83,22 @@ export const parametricRoutes = createRouter()
       // The router types only JSON and text responses; a streamed file is checked by the tests instead.
       return response as never;
     },
+  )
+  .openapi(
+    createRoute({
+      method: "delete",
+      path: "/v1/distills/{id}",
+      tags,
+      summary: "Delete a distilled dataset from R2 (write scope on its cube)",
+      description: "Datasets stay until deleted here or with their cube. 409 while its job is still running.",
+      security: bearerSecurity,
+      request: { params: DistillIdParam },
+      responses: {
+        200: jsonResponse(z.object({ id: z.string(), deleted: z.literal(true), objects: z.int() }), "Deleted: its parts and manifest."),
+        ...errorResponses("unauthorized", "forbidden", "not_found", "conflict"),
+      },
+    }),
+    async (c) => c.json(await deleteDistill(tenantContext(c, "write"), c.req.valid("param").id), 200),
   )
   .openapi(
     createRoute({

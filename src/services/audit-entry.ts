@@ -41,6 +41,7 @@ export const AUDIT_ACTIONS: Readonly<Record<string, string>> = {
   "POST /v1/cubes/{id}/import": "import",
   "POST /v1/cubes/{id}/distill": "distill",
   "GET /v1/distills/{id}": "distill.read",
+  "DELETE /v1/distills/{id}": "distill.delete",
   "POST /v1/cubes/{id}/adapters": "adapter.create",
   "GET /v1/cubes/{id}/adapters": "adapter.list",
   "GET /v1/cubes/{id}/adapters/{adapter_id}": "adapter.read",

@@ -362,6 +362,7 @@ export type CubeApi = Pick<
   | "destroy"
   | "distill"
   | "distillFile"
+  | "deleteDistill"
   | "adapters"
   | "registerAdapter"
   | "uploadAdapterWeights"

@@ -43,16 +43,20 @@ export async function startDistill(ctx: TenantContext, cubeId: string, request: 
   return { job_id: job.id, status: job.status, job, distill_id: distillId, download_url: `${origin}/v1/distills/${distillId}` };
 }
 
-/** A finished distill's dataset; 409 while its job runs (or after it failed), 404 when there is none the key reaches. */
-export async function downloadDistill(ctx: TenantContext, distillId: string) {
+/** The cube a distill id was minted in, if the key may `access` it; otherwise 404 for the distill. */
+async function cubeOfDistill(ctx: TenantContext, distillId: string, access: "read" | "write"): Promise<CubeRef> {
   if (!DISTILL_ID.test(distillId)) throw new ApiError("not_found", "distill not found");
-  let ref: CubeRef;
   try {
-    ref = await ownCube(ctx, `cube_${distillId.slice(4, 20)}`, "read");
+    return await ownCube(ctx, `cube_${distillId.slice(4, 20)}`, access);
   } catch (error) {
     if (error instanceof ApiError && error.code === "not_found") throw new ApiError("not_found", "distill not found");
     throw error;
   }
+}
+
+/** A finished distill's dataset; 409 while its job runs (or after it failed), 404 when there is none the key reaches. */
+export async function downloadDistill(ctx: TenantContext, distillId: string) {
+  const ref = await cubeOfDistill(ctx, distillId, "read");
   const file = await cubeStub(ctx.deps, ref).distillFile(ref, distillId);
   if (!file) throw new ApiError("not_found", "distill not found");
   if ("running" in file) {
@@ -63,6 +67,15 @@ export async function downloadDistill(ctx: TenantContext, distillId: string) {
     );
   }
   return file;
+}
+
+/** Deletes a distill's dataset from R2 (write scope on its cube); 409 while its job runs. */
+export async function deleteDistill(ctx: TenantContext, distillId: string): Promise<{ id: string; deleted: true; objects: number }> {
+  const ref = await cubeOfDistill(ctx, distillId, "write");
+  const removed = await cubeStub(ctx.deps, ref).deleteDistill(ref, distillId);
+  if (!removed) throw new ApiError("not_found", "distill not found");
+  if ("running" in removed) throw new ApiError("conflict", `the distill job ${removed.running.id} is still ${removed.running.status}; delete its dataset once it is done`);
+  return { id: distillId, deleted: true, objects: removed.deleted };
 }
 
 // ── adapters ────────────────────────────────────────────────────────────────────────────────────────────────────

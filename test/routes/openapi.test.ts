@@ -28,6 +28,7 @@ describe("GET /openapi.json", () => {
         // Parametric memory (docs/parametric.md).
         "POST /v1/cubes/{id}/distill",
         "GET /v1/distills/{id}",
+        "DELETE /v1/distills/{id}",
         "POST /v1/cubes/{id}/adapters",
         "GET /v1/cubes/{id}/adapters",
         "GET /v1/cubes/{id}/adapters/{adapter_id}",

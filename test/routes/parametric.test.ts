@@ -259,6 +259,12 @@ describe("POST /v1/cubes/{id}/distill", { timeout: 60_000 }, () => {
     const text = String((await call("GET", all.body.download_url, { key })).body);
     expect(text).toContain("PIN");
     expect(JSON.parse(text.split("\n")[0]!).messages[0]).toEqual({ role: "system", content: "You are Ada's assistant." });
+
+    // A dataset stays until deleted (or its cube is): then it is gone from R2.
+    expect((await call("DELETE", `/v1/distills/${all.body.distill_id}`, { key })).body).toEqual({ id: all.body.distill_id, deleted: true, objects: 2 });
+    expect((await call("GET", all.body.download_url, { key })).status).toBe(404);
+    expect((await env.ARCHIVE.list({ prefix: `distills/${tenantId}/${cubeId}/${all.body.distill_id}/` })).objects).toEqual([]);
+    expect((await call("DELETE", `/v1/distills/${all.body.distill_id}`, { key })).status).toBe(404);
   });
 
   it("steps through a large cube a batch at a time and stops at max_examples", async () => {
@@ -287,7 +293,9 @@ describe("POST /v1/cubes/{id}/distill", { timeout: 60_000 }, () => {
     expect((await call("GET", "/v1/distills/dst_nope", { key })).status).toBe(404);
     expect((await call("GET", `/v1/distills/dst_${cubeId.slice(5)}0000000000000000`, { key })).status).toBe(404);
     const started = await call("POST", `/v1/cubes/${cubeId}/distill`, { key, body: {} });
+    expect(errorOf(await call("DELETE", `/v1/distills/${started.body.distill_id}`, { key })).code).toBe("conflict");
     const other = await newTenant();
+    expect((await call("DELETE", `/v1/distills/${started.body.distill_id}`, { key: other.key })).status).toBe(404);
     expect((await call("GET", started.body.download_url, { key: other.key })).status).toBe(404);
     expect((await call("POST", `/v1/cubes/${cubeId}/distill`, { key: other.key, body: {} })).status).toBe(404);
   });

@@ -13,6 +13,7 @@ export type OperationKey =
   | "DELETE /v1/cubes/{id}"
   | "DELETE /v1/cubes/{id}/adapters/{adapter_id}"
   | "DELETE /v1/cubes/{id}/grants/{principal}"
+  | "DELETE /v1/distills/{id}"
   | "DELETE /v1/keys/{key_id}"
   | "DELETE /v1/memories/{id}"
   | "DELETE /v1/memories/{id}/pin"
@@ -91,6 +92,7 @@ export const OPERATIONS: Readonly<Record<OperationKey, { readonly idempotencyKey
   "DELETE /v1/cubes/{id}": { idempotencyKey: false },
   "DELETE /v1/cubes/{id}/adapters/{adapter_id}": { idempotencyKey: false },
   "DELETE /v1/cubes/{id}/grants/{principal}": { idempotencyKey: false },
+  "DELETE /v1/distills/{id}": { idempotencyKey: false },
   "DELETE /v1/keys/{key_id}": { idempotencyKey: false },
   "DELETE /v1/memories/{id}": { idempotencyKey: true },
   "DELETE /v1/memories/{id}/pin": { idempotencyKey: true },
