@@ -129,7 +129,8 @@ export class CubeDistill {
       this.transaction(() => {
         if (!this.jobs.get(job.id)) return; // the cube was deleted while the part uploaded
         this.jobs.addResult(job.id, { distill: next });
-        this.jobs.advance(job.id, cursor, lines.length, finished, this.clock());
+        // Progress counts memories visited (sensitive ones left out included), so a finished job reads done = total.
+        this.jobs.advance(job.id, cursor, read, finished, this.clock());
       });
     } catch (error) {
       this.jobs.retryOrFail(job.id, error instanceof Error ? error.message : String(error), this.clock());

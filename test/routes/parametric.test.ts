@@ -236,6 +236,7 @@ describe("POST /v1/cubes/{id}/distill", { timeout: 60_000 }, () => {
     const job = await runJob(tenantId, cubeId, started.body.job_id, key);
     expect(job.status).toBe("done");
     expect(job.result.distill).toMatchObject({ examples: 2, memories: 3, skipped_sensitive: 1, parts: 1 });
+    expect(job.progress).toEqual({ done: 3, total: 3 });
 
     const download = await call("GET", started.body.download_url, { key });
     expect(download.status).toBe(200);
