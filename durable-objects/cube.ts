@@ -49,6 +49,10 @@ import { CubeJobSteps, archivePolicy } from "./cube/job-steps";
 import { CubeUpkeep } from "./cube/upkeep";
 import { Watermarker } from "./cube/watermark";
 import type { ProvenanceWire } from "../src/schemas/portability";
+import type { AdapterState } from "../src/core/lora";
+import type { AdapterWire } from "../src/schemas/parametric";
+import { CubeAdapters, type NewAdapter } from "./cube/adapters";
+import { CubeDistill, type DistillParams } from "./cube/distill";
 
 /** Candidates the reranker sees: a few times what is returned, so it can promote from below the cut. */
 const RERANK_POOL_FACTOR = 3;
@@ -89,6 +93,8 @@ export class CubeDurableObject extends DurableObject<Env> {
   private readonly embeddingRetry: EmbeddingRetry;
   private readonly steps: CubeJobSteps;
   private readonly upkeep: CubeUpkeep;
+  private readonly distiller: CubeDistill;
+  private readonly adapterRegistry: CubeAdapters;
   private memoryReader: MemoryReader | null = null;
   /** Bumped by every change to the cube's memories: cached working memory and contexts older than it are stale. */
   private generation = 0;
@@ -125,6 +131,8 @@ export class CubeDurableObject extends DurableObject<Env> {
     this.provenance_ = new CubeProvenance(this.store, env.ARCHIVE, watermarks);
     this.embeddings = new CubeEmbeddings(ctx.storage, this.vectors, () => this.retrieval, () => this.clock());
     this.embeddingRetry = new EmbeddingRetry(ctx.storage.sql, this.jobs);
+    this.distiller = new CubeDistill(ctx.storage.sql, this.jobs, env.ARCHIVE, (write) => ctx.storage.transactionSync(write), () => this.clock());
+    this.adapterRegistry = new CubeAdapters(ctx.storage.sql, env.ARCHIVE, (write) => ctx.storage.transactionSync(write));
     this.steps = new CubeJobSteps(
       {
         jobs: this.jobs,
@@ -135,6 +143,7 @@ export class CubeDurableObject extends DurableObject<Env> {
         ingestion: this.ingest_,
         importer: this.importer,
         embeddings: this.embeddings,
+        distill: this.distiller,
       },
       {
         env,
@@ -614,6 +623,61 @@ export class CubeDurableObject extends DurableObject<Env> {
     });
     await this.rearm();
     return ok({ job, replayed: false });
+  }
+
+  // ── parametric memory (cube/distill.ts, cube/adapters.ts; docs/parametric.md) ──────────────────────────────
+
+  /** Starts a distill job: the selected memories to a JSONL fine-tuning dataset in R2, a part per alarm step. */
+  async distill(ref: CubeRef, params: DistillParams): Promise<JobWire> {
+    this.sweep(ref);
+    const job = this.ctx.storage.transactionSync(() => {
+      this.rememberIdentity(ref);
+      return this.distiller.start(ref, params, this.clock());
+    });
+    await this.rearm();
+    return job;
+  }
+
+  /** A finished distill's dataset to stream, its job while it runs, or null. */
+  async distillFile(ref: CubeRef, distillId: string): Promise<{ body: ReadableStream; bytes: number } | { running: JobWire } | null> {
+    return this.distiller.file(ref, distillId);
+  }
+
+  /** Deletes a finished distill's files; `running` while its job is under way, null when there is none. */
+  async deleteDistill(ref: CubeRef, distillId: string): Promise<{ deleted: number } | { running: JobWire } | null> {
+    return this.distiller.remove(ref, distillId);
+  }
+
+  /** The cube's adapters (every version, every state), or one of them, or the active one. */
+  async adapters(ref: CubeRef, query: { id?: string; active?: true } = {}): Promise<AdapterWire[]> {
+    if (query.active) return [this.adapterRegistry.active(ref)].filter((a) => a !== null);
+    if (query.id !== undefined) return [this.adapterRegistry.get(ref, query.id)].filter((a) => a !== null);
+    return this.adapterRegistry.list(ref);
+  }
+
+  async registerAdapter(ref: CubeRef, input: NewAdapter, meta: WriteMeta): Promise<Outcome<AdapterWire>> {
+    return this.ctx.storage.transactionSync(() => {
+      this.rememberIdentity(ref);
+      return this.adapterRegistry.register(ref, input, meta, this.clock());
+    });
+  }
+
+  /** Receives a pending adapter's safetensors file (streamed), validated before anything is stored. */
+  async uploadAdapterWeights(ref: CubeRef, id: string, body: ReadableStream<Uint8Array>, bytes: number, meta: WriteMeta): Promise<Outcome<AdapterWire>> {
+    return this.adapterRegistry.uploadWeights(ref, id, body, bytes, meta, () => this.clock());
+  }
+
+  async adapterWeights(ref: CubeRef, id: string): Promise<{ body: ReadableStream; bytes: number } | null> {
+    return this.adapterRegistry.weights(ref, id);
+  }
+
+  /** Moves an adapter between states (activating one deactivates the other), or deletes it (`to: null`). */
+  async transitionAdapter(ref: CubeRef, id: string, to: AdapterState | null, meta: WriteMeta): Promise<Outcome<AdapterWire | null>> {
+    if (to !== null) return this.ctx.storage.transactionSync(() => this.adapterRegistry.transition(ref, id, to, meta, this.clock()));
+    const removed = this.ctx.storage.transactionSync(() => this.adapterRegistry.remove(id, meta, this.clock()));
+    if (!removed.ok) return removed;
+    if (removed.value.key !== null) await this.env.ARCHIVE.delete(removed.value.key);
+    return ok(null);
   }
 
   /**

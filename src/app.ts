@@ -23,6 +23,7 @@ import { keyRoutes } from "./routes/keys";
 import { MCP_PATH, mcpRoutes } from "./routes/mcp";
 import { MEM0_PREFIX, MEM0_SECURITY_SCHEME, mem0Routes } from "./routes/mem0";
 import { memoryRoutes } from "./routes/memories";
+import { isAdapterWeightsUpload, parametricRoutes } from "./routes/parametric";
 import { portabilityRoutes } from "./routes/portability";
 import { schedulerRoutes } from "./routes/scheduler";
 import { searchRoutes } from "./routes/search";
@@ -162,13 +163,15 @@ export function createApp() {
 
   // The API chain: body limit, deps, background work, the Bearer key, the key's rate limits — for REST and for MCP,
   // so a missing key is a plain 401 and a key over its limits a 429 before any body is read.
+  const limitBody = bodyLimit({
+    maxSize: LIMITS.bodyBytes,
+    onError: () => {
+      throw new ApiError("payload_too_large", `the body must be at most ${LIMITS.bodyBytes} bytes`);
+    },
+  });
   const apiChain = [
-    bodyLimit({
-      maxSize: LIMITS.bodyBytes,
-      onError: () => {
-        throw new ApiError("payload_too_large", `the body must be at most ${LIMITS.bodyBytes} bytes`);
-      },
-    }),
+    // An adapter's weights stream up to Workers AI's 100 MB limit, checked by their own route (routes/parametric.ts).
+    createMiddleware<AppEnv>((c, next) => (isAdapterWeightsUpload(c.req.method, c.req.path) ? next() : limitBody(c, next))),
     createMiddleware<AppEnv>(async (c, next) => {
       const deps = createDeps(c.env);
       // Released by the audit middleware with the request's entry: one bookkeeping message per request.
@@ -209,6 +212,7 @@ export function createApp() {
   app.route("/", jobRoutes);
   app.route("/", cubeRoutes);
   app.route("/", portabilityRoutes);
+  app.route("/", parametricRoutes);
   app.route("/", keyRoutes);
   app.route("/", hookSecretRoutes);
   app.route("/", lifecycleHookRoutes);

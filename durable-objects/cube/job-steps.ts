@@ -13,6 +13,7 @@ import type { MemoryReader } from "../../src/core/reader/types";
 import type { JobType } from "../../src/schemas/jobs";
 import { archiveKey, episodeKey } from "./r2-keys";
 import { CONSOLIDATE_BATCH, type CubeConsolidation } from "./consolidate";
+import type { CubeDistill } from "./distill";
 import type { CubeEmbeddings } from "./embeddings";
 import type { CubeImport, ImportParams } from "./import";
 import { type Candidate, type CubeIngest, INGEST_WINDOW, type StoredEpisode, verbatimCandidates } from "./ingest";
@@ -32,6 +33,7 @@ export interface JobStepParts {
   ingestion: CubeIngest;
   importer: CubeImport;
   embeddings: CubeEmbeddings;
+  distill: CubeDistill;
 }
 
 /** What the steps need of the Durable Object itself. */
@@ -81,6 +83,7 @@ export class CubeJobSteps {
   private readonly ingestion: CubeIngest;
   private readonly importer: CubeImport;
   private readonly embeddings: CubeEmbeddings;
+  private readonly distill: CubeDistill;
   /** Episodes being read, by id (an evicted object reads them back from R2). */
   private readonly episodes = new Map<string, StoredEpisode>();
 
@@ -94,6 +97,7 @@ export class CubeJobSteps {
       ingestion: this.ingestion,
       importer: this.importer,
       embeddings: this.embeddings,
+      distill: this.distill,
     } = parts);
   }
 
@@ -125,6 +129,8 @@ export class CubeJobSteps {
         return this.expireStep(job);
       case "consolidate":
         return this.consolidateStep(job);
+      case "distill":
+        return this.distill.step(job);
     }
   }
 
@@ -143,6 +149,8 @@ export class CubeJobSteps {
         throw new Error("ingest jobs are created by ingest(), with their episode");
       case "import":
         throw new Error("import jobs are created by importFile(), with their file");
+      case "distill":
+        throw new Error("distill jobs are created by distill(), with their filters");
     }
   }
 

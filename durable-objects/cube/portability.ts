@@ -36,9 +36,9 @@ export const exportKey = (ref: Pick<CubeRef, "tenantId" | "cubeId">, exportId: s
 /** Where an uploaded import file (a JSONL request body) is kept while its job runs. */
 export const uploadKey = (ref: CubeRef, uploadId: string) => `imports/${ref.tenantId}/${ref.cubeId}/${uploadId}.jsonl`;
 
-/** Every R2 prefix holding a cube's objects: archived memories, episodes, exports, uploaded imports. */
+/** Every R2 prefix holding a cube's objects: archived memories, episodes, exports, uploaded imports, adapters, distill datasets. */
 export const cubePrefixes = (ref: CubeRef) =>
-  ["archive", "episodes", "exports", "imports"].map((kind) => `${kind}/${ref.tenantId}/${ref.cubeId}/`);
+  ["archive", "episodes", "exports", "imports", "adapters", "distills"].map((kind) => `${kind}/${ref.tenantId}/${ref.cubeId}/`);
 
 /**
  * The id a memory gets when imported into `cubeId`: the cube's body and 16 base32 characters of a hash of its id

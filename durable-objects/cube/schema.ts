@@ -268,4 +268,30 @@ export const CUBE_MIGRATIONS: readonly (readonly string[])[] = [
       held_at INTEGER NOT NULL
     )`,
   ],
+  // 16: parametric memory's adapter registry (cube/adapters.ts, docs/parametric.md): LoRA adapters uploaded here and
+  // Workers AI fine-tunes registered by name, a version per name, at most one `active` (the partial unique index).
+  // Capped at 30 rows per cube (LORA_LIMITS.maxPerCube); the weights live in R2 under adapters/<tenant>/<cube>/.
+  [
+    `CREATE TABLE IF NOT EXISTS adapters (
+      id TEXT PRIMARY KEY,
+      name TEXT NOT NULL,
+      version INTEGER NOT NULL,
+      kind TEXT NOT NULL,
+      state TEXT NOT NULL,
+      base_model TEXT NOT NULL,
+      finetune TEXT,
+      rank INTEGER,
+      config TEXT,
+      weights_key TEXT,
+      weights_bytes INTEGER,
+      weights_sha256 TEXT,
+      tensors INTEGER,
+      description TEXT,
+      created_by TEXT NOT NULL,
+      created_at INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL,
+      UNIQUE (name, version)
+    )`,
+    `CREATE UNIQUE INDEX IF NOT EXISTS adapters_one_active ON adapters (state) WHERE state = 'active'`,
+  ],
 ];

@@ -2,7 +2,7 @@
  * Shared parts of the `Llm` implementations (Workers AI, OpenAI-compatible endpoints): defaults and helpers. The
  * interface and its error live in core (src/core/llm.ts), re-exported here for the adapters.
  */
-export { type Llm, LlmError, type LlmErrorCode, type LlmRequest } from "../core/llm";
+export { type Llm, type LlmAdapterRef, LlmError, type LlmErrorCode, type LlmRequest } from "../core/llm";
 
 /** Enough for 50 memories of ~60 tokens with JSON overhead; providers' own defaults (Workers AI: 256) cut that short. */
 export const DEFAULT_MAX_TOKENS = 4096;

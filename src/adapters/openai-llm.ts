@@ -9,6 +9,10 @@
  * Ollama and LM Studio all accept (LM Studio refuses `json_object`). `max_tokens` rather than the newer
  * `max_completion_tokens`: local servers know the former. Response: `{ choices: [{ message: { content, refusal? },
  * finish_reason }] }`. Errors: non-2xx with `{ error: { message } }` in most servers.
+ *
+ * A cube's adapter (`request.adapter`, parametric memory) is ignored here: OpenAI-compatible servers that serve LoRAs
+ * (vLLM `--lora-modules`, LM Studio) expose each one as a model name chosen when the server started, which this
+ * adapter cannot know — configure that name as the model instead. `appliesAdapter` is absent: never applied.
  */
 import { DEFAULT_LLM_TIMEOUT_MS, DEFAULT_MAX_TOKENS, LlmError, excerpt, isAbort, type Llm, type LlmRequest } from "./llm";
 

@@ -16,7 +16,8 @@
  * Failures are thrown by the binding with Workers AI's internal error codes in the message
  * (developers.cloudflare.com/workers-ai/platform/errors), mapped to {@link LlmError} codes below.
  */
-import { DEFAULT_LLM_TIMEOUT_MS, DEFAULT_MAX_TOKENS, LlmError, excerpt, isAbort, type Llm, type LlmErrorCode, type LlmRequest } from "./llm";
+import { modelTakesAdapter } from "../core/lora";
+import { DEFAULT_LLM_TIMEOUT_MS, DEFAULT_MAX_TOKENS, LlmError, excerpt, isAbort, type Llm, type LlmAdapterRef, type LlmErrorCode, type LlmRequest } from "./llm";
 
 export const DEFAULT_WORKERS_AI_LLM_MODEL = "@cf/meta/llama-3.3-70b-instruct-fp8-fast";
 
@@ -26,6 +27,12 @@ export interface WorkersAiTextInputs {
   max_tokens: number;
   temperature: number;
   response_format?: { type: "json_schema"; json_schema: Record<string, unknown> };
+  /**
+   * A fine-tune (LoRA adapter) by name or id, for the `-lora` base models
+   * (developers.cloudflare.com/workers-ai/fine-tunes/loras/): sent only when the request's adapter was made for
+   * this adapter's model (see appliesAdapter).
+   */
+  lora?: string;
 }
 
 /**
@@ -72,6 +79,7 @@ export class WorkersAiLlm implements Llm {
       max_tokens: maxTokens,
       temperature: request.temperature ?? 0,
       ...(request.jsonSchema ? { response_format: { type: "json_schema", json_schema: request.jsonSchema.schema } } : {}),
+      ...(request.adapter && this.appliesAdapter(request.adapter) ? { lora: request.adapter.finetune! } : {}),
     };
     let response: unknown;
     try {
@@ -80,6 +88,11 @@ export class WorkersAiLlm implements Llm {
       throw this.classifyError(error);
     }
     return this.text(response, maxTokens);
+  }
+
+  /** A cube's adapter applies when this model is the `-lora` model it was made for and it is deployed as a fine-tune. */
+  appliesAdapter(adapter: LlmAdapterRef): boolean {
+    return adapter.finetune !== null && modelTakesAdapter(this.model, adapter.baseModel);
   }
 
   private text(response: unknown, maxTokens: number): string {

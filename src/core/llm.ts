@@ -22,6 +22,18 @@ export interface LlmRequest {
   maxTokens?: number;
   /** Sampling temperature; implementations default to 0 (extraction wants the most likely answer, not variety). */
   temperature?: number;
+  /**
+   * A cube's active adapter (parametric memory, docs/parametric.md). Applied only by an implementation whose model
+   * takes it ({@link Llm.appliesAdapter}); the others answer with the model as it is.
+   */
+  adapter?: LlmAdapterRef | null;
+}
+
+/** An adapter as a model call sees it: the base model it was made for and the Workers AI fine-tune that serves it. */
+export interface LlmAdapterRef {
+  baseModel: string;
+  /** The Workers AI fine-tune name or id (`lora`); null when the adapter is stored here but not deployed there. */
+  finetune: string | null;
 }
 
 export interface Llm {
@@ -29,6 +41,8 @@ export interface Llm {
   readonly id: string;
   /** The model's answer as text (JSON text when `jsonSchema` is given). Throws {@link LlmError}. */
   complete(request: LlmRequest): Promise<string>;
+  /** Whether `complete` applies this adapter (absent: never). */
+  appliesAdapter?(adapter: LlmAdapterRef): boolean;
 }
 
 /**

@@ -12,6 +12,7 @@ import { getMemoryTool } from "./tools/get-memory";
 import { ingestConversationTool } from "./tools/ingest-conversation";
 import { listMemoriesTool } from "./tools/list-memories";
 import { memoryHistoryTool } from "./tools/memory-history";
+import { distillTool, listAdaptersTool } from "./tools/parametric";
 import { rememberTool } from "./tools/remember";
 import { rollbackActivationTool } from "./tools/rollback-activation";
 import { searchTool } from "./tools/search";
@@ -30,6 +31,8 @@ export const MCP_TOOLS: readonly McpTool[] = [
   memoryHistoryTool,
   getActivationTool,
   rollbackActivationTool,
+  distillTool,
+  listAdaptersTool,
 ];
 
 const INSTRUCTIONS =

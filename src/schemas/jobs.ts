@@ -6,8 +6,9 @@ import { CubeId, Timestamp } from "./common";
  * lets a platform force it). archive: move cold, unimportant memories to R2. consolidate: merge near-duplicates.
  * ingest: read an episode (a conversation) into memories — started by POST /v1/memories with `messages`, not here.
  * import: load a cube export (docs/export-format.md) into a cube — started by POST /v1/cubes/{id}/import, not here.
+ * distill: write a fine-tuning dataset of the cube's memories to R2 — started by POST /v1/cubes/{id}/distill.
  */
-export const JOB_TYPES = ["reindex", "expire", "archive", "consolidate", "ingest", "import"] as const;
+export const JOB_TYPES = ["reindex", "expire", "archive", "consolidate", "ingest", "import", "distill"] as const;
 export const JOB_STATUSES = ["queued", "running", "done", "failed"] as const;
 
 /** What a job produced so far (ingest: the episode and the memories; others leave it empty). */
@@ -36,6 +37,17 @@ export const JobResult = z
       })
       .optional()
       .openapi({ description: "An archive job's outcome so far." }),
+    distill: z
+      .object({
+        distill_id: z.string(),
+        examples: z.int().openapi({ description: "Examples written so far." }),
+        memories: z.int().openapi({ description: "Memories read so far (matching the filters)." }),
+        skipped_sensitive: z.int().openapi({ description: "Memories left out because they are marked sensitive." }),
+        parts: z.int().openapi({ description: "R2 objects the dataset is written in so far (one per step)." }),
+        bytes: z.int(),
+      })
+      .optional()
+      .openapi({ description: "A distill job's progress (docs/parametric.md)." }),
   })
   .openapi("JobResult");
 

@@ -362,6 +362,14 @@ export type CubeApi = Pick<
   | "exportFile"
   | "importFile"
   | "destroy"
+  | "distill"
+  | "distillFile"
+  | "deleteDistill"
+  | "adapters"
+  | "registerAdapter"
+  | "uploadAdapterWeights"
+  | "adapterWeights"
+  | "transitionAdapter"
 >;
 
 export function cubeStub(deps: Deps, ref: CubeRef): CubeApi {

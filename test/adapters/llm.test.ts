@@ -52,6 +52,10 @@ class WorkersAiTextStandIn implements WorkersAiTextBinding {
     }
     if (!Number.isInteger(inputs.max_tokens) || inputs.max_tokens < 1) throw new Error("AiError: 5006: Input validation failed: /max_tokens");
     if (inputs.temperature < 0 || inputs.temperature > 5) throw new Error("AiError: 5006: Input validation failed: /temperature");
+    // LoRA fine-tunes (developers.cloudflare.com/workers-ai/fine-tunes/loras/) run only on the `-lora` base models.
+    if (inputs.lora !== undefined && (typeof inputs.lora !== "string" || !model.endsWith("-lora"))) {
+      throw new Error("AiError: 5006: Input validation failed: /lora");
+    }
     const format = inputs.response_format;
     if (format && (format.type !== "json_schema" || typeof format.json_schema !== "object" || "schema" in format.json_schema)) {
       throw new Error("AiError: 5006: Input validation failed: /response_format");
@@ -278,6 +282,35 @@ describe("Workers AI LLM", () => {
     expect(ai.requests[0]!.model).toBe("@cf/meta/llama-4-scout-17b-16e-instruct");
   });
 
+  it("applies a cube's active adapter as `lora` only on the -lora model it was made for, deployed as a fine-tune", async () => {
+    const ai = new WorkersAiTextStandIn();
+    const base = "@cf/mistral/mistral-7b-instruct-v0.2-lora";
+    const llm = new WorkersAiLlm(ai, base);
+    const adapter = { baseModel: base, finetune: "alice-style" };
+    expect(llm.appliesAdapter(adapter)).toBe(true);
+    ai.behaviours.push({ text: "ok" }, { text: "ok" }, { text: "ok" });
+    await llm.complete({ system: "S", user: "U", adapter });
+    expect(ai.requests[0]!.inputs).toEqual({
+      messages: [
+        { role: "system", content: "S" },
+        { role: "user", content: "U" },
+      ],
+      max_tokens: DEFAULT_MAX_TOKENS,
+      temperature: 0,
+      lora: "alice-style",
+    });
+    // Stored here but not deployed on Workers AI, or made for another model: the model answers as it is.
+    const undeployed = { baseModel: base, finetune: null };
+    const otherModel = { baseModel: "@cf/google/gemma-7b-it-lora", finetune: "g" };
+    expect(llm.appliesAdapter(undeployed)).toBe(false);
+    expect(llm.appliesAdapter(otherModel)).toBe(false);
+    await llm.complete({ system: "S", user: "U", adapter: undeployed });
+    await llm.complete({ system: "S", user: "U", adapter: otherModel });
+    expect(ai.requests.slice(1).map((r) => "lora" in r.inputs)).toEqual([false, false]);
+    // The default (non-LoRA) model never takes one.
+    expect(new WorkersAiLlm(ai).appliesAdapter({ baseModel: base, finetune: "alice-style" })).toBe(false);
+  });
+
   it("maps the error table's codes and messages", async () => {
     const cases: [string, LlmErrorCode][] = [
       ["AiError: 3040: Capacity temporarily exceeded, please try again.", "rate_limited"],
@@ -332,6 +365,14 @@ describe("OpenAI-compatible LLM", () => {
       temperature: 0,
       response_format: { type: "json_schema", json_schema: { name: "memories", schema: SCHEMA, strict: true } },
     });
+  });
+
+  it("ignores a cube's adapter: the request is the plain one (serve a LoRA under its own model name instead)", async () => {
+    const { server, llm } = openAiHarness({});
+    expect(llm.appliesAdapter).toBeUndefined();
+    server.behaviours.push({ text: "ok" });
+    await llm.complete({ system: "S", user: "U", adapter: { baseModel: "@cf/mistral/mistral-7b-instruct-v0.2-lora", finetune: "alice-style" } });
+    expect(Object.keys(server.requests[0]!.body).sort()).toEqual(["max_tokens", "messages", "model", "temperature"]);
   });
 
   it("carries the HTTP status and the server's error message, and classifies by status", async () => {

@@ -22,6 +22,8 @@ const TOOL_NAMES = [
   "memos_memory_history",
   "memos_get_activation",
   "memos_rollback_activation",
+  "memos_distill",
+  "memos_list_adapters",
 ];
 
 const open: Client[] = [];
@@ -260,6 +262,29 @@ describe("MCP at /mcp", () => {
 
     expect((await toolError(client, "memos_rollback_activation", { user_id: user, version: 1 })).error.code).toBe("invalid_request");
     expect((await toolError(client, "memos_get_activation", { user_id: user, cube_id: whole.data.cube_id })).error.code).toBe("invalid_request");
+  });
+
+  it("starts a distill job and lists a cube's adapters (parametric memory)", async () => {
+    const { key } = await newTenant();
+    const client = await connect(key);
+    const { data } = await ok(client, "memos_remember", {
+      user_id: uniqueUser(),
+      memories: [{ content: "Eve lives in Oslo.", type: "fact" }, { content: "Eve likes tea.", type: "preference" }],
+    });
+    const cubeId = data.memories?.[0]?.cube_id ?? (await call("GET", `/v1/memories/${data.ids[0]}`, { key })).body.cube_id;
+    const distill = await ok(client, "memos_distill", { cube_id: cubeId, types: ["fact"] });
+    expect(distill.data).toMatchObject({ status: "queued", distill_id: expect.stringMatching(/^dst_/), download_path: `/v1/distills/${distill.data.distill_id}` });
+    expect(distill.text).toContain("1 memories to write");
+    const registered = await call("POST", `/v1/cubes/${cubeId}/adapters`, {
+      key,
+      body: { name: "eve", base_model: "@cf/google/gemma-2b-it-lora", finetune: "eve-ft" },
+    });
+    await call("POST", `/v1/cubes/${cubeId}/adapters/${registered.body.id}/state`, { key, body: { state: "active" } });
+    const adapters = await ok(client, "memos_list_adapters", { cube_id: cubeId });
+    expect(adapters.data).toEqual({
+      adapters: [{ id: registered.body.id, name: "eve", version: 1, kind: "finetune", state: "active", base_model: "@cf/google/gemma-2b-it-lora", finetune: "eve-ft", rank: null }],
+      active_adapter_id: registered.body.id,
+    });
   });
 
   it("updates a memory, shows its history, and pages through a list", async () => {

@@ -11,7 +11,9 @@ export type OperationKey =
   | "DELETE /mem0/v2/entities/{entity_type}/{entity_id}/"
   | "DELETE /v1/admin/tenants/{tenant_id}/keys/{key_id}"
   | "DELETE /v1/cubes/{id}"
+  | "DELETE /v1/cubes/{id}/adapters/{adapter_id}"
   | "DELETE /v1/cubes/{id}/grants/{principal}"
+  | "DELETE /v1/distills/{id}"
   | "DELETE /v1/keys/{key_id}"
   | "DELETE /v1/memories/{id}"
   | "DELETE /v1/memories/{id}/pin"
@@ -31,9 +33,13 @@ export type OperationKey =
   | "GET /v1/cubes/{id}"
   | "GET /v1/cubes/{id}/activation"
   | "GET /v1/cubes/{id}/activation/history"
+  | "GET /v1/cubes/{id}/adapters"
+  | "GET /v1/cubes/{id}/adapters/{adapter_id}"
+  | "GET /v1/cubes/{id}/adapters/{adapter_id}/files/{file}"
   | "GET /v1/cubes/{id}/grants"
   | "GET /v1/cubes/{id}/stats"
   | "GET /v1/cubes/{id}/working-memory"
+  | "GET /v1/distills/{id}"
   | "GET /v1/exports/{id}"
   | "GET /v1/jobs/{id}"
   | "GET /v1/keys"
@@ -53,6 +59,9 @@ export type OperationKey =
   | "POST /v1/context"
   | "POST /v1/cubes"
   | "POST /v1/cubes/{id}/activation/rollback"
+  | "POST /v1/cubes/{id}/adapters"
+  | "POST /v1/cubes/{id}/adapters/{adapter_id}/state"
+  | "POST /v1/cubes/{id}/distill"
   | "POST /v1/cubes/{id}/export"
   | "POST /v1/cubes/{id}/grants"
   | "POST /v1/cubes/{id}/import"
@@ -69,7 +78,8 @@ export type OperationKey =
   | "POST /v1/webhooks/{id}/deliveries/{delivery_id}/replay"
   | "POST /v1/webhooks/{id}/rotate-secret"
   | "PUT /mem0/v1/batch/"
-  | "PUT /mem0/v1/memories/{memory_id}/";
+  | "PUT /mem0/v1/memories/{memory_id}/"
+  | "PUT /v1/cubes/{id}/adapters/{adapter_id}/weights";
 
 /**
  * Every operation of the API. `idempotencyKey`: the route declares the Idempotency-Key header, so the server answers a
@@ -82,7 +92,9 @@ export const OPERATIONS: Readonly<Record<OperationKey, { readonly idempotencyKey
   "DELETE /mem0/v2/entities/{entity_type}/{entity_id}/": { idempotencyKey: false },
   "DELETE /v1/admin/tenants/{tenant_id}/keys/{key_id}": { idempotencyKey: false },
   "DELETE /v1/cubes/{id}": { idempotencyKey: false },
+  "DELETE /v1/cubes/{id}/adapters/{adapter_id}": { idempotencyKey: false },
   "DELETE /v1/cubes/{id}/grants/{principal}": { idempotencyKey: false },
+  "DELETE /v1/distills/{id}": { idempotencyKey: false },
   "DELETE /v1/keys/{key_id}": { idempotencyKey: false },
   "DELETE /v1/memories/{id}": { idempotencyKey: true },
   "DELETE /v1/memories/{id}/pin": { idempotencyKey: true },
@@ -102,9 +114,13 @@ export const OPERATIONS: Readonly<Record<OperationKey, { readonly idempotencyKey
   "GET /v1/cubes/{id}": { idempotencyKey: false },
   "GET /v1/cubes/{id}/activation": { idempotencyKey: false },
   "GET /v1/cubes/{id}/activation/history": { idempotencyKey: false },
+  "GET /v1/cubes/{id}/adapters": { idempotencyKey: false },
+  "GET /v1/cubes/{id}/adapters/{adapter_id}": { idempotencyKey: false },
+  "GET /v1/cubes/{id}/adapters/{adapter_id}/files/{file}": { idempotencyKey: false },
   "GET /v1/cubes/{id}/grants": { idempotencyKey: false },
   "GET /v1/cubes/{id}/stats": { idempotencyKey: false },
   "GET /v1/cubes/{id}/working-memory": { idempotencyKey: false },
+  "GET /v1/distills/{id}": { idempotencyKey: false },
   "GET /v1/exports/{id}": { idempotencyKey: false },
   "GET /v1/jobs/{id}": { idempotencyKey: false },
   "GET /v1/keys": { idempotencyKey: false },
@@ -124,6 +140,9 @@ export const OPERATIONS: Readonly<Record<OperationKey, { readonly idempotencyKey
   "POST /v1/context": { idempotencyKey: false },
   "POST /v1/cubes": { idempotencyKey: false },
   "POST /v1/cubes/{id}/activation/rollback": { idempotencyKey: false },
+  "POST /v1/cubes/{id}/adapters": { idempotencyKey: false },
+  "POST /v1/cubes/{id}/adapters/{adapter_id}/state": { idempotencyKey: false },
+  "POST /v1/cubes/{id}/distill": { idempotencyKey: false },
   "POST /v1/cubes/{id}/export": { idempotencyKey: false },
   "POST /v1/cubes/{id}/grants": { idempotencyKey: false },
   "POST /v1/cubes/{id}/import": { idempotencyKey: false },
@@ -141,4 +160,5 @@ export const OPERATIONS: Readonly<Record<OperationKey, { readonly idempotencyKey
   "POST /v1/webhooks/{id}/rotate-secret": { idempotencyKey: false },
   "PUT /mem0/v1/batch/": { idempotencyKey: false },
   "PUT /mem0/v1/memories/{memory_id}/": { idempotencyKey: false },
+  "PUT /v1/cubes/{id}/adapters/{adapter_id}/weights": { idempotencyKey: false },
 };
