@@ -29,6 +29,7 @@ import { type ArchivedPayload, CubeLifecycle, type CubeStats } from "./cube/life
 import { CubeConsolidation } from "./cube/consolidate";
 import { CubeOutbox } from "./cube/outbox";
 import { CubeJobs } from "./cube/jobs";
+import { rerankPool } from "./cube/rerank-pool";
 import { CubeScheduler, type WorkingMemoryItem } from "./cube/scheduler";
 import { CubeIngest, type StoredEpisode } from "./cube/ingest";
 import { createReader } from "../src/adapters/reader-factory";
@@ -50,9 +51,6 @@ import { CubeUpkeep } from "./cube/upkeep";
 import { Watermarker } from "./cube/watermark";
 import type { ProvenanceWire } from "../src/schemas/portability";
 
-/** Candidates the reranker sees: a few times what is returned, so it can promote from below the cut. */
-const RERANK_POOL_FACTOR = 3;
-const RERANK_POOL_MIN = 30;
 /** An assembled context, plus the same split for prompt caching: the activation block, then what the query adds. */
 export type SplitContext = AssembledContext & {
   stable: { text: string; tokens: number; version: number; etag: string; ids: string[] };
@@ -300,9 +298,9 @@ export class CubeDurableObject extends DurableObject<Env> {
   }
 
   async search(ref: CubeRef, request: SearchRequestInternal): Promise<SearchHit[]> {
-    const semantic = request.channels.includes("vector") ? await this.embeddings.embedQuery(ref, request.query) : null;
+    const semantic = request.channels.includes("vector") ? await this.embeddings.embedQuery(ref, request.query, request.queryVector) : null;
     const now = this.sweep(ref);
-    const pool = request.rerank ? Math.max(request.topK * RERANK_POOL_FACTOR, RERANK_POOL_MIN) : request.topK;
+    const pool = request.rerank ? rerankPool(request.topK) : request.topK;
     let hits: SearchHit[];
     const working = request.channels.includes("working") ? this.workingIds(ref, now) : [];
     if (request.asOf === undefined) {
@@ -329,7 +327,19 @@ export class CubeDurableObject extends DurableObject<Env> {
         .sort((a, b) => b.rerankScore - a.rerankScore || b.score - a.score);
     }
     hits = hits.slice(0, request.topK);
-    if (request.asOf !== undefined) return hits;
+    if (request.asOf !== undefined || request.settle === false) return hits;
+    return this.settle(ref, hits, now);
+  }
+
+  /**
+   * The hits a search over several cubes kept from this cube's pool (services/search.ts reranks the pools at once):
+   * brought back from R2 when archived and their accesses recorded, as search() does for its own hits.
+   */
+  async settleHits(ref: CubeRef, hits: SearchHit[]): Promise<SearchHit[]> {
+    return this.settle(ref, hits, this.clock());
+  }
+
+  private async settle(ref: CubeRef, hits: SearchHit[], now: number): Promise<SearchHit[]> {
     // A hit on an archived memory brings it back from R2, so the caller gets its full text.
     const restored = await this.restoreArchived(ref, hits.filter((h) => h.memory.state === "archived").map((h) => h.memory.id), SYSTEM);
     const accessed = this.store.recordAccess(

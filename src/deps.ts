@@ -2,6 +2,7 @@
  * Builds the per-request dependencies from the Worker's bindings. This is the one place that reads `env`;
  * a binding that the configuration needs and that is missing fails loudly here instead of degrading silently.
  */
+import { type Retrieval, createRetrieval } from "./adapters/factory";
 import { systemClock } from "./core/time";
 import { createDb } from "./db/client";
 import { ConfigError } from "./errors";
@@ -21,6 +22,7 @@ export function createDeps(env: Env): Deps {
   if (rootKey !== undefined && rootKey.length < MIN_ROOT_KEY_LENGTH) {
     throw new ConfigError(`ROOT_KEY must be at least ${MIN_ROOT_KEY_LENGTH} characters`);
   }
+  let retrieval: Retrieval | undefined;
   return {
     db: createDb(env.DB),
     cubes: env.CUBE,
@@ -28,6 +30,7 @@ export function createDeps(env: Env): Deps {
     rootKey,
     limiters: env.RATE_LIMITER,
     bookkeeping: queueBookkeeping(env.BOOKKEEPING),
+    retrieval: () => (retrieval ??= createRetrieval(env)),
   };
 }
 

@@ -6,7 +6,7 @@
  */
 import type { Retrieval } from "../../src/adapters/factory";
 import type { VectorMatch, VectorRecord } from "../../src/adapters/types";
-import type { CubeRef } from "./protocol";
+import type { CubeRef, QueryVector } from "./protocol";
 import { Backoff } from "./backoff";
 import { EMBEDDINGS_BACKOFF } from "./embedding-retry";
 import { RemoteVectors } from "./remote-vectors";
@@ -60,10 +60,11 @@ export class CubeEmbeddings {
   }
 
   /** The query's vector and the shared index's matches for it, or null (search keeps its other channels). */
-  async embedQuery(ref: CubeRef, query: string): Promise<SemanticQuery | null> {
+  async embedQuery(ref: CubeRef, query: string, given?: QueryVector): Promise<SemanticQuery | null> {
     const { embedder, remoteIndex } = this.retrieval();
     try {
-      const [vector] = await embedder.embed([query], "query");
+      // A vector the Worker made for several cubes at once is used as is when it is in this cube's space.
+      const [vector] = given && given.embedderId === embedder.id ? [given.vector] : await embedder.embed([query], "query");
       if (!vector) return null;
       // A failing shared index costs only its own matches: the cube's recent vectors still answer.
       const remote: VectorMatch[] = remoteIndex ? await remoteIndex.query(ref.cubeId, vector, REMOTE_TOP_K).catch(remoteQueryFailed) : [];
