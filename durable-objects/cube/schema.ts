@@ -257,4 +257,17 @@ export const CUBE_MIGRATIONS: readonly (readonly string[])[] = [
     // Pairs a caller unmerged (cube/unmerge.ts): consolidation never merges them again. a < b.
     `CREATE TABLE IF NOT EXISTS merge_exclusions (a TEXT NOT NULL, b TEXT NOT NULL, PRIMARY KEY (a, b)) WITHOUT ROWID`,
   ],
+  // 19: what a destroyed cube left outside its storage (cube/teardown.ts, issue 17 item 5): R2 prefixes to empty of
+  // objects uploaded before `cutoff` (listed after `after_key`), and chunks of ≤ 100 memory ids to delete from the
+  // shared index namespace `target`. Rows leave as their calls succeed; empty once the teardown is done.
+  [
+    `CREATE TABLE IF NOT EXISTS teardown (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      kind TEXT NOT NULL CHECK (kind IN ('objects', 'vectors')),
+      target TEXT NOT NULL,
+      ids TEXT,
+      cutoff INTEGER,
+      after_key TEXT
+    )`,
+  ],
 ];
