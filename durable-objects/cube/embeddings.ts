@@ -81,23 +81,14 @@ export class CubeEmbeddings {
   }
 
   /**
-   * Sends new vectors to the shared index; the cube's own copy serves searches until the alarm sees the index serve
-   * them. A failed send is recorded too, and the alarm sends it again.
+   * Queues new vectors for the shared index; the alarm sends them SEND_DELAY_MS later together with every other
+   * vector the cube wrote meanwhile (cube/remote-vectors.ts), and the cube's own copy serves searches until the index
+   * is seen to serve them.
    */
-  async pushRemote(ref: CubeRef, records: VectorRecord[]): Promise<void> {
+  async pushRemote(_ref: CubeRef, records: VectorRecord[]): Promise<void> {
     const { remoteIndex, embedder } = this.retrieval();
     if (!remoteIndex || records.length === 0) return;
-    const ids = records.map((record) => record.id);
-    try {
-      await remoteIndex.upsert(ref.cubeId, records);
-      this.remote.sent(ids, embedder.id, this.clock());
-      this.remote.backoff.succeeded();
-    } catch (error) {
-      console.error("remote vector upsert failed; the cube's own vectors still serve search", error);
-      this.remote.sent(ids, embedder.id, 0);
-      // The alarm sends them again once the backoff allows, not at once (cube/backoff.ts).
-      this.remote.backoff.failed(this.clock());
-    }
+    this.remote.queue(records.map((record) => record.id), embedder.id, this.clock());
     const check = this.remote.nextCheck();
     const armed = await this.storage.getAlarm();
     if (check !== null && (armed === null || armed > check)) await this.storage.setAlarm(check);

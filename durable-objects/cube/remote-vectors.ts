@@ -19,6 +19,14 @@ import type { VectorIndex, VectorRecord } from "../../src/adapters/types";
 import { Backoff } from "./backoff";
 import type { VectorStore } from "./vector-store";
 
+/**
+ * How long new vectors wait to be sent, so that the writes of a busy cube go to the index together (issue 17, item 8):
+ * one upsert per write request, across all cubes, made the index's mutation queue — and so the "seconds" of
+ * eventual consistency — grow with write volume. Until sent, the cube's own store serves them.
+ */
+export const SEND_DELAY_MS = 2_000;
+/** Vectors one alarm sends at most: 5 upserts of Vectorize's 1,000 per call (VECTORIZE_LIMITS.upsertBatch). */
+export const SEND_BATCH = 5_000;
 /** How long after a send the first check waits: Vectorize shows writes within seconds. */
 export const CONFIRM_DELAY_MS = 30_000;
 /** A vector the index still does not serve this long after its send is sent again. */
@@ -49,6 +57,55 @@ export class RemoteVectors {
     private readonly vectors: VectorStore,
   ) {
     this.backoff = new Backoff(sql, "remote-vectors");
+  }
+
+  /**
+   * Queues new vectors for the index: the alarm sends them, SEND_DELAY_MS after the oldest, with every other vector
+   * queued meanwhile (`pushed_at` = 0 is "not sent": queued, or a send that failed).
+   */
+  queue(ids: readonly string[], embedder: string, now: number): void {
+    if (ids.length === 0) return;
+    this.sql.exec(
+      `INSERT OR REPLACE INTO remote_vectors (id, embedder, pushed_at, confirmed_at, queued_at)
+       SELECT value, ?, 0, NULL, ? FROM json_each(?)`,
+      embedder,
+      now,
+      JSON.stringify(ids),
+    );
+  }
+
+  /**
+   * Sends the oldest queued vectors (up to SEND_BATCH) in as few upserts as the index allows; returns how many.
+   * A failure leaves them queued and backs off. Vectors no longer in the cube's own store (deleted, or re-embedded
+   * into another space, which queued its own) are dropped from the queue instead.
+   */
+  async send(index: VectorIndex, namespace: string, now: number): Promise<number> {
+    if (!this.backoff.allows(now)) return 0;
+    const rows = this.sql
+      .exec("SELECT id, embedder FROM remote_vectors WHERE pushed_at = 0 AND confirmed_at IS NULL ORDER BY queued_at, id LIMIT ?", SEND_BATCH)
+      .toArray();
+    if (rows.length === 0) return 0;
+    const records: VectorRecord[] = [];
+    for (const row of rows) {
+      const local = this.vectors.get(String(row.id));
+      if (local && local.embedder === String(row.embedder)) records.push({ id: String(row.id), vector: local.vector });
+      else this.dropped([String(row.id)]);
+    }
+    if (records.length === 0) return 0;
+    try {
+      await index.upsert(namespace, records);
+    } catch (error) {
+      this.backoff.failed(now);
+      throw error;
+    }
+    // Only rows still queued as they were: a write during the upsert queued a newer vector, which goes next time.
+    this.sql.exec(
+      "UPDATE remote_vectors SET pushed_at = ? WHERE pushed_at = 0 AND id IN (SELECT value FROM json_each(?))",
+      now,
+      JSON.stringify(records.map((r) => r.id)),
+    );
+    this.backoff.succeeded();
+    return records.length;
   }
 
   /** Records vectors sent to the index at `at`, or not sent (`at` = 0: the next check sends them again). */
@@ -82,11 +139,13 @@ export class RemoteVectors {
 
   /** When the next check is due (ms), never before the backoff allows; null when every vector sent is confirmed. */
   nextCheck(): number | null {
-    const row = this.sql.exec("SELECT min(pushed_at) AS at FROM remote_vectors WHERE confirmed_at IS NULL").one();
-    if (row.at === null) return null;
-    const due = Number(row.at) + CONFIRM_DELAY_MS;
+    const sent = this.sql.exec("SELECT min(pushed_at) AS at FROM remote_vectors WHERE confirmed_at IS NULL AND pushed_at > 0").one();
+    const queued = this.sql.exec("SELECT min(coalesce(queued_at, 0)) AS at FROM remote_vectors WHERE confirmed_at IS NULL AND pushed_at = 0").one();
+    const times = [sent.at === null ? null : Number(sent.at) + CONFIRM_DELAY_MS, queued.at === null ? null : Number(queued.at) + SEND_DELAY_MS];
+    const due = times.filter((t) => t !== null);
+    if (due.length === 0) return null;
     const notBefore = this.backoff.notBefore();
-    return notBefore === null ? due : Math.max(due, notBefore);
+    return Math.max(Math.min(...due), notBefore ?? 0);
   }
 
   /**
@@ -95,6 +154,8 @@ export class RemoteVectors {
    */
   async check(index: VectorIndex, namespace: string, now: number): Promise<ConfirmResult> {
     if (!this.backoff.allows(now)) return { confirmed: 0, resent: 0 };
+    // What is queued goes first, in batches; a failed send backs off and ends this check (one call per attempt).
+    if (this.queuedDue(now)) await this.send(index, namespace, now);
     const due = this.due(now - CONFIRM_DELAY_MS);
     if (due.length === 0) return { confirmed: 0, resent: 0 };
     try {
@@ -128,7 +189,7 @@ export class RemoteVectors {
         this.vectors.delete([row.id]);
         this.sql.exec("UPDATE remote_vectors SET confirmed_at = ? WHERE id = ?", now, row.id);
         confirmed++;
-      } else if (row.pushedAt === 0 || row.pushedAt <= now - REPUSH_AFTER_MS) {
+      } else if (row.pushedAt <= now - REPUSH_AFTER_MS) {
         resend.push({ id: row.id, vector: local.vector, embedder: local.embedder });
       }
     }
@@ -139,10 +200,16 @@ export class RemoteVectors {
     return { confirmed, resent: resend.length };
   }
 
+  /** Whether the oldest queued vector has waited SEND_DELAY_MS (the others go with it). */
+  private queuedDue(now: number): boolean {
+    const row = this.sql.exec("SELECT min(coalesce(queued_at, 0)) AS at FROM remote_vectors WHERE confirmed_at IS NULL AND pushed_at = 0").one();
+    return row.at !== null && Number(row.at) + SEND_DELAY_MS <= now;
+  }
+
   private due(sentBefore: number): PendingRow[] {
     return this.sql
       .exec(
-        "SELECT id, embedder, pushed_at FROM remote_vectors WHERE confirmed_at IS NULL AND pushed_at <= ? ORDER BY pushed_at LIMIT ?",
+        "SELECT id, embedder, pushed_at FROM remote_vectors WHERE confirmed_at IS NULL AND pushed_at > 0 AND pushed_at <= ? ORDER BY pushed_at LIMIT ?",
         sentBefore,
         CONFIRM_BATCH,
       )

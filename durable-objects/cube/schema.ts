@@ -257,7 +257,9 @@ export const CUBE_MIGRATIONS: readonly (readonly string[])[] = [
     // Pairs a caller unmerged (cube/unmerge.ts): consolidation never merges them again. a < b.
     `CREATE TABLE IF NOT EXISTS merge_exclusions (a TEXT NOT NULL, b TEXT NOT NULL, PRIMARY KEY (a, b)) WITHOUT ROWID`,
   ],
-  // 19: what a destroyed cube left outside its storage (cube/teardown.ts, issue 17 item 5): R2 prefixes to empty of
+  // 19: (a) remote_vectors.queued_at: when a vector was queued for the shared index (pushed_at = 0 until the alarm
+  // sends the queue in batches, cube/remote-vectors.ts, issue 17 item 8); NULL on rows written before.
+  // (b) what a destroyed cube left outside its storage (cube/teardown.ts, issue 17 item 5): R2 prefixes to empty of
   // objects uploaded before `cutoff` (listed after `after_key`), and chunks of ≤ 100 memory ids to delete from the
   // shared index namespace `target`. Rows leave as their calls succeed; empty once the teardown is done.
   [
@@ -269,5 +271,6 @@ export const CUBE_MIGRATIONS: readonly (readonly string[])[] = [
       cutoff INTEGER,
       after_key TEXT
     )`,
+    `ALTER TABLE remote_vectors ADD COLUMN queued_at INTEGER`,
   ],
 ];
