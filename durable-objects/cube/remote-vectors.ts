@@ -15,7 +15,7 @@
  * that confirms nothing, or fails, waits 30 s, 60 s, … up to 30 min for the next; a send the index accepts resets the
  * wait. Without this the alarm re-armed for a check "due" in the past and fired again at once, forever (issue 17, 3).
  */
-import type { VectorIndex, VectorRecord } from "../../src/adapters/types";
+import type { IndexProgress, UpsertReceipt, VectorIndex, VectorRecord } from "../../src/adapters/types";
 import { Backoff } from "./backoff";
 import type { VectorStore } from "./vector-store";
 
@@ -92,16 +92,18 @@ export class RemoteVectors {
       else this.dropped([String(row.id)]);
     }
     if (records.length === 0) return 0;
+    let receipt: UpsertReceipt | void;
     try {
-      await index.upsert(namespace, records);
+      receipt = await index.upsert(namespace, records);
     } catch (error) {
       this.backoff.failed(now);
       throw error;
     }
     // Only rows still queued as they were: a write during the upsert queued a newer vector, which goes next time.
     this.sql.exec(
-      "UPDATE remote_vectors SET pushed_at = ? WHERE pushed_at = 0 AND id IN (SELECT value FROM json_each(?))",
+      "UPDATE remote_vectors SET pushed_at = ?, mutation_id = ? WHERE pushed_at = 0 AND id IN (SELECT value FROM json_each(?))",
       now,
+      receipt?.mutationId ?? null,
       JSON.stringify(records.map((r) => r.id)),
     );
     this.backoff.succeeded();
@@ -109,14 +111,15 @@ export class RemoteVectors {
   }
 
   /** Records vectors sent to the index at `at`, or not sent (`at` = 0: the next check sends them again). */
-  sent(ids: readonly string[], embedder: string, at: number): void {
+  sent(ids: readonly string[], embedder: string, at: number, mutationId: string | null = null): void {
     if (ids.length === 0) return;
     // One statement per batch (ids are short, so a write batch's JSON stays far below SQLite's value limit).
     this.sql.exec(
-      `INSERT OR REPLACE INTO remote_vectors (id, embedder, pushed_at, confirmed_at)
-       SELECT value, ?, ?, NULL FROM json_each(?)`,
+      `INSERT OR REPLACE INTO remote_vectors (id, embedder, pushed_at, confirmed_at, mutation_id)
+       SELECT value, ?, ?, NULL, ? FROM json_each(?)`,
       embedder,
       at,
+      mutationId,
       JSON.stringify(ids),
     );
   }
@@ -156,8 +159,20 @@ export class RemoteVectors {
     if (!this.backoff.allows(now)) return { confirmed: 0, resent: 0 };
     // What is queued goes first, in batches; a failed send backs off and ends this check (one call per attempt).
     if (this.queuedDue(now)) await this.send(index, namespace, now);
-    const due = this.due(now - CONFIRM_DELAY_MS);
-    if (due.length === 0) return { confirmed: 0, resent: 0 };
+    if (this.due(now - CONFIRM_DELAY_MS).length === 0) return { confirmed: 0, resent: 0 };
+    let due: PendingRow[];
+    try {
+      // One describe() tells which sends the index has applied; only those are fetched back (20 ids a call), so a
+      // lagging index costs one call per check, not up to 50.
+      due = this.applied(this.due(now - CONFIRM_DELAY_MS), index.progress ? await index.progress() : null, now);
+    } catch (error) {
+      this.backoff.failed(now);
+      throw error;
+    }
+    if (due.length === 0) {
+      this.backoff.failed(now);
+      return { confirmed: 0, resent: 0 };
+    }
     try {
       const result = await this.checkDue(index, namespace, due, now);
       if (result.confirmed === 0 && result.resent === 0) this.backoff.failed(now);
@@ -194,10 +209,25 @@ export class RemoteVectors {
       }
     }
     if (resend.length > 0) {
-      await index.upsert(namespace, resend);
-      for (const record of resend) this.sent([record.id], record.embedder, now);
+      const receipt = await index.upsert(namespace, resend);
+      for (const record of resend) this.sent([record.id], record.embedder, now, receipt?.mutationId ?? null);
     }
     return { confirmed, resent: resend.length };
+  }
+
+  /**
+   * The rows the index has applied: sent no later than the mutation `describe()` names as processed (mutations apply
+   * in order), or than its processed time. An index without progress reports (or one that names none yet) is read
+   * back as before; rows sent REPUSH_AFTER_MS ago are always read back, so a lost vector is found and sent again.
+   */
+  private applied(rows: PendingRow[], progress: IndexProgress | null, now: number): PendingRow[] {
+    if (progress === null) return rows;
+    const byMutation =
+      progress.mutationId === null
+        ? null
+        : this.sql.exec("SELECT max(pushed_at) AS at FROM remote_vectors WHERE mutation_id = ?", progress.mutationId).one().at;
+    const upTo = Math.max(byMutation == null ? 0 : Number(byMutation), progress.processedAt ?? 0);
+    return rows.filter((row) => row.pushedAt <= upTo || row.pushedAt <= now - REPUSH_AFTER_MS);
   }
 
   /** Whether the oldest queued vector has waited SEND_DELAY_MS (the others go with it). */

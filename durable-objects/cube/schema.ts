@@ -258,7 +258,8 @@ export const CUBE_MIGRATIONS: readonly (readonly string[])[] = [
     `CREATE TABLE IF NOT EXISTS merge_exclusions (a TEXT NOT NULL, b TEXT NOT NULL, PRIMARY KEY (a, b)) WITHOUT ROWID`,
   ],
   // 19: (a) remote_vectors.queued_at: when a vector was queued for the shared index (pushed_at = 0 until the alarm
-  // sends the queue in batches, cube/remote-vectors.ts, issue 17 item 8); NULL on rows written before.
+  // sends the queue in batches, cube/remote-vectors.ts, issue 17 item 8), and mutation_id: the index's mutation that
+  // carried it, checked against describe()'s processedUpToMutation; NULL on rows written before.
   // (b) what a destroyed cube left outside its storage (cube/teardown.ts, issue 17 item 5): R2 prefixes to empty of
   // objects uploaded before `cutoff` (listed after `after_key`), and chunks of ≤ 100 memory ids to delete from the
   // shared index namespace `target`. Rows leave as their calls succeed; empty once the teardown is done.
@@ -272,5 +273,6 @@ export const CUBE_MIGRATIONS: readonly (readonly string[])[] = [
       after_key TEXT
     )`,
     `ALTER TABLE remote_vectors ADD COLUMN queued_at INTEGER`,
+    `ALTER TABLE remote_vectors ADD COLUMN mutation_id TEXT`,
   ],
 ];
