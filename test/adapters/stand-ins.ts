@@ -235,3 +235,29 @@ function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
   }
   return dot / Math.sqrt(na * nb);
 }
+
+/**
+ * A Cloudflare Queue producer binding. Limits (developers.cloudflare.com/queues/platform/limits/): a message at most
+ * 128 KB including about 100 bytes of metadata, `sendBatch` at most 100 messages and 256 KB in all (KB read as 1,000
+ * bytes, the stricter reading). Records what it accepted.
+ */
+export class QueueStandIn<Body = unknown> {
+  readonly batches: Body[][] = [];
+
+  async send(body: Body): Promise<void> {
+    await this.sendBatch([{ body }]);
+  }
+
+  async sendBatch(messages: Iterable<MessageSendRequest<Body>>): Promise<void> {
+    const list = [...messages];
+    if (list.length > 100) throw new Error(`Queue sendBatch failed: batch of ${list.length} messages exceeds the limit of 100`);
+    let total = 0;
+    for (const message of list) {
+      const size = new TextEncoder().encode(JSON.stringify(message.body)).length + 100;
+      if (size > 128_000) throw new Error(`Queue send failed: message of ${size} bytes exceeds the 128 KB limit`);
+      total += size;
+    }
+    if (total > 256_000) throw new Error(`Queue sendBatch failed: batch of ${total} bytes exceeds the 256 KB limit`);
+    this.batches.push(list.map((message) => message.body));
+  }
+}
