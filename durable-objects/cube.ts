@@ -29,6 +29,8 @@ import { type ArchivedPayload, CubeLifecycle, type CubeStats } from "./cube/life
 import { CubeConsolidation } from "./cube/consolidate";
 import { CubeOutbox } from "./cube/outbox";
 import { CubeJobs } from "./cube/jobs";
+import { rerankPool } from "./cube/rerank-pool";
+import { CubeTeardown } from "./cube/teardown";
 import { CubeScheduler, type WorkingMemoryItem } from "./cube/scheduler";
 import { CubeIngest, type StoredEpisode } from "./cube/ingest";
 import { createReader } from "../src/adapters/reader-factory";
@@ -40,7 +42,7 @@ import type { ActivationVersion } from "../src/core/activation";
 import { CubeStore } from "./cube/store";
 import { VectorStore } from "./cube/vector-store";
 import { CubeImport, type ImportParams, type ImportProgress } from "./cube/import";
-import { CubePortability, type ExportSummary, uploadKey } from "./cube/portability";
+import { CubePortability, type ExportSummary, cubePrefixes, uploadKey } from "./cube/portability";
 import { CubeProvenance } from "./cube/provenance";
 import { EmbeddingRetry } from "./cube/embedding-retry";
 import { CubeEmbeddings } from "./cube/embeddings";
@@ -54,9 +56,6 @@ import type { AdapterWire } from "../src/schemas/parametric";
 import { CubeAdapters, type NewAdapter } from "./cube/adapters";
 import { CubeDistill, type DistillParams } from "./cube/distill";
 
-/** Candidates the reranker sees: a few times what is returned, so it can promote from below the cut. */
-const RERANK_POOL_FACTOR = 3;
-const RERANK_POOL_MIN = 30;
 /** An assembled context, plus the same split for prompt caching: the activation block, then what the query adds. */
 export type SplitContext = AssembledContext & {
   stable: { text: string; tokens: number; version: number; etag: string; ids: string[] };
@@ -72,8 +71,6 @@ const CONTEXT_CACHE_MS = 60_000;
 /** How soon after a write the alarm sends its webhook events, and when it tries again after a failed send. */
 const OUTBOX_DELAY_MS = 500;
 const OUTBOX_RETRY_MS = 30_000;
-/** Ids per shared-index delete while a cube is destroyed: Vectorize's deleteByIds takes at most 100 (issue 17). */
-const DESTROY_VECTOR_BATCH = 100;
 
 export class CubeDurableObject extends DurableObject<Env> {
   private readonly store: CubeStore;
@@ -91,6 +88,7 @@ export class CubeDurableObject extends DurableObject<Env> {
   private readonly provenance_: CubeProvenance;
   private readonly embeddings: CubeEmbeddings;
   private readonly embeddingRetry: EmbeddingRetry;
+  private readonly teardown: CubeTeardown;
   private readonly steps: CubeJobSteps;
   private readonly upkeep: CubeUpkeep;
   private readonly distiller: CubeDistill;
@@ -133,6 +131,7 @@ export class CubeDurableObject extends DurableObject<Env> {
     this.embeddingRetry = new EmbeddingRetry(ctx.storage.sql, this.jobs);
     this.distiller = new CubeDistill(ctx.storage.sql, this.jobs, env.ARCHIVE, (write) => ctx.storage.transactionSync(write), () => this.clock());
     this.adapterRegistry = new CubeAdapters(ctx.storage.sql, env.ARCHIVE, (write) => ctx.storage.transactionSync(write));
+    this.teardown = new CubeTeardown(ctx.storage.sql, env.ARCHIVE);
     this.steps = new CubeJobSteps(
       {
         jobs: this.jobs,
@@ -309,9 +308,9 @@ export class CubeDurableObject extends DurableObject<Env> {
   }
 
   async search(ref: CubeRef, request: SearchRequestInternal): Promise<SearchHit[]> {
-    const semantic = request.channels.includes("vector") ? await this.embeddings.embedQuery(ref, request.query) : null;
+    const semantic = request.channels.includes("vector") ? await this.embeddings.embedQuery(ref, request.query, request.queryVector) : null;
     const now = this.sweep(ref);
-    const pool = request.rerank ? Math.max(request.topK * RERANK_POOL_FACTOR, RERANK_POOL_MIN) : request.topK;
+    const pool = request.rerank ? rerankPool(request.topK) : request.topK;
     let hits: SearchHit[];
     const working = request.channels.includes("working") ? this.workingIds(ref, now) : [];
     if (request.asOf === undefined) {
@@ -338,7 +337,19 @@ export class CubeDurableObject extends DurableObject<Env> {
         .sort((a, b) => b.rerankScore - a.rerankScore || b.score - a.score);
     }
     hits = hits.slice(0, request.topK);
-    if (request.asOf !== undefined) return hits;
+    if (request.asOf !== undefined || request.settle === false) return hits;
+    return this.settle(ref, hits, now);
+  }
+
+  /**
+   * The hits a search over several cubes kept from this cube's pool (services/search.ts reranks the pools at once):
+   * brought back from R2 when archived and their accesses recorded, as search() does for its own hits.
+   */
+  async settleHits(ref: CubeRef, hits: SearchHit[]): Promise<SearchHit[]> {
+    return this.settle(ref, hits, this.clock());
+  }
+
+  private async settle(ref: CubeRef, hits: SearchHit[], now: number): Promise<SearchHit[]> {
     // A hit on an archived memory brings it back from R2, so the caller gets its full text.
     const restored = await this.restoreArchived(ref, hits.filter((h) => h.memory.state === "archived").map((h) => h.memory.id), SYSTEM);
     const accessed = this.store.recordAccess(
@@ -551,6 +562,9 @@ export class CubeDurableObject extends DurableObject<Env> {
    * every due job, then re-arms from the earliest thing due.
    */
   override async alarm(): Promise<void> {
+    // What a destruction left in the shared index and R2, a bounded step at a time (cube/teardown.ts).
+    const teardownDue = this.teardown.nextDue(this.clock());
+    if (teardownDue !== null && teardownDue <= this.clock()) await this.teardown.step(this.retrieval.remoteIndex, this.clock());
     this.store.writeAccesses();
     const ref = this.identity();
     if (ref) await this.expireAndClean(ref);
@@ -681,22 +695,19 @@ export class CubeDurableObject extends DurableObject<Env> {
   }
 
   /**
-   * Deletes the cube for good: its vectors in the shared index, its R2 objects (archive, episodes, exports,
-   * imports), then all of its storage and its alarm; the in-memory caches go with them. The object starts empty if
-   * it is ever addressed again. Returns what was deleted.
+   * Deletes the cube for good: all of its storage and its alarm at once, the in-memory caches with them; then its
+   * vectors in the shared index and its R2 objects (archive, episodes, exports, imports), as many as one invocation's
+   * budget of calls allows — the rest in steps on the alarm (cube/teardown.ts). The object starts empty if it is
+   * ever addressed again. Returns what was deleted: `r2Objects` counts the objects deleted before the answer.
    */
-  async destroy(ref: CubeRef): Promise<{ memories: number; vectors: number; r2Objects: number }> {
+  async destroy(ref: CubeRef): Promise<{ memories: number; vectors: number; r2Objects: number; pending: boolean }> {
     // Events not yet sent are discarded with the log: they name memories being erased (issue 16, D5).
     const ids = this.portability.memoryAndVectorIds();
     const memories = Number(this.store.exec("SELECT count(*) AS n FROM memories")[0]?.n ?? 0);
-    let vectors = this.vectors.count();
     const { remoteIndex } = this.retrieval;
-    if (remoteIndex) {
-      // Any memory may have a vector there: delete them all by id (ids unknown to the index are ignored).
-      for (let i = 0; i < ids.length; i += DESTROY_VECTOR_BATCH) await remoteIndex.delete(ref.cubeId, ids.slice(i, i + DESTROY_VECTOR_BATCH));
-      vectors = Math.max(vectors, ids.length);
-    }
-    const r2Objects = await this.portability.deleteObjects(ref);
+    // Any memory may have a vector in the shared index: all are deleted by id (ids unknown to it are ignored).
+    const vectors = remoteIndex ? Math.max(this.vectors.count(), ids.length) : this.vectors.count();
+    const destroyedAt = Date.now();
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
     this.vectors.reset();
@@ -706,13 +717,17 @@ export class CubeDurableObject extends DurableObject<Env> {
     this.identityKnown = false;
     this.generation += 1;
     this.store.migrate();
-    return { memories, vectors, r2Objects };
+    this.ctx.storage.transactionSync(() => this.teardown.plan(remoteIndex ? ref.cubeId : null, ids, cubePrefixes(ref), destroyedAt));
+    const step = await this.teardown.step(remoteIndex, this.clock());
+    if (!step.done) await this.rearm();
+    return { memories, vectors, r2Objects: step.objects, pending: !step.done };
   }
 
   /** Arms the alarm for the earliest thing due: a job step, an expiry, or an expired archive to delete. */
   private async rearm(outboxAt: number | null = null): Promise<void> {
     const due = [
       this.jobs.nextDue(),
+      this.teardown.nextDue(this.clock()),
       this.upkeep.nextDue(),
       this.embeddings.nextConfirmation(),
       this.embeddingRetry.nextAt(),

@@ -4,6 +4,7 @@
  */
 import { createChatModel } from "./adapters/chat-factory";
 import type { ChatModel } from "./core/llm";
+import { type Retrieval, createRetrieval } from "./adapters/factory";
 import { systemClock } from "./core/time";
 import { createDb } from "./db/client";
 import { ConfigError } from "./errors";
@@ -23,6 +24,7 @@ export function createDeps(env: Env): Deps {
   if (rootKey !== undefined && rootKey.length < MIN_ROOT_KEY_LENGTH) {
     throw new ConfigError(`ROOT_KEY must be at least ${MIN_ROOT_KEY_LENGTH} characters`);
   }
+  let retrieval: Retrieval | undefined;
   return {
     db: createDb(env.DB),
     cubes: env.CUBE,
@@ -30,6 +32,7 @@ export function createDeps(env: Env): Deps {
     rootKey,
     limiters: env.RATE_LIMITER,
     bookkeeping: queueBookkeeping(env.BOOKKEEPING),
+    retrieval: () => (retrieval ??= createRetrieval(env)),
   };
 }
 

@@ -6,7 +6,7 @@
  */
 import type { Retrieval } from "../../src/adapters/factory";
 import type { VectorMatch, VectorRecord } from "../../src/adapters/types";
-import type { CubeRef } from "./protocol";
+import type { CubeRef, QueryVector } from "./protocol";
 import { Backoff } from "./backoff";
 import { EMBEDDINGS_BACKOFF } from "./embedding-retry";
 import { RemoteVectors } from "./remote-vectors";
@@ -60,10 +60,11 @@ export class CubeEmbeddings {
   }
 
   /** The query's vector and the shared index's matches for it, or null (search keeps its other channels). */
-  async embedQuery(ref: CubeRef, query: string): Promise<SemanticQuery | null> {
+  async embedQuery(ref: CubeRef, query: string, given?: QueryVector): Promise<SemanticQuery | null> {
     const { embedder, remoteIndex } = this.retrieval();
     try {
-      const [vector] = await embedder.embed([query], "query");
+      // A vector the Worker made for several cubes at once is used as is when it is in this cube's space.
+      const [vector] = given && given.embedderId === embedder.id ? [given.vector] : await embedder.embed([query], "query");
       if (!vector) return null;
       // A failing shared index costs only its own matches: the cube's recent vectors still answer.
       const remote: VectorMatch[] = remoteIndex ? await remoteIndex.query(ref.cubeId, vector, REMOTE_TOP_K).catch(remoteQueryFailed) : [];
@@ -80,23 +81,14 @@ export class CubeEmbeddings {
   }
 
   /**
-   * Sends new vectors to the shared index; the cube's own copy serves searches until the alarm sees the index serve
-   * them. A failed send is recorded too, and the alarm sends it again.
+   * Queues new vectors for the shared index; the alarm sends them SEND_DELAY_MS later together with every other
+   * vector the cube wrote meanwhile (cube/remote-vectors.ts), and the cube's own copy serves searches until the index
+   * is seen to serve them.
    */
-  async pushRemote(ref: CubeRef, records: VectorRecord[]): Promise<void> {
+  async pushRemote(_ref: CubeRef, records: VectorRecord[]): Promise<void> {
     const { remoteIndex, embedder } = this.retrieval();
     if (!remoteIndex || records.length === 0) return;
-    const ids = records.map((record) => record.id);
-    try {
-      await remoteIndex.upsert(ref.cubeId, records);
-      this.remote.sent(ids, embedder.id, this.clock());
-      this.remote.backoff.succeeded();
-    } catch (error) {
-      console.error("remote vector upsert failed; the cube's own vectors still serve search", error);
-      this.remote.sent(ids, embedder.id, 0);
-      // The alarm sends them again once the backoff allows, not at once (cube/backoff.ts).
-      this.remote.backoff.failed(this.clock());
-    }
+    this.remote.queue(records.map((record) => record.id), embedder.id, this.clock());
     const check = this.remote.nextCheck();
     const armed = await this.storage.getAlarm();
     if (check !== null && (armed === null || armed > check)) await this.storage.setAlarm(check);

@@ -6,6 +6,7 @@
  *
  * Events are mapped to the public webhook types here and carry ids, states and reasons — never memory content.
  */
+import { sendWithinLimits } from "../../src/adapters/queue-producer";
 import { toIso } from "../../src/core/time";
 import type { WebhookEventType, WebhookEventWire, WebhookQueue, WebhookQueueMessage } from "../../src/schemas/webhooks";
 import type { CubeRef } from "./protocol";
@@ -18,9 +19,6 @@ export const OUTBOX_PAGE = 500;
 export const OUTBOX_MAX_ROUNDS = 4;
 /** Events packed into one queue message (small: ids and reasons only, ~0.5 KB each; a message may hold 128 KB). */
 export const OUTBOX_EVENTS_PER_MESSAGE = 20;
-/** Queues' sendBatch limits: 100 messages and 256 KB per call (kept under, with room for framing). */
-const SEND_BATCH_MESSAGES = 100;
-const SEND_BATCH_BYTES = 200 * 1024;
 
 /** The cube's own event types and the webhook type each one is published as; the others stay internal. */
 const PUBLISHED: Readonly<Record<string, WebhookEventType>> = {
@@ -118,7 +116,8 @@ export class CubeOutbox {
       for (let round = 0; round < OUTBOX_MAX_ROUNDS; round++) {
         const { events, through } = this.pending(ref);
         if (through === this.cursor().lastSeq) return { sent, more: false, error: null };
-        for (const batch of sendBatches(ref.tenantId, events)) await queue.sendBatch(batch);
+        // Grouped into sendBatch calls within Queues' limits (100 messages, 256 KB) by the producer wrapper.
+        await sendWithinLimits(queue, outboxMessages(ref.tenantId, events));
         // max(): a cursor only moves forward, whatever order concurrent callers finish in.
         this.exec("UPDATE webhook_outbox SET last_seq = max(last_seq, ?) WHERE id = 1", through);
         sent += events.length;
@@ -132,24 +131,13 @@ export class CubeOutbox {
   }
 }
 
-/** Queue messages of at most OUTBOX_EVENTS_PER_MESSAGE events, grouped into sendBatch calls within Queues' limits. */
-function sendBatches(tenantId: string, events: WebhookEventWire[]): MessageSendRequest<WebhookQueueMessage>[][] {
-  const batches: MessageSendRequest<WebhookQueueMessage>[][] = [];
-  let current: MessageSendRequest<WebhookQueueMessage>[] = [];
-  let bytes = 0;
+/** Queue messages of at most OUTBOX_EVENTS_PER_MESSAGE events each. */
+function outboxMessages(tenantId: string, events: WebhookEventWire[]): MessageSendRequest<WebhookQueueMessage>[] {
+  const messages: MessageSendRequest<WebhookQueueMessage>[] = [];
   for (let i = 0; i < events.length; i += OUTBOX_EVENTS_PER_MESSAGE) {
-    const body: WebhookQueueMessage = { kind: "events", tenant_id: tenantId, events: events.slice(i, i + OUTBOX_EVENTS_PER_MESSAGE) };
-    const size = JSON.stringify(body).length;
-    if (current.length > 0 && (current.length >= SEND_BATCH_MESSAGES || bytes + size > SEND_BATCH_BYTES)) {
-      batches.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push({ body, contentType: "json" });
-    bytes += size;
+    messages.push({ body: { kind: "events", tenant_id: tenantId, events: events.slice(i, i + OUTBOX_EVENTS_PER_MESSAGE) }, contentType: "json" });
   }
-  if (current.length > 0) batches.push(current);
-  return batches;
+  return messages;
 }
 
 /**

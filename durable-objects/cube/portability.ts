@@ -213,21 +213,6 @@ export class CubePortability {
     for (const embedder of this.vectors.embedderIds()) for (const id of this.vectors.ids(embedder)) ids.add(id);
     return [...ids];
   }
-
-  /** Deletes every R2 object of the cube (cubePrefixes), a listed page at a time; returns how many. */
-  async deleteObjects(ref: CubeRef): Promise<number> {
-    let deleted = 0;
-    for (const prefix of cubePrefixes(ref)) {
-      // Deleting while listing would move the pages under the cursor: list from the start again until empty.
-      for (;;) {
-        const page = await this.bucket.list({ prefix, limit: 1000 });
-        if (page.objects.length === 0) break;
-        await this.bucket.delete(page.objects.map((o) => o.key));
-        deleted += page.objects.length;
-      }
-    }
-    return deleted;
-  }
 }
 
 /** A JSONL writer into R2: one put for small files, fixed-size multipart parts for large ones. */

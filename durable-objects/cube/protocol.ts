@@ -111,6 +111,22 @@ export interface SearchRequestInternal {
   rerank: boolean;
   /** ms: answer with memories as they stood then (point-in-time search). */
   asOf?: number;
+  /**
+   * The query's embedding, made once by the Worker for a search over several cubes (issue 17, item 6). A cube uses it
+   * when its embedder made it (same id) and embeds the query itself otherwise.
+   */
+  queryVector?: QueryVector;
+  /**
+   * false: answer the ranked pool as it stands, without bringing archived hits back or recording accesses — the
+   * Worker reranks several cubes' pools at once and settles only the hits it keeps (`settleHits`). Default true.
+   */
+  settle?: boolean;
+}
+
+/** A query's embedding and the embedding space it is in. */
+export interface QueryVector {
+  embedderId: string;
+  vector: Float32Array;
 }
 
 export interface ContextRequestInternal {

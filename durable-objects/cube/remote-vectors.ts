@@ -15,10 +15,18 @@
  * that confirms nothing, or fails, waits 30 s, 60 s, … up to 30 min for the next; a send the index accepts resets the
  * wait. Without this the alarm re-armed for a check "due" in the past and fired again at once, forever (issue 17, 3).
  */
-import type { VectorIndex, VectorRecord } from "../../src/adapters/types";
+import type { IndexProgress, UpsertReceipt, VectorIndex, VectorRecord } from "../../src/adapters/types";
 import { Backoff } from "./backoff";
 import type { VectorStore } from "./vector-store";
 
+/**
+ * How long new vectors wait to be sent, so that the writes of a busy cube go to the index together (issue 17, item 8):
+ * one upsert per write request, across all cubes, made the index's mutation queue — and so the "seconds" of
+ * eventual consistency — grow with write volume. Until sent, the cube's own store serves them.
+ */
+export const SEND_DELAY_MS = 2_000;
+/** Vectors one alarm sends at most: 5 upserts of Vectorize's 1,000 per call (VECTORIZE_LIMITS.upsertBatch). */
+export const SEND_BATCH = 5_000;
 /** How long after a send the first check waits: Vectorize shows writes within seconds. */
 export const CONFIRM_DELAY_MS = 30_000;
 /** A vector the index still does not serve this long after its send is sent again. */
@@ -51,15 +59,67 @@ export class RemoteVectors {
     this.backoff = new Backoff(sql, "remote-vectors");
   }
 
+  /**
+   * Queues new vectors for the index: the alarm sends them, SEND_DELAY_MS after the oldest, with every other vector
+   * queued meanwhile (`pushed_at` = 0 is "not sent": queued, or a send that failed).
+   */
+  queue(ids: readonly string[], embedder: string, now: number): void {
+    if (ids.length === 0) return;
+    this.sql.exec(
+      `INSERT OR REPLACE INTO remote_vectors (id, embedder, pushed_at, confirmed_at, queued_at)
+       SELECT value, ?, 0, NULL, ? FROM json_each(?)`,
+      embedder,
+      now,
+      JSON.stringify(ids),
+    );
+  }
+
+  /**
+   * Sends the oldest queued vectors (up to SEND_BATCH) in as few upserts as the index allows; returns how many.
+   * A failure leaves them queued and backs off. Vectors no longer in the cube's own store (deleted, or re-embedded
+   * into another space, which queued its own) are dropped from the queue instead.
+   */
+  async send(index: VectorIndex, namespace: string, now: number): Promise<number> {
+    if (!this.backoff.allows(now)) return 0;
+    const rows = this.sql
+      .exec("SELECT id, embedder FROM remote_vectors WHERE pushed_at = 0 AND confirmed_at IS NULL ORDER BY queued_at, id LIMIT ?", SEND_BATCH)
+      .toArray();
+    if (rows.length === 0) return 0;
+    const records: VectorRecord[] = [];
+    for (const row of rows) {
+      const local = this.vectors.get(String(row.id));
+      if (local && local.embedder === String(row.embedder)) records.push({ id: String(row.id), vector: local.vector });
+      else this.dropped([String(row.id)]);
+    }
+    if (records.length === 0) return 0;
+    let receipt: UpsertReceipt | void;
+    try {
+      receipt = await index.upsert(namespace, records);
+    } catch (error) {
+      this.backoff.failed(now);
+      throw error;
+    }
+    // Only rows still queued as they were: a write during the upsert queued a newer vector, which goes next time.
+    this.sql.exec(
+      "UPDATE remote_vectors SET pushed_at = ?, mutation_id = ? WHERE pushed_at = 0 AND id IN (SELECT value FROM json_each(?))",
+      now,
+      receipt?.mutationId ?? null,
+      JSON.stringify(records.map((r) => r.id)),
+    );
+    this.backoff.succeeded();
+    return records.length;
+  }
+
   /** Records vectors sent to the index at `at`, or not sent (`at` = 0: the next check sends them again). */
-  sent(ids: readonly string[], embedder: string, at: number): void {
+  sent(ids: readonly string[], embedder: string, at: number, mutationId: string | null = null): void {
     if (ids.length === 0) return;
     // One statement per batch (ids are short, so a write batch's JSON stays far below SQLite's value limit).
     this.sql.exec(
-      `INSERT OR REPLACE INTO remote_vectors (id, embedder, pushed_at, confirmed_at)
-       SELECT value, ?, ?, NULL FROM json_each(?)`,
+      `INSERT OR REPLACE INTO remote_vectors (id, embedder, pushed_at, confirmed_at, mutation_id)
+       SELECT value, ?, ?, NULL, ? FROM json_each(?)`,
       embedder,
       at,
+      mutationId,
       JSON.stringify(ids),
     );
   }
@@ -82,11 +142,13 @@ export class RemoteVectors {
 
   /** When the next check is due (ms), never before the backoff allows; null when every vector sent is confirmed. */
   nextCheck(): number | null {
-    const row = this.sql.exec("SELECT min(pushed_at) AS at FROM remote_vectors WHERE confirmed_at IS NULL").one();
-    if (row.at === null) return null;
-    const due = Number(row.at) + CONFIRM_DELAY_MS;
+    const sent = this.sql.exec("SELECT min(pushed_at) AS at FROM remote_vectors WHERE confirmed_at IS NULL AND pushed_at > 0").one();
+    const queued = this.sql.exec("SELECT min(coalesce(queued_at, 0)) AS at FROM remote_vectors WHERE confirmed_at IS NULL AND pushed_at = 0").one();
+    const times = [sent.at === null ? null : Number(sent.at) + CONFIRM_DELAY_MS, queued.at === null ? null : Number(queued.at) + SEND_DELAY_MS];
+    const due = times.filter((t) => t !== null);
+    if (due.length === 0) return null;
     const notBefore = this.backoff.notBefore();
-    return notBefore === null ? due : Math.max(due, notBefore);
+    return Math.max(Math.min(...due), notBefore ?? 0);
   }
 
   /**
@@ -95,8 +157,22 @@ export class RemoteVectors {
    */
   async check(index: VectorIndex, namespace: string, now: number): Promise<ConfirmResult> {
     if (!this.backoff.allows(now)) return { confirmed: 0, resent: 0 };
-    const due = this.due(now - CONFIRM_DELAY_MS);
-    if (due.length === 0) return { confirmed: 0, resent: 0 };
+    // What is queued goes first, in batches; a failed send backs off and ends this check (one call per attempt).
+    if (this.queuedDue(now)) await this.send(index, namespace, now);
+    if (this.due(now - CONFIRM_DELAY_MS).length === 0) return { confirmed: 0, resent: 0 };
+    let due: PendingRow[];
+    try {
+      // One describe() tells which sends the index has applied; only those are fetched back (20 ids a call), so a
+      // lagging index costs one call per check, not up to 50.
+      due = this.applied(this.due(now - CONFIRM_DELAY_MS), index.progress ? await index.progress() : null, now);
+    } catch (error) {
+      this.backoff.failed(now);
+      throw error;
+    }
+    if (due.length === 0) {
+      this.backoff.failed(now);
+      return { confirmed: 0, resent: 0 };
+    }
     try {
       const result = await this.checkDue(index, namespace, due, now);
       if (result.confirmed === 0 && result.resent === 0) this.backoff.failed(now);
@@ -128,21 +204,42 @@ export class RemoteVectors {
         this.vectors.delete([row.id]);
         this.sql.exec("UPDATE remote_vectors SET confirmed_at = ? WHERE id = ?", now, row.id);
         confirmed++;
-      } else if (row.pushedAt === 0 || row.pushedAt <= now - REPUSH_AFTER_MS) {
+      } else if (row.pushedAt <= now - REPUSH_AFTER_MS) {
         resend.push({ id: row.id, vector: local.vector, embedder: local.embedder });
       }
     }
     if (resend.length > 0) {
-      await index.upsert(namespace, resend);
-      for (const record of resend) this.sent([record.id], record.embedder, now);
+      const receipt = await index.upsert(namespace, resend);
+      for (const record of resend) this.sent([record.id], record.embedder, now, receipt?.mutationId ?? null);
     }
     return { confirmed, resent: resend.length };
+  }
+
+  /**
+   * The rows the index has applied: sent no later than the mutation `describe()` names as processed (mutations apply
+   * in order), or than its processed time. An index without progress reports (or one that names none yet) is read
+   * back as before; rows sent REPUSH_AFTER_MS ago are always read back, so a lost vector is found and sent again.
+   */
+  private applied(rows: PendingRow[], progress: IndexProgress | null, now: number): PendingRow[] {
+    if (progress === null) return rows;
+    const byMutation =
+      progress.mutationId === null
+        ? null
+        : this.sql.exec("SELECT max(pushed_at) AS at FROM remote_vectors WHERE mutation_id = ?", progress.mutationId).one().at;
+    const upTo = Math.max(byMutation == null ? 0 : Number(byMutation), progress.processedAt ?? 0);
+    return rows.filter((row) => row.pushedAt <= upTo || row.pushedAt <= now - REPUSH_AFTER_MS);
+  }
+
+  /** Whether the oldest queued vector has waited SEND_DELAY_MS (the others go with it). */
+  private queuedDue(now: number): boolean {
+    const row = this.sql.exec("SELECT min(coalesce(queued_at, 0)) AS at FROM remote_vectors WHERE confirmed_at IS NULL AND pushed_at = 0").one();
+    return row.at !== null && Number(row.at) + SEND_DELAY_MS <= now;
   }
 
   private due(sentBefore: number): PendingRow[] {
     return this.sql
       .exec(
-        "SELECT id, embedder, pushed_at FROM remote_vectors WHERE confirmed_at IS NULL AND pushed_at <= ? ORDER BY pushed_at LIMIT ?",
+        "SELECT id, embedder, pushed_at FROM remote_vectors WHERE confirmed_at IS NULL AND pushed_at > 0 AND pushed_at <= ? ORDER BY pushed_at LIMIT ?",
         sentBefore,
         CONFIRM_BATCH,
       )

@@ -294,4 +294,22 @@ export const CUBE_MIGRATIONS: readonly (readonly string[])[] = [
     )`,
     `CREATE UNIQUE INDEX IF NOT EXISTS adapters_one_active ON adapters (state) WHERE state = 'active'`,
   ],
+  // 19: (a) remote_vectors.queued_at: when a vector was queued for the shared index (pushed_at = 0 until the alarm
+  // sends the queue in batches, cube/remote-vectors.ts, issue 17 item 8), and mutation_id: the index's mutation that
+  // carried it, checked against describe()'s processedUpToMutation; NULL on rows written before.
+  // (b) what a destroyed cube left outside its storage (cube/teardown.ts, issue 17 item 5): R2 prefixes to empty of
+  // objects uploaded before `cutoff` (listed after `after_key`), and chunks of ≤ 100 memory ids to delete from the
+  // shared index namespace `target`. Rows leave as their calls succeed; empty once the teardown is done.
+  [
+    `CREATE TABLE IF NOT EXISTS teardown (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      kind TEXT NOT NULL CHECK (kind IN ('objects', 'vectors')),
+      target TEXT NOT NULL,
+      ids TEXT,
+      cutoff INTEGER,
+      after_key TEXT
+    )`,
+    `ALTER TABLE remote_vectors ADD COLUMN queued_at INTEGER`,
+    `ALTER TABLE remote_vectors ADD COLUMN mutation_id TEXT`,
+  ],
 ];

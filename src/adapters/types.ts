@@ -47,13 +47,30 @@ export interface VectorRecord {
  * is guaranteed visible only after the implementation's own notion of "settled".
  */
 export interface VectorIndex {
-  upsert(namespace: string, records: readonly VectorRecord[]): Promise<void>;
+  /** Writes vectors; an asynchronous index answers the id of its last mutation, to check progress against. */
+  upsert(namespace: string, records: readonly VectorRecord[]): Promise<void | UpsertReceipt>;
   /** At most `topK` matches, best first. */
   query(namespace: string, vector: Float32Array, topK: number): Promise<VectorMatch[]>;
   /** Removes these ids from the namespace; unknown ids are ignored. */
   delete(namespace: string, ids: readonly string[]): Promise<void>;
   /** The vectors the index serves now for these ids; unknown ids, and writes not yet visible, are absent. */
   fetch(namespace: string, ids: readonly string[]): Promise<VectorRecord[]>;
+  /**
+   * How far an asynchronous index has applied its mutations (Vectorize's `describe()`); absent on an index whose
+   * writes are visible at once.
+   */
+  progress?(): Promise<IndexProgress>;
+}
+
+/** What an asynchronous index answers to a write: its (last) mutation's id. */
+export interface UpsertReceipt {
+  mutationId: string | null;
+}
+
+/** The last mutation an asynchronous index has applied, and when (ms); every mutation before it is applied too. */
+export interface IndexProgress {
+  mutationId: string | null;
+  processedAt: number | null;
 }
 
 /** Scores documents against a query, usually a cross-encoder over a short candidate list. */

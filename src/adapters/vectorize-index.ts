@@ -14,7 +14,7 @@
  * - writes are asynchronous: a mutation becomes visible to queries seconds later. Callers that need
  *   read-your-writes keep recent vectors elsewhere (the Cube Durable Object's local vector store does).
  */
-import type { VectorIndex, VectorMatch, VectorRecord } from "./types";
+import type { IndexProgress, UpsertReceipt, VectorIndex, VectorMatch, VectorRecord } from "./types";
 
 /** The slice of a Vectorize binding this adapter uses; both `Vectorize` and the older `VectorizeIndex` satisfy it. */
 export interface VectorizeBinding {
@@ -22,6 +22,12 @@ export interface VectorizeBinding {
   query(vector: VectorFloatArray | number[], options?: VectorizeQueryOptions): Promise<VectorizeMatches>;
   deleteByIds(ids: string[]): Promise<unknown>;
   getByIds(ids: string[]): Promise<VectorizeVector[]>;
+  /**
+   * The index's info: `processedUpToMutation` (the id of the last mutation applied; every one before it is applied
+   * too) and `processedUpToDatetime` (when). workers-types types both as numbers while documenting a UUID and an
+   * ISO 8601 datetime, and live answers carry strings (or null before any mutation): parsed defensively.
+   */
+  describe(): Promise<unknown>;
 }
 
 /** Documented Vectorize limits (Workers binding, V2 index). */
@@ -46,16 +52,30 @@ const utf8Length = (text: string) => new TextEncoder().encode(text).length;
 export class VectorizeVectorIndex implements VectorIndex {
   constructor(private readonly vectorize: VectorizeBinding) {}
 
-  async upsert(namespace: string, records: readonly VectorRecord[]): Promise<void> {
+  async upsert(namespace: string, records: readonly VectorRecord[]): Promise<UpsertReceipt> {
     checkNamespace(namespace);
     const vectors: VectorizeVector[] = records.map((record) => ({
       id: scopedId(namespace, record.id),
       values: record.vector,
       namespace,
     }));
+    let mutationId: string | null = null;
     for (let i = 0; i < vectors.length; i += VECTORIZE_LIMITS.upsertBatch) {
-      await this.vectorize.upsert(vectors.slice(i, i + VECTORIZE_LIMITS.upsertBatch));
+      mutationId = mutationIdOf(await this.vectorize.upsert(vectors.slice(i, i + VECTORIZE_LIMITS.upsertBatch))) ?? mutationId;
     }
+    return { mutationId };
+  }
+
+  /** `describe()`'s progress: the last mutation the index applied and when (issue 17, item 8). */
+  async progress(): Promise<IndexProgress> {
+    const info = (await this.vectorize.describe()) as { processedUpToMutation?: unknown; processedUpToDatetime?: unknown } | null;
+    const mutation = info?.processedUpToMutation;
+    const at = info?.processedUpToDatetime;
+    const processedAt = typeof at === "string" ? Date.parse(at) : typeof at === "number" ? at : Number.NaN;
+    return {
+      mutationId: typeof mutation === "string" && mutation !== "" ? mutation : typeof mutation === "number" ? String(mutation) : null,
+      processedAt: Number.isFinite(processedAt) ? processedAt : null,
+    };
   }
 
   /** `topK` above Vectorize's 100 is capped at 100: a semantic channel fused with others rarely needs more. */
@@ -98,6 +118,12 @@ export class VectorizeVectorIndex implements VectorIndex {
     }
     return found;
   }
+}
+
+/** The `mutationId` of a V2 mutation answer (`{ mutationId }`), or null for another shape. */
+function mutationIdOf(answer: unknown): string | null {
+  const id = (answer as { mutationId?: unknown } | null)?.mutationId;
+  return typeof id === "string" && id !== "" ? id : null;
 }
 
 function checkNamespace(namespace: string): void {

@@ -7,6 +7,7 @@ import type { RateLimiterDurableObject } from "../../durable-objects/rate-limite
 import type { Clock } from "../core/time";
 import type { Db } from "../db/client";
 import type { ScopeName } from "../schemas/admin";
+import type { Retrieval } from "../adapters/factory";
 import type { Bookkeeping } from "./bookkeeping";
 
 export interface Deps {
@@ -19,6 +20,8 @@ export interface Deps {
   limiters: DurableObjectNamespace<RateLimiterDurableObject>;
   /** Where audit entries, directory counts and key use go, to reach D1 in batches (services/bookkeeping.ts). */
   bookkeeping: Bookkeeping;
+  /** The embedder and reranker, for work done once in the Worker rather than in every cube (multi-cube search). */
+  retrieval: () => Retrieval;
 }
 
 /**

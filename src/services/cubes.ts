@@ -347,6 +347,7 @@ export type CubeApi = Pick<
   | "list"
   | "history"
   | "search"
+  | "settleHits"
   | "stats"
   | "workingMemory"
   | "context"

@@ -3,7 +3,9 @@
  * merge. Scores are normalised per cube (1 = first in every channel), so merged lists compare like with like;
  * at equal scores the cubes take turns, so one large cube cannot crowd out the others.
  */
-import type { SearchHit, SearchRequestInternal } from "../../durable-objects/cube/protocol";
+import type { CubeRef, QueryVector, SearchHit, SearchRequestInternal } from "../../durable-objects/cube/protocol";
+import { rerankPool } from "../../durable-objects/cube/rerank-pool";
+import type { Embedder } from "../adapters/types";
 import { toMemoryFilter } from "../core/filters";
 import { type Channel } from "../core/fusion";
 import { searchTerms } from "../core/fts-query";
@@ -33,8 +35,8 @@ export async function search(ctx: TenantContext, request: SearchRequestWire) {
     rerank: request.rerank,
     ...(request.as_of === undefined ? {} : { asOf: Date.parse(request.as_of) }),
   };
-  const perCube = await Promise.all(refs.map((ref) => cubeStub(ctx.deps, ref).search(ref, internal)));
-  const data: SearchResultWire[] = mergeFairly(perCube, request.top_k).map((hit) => ({
+  const hits = refs.length > 1 ? await searchCubes(ctx, refs, internal) : await searchOne(ctx, refs, internal);
+  const data: SearchResultWire[] = hits.map((hit) => ({
     ...hit.memory,
     score: hit.score,
     channels: hit.channels,
@@ -46,6 +48,63 @@ export async function search(ctx: TenantContext, request: SearchRequestWire) {
     timing_ms: Math.round((performance.now() - started) * 100) / 100,
     context_tokens: data.reduce((sum, hit) => sum + Math.ceil(hit.content.length / 4), 0),
   };
+}
+
+/** One cube (or none): it embeds the query and reranks its own candidates. */
+async function searchOne(ctx: TenantContext, refs: readonly CubeRef[], internal: SearchRequestInternal): Promise<SearchHit[]> {
+  const perCube = await Promise.all(refs.map((ref) => cubeStub(ctx.deps, ref).search(ref, internal)));
+  return mergeFairly(perCube, internal.topK);
+}
+
+/**
+ * Several cubes (`cube_ids`, issue 17 item 6): the query is embedded once here and its vector passed to every cube,
+ * and with `rerank` each cube answers its unreranked pool, the merged pool is reranked once, and only the cubes whose
+ * memories made the cut settle them (archived ones come back from R2, accesses are recorded). N cubes cost one
+ * embedding and one rerank request against the account's Workers AI limits, not N of each.
+ */
+async function searchCubes(ctx: TenantContext, refs: readonly CubeRef[], internal: SearchRequestInternal): Promise<SearchHit[]> {
+  const { embedder, reranker } = ctx.deps.retrieval();
+  const queryVector = internal.channels.includes("vector") ? await embedOnce(embedder, internal.query) : undefined;
+  // A failed embedding (a 429) is not retried by every cube: the search goes on without its vector channel.
+  const channels = queryVector ? internal.channels : internal.channels.filter((channel) => channel !== "vector");
+  const pool = internal.rerank ? rerankPool(internal.topK) : internal.topK;
+  const request: SearchRequestInternal = {
+    ...internal,
+    channels,
+    ...(queryVector ? { queryVector } : {}),
+    ...(internal.rerank ? { rerank: false, topK: pool, settle: false } : {}),
+  };
+  const perCube = await Promise.all(refs.map((ref) => cubeStub(ctx.deps, ref).search(ref, request)));
+  if (!internal.rerank) return mergeFairly(perCube, internal.topK);
+
+  const candidates = mergeFairly(perCube, pool).map((hit) => ({ hit, cube: refs[perCube.findIndex((list) => list.includes(hit))]! }));
+  if (candidates.length === 0) return [];
+  const scores = await reranker.rerank(internal.query, candidates.map(({ hit }) => hit.memory.content));
+  const kept = candidates
+    .map((candidate, i) => ({ ...candidate, hit: { ...candidate.hit, rerankScore: scores[i]! } }))
+    .sort((a, b) => b.hit.rerankScore - a.hit.rerankScore || b.hit.score - a.hit.score)
+    .slice(0, internal.topK);
+  if (internal.asOf !== undefined) return kept.map(({ hit }) => hit);
+  const settled = new Map<string, SearchHit>();
+  await Promise.all(
+    refs.map(async (ref) => {
+      const mine = kept.filter(({ cube }) => cube === ref).map(({ hit }) => hit);
+      if (mine.length === 0) return;
+      for (const hit of await cubeStub(ctx.deps, ref).settleHits(ref, mine)) settled.set(hit.memory.id, hit);
+    }),
+  );
+  return kept.map(({ hit }) => settled.get(hit.memory.id) ?? hit);
+}
+
+/** The query's vector, or undefined when the model failed (the cubes search with their other channels). */
+async function embedOnce(embedder: Embedder, query: string): Promise<QueryVector | undefined> {
+  try {
+    const [vector] = await embedder.embed([query], "query");
+    return vector ? { embedderId: embedder.id, vector } : undefined;
+  } catch (error) {
+    console.error("query embedding for a multi-cube search failed; searching without the vector channel", error);
+    return undefined;
+  }
 }
 
 /**

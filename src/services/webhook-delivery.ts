@@ -14,6 +14,7 @@
  */
 import { and, eq, getTableColumns, inArray, isNull, lt, lte, or, sql } from "drizzle-orm";
 import { z } from "@hono/zod-openapi";
+import { sendWithinLimits } from "../adapters/queue-producer";
 import { ID_LIST_CHUNK, rowsPerInsert } from "../core/sql-limits";
 import { webhookDeliveries, webhooks } from "../db/schema";
 import { WEBHOOK_EVENT_TYPES, type WebhookEventWire, type WebhookQueueMessage } from "../schemas/webhooks";
@@ -144,10 +145,8 @@ export async function fanOut(deps: Deps, hooks: WebhookDeps, tenantId: string, e
 }
 
 async function enqueueDeliveries(hooks: WebhookDeps, ids: readonly string[]): Promise<void> {
-  for (let i = 0; i < ids.length; i += 100) {
-    const messages = ids.slice(i, i + 100).map((id) => ({ body: { kind: "delivery", delivery_id: id } satisfies WebhookQueueMessage, contentType: "json" as const }));
-    await hooks.queue.sendBatch(messages);
-  }
+  const messages = ids.map((id) => ({ body: { kind: "delivery", delivery_id: id } satisfies WebhookQueueMessage, contentType: "json" as const }));
+  await sendWithinLimits(hooks.queue, messages);
 }
 
 /**

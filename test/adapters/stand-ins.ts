@@ -113,6 +113,7 @@ export class VectorizeStandIn implements VectorizeBinding {
   readonly queries: { vector: number[]; options: VectorizeQueryOptions | undefined }[] = [];
   readonly deletes: string[][] = [];
   readonly gets: string[][] = [];
+  describes = 0;
   private readonly visible = new Map<string, StoredVector>();
   private pending: (() => void)[] = [];
   private mutations = 0;
@@ -130,10 +131,31 @@ export class VectorizeStandIn implements VectorizeBinding {
     if (dimensions < 1 || dimensions > 1536) throw new Error(`VECTOR_INDEX_ERROR: an index has 1 to 1536 dimensions, not ${dimensions}`);
   }
 
+  /** The last mutation applied and when (`describe()`'s processedUpToMutation / processedUpToDatetime). */
+  private processed: { mutationId: string; at: number } | null = null;
+  /** The index's own clock, for processedUpToDatetime; tests that move the cube's clock move this one too. */
+  clock: () => number = () => Date.now();
+
   /** Applies every queued mutation, in order. */
   flush(): void {
     for (const mutation of this.pending) mutation();
     this.pending = [];
+    if (this.mutations > 0) this.processed = { mutationId: `mutation-${this.mutations}`, at: this.clock() };
+  }
+
+  /**
+   * The index's info (V2 `describe()`): vector count, dimensions, and how far its mutations are applied — null
+   * before the first, an id and an ISO 8601 datetime after (developers.cloudflare.com/vectorize/reference/client-api/).
+   */
+  async describe(): Promise<{ vectorCount: number; dimensions: number; processedUpToMutation: string | null; processedUpToDatetime: string | null }> {
+    this.describes += 1;
+    if (this.failWith) throw this.failWith;
+    return {
+      vectorCount: this.visible.size,
+      dimensions: this.dimensions,
+      processedUpToMutation: this.processed?.mutationId ?? null,
+      processedUpToDatetime: this.processed ? new Date(this.processed.at).toISOString() : null,
+    };
   }
 
   /** Every vector id the index holds once flushed, with its namespace. */
@@ -212,4 +234,30 @@ function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
     nb += y * y;
   }
   return dot / Math.sqrt(na * nb);
+}
+
+/**
+ * A Cloudflare Queue producer binding. Limits (developers.cloudflare.com/queues/platform/limits/): a message at most
+ * 128 KB including about 100 bytes of metadata, `sendBatch` at most 100 messages and 256 KB in all (KB read as 1,000
+ * bytes, the stricter reading). Records what it accepted.
+ */
+export class QueueStandIn<Body = unknown> {
+  readonly batches: Body[][] = [];
+
+  async send(body: Body): Promise<void> {
+    await this.sendBatch([{ body }]);
+  }
+
+  async sendBatch(messages: Iterable<MessageSendRequest<Body>>): Promise<void> {
+    const list = [...messages];
+    if (list.length > 100) throw new Error(`Queue sendBatch failed: batch of ${list.length} messages exceeds the limit of 100`);
+    let total = 0;
+    for (const message of list) {
+      const size = new TextEncoder().encode(JSON.stringify(message.body)).length + 100;
+      if (size > 128_000) throw new Error(`Queue send failed: message of ${size} bytes exceeds the 128 KB limit`);
+      total += size;
+    }
+    if (total > 256_000) throw new Error(`Queue sendBatch failed: batch of ${total} bytes exceeds the 256 KB limit`);
+    this.batches.push(list.map((message) => message.body));
+  }
 }

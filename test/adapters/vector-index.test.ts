@@ -126,6 +126,21 @@ describe("Vectorize adapter requests", () => {
     expect(await index.query(CUBE, unitVector(1, DIMENSIONS), 5)).toHaveLength(3);
   });
 
+  it("answers an upsert's last mutation id and reads describe()'s progress: none before the index applies it, then that id", async () => {
+    const vectorize = new VectorizeStandIn(DIMENSIONS);
+    const index = new VectorizeVectorIndex(vectorize);
+    const receipt = await index.upsert(CUBE, records(1_001));
+    expect(vectorize.upserts).toHaveLength(2);
+    expect(receipt.mutationId).toBe("mutation-2");
+    expect(await index.progress()).toEqual({ mutationId: null, processedAt: null });
+    vectorize.clock = () => Date.parse("2026-12-05T03:00:00.000Z");
+    vectorize.flush();
+    expect(await index.progress()).toEqual({ mutationId: "mutation-2", processedAt: Date.parse("2026-12-05T03:00:00.000Z") });
+    // workers-types declares both fields as numbers; a numeric answer is read too, anything else as unknown.
+    const odd = new VectorizeVectorIndex(Object.assign(Object.create(vectorize) as VectorizeStandIn, { describe: async () => ({ processedUpToMutation: 7, processedUpToDatetime: "not a date" }) }));
+    expect(await odd.progress()).toEqual({ mutationId: "7", processedAt: null });
+  });
+
   it("the stand-in refuses what Vectorize refuses, at and past each documented limit", async () => {
     const vectorize = new VectorizeStandIn(DIMENSIONS, 2);
     const vector = (id: string, namespace = "a") => ({ id, namespace, values: Array.from(unitVector(1, DIMENSIONS)) });

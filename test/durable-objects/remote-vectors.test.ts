@@ -7,7 +7,7 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { FIRST_BACKOFF_MS, MAX_BACKOFF_MS } from "../../durable-objects/cube/backoff";
-import { CONFIRM_DELAY_MS, REPUSH_AFTER_MS } from "../../durable-objects/cube/remote-vectors";
+import { CONFIRM_DELAY_MS, REPUSH_AFTER_MS, SEND_DELAY_MS } from "../../durable-objects/cube/remote-vectors";
 import { VectorStore } from "../../durable-objects/cube/vector-store";
 import type { Retrieval } from "../../src/adapters/factory";
 import { VectorizeVectorIndex } from "../../src/adapters/vectorize-index";
@@ -38,9 +38,11 @@ async function cubeWithSharedIndex() {
   const vectorize = await runInDurableObject(stub, (instance) => {
     const cube = instance as unknown as CubeInternals;
     const standIn = new VectorizeStandIn(cube.retrieval.embedder.dimensions);
+    standIn.clock = () => now;
     const flaky = Object.assign(Object.create(standIn) as VectorizeStandIn, {
       upsert: (vectors: VectorizeVector[]) => (failUpserts ? refuse() : standIn.upsert(vectors)),
       getByIds: (ids: string[]) => (failReads ? refuse() : standIn.getByIds(ids)),
+      describe: () => standIn.describe(),
     });
     cube.retrievalAdapters = { ...cube.retrieval, remoteIndex: new VectorizeVectorIndex(flaky) };
     cube.clock = () => now;
@@ -90,16 +92,26 @@ describe("vectors confirmed by the shared index leave the cube's store", () => {
     expect(early.body.data[0]).toMatchObject({ id: ids[0], channels: ["vector"] });
     expect(await cube.local()).toEqual([cube.first.id, ...ids].sort());
 
-    // Checked too early, or before the index shows them: nothing is pruned.
+    // Not sent with the write: the alarm sends what the cube queued, in one upsert; nothing is pruned yet.
+    expect(cube.vectorize.upserts).toEqual([]);
+    cube.advance(SEND_DELAY_MS);
+    expect(await runDurableObjectAlarm(cube.stub)).toBe(true);
+    expect(cube.vectorize.upserts.map((batch) => batch.map((v) => v.id).sort())).toEqual([ids.map((id) => `${written[0].cube_id}:${id}`).sort()]);
+    expect(await cube.local()).toEqual([cube.first.id, ...ids].sort());
+
+    // Checked before the index applied the upsert: describe() says so, no getByIds is spent, nothing is pruned, and
+    // the check backs off (cube/backoff.ts).
     cube.advance(CONFIRM_DELAY_MS);
     expect(await runDurableObjectAlarm(cube.stub)).toBe(true);
     expect(await cube.local()).toEqual([cube.first.id, ...ids].sort());
-    expect(cube.vectorize.gets.flat()).toEqual(expect.arrayContaining(ids.map((id) => `${written[0].cube_id}:${id}`)));
+    expect(cube.vectorize.describes).toBe(1);
+    expect(cube.vectorize.gets).toEqual([]);
 
     cube.vectorize.flush();
-    // The check that found nothing backed off (cube/backoff.ts): the next one runs a backoff later.
     cube.advance(FIRST_BACKOFF_MS);
     expect(await runDurableObjectAlarm(cube.stub)).toBe(true);
+    // describe() names the upsert's mutation as processed: its vectors are read back (one getByIds) and confirmed.
+    expect(cube.vectorize.gets.flat().sort()).toEqual(ids.map((id) => `${written[0].cube_id}:${id}`).sort());
     expect(await cube.local()).toEqual([cube.first.id]);
     expect((await cube.rows()).filter((r) => r.confirmed_at !== null).map((r) => r.id).sort()).toEqual([...ids].sort());
     const stats = await call("GET", `/v1/cubes/${written[0].cube_id}/stats`, { key: cube.key });
@@ -109,9 +121,31 @@ describe("vectors confirmed by the shared index leave the cube's store", () => {
     expect(late.body.data[0]).toMatchObject({ id: ids[0], channels: ["vector"] });
   });
 
+  it("coalesces a cube's writes into upserts of Vectorize's 1,000 vectors per call: 1,001 queued vectors go in two", async () => {
+    const cube = await cubeWithSharedIndex();
+    const ids: string[] = [];
+    for (let request = 0; request < 10; request++) {
+      const written = await remember(cube.key, cube.user, Array.from({ length: 100 }, (_, i) => ({ content: `note ${request}-${i} on the harbour` })));
+      ids.push(...written.map((m) => m.id as string));
+    }
+    // Eleven write requests, no upsert yet: each queued its vectors.
+    const [last] = await remember(cube.key, cube.user, [{ content: "the last note" }]);
+    ids.push(last.id);
+    expect(cube.vectorize.upserts).toEqual([]);
+    cube.advance(SEND_DELAY_MS);
+    await runDurableObjectAlarm(cube.stub);
+    expect(cube.vectorize.upserts.map((batch) => batch.length)).toEqual([1000, 1]);
+    expect(cube.vectorize.upserts.flat().map((v) => v.id).sort()).toEqual(ids.map((id) => `${last.cube_id}:${id}`).sort());
+    // Every row is sent; the next alarm is the check, not another send.
+    expect((await cube.rows()).filter((r) => r.id !== cube.first.id).every((r) => Number(r.pushed_at) === cube.now())).toBe(true);
+    expect((await cube.alarmAt())! - cube.now()).toBe(CONFIRM_DELAY_MS);
+  }, 120_000);
+
   it("never prunes a vector the index still serves in an older version", async () => {
     const cube = await cubeWithSharedIndex();
     const [memory] = await remember(cube.key, cube.user, [{ content: "The team offsite is in Porto." }]);
+    cube.advance(SEND_DELAY_MS);
+    await runDurableObjectAlarm(cube.stub);
     cube.vectorize.flush();
     cube.advance(CONFIRM_DELAY_MS);
     await runDurableObjectAlarm(cube.stub);
@@ -136,6 +170,9 @@ describe("vectors confirmed by the shared index leave the cube's store", () => {
     const cube = await cubeWithSharedIndex();
     cube.failUpserts(true);
     const [memory] = await remember(cube.key, cube.user, [{ content: "Sam's flight lands at 6 pm." }]);
+    cube.advance(SEND_DELAY_MS);
+    await runDurableObjectAlarm(cube.stub);
+    expect(cube.refused()).toBe(1);
     expect((await cube.rows()).find((r) => r.id === memory.id)).toMatchObject({ pushed_at: 0, confirmed_at: null });
 
     cube.failUpserts(false);
@@ -204,8 +241,9 @@ describe("vectors confirmed by the shared index leave the cube's store", () => {
         lastAttempt = cube.now();
       }
     }
-    const doubling = Array.from({ length: 9 }, (_, i) => Math.min(FIRST_BACKOFF_MS * 2 ** i, MAX_BACKOFF_MS));
-    expect(gaps).toEqual(doubling);
+    // The first attempt is the queued send, SEND_DELAY_MS after the write; then the backoff doubles.
+    const doubling = Array.from({ length: 8 }, (_, i) => Math.min(FIRST_BACKOFF_MS * 2 ** i, MAX_BACKOFF_MS));
+    expect(gaps).toEqual([SEND_DELAY_MS, ...doubling]);
     // Nothing lost meanwhile: the memory is stored and its vector serves search from the cube's own store.
     expect((await vectorSearch(cube.key, cube.user, "Noor locker number")).body.data[0]).toMatchObject({ id: memory.id });
 

@@ -1,4 +1,5 @@
 import { createExecutionContext, createMessageBatch, getQueueResult, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { QueueStandIn } from "../adapters/stand-ins";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { CubeJobs, MAX_JOB_ATTEMPTS } from "../../durable-objects/cube/jobs";
@@ -26,13 +27,19 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-/** A queue producer that keeps what it is given, so the test decides when (and how often) messages arrive. */
+/**
+ * A queue producer that keeps what it is given, so the test decides when (and how often) messages arrive; it refuses
+ * what Cloudflare Queues refuse (QueueStandIn: 100 messages and 256 KB per sendBatch, 128 KB per message).
+ */
 function capturingQueue(fail = false) {
   const sent: WebhookQueueMessage[] = [];
+  const limits = new QueueStandIn<WebhookQueueMessage>();
   const queue: WebhookQueue = {
     async sendBatch(messages) {
       if (fail) throw new Error("queue unavailable");
-      for (const message of messages) sent.push(message.body);
+      const list = [...messages];
+      await limits.sendBatch(list);
+      for (const message of list) sent.push(message.body);
     },
   };
   return { queue, sent, take: () => sent.splice(0, sent.length) };
