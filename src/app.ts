@@ -22,6 +22,7 @@ import { keyRoutes } from "./routes/keys";
 import { MCP_PATH, mcpRoutes } from "./routes/mcp";
 import { MEM0_PREFIX, MEM0_SECURITY_SCHEME, mem0Routes } from "./routes/mem0";
 import { memoryRoutes } from "./routes/memories";
+import { memstoreRoutes } from "./routes/memstore";
 import { portabilityRoutes } from "./routes/portability";
 import { schedulerRoutes } from "./routes/scheduler";
 import { searchRoutes } from "./routes/search";
@@ -207,6 +208,7 @@ export function createApp() {
   app.route("/", jobRoutes);
   app.route("/", cubeRoutes);
   app.route("/", portabilityRoutes);
+  app.route("/", memstoreRoutes);
   app.route("/", keyRoutes);
   app.route("/", hookSecretRoutes);
   app.route("/", lifecycleHookRoutes);
