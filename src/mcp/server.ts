@@ -5,6 +5,7 @@
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv";
 import type { McpTool, ToolSession } from "./tool";
+import { findListingsTool } from "./tools/find-listings";
 import { forgetMemoryTool } from "./tools/forget-memory";
 import { getContextTool } from "./tools/get-context";
 import { getMemoryTool } from "./tools/get-memory";
@@ -13,6 +14,7 @@ import { listMemoriesTool } from "./tools/list-memories";
 import { memoryHistoryTool } from "./tools/memory-history";
 import { rememberTool } from "./tools/remember";
 import { searchTool } from "./tools/search";
+import { searchListingTool } from "./tools/search-listing";
 import { updateMemoryTool } from "./tools/update-memory";
 
 /** Every tool, in the order clients list them. Names carry the `memos_` prefix so they never collide with other servers'. */
@@ -26,6 +28,8 @@ export const MCP_TOOLS: readonly McpTool[] = [
   updateMemoryTool,
   forgetMemoryTool,
   memoryHistoryTool,
+  findListingsTool,
+  searchListingTool,
 ];
 
 const INSTRUCTIONS =

@@ -20,6 +20,8 @@ const TOOL_NAMES = [
   "memos_update_memory",
   "memos_forget_memory",
   "memos_memory_history",
+  "memos_find_listings",
+  "memos_search_listing",
 ];
 
 const open: Client[] = [];

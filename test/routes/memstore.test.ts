@@ -4,8 +4,11 @@
  * and the isolation between tenants: a private listing does not exist for another tenant, a public one is readable
  * but not writable, and sensitive memories never reach a snapshot.
  */
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { runDurableObjectAlarm } from "cloudflare:test";
-import { env } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { cubeObjectName } from "../../src/core/ids";
 import { type ApiResponse, call, errorOf, newTenant, remember, uniqueUser } from "../helpers";
@@ -337,3 +340,40 @@ describe("isolation across tenants", { timeout: 90_000 }, () => {
     expectError(await call("DELETE", `/v1/memstore/listings/${listing.id}/subscription`, { key: reader.key }), 404, "not_found");
   });
 });
+
+describe("MCP tools", { timeout: 60_000 }, () => {
+  it("memos_find_listings and memos_search_listing call the same services", async () => {
+    const pub = await publisher();
+    const word = `mcp${crypto.randomUUID().slice(0, 8)}`;
+    const listing = await publish(pub.key, pub.cubeId, { name: `${word} breads`, visibility: "public" });
+    await untilReady(pub.key, listing.id, 1);
+    const reader = await newTenant(["read", "write"]);
+    const transport = new StreamableHTTPClientTransport(new URL("http://memos.test/mcp"), {
+      requestInit: { headers: { Authorization: `Bearer ${reader.key}` } },
+      fetch: (url, init) => exports.default.fetch(new Request(url, init)),
+    });
+    const client = new Client({ name: "memstore-test", version: "1.0.0" });
+    await client.connect(transport);
+    try {
+      const call = async (name: string, args: Record<string, unknown>) => (await client.callTool({ name, arguments: args })) as CallToolResult;
+      const found = await call("memos_find_listings", { q: word });
+      expect(found.isError).toBeFalsy();
+      expect((found.structuredContent as any).ids).toEqual([listing.id]);
+      // Not subscribed yet: the tool answers the REST error, as a tool error.
+      const refused = await call("memos_search_listing", { listing_id: listing.id, query: "bread" });
+      expect(refused.isError).toBe(true);
+      expect(JSON.stringify(refused.structuredContent)).toContain("forbidden");
+      await subscribeAs(reader.key, listing.id);
+      const hits = await call("memos_search_listing", { listing_id: listing.id, query: "bread dough" });
+      expect(hits.isError, JSON.stringify(hits.content)).toBeFalsy();
+      expect((hits.structuredContent as any).hits.map((h: { content: string }) => h.content)).toContain("Rest bread dough for an hour before shaping");
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+async function subscribeAs(key: string, listingId: string) {
+  const response = await call("POST", `/v1/memstore/listings/${listingId}/subscription`, { key });
+  expect(response.status).toBe(201);
+}
