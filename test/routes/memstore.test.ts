@@ -341,6 +341,32 @@ describe("isolation across tenants", { timeout: 90_000 }, () => {
   });
 });
 
+describe("erasure", { timeout: 60_000 }, () => {
+  it("deleting the source cube unpublishes its listings and destroys their snapshots; forks stay", async () => {
+    const tenant = await newTenant(["read", "write", "admin"]);
+    const cubeId = await newCube(tenant.key);
+    const written = await call("POST", "/v1/memories", { key: tenant.key, body: { cube_id: cubeId, memories: [{ content: "Scones want cold butter" }] } });
+    expect(written.status).toBe(201);
+    const listing = await publish(tenant.key, cubeId, { visibility: "public" });
+    await untilReady(tenant.key, listing.id, 1);
+    const reader = await newTenant(["read", "write"]);
+    await subscribeAs(reader.key, listing.id);
+    const target = await newCube(reader.key);
+    const forked = await call("POST", `/v1/memstore/listings/${listing.id}/fork`, { key: reader.key, body: { cube_id: target } });
+    expect((await finishJob(reader.key, reader.tenantId, target, forked.body.job_id)).status).toBe("done");
+    const { snapshot_key: key } = await versionRow(listing.id, 1);
+
+    expect((await call("DELETE", `/v1/cubes/${cubeId}`, { key: tenant.key })).status).toBe(200);
+    expectError(await call("GET", `/v1/memstore/listings/${listing.id}`, { key: tenant.key }), 404, "not_found");
+    expectError(await search(reader.key, listing.id, "scones"), 404, "not_found");
+    expect(await env.ARCHIVE.head(key)).toBeNull();
+    const count = await env.DB.prepare("SELECT count(*) AS n FROM memstore_subscriptions WHERE listing_id = ?").bind(listing.id).first<{ n: number }>();
+    expect(count?.n).toBe(0);
+    const kept = (await call("GET", `/v1/memories?cube_id=${target}`, { key: reader.key })).body.data.map((m: { content: string }) => m.content);
+    expect(kept).toEqual(["Scones want cold butter"]);
+  });
+});
+
 describe("MCP tools", { timeout: 60_000 }, () => {
   it("memos_find_listings and memos_search_listing call the same services", async () => {
     const pub = await publisher();
