@@ -15,7 +15,7 @@ import type { ForkWire, ListingSearchWire } from "../schemas/memstore";
 import type { SearchResultWire } from "../schemas/search";
 import type { TenantContext } from "./context";
 import { ownCube } from "./cubes";
-import { readableVersion, snapshotRef, snapshotStub, visibleListing } from "./memstore";
+import { type VersionRow, readTargetKey, readTargets, readableVersion, snapshotRef, snapshotStub, visibleListing } from "./memstore";
 
 /** Subscriptions a tenant may hold at once. */
 export const MAX_SUBSCRIPTIONS_PER_TENANT = 500;
@@ -54,16 +54,27 @@ export async function unsubscribe(ctx: TenantContext, listingId: string): Promis
     .where(and(eq(memstoreSubscriptions.listingId, listing.id), eq(memstoreSubscriptions.tenantId, ctx.principal.tenantId)))
     .returning();
   if (!removed) throw new ApiError("not_found", "this tenant does not subscribe to the listing");
+  readTargets.delete(readTargetKey(ctx.principal.tenantId, listing.id));
   return { listing_id: removed.listingId, subscribed_at: toIso(removed.createdAt) };
 }
 
 /**
  * The version a read goes to: the listing must be visible, and the tenant its publisher or a subscriber (403: a public
- * listing not subscribed to). One D1 round trip: the listing, the subscription and the newest versions together.
+ * listing not subscribed to). Warm reads come from this isolate's cache (readTargets, re-read in the background);
+ * a miss reads the listing, then the subscription and the newest versions in one batch.
  */
-async function versionToRead(ctx: TenantContext, listingId: string) {
+async function versionToRead(ctx: TenantContext, listingId: string): Promise<VersionRow> {
+  const key = readTargetKey(ctx.principal.tenantId, listingId);
+  const hit = readTargets.lookup(key, ctx.deps.clock());
+  if (!hit) return readTarget(ctx, listingId);
+  if (hit.refresh) ctx.background(readTarget(ctx, listingId).catch(() => readTargets.delete(key)));
+  return hit.value;
+}
+
+async function readTarget(ctx: TenantContext, listingId: string): Promise<VersionRow> {
   const { tenantId } = ctx.principal;
-  const { db } = ctx.deps;
+  const { db, clock } = ctx.deps;
+  const readAt = clock();
   const listing = await visibleListing(ctx, listingId);
   const [subscription, newest] = await db.batch([
     db
@@ -77,6 +88,7 @@ async function versionToRead(ctx: TenantContext, listingId: string) {
   }
   const version = await readableVersion(ctx, listing.id, newest);
   if (!version) throw new ApiError("conflict", "no version of this listing is ready yet: its snapshot is still loading; retry shortly");
+  readTargets.set(readTargetKey(tenantId, listing.id), version, readAt);
   return version;
 }
 

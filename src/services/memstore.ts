@@ -16,6 +16,7 @@ import type { CubeDurableObject } from "../../durable-objects/cube";
 import { exportKey } from "../../durable-objects/cube/portability";
 import type { CubeRef, WriteMeta } from "../../durable-objects/cube/protocol";
 import { cubeObjectName, newCubeId, randomBody } from "../core/ids";
+import { RefreshingCache } from "../core/refreshing-cache";
 import { queryTerms } from "../core/fts-query";
 import { toIso, toIsoOrNull } from "../core/time";
 import { memstoreListings, memstoreListingsFts, memstoreSubscriptions, memstoreVersions } from "../db/schema";
@@ -39,6 +40,30 @@ export const MAX_VERSIONS_PER_LISTING = 100;
 const MAX_QUERY_TERMS = 8;
 /** Newest versions read to find the one subscribers read (the rest are older, and some of these may be preparing). */
 const VERSIONS_CONSIDERED = 3;
+
+/**
+ * How long a change made in another isolate — unpublish, unsubscribe, a version becoming ready — may go unseen by
+ * reads here. Reads of a listing come from this per-isolate cache of its read target, re-read in the background after
+ * READ_TARGET_REFRESH_MS while in use, so a subscriber's steady reads do not wait for D1 (docs/memstore.md). Changes
+ * made in this isolate drop the entries at once.
+ */
+export const READ_TARGET_BOUND_MS = 5_000;
+const READ_TARGET_REFRESH_MS = 2_000;
+
+/** The version a tenant's reads of a listing go to, by `<tenant>|<listing>`; only allowed reads are cached. */
+export const readTargets = new RefreshingCache<string, VersionRow>({
+  refreshAfterMs: READ_TARGET_REFRESH_MS,
+  expireAfterMs: READ_TARGET_BOUND_MS,
+  maxEntries: 10_000,
+});
+
+export const readTargetKey = (tenantId: string, listingId: string) => `${tenantId}|${listingId}`;
+
+/** Drops this isolate's cached reads of these listings, for every tenant. */
+export function forgetReadTargets(listingIds: readonly string[]): void {
+  const ids = new Set(listingIds);
+  readTargets.deleteWhere((key) => ids.has(key.slice(key.indexOf("|") + 1)));
+}
 
 /** Every published memory belongs to this owner in its snapshot cube: the publisher's owner ids are not published. */
 export const SNAPSHOT_OWNER = "agent:memstore";
@@ -261,6 +286,7 @@ export async function settleVersions(ctx: TenantContext, rows: readonly VersionR
         .update(memstoreVersions)
         .set({ status, readyAt: settled.readyAt })
         .where(and(eq(memstoreVersions.listingId, row.listingId), eq(memstoreVersions.version, row.version), eq(memstoreVersions.status, "preparing")));
+      if (status === "ready") forgetReadTargets([row.listingId]);
       return settled;
     }),
   );
@@ -385,6 +411,7 @@ export async function unpublish(ctx: TenantContext, listingId: string): Promise<
     db.delete(memstoreListingsFts).where(eq(memstoreListingsFts.listingId, listing.id)),
     db.delete(memstoreListings).where(eq(memstoreListings.id, listing.id)),
   ]);
+  forgetReadTargets([listing.id]);
   discardSnapshots(ctx, versions.map(snapshotRef));
   return toListing(listing, ctx.principal.tenantId, false);
 }
@@ -412,6 +439,8 @@ export async function memstoreErasure(deps: Deps, tenantId: string, cubeIds: rea
   // At most MAX_LISTINGS_PER_TENANT listings, so one statement each.
   if (listingIds.length === 0) return [];
   const versions = await deps.db.select().from(memstoreVersions).where(inArray(memstoreVersions.listingId, listingIds)).all();
+  // Reads here stop now, before the snapshots go; other isolates within READ_TARGET_BOUND_MS.
+  forgetReadTargets(listingIds);
   for (const row of versions) {
     const ref = snapshotRef(row);
     await snapshotStub(deps, ref).destroy(ref);
