@@ -7,6 +7,8 @@ import {
   ListingDetail,
   ListingIdParam,
   ListingList,
+  ListingMemories,
+  ListingMemoriesQuery,
   ListingSearchRequest,
   ListingSearchResponse,
   ListListingsQuery,
@@ -14,7 +16,7 @@ import {
   Subscription,
 } from "../schemas/memstore";
 import { getListing, listListings, publish, publishVersion, unpublish } from "../services/memstore";
-import { fork, searchListing, subscribe, unsubscribe } from "../services/memstore-reads";
+import { fork, listListingMemories, searchListing, subscribe, unsubscribe } from "../services/memstore-reads";
 import { bearerSecurity, createRouter, errorResponses, jsonBody, jsonResponse, markReplay, tenantContext, tenantWideContext } from "./shared";
 
 const tags = ["memstore"];
@@ -147,6 +149,21 @@ export const memstoreRoutes = createRouter()
       responses: { 200: jsonResponse(ListingSearchResponse, "Results from the snapshot."), ...changeErrors },
     }),
     async (c) => c.json(await searchListing(tenantContext(c, "read"), c.req.valid("param").id, c.req.valid("json")), 200),
+  )
+  .openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/memstore/listings/{id}/memories",
+      tags,
+      summary: "A listing's memories, newest first (read scope; publisher or subscriber)",
+      description:
+        "Pages through the newest ready version's snapshot; a cursor continues the version its first page came from. " +
+        "Another tenant's public listing needs a subscription first (403); 409 while no version is ready yet.",
+      security: bearerSecurity,
+      request: { params: ListingIdParam, query: ListingMemoriesQuery },
+      responses: { 200: jsonResponse(ListingMemories, "One page of the snapshot's memories."), ...changeErrors },
+    }),
+    async (c) => c.json(await listListingMemories(tenantContext(c, "read"), c.req.valid("param").id, c.req.valid("query")), 200),
   )
   .openapi(
     createRoute({

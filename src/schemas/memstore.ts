@@ -4,6 +4,7 @@ import { CubeId, Timestamp, WELL_FORMED, pageOf, text } from "./common";
 import { isWellFormed } from "../core/json-bounds";
 import { LIMITS } from "./limits";
 import { JobAccepted } from "./jobs";
+import { Memory } from "./memory";
 import { SearchFilters, SearchResult } from "./search";
 
 /** Bounds of a listing's fields and of the catalog. */
@@ -145,6 +146,23 @@ export const ForkAccepted = JobAccepted.extend({
   version: z.int().openapi({ description: "The version being copied." }),
 }).openapi("ForkAccepted");
 
+export const ListingMemoriesQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(LIMITS.pageSize).default(20),
+  cursor: z
+    .string()
+    .max(200)
+    .optional()
+    .openapi({ description: "`next_cursor` of the previous page: it continues the version that page came from." }),
+});
+
+export const ListingMemories = z
+  .object({
+    version: z.int().openapi({ description: "The version listed: the newest ready one, or the cursor's." }),
+    data: z.array(Memory),
+    next_cursor: z.string().nullable(),
+  })
+  .openapi("ListingMemories");
+
 export type ListingWire = z.infer<typeof Listing>;
 export type ListingDetailWire = z.infer<typeof ListingDetail>;
 export type ListingVersionWire = z.infer<typeof ListingVersion>;
@@ -152,3 +170,4 @@ export type PublishWire = z.infer<typeof PublishRequest>;
 export type ListListingsWire = z.infer<typeof ListListingsQuery>;
 export type ListingSearchWire = z.infer<typeof ListingSearchRequest>;
 export type ForkWire = z.infer<typeof ForkRequest>;
+export type ListingMemoriesWire = z.infer<typeof ListingMemoriesQuery>;

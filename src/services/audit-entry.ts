@@ -72,6 +72,7 @@ export const AUDIT_ACTIONS: Readonly<Record<string, string>> = {
   "POST /v1/memstore/listings/{id}/subscription": "memstore.subscribe",
   "DELETE /v1/memstore/listings/{id}/subscription": "memstore.unsubscribe",
   "POST /v1/memstore/listings/{id}/search": "memstore.search",
+  "GET /v1/memstore/listings/{id}/memories": "memstore.read_memories",
   "POST /v1/memstore/listings/{id}/fork": "memstore.fork",
   // The mem0-compatible facade (routes/mem0.ts): the same actions under mem0's paths.
   "GET /mem0/v1/ping/": "key.check",

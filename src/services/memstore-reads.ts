@@ -11,7 +11,8 @@ import { toIso } from "../core/time";
 import { memstoreSubscriptions, memstoreVersions } from "../db/schema";
 import { ApiError, unwrap } from "../errors";
 import type { JobWire } from "../schemas/jobs";
-import type { ForkWire, ListingSearchWire } from "../schemas/memstore";
+import type { ForkWire, ListingMemoriesWire, ListingSearchWire } from "../schemas/memstore";
+import type { MemoryWire } from "../schemas/memory";
 import type { SearchResultWire } from "../schemas/search";
 import type { TenantContext } from "./context";
 import { ownCube } from "./cubes";
@@ -121,6 +122,56 @@ export async function searchListing(ctx: TenantContext, listingId: string, reque
     data,
     timing_ms: Math.round((performance.now() - started) * 100) / 100,
     context_tokens: data.reduce((sum, hit) => sum + Math.ceil(hit.content.length / 4), 0),
+  };
+}
+
+function encodePagePosition(version: number, createdAt: number, seq: number): string {
+  return btoa(JSON.stringify([version, createdAt, seq])).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function decodePagePosition(cursor: string): { version: number; after: { created_at: number; seq: number } } | null {
+  if (!/^[A-Za-z0-9_-]{1,200}$/.test(cursor)) return null;
+  try {
+    const parsed: unknown = JSON.parse(atob(cursor.replace(/-/g, "+").replace(/_/g, "/")));
+    if (!Array.isArray(parsed) || parsed.length !== 3 || !parsed.every((n) => Number.isSafeInteger(n))) return null;
+    const [version, createdAt, seq] = parsed as number[];
+    return { version: version!, after: { created_at: createdAt!, seq: seq! } };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A listing's memories, newest first, a page at a time: the newest ready version, or — with a cursor — the version
+ * its first page came from, so paging never mixes two snapshots. A cursor of a version that no longer exists: 400.
+ */
+export async function listListingMemories(
+  ctx: TenantContext,
+  listingId: string,
+  query: ListingMemoriesWire,
+): Promise<{ version: number; data: MemoryWire[]; next_cursor: string | null }> {
+  const position = query.cursor === undefined ? null : decodePagePosition(query.cursor);
+  if (query.cursor !== undefined && !position) throw new ApiError("invalid_request", "cursor is not one this API issued");
+  let version = await versionToRead(ctx, listingId);
+  if (position && position.version !== version.version) {
+    const pinned = await ctx.deps.db
+      .select()
+      .from(memstoreVersions)
+      .where(and(eq(memstoreVersions.listingId, version.listingId), eq(memstoreVersions.version, position.version), eq(memstoreVersions.status, "ready")))
+      .get();
+    if (!pinned) throw new ApiError("invalid_request", "the cursor's version of this listing no longer exists; start again without a cursor");
+    version = pinned;
+  }
+  const ref = snapshotRef(version);
+  const page = await snapshotStub(ctx.deps, ref).list(ref, {
+    filter: toMemoryFilter({}),
+    limit: query.limit,
+    ...(position ? { after: position.after } : {}),
+  });
+  return {
+    version: version.version,
+    data: page.memories,
+    next_cursor: page.next ? encodePagePosition(version.version, page.next.created_at, page.next.seq) : null,
   };
 }
 

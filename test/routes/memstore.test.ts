@@ -163,6 +163,11 @@ describe("publishing", { timeout: 60_000 }, () => {
       "Croissants need laminated butter layers",
     );
 
+    // A page of v1 started now keeps reading v1 through its cursor, whatever is published meanwhile.
+    const page1 = await call("GET", `/v1/memstore/listings/${listing.id}/memories?limit=1`, { key: pub.key });
+    expect(page1.status, JSON.stringify(page1.body)).toBe(200);
+    expect(page1.body).toMatchObject({ version: 1, data: [expect.objectContaining({ owner: "agent:memstore" })] });
+
     const v2 = await call("POST", `/v1/memstore/listings/${listing.id}/versions`, { key: pub.key });
     expect(v2.status, JSON.stringify(v2.body)).toBe(201);
     expect(v2.body.latest_version).toBe(2);
@@ -172,6 +177,15 @@ describe("publishing", { timeout: 60_000 }, () => {
     const after = await search(pub.key, listing.id, "croissants laminated");
     expect(after.body.version).toBe(2);
     expect(after.body.data.map((m: { content: string }) => m.content)).toContain("Croissants need laminated butter layers");
+    const rest = await call("GET", `/v1/memstore/listings/${listing.id}/memories?limit=100&cursor=${page1.body.next_cursor}`, { key: pub.key });
+    expect(rest.body.version).toBe(1);
+    const v1Contents = [...page1.body.data, ...rest.body.data].map((m: { content: string }) => m.content);
+    expect(v1Contents).not.toContain("Croissants need laminated butter layers");
+    expect(v1Contents.length).toBe((await untilReady(pub.key, listing.id, 1)).versions.find((v: { version: number }) => v.version === 1).memories);
+    const fresh = await call("GET", `/v1/memstore/listings/${listing.id}/memories?limit=100`, { key: pub.key });
+    expect(fresh.body.version).toBe(2);
+    expect(fresh.body.data.map((m: { content: string }) => m.content)).toContain("Croissants need laminated butter layers");
+    expectError(await call("GET", `/v1/memstore/listings/${listing.id}/memories?cursor=nope!`, { key: pub.key }), 400, "invalid_request");
     // Versions are separate snapshot cubes.
     expect((await versionRow(listing.id, 2)).snapshot_cube_id).not.toBe((await versionRow(listing.id, 1)).snapshot_cube_id);
   });
@@ -260,6 +274,7 @@ describe("isolation across tenants", { timeout: 90_000 }, () => {
     expect(catalog.body.data.map((l: { id: string }) => l.id)).not.toContain(listing.id);
     expectError(await call("GET", `/v1/memstore/listings/${listing.id}`, { key: stranger.key }), 404, "not_found");
     expectError(await search(stranger.key, listing.id, "bread"), 404, "not_found");
+    expectError(await call("GET", `/v1/memstore/listings/${listing.id}/memories`, { key: stranger.key }), 404, "not_found");
     expectError(await call("POST", `/v1/memstore/listings/${listing.id}/subscription`, { key: stranger.key }), 404, "not_found");
     expectError(await call("POST", `/v1/memstore/listings/${listing.id}/fork`, { key: stranger.key, body: { cube_id: theirCube } }), 404, "not_found");
     expectError(await call("POST", `/v1/memstore/listings/${listing.id}/versions`, { key: stranger.key }), 404, "not_found");
@@ -286,6 +301,7 @@ describe("isolation across tenants", { timeout: 90_000 }, () => {
 
     // Reading needs a subscription; a tenant-wide key subscribes for the tenant.
     expectError(await search(reader.key, listing.id, "bread"), 403, "forbidden");
+    expectError(await call("GET", `/v1/memstore/listings/${listing.id}/memories`, { key: reader.key }), 403, "forbidden");
     const scoped = await call("POST", "/v1/keys", { key: reader.key, body: { scopes: ["read", "write"], allowed_owners: ["user:x"] } });
     expectError(await call("POST", `/v1/memstore/listings/${listing.id}/subscription`, { key: scoped.body.key }), 403, "forbidden");
     const subscribed = await call("POST", `/v1/memstore/listings/${listing.id}/subscription`, { key: reader.key });
@@ -295,6 +311,9 @@ describe("isolation across tenants", { timeout: 90_000 }, () => {
     expect(read.status).toBe(200);
     expect(read.body.data.map((m: { content: string }) => m.content)).toContain("Rest bread dough for an hour before shaping");
     expect(JSON.stringify(read.body)).not.toContain("passport");
+    const listed = await call("GET", `/v1/memstore/listings/${listing.id}/memories?limit=100`, { key: reader.key });
+    expect(listed.status).toBe(200);
+    expect(JSON.stringify(listed.body)).not.toMatch(/passport|Secret Lane|blue jar/);
     const mine = await call("GET", "/v1/memstore/listings?scope=subscribed", { key: reader.key });
     expect(mine.body.data.map((l: { id: string }) => l.id)).toEqual([listing.id]);
 

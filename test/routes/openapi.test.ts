@@ -67,6 +67,7 @@ describe("GET /openapi.json", () => {
         "POST /v1/memstore/listings/{id}/subscription",
         "DELETE /v1/memstore/listings/{id}/subscription",
         "POST /v1/memstore/listings/{id}/search",
+        "GET /v1/memstore/listings/{id}/memories",
         "POST /v1/memstore/listings/{id}/fork",
         // The mem0-compatible facade, at mem0's own paths (trailing slashes included).
         "GET /mem0/v1/ping/",

@@ -45,6 +45,7 @@ export type OperationKey =
   | "GET /v1/memories/{id}/provenance"
   | "GET /v1/memstore/listings"
   | "GET /v1/memstore/listings/{id}"
+  | "GET /v1/memstore/listings/{id}/memories"
   | "GET /v1/webhooks"
   | "GET /v1/webhooks/{id}/deliveries"
   | "PATCH /v1/memories/{id}"
@@ -123,6 +124,7 @@ export const OPERATIONS: Readonly<Record<OperationKey, { readonly idempotencyKey
   "GET /v1/memories/{id}/provenance": { idempotencyKey: false },
   "GET /v1/memstore/listings": { idempotencyKey: false },
   "GET /v1/memstore/listings/{id}": { idempotencyKey: false },
+  "GET /v1/memstore/listings/{id}/memories": { idempotencyKey: false },
   "GET /v1/webhooks": { idempotencyKey: false },
   "GET /v1/webhooks/{id}/deliveries": { idempotencyKey: false },
   "PATCH /v1/memories/{id}": { idempotencyKey: true },

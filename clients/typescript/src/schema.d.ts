@@ -3906,6 +3906,114 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/memstore/listings/{id}/memories": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A listing's memories, newest first (read scope; publisher or subscriber)
+         * @description Pages through the newest ready version's snapshot; a cursor continues the version its first page came from. Another tenant's public listing needs a subscription first (403); 409 while no version is ready yet.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    limit?: number;
+                    /** @description `next_cursor` of the previous page: it continues the version that page came from. */
+                    cursor?: string;
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description One page of the snapshot's memories. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ListingMemories"];
+                    };
+                };
+                /** @description `invalid_request`: The request is not valid (malformed JSON, wrong types, out-of-range values). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No API key, or an unknown, revoked or expired one. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The key lacks the scope this call needs. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: No such resource in this tenant. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `conflict`: The memory's lifecycle state (or another resource's state) forbids this change. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: The key is over its requests or written bytes per minute; retry after `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `internal_error`: A bug on our side; quote the request_id. */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/memstore/listings/{id}/fork": {
         parameters: {
             query?: never;
@@ -7932,6 +8040,12 @@ export interface components {
             /** @default 10 */
             top_k?: number;
             filters?: components["schemas"]["SearchFilters"];
+        };
+        ListingMemories: {
+            /** @description The version listed: the newest ready one, or the cursor's. */
+            version: number;
+            data: components["schemas"]["Memory"][];
+            next_cursor: string | null;
         };
         ForkAccepted: components["schemas"]["JobAccepted"] & {
             /** @description The version being copied. */
