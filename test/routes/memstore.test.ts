@@ -7,9 +7,10 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import { runDurableObjectAlarm } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import type { CubeDurableObject } from "../../durable-objects/cube";
 import { cubeObjectName } from "../../src/core/ids";
 import { type ApiResponse, call, errorOf, newTenant, remember, uniqueUser } from "../helpers";
 
@@ -188,6 +189,36 @@ describe("publishing", { timeout: 60_000 }, () => {
     expectError(await call("GET", `/v1/memstore/listings/${listing.id}/memories?cursor=nope!`, { key: pub.key }), 400, "invalid_request");
     // Versions are separate snapshot cubes.
     expect((await versionRow(listing.id, 2)).snapshot_cube_id).not.toBe((await versionRow(listing.id, 1)).snapshot_cube_id);
+  });
+
+  it("publishes an archived memory with its whole content, read from R2", async () => {
+    const tenant = await newTenant(["read", "write", "admin"]);
+    const user = uniqueUser();
+    const long = `The bicycle chain was oiled and the brakes adjusted ${"with great care ".repeat(30)}on a sunny afternoon.`;
+    const [bike] = await remember(tenant.key, user, [{ content: long, importance: 0.1 }]);
+    const stub = env.CUBE.getByName(cubeObjectName(tenant.tenantId, bike.cube_id)) as DurableObjectStub<CubeDurableObject>;
+    const ref = { tenantId: tenant.tenantId, cubeId: bike.cube_id, owner: `user:${user}` };
+    const later = Date.now() + 31 * 86_400_000;
+    await runInDurableObject(stub, (instance: CubeDurableObject) => {
+      instance.clock = () => later;
+    });
+    const job = await runInDurableObject(stub, (instance: CubeDurableObject) => instance.startJob(ref, "archive"));
+    expect((await finishJob(tenant.key, tenant.tenantId, bike.cube_id, job.id)).status).toBe("done");
+    await runInDurableObject(stub, (instance: CubeDurableObject) => {
+      instance.clock = () => Date.now();
+    });
+    expect((await call("GET", `/v1/memories?cube_id=${bike.cube_id}&state=archived`, { key: tenant.key })).body.data).toHaveLength(1);
+
+    const listing = await publish(tenant.key, bike.cube_id);
+    expect(listing.versions[0].memories).toBe(1);
+    const file = await (await env.ARCHIVE.get((await versionRow(listing.id, 1)).snapshot_key))!.text();
+    const line = file.trim().split("\n").map((l) => JSON.parse(l)).find((l) => l.type === "memory");
+    expect(line.memory).toMatchObject({ state: "archived", content: long });
+    expect(line.memory).not.toHaveProperty("content_preview");
+    await untilReady(tenant.key, listing.id, 1);
+    const found = await search(tenant.key, listing.id, "sunny afternoon bicycle");
+    // Found by words past the preview; reading it restores it in the snapshot cube, as any archived memory on access.
+    expect(found.body.data.map((m: { content: string }) => m.content)).toEqual([long]);
   });
 
   it("bounds every field and names conflicts", async () => {
