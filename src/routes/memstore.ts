@@ -15,7 +15,8 @@ import {
   PublishRequest,
   Subscription,
 } from "../schemas/memstore";
-import { getListing, listListings, publish, publishVersion, unpublish } from "../services/memstore";
+import { publish, publishVersion, unpublish } from "../services/memstore";
+import { getListing, listListings } from "../services/memstore-catalog";
 import { fork, listListingMemories, searchListing, subscribe, unsubscribe } from "../services/memstore-reads";
 import { bearerSecurity, createRouter, errorResponses, jsonBody, jsonResponse, markReplay, tenantContext, tenantWideContext } from "./shared";
 
@@ -86,7 +87,11 @@ export const memstoreRoutes = createRouter()
       request: { params: ListingIdParam },
       responses: { 201: jsonResponse(ListingDetail, "The listing with its new version."), ...changeErrors },
     }),
-    async (c) => c.json(await publishVersion(tenantContext(c, "write"), c.req.valid("param").id), 201),
+    async (c) => {
+      const ctx = tenantContext(c, "write");
+      const listingId = await publishVersion(ctx, c.req.valid("param").id);
+      return c.json(await getListing(ctx, listingId), 201);
+    },
   )
   .openapi(
     createRoute({

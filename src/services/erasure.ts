@@ -14,7 +14,7 @@ import { sha256Hex } from "../core/hash";
 import { apiKeys, erasedCubes, webhookDeliveries } from "../db/schema";
 import type { WebhookEventWire } from "../schemas/webhooks";
 import type { Deps } from "./context";
-import { memstoreErasure } from "./memstore";
+import { memstoreErasure } from "./memstore-erasure";
 import { type KeyChange, type KeyRow, forgetKey, keyChange } from "./tenants";
 
 /** What an erasure adds to the deletion's batch, and what to do once that batch committed. */
@@ -31,7 +31,7 @@ export interface ErasureSteps {
  * - every webhook delivery whose event names the owner or one of the cubes is deleted, whatever its state: its
  *   events are about data that no longer exists, and its payload carries the ids;
  * - every MemStore listing published from one of the cubes is unpublished, its snapshot cubes destroyed
- *   (services/memstore.ts memstoreErasure).
+ *   (services/memstore-erasure.ts).
  */
 export async function erasureSteps(deps: Deps, tenantId: string, owner: string | null, cubeIds: readonly string[]): Promise<ErasureSteps> {
   const cubesJson = JSON.stringify(cubeIds);

@@ -1,29 +1,27 @@
 /**
  * MemStore, the publishing side (docs/memstore.md): publish a cube as a listing of read-only, versioned snapshots;
- * publish new versions; find listings in the catalog; unpublish. Reading, subscribing and forking are in
- * memstore-reads.ts.
+ * publish new versions; settle their status; unpublish. The catalog is memstore-catalog.ts; reading, subscribing and
+ * forking memstore-reads.ts; what deleting a source cube removes memstore-erasure.ts.
  *
  * A version is a snapshot file in R2 (the export format, written by the source cube without its sensitive memories:
  * cube/snapshot.ts) and a snapshot cube loaded from it by the ordinary import job. The snapshot cube is a Durable
  * Object of the publishing tenant that is not in the `cubes` table, so no cube route reaches it: it is read only
- * through MemStore, and never written after its import.
+ * through MemStore, and never written by a caller after its import.
  *
- * The catalog lives in D1, off the memory hot path: publishing and browsing read and write it; reading a snapshot
- * reads one listing, its subscription and its newest versions in one batch.
+ * The catalog lives in D1, off the memory hot path: publishing and browsing read and write it; subscribers' reads
+ * come from a per-isolate cache of each listing's read target (readTargets), refreshed in the background.
  */
-import { type SQL, and, desc, eq, inArray, lt, or, sql } from "drizzle-orm";
+import { and, desc, eq, or, sql } from "drizzle-orm";
 import type { CubeDurableObject } from "../../durable-objects/cube";
 import { exportKey } from "../../durable-objects/cube/portability";
 import type { CubeRef, WriteMeta } from "../../durable-objects/cube/protocol";
 import { cubeObjectName, newCubeId, randomBody } from "../core/ids";
 import { RefreshingCache } from "../core/refreshing-cache";
-import { queryTerms } from "../core/fts-query";
 import { toIso, toIsoOrNull } from "../core/time";
 import { memstoreListings, memstoreListingsFts, memstoreSubscriptions, memstoreVersions } from "../db/schema";
 import { ApiError, unwrap } from "../errors";
 import {
   LISTING_ID,
-  type ListListingsWire,
   type ListingDetailWire,
   type ListingVersionWire,
   type ListingWire,
@@ -36,10 +34,8 @@ import { reachCube, restrictionsOf } from "./cubes";
 export const MAX_LISTINGS_PER_TENANT = 50;
 /** Versions a listing may have; past it, unpublish and publish anew. */
 export const MAX_VERSIONS_PER_LISTING = 100;
-/** Search terms of a catalog query that are used. */
-const MAX_QUERY_TERMS = 8;
 /** Newest versions read to find the one subscribers read (the rest are older, and some of these may be preparing). */
-const VERSIONS_CONSIDERED = 3;
+export const VERSIONS_CONSIDERED = 3;
 
 /**
  * How long a change made in another isolate — unpublish, unsubscribe, a version becoming ready — may go unseen by
@@ -106,7 +102,7 @@ export function toListing(row: ListingRow, tenantId: string, subscribed: boolean
   };
 }
 
-function toVersion(row: VersionRow): ListingVersionWire {
+export function toVersion(row: VersionRow): ListingVersionWire {
   return {
     version: row.version,
     status: row.status,
@@ -241,8 +237,11 @@ export async function publish(ctx: TenantContext, input: PublishWire): Promise<L
   return { ...toListing(listing, tenantId, false), versions: [toVersion(version)] };
 }
 
-/** Publishes the source cube as it stands now as the listing's next version; subscribers move to it once it is ready. */
-export async function publishVersion(ctx: TenantContext, listingId: string): Promise<ListingDetailWire> {
+/**
+ * Publishes the source cube as it stands now as the listing's next version; subscribers move to it once it is ready.
+ * Returns the listing's id (GET it for the new version's status).
+ */
+export async function publishVersion(ctx: TenantContext, listingId: string): Promise<string> {
   const listing = await manageableListing(ctx, listingId);
   const { db, clock } = ctx.deps;
   if (listing.latestVersion >= MAX_VERSIONS_PER_LISTING) {
@@ -266,7 +265,7 @@ export async function publishVersion(ctx: TenantContext, listingId: string): Pro
     if (isUniqueViolation(error)) throw new ApiError("conflict", "another version of this listing was published at the same time; retry");
     throw error;
   }
-  return getListing(ctx, listing.id);
+  return listing.id;
 }
 
 /**
@@ -309,94 +308,6 @@ export async function readableVersion(ctx: TenantContext, listingId: string, new
   );
 }
 
-async function isSubscribed(ctx: TenantContext, listingIds: readonly string[]): Promise<Set<string>> {
-  if (listingIds.length === 0) return new Set();
-  const rows = await ctx.deps.db
-    .select({ id: memstoreSubscriptions.listingId })
-    .from(memstoreSubscriptions)
-    .where(and(eq(memstoreSubscriptions.tenantId, ctx.principal.tenantId), inArray(memstoreSubscriptions.listingId, [...listingIds])))
-    .all();
-  return new Set(rows.map((row) => row.id));
-}
-
-/** One listing this tenant may see, with its versions (statuses settled). */
-export async function getListing(ctx: TenantContext, listingId: string): Promise<ListingDetailWire> {
-  const listing = await visibleListing(ctx, listingId);
-  const [versions, subscribed] = await Promise.all([
-    ctx.deps.db
-      .select()
-      .from(memstoreVersions)
-      .where(eq(memstoreVersions.listingId, listing.id))
-      .orderBy(desc(memstoreVersions.version))
-      .limit(MAX_VERSIONS_PER_LISTING)
-      .all(),
-    isSubscribed(ctx, [listing.id]),
-  ]);
-  const settled = await settleVersions(ctx, versions.slice(0, VERSIONS_CONSIDERED));
-  return {
-    ...toListing(listing, ctx.principal.tenantId, subscribed.has(listing.id)),
-    versions: [...settled, ...versions.slice(VERSIONS_CONSIDERED)].map(toVersion),
-  };
-}
-
-function encodePosition(updatedAt: number, id: string): string {
-  return btoa(JSON.stringify([updatedAt, id])).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
-
-function decodePosition(cursor: string): [number, string] | null {
-  if (!/^[A-Za-z0-9_-]{1,200}$/.test(cursor)) return null;
-  try {
-    const parsed: unknown = JSON.parse(atob(cursor.replace(/-/g, "+").replace(/_/g, "/")));
-    if (!Array.isArray(parsed) || parsed.length !== 2) return null;
-    const [updatedAt, id] = parsed as unknown[];
-    return Number.isSafeInteger(updatedAt) && typeof id === "string" && LISTING_ID.test(id) ? [updatedAt as number, id] : null;
-  } catch {
-    return null;
-  }
-}
-
-/**
- * The catalog, most recently updated first: the tenant's own listings and every public one (`scope`), optionally
- * only those whose name, description or tags hold every word of `q` (as prefixes), or that carry `tag`.
- */
-export async function listListings(ctx: TenantContext, query: ListListingsWire): Promise<{ data: ListingWire[]; next_cursor: string | null }> {
-  const { tenantId } = ctx.principal;
-  const visible = or(eq(memstoreListings.tenantId, tenantId), eq(memstoreListings.visibility, "public"))!;
-  const conditions: SQL[] = [query.scope === "mine" ? eq(memstoreListings.tenantId, tenantId) : visible];
-  if (query.scope === "subscribed") {
-    conditions.push(sql`${memstoreListings.id} IN (SELECT listing_id FROM memstore_subscriptions WHERE tenant_id = ${tenantId})`);
-  }
-  if (query.q !== undefined) {
-    const terms = queryTerms(query.q, MAX_QUERY_TERMS);
-    // Terms hold only letters and digits, so quoting them cannot break out into FTS5 syntax.
-    if (terms.length > 0) {
-      const match = terms.map((term) => `"${term}"*`).join(" ");
-      conditions.push(sql`${memstoreListings.id} IN (SELECT listing_id FROM memstore_listings_fts WHERE memstore_listings_fts MATCH ${match})`);
-    }
-  }
-  if (query.tag !== undefined) conditions.push(sql`EXISTS (SELECT 1 FROM json_each(${memstoreListings.tags}) WHERE value = ${query.tag})`);
-  if (query.cursor !== undefined) {
-    const position = decodePosition(query.cursor);
-    if (!position) throw new ApiError("invalid_request", "cursor is not one this API issued");
-    const [updatedAt, id] = position;
-    conditions.push(or(lt(memstoreListings.updatedAt, updatedAt), and(eq(memstoreListings.updatedAt, updatedAt), lt(memstoreListings.id, id)))!);
-  }
-  const rows = await ctx.deps.db
-    .select()
-    .from(memstoreListings)
-    .where(and(...conditions))
-    .orderBy(desc(memstoreListings.updatedAt), desc(memstoreListings.id))
-    .limit(query.limit + 1)
-    .all();
-  const page = rows.slice(0, query.limit);
-  const subscribed = await isSubscribed(ctx, page.map((row) => row.id));
-  const last = page.at(-1);
-  return {
-    data: page.map((row) => toListing(row, tenantId, subscribed.has(row.id))),
-    next_cursor: rows.length > query.limit && last ? encodePosition(last.updatedAt, last.id) : null,
-  };
-}
-
 /**
  * Unpublishes a listing: it leaves the catalog and every subscription to it ends, in one batch; its snapshot cubes
  * are destroyed after the answer. Forks stay: they are copies in their own cubes.
@@ -414,41 +325,4 @@ export async function unpublish(ctx: TenantContext, listingId: string): Promise<
   forgetReadTargets([listing.id]);
   discardSnapshots(ctx, versions.map(snapshotRef));
   return toListing(listing, ctx.principal.tenantId, false);
-}
-
-
-/** Source cubes per D1 statement: D1 binds at most 100 parameters. */
-const ERASURE_CHUNK = 50;
-
-/**
- * What deleting cubes (an owner, or one named cube: services/erasure.ts) must also remove from MemStore: every
- * listing published from them is unpublished — its snapshot cubes destroyed now (they hold copies of the erased
- * owner's memories; a failure fails the deletion, which can be retried), its rows deleted in the deletion's batch.
- * Forks stay: they are other cubes' own memories, like a copy a person made by hand.
- */
-export async function memstoreErasure(deps: Deps, tenantId: string, cubeIds: readonly string[]) {
-  const listingIds: string[] = [];
-  for (let i = 0; i < cubeIds.length; i += ERASURE_CHUNK) {
-    const rows = await deps.db
-      .select({ id: memstoreListings.id })
-      .from(memstoreListings)
-      .where(and(eq(memstoreListings.tenantId, tenantId), inArray(memstoreListings.sourceCubeId, cubeIds.slice(i, i + ERASURE_CHUNK))))
-      .all();
-    listingIds.push(...rows.map((row) => row.id));
-  }
-  // At most MAX_LISTINGS_PER_TENANT listings, so one statement each.
-  if (listingIds.length === 0) return [];
-  const versions = await deps.db.select().from(memstoreVersions).where(inArray(memstoreVersions.listingId, listingIds)).all();
-  // Reads here stop now, before the snapshots go; other isolates within READ_TARGET_BOUND_MS.
-  forgetReadTargets(listingIds);
-  for (const row of versions) {
-    const ref = snapshotRef(row);
-    await snapshotStub(deps, ref).destroy(ref);
-  }
-  return [
-    deps.db.delete(memstoreSubscriptions).where(inArray(memstoreSubscriptions.listingId, listingIds)),
-    deps.db.delete(memstoreVersions).where(inArray(memstoreVersions.listingId, listingIds)),
-    deps.db.delete(memstoreListingsFts).where(inArray(memstoreListingsFts.listingId, listingIds)),
-    deps.db.delete(memstoreListings).where(inArray(memstoreListings.id, listingIds)),
-  ];
 }

@@ -1,7 +1,7 @@
 /** memos_find_listings: the MemStore catalog (GET /v1/memstore/listings). */
 import { z } from "@hono/zod-openapi";
 import { ListListingsQuery } from "../../schemas/memstore";
-import { listListings } from "../../services/memstore";
+import { listListings } from "../../services/memstore-catalog";
 import { defineTool, parseAsRest } from "../tool";
 
 const field = ListListingsQuery.shape;
