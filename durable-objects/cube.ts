@@ -43,6 +43,7 @@ import { CubeStore } from "./cube/store";
 import { VectorStore } from "./cube/vector-store";
 import { CubeImport, type ImportParams, type ImportProgress } from "./cube/import";
 import { CubePortability, type ExportSummary, cubePrefixes, uploadKey } from "./cube/portability";
+import { type SnapshotSummary, type SnapshotTarget, writeSnapshot } from "./cube/snapshot";
 import { CubeProvenance } from "./cube/provenance";
 import { EmbeddingRetry } from "./cube/embedding-retry";
 import { CubeEmbeddings } from "./cube/embeddings";
@@ -598,6 +599,12 @@ export class CubeDurableObject extends DurableObject<Env> {
   async exportCube(ref: CubeRef, options: { exportId: string; includeVectors: boolean }): Promise<ExportSummary> {
     this.sweep(ref);
     return this.portability.exportTo(ref, { ...options, embedderId: this.retrieval.embedder.id, now: this.clock() });
+  }
+
+  /** Writes what this cube publishes to MemStore as a snapshot file in R2 (cube/snapshot.ts); the cube is not changed. */
+  async writeSnapshot(ref: CubeRef, target: Omit<SnapshotTarget, "embedderId" | "now">): Promise<SnapshotSummary> {
+    this.sweep(ref);
+    return writeSnapshot(this.store, this.vectors, this.env.ARCHIVE, ref, { ...target, embedderId: this.retrieval.embedder.id, now: this.clock() });
   }
 
   /** One of this cube's exports, to stream to the caller; null when there is no such export. */

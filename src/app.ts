@@ -24,6 +24,7 @@ import { MCP_PATH, mcpRoutes } from "./routes/mcp";
 import { MEM0_PREFIX, MEM0_SECURITY_SCHEME, mem0Routes } from "./routes/mem0";
 import { memoryRoutes } from "./routes/memories";
 import { isAdapterWeightsUpload, parametricRoutes } from "./routes/parametric";
+import { memstoreRoutes } from "./routes/memstore";
 import { portabilityRoutes } from "./routes/portability";
 import { schedulerRoutes } from "./routes/scheduler";
 import { searchRoutes } from "./routes/search";
@@ -213,6 +214,7 @@ export function createApp() {
   app.route("/", cubeRoutes);
   app.route("/", portabilityRoutes);
   app.route("/", parametricRoutes);
+  app.route("/", memstoreRoutes);
   app.route("/", keyRoutes);
   app.route("/", hookSecretRoutes);
   app.route("/", lifecycleHookRoutes);

@@ -216,7 +216,7 @@ export class CubePortability {
 }
 
 /** A JSONL writer into R2: one put for small files, fixed-size multipart parts for large ones. */
-class R2LineWriter {
+export class R2LineWriter {
   private readonly buffer = new Uint8Array(PART_BYTES);
   private filled = 0;
   private upload: R2MultipartUpload | null = null;
@@ -281,12 +281,12 @@ function episodeLine(episode: StoredEpisode): ExportEpisodeLineWire {
 }
 
 
-function encodeVector(vector: Float32Array): string {
+export function encodeVector(vector: Float32Array): string {
   return Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength).toString("base64");
 }
 
 /** An archived memory exported with its whole content from R2: its content is no longer a preview. */
-function withoutPreviewFlag<T extends { content_preview?: true }>(memory: T): T {
+export function withoutPreviewFlag<T extends { content_preview?: true }>(memory: T): T {
   const { content_preview: _preview, ...rest } = memory;
   return rest as T;
 }

@@ -290,3 +290,92 @@ export const erasedCubes = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.tenantId, t.cubeSha256] }), index("erased_cubes_erased_at").on(t.erasedAt)],
 );
+
+/**
+ * MemStore listings (docs/memstore.md): a cube published under a name, with description, tags and licence, as
+ * versioned read-only snapshots. `visibility` is `tenant` (only the publishing tenant sees it) or `public` (every
+ * tenant may find, read, subscribe to and fork it; only the publisher changes it). Searched through the FTS5 table
+ * `memstore_listings_fts` (migration 0008, raw SQL: drizzle has no virtual tables).
+ * Cap: MAX_LISTINGS_PER_TENANT (50). Retention: until unpublished, which deletes its versions, subscriptions and
+ * search row in the same batch.
+ */
+export const memstoreListings = sqliteTable(
+  "memstore_listings",
+  {
+    id: text("id").primaryKey(),
+    tenantId: text("tenant_id")
+      .notNull()
+      .references(() => tenants.id),
+    /** The live cube each version is snapshotted from; never read by subscribers. */
+    sourceCubeId: text("source_cube_id").notNull(),
+    /** The source cube's owner: a key acting for that owner manages the listing. */
+    sourceOwner: text("source_owner").notNull(),
+    name: text("name").notNull(),
+    description: text("description").notNull(),
+    /** JSON array of tags. */
+    tags: text("tags").notNull(),
+    licence: text("licence").notNull(),
+    visibility: text("visibility", { enum: ["tenant", "public"] }).notNull(),
+    latestVersion: integer("latest_version").notNull(),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+    createdByKeyId: text("created_by_key_id"),
+  },
+  (t) => [
+    uniqueIndex("memstore_listings_tenant_name").on(t.tenantId, t.name),
+    index("memstore_listings_tenant_updated").on(t.tenantId, t.updatedAt),
+    index("memstore_listings_public_updated").on(t.updatedAt).where(sql`visibility = 'public'`),
+  ],
+);
+
+/**
+ * One published version of a listing: an immutable snapshot file in R2 and the snapshot cube loaded from it (a
+ * Durable Object of the publishing tenant that no cube route reaches: it is not in `cubes`). `status` is
+ * `preparing` until the snapshot cube's import job is done, then `ready` (or `failed`).
+ * Cap: MAX_VERSIONS_PER_LISTING (100). Retention: deleted with its listing.
+ */
+export const memstoreVersions = sqliteTable(
+  "memstore_versions",
+  {
+    listingId: text("listing_id").notNull(),
+    version: integer("version").notNull(),
+    tenantId: text("tenant_id").notNull(),
+    snapshotCubeId: text("snapshot_cube_id").notNull(),
+    snapshotKey: text("snapshot_key").notNull(),
+    /** The snapshot cube's import job. */
+    jobId: text("job_id").notNull(),
+    status: text("status", { enum: ["preparing", "ready", "failed"] }).notNull(),
+    memories: integer("memories").notNull(),
+    bytes: integer("bytes").notNull(),
+    createdAt: integer("created_at").notNull(),
+    readyAt: integer("ready_at"),
+  },
+  (t) => [primaryKey({ columns: [t.listingId, t.version] })],
+);
+
+/**
+ * A tenant's subscription to a listing: a read grant on whichever version is newest and ready.
+ * Cap: MAX_SUBSCRIPTIONS_PER_TENANT (500). Retention: until unsubscribed or the listing is unpublished.
+ */
+export const memstoreSubscriptions = sqliteTable(
+  "memstore_subscriptions",
+  {
+    listingId: text("listing_id").notNull(),
+    /** The subscribing tenant (the publisher's own tenant, or any tenant for a public listing). */
+    tenantId: text("tenant_id").notNull(),
+    createdAt: integer("created_at").notNull(),
+    createdByKeyId: text("created_by_key_id"),
+  },
+  (t) => [primaryKey({ columns: [t.listingId, t.tenantId] }), index("memstore_subscriptions_tenant").on(t.tenantId, t.createdAt)],
+);
+
+/**
+ * The catalog's full-text index: one row per listing (name, description and tags in `body`). An FTS5 virtual table,
+ * created by hand in migration 0008 (drizzle-kit cannot write virtual tables: keep this declaration out of generated
+ * migrations); declared here so inserts and deletes join the listing's batches. Queries MATCH it by raw SQL built
+ * from core/fts-query.ts terms. Retention: deleted with its listing.
+ */
+export const memstoreListingsFts = sqliteTable("memstore_listings_fts", {
+  listingId: text("listing_id").notNull(),
+  body: text("body").notNull(),
+});

@@ -5,6 +5,7 @@
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv";
 import type { McpTool, ToolSession } from "./tool";
+import { findListingsTool } from "./tools/find-listings";
 import { forgetMemoryTool } from "./tools/forget-memory";
 import { getActivationTool } from "./tools/get-activation";
 import { getContextTool } from "./tools/get-context";
@@ -16,6 +17,7 @@ import { distillTool, listAdaptersTool } from "./tools/parametric";
 import { rememberTool } from "./tools/remember";
 import { rollbackActivationTool } from "./tools/rollback-activation";
 import { searchTool } from "./tools/search";
+import { searchListingTool } from "./tools/search-listing";
 import { updateMemoryTool } from "./tools/update-memory";
 
 /** Every tool, in the order clients list them. Names carry the `memos_` prefix so they never collide with other servers'. */
@@ -33,6 +35,8 @@ export const MCP_TOOLS: readonly McpTool[] = [
   rollbackActivationTool,
   distillTool,
   listAdaptersTool,
+  findListingsTool,
+  searchListingTool,
 ];
 
 const INSTRUCTIONS =

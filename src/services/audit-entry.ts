@@ -78,6 +78,16 @@ export const AUDIT_ACTIONS: Readonly<Record<string, string>> = {
   "GET /v1/admin/tenants/{tenant_id}/keys": "key.list",
   "DELETE /v1/admin/tenants/{tenant_id}/keys/{key_id}": "key.revoke",
   "GET /v1/audit": "audit.read",
+  "POST /v1/memstore/listings": "memstore.publish",
+  "GET /v1/memstore/listings": "memstore.list",
+  "GET /v1/memstore/listings/{id}": "memstore.read",
+  "POST /v1/memstore/listings/{id}/versions": "memstore.publish_version",
+  "DELETE /v1/memstore/listings/{id}": "memstore.unpublish",
+  "POST /v1/memstore/listings/{id}/subscription": "memstore.subscribe",
+  "DELETE /v1/memstore/listings/{id}/subscription": "memstore.unsubscribe",
+  "POST /v1/memstore/listings/{id}/search": "memstore.search",
+  "GET /v1/memstore/listings/{id}/memories": "memstore.read_memories",
+  "POST /v1/memstore/listings/{id}/fork": "memstore.fork",
   // The mem0-compatible facade (routes/mem0.ts): the same actions under mem0's paths.
   "GET /mem0/v1/ping/": "key.check",
   "POST /mem0/v3/memories/add/": "memory.write",
@@ -108,6 +118,7 @@ export const UNKNOWN_ROUTE_ACTION = "route.unknown";
 
 const TENANT_ID = /^ten_[0-9a-z]{16}$/;
 const KEY_ID = /^key_[0-9a-z]{16}$/;
+const LISTING_ID = /^lst_[0-9a-z]{16}$/;
 
 /** What the audit middleware saw of one request and its response. */
 export interface AuditedRequest {
@@ -197,6 +208,10 @@ export function auditEntryOf(request: AuditedRequest): NewAuditEntry | null {
     if (typeof keyId === "string" && KEY_ID.test(keyId)) detail.key_id = keyId;
   }
   if (action === UNKNOWN_ROUTE_ACTION) detail.method = request.method;
+  if (action.startsWith("memstore.")) {
+    const listingId = request.params.id ?? asObject(request.responseBody)?.id;
+    if (typeof listingId === "string" && LISTING_ID.test(listingId)) detail.listing_id = listingId;
+  }
 
   return {
     tenantId: filing.tenantId,

@@ -14,6 +14,7 @@ import { sha256Hex } from "../core/hash";
 import { apiKeys, erasedCubes, webhookDeliveries } from "../db/schema";
 import type { WebhookEventWire } from "../schemas/webhooks";
 import type { Deps } from "./context";
+import { memstoreErasure } from "./memstore-erasure";
 import { type KeyChange, type KeyRow, forgetKey, keyChange } from "./tenants";
 
 /** What an erasure adds to the deletion's batch, and what to do once that batch committed. */
@@ -28,7 +29,9 @@ export interface ErasureSteps {
  *   erased entries (a revoked key must not keep naming the owner either);
  * - a key for several owners, or several cubes, is narrowed to the others and stays active;
  * - every webhook delivery whose event names the owner or one of the cubes is deleted, whatever its state: its
- *   events are about data that no longer exists, and its payload carries the ids.
+ *   events are about data that no longer exists, and its payload carries the ids;
+ * - every MemStore listing published from one of the cubes is unpublished, its snapshot cubes destroyed
+ *   (services/memstore-erasure.ts).
  */
 export async function erasureSteps(deps: Deps, tenantId: string, owner: string | null, cubeIds: readonly string[]): Promise<ErasureSteps> {
   const cubesJson = JSON.stringify(cubeIds);
@@ -50,10 +53,12 @@ export async function erasureSteps(deps: Deps, tenantId: string, owner: string |
   // Keys left with nothing to act for are revoked the way DELETE /v1/keys/{id} does: their rate limiter first, which
   // refuses them in every isolate within KEY_REVOCATION_BOUND_MS (services/auth.ts), then the D1 record below.
   await Promise.all(changed.filter(({ change }) => change.revokedAt !== undefined).map(({ row }) => deps.limiters.getByName(row.id).revoke()));
+  const listings = await memstoreErasure(deps, tenantId, cubeIds);
   const tombstones = await Promise.all(cubeIds.map(async (cubeId) => ({ tenantId, cubeSha256: await sha256Hex(cubeId), erasedAt: now })));
   return {
     statements: [
       ...changed.map(({ row, change }) => keyChange(deps, row, change)),
+      ...listings,
       deps.db.delete(webhookDeliveries).where(and(eq(webhookDeliveries.tenantId, tenantId), payloadNames)),
       ...tombstones.map((row) => deps.db.insert(erasedCubes).values(row).onConflictDoUpdate({ target: [erasedCubes.tenantId, erasedCubes.cubeSha256], set: { erasedAt: now } })),
     ],

@@ -24,6 +24,8 @@ const TOOL_NAMES = [
   "memos_rollback_activation",
   "memos_distill",
   "memos_list_adapters",
+  "memos_find_listings",
+  "memos_search_listing",
 ];
 
 const open: Client[] = [];

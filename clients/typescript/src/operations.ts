@@ -17,6 +17,8 @@ export type OperationKey =
   | "DELETE /v1/keys/{key_id}"
   | "DELETE /v1/memories/{id}"
   | "DELETE /v1/memories/{id}/pin"
+  | "DELETE /v1/memstore/listings/{id}"
+  | "DELETE /v1/memstore/listings/{id}/subscription"
   | "DELETE /v1/owners/{owner}"
   | "DELETE /v1/webhooks/{id}"
   | "GET /"
@@ -47,6 +49,9 @@ export type OperationKey =
   | "GET /v1/memories/{id}"
   | "GET /v1/memories/{id}/history"
   | "GET /v1/memories/{id}/provenance"
+  | "GET /v1/memstore/listings"
+  | "GET /v1/memstore/listings/{id}"
+  | "GET /v1/memstore/listings/{id}/memories"
   | "GET /v1/webhooks"
   | "GET /v1/webhooks/{id}/deliveries"
   | "PATCH /v1/memories/{id}"
@@ -73,6 +78,11 @@ export type OperationKey =
   | "POST /v1/memories"
   | "POST /v1/memories/{id}/pin"
   | "POST /v1/memories/{id}/rollback"
+  | "POST /v1/memstore/listings"
+  | "POST /v1/memstore/listings/{id}/fork"
+  | "POST /v1/memstore/listings/{id}/search"
+  | "POST /v1/memstore/listings/{id}/subscription"
+  | "POST /v1/memstore/listings/{id}/versions"
   | "POST /v1/search"
   | "POST /v1/webhooks"
   | "POST /v1/webhooks/{id}/deliveries/{delivery_id}/replay"
@@ -98,6 +108,8 @@ export const OPERATIONS: Readonly<Record<OperationKey, { readonly idempotencyKey
   "DELETE /v1/keys/{key_id}": { idempotencyKey: false },
   "DELETE /v1/memories/{id}": { idempotencyKey: true },
   "DELETE /v1/memories/{id}/pin": { idempotencyKey: true },
+  "DELETE /v1/memstore/listings/{id}": { idempotencyKey: false },
+  "DELETE /v1/memstore/listings/{id}/subscription": { idempotencyKey: false },
   "DELETE /v1/owners/{owner}": { idempotencyKey: false },
   "DELETE /v1/webhooks/{id}": { idempotencyKey: false },
   "GET /": { idempotencyKey: false },
@@ -128,6 +140,9 @@ export const OPERATIONS: Readonly<Record<OperationKey, { readonly idempotencyKey
   "GET /v1/memories/{id}": { idempotencyKey: false },
   "GET /v1/memories/{id}/history": { idempotencyKey: false },
   "GET /v1/memories/{id}/provenance": { idempotencyKey: false },
+  "GET /v1/memstore/listings": { idempotencyKey: false },
+  "GET /v1/memstore/listings/{id}": { idempotencyKey: false },
+  "GET /v1/memstore/listings/{id}/memories": { idempotencyKey: false },
   "GET /v1/webhooks": { idempotencyKey: false },
   "GET /v1/webhooks/{id}/deliveries": { idempotencyKey: false },
   "PATCH /v1/memories/{id}": { idempotencyKey: true },
@@ -154,6 +169,11 @@ export const OPERATIONS: Readonly<Record<OperationKey, { readonly idempotencyKey
   "POST /v1/memories": { idempotencyKey: true },
   "POST /v1/memories/{id}/pin": { idempotencyKey: true },
   "POST /v1/memories/{id}/rollback": { idempotencyKey: true },
+  "POST /v1/memstore/listings": { idempotencyKey: false },
+  "POST /v1/memstore/listings/{id}/fork": { idempotencyKey: false },
+  "POST /v1/memstore/listings/{id}/search": { idempotencyKey: false },
+  "POST /v1/memstore/listings/{id}/subscription": { idempotencyKey: false },
+  "POST /v1/memstore/listings/{id}/versions": { idempotencyKey: false },
   "POST /v1/search": { idempotencyKey: false },
   "POST /v1/webhooks": { idempotencyKey: false },
   "POST /v1/webhooks/{id}/deliveries/{delivery_id}/replay": { idempotencyKey: false },
