@@ -7,6 +7,7 @@ import { bearerSecurity, createRouter, errorResponses, jsonBody, jsonResponse } 
 
 const tags = ["admin"];
 const adminErrors = errorResponses("invalid_request", "unauthorized", "forbidden", "not_found");
+const createKeyErrors = errorResponses("invalid_request", "unauthorized", "forbidden", "not_found", "conflict");
 
 export const adminRoutes = createRouter()
   .openapi(
@@ -45,9 +46,10 @@ export const adminRoutes = createRouter()
       path: "/v1/admin/tenants/{tenant_id}/keys",
       tags,
       summary: "Create an API key for a tenant (root key); the secret is shown once",
+      description: "409 when the tenant already holds 10,000 usable keys (`MAX_ACTIVE_KEYS_PER_TENANT`).",
       security: bearerSecurity,
       request: { params: TenantIdParam, body: jsonBody(CreateKeyRequest) },
-      responses: { 201: jsonResponse(CreatedKey, "The key with its secret."), ...adminErrors },
+      responses: { 201: jsonResponse(CreatedKey, "The key with its secret."), ...createKeyErrors },
     }),
     async (c) => {
       requireRoot(c.var.principal);

@@ -5,7 +5,7 @@
  * narrow — scopes within its own, owners within its owners, cubes within its cubes, expiry no later than its own —
  * and it sees and revokes only keys inside its own restrictions.
  */
-import { and, desc, eq, inArray } from "drizzle-orm";
+import { and, desc, eq, inArray, sql } from "drizzle-orm";
 import { sha256Hex } from "../core/hash";
 import { newKeyId, newTenantId, randomBody } from "../core/ids";
 import { fromIso, toIso, toIsoOrNull } from "../core/time";
@@ -15,6 +15,7 @@ import type { ApiKeyWire, CreateKeyWire } from "../schemas/admin";
 import { forgetCachedKey, hasScope } from "./auth";
 import type { Deps, KeyRestrictions, TenantPrincipal } from "./context";
 import { grantedPermissions } from "./cubes";
+import { keyRoomLeft, tooManyKeys } from "./control-plane-caps";
 
 /** Characters of the secret shown as its prefix: `mos_` plus 8. */
 const PREFIX_LENGTH = 12;
@@ -142,7 +143,13 @@ export async function createKey(
     rateLimitRequests: null,
     rateLimitWriteBytes: null,
   };
-  await deps.db.insert(apiKeys).values(row);
+  // The cap is checked by the insert itself, so concurrent requests cannot overshoot it (services/control-plane-caps.ts).
+  const inserted = await deps.db.run(sql`INSERT INTO api_keys (id, tenant_id, name, prefix, secret_hash, scopes, created_at,
+      last_used_at, expires_at, revoked_at, allowed_owners, allowed_cubes, created_by_key_id, rate_limit_requests, rate_limit_write_bytes)
+    SELECT ${row.id}, ${row.tenantId}, ${row.name}, ${row.prefix}, ${row.secretHash}, ${row.scopes}, ${row.createdAt},
+      NULL, ${row.expiresAt}, NULL, ${row.allowedOwners}, ${row.allowedCubes}, ${row.createdByKeyId}, NULL, NULL
+    WHERE ${keyRoomLeft(tenantId, now)}`);
+  if (inserted.meta.changes === 0) throw tooManyKeys();
   return { ...toApiKey(row), key: secret };
 }
 

@@ -2436,7 +2436,7 @@ export interface paths {
         put?: never;
         /**
          * Share a cube: grant a user or agent read or write access (write scope)
-         * @description Granting again to the same principal replaces the grant (200; 201 when new). A key acting for the principal then reaches the cube by `cube_id` / `cube_ids`, from the next request on. Only the cube's owner side manages grants: a tenant-wide key, or a key whose `allowed_owners` include the cube's owner (not a key that reaches the cube through a grant: 403; not a key confined by `allowed_cubes`: 403).
+         * @description Granting again to the same principal replaces the grant (200; 201 when new). A key acting for the principal then reaches the cube by `cube_id` / `cube_ids`, from the next request on. A cube holds at most 1,000 grants (`MAX_GRANTS_PER_CUBE`): a new one past that is 409; replacing one is always allowed. Only the cube's owner side manages grants: a tenant-wide key, or a key whose `allowed_owners` include the cube's owner (not a key that reaches the cube through a grant: 403; not a key confined by `allowed_cubes`: 403).
          */
         post: {
             parameters: {
@@ -2500,6 +2500,15 @@ export interface paths {
                 };
                 /** @description `not_found`: No such resource in this tenant. */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `conflict`: The memory's lifecycle state (or another resource's state) forbids this change. */
+                409: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -3223,7 +3232,7 @@ export interface paths {
         put?: never;
         /**
          * Create a key for the caller's tenant (admin scope); the secret is shown once
-         * @description `allowed_owners` and `allowed_cubes` confine the new key (for end-user devices and third-party agents). A restricted key can only mint narrower keys: scopes, owners and cubes within its own, expiry no later than its own (inherited when absent); anything wider is 403.
+         * @description `allowed_owners` and `allowed_cubes` confine the new key (for end-user devices and third-party agents). A restricted key can only mint narrower keys: scopes, owners and cubes within its own, expiry no later than its own (inherited when absent); anything wider is 403. A tenant holds at most 10,000 usable keys (neither revoked nor expired; `MAX_ACTIVE_KEYS_PER_TENANT`): one more is 409. Revoked and expired keys are deleted 30 days later.
          */
         post: {
             parameters: {
@@ -3276,6 +3285,15 @@ export interface paths {
                 };
                 /** @description `not_found`: No such resource in this tenant. */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `conflict`: The memory's lifecycle state (or another resource's state) forbids this change. */
+                409: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -4392,7 +4410,10 @@ export interface paths {
             };
         };
         put?: never;
-        /** Create an API key for a tenant (root key); the secret is shown once */
+        /**
+         * Create an API key for a tenant (root key); the secret is shown once
+         * @description 409 when the tenant already holds 10,000 usable keys (`MAX_ACTIVE_KEYS_PER_TENANT`).
+         */
         post: {
             parameters: {
                 query?: never;
@@ -4446,6 +4467,15 @@ export interface paths {
                 };
                 /** @description `not_found`: No such resource in this tenant. */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `conflict`: The memory's lifecycle state (or another resource's state) forbids this change. */
+                409: {
                     headers: {
                         [name: string]: unknown;
                     };
