@@ -28,6 +28,7 @@ export function createDeps(env: Env): Deps {
     rootKey,
     limiters: env.RATE_LIMITER,
     bookkeeping: queueBookkeeping(env.BOOKKEEPING),
+    auditArchive: env.ARCHIVE,
   };
 }
 

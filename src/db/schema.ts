@@ -12,7 +12,10 @@ export const tenants = sqliteTable("tenants", {
   id: text("id").primaryKey(),
   name: text("name").notNull(),
   createdAt: integer("created_at").notNull(),
-  /** Days of audit entries kept in D1; older days move to R2 as NDJSON (services/audit-archive.ts). */
+  /**
+   * Days of audit entries kept in D1 (7–365, set by `PATCH /v1/admin/tenants/{id}`); older whole days move to R2 as
+   * NDJSON (services/audit-archive.ts), listed and downloaded at `GET /v1/audit/archive`.
+   */
   auditRetentionDays: integer("audit_retention_days").notNull().default(90),
 });
 

@@ -1,8 +1,8 @@
 /** Operator routes (root key): tenants and their keys. */
 import { createRoute } from "@hono/zod-openapi";
-import { CreateKeyRequest, CreateTenantRequest, CreatedKey, KeyList, ApiKey, Tenant, TenantIdParam, TenantKeyParams } from "../schemas/admin";
+import { CreateKeyRequest, CreateTenantRequest, CreatedKey, KeyList, ApiKey, Tenant, TenantIdParam, TenantKeyParams, UpdateTenantRequest } from "../schemas/admin";
 import { requireRoot } from "../services/auth";
-import { createKey, createTenant, getTenant, listKeys, revokeKey } from "../services/tenants";
+import { createKey, createTenant, getTenant, listKeys, revokeKey, updateTenant } from "../services/tenants";
 import { bearerSecurity, createRouter, errorResponses, jsonBody, jsonResponse } from "./shared";
 
 const tags = ["admin"];
@@ -38,6 +38,21 @@ export const adminRoutes = createRouter()
     async (c) => {
       requireRoot(c.var.principal);
       return c.json(await getTenant(c.var.deps, c.req.valid("param").tenant_id), 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "patch",
+      path: "/v1/admin/tenants/{tenant_id}",
+      tags,
+      summary: "Change a tenant's settings: its audit retention (root key)",
+      security: bearerSecurity,
+      request: { params: TenantIdParam, body: jsonBody(UpdateTenantRequest) },
+      responses: { 200: jsonResponse(Tenant, "The tenant."), ...adminErrors },
+    }),
+    async (c) => {
+      requireRoot(c.var.principal);
+      return c.json(await updateTenant(c.var.deps, c.req.valid("param").tenant_id, c.req.valid("json")), 200);
     },
   )
   .openapi(

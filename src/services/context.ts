@@ -7,6 +7,7 @@ import type { RateLimiterDurableObject } from "../../durable-objects/rate-limite
 import type { Clock } from "../core/time";
 import type { Db } from "../db/client";
 import type { ScopeName } from "../schemas/admin";
+import type { AuditArchive } from "./audit-archive";
 import type { Bookkeeping } from "./bookkeeping";
 
 export interface Deps {
@@ -19,6 +20,8 @@ export interface Deps {
   limiters: DurableObjectNamespace<RateLimiterDurableObject>;
   /** Where audit entries, directory counts and key use go, to reach D1 in batches (services/bookkeeping.ts). */
   bookkeeping: Bookkeeping;
+  /** The R2 bucket holding audit days past their tenant's retention (services/audit-archive.ts). */
+  auditArchive: AuditArchive;
 }
 
 /**

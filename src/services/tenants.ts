@@ -11,7 +11,7 @@ import { newKeyId, newTenantId, randomBody } from "../core/ids";
 import { fromIso, toIso, toIsoOrNull } from "../core/time";
 import { apiKeys, cubes, tenants } from "../db/schema";
 import { ApiError } from "../errors";
-import type { ApiKeyWire, CreateKeyWire } from "../schemas/admin";
+import { type ApiKeyWire, type CreateKeyWire, DEFAULT_AUDIT_RETENTION_DAYS, type TenantWire, type UpdateTenantWire } from "../schemas/admin";
 import { forgetCachedKey, hasScope } from "./auth";
 import type { Deps, KeyRestrictions, TenantPrincipal } from "./context";
 import { grantedPermissions } from "./cubes";
@@ -20,16 +20,34 @@ import { keyRoomLeft, tooManyKeys } from "./control-plane-caps";
 /** Characters of the secret shown as its prefix: `mos_` plus 8. */
 const PREFIX_LENGTH = 12;
 
-export async function createTenant(deps: Deps, name: string) {
-  const tenant = { id: newTenantId(), name, createdAt: deps.clock() };
+const toTenant = (tenant: typeof tenants.$inferSelect): TenantWire => ({
+  id: tenant.id,
+  name: tenant.name,
+  created_at: toIso(tenant.createdAt),
+  audit_retention_days: tenant.auditRetentionDays,
+});
+
+export async function createTenant(deps: Deps, name: string): Promise<TenantWire> {
+  const tenant = { id: newTenantId(), name, createdAt: deps.clock(), auditRetentionDays: DEFAULT_AUDIT_RETENTION_DAYS };
   await deps.db.insert(tenants).values(tenant);
-  return { id: tenant.id, name: tenant.name, created_at: toIso(tenant.createdAt) };
+  return toTenant(tenant);
 }
 
-export async function getTenant(deps: Deps, tenantId: string) {
+export async function getTenant(deps: Deps, tenantId: string): Promise<TenantWire> {
   const tenant = await deps.db.select().from(tenants).where(eq(tenants.id, tenantId)).get();
   if (!tenant) throw new ApiError("not_found", "tenant not found");
-  return { id: tenant.id, name: tenant.name, created_at: toIso(tenant.createdAt) };
+  return toTenant(tenant);
+}
+
+/** Changes a tenant's settings (root key): today its audit retention, which the next cron run applies. */
+export async function updateTenant(deps: Deps, tenantId: string, input: UpdateTenantWire): Promise<TenantWire> {
+  const [updated] = await deps.db
+    .update(tenants)
+    .set({ auditRetentionDays: input.audit_retention_days })
+    .where(eq(tenants.id, tenantId))
+    .returning();
+  if (!updated) throw new ApiError("not_found", "tenant not found");
+  return toTenant(updated);
 }
 
 export type KeyRow = typeof apiKeys.$inferSelect;

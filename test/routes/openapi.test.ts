@@ -55,10 +55,13 @@ describe("GET /openapi.json", () => {
         "DELETE /v1/keys/{key_id}",
         "POST /v1/admin/tenants",
         "GET /v1/admin/tenants/{tenant_id}",
+        "PATCH /v1/admin/tenants/{tenant_id}",
         "POST /v1/admin/tenants/{tenant_id}/keys",
         "GET /v1/admin/tenants/{tenant_id}/keys",
         "DELETE /v1/admin/tenants/{tenant_id}/keys/{key_id}",
         "GET /v1/audit",
+        "GET /v1/audit/archive",
+        "GET /v1/audit/archive/{day}",
         // The mem0-compatible facade, at mem0's own paths (trailing slashes included).
         "GET /mem0/v1/ping/",
         "POST /mem0/v3/memories/add/",

@@ -4322,7 +4322,87 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        patch?: never;
+        /** Change a tenant's settings: its audit retention (root key) */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    tenant_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["UpdateTenantRequest"];
+                };
+            };
+            responses: {
+                /** @description The tenant. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Tenant"];
+                    };
+                };
+                /** @description `invalid_request`: The request is not valid (malformed JSON, wrong types, out-of-range values). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No API key, or an unknown, revoked or expired one. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The key lacks the scope this call needs. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: No such resource in this tenant. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: The key is over its requests or written bytes per minute; retry after `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `internal_error`: A bug on our side; quote the request_id. */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
         trace?: never;
     };
     "/v1/admin/tenants/{tenant_id}/keys": {
@@ -4611,7 +4691,7 @@ export interface paths {
         };
         /**
          * The tenant's audit log, newest first (admin scope)
-         * @description One entry per authenticated request: actor (key id, `root` or `hook:lifecycle`), action, cube, memory ids, request id, status and time; never content. Needs `admin`: the log shows every key's actions, which a read key must not see. Entries are written just after each response, so the latest request may take a moment to appear.
+         * @description One entry per authenticated request: actor (key id, `root` or `hook:lifecycle`), action, cube, memory ids, request id, status and time; never content. Needs `admin`: the log shows every key's actions, which a read key must not see. Entries are written just after each response, so the latest request may take a moment to appear. Entries older than the tenant's retention (`audit_retention_days`, default 90) are archived by day: `GET /v1/audit/archive`.
          */
         get: {
             parameters: {
@@ -4665,6 +4745,189 @@ export interface paths {
                 };
                 /** @description `forbidden`: The key lacks the scope this call needs. */
                 403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: The key is over its requests or written bytes per minute; retry after `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `internal_error`: A bug on our side; quote the request_id. */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/audit/archive": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The tenant's archived audit days, oldest first (admin scope)
+         * @description Audit entries older than the tenant's retention leave `GET /v1/audit` and are kept in R2, one NDJSON object per UTC day. This lists those days; download one at `GET /v1/audit/archive/{day}`.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    limit?: number;
+                    /** @description `next_cursor` of the previous page (the last day it listed). */
+                    cursor?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description A page of archived days. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AuditArchiveList"];
+                    };
+                };
+                /** @description `invalid_request`: The request is not valid (malformed JSON, wrong types, out-of-range values). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No API key, or an unknown, revoked or expired one. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The key lacks the scope this call needs. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: The key is over its requests or written bytes per minute; retry after `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `internal_error`: A bug on our side; quote the request_id. */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/audit/archive/{day}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download one archived audit day as NDJSON (admin scope)
+         * @description One entry a line, oldest first, in the shape of `GET /v1/audit`'s entries plus `seq` (the entry's sequence number) and `id` (its idempotent id). 404 when the tenant has no archived entries for that day.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    day: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The day's entries, one JSON object per line. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/x-ndjson": string;
+                    };
+                };
+                /** @description `invalid_request`: The request is not valid (malformed JSON, wrong types, out-of-range values). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No API key, or an unknown, revoked or expired one. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The key lacks the scope this call needs. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: No such resource in this tenant. */
+                404: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -7211,9 +7474,18 @@ export interface components {
              * @example 2026-11-25T09:30:00Z
              */
             created_at: string;
+            /**
+             * @description Days of audit entries `GET /v1/audit` keeps; older whole days move to `GET /v1/audit/archive`.
+             * @example 90
+             */
+            audit_retention_days: number;
         };
         CreateTenantRequest: {
             name: string;
+        };
+        UpdateTenantRequest: {
+            /** @description Days of audit entries kept hot (7–365, default 90). The next cron run archives whole days older than that to R2; lengthening it does not bring archived days back. */
+            audit_retention_days: number;
         };
         AuditPage: {
             data: components["schemas"]["AuditEntry"][];
@@ -7251,6 +7523,25 @@ export interface components {
             detail: {
                 [key: string]: unknown;
             };
+        };
+        AuditArchiveList: {
+            data: components["schemas"]["AuditArchiveDay"][];
+            next_cursor: string | null;
+        };
+        AuditArchiveDay: {
+            /**
+             * @description The UTC day whose entries the object holds.
+             * @example 2026-08-14
+             */
+            day: string;
+            /** @description Size of the NDJSON object. */
+            bytes: number;
+            /**
+             * Format: date-time
+             * @description When the object was last written (late entries of a day are merged in).
+             * @example 2026-11-25T09:30:00Z
+             */
+            archived_at: string;
         };
         Mem0Ping: {
             /** @enum {string} */
