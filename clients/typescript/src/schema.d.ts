@@ -3061,7 +3061,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
-                    /** @description `user:<id>` or `agent:<id>`, URL-encoded. */
+                    /** @description `user:<id>` or `agent:<id>`, URL-encoded; or `hex:<bytes>`, the owner exactly as stored (for owners stored with ill-formed ids before the Unicode rule: docs/erasure-and-undo.md). */
                     owner: string;
                 };
                 cookie?: never;
