@@ -399,7 +399,8 @@ export class CubeDurableObject extends DurableObject<Env> {
         if (after.attempts > before.attempts) break;
       }
     }
-    await this.rearm();
+    // The job and what it wrote are committed: the alarm for its next step is after-commit work (issue 16, item 3).
+    await afterCommit("job alarm", () => this.rearm());
     await this.scheduleOutbox();
     return { job: this.jobs.get(job.id)!, memories: this.producedBy(ref, job.id), replayed: false, liveCount: this.store.liveCount() };
   }
@@ -536,7 +537,7 @@ export class CubeDurableObject extends DurableObject<Env> {
       this.rememberIdentity(ref);
       return this.jobs.start(ref, type, this.steps.total(type, now), now);
     });
-    await this.rearm();
+    await afterCommit("job alarm", () => this.rearm());
     return job;
   }
 
@@ -642,7 +643,7 @@ export class CubeDurableObject extends DurableObject<Env> {
       this.jobs.addResult(created.id, { import: progress });
       return this.jobs.get(created.id)!;
     });
-    await this.rearm();
+    await afterCommit("job alarm", () => this.rearm());
     return ok({ job, replayed: false });
   }
 

@@ -33,6 +33,7 @@ export function createDeps(env: Env): Deps {
     limiters: env.RATE_LIMITER,
     bookkeeping: queueBookkeeping(env.BOOKKEEPING),
     retrieval: () => (retrieval ??= createRetrieval(env)),
+    auditArchive: env.ARCHIVE,
   };
 }
 

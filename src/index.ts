@@ -5,6 +5,7 @@
 import { createApp } from "./app";
 import { createDeps, createWebhookDeps } from "./deps";
 import { archiveAudit } from "./services/audit-archive";
+import { pruneInactiveKeys } from "./services/control-plane-caps";
 import { BOOKKEEPING_QUEUE, consumeBookkeepingBatch } from "./services/bookkeeping";
 import { pruneHookDeliveries } from "./services/lifecycle-hook";
 import { repairLifecycle } from "./services/lifecycle-sweep";
@@ -23,7 +24,7 @@ export default {
 
   /**
    * The cron trigger (wrangler.toml `[triggers]`): lost cube schedules repaired (cubes schedule their own lifecycle),
-   * stale hook delivery records pruned, webhook deliveries that lost their queue message re-sent and old ones pruned,
+   * stale hook delivery records and long-inactive keys pruned, webhook deliveries that lost their queue message re-sent and old ones pruned,
    * audit days past their tenant's retention moved to R2.
    */
   async scheduled(_controller, rawEnv) {
@@ -31,6 +32,7 @@ export default {
     const deps = createDeps(env);
     const report = await repairLifecycle(deps);
     await pruneHookDeliveries(deps);
+    console.log(JSON.stringify({ event: "key_prune", deleted: await pruneInactiveKeys(deps) }));
     const repaired = report.visited.filter((v) => v.repaired).length;
     console.log(JSON.stringify({ event: "lifecycle_repair", visited: report.visited.length, repaired, failed: report.failed.length }));
     const webhooks = await sweepWebhookDeliveries(deps, createWebhookDeps(env));

@@ -6,6 +6,7 @@
  */
 import type { Retrieval } from "../../src/adapters/factory";
 import type { VectorMatch, VectorRecord } from "../../src/adapters/types";
+import { afterCommit } from "./after-commit";
 import type { CubeRef, QueryVector } from "./protocol";
 import { Backoff } from "./backoff";
 import { EMBEDDINGS_BACKOFF } from "./embedding-retry";
@@ -55,8 +56,11 @@ export class CubeEmbeddings {
    */
   async dropStale(ref: CubeRef, ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;
-    this.vectors.delete(ids);
-    await this.deleteRemote(ref, ids);
+    // After the commit of the text it no longer matches (update, rollback): never an error for the caller.
+    await afterCommit("dropping stale vectors", async () => {
+      this.vectors.delete(ids);
+      await this.deleteRemote(ref, ids);
+    });
   }
 
   /** The query's vector and the shared index's matches for it, or null (search keeps its other channels). */
@@ -84,14 +88,20 @@ export class CubeEmbeddings {
    * Queues new vectors for the shared index; the alarm sends them SEND_DELAY_MS later together with every other
    * vector the cube wrote meanwhile (cube/remote-vectors.ts), and the cube's own copy serves searches until the index
    * is seen to serve them.
+   *
+   * Runs after the write's commit (a write, or a committed ingest/import/reindex step), so it never throws: a failure
+   * here turned a stored write into a 500, and a committed job step into a retried or failed one (issue 16, item 3).
+   * The cube's own vectors still serve search meanwhile, and the next write or alarm re-arms the alarm.
    */
   async pushRemote(_ref: CubeRef, records: VectorRecord[]): Promise<void> {
-    const { remoteIndex, embedder } = this.retrieval();
-    if (!remoteIndex || records.length === 0) return;
-    this.remote.queue(records.map((record) => record.id), embedder.id, this.clock());
-    const check = this.remote.nextCheck();
-    const armed = await this.storage.getAlarm();
-    if (check !== null && (armed === null || armed > check)) await this.storage.setAlarm(check);
+    await afterCommit("queueing vectors for the shared index", async () => {
+      const { remoteIndex, embedder } = this.retrieval();
+      if (!remoteIndex || records.length === 0) return;
+      this.remote.queue(records.map((record) => record.id), embedder.id, this.clock());
+      const check = this.remote.nextCheck();
+      const armed = await this.storage.getAlarm();
+      if (check !== null && (armed === null || armed > check)) await this.storage.setAlarm(check);
+    });
   }
 
   /**

@@ -149,25 +149,7 @@ export class CubeLifecycle {
     if (toVersion === current.version) return fail("conflict", `version ${toVersion} is the current version`);
 
     const formerNeighbours = this.store.sessionNeighbours(current);
-    this.store.exec(
-      `UPDATE memories SET content = ?, type = ?, tags = ?, metadata = ?, session_id = ?, valid_at = ?, invalid_at = ?,
-         expires_at = ?, priority = ?, importance = ?, sensitivity = ?, state = ?, updated_at = ?, version = version + 1
-       WHERE id = ?`,
-      target.content,
-      target.type,
-      JSON.stringify(target.tags),
-      JSON.stringify(target.metadata),
-      target.session_id,
-      ms(target.valid_at),
-      ms(target.invalid_at),
-      ms(target.expires_at),
-      target.priority,
-      target.importance,
-      JSON.stringify(target.sensitivity),
-      to,
-      now,
-      id,
-    );
+    this.store.restoreHeader(id, target, to, now, false);
     // Old neighbours lose the replaced text (or this memory left their session); new ones gain the restored text.
     this.store.refreshContexts(formerNeighbours);
     this.store.refreshSessionContext(id);
@@ -348,8 +330,6 @@ export class CubeLifecycle {
     return ok(this.store.recordVersion(ref, current.id, change, meta, now, { reason, from: current.state, to }));
   }
 }
-
-const ms = (iso: string | null) => (iso === null ? null : Date.parse(iso));
 
 /**
  * Keeps an archived memory findable by every word of its whole content: its terms go into the contentless

@@ -356,6 +356,36 @@ export class CubeStore {
     this.sessionContext.refresh(id, "self-and-neighbours");
   }
 
+  /**
+   * Puts a memory's header back as a version snapshot holds it (rollback, unmerge): text, type, tags, metadata,
+   * session, validity, expiry, priority, importance and sensitivity, in `state`, as a new version. Superseded-by
+   * is cleared only when asked (an unmerge ends the merge; a rollback keeps what it points to).
+   */
+  restoreHeader(id: string, target: MemoryWire, state: MemoryState, now: number, clearSupersededBy: boolean): void {
+    const ms = (iso: string | null) => (iso === null ? null : Date.parse(iso));
+    this.exec(
+      `UPDATE memories SET content = ?, type = ?, tags = ?, metadata = ?, session_id = ?, valid_at = ?, invalid_at = ?,
+         expires_at = ?, priority = ?, importance = ?, sensitivity = ?, state = ?,
+         superseded_by = CASE WHEN ? THEN NULL ELSE superseded_by END, updated_at = ?, version = version + 1
+       WHERE id = ?`,
+      target.content,
+      target.type,
+      JSON.stringify(target.tags),
+      JSON.stringify(target.metadata),
+      target.session_id,
+      ms(target.valid_at),
+      ms(target.invalid_at),
+      ms(target.expires_at),
+      target.priority,
+      target.importance,
+      JSON.stringify(target.sensitivity),
+      state,
+      clearSupersededBy ? 1 : 0,
+      now,
+      id,
+    );
+  }
+
   // ── idempotency ──────────────────────────────────────────────────────────────────────────────────────────
 
   /** The result saved under an Idempotency-Key at or after `notBefore` (a record past its window no longer counts). */

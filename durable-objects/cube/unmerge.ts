@@ -29,8 +29,6 @@ function snapshot(store: CubeStore, id: string, version: number): MemoryWire | n
   return row ? (JSON.parse(String(row.snapshot)) as MemoryWire) : null;
 }
 
-const ms = (iso: string | null) => (iso === null ? null : Date.parse(iso));
-
 /** Rolls merged memory `id` back to `toVersion` (a hot version from before the merge) and un-absorbs it from its survivor. */
 export function unmergeMemory(store: CubeStore, ref: CubeRef, id: string, toVersion: number, meta: WriteMeta, now: number): Outcome<MemoryWire> {
   const current = store.find(ref, id);
@@ -44,25 +42,7 @@ export function unmergeMemory(store: CubeStore, ref: CubeRef, id: string, toVers
   const mergedRow = store.exec("SELECT snapshot FROM memory_versions WHERE memory_id = ? AND change = 'merged' ORDER BY version DESC LIMIT 1", id)[0];
   const brought = mergedRow ? (JSON.parse(String(mergedRow.snapshot)) as MemoryWire).access_count : current.access_count;
 
-  store.exec(
-    `UPDATE memories SET content = ?, type = ?, tags = ?, metadata = ?, session_id = ?, valid_at = ?, invalid_at = ?, expires_at = ?,
-       priority = ?, importance = ?, sensitivity = ?, state = ?, superseded_by = NULL, updated_at = ?, version = version + 1
-     WHERE id = ?`,
-    target.content,
-    target.type,
-    JSON.stringify(target.tags),
-    JSON.stringify(target.metadata),
-    target.session_id,
-    ms(target.valid_at),
-    ms(target.invalid_at),
-    ms(target.expires_at),
-    target.priority,
-    target.importance,
-    JSON.stringify(target.sensitivity),
-    target.state,
-    now,
-    id,
-  );
+  store.restoreHeader(id, target, target.state, now, true);
   store.refreshSessionContext(id);
   const restored = store.recordVersion(ref, id, "rolled_back", meta, now, {
     reason: `unmerged from ${survivorId}: rolled back to version ${toVersion}`,

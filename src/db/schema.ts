@@ -12,13 +12,18 @@ export const tenants = sqliteTable("tenants", {
   id: text("id").primaryKey(),
   name: text("name").notNull(),
   createdAt: integer("created_at").notNull(),
-  /** Days of audit entries kept in D1; older days move to R2 as NDJSON (services/audit-archive.ts). */
+  /**
+   * Days of audit entries kept in D1 (7–365, set by `PATCH /v1/admin/tenants/{id}`); older whole days move to R2 as
+   * NDJSON (services/audit-archive.ts), listed and downloaded at `GET /v1/audit/archive`.
+   */
   auditRetentionDays: integer("audit_retention_days").notNull().default(90),
 });
 
 /**
  * API keys. Only the SHA-256 of the secret is stored; `prefix` lets people recognise a key.
- * Retention: no cap or pruning yet — revoked and expired keys stay (a known gap, docs/scale.md).
+ * Cap: at most `MAX_ACTIVE_KEYS_PER_TENANT` (10,000) usable keys per tenant — neither revoked nor expired — checked
+ * by the insert itself (409 past it). Retention: a revoked or expired key is deleted by the cron
+ * `INACTIVE_KEY_RETENTION_DAYS` (30) after its revocation or expiry (services/control-plane-caps.ts, docs/limits.md).
  */
 export const apiKeys = sqliteTable(
   "api_keys",
@@ -56,7 +61,8 @@ export const apiKeys = sqliteTable(
 /**
  * Sharing: a cube's owner grants another principal of the same tenant (`user:<id>` / `agent:<id>`) read or write
  * access. Checked on every request (never cached), so a revoked grant stops working on the next request.
- * Retention: one row per (cube, grantee), deleted with the cube or its owner; no per-tenant cap yet.
+ * Retention: one row per (cube, grantee), deleted with the cube or its owner. Cap: at most `MAX_GRANTS_PER_CUBE`
+ * (1,000) grants per cube, checked by the upsert itself (409 past it; replacing a grant is always allowed).
  */
 export const grants = sqliteTable(
   "grants",

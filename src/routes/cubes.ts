@@ -64,14 +64,15 @@ export const cubeRoutes = createRouter()
       summary: "Share a cube: grant a user or agent read or write access (write scope)",
       description:
         "Granting again to the same principal replaces the grant (200; 201 when new). A key acting for the principal then " +
-        "reaches the cube by `cube_id` / `cube_ids`, from the next request on. " +
+        "reaches the cube by `cube_id` / `cube_ids`, from the next request on. A cube holds at most 1,000 grants " +
+        "(`MAX_GRANTS_PER_CUBE`): a new one past that is 409; replacing one is always allowed. " +
         SHARING,
       security: bearerSecurity,
       request: { params: CubeIdParam, body: jsonBody(CreateGrantRequest) },
       responses: {
         201: jsonResponse(Grant, "The new grant."),
         200: jsonResponse(Grant, "The grant, replacing an earlier one to the same principal."),
-        ...errors,
+        ...createErrors,
       },
     }),
     async (c) => {

@@ -9,6 +9,7 @@ import { bearerSecurity, createRouter, errorResponses, jsonBody, jsonResponse, t
 
 const tags = ["keys"];
 const keyErrors = errorResponses("invalid_request", "unauthorized", "forbidden", "not_found");
+const createKeyErrors = errorResponses("invalid_request", "unauthorized", "forbidden", "not_found", "conflict");
 
 export const keyRoutes = createRouter()
   .openapi(
@@ -20,10 +21,11 @@ export const keyRoutes = createRouter()
       description:
         "`allowed_owners` and `allowed_cubes` confine the new key (for end-user devices and third-party agents). " +
         "A restricted key can only mint narrower keys: scopes, owners and cubes within its own, expiry no later than its own " +
-        "(inherited when absent); anything wider is 403.",
+        "(inherited when absent); anything wider is 403. A tenant holds at most 10,000 usable keys (neither revoked nor " +
+        "expired; `MAX_ACTIVE_KEYS_PER_TENANT`): one more is 409. Revoked and expired keys are deleted 30 days later.",
       security: bearerSecurity,
       request: { body: jsonBody(CreateKeyRequest) },
-      responses: { 201: jsonResponse(CreatedKey, "The key with its secret."), ...keyErrors },
+      responses: { 201: jsonResponse(CreatedKey, "The key with its secret."), ...createKeyErrors },
     }),
     async (c) => {
       const { deps, principal } = tenantContext(c, "admin");

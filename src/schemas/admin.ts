@@ -12,9 +12,43 @@ export type ScopeName = z.infer<typeof Scope>;
 
 export const CreateTenantRequest = z.object({ name: text(200) }).strict().openapi("CreateTenantRequest");
 
+/**
+ * Bounds of a tenant's audit retention, in days (issue 14, item 2): at least a week hot in D1, where `GET /v1/audit`
+ * filters it; at most a year, so one tenant's hot log stays a bounded share of the one D1 database. Older days stay
+ * exportable from R2 either way.
+ */
+export const MIN_AUDIT_RETENTION_DAYS = 7;
+export const MAX_AUDIT_RETENTION_DAYS = 365;
+export const DEFAULT_AUDIT_RETENTION_DAYS = 90;
+
 export const Tenant = z
-  .object({ id: z.string().openapi({ example: "ten_0123456789abcdef" }), name: z.string(), created_at: Timestamp })
+  .object({
+    id: z.string().openapi({ example: "ten_0123456789abcdef" }),
+    name: z.string(),
+    created_at: Timestamp,
+    audit_retention_days: z.int().openapi({
+      description: "Days of audit entries `GET /v1/audit` keeps; older whole days move to `GET /v1/audit/archive`.",
+      example: DEFAULT_AUDIT_RETENTION_DAYS,
+    }),
+  })
   .openapi("Tenant");
+
+export const UpdateTenantRequest = z
+  .object({
+    audit_retention_days: z
+      .int()
+      .min(MIN_AUDIT_RETENTION_DAYS)
+      .max(MAX_AUDIT_RETENTION_DAYS)
+      .openapi({
+        description:
+          `Days of audit entries kept hot (${MIN_AUDIT_RETENTION_DAYS}–${MAX_AUDIT_RETENTION_DAYS}, default ${DEFAULT_AUDIT_RETENTION_DAYS}). ` +
+          "The next cron run archives whole days older than that to R2; lengthening it does not bring archived days back.",
+      }),
+  })
+  .strict()
+  .openapi("UpdateTenantRequest");
+
+export type UpdateTenantWire = z.infer<typeof UpdateTenantRequest>;
 
 export const TenantIdParam = z.object({
   tenant_id: z.string().max(64).openapi({ param: { name: "tenant_id", in: "path" } }),
@@ -84,4 +118,5 @@ export const CreatedKey = ApiKey.extend({
 export const KeyList = z.object({ data: z.array(ApiKey) }).openapi("KeyList");
 
 export type ApiKeyWire = z.infer<typeof ApiKey>;
+export type TenantWire = z.infer<typeof Tenant>;
 export type CreateKeyWire = z.infer<typeof CreateKeyRequest>;

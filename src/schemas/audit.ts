@@ -1,4 +1,4 @@
-/** Wire types of the audit log (LogQuery): `GET /v1/audit`. */
+/** Wire types of the audit log (LogQuery): `GET /v1/audit` and its archived days, `GET /v1/audit/archive`. */
 import { z } from "@hono/zod-openapi";
 import { CubeId, Timestamp, pageOf } from "./common";
 import { LIMITS } from "./limits";
@@ -46,3 +46,32 @@ export const AuditPage = pageOf(AuditEntry).openapi("AuditPage");
 
 export type AuditQueryWire = z.infer<typeof AuditQuery>;
 export type AuditEntryWire = z.infer<typeof AuditEntry>;
+
+/** A UTC day, `YYYY-MM-DD`: the name of one archived audit object. */
+const Day = z
+  .string()
+  .regex(/^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/, "must be a day, YYYY-MM-DD")
+  .openapi({ example: "2026-08-14" });
+
+export const AuditArchiveQuery = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(LIMITS.pageSize).default(LIMITS.pageSize),
+    cursor: Day.optional().openapi({ description: "`next_cursor` of the previous page (the last day it listed)." }),
+  });
+
+export const AuditDayParam = z.object({
+  day: Day.openapi({ param: { name: "day", in: "path" } }),
+});
+
+export const AuditArchiveDay = z
+  .object({
+    day: Day.openapi({ description: "The UTC day whose entries the object holds." }),
+    bytes: z.int().openapi({ description: "Size of the NDJSON object." }),
+    archived_at: Timestamp.openapi({ description: "When the object was last written (late entries of a day are merged in)." }),
+  })
+  .openapi("AuditArchiveDay");
+
+export const AuditArchiveList = pageOf(AuditArchiveDay).openapi("AuditArchiveList");
+
+export type AuditArchiveQueryWire = z.infer<typeof AuditArchiveQuery>;
+export type AuditArchiveDayWire = z.infer<typeof AuditArchiveDay>;

@@ -251,12 +251,22 @@ export type DerivationStepWire = z.infer<typeof DerivationStep>;
 
 // ── deletion ────────────────────────────────────────────────────────────────────────────────────────────────────
 
+/** Longest `hex:` owner spelling: `agent:` and 128 UTF-16 units of at most 3 bytes each, in hex, with room to spare. */
+const OWNER_HEX_MAX_CHARS = 1_024;
+
 export const OwnerParam = z.object({
   owner: z
     .string()
-    .regex(/^(user|agent):[^\s\u0000-\u001f\u007f]+$/, "must be user:<id> or agent:<id>")
-    .max(LIMITS.idChars + 6)
-    .openapi({ param: { name: "owner", in: "path" }, example: "user:alice", description: "`user:<id>` or `agent:<id>`, URL-encoded." }),
+    .max(OWNER_HEX_MAX_CHARS)
+    .regex(/^((user|agent):[^\s\u0000-\u001f\u007f]+|hex:[0-9A-Fa-f]+)$/, "must be user:<id>, agent:<id> or hex:<stored bytes>")
+    .refine((owner) => owner.startsWith("hex:") || owner.length <= LIMITS.idChars + 6, `an owner id has at most ${LIMITS.idChars} characters`)
+    .openapi({
+      param: { name: "owner", in: "path" },
+      example: "user:alice",
+      description:
+        "`user:<id>` or `agent:<id>`, URL-encoded; or `hex:<bytes>`, the owner exactly as stored (for owners stored with " +
+        "ill-formed ids before the Unicode rule: docs/erasure-and-undo.md).",
+    }),
 });
 
 /** What a deletion removed. The audit log keeps it with the owner as a SHA-256 only. */

@@ -10,6 +10,8 @@
 import { and, asc, eq, gte, inArray, lt, sql } from "drizzle-orm";
 import { toIso } from "../core/time";
 import { auditLog, tenants } from "../db/schema";
+import { ApiError } from "../errors";
+import type { AuditArchiveDayWire, AuditArchiveQueryWire } from "../schemas/audit";
 import type { Deps } from "./context";
 
 const DAY_MS = 86_400_000;
@@ -20,11 +22,44 @@ const ENTRIES_PER_READ = 2_000;
 const DELETE_CHUNK = 90;
 
 /** Where archived days go: the ARCHIVE bucket (R2 is simulated locally, so the binding itself serves tests). */
-export type AuditArchive = Pick<R2Bucket, "get" | "put">;
+export type AuditArchive = Pick<R2Bucket, "get" | "put" | "list">;
+
+/** The R2 prefix of one tenant's archived days: a listing under it can never reach another tenant's. */
+const tenantPrefix = (tenantId: string) => `audit/${tenantId}/`;
 
 /** The R2 key of one tenant's archived day (`day` is its first millisecond, UTC). */
 export function auditArchiveKey(tenantId: string, day: number): string {
-  return `audit/${tenantId}/${toIso(day).slice(0, 10)}.ndjson`;
+  return `${tenantPrefix(tenantId)}${toIso(day).slice(0, 10)}.ndjson`;
+}
+
+/**
+ * The tenant's archived days, oldest first, a page at a time (`GET /v1/audit/archive`, admin scope). The cursor is
+ * the last day listed, so it needs no signing: it can only move within the tenant's own prefix.
+ */
+export async function listArchivedDays(
+  archive: AuditArchive,
+  tenantId: string,
+  query: AuditArchiveQueryWire,
+): Promise<{ data: AuditArchiveDayWire[]; next_cursor: string | null }> {
+  const prefix = tenantPrefix(tenantId);
+  const listed = await archive.list({
+    prefix,
+    limit: query.limit,
+    ...(query.cursor === undefined ? {} : { startAfter: `${prefix}${query.cursor}.ndjson` }),
+  });
+  const data = listed.objects.map((object) => ({
+    day: object.key.slice(prefix.length, -".ndjson".length),
+    bytes: object.size,
+    archived_at: toIso(object.uploaded.getTime()),
+  }));
+  return { data, next_cursor: listed.truncated && data.length > 0 ? data.at(-1)!.day : null };
+}
+
+/** One archived day's NDJSON (`GET /v1/audit/archive/{day}`), streamed from R2; 404 when the tenant has none for it. */
+export async function openArchivedDay(archive: AuditArchive, tenantId: string, day: string): Promise<{ body: ReadableStream; bytes: number }> {
+  const object = await archive.get(`${tenantPrefix(tenantId)}${day}.ndjson`);
+  if (!object) throw new ApiError("not_found", `no archived audit entries for ${day}`);
+  return { body: object.body, bytes: object.size };
 }
 
 /** One archived entry, as a line of NDJSON: the wire shape of GET /v1/audit plus its D1 sequence number. */

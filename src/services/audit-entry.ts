@@ -74,6 +74,7 @@ export const AUDIT_ACTIONS: Readonly<Record<string, string>> = {
   "DELETE /v1/keys/{key_id}": "key.revoke",
   "POST /v1/admin/tenants": "tenant.create",
   "GET /v1/admin/tenants/{tenant_id}": "tenant.read",
+  "PATCH /v1/admin/tenants/{tenant_id}": "tenant.update",
   "POST /v1/admin/tenants/{tenant_id}/keys": "key.create",
   "GET /v1/admin/tenants/{tenant_id}/keys": "key.list",
   "DELETE /v1/admin/tenants/{tenant_id}/keys/{key_id}": "key.revoke",
@@ -88,6 +89,8 @@ export const AUDIT_ACTIONS: Readonly<Record<string, string>> = {
   "POST /v1/memstore/listings/{id}/search": "memstore.search",
   "GET /v1/memstore/listings/{id}/memories": "memstore.read_memories",
   "POST /v1/memstore/listings/{id}/fork": "memstore.fork",
+  "GET /v1/audit/archive": "audit.archive_list",
+  "GET /v1/audit/archive/{day}": "audit.archive_read",
   // The mem0-compatible facade (routes/mem0.ts): the same actions under mem0's paths.
   "GET /mem0/v1/ping/": "key.check",
   "POST /mem0/v3/memories/add/": "memory.write",

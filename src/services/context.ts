@@ -8,6 +8,7 @@ import type { Clock } from "../core/time";
 import type { Db } from "../db/client";
 import type { ScopeName } from "../schemas/admin";
 import type { Retrieval } from "../adapters/factory";
+import type { AuditArchive } from "./audit-archive";
 import type { Bookkeeping } from "./bookkeeping";
 
 export interface Deps {
@@ -22,6 +23,8 @@ export interface Deps {
   bookkeeping: Bookkeeping;
   /** The embedder and reranker, for work done once in the Worker rather than in every cube (multi-cube search). */
   retrieval: () => Retrieval;
+  /** The R2 bucket holding audit days past their tenant's retention (services/audit-archive.ts). */
+  auditArchive: AuditArchive;
 }
 
 /**

@@ -3,15 +3,17 @@
  * the file, importing one into a cube, and deleting an owner (or one named cube) everywhere — cube storage,
  * vectors, R2 objects, D1 rows — with a receipt the audit log keeps without the owner's id.
  */
-import { and, eq, inArray, sql } from "drizzle-orm";
+import { and, eq, gte, inArray, lt, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { exportKey } from "../../durable-objects/cube/portability";
 import type { CubeRef, WriteMeta } from "../../durable-objects/cube/protocol";
 import { sha256Hex } from "../core/hash";
 import { randomBody } from "../core/ids";
+import { ownerFromHex } from "../core/owner-spelling";
 import { toIso } from "../core/time";
 import { auditLog, cubes, grants, owners } from "../db/schema";
 import { ApiError, unwrap } from "../errors";
+import { LIMITS } from "../schemas/limits";
 import type { JobWire } from "../schemas/jobs";
 import type { WebhookQueue } from "../schemas/webhooks";
 import {
@@ -149,8 +151,8 @@ function checkUpload(text: string): void {
  * owner, audit rows that name those cubes, and (services/erasure.ts) keys and webhook deliveries naming them. One `owner.delete` audit row records that it happened, with the receipt and
  * the owner as a SHA-256 only. An owner that does not exist (or was deleted before) is 404.
  */
-export async function deleteOwner(ctx: TenantContext, owner: string): Promise<DeletionReceiptWire> {
-  if (!ownerIdIsValid(owner)) throw new ApiError("invalid_request", "owner must be user:<id> or agent:<id> with a valid id");
+export async function deleteOwner(ctx: TenantContext, spelling: string): Promise<DeletionReceiptWire> {
+  const owner = ownerToDelete(spelling);
   const { tenantId } = ctx.principal;
   const { db } = ctx.deps;
   const restrictions = restrictionsOf(ctx);
@@ -159,7 +161,7 @@ export async function deleteOwner(ctx: TenantContext, owner: string): Promise<De
     db.select({ id: cubes.id }).from(cubes).where(and(eq(cubes.tenantId, tenantId), eq(cubes.owner, owner))).all(),
     db.select({ owner: owners.owner }).from(owners).where(and(eq(owners.tenantId, tenantId), eq(owners.owner, owner))).get(),
   ]);
-  if (rows.length === 0 && !directory) throw new ApiError("not_found", "owner not found");
+  if (rows.length === 0 && !directory) throw new ApiError("not_found", "owner not found", await storedSpellings(ctx, owner));
   if (restrictions.allowedCubes && rows.some((row) => !restrictions.allowedCubes!.has(row.id))) {
     throw new ApiError("forbidden", "this key is confined to some cubes; deleting an owner needs a key that reaches all of theirs");
   }
@@ -182,6 +184,53 @@ export async function deleteOwner(ctx: TenantContext, owner: string): Promise<De
   erasure.afterCommit();
   for (const ref of refs) forgetCachedCube(tenantId, ref.cubeId);
   return receipt;
+}
+
+/**
+ * The owner a deletion addresses: `user:<id>` / `agent:<id>`, or `hex:<bytes>` — the stored bytes of an owner written
+ * with an ill-formed id before the Unicode rule (core/owner-spelling.ts), which no other spelling reaches.
+ */
+function ownerToDelete(spelling: string): string {
+  if (!spelling.startsWith("hex:")) {
+    if (!ownerIdIsValid(spelling)) throw new ApiError("invalid_request", "owner must be user:<id> or agent:<id> with a valid id");
+    return spelling;
+  }
+  const owner = ownerFromHex(spelling.slice("hex:".length));
+  if (owner === null || !/^(user|agent):./su.test(owner) || owner.length > LIMITS.idChars + "agent:".length) {
+    throw new ApiError("invalid_request", "hex: must spell a stored owner's bytes, user:<id> or agent:<id> in UTF-8 (surrogates allowed)");
+  }
+  return owner;
+}
+
+/** Most stored spellings a 404 suggests. */
+const SPELLING_HINTS = 10;
+
+/**
+ * For a spelling with replacement characters (U+FFFD, how D1 reads back the bytes of a lone surrogate) that found
+ * nothing: the `hex:` spellings of this tenant's owners that share its text up to the first replacement character
+ * and are not well-formed UTF-8, so the caller can delete them. One indexed range read (cubes_tenant_owner_name).
+ */
+async function storedSpellings(ctx: TenantContext, owner: string): Promise<{ stored_as: string[] } | undefined> {
+  const cut = owner.indexOf("\ufffd");
+  if (cut < 0 || restrictionsOf(ctx).allowedOwners) return undefined;
+  const prefix = owner.slice(0, cut);
+  const rows = await ctx.deps.db
+    .selectDistinct({ hex: sql<string>`hex(${cubes.owner})` })
+    .from(cubes)
+    // U+10FFFF (F4 8F BF BF) sorts after every byte a stored owner can continue with, surrogates (ED …) included.
+    .where(and(eq(cubes.tenantId, ctx.principal.tenantId), gte(cubes.owner, prefix), lt(cubes.owner, `${prefix}\u{10ffff}`)))
+    .limit(SPELLING_HINTS * 10)
+    .all();
+  const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+  const illFormed = rows.map((row) => row.hex).filter((hex) => {
+    try {
+      utf8.decode(Uint8Array.from(hex.match(/../g) ?? [], (byte) => Number.parseInt(byte, 16)));
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  return illFormed.length > 0 ? { stored_as: illFormed.slice(0, SPELLING_HINTS).map((hex) => `hex:${hex}`) } : undefined;
 }
 
 /** Tells subscribed apps that an owner was deleted, so they delete their own copies; after the response, failures logged. */

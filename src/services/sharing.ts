@@ -6,7 +6,7 @@
  * that reaches the cube through a grant, and not one confined to cubes (`allowed_cubes`: a third-party agent uses
  * the cubes it was given, it does not share them on).
  */
-import { type SQL, and, asc, desc, eq, gt, inArray, lt, or } from "drizzle-orm";
+import { type SQL, and, asc, desc, eq, gt, inArray, lt, or, sql } from "drizzle-orm";
 import type { CubeRef } from "../../durable-objects/cube/protocol";
 import { newCubeId } from "../core/ids";
 import { toIso } from "../core/time";
@@ -15,6 +15,7 @@ import { ApiError } from "../errors";
 import type { CreateCubeWire, CreateGrantWire, CubeWire, GrantWire, ListCubesWire, ListGrantsWire } from "../schemas/cubes";
 import type { TenantContext } from "./context";
 import { type CubeReach, forgetCachedGrants, ownerKeyOf, reachCube, reachOf, restrictionsOf } from "./cubes";
+import { grantRoomLeft, tooManyGrants } from "./control-plane-caps";
 
 /** The name of every owner's default cube (the one `user_id` / `agent_id` address); reserved for it. */
 export const DEFAULT_CUBE_NAME = "default";
@@ -201,17 +202,23 @@ export async function grantAccess(ctx: TenantContext, cubeId: string, input: Cre
       .select({ principal: grants.principal })
       .from(grants)
       .where(and(eq(grants.cubeId, ref.cubeId), eq(grants.principal, input.principal))),
+    // Replaces an earlier grant to the same principal; a new one only while the cube is under its cap, checked by
+    // the statement itself (services/control-plane-caps.ts).
     db
       .insert(grants)
-      .values(row)
+      .select(
+        sql`SELECT ${row.cubeId}, ${row.tenantId}, ${row.principal}, ${row.permission}, ${row.createdAt}, ${row.createdByKeyId}
+          WHERE ${grantRoomLeft(row.cubeId, row.principal)}`,
+      )
       .onConflictDoUpdate({
         target: [grants.cubeId, grants.principal],
         set: { permission: row.permission, createdAt: row.createdAt, createdByKeyId: row.createdByKeyId },
       })
       .returning(),
   ]);
+  if (upserted.length === 0) throw tooManyGrants();
   forgetCachedGrants(ref.tenantId, ref.cubeId);
-  return { grant: toGrant(upserted[0] ?? row), created: previous.length === 0 };
+  return { grant: toGrant(upserted[0]!), created: previous.length === 0 };
 }
 
 /** A cube's grants, by principal. */

@@ -5,30 +5,49 @@
  * narrow — scopes within its own, owners within its owners, cubes within its cubes, expiry no later than its own —
  * and it sees and revokes only keys inside its own restrictions.
  */
-import { and, desc, eq, inArray } from "drizzle-orm";
+import { and, desc, eq, inArray, sql } from "drizzle-orm";
 import { sha256Hex } from "../core/hash";
 import { newKeyId, newTenantId, randomBody } from "../core/ids";
 import { fromIso, toIso, toIsoOrNull } from "../core/time";
 import { apiKeys, cubes, tenants } from "../db/schema";
 import { ApiError } from "../errors";
-import type { ApiKeyWire, CreateKeyWire } from "../schemas/admin";
+import { type ApiKeyWire, type CreateKeyWire, DEFAULT_AUDIT_RETENTION_DAYS, type TenantWire, type UpdateTenantWire } from "../schemas/admin";
 import { forgetCachedKey, hasScope } from "./auth";
 import type { Deps, KeyRestrictions, TenantPrincipal } from "./context";
 import { grantedPermissions } from "./cubes";
+import { keyRoomLeft, tooManyKeys } from "./control-plane-caps";
 
 /** Characters of the secret shown as its prefix: `mos_` plus 8. */
 const PREFIX_LENGTH = 12;
 
-export async function createTenant(deps: Deps, name: string) {
-  const tenant = { id: newTenantId(), name, createdAt: deps.clock() };
+const toTenant = (tenant: typeof tenants.$inferSelect): TenantWire => ({
+  id: tenant.id,
+  name: tenant.name,
+  created_at: toIso(tenant.createdAt),
+  audit_retention_days: tenant.auditRetentionDays,
+});
+
+export async function createTenant(deps: Deps, name: string): Promise<TenantWire> {
+  const tenant = { id: newTenantId(), name, createdAt: deps.clock(), auditRetentionDays: DEFAULT_AUDIT_RETENTION_DAYS };
   await deps.db.insert(tenants).values(tenant);
-  return { id: tenant.id, name: tenant.name, created_at: toIso(tenant.createdAt) };
+  return toTenant(tenant);
 }
 
-export async function getTenant(deps: Deps, tenantId: string) {
+export async function getTenant(deps: Deps, tenantId: string): Promise<TenantWire> {
   const tenant = await deps.db.select().from(tenants).where(eq(tenants.id, tenantId)).get();
   if (!tenant) throw new ApiError("not_found", "tenant not found");
-  return { id: tenant.id, name: tenant.name, created_at: toIso(tenant.createdAt) };
+  return toTenant(tenant);
+}
+
+/** Changes a tenant's settings (root key): today its audit retention, which the next cron run applies. */
+export async function updateTenant(deps: Deps, tenantId: string, input: UpdateTenantWire): Promise<TenantWire> {
+  const [updated] = await deps.db
+    .update(tenants)
+    .set({ auditRetentionDays: input.audit_retention_days })
+    .where(eq(tenants.id, tenantId))
+    .returning();
+  if (!updated) throw new ApiError("not_found", "tenant not found");
+  return toTenant(updated);
 }
 
 export type KeyRow = typeof apiKeys.$inferSelect;
@@ -142,7 +161,13 @@ export async function createKey(
     rateLimitRequests: null,
     rateLimitWriteBytes: null,
   };
-  await deps.db.insert(apiKeys).values(row);
+  // The cap is checked by the insert itself, so concurrent requests cannot overshoot it (services/control-plane-caps.ts).
+  const inserted = await deps.db.run(sql`INSERT INTO api_keys (id, tenant_id, name, prefix, secret_hash, scopes, created_at,
+      last_used_at, expires_at, revoked_at, allowed_owners, allowed_cubes, created_by_key_id, rate_limit_requests, rate_limit_write_bytes)
+    SELECT ${row.id}, ${row.tenantId}, ${row.name}, ${row.prefix}, ${row.secretHash}, ${row.scopes}, ${row.createdAt},
+      NULL, ${row.expiresAt}, NULL, ${row.allowedOwners}, ${row.allowedCubes}, ${row.createdByKeyId}, NULL, NULL
+    WHERE ${keyRoomLeft(tenantId, now)}`);
+  if (inserted.meta.changes === 0) throw tooManyKeys();
   return { ...toApiKey(row), key: secret };
 }
 

@@ -5,7 +5,10 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
+import type { Retrieval } from "../../src/adapters/factory";
+import { VectorizeVectorIndex } from "../../src/adapters/vectorize-index";
 import { cubeObjectName } from "../../src/core/ids";
+import { VectorizeStandIn } from "../adapters/stand-ins";
 import { call, newTenant, remember, uniqueUser } from "../helpers";
 
 describe("after a committed write", () => {
@@ -24,6 +27,62 @@ describe("after a committed write", () => {
     const read = await call("GET", `/v1/memories/${written.body.data[0].id}`, { key });
     expect(read.body.content).toBe("expires later");
     expect(errors.mock.calls.some(([message]) => String(message).includes("the write stands"))).toBe(true);
+    errors.mockRestore();
+  });
+});
+
+interface CubeInternals {
+  retrieval: Retrieval;
+  retrievalAdapters: Retrieval | null;
+}
+
+/**
+ * A cube with a shared index (a Vectorize stand-in), so every write pushes vectors after its commit, and whose alarm
+ * storage then fails: the push's own alarm arming is the work after the commit that fails.
+ */
+async function cubeWhoseAlarmFailsAfterPush() {
+  const { key, tenantId } = await newTenant();
+  const user = uniqueUser();
+  const [first] = await remember(key, user, [{ content: "opens the cube" }]);
+  const stub = env.CUBE.getByName(cubeObjectName(tenantId, first.cube_id));
+  const standIn = await runInDurableObject(stub, (instance, state) => {
+    const cube = instance as unknown as CubeInternals;
+    const vectorize = new VectorizeStandIn(cube.retrieval.embedder.dimensions);
+    cube.retrievalAdapters = { ...cube.retrieval, remoteIndex: new VectorizeVectorIndex(vectorize) };
+    vi.spyOn(state.storage, "getAlarm").mockRejectedValue(new Error("storage unavailable"));
+    vi.spyOn(state.storage, "setAlarm").mockRejectedValue(new Error("storage unavailable"));
+    return vectorize;
+  });
+  return { key, user, standIn };
+}
+
+describe("after a committed write with a shared index", () => {
+  it("a failing alarm after the vector push does not turn a stored write into an error", { timeout: 30_000 }, async () => {
+    const { key, user, standIn } = await cubeWhoseAlarmFailsAfterPush();
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+    const written = await call("POST", "/v1/memories", { key, body: { user_id: user, memories: [{ content: "pushed after the commit" }] } });
+    expect(written.status, JSON.stringify(written.body)).toBe(201);
+    expect(standIn.upserts.length).toBeGreaterThan(0);
+    expect((await call("GET", `/v1/memories/${written.body.data[0].id}`, { key })).body.content).toBe("pushed after the commit");
+
+    const updated = await call("PATCH", `/v1/memories/${written.body.data[0].id}`, { key, body: { content: "changed after the commit" } });
+    expect(updated.status, JSON.stringify(updated.body)).toBe(200);
+    expect(errors.mock.calls.some(([message]) => String(message).includes("sending vectors to the shared index failed"))).toBe(true);
+    errors.mockRestore();
+  });
+
+  it("a committed ingest step stays done when the push after it fails", { timeout: 30_000 }, async () => {
+    const { key, user } = await cubeWhoseAlarmFailsAfterPush();
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+    const messages = [
+      { role: "user", content: "I moved to Porto in March." },
+      { role: "assistant", content: "How do you like Porto?" },
+    ];
+    const ingested = await call("POST", "/v1/memories", { key, body: { user_id: user, messages, infer: false } });
+    expect(ingested.status, JSON.stringify(ingested.body)).toBe(200);
+    expect(ingested.body.job).toMatchObject({ type: "ingest", status: "done", progress: { done: 2, total: 2 } });
+    expect(ingested.body.job.error ?? null).toBeNull();
+    expect(ingested.body.data.map((m: { content: string }) => m.content)).toEqual(messages.map((m) => m.content));
     errors.mockRestore();
   });
 });

@@ -68,6 +68,7 @@ describe("GET /openapi.json", () => {
         "DELETE /v1/keys/{key_id}",
         "POST /v1/admin/tenants",
         "GET /v1/admin/tenants/{tenant_id}",
+        "PATCH /v1/admin/tenants/{tenant_id}",
         "POST /v1/admin/tenants/{tenant_id}/keys",
         "GET /v1/admin/tenants/{tenant_id}/keys",
         "DELETE /v1/admin/tenants/{tenant_id}/keys/{key_id}",
@@ -82,6 +83,8 @@ describe("GET /openapi.json", () => {
         "POST /v1/memstore/listings/{id}/search",
         "GET /v1/memstore/listings/{id}/memories",
         "POST /v1/memstore/listings/{id}/fork",
+        "GET /v1/audit/archive",
+        "GET /v1/audit/archive/{day}",
         // The mem0-compatible facade, at mem0's own paths (trailing slashes included).
         "GET /mem0/v1/ping/",
         "POST /mem0/v3/memories/add/",

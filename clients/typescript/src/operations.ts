@@ -31,6 +31,8 @@ export type OperationKey =
   | "GET /v1/admin/tenants/{tenant_id}"
   | "GET /v1/admin/tenants/{tenant_id}/keys"
   | "GET /v1/audit"
+  | "GET /v1/audit/archive"
+  | "GET /v1/audit/archive/{day}"
   | "GET /v1/cubes"
   | "GET /v1/cubes/{id}"
   | "GET /v1/cubes/{id}/activation"
@@ -54,6 +56,7 @@ export type OperationKey =
   | "GET /v1/memstore/listings/{id}/memories"
   | "GET /v1/webhooks"
   | "GET /v1/webhooks/{id}/deliveries"
+  | "PATCH /v1/admin/tenants/{tenant_id}"
   | "PATCH /v1/memories/{id}"
   | "POST /mem0/v3/memories/"
   | "POST /mem0/v3/memories/add/"
@@ -122,6 +125,8 @@ export const OPERATIONS: Readonly<Record<OperationKey, { readonly idempotencyKey
   "GET /v1/admin/tenants/{tenant_id}": { idempotencyKey: false },
   "GET /v1/admin/tenants/{tenant_id}/keys": { idempotencyKey: false },
   "GET /v1/audit": { idempotencyKey: false },
+  "GET /v1/audit/archive": { idempotencyKey: false },
+  "GET /v1/audit/archive/{day}": { idempotencyKey: false },
   "GET /v1/cubes": { idempotencyKey: false },
   "GET /v1/cubes/{id}": { idempotencyKey: false },
   "GET /v1/cubes/{id}/activation": { idempotencyKey: false },
@@ -145,6 +150,7 @@ export const OPERATIONS: Readonly<Record<OperationKey, { readonly idempotencyKey
   "GET /v1/memstore/listings/{id}/memories": { idempotencyKey: false },
   "GET /v1/webhooks": { idempotencyKey: false },
   "GET /v1/webhooks/{id}/deliveries": { idempotencyKey: false },
+  "PATCH /v1/admin/tenants/{tenant_id}": { idempotencyKey: false },
   "PATCH /v1/memories/{id}": { idempotencyKey: true },
   "POST /mem0/v3/memories/": { idempotencyKey: false },
   "POST /mem0/v3/memories/add/": { idempotencyKey: false },

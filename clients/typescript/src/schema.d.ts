@@ -2547,7 +2547,7 @@ export interface paths {
         put?: never;
         /**
          * Share a cube: grant a user or agent read or write access (write scope)
-         * @description Granting again to the same principal replaces the grant (200; 201 when new). A key acting for the principal then reaches the cube by `cube_id` / `cube_ids`, from the next request on. Only the cube's owner side manages grants: a tenant-wide key, or a key whose `allowed_owners` include the cube's owner (not a key that reaches the cube through a grant: 403; not a key confined by `allowed_cubes`: 403).
+         * @description Granting again to the same principal replaces the grant (200; 201 when new). A key acting for the principal then reaches the cube by `cube_id` / `cube_ids`, from the next request on. A cube holds at most 1,000 grants (`MAX_GRANTS_PER_CUBE`): a new one past that is 409; replacing one is always allowed. Only the cube's owner side manages grants: a tenant-wide key, or a key whose `allowed_owners` include the cube's owner (not a key that reaches the cube through a grant: 403; not a key confined by `allowed_cubes`: 403).
          */
         post: {
             parameters: {
@@ -2611,6 +2611,15 @@ export interface paths {
                 };
                 /** @description `not_found`: No such resource in this tenant. */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `conflict`: The memory's lifecycle state (or another resource's state) forbids this change. */
+                409: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -3163,7 +3172,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
-                    /** @description `user:<id>` or `agent:<id>`, URL-encoded. */
+                    /** @description `user:<id>` or `agent:<id>`, URL-encoded; or `hex:<bytes>`, the owner exactly as stored (for owners stored with ill-formed ids before the Unicode rule: docs/erasure-and-undo.md). */
                     owner: string;
                 };
                 cookie?: never;
@@ -5290,7 +5299,7 @@ export interface paths {
         put?: never;
         /**
          * Create a key for the caller's tenant (admin scope); the secret is shown once
-         * @description `allowed_owners` and `allowed_cubes` confine the new key (for end-user devices and third-party agents). A restricted key can only mint narrower keys: scopes, owners and cubes within its own, expiry no later than its own (inherited when absent); anything wider is 403.
+         * @description `allowed_owners` and `allowed_cubes` confine the new key (for end-user devices and third-party agents). A restricted key can only mint narrower keys: scopes, owners and cubes within its own, expiry no later than its own (inherited when absent); anything wider is 403. A tenant holds at most 10,000 usable keys (neither revoked nor expired; `MAX_ACTIVE_KEYS_PER_TENANT`): one more is 409. Revoked and expired keys are deleted 30 days later.
          */
         post: {
             parameters: {
@@ -5343,6 +5352,15 @@ export interface paths {
                 };
                 /** @description `not_found`: No such resource in this tenant. */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `conflict`: The memory's lifecycle state (or another resource's state) forbids this change. */
+                409: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -6371,7 +6389,87 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        patch?: never;
+        /** Change a tenant's settings: its audit retention (root key) */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    tenant_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["UpdateTenantRequest"];
+                };
+            };
+            responses: {
+                /** @description The tenant. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Tenant"];
+                    };
+                };
+                /** @description `invalid_request`: The request is not valid (malformed JSON, wrong types, out-of-range values). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No API key, or an unknown, revoked or expired one. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The key lacks the scope this call needs. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: No such resource in this tenant. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: The key is over its requests or written bytes per minute; retry after `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `internal_error`: A bug on our side; quote the request_id. */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
         trace?: never;
     };
     "/v1/admin/tenants/{tenant_id}/keys": {
@@ -6459,7 +6557,10 @@ export interface paths {
             };
         };
         put?: never;
-        /** Create an API key for a tenant (root key); the secret is shown once */
+        /**
+         * Create an API key for a tenant (root key); the secret is shown once
+         * @description 409 when the tenant already holds 10,000 usable keys (`MAX_ACTIVE_KEYS_PER_TENANT`).
+         */
         post: {
             parameters: {
                 query?: never;
@@ -6513,6 +6614,15 @@ export interface paths {
                 };
                 /** @description `not_found`: No such resource in this tenant. */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `conflict`: The memory's lifecycle state (or another resource's state) forbids this change. */
+                409: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -6648,7 +6758,7 @@ export interface paths {
         };
         /**
          * The tenant's audit log, newest first (admin scope)
-         * @description One entry per authenticated request: actor (key id, `root` or `hook:lifecycle`), action, cube, memory ids, request id, status and time; never content. Needs `admin`: the log shows every key's actions, which a read key must not see. Entries are written just after each response, so the latest request may take a moment to appear.
+         * @description One entry per authenticated request: actor (key id, `root` or `hook:lifecycle`), action, cube, memory ids, request id, status and time; never content. Needs `admin`: the log shows every key's actions, which a read key must not see. Entries are written just after each response, so the latest request may take a moment to appear. Entries older than the tenant's retention (`audit_retention_days`, default 90) are archived by day: `GET /v1/audit/archive`.
          */
         get: {
             parameters: {
@@ -6702,6 +6812,189 @@ export interface paths {
                 };
                 /** @description `forbidden`: The key lacks the scope this call needs. */
                 403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: The key is over its requests or written bytes per minute; retry after `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `internal_error`: A bug on our side; quote the request_id. */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/audit/archive": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The tenant's archived audit days, oldest first (admin scope)
+         * @description Audit entries older than the tenant's retention leave `GET /v1/audit` and are kept in R2, one NDJSON object per UTC day. This lists those days; download one at `GET /v1/audit/archive/{day}`.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    limit?: number;
+                    /** @description `next_cursor` of the previous page (the last day it listed). */
+                    cursor?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description A page of archived days. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AuditArchiveList"];
+                    };
+                };
+                /** @description `invalid_request`: The request is not valid (malformed JSON, wrong types, out-of-range values). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No API key, or an unknown, revoked or expired one. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The key lacks the scope this call needs. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: The key is over its requests or written bytes per minute; retry after `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `internal_error`: A bug on our side; quote the request_id. */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/audit/archive/{day}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download one archived audit day as NDJSON (admin scope)
+         * @description One entry a line, oldest first, in the shape of `GET /v1/audit`'s entries plus `seq` (the entry's sequence number) and `id` (its idempotent id). 404 when the tenant has no archived entries for that day.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    day: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The day's entries, one JSON object per line. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/x-ndjson": string;
+                    };
+                };
+                /** @description `invalid_request`: The request is not valid (malformed JSON, wrong types, out-of-range values). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No API key, or an unknown, revoked or expired one. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The key lacks the scope this call needs. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: No such resource in this tenant. */
+                404: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -9625,9 +9918,18 @@ export interface components {
              * @example 2026-11-25T09:30:00Z
              */
             created_at: string;
+            /**
+             * @description Days of audit entries `GET /v1/audit` keeps; older whole days move to `GET /v1/audit/archive`.
+             * @example 90
+             */
+            audit_retention_days: number;
         };
         CreateTenantRequest: {
             name: string;
+        };
+        UpdateTenantRequest: {
+            /** @description Days of audit entries kept hot (7–365, default 90). The next cron run archives whole days older than that to R2; lengthening it does not bring archived days back. */
+            audit_retention_days: number;
         };
         AuditPage: {
             data: components["schemas"]["AuditEntry"][];
@@ -9665,6 +9967,25 @@ export interface components {
             detail: {
                 [key: string]: unknown;
             };
+        };
+        AuditArchiveList: {
+            data: components["schemas"]["AuditArchiveDay"][];
+            next_cursor: string | null;
+        };
+        AuditArchiveDay: {
+            /**
+             * @description The UTC day whose entries the object holds.
+             * @example 2026-08-14
+             */
+            day: string;
+            /** @description Size of the NDJSON object. */
+            bytes: number;
+            /**
+             * Format: date-time
+             * @description When the object was last written (late entries of a day are merged in).
+             * @example 2026-11-25T09:30:00Z
+             */
+            archived_at: string;
         };
         Mem0Ping: {
             /** @enum {string} */
