@@ -4,7 +4,7 @@
  * (core/mmr.ts). Synchronous SQL, like the store.
  */
 import type { VectorMatch } from "../../src/adapters/types";
-import { CHANNEL_WEIGHTS, type Channel, type ChannelRanking, fuse } from "../../src/core/fusion";
+import { CHANNEL_WEIGHTS, type Channel, type ChannelRanking, SUPPORT_CHANNELS, fuse } from "../../src/core/fusion";
 import { matchAny } from "../../src/core/fts-query";
 import { mmr } from "../../src/core/mmr";
 import { type ScoringSignals, finalScore } from "../../src/core/scoring";
@@ -132,9 +132,12 @@ export class CubeSearch {
       .sort((a, b) => b.score - a.score);
     const hits = mmr(kept, request.topK, request.mmrLambda);
     const memories = this.store.findMany(ref, hits.map((hit) => hit.id));
+    const weak = weakNeighbours(rankings);
     return hits.flatMap(({ id, score, channels, ranks }) => {
       const memory = memories.get(id);
-      return memory ? [{ memory, score, channels, ranks }] : [];
+      if (!memory) return [];
+      const hit: SearchHit = { memory, score, channels, ranks };
+      return [weak.has(id) && channels.every((c) => c === "vector" || SUPPORT_CHANNELS.has(c)) ? { ...hit, weak: true } : hit];
     });
   }
 
@@ -348,6 +351,22 @@ export class CubeSearch {
       }
     }
   }
+}
+
+/**
+ * The vector channel's candidates below full strength (similarity under the embedder's confidentSimilarity). The
+ * channel always answers with the nearest memories, however far; a hit no other content channel found and that is
+ * one of these is a weak neighbour (SearchHit.weak).
+ */
+function weakNeighbours(rankings: readonly ChannelRanking[]): Set<string> {
+  const weak = new Set<string>();
+  for (const { channel, ids, strengths } of rankings) {
+    if (channel !== "vector" || !strengths) continue;
+    ids.forEach((id, i) => {
+      if ((strengths[i] ?? 1) < 1) weak.add(id);
+    });
+  }
+  return weak;
 }
 
 /** What scoring and MMR read of a candidate. */
