@@ -11,6 +11,7 @@ import { type ScoringSignals, finalScore } from "../../src/core/scoring";
 import { ID_LIST_CHUNK } from "../../src/core/sql-limits";
 import { type SqlFragment, compileFilter, compileWhere, placeholders, validAt } from "./filters";
 import { QueryCentring } from "./centroid";
+import { lexicalCoverage } from "./lexical-coverage";
 import type { CubeRef, SearchHit, SearchRequestInternal } from "./protocol";
 import { expandedRanking } from "./search-expand";
 import type { CubeStore } from "./store";
@@ -110,6 +111,7 @@ export class CubeSearch {
         : // Working memory is a support channel: it only reorders candidates the filtered channels found.
           { channel, ids: channel === "working" ? working : this.channel(channel, request, where) },
     );
+    this.weighLexical(rankings, request.terms);
     const expanded = this.expanded(request, where, rankings);
     if (expanded) rankings.push(expanded);
     // Scheduler signals move a score by at most ±15%, so only the best fused candidates can still reach the top k;
@@ -139,6 +141,16 @@ export class CubeSearch {
       const hit: SearchHit = { memory, score, channels, ranks };
       return [weak.has(id) && channels.every((c) => c === "vector" || SUPPORT_CHANNELS.has(c)) ? { ...hit, weak: true } : hit];
     });
+  }
+
+  /** Gives the lexical ranking strengths: each candidate's IDF-weighted coverage of the query (cube/lexical-coverage.ts). */
+  private weighLexical(rankings: ChannelRanking[], terms: readonly string[]): void {
+    const at = rankings.findIndex((r) => r.channel === "lexical");
+    const lexical = rankings[at];
+    if (!lexical) return;
+    const index = { sql: this.sql, documents: this.counts.documents, documentCount: (term: string) => this.documentCount(matchAny([term])!) };
+    const strengths = lexicalCoverage(index, lexical.ids, this.discriminating(terms));
+    if (strengths) rankings[at] = { ...lexical, strengths };
   }
 
   /** The lexical ranking again with the words its best hits share (cube/search-expand.ts), if it adds any. */
