@@ -338,7 +338,9 @@ export class CubeDurableObject extends DurableObject<Env> {
         .sort((a, b) => b.rerankScore - a.rerankScore || b.score - a.score);
     }
     hits = hits.slice(0, request.topK);
-    if (request.asOf !== undefined || request.settle === false) return hits;
+    if (request.asOf !== undefined) return hits.map(({ weak: _weak, ...hit }) => hit);
+    // Unsettled hits keep their `weak` mark: the multi-cube search hands the kept ones back to settleHits.
+    if (request.settle === false) return hits;
     return this.settle(ref, hits, now);
   }
 
@@ -351,14 +353,13 @@ export class CubeDurableObject extends DurableObject<Env> {
   }
 
   private async settle(ref: CubeRef, hits: SearchHit[], now: number): Promise<SearchHit[]> {
-    // A hit on an archived memory brings it back from R2, so the caller gets its full text.
-    const restored = await this.restoreArchived(ref, hits.filter((h) => h.memory.state === "archived").map((h) => h.memory.id), SYSTEM);
-    const accessed = this.store.recordAccess(
-      hits.map((hit) => restored.get(hit.memory.id) ?? hit.memory),
-      now,
-    );
+    // A hit on an archived memory brings it back from R2, so the caller gets its full text, and counts as a read —
+    // unless it is a weak nearest neighbour, listed only because top_k asked for k results (SearchHit.weak).
+    const found = hits.filter((hit) => !hit.weak);
+    const restored = await this.restoreArchived(ref, found.filter((h) => h.memory.state === "archived").map((h) => h.memory.id), SYSTEM);
+    const accessed = new Map(this.store.recordAccess(found.map((hit) => restored.get(hit.memory.id) ?? hit.memory), now).map((m) => [m.id, m]));
     this.writeAccessesSoon();
-    return hits.map((hit, i) => ({ ...hit, memory: accessed[i]! }));
+    return hits.map(({ weak: _weak, ...hit }) => ({ ...hit, memory: accessed.get(hit.memory.id) ?? hit.memory }));
   }
 
   // ── MemReader ──────────────────────────────────────────────────────────────────────────────────────────────

@@ -147,6 +147,11 @@ export interface SearchHit {
   ranks: ChannelRank[];
   /** The reranker's relevance, when the request asked for reranking. */
   rerankScore?: number;
+  /**
+   * Set when only the vector channel found it, nearer than nothing but below the embedder's confidentSimilarity: a
+   * nearest neighbour listed because top_k asked for k results. It is not restored from R2 or counted as read.
+   */
+  weak?: true;
 }
 
 /** What every mutation returns: its result, the cube's live count after it, and whether it was a replay. */

@@ -4,13 +4,14 @@
  * (core/mmr.ts). Synchronous SQL, like the store.
  */
 import type { VectorMatch } from "../../src/adapters/types";
-import { CHANNEL_WEIGHTS, type Channel, type ChannelRanking, fuse } from "../../src/core/fusion";
+import { CHANNEL_WEIGHTS, type Channel, type ChannelRanking, SUPPORT_CHANNELS, fuse } from "../../src/core/fusion";
 import { matchAny } from "../../src/core/fts-query";
 import { mmr } from "../../src/core/mmr";
 import { type ScoringSignals, finalScore } from "../../src/core/scoring";
 import { ID_LIST_CHUNK } from "../../src/core/sql-limits";
 import { type SqlFragment, compileFilter, compileWhere, placeholders, validAt } from "./filters";
 import { QueryCentring } from "./centroid";
+import { lexicalCoverage } from "./lexical-coverage";
 import type { CubeRef, SearchHit, SearchRequestInternal } from "./protocol";
 import { expandedRanking } from "./search-expand";
 import type { CubeStore } from "./store";
@@ -110,6 +111,7 @@ export class CubeSearch {
         : // Working memory is a support channel: it only reorders candidates the filtered channels found.
           { channel, ids: channel === "working" ? working : this.channel(channel, request, where) },
     );
+    this.weighLexical(rankings, request.terms);
     const expanded = this.expanded(request, where, rankings);
     if (expanded) rankings.push(expanded);
     // Scheduler signals move a score by at most ±15%, so only the best fused candidates can still reach the top k;
@@ -132,10 +134,23 @@ export class CubeSearch {
       .sort((a, b) => b.score - a.score);
     const hits = mmr(kept, request.topK, request.mmrLambda);
     const memories = this.store.findMany(ref, hits.map((hit) => hit.id));
+    const weak = weakNeighbours(rankings);
     return hits.flatMap(({ id, score, channels, ranks }) => {
       const memory = memories.get(id);
-      return memory ? [{ memory, score, channels, ranks }] : [];
+      if (!memory) return [];
+      const hit: SearchHit = { memory, score, channels, ranks };
+      return [weak.has(id) && channels.every((c) => c === "vector" || SUPPORT_CHANNELS.has(c)) ? { ...hit, weak: true } : hit];
     });
+  }
+
+  /** Gives the lexical ranking strengths: each candidate's IDF-weighted coverage of the query (cube/lexical-coverage.ts). */
+  private weighLexical(rankings: ChannelRanking[], terms: readonly string[]): void {
+    const at = rankings.findIndex((r) => r.channel === "lexical");
+    const lexical = rankings[at];
+    if (!lexical) return;
+    const index = { sql: this.sql, documents: this.counts.documents, documentCount: (term: string) => this.documentCount(matchAny([term])!) };
+    const strengths = lexicalCoverage(index, lexical.ids, this.discriminating(terms));
+    if (strengths) rankings[at] = { ...lexical, strengths };
   }
 
   /** The lexical ranking again with the words its best hits share (cube/search-expand.ts), if it adds any. */
@@ -348,6 +363,22 @@ export class CubeSearch {
       }
     }
   }
+}
+
+/**
+ * The vector channel's candidates below full strength (similarity under the embedder's confidentSimilarity). The
+ * channel always answers with the nearest memories, however far; a hit no other content channel found and that is
+ * one of these is a weak neighbour (SearchHit.weak).
+ */
+function weakNeighbours(rankings: readonly ChannelRanking[]): Set<string> {
+  const weak = new Set<string>();
+  for (const { channel, ids, strengths } of rankings) {
+    if (channel !== "vector" || !strengths) continue;
+    ids.forEach((id, i) => {
+      if ((strengths[i] ?? 1) < 1) weak.add(id);
+    });
+  }
+  return weak;
 }
 
 /** What scoring and MMR read of a candidate. */

@@ -62,8 +62,11 @@ export const CHANNEL_WEIGHTS: Readonly<Record<Channel, number>> = { lexical: 1, 
 
 /**
  * Fuses the channels' rankings. Support channels reorder near-ties of the content channels, so their weight is
- * relative to the strongest content channel that answered: next to lexical (1) they count as listed; when only a
- * weakly weighted vector channel answered, they shrink with it instead of outvoting it.
+ * relative to the evidence the content channels found for the candidate — the largest weight × strength among them,
+ * against the strongest content channel that answered: for a full lexical match they count as listed; for a memory
+ * only a weakly weighted vector channel found, and weakly, they shrink with it instead of outvoting it. (Relative to
+ * the strongest channel alone, "recent" and "working" decided the order of the meaning-only candidates whenever a
+ * single word matched anything lexically: paraphrase bench, issue 12.)
  */
 export function fuse(rankings: readonly ChannelRanking[], weights = CHANNEL_WEIGHTS, k = RRF_K): FusedCandidate[] {
   const answered = rankings.filter((r) => r.ids.length > 0);
@@ -72,28 +75,32 @@ export function fuse(rankings: readonly ChannelRanking[], weights = CHANNEL_WEIG
   const weightOf = (r: ChannelRanking) => (SUPPORT_CHANNELS.has(r.channel) ? weights[r.channel] * content : ownWeight(r));
   const best = answered.reduce((sum, r) => sum + weightOf(r) / (k + 1), 0);
   if (best === 0) return [];
-  const byId = new Map<string, { score: number; parts: { channel: Channel; part: number; rank: number }[] }>();
+  const byId = new Map<string, { parts: { channel: Channel; part: number; rank: number; evidence: number }[] }>();
   for (const ranking of answered) {
     const { channel, ids, strengths } = ranking;
     const weight = weightOf(ranking);
     ids.forEach((id, index) => {
       const strength = Math.min(1, Math.max(0, strengths?.[index] ?? 1));
       const part = (weight * strength) / (k + index + 1);
-      const entry = byId.get(id) ?? { score: 0, parts: [] };
-      entry.score += part;
+      const entry = byId.get(id) ?? { parts: [] };
       // A channel that answered twice (the lexical channel with an expanded query) counts once in the breakdown:
       // its parts add up, and its rank is the better of the two.
       const same = entry.parts.find((p) => p.channel === channel);
+      const evidence = ownWeight(ranking) * strength;
       if (same) {
         same.part += part;
         same.rank = Math.min(same.rank, index + 1);
-      } else entry.parts.push({ channel, part, rank: index + 1 });
+        same.evidence = Math.max(same.evidence, evidence);
+      } else entry.parts.push({ channel, part, rank: index + 1, evidence });
       byId.set(id, entry);
     });
   }
   return [...byId]
     .filter(([, { parts }]) => parts.some((p) => !SUPPORT_CHANNELS.has(p.channel)))
-    .map(([id, { score, parts }]) => {
+    .map(([id, { parts }]) => {
+      const evidence = Math.max(...parts.filter((p) => !SUPPORT_CHANNELS.has(p.channel)).map((p) => p.evidence));
+      for (const p of parts) if (SUPPORT_CHANNELS.has(p.channel)) p.part *= Math.min(1, evidence / content);
+      const score = parts.reduce((sum, p) => sum + p.part, 0);
       parts.sort((a, b) => b.part - a.part);
       return {
         id,

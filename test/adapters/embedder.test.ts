@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { LOCAL_TABLE_ID, LocalEmbedder } from "../../src/adapters/local-embedder";
-import { TABLE_BASE64, TABLE_ID, TABLE_SHA256 } from "../../src/adapters/local-embedder/glove-100d-int8";
+import { TABLE_BASE64, TABLE_ID, TABLE_SHA256 } from "../../src/adapters/local-embedder/word-table-int8";
 import { WorkersAiEmbedder, batches } from "../../src/adapters/workers-ai-embedder";
 import { embedderContract } from "./contracts";
 import { EmbeddingModelStandIn } from "./stand-ins";
 
-embedderContract("local (GloVe 100-d int8)", () => new LocalEmbedder(), { semantic: true });
+embedderContract("local (GloVe + distilled USE, 128-d int8)", () => new LocalEmbedder(), { semantic: true });
 embedderContract("Workers AI bge-m3 (stand-in binding)", () => new WorkersAiEmbedder(new EmbeddingModelStandIn()), {
   semantic: false,
 });

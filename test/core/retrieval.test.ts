@@ -81,6 +81,24 @@ describe("fusion (weighted RRF)", () => {
     expect(strong.find((c) => c.id === "b")!.fused).toBeCloseTo((1 / (RRF_K + 2) + 0.1 / (RRF_K + 1)) / (1.1 / (RRF_K + 1)), 10);
   });
 
+  it("weighs support for a candidate by the evidence found for it: a weak meaning-only match is not lifted by it", () => {
+    const weights = { lexical: 1, vector: 0.3, tag: 0.6, recent: 0.1, working: 0.1 };
+    // One word of the question matched something lexically. Recent and working on the vector channel's 20th
+    // neighbour used to count 0.1 of a lexical first place each and lift it over the first (0.24 / 80 + 0.2 / 61 >
+    // 0.24 / 61); relative to its own evidence (0.3 × 0.8) they reorder near-ties only.
+    const ids = Array.from({ length: 20 }, (_, i) => `v${i + 1}`);
+    const fused = fuse([
+      { channel: "lexical", ids: ["word"] },
+      { channel: "vector", ids, strengths: ids.map(() => 0.8) },
+      { channel: "recent", ids: ["v20"] },
+      { channel: "working", ids: ["v20"] },
+    ], weights);
+    expect(fused.slice(0, 2).map((c) => c.id)).toEqual(["word", "v1"]);
+    const v20 = fused.find((c) => c.id === "v20")!;
+    const best = (1 + 0.3 + 0.1 + 0.1) / (RRF_K + 1);
+    expect(v20.fused).toBeCloseTo((0.24 / (RRF_K + 20) + (2 * 0.1 * 0.24) / (RRF_K + 1)) / best, 10);
+  });
+
   it("weights channels: a tag hit counts less than a lexical one at the same rank", () => {
     const fused = fuse([
       { channel: "lexical", ids: ["lex"] },

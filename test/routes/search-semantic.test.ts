@@ -242,7 +242,10 @@ describe("rerank", () => {
     const { key } = await newTenant();
     const user = uniqueUser();
     const memories = await remember(key, user, [
-      { content: "my red bike is in the garage", importance: 0, priority: 0 },
+      // The reranker's favourite: every word, adjacent and in order. Fusion weighs coverage too (the lexical
+      // channel's strengths), so a shorter memory with every word, out of order and with better signals, comes first.
+      { content: "the red bike garage reopened on the long high street last winter", importance: 0, priority: 0 },
+      { content: "the garage keeps a bike, and it is red", importance: 1, priority: 100 },
       { content: "the bike shop on the corner", importance: 1, priority: 100 },
       { content: "a red kite stuck in the tree", importance: 1, priority: 100 },
       { content: "the garage door is jammed", importance: 1, priority: 100 },
