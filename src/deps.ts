@@ -3,7 +3,7 @@
  * a binding that the configuration needs and that is missing fails loudly here instead of degrading silently.
  */
 import { systemClock } from "./core/time";
-import { createDb } from "./db/client";
+import { type Db, createDb } from "./db/client";
 import { ConfigError } from "./errors";
 import { queueBookkeeping } from "./services/bookkeeping";
 import type { Deps } from "./services/context";
@@ -21,8 +21,12 @@ export function createDeps(env: Env): Deps {
   if (rootKey !== undefined && rootKey.length < MIN_ROOT_KEY_LENGTH) {
     throw new ConfigError(`ROOT_KEY must be at least ${MIN_ROOT_KEY_LENGTH} characters`);
   }
+  let db: Db | undefined;
   return {
-    db: createDb(env.DB),
+    // Built on first use: a warm request never touches D1 (docs/hot-path.md), so it never needs the client.
+    get db() {
+      return (db ??= createDb(env.DB));
+    },
     cubes: env.CUBE,
     clock: systemClock,
     rootKey,
