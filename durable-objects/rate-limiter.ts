@@ -5,8 +5,8 @@
  * only in memory would then reset long before their minute was over.
  *
  * It is also where a key's revocation takes effect without D1 (docs/hot-path.md): every request of a key reaches its
- * limiter (waited for, or counted right after the response within the headroom of services/rate-limit.ts), so
- * revoking tells the limiter first and from then on it answers `revoked` to every isolate.
+ * limiter (waited for, or, within the headroom of services/rate-limit.ts, counted with the isolate's next waited-for
+ * request of the key), so revoking tells the limiter first and from then on it answers `revoked` to every isolate.
  */
 import { DurableObject } from "cloudflare:workers";
 
@@ -92,14 +92,24 @@ export class RateWindow {
     return null;
   }
 
-  private count(now: number, writeBytes: number): void {
+  /**
+   * Counts requests that were already served (admitted from an isolate's headroom, services/rate-limit.ts), whatever
+   * the window holds: they happened. Later requests are decided against them.
+   */
+  record(nowMs: number, requests: number, writeBytes: number): void {
+    const now = Math.floor(nowMs / 1000);
+    this.buckets = this.buckets.filter(([second]) => second > now - WINDOW_SECONDS);
+    if (requests > 0 || writeBytes > 0) this.count(now, writeBytes, requests);
+  }
+
+  private count(now: number, writeBytes: number, requests = 1): void {
     const bucket = this.buckets.find(([second]) => second === now);
     if (bucket) {
-      bucket[1] += 1;
+      bucket[1] += requests;
       bucket[2] += writeBytes;
       return;
     }
-    this.buckets.push([now, 1, writeBytes]);
+    this.buckets.push([now, requests, writeBytes]);
     // A clock that stepped back leaves a later bucket last; keep them in order for readers of the snapshot.
     this.buckets.sort((a, b) => a[0] - b[0]);
   }
@@ -114,6 +124,11 @@ export interface AdmitRequest {
   defaults: RateLimits;
   /** The key's own limits (`api_keys.rate_limit_*`, null = the default), from the Worker's copy of the key row. */
   own: KeyLimits;
+  /**
+   * Requests of the key this isolate served from its headroom since it last asked (and their bytes): counted before
+   * this one is decided, unconditionally. Absent = none.
+   */
+  served?: { requests: number; writeBytes: number };
 }
 
 export interface KeyLimits {
@@ -143,8 +158,10 @@ export class RateLimiterDurableObject extends DurableObject<Env> {
     };
     // Nothing below awaits: deciding and counting happen in one turn, so concurrent requests cannot both take the
     // last unit of the window.
-    const decision = this.window.admit(this.clock(), request.writeBytes, limits);
-    if (decision.allowed) this.ctx.storage.kv.put(WINDOW_STORAGE_KEY, this.window.snapshot);
+    const now = this.clock();
+    if (request.served) this.window.record(now, request.served.requests, request.served.writeBytes);
+    const decision = this.window.admit(now, request.writeBytes, limits);
+    if (decision.allowed || request.served) this.ctx.storage.kv.put(WINDOW_STORAGE_KEY, this.window.snapshot);
     return decision;
   }
 

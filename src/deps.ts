@@ -6,7 +6,7 @@ import { createChatModel } from "./adapters/chat-factory";
 import type { ChatModel } from "./core/llm";
 import { type Retrieval, createRetrieval } from "./adapters/factory";
 import { systemClock } from "./core/time";
-import { createDb } from "./db/client";
+import { type Db, createDb } from "./db/client";
 import { ConfigError } from "./errors";
 import { queueBookkeeping } from "./services/bookkeeping";
 import type { Deps } from "./services/context";
@@ -25,8 +25,12 @@ export function createDeps(env: Env): Deps {
     throw new ConfigError(`ROOT_KEY must be at least ${MIN_ROOT_KEY_LENGTH} characters`);
   }
   let retrieval: Retrieval | undefined;
+  let db: Db | undefined;
   return {
-    db: createDb(env.DB),
+    // Built on first use: a warm request never touches D1 (docs/hot-path.md), so it never needs the client.
+    get db() {
+      return (db ??= createDb(env.DB));
+    },
     cubes: env.CUBE,
     clock: systemClock,
     rootKey,

@@ -1,9 +1,23 @@
 /** Hashing helpers on WebCrypto (present in workerd and Node alike). */
 
-const hex = (buffer: ArrayBuffer) => [...new Uint8Array(buffer)].map((b) => b.toString(16).padStart(2, "0")).join("");
+const HEX_BYTES = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
+
+/** Lower-case hex of the bytes. */
+export function hex(buffer: ArrayBuffer): string {
+  let out = "";
+  for (const b of new Uint8Array(buffer)) out += HEX_BYTES[b];
+  return out;
+}
+
+const utf8 = new TextEncoder();
+
+/** The SHA-256 digest of the text's UTF-8 bytes. */
+export function sha256(text: string): Promise<ArrayBuffer> {
+  return crypto.subtle.digest("SHA-256", utf8.encode(text));
+}
 
 export async function sha256Hex(text: string): Promise<string> {
-  return hex(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
+  return hex(await sha256(text));
 }
 
 /** Literal text in {@link canonicalJson}'s work stack, as opposed to a value still to write. */

@@ -22,30 +22,45 @@ export const isWellFormed = (text: string) => !LONE_SURROGATE.test(text);
 const utf8 = new TextEncoder();
 const stringBytes = (text: string) => utf8.encode(JSON.stringify(text)).length;
 
-/** What is wrong with `value` against `bounds` (the first problem met), or null when it is within them. */
+/**
+ * What is wrong with `value` against `bounds` (the first problem met), or null when it is within them. Every
+ * request body passes through here (routes/json-guard.ts), so the walk allocates little: two parallel stacks, no
+ * entry arrays, and no byte counting when `bounds.bytes` is unbounded.
+ */
 export function jsonBoundsProblem(value: unknown, bounds: JsonBounds): string | null {
-  const stack: { value: unknown; depth: number }[] = [{ value, depth: 0 }];
+  const countBytes = bounds.bytes !== Infinity;
+  const values: unknown[] = [value];
+  const depths: number[] = [0];
   let nodes = 0;
   let bytes = 0;
-  while (stack.length > 0) {
-    const { value: node, depth } = stack.pop()!;
+  while (values.length > 0) {
+    const node = values.pop();
+    const depth = depths.pop()!;
     if (++nodes > bounds.nodes) return `holds more than ${bounds.nodes} values`;
     if (node !== null && typeof node === "object") {
       if (depth + 1 > bounds.depth) return `nests deeper than ${bounds.depth} levels`;
-      const entries = Array.isArray(node) ? node.map((child) => [null, child] as const) : Object.entries(node);
-      // Brackets and commas; keys with their quotes and colon.
-      bytes += 2 + Math.max(0, entries.length - 1);
-      for (const [key, child] of entries) {
-        if (key !== null) {
-          if (!isWellFormed(key)) return "has a key that is not well-formed Unicode (a lone surrogate)";
-          bytes += stringBytes(key) + 1;
+      if (Array.isArray(node)) {
+        // Brackets and commas.
+        if (countBytes) bytes += 2 + Math.max(0, node.length - 1);
+        for (const child of node) {
+          values.push(child);
+          depths.push(depth + 1);
         }
-        stack.push({ value: child, depth: depth + 1 });
+      } else {
+        const keys = Object.keys(node);
+        if (countBytes) bytes += 2 + Math.max(0, keys.length - 1);
+        for (const key of keys) {
+          if (!isWellFormed(key)) return "has a key that is not well-formed Unicode (a lone surrogate)";
+          // The key with its quotes and colon.
+          if (countBytes) bytes += stringBytes(key) + 1;
+          values.push((node as Record<string, unknown>)[key]);
+          depths.push(depth + 1);
+        }
       }
     } else if (typeof node === "string") {
       if (!isWellFormed(node)) return "has a string that is not well-formed Unicode (a lone surrogate)";
-      bytes += stringBytes(node);
-    } else {
+      if (countBytes) bytes += stringBytes(node);
+    } else if (countBytes) {
       bytes += (JSON.stringify(node) ?? "null").length;
     }
     if (bytes > bounds.bytes) return `must serialise to at most ${bounds.bytes} bytes`;

@@ -10,7 +10,7 @@
 import { eq } from "drizzle-orm";
 import { ExpiringCache } from "../core/expiring-cache";
 import { RefreshingCache } from "../core/refreshing-cache";
-import { sha256Hex } from "../core/hash";
+import { hex, sha256 } from "../core/hash";
 import { apiKeys } from "../db/schema";
 import { ApiError } from "../errors";
 import type { ScopeName } from "../schemas/admin";
@@ -89,14 +89,17 @@ export function bearerToken(header: string | undefined): string {
   return match[1];
 }
 
-/** Equal-time comparison of two secrets through their digests, so timing says nothing about either. */
-async function sameSecret(a: string, b: string): Promise<boolean> {
-  const encoder = new TextEncoder();
-  const [da, db] = await Promise.all([
-    crypto.subtle.digest("SHA-256", encoder.encode(a)),
-    crypto.subtle.digest("SHA-256", encoder.encode(b)),
-  ]);
-  return crypto.subtle.timingSafeEqual(da, db);
+/** The root key's digest, computed once per isolate (the key is a secret that changes only with a deploy). */
+let rootDigest: { key: string; digest: ArrayBuffer } | null = null;
+
+/**
+ * Equal-time comparison of a token's digest with the root key's, so timing says nothing about either. The token's
+ * digest is the one the key lookup uses too: one SHA-256 per request instead of three.
+ */
+async function isRootKey(tokenDigest: ArrayBuffer, rootKey: string): Promise<boolean> {
+  // The resolved bytes are kept, not the promise: a promise is tied to the request that created it in workerd.
+  if (rootDigest?.key !== rootKey) rootDigest = { key: rootKey, digest: await sha256(rootKey) };
+  return crypto.subtle.timingSafeEqual(tokenDigest, rootDigest.digest);
 }
 
 /**
@@ -108,9 +111,10 @@ export async function authenticate(
   background: (work: Promise<unknown>) => void,
 ): Promise<Principal> {
   const token = bearerToken(authorization);
-  if (deps.rootKey && (await sameSecret(token, deps.rootKey))) return { kind: "root" };
+  const tokenDigest = await sha256(token);
+  if (deps.rootKey && (await isRootKey(tokenDigest, deps.rootKey))) return { kind: "root" };
 
-  const secretHash = await sha256Hex(token);
+  const secretHash = hex(tokenDigest);
   const now = deps.clock();
   const cached = knownKeys.lookup(secretHash, now);
   if (cached?.refresh) background(readKey(deps, secretHash));

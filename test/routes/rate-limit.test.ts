@@ -4,8 +4,8 @@
  */
 import { runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
-import { type RateLimits, RateWindow } from "../../durable-objects/rate-limiter";
+import { describe, expect, it, vi } from "vitest";
+import { type RateLimits, RateLimiterDurableObject, RateWindow } from "../../durable-objects/rate-limiter";
 import { call, errorOf, newTenant, uniqueUser } from "../helpers";
 
 describe("RateWindow", () => {
@@ -48,6 +48,14 @@ describe("RateWindow", () => {
     const window = new RateWindow([[0, 1, 900], [20, 1, 0]]);
     // Requests free up at 60 (second 0 leaves), but so do the bytes: one wait covers both.
     expect(window.admit(s(30), 200, limits(2, 1000))).toEqual({ allowed: false, exceeded: "requests", limit: 2, retryAfterSeconds: 30 });
+  });
+
+  it("records requests already served whatever the limits, and decides later ones against them", () => {
+    const window = new RateWindow([[0, 1, 0]]);
+    window.record(s(1), 5, 300);
+    expect(window.snapshot).toEqual([[0, 1, 0], [1, 5, 300]]);
+    expect(window.admit(s(2), 0, limits(7)).allowed).toBe(true);
+    expect(window.admit(s(2), 0, limits(7))).toMatchObject({ allowed: false, exceeded: "requests" });
   });
 
   it("treats 0 as no limit", () => {
@@ -177,21 +185,31 @@ describe("rate limits per key", () => {
 });
 
 describe("keys far from their limits", () => {
-  it("are admitted without waiting for the limiter, and every request is still counted", async () => {
+  it("are admitted without waiting for the limiter, counted with the next request that waits, and every request is counted", async () => {
     const { key, keyId } = await newTenant();
     const user = uniqueUser();
-    await call("POST", "/v1/memories", { key, body: { user_id: user, memories: [{ content: "x" }] } });
-    for (let i = 0; i < 40; i++) expect((await call("GET", `/v1/memories?user_id=${user}`, { key })).status).toBe(200);
+    const admits = vi.spyOn(RateLimiterDurableObject.prototype, "admit");
+    try {
+      await call("POST", "/v1/memories", { key, body: { user_id: user, memories: [{ content: "x" }] } });
+      for (let i = 0; i < 40; i++) expect((await call("GET", `/v1/memories?user_id=${user}`, { key })).status).toBe(200);
+      // One limiter call per up to 20 requests (the headroom), or per second on a slow run; one per request before.
+      expect(admits.mock.calls.length).toBeGreaterThanOrEqual(2);
+      expect(admits.mock.calls.length).toBeLessThanOrEqual(8);
+    } finally {
+      admits.mockRestore();
+    }
     const counted = () =>
       runInDurableObject(env.RATE_LIMITER.getByName(keyId), (_instance, state) =>
         (state.storage.kv.get<[number, number, number][]>("window") ?? []).reduce((sum, [, requests]) => sum + requests, 0),
       );
-    // Requests admitted on the isolate's headroom are counted after their responses: wait for the last counts.
-    let total = await counted();
-    for (let i = 0; i < 100 && total < 41; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      total = await counted();
+    // Past the headroom's second the next request waits for the limiter and carries the ones served since.
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      vi.setSystemTime(Date.now() + 1_001);
+      expect((await call("GET", `/v1/memories?user_id=${user}`, { key })).status).toBe(200);
+    } finally {
+      vi.useRealTimers();
     }
-    expect(total).toBe(41);
+    expect(await counted()).toBe(42);
   });
 });
