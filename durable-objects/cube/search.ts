@@ -13,6 +13,7 @@ import { type SqlFragment, compileFilter, compileWhere, placeholders, validAt } 
 import { QueryCentring } from "./centroid";
 import type { CubeRef, SearchHit, SearchRequestInternal } from "./protocol";
 import { expandedRanking } from "./search-expand";
+import { subjectRanking } from "./search-subject";
 import type { CubeStore } from "./store";
 import type { VectorStore } from "./vector-store";
 
@@ -112,6 +113,8 @@ export class CubeSearch {
     );
     const expanded = this.expanded(request, where, rankings);
     if (expanded) rankings.push(expanded);
+    const subject = request.channels.includes("lexical") ? this.subject(request, where) : null;
+    if (subject) rankings.push(subject);
     // Scheduler signals move a score by at most ±15%, so only the best fused candidates can still reach the top k;
     // loading just those keeps row parsing off the hot path.
     const weights = { ...CHANNEL_WEIGHTS, vector: semantic?.fusionWeight ?? CHANNEL_WEIGHTS.vector };
@@ -152,6 +155,20 @@ export class CubeSearch {
       },
       this.discriminating(request.terms),
       lexical.ids,
+    );
+  }
+
+  /** The question's other words ranked among the memories of a person it names (cube/search-subject.ts), if any. */
+  private subject(request: SearchRequestInternal, where: SqlFragment): ChannelRanking | null {
+    const filter = where.clauses.join(" AND ");
+    return subjectRanking(
+      {
+        documents: this.counts.documents,
+        documentCount: (match) => this.documentCount(match),
+        rank: (match) => this.lexical(match, filter, where.params),
+      },
+      request.terms,
+      this.discriminating(request.terms),
     );
   }
 
