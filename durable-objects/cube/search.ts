@@ -13,7 +13,7 @@ import { type SqlFragment, compileFilter, compileWhere, placeholders, validAt } 
 import { QueryCentring } from "./centroid";
 import type { CubeRef, SearchHit, SearchRequestInternal } from "./protocol";
 import { expandedRanking } from "./search-expand";
-import { subjectRanking } from "./search-subject";
+import { subQueryRankings } from "./search-subject";
 import type { CubeStore } from "./store";
 import type { VectorStore } from "./vector-store";
 
@@ -113,8 +113,7 @@ export class CubeSearch {
     );
     const expanded = this.expanded(request, where, rankings);
     if (expanded) rankings.push(expanded);
-    const subject = request.channels.includes("lexical") ? this.subject(request, where) : null;
-    if (subject) rankings.push(subject);
+    if (request.channels.includes("lexical")) rankings.push(...this.subject(request, where));
     // Scheduler signals move a score by at most ±15%, so only the best fused candidates can still reach the top k;
     // loading just those keeps row parsing off the hot path.
     const weights = { ...CHANNEL_WEIGHTS, vector: semantic?.fusionWeight ?? CHANNEL_WEIGHTS.vector };
@@ -158,10 +157,10 @@ export class CubeSearch {
     );
   }
 
-  /** The question's other words ranked among the memories of a person it names (cube/search-subject.ts), if any. */
-  private subject(request: SearchRequestInternal, where: SqlFragment): ChannelRanking | null {
+  /** The question's words ranked among the memories of a person it names, and each alone (cube/search-subject.ts). */
+  private subject(request: SearchRequestInternal, where: SqlFragment): ChannelRanking[] {
     const filter = where.clauses.join(" AND ");
-    return subjectRanking(
+    return subQueryRankings(
       {
         documents: this.counts.documents,
         documentCount: (match) => this.documentCount(match),

@@ -1,11 +1,16 @@
 /**
- * Subject sub-queries. A question about a person ("What activities has Melanie done with her family?") is answered
+ * Subject and aspect sub-queries. A question about a person ("What activities has Melanie done with her family?") is answered
  * by what that person said or did, and a memory names its subject first: a chat turn is written "Melanie: …", an
  * extracted memory "Melanie signed up for …". In a conversation between two people each name is in over half the
  * cube, so lexical search drops it as no evidence (cube/search.ts, discriminating()) and ranks every memory about
  * families alike — the other speaker's "Wow, Melanie! Family support's huge." above Melanie's own camping trip. A
  * subject sub-query ranks the question's other words among only the memories that open with the name, so the
- * subject's own memories get places in the fused top k. Pure: the caller counts and ranks with FTS5.
+ * subject's own memories get places in the fused top k.
+ *
+ * A question with several aspects ("What LGBTQ+ events has Caroline participated in?") is answered by memories that
+ * each match one of them; ranked together, the memories matching the rarest word fill the page. Aspect sub-queries
+ * rank each word alone (among the subject's memories when there is one), so each aspect gets places too.
+ * Pure: the caller counts and ranks with FTS5.
  */
 import { matchAny } from "./fts-query";
 
@@ -66,4 +71,19 @@ export function subjectQuery(subjects: readonly string[], terms: readonly string
   const named = new Set(subjects);
   const rest = matchAny(terms.filter((term) => !named.has(term)));
   return rest === null ? null : `(${opensWithAny(subjects)}) AND (${rest})`;
+}
+
+/** The most aspects ranked on their own: each costs one FTS query. Not tuned. */
+export const MAX_ASPECTS = 4;
+
+/**
+ * One FTS5 expression per aspect of the question: each of its ranked terms other than the subjects (at most
+ * {@link MAX_ASPECTS}, in the question's order), restricted to the subjects' memories when there are subjects.
+ * None when fewer than two aspects are left: one aspect alone is what the lexical ranking already ranks.
+ */
+export function aspectQueries(subjects: readonly string[], terms: readonly string[], max: number = MAX_ASPECTS): string[] {
+  const named = new Set(subjects);
+  const aspects = terms.filter((term) => !named.has(term));
+  if (aspects.length < 2) return [];
+  return aspects.slice(0, max).map((term) => subjectQuery(subjects, [term]) ?? matchAny([term])!);
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { SUBJECT, opensWith, subjectQuery, subjectTerms } from "../../src/core/subject";
+import { SUBJECT, aspectQueries, opensWith, subjectQuery, subjectTerms } from "../../src/core/subject";
 
 /** How many memories of a 100-memory chat open with each word. */
 const OPENING: Record<string, number> = { melanie: 48, caroline: 50, owner: 100, thanks: 2, kids: 0 };
@@ -26,5 +26,20 @@ describe("subject sub-queries", () => {
 
   it("counts the memories that open with a term through an initial-token query on the content column", () => {
     expect(opensWith("melanie")).toBe('{content} : (^"melanie")');
+  });
+
+  it("ranks each aspect alone, among the subject's memories when there is a subject", () => {
+    expect(aspectQueries(["caroline"], ["lgbtq", "events", "caroline", "participated"])).toEqual([
+      '({content} : (^"caroline")) AND ("lgbtq")',
+      '({content} : (^"caroline")) AND ("events")',
+      '({content} : (^"caroline")) AND ("participated")',
+    ]);
+    expect(aspectQueries([], ["pottery", "kids"])).toEqual(['"pottery"', '"kids"']);
+  });
+
+  it("has no aspects when fewer than two terms are left, and at most the maximum", () => {
+    expect(aspectQueries(["melanie"], ["melanie", "kids"])).toEqual([]);
+    expect(aspectQueries([], ["kids"])).toEqual([]);
+    expect(aspectQueries([], ["a1", "b2", "c3", "d4", "e5"], 3)).toEqual(['"a1"', '"b2"', '"c3"']);
   });
 });
