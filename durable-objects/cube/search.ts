@@ -13,7 +13,7 @@ import { type SqlFragment, compileFilter, compileWhere, placeholders, validAt } 
 import { QueryCentring } from "./centroid";
 import type { CubeRef, SearchHit, SearchRequestInternal } from "./protocol";
 import { expandedRanking } from "./search-expand";
-import { subQueryRankings } from "./search-subject";
+import { SUB_QUERY_SOURCES, subQueryRankings } from "./search-subject";
 import type { CubeStore } from "./store";
 import type { VectorStore } from "./vector-store";
 
@@ -159,7 +159,7 @@ export class CubeSearch {
 
   /** The question's words ranked among the memories of a person it names, and each alone (cube/search-subject.ts). */
   private subject(request: SearchRequestInternal, where: SqlFragment): ChannelRanking[] {
-    const filter = where.clauses.join(" AND ");
+    const filter = [...where.clauses, SUB_QUERY_SOURCES].join(" AND ");
     return subQueryRankings(
       {
         documents: this.counts.documents,
