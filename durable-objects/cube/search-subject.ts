@@ -5,7 +5,8 @@
  * the rest of search.
  */
 import type { ChannelRanking } from "../../src/core/fusion";
-import { aspectQueries, opensWith, subjectQuery, subjectTerms } from "../../src/core/subject";
+import { matchAny } from "../../src/core/fts-query";
+import { MAX_ASPECTS, aspectQueries, opensWith, subjectQuery, subjectTerms } from "../../src/core/subject";
 
 /**
  * The subject ranking's weight in fusion, against 1 for the question's own lexical ranking: chosen on LoCoMo
@@ -44,7 +45,7 @@ export interface SubjectSource {
 export function subQueryRankings(source: SubjectSource, queryTerms: readonly string[], ranked: readonly string[]): ChannelRanking[] {
   const subjects = subjectTerms(queryTerms, (term) => source.documentCount(opensWith(term)), source.documents);
   const subject = subjectQuery(subjects, ranked);
-  const aspects = aspectQueries(subjects, ranked);
+  const aspects = aspectQueries(subjects, ranked, MAX_ASPECTS, (term) => source.documentCount(matchAny([term])!));
   const rankings: { match: string; weight: number }[] = [
     ...(subject === null ? [] : [{ match: subject, weight: SUBJECT_WEIGHT }]),
     // The aspects share one ranking's weight: a question with many words must not outvote its own lexical ranking.

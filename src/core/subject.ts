@@ -73,17 +73,30 @@ export function subjectQuery(subjects: readonly string[], terms: readonly string
   return rest === null ? null : `(${opensWithAny(subjects)}) AND (${rest})`;
 }
 
+/**
+ * A word held by more memories than this is no aspect of its own: ranking it alone reads its whole posting list
+ * (bench latency, 10k memories: aspects over every word doubled the server time of a search). The same cost bound
+ * as the expansion's maxDocuments (core/expand.ts).
+ */
+export const ASPECT_MAX_DOCUMENTS = 150;
+
 /** The most aspects ranked on their own: each costs one FTS query. Not tuned. */
 export const MAX_ASPECTS = 4;
 
 /**
  * One FTS5 expression per aspect of the question: each of its ranked terms other than the subjects (at most
- * {@link MAX_ASPECTS}, in the question's order), restricted to the subjects' memories when there are subjects.
+ * {@link MAX_ASPECTS}, in the question's order, each in at most `maxDocuments` memories), restricted to the subjects' memories when there are subjects.
  * None when fewer than two aspects are left: one aspect alone is what the lexical ranking already ranks.
  */
-export function aspectQueries(subjects: readonly string[], terms: readonly string[], max: number = MAX_ASPECTS): string[] {
+export function aspectQueries(
+  subjects: readonly string[],
+  terms: readonly string[],
+  max: number = MAX_ASPECTS,
+  documentCount: (term: string) => number = () => 0,
+  maxDocuments: number = ASPECT_MAX_DOCUMENTS,
+): string[] {
   const named = new Set(subjects);
-  const aspects = terms.filter((term) => !named.has(term));
+  const aspects = terms.filter((term) => !named.has(term) && documentCount(term) <= maxDocuments);
   if (aspects.length < 2) return [];
   return aspects.slice(0, max).map((term) => subjectQuery(subjects, [term]) ?? matchAny([term])!);
 }

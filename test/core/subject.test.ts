@@ -42,4 +42,10 @@ describe("subject sub-queries", () => {
     expect(aspectQueries([], ["kids"])).toEqual([]);
     expect(aspectQueries([], ["a1", "b2", "c3", "d4", "e5"], 3)).toEqual(['"a1"', '"b2"', '"c3"']);
   });
+
+  it("leaves out words held by more than maxDocuments memories: ranking one alone reads its whole posting list", () => {
+    const df = (term: string) => ({ going: 400, camping: 12, planning: 30 })[term] ?? 0;
+    expect(aspectQueries([], ["planning", "going", "camping"], 4, df, 150)).toEqual(['"planning"', '"camping"']);
+    expect(aspectQueries([], ["going", "camping"], 4, df, 150)).toEqual([]);
+  });
 });
