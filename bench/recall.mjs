@@ -12,7 +12,10 @@
 // of that one list. --conversations (alias --convs) picks the conversations to run; with --tuned, the result also
 // splits every number into the conversations settings were tuned on and the held-out rest, so a tuning run shows at
 // once how it held. --details FILE writes one JSON line per question (its evidence and the turn ids of each hit), for
-// looking at what was missed. One JSON object goes to stdout; progress goes to stderr.
+// looking at what was missed. --run-tag TAG names the cubes (user ids) instead of a random tag, and --search-only
+// skips writing (the cubes of an earlier run with the same tag against the same --url server are searched again):
+// with a server that stays up, each change to search is measured in the time of the searches alone, since
+// wrangler dev reloads the Worker and keeps its state. One JSON object goes to stdout; progress goes to stderr.
 import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import path from "node:path";
@@ -23,10 +26,10 @@ import { log, withServer } from "./lib/server.mjs";
 import { mean, round, summarize } from "./lib/stats.mjs";
 
 export const USAGE = `npm run bench -- recall --data FILE [--conversations 0-4] [--tuned 0-2] [--k 10] [--out FILE] [--details FILE]
-    [--mode verbatim|infer] [--channels lexical,vector,…]
+    [--mode verbatim|infer] [--channels lexical,vector,…] [--run-tag TAG [--search-only]]
     [--url URL (--key KEY | --root-key ROOT)] [--verbose] [--keep-state] [--wrangler-traces]`;
 
-const SPEC = { ...SERVER_OPTIONS, data: "string", conversations: "string", convs: "string", tuned: "string", details: "string", channels: "string", k: "number", out: "string", mode: "string" };
+const SPEC = { ...SERVER_OPTIONS, data: "string", conversations: "string", convs: "string", tuned: "string", details: "string", channels: "string", k: "number", out: "string", mode: "string", "run-tag": "string", "search-only": "boolean" };
 const BATCH = 100;
 const CATEGORIES = [1, 2, 3, 4];
 
@@ -56,7 +59,10 @@ export async function main(argv) {
   const channels = opts.channels === undefined ? null : String(opts.channels).split(",").map((c) => c.trim()).filter(Boolean);
   const tuned = opts.tuned === undefined ? null : new Set(parseRanges(String(opts.tuned)));
 
-  const runTag = randomBytes(4).toString("hex");
+  if (opts["search-only"] && opts["run-tag"] === undefined) throw new UsageError("--search-only needs the --run-tag of the run that wrote the cubes");
+  if (opts["run-tag"] !== undefined && !/^[\w.-]{1,40}$/.test(String(opts["run-tag"]))) throw new UsageError("--run-tag: 1–40 letters, digits, '.', '_' or '-'");
+  const searchOnly = Boolean(opts["search-only"]);
+  const runTag = String(opts["run-tag"] ?? randomBytes(4).toString("hex"));
   const result = await withServer(opts, async (server) => {
     const api = server.client;
     /** @type {Scored[]} */
@@ -94,11 +100,11 @@ export async function main(argv) {
         }
       }
       const t0 = performance.now();
-      if (mode === "infer") {
+      if (mode === "infer" && !searchOnly) {
         const written = await ingestSessions(api, userId, sessions);
         memoriesWritten += written - memories.length;
       }
-      for (let i = 0; mode === "verbatim" && i < memories.length; i += BATCH) {
+      for (let i = 0; mode === "verbatim" && !searchOnly && i < memories.length; i += BATCH) {
         const batch = memories.slice(i, i + BATCH);
         const { body } = await api.writeMemories({ user_id: userId, memories: batch });
         if (!Array.isArray(body?.data) || body.data.length !== batch.length) {

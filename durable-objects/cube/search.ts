@@ -14,6 +14,7 @@ import { QueryCentring } from "./centroid";
 import { lexicalCoverage } from "./lexical-coverage";
 import type { CubeRef, SearchHit, SearchRequestInternal } from "./protocol";
 import { expandedRanking } from "./search-expand";
+import { SUB_QUERY_SOURCES, subQueryRankings } from "./search-subject";
 import type { CubeStore } from "./store";
 import type { VectorStore } from "./vector-store";
 
@@ -119,6 +120,7 @@ export class CubeSearch {
     this.weighLexical(rankings, request.terms);
     const expanded = this.expanded(request, where, rankings);
     if (expanded) rankings.push(expanded);
+    if (request.channels.includes("lexical")) rankings.push(...this.subject(request, where));
     // Scheduler signals move a score by at most ±15%, so only the best fused candidates can still reach the top k;
     // loading just those keeps row parsing off the hot path.
     const weights = { ...CHANNEL_WEIGHTS, vector: semantic?.fusionWeight ?? CHANNEL_WEIGHTS.vector };
@@ -172,6 +174,20 @@ export class CubeSearch {
       },
       this.discriminating(request.terms),
       lexical.ids,
+    );
+  }
+
+  /** The question's words ranked among the memories of a person it names, and each alone (cube/search-subject.ts). */
+  private subject(request: SearchRequestInternal, where: SqlFragment): ChannelRanking[] {
+    const filter = [...where.clauses, SUB_QUERY_SOURCES].join(" AND ");
+    return subQueryRankings(
+      {
+        documents: this.counts.documents,
+        documentCount: (match) => this.documentCount(match),
+        rank: (match) => this.lexical(match, filter, where.params),
+      },
+      request.terms,
+      this.discriminating(request.terms),
     );
   }
 

@@ -182,7 +182,9 @@ describe("search filters, validity, threshold, diversity", () => {
     const plain = await searchIds(key, { user_id: user, query: "red bike garage", top_k: 2 });
     expect(plain).toHaveLength(2);
     expect(plain).not.toEqual(expect.arrayContaining([a.id, dup.id]));
-    const diverse = await searchIds(key, { user_id: user, query: "red bike garage", top_k: 2, mmr_lambda: 0.2 });
+    // At 0.2 the kite lost to the flat tyre once each word of the question got its own ranking (cube/search-subject.ts
+    // lifts the bikes, which match all three aspects): the trade-off is what is tested, not where it tips.
+    const diverse = await searchIds(key, { user_id: user, query: "red bike garage", top_k: 2, mmr_lambda: 0.1 });
     expect(diverse).toContain(c.id);
     expect([a.id, dup.id, b.id]).toContain(diverse[0]);
   });

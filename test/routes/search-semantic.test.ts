@@ -251,6 +251,9 @@ describe("rerank", () => {
       { content: "the garage door is jammed", importance: 1, priority: 100 },
       { content: "I drove my automobile to the garage", importance: 1, priority: 100 },
       { content: "bike tyres need air", importance: 1, priority: 100 },
+      // Every word of the question, out of order: with each word also ranked alone (cube/search-subject.ts, aspects)
+      // the full matches lead the fused ranking, and this one, important, leads them; the reranker wants the order.
+      { content: "garage, bike, red", importance: 1, priority: 100 },
     ]);
     return { key, user, memories };
   }
