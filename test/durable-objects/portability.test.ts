@@ -158,7 +158,7 @@ describe("export → import round trip", () => {
     expect(bikeLine).toMatchObject({ memory: { state: "archived", content: long }, versions: [{ version: 1, memory: { content: long } }] });
     const peanutLine = lines.find((l) => l.type === "memory" && l.memory.id === peanuts.id);
     expect(peanutLine.versions.map((v: any) => v.change)).toEqual(["created", "updated", "updated"]);
-    expect(peanutLine.vector).toMatchObject({ encoding: "f32le-base64", dimensions: 100 });
+    expect(peanutLine.vector).toMatchObject({ encoding: "f32le-base64", dimensions: 128 });
 
     const dstCube = await freshCube(key);
     const dst = stubOf(dstCube);

@@ -90,8 +90,9 @@ describe("MCP at /mcp", () => {
       expect(tool.inputSchema.additionalProperties, tool.name).toBe(false);
       expect(Object.keys(tool.inputSchema.properties ?? {}).length, tool.name).toBeGreaterThan(0);
     }
-    // Every tool schema goes into the model's context: the list stays small (the REST `where` grammar alone was 75 KB).
-    expect(JSON.stringify(tools).length).toBeLessThan(30_000);
+    // Every tool schema goes into the model's context: the list stays small (the REST `where` grammar alone was 75 KB;
+    // 15 tools take ~32 KB, ~8k tokens).
+    expect(JSON.stringify(tools).length).toBeLessThan(36_000);
     const byName = Object.fromEntries(tools.map((t) => [t.name, t]));
     expect(byName.memos_search!.inputSchema.required).toEqual(["query"]);
     expect(byName.memos_remember!.inputSchema.required).toEqual(["memories"]);
