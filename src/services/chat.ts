@@ -16,6 +16,7 @@ import type { TenantContext } from "./context";
 import { cubeForRead, cubeForWrite } from "./cubes";
 import type { CubeRef } from "../../durable-objects/cube/protocol";
 import { ingest } from "./memories";
+import { activeAdapterOf } from "./parametric";
 import { assembleContext } from "./scheduler";
 
 /** Heads the activation block in the prompt; part of the cached bytes, so it never changes with the request. */
@@ -24,12 +25,22 @@ export const ACTIVATION_PREAMBLE =
 /** Heads the memories recalled for this request. */
 export const RECALL_PREAMBLE = "Memories recalled for the user's latest message (bracketed ids are memory ids):\n\n";
 
-/**
- * The hook for parametric memory: the name (or id) of the cube's active LoRA adapter, or null. The adapter registry
- * (issue 15, item 2) answers it; until it exists, no cube has an active adapter.
- */
+/** Parametric memory's hook: the Workers AI fine-tune (name or id) of the cube's active LoRA adapter, or null. */
 export type ActiveAdapterLookup = (ctx: TenantContext, ref: CubeRef) => Promise<string | null>;
 export const noActiveAdapter: ActiveAdapterLookup = async () => null;
+
+/**
+ * The cube's active adapter from its registry (services/parametric.ts, docs/parametric.md), when the chat model can
+ * apply one and the adapter was made for that very model and is deployed on Workers AI: a LoRA sent to another base
+ * model would fail the whole request, so it is left out (the response's `memos.adapter` is then null).
+ */
+export const registryAdapter =
+  (model: ChatModel): ActiveAdapterLookup =>
+  async (ctx, ref) => {
+    if (!model.supportsAdapters) return null;
+    const active = await activeAdapterOf(ctx, ref);
+    return active?.finetune && active.baseModel === model.model ? active.finetune : null;
+  };
 
 /** A chat ready to send: the model request, and what the response reports about memory. */
 export interface PreparedChat {
@@ -55,7 +66,7 @@ export async function prepareChat(
   ctx: TenantContext,
   body: ChatCompletionRequestWire,
   model: ChatModel | null,
-  activeAdapterOf: ActiveAdapterLookup = noActiveAdapter,
+  activeAdapterOf?: ActiveAdapterLookup,
 ): Promise<PreparedChat> {
   if (!model) {
     throw new ApiError(
@@ -83,7 +94,7 @@ export async function prepareChat(
   for (const message of body.messages) {
     messages.push({ role: message.role === "developer" ? "system" : message.role, content: textOf(message.content) });
   }
-  const adapterName = ref ? await activeAdapterOf(ctx, ref) : null;
+  const adapterName = ref ? await (activeAdapterOf ?? registryAdapter(model))(ctx, ref) : null;
   const request: ChatRequest = {
     messages,
     maxTokens: body.max_tokens ?? body.max_completion_tokens,
