@@ -213,21 +213,28 @@ export class CubeDurableObject extends DurableObject<Env> {
   async forget(ref: CubeRef, id: string, hard: boolean, meta: WriteMeta): Promise<Outcome<Mutation<{ id: string }>>> {
     // A soft delete can be rolled back, which needs the versions: an archived memory comes back from R2 first.
     if (!hard) await this.restoreArchived(ref, [id], meta);
-    let archiveKey: string | null = null;
+    const remoteIndex = this.retrieval.remoteIndex;
     const outcome = this.mutate(ref, meta, (now) => {
       if (hard) {
         const purged = this.store.purge(ref, id, meta, now);
         if (!purged.ok) return purged;
         this.vectors.delete([id]);
-        archiveKey = purged.value.archiveKey;
+        // What lives outside the cube's storage — the archived payload in R2, the vector in the shared index — is
+        // planned for deletion in the purge's own transaction (cube/teardown.ts), so a failing service after the
+        // commit delays it to the alarm's retries but can neither lose it nor turn the answer into an error.
+        this.embeddings.forgetRemote([id]);
+        const keys = purged.value.archiveKey === null ? [] : [purged.value.archiveKey];
+        this.teardown.plan(remoteIndex ? ref.cubeId : null, [id], keys, Math.max(now, Date.now()));
         return ok({ id });
       }
       const forgotten = this.lifecycle.forget(ref, id, meta, now);
       return forgotten.ok ? ok({ id }) : forgotten;
     });
     if (outcome.ok && hard && !outcome.value.replayed) {
-      if (archiveKey !== null) await this.env.ARCHIVE.delete(archiveKey);
-      await this.embeddings.purgeRemote(ref, [id]);
+      await afterCommit("deleting a purged memory's archive and shared-index vector", async () => {
+        await this.teardown.step(remoteIndex, this.clock());
+        await this.rearm();
+      });
     }
     if (outcome.ok && !outcome.value.replayed) await this.scheduleOutbox();
     return outcome;

@@ -117,6 +117,11 @@ export class CubeEmbeddings {
   }
 
   /** Deletes vectors from the shared index, failing with it (a purge must not report success while one remains). */
+  /** Stops tracking purged memories' vectors in the shared index (their deletion is the teardown's, cube/teardown.ts). */
+  forgetRemote(ids: readonly string[]): void {
+    this.remote.dropped(ids);
+  }
+
   async purgeRemote(ref: CubeRef, ids: readonly string[]): Promise<void> {
     const { remoteIndex } = this.retrieval();
     if (!remoteIndex || ids.length === 0) return;

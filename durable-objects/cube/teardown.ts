@@ -9,6 +9,10 @@
  * The rows hold the cube's id (a namespace, R2 prefixes) and memory ids, never content or the owner. A cube made
  * again under the same id meanwhile keeps what it writes: objects uploaded after the destruction and vectors of
  * memories it holds are skipped.
+ *
+ * A hard forget (cube.ts `forget`) plans its memory's archive key and vector here in the purge's own transaction and
+ * runs a step right after the commit, so a failing service delays the deletion to the alarm instead of failing the
+ * answer (issue 16, item 3).
  */
 import type { VectorIndex } from "../../src/adapters/types";
 import { Backoff } from "./backoff";
@@ -110,7 +114,7 @@ export class CubeTeardown {
         this.exec("DELETE FROM teardown WHERE seq = ?", row.seq);
       }
     } catch (error) {
-      console.error("deleting a destroyed cube's vectors or R2 objects failed; the alarm tries again with backoff", error);
+      console.error("deleting a destroyed cube's or a purged memory's vectors or R2 objects failed; the alarm tries again with backoff", error);
       this.backoff.failed(now);
       return result;
     }

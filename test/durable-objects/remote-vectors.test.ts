@@ -30,6 +30,7 @@ async function cubeWithSharedIndex() {
   let now = Date.now();
   let failUpserts = false;
   let failReads = false;
+  let failDeletes = false;
   let refused = 0;
   const refuse = () => {
     refused++;
@@ -43,6 +44,7 @@ async function cubeWithSharedIndex() {
       upsert: (vectors: VectorizeVector[]) => (failUpserts ? refuse() : standIn.upsert(vectors)),
       getByIds: (ids: string[]) => (failReads ? refuse() : standIn.getByIds(ids)),
       describe: () => standIn.describe(),
+      deleteByIds: (ids: string[]) => (failDeletes ? refuse() : standIn.deleteByIds(ids)),
     });
     cube.retrievalAdapters = { ...cube.retrieval, remoteIndex: new VectorizeVectorIndex(flaky) };
     cube.clock = () => now;
@@ -68,6 +70,7 @@ async function cubeWithSharedIndex() {
     alarmAt: () => runInDurableObject(stub, (_instance, state) => state.storage.getAlarm()),
     failUpserts: (fail: boolean) => (failUpserts = fail),
     failReads: (fail: boolean) => (failReads = fail),
+    failDeletes: (fail: boolean) => (failDeletes = fail),
   };
 }
 
@@ -197,6 +200,26 @@ describe("vectors confirmed by the shared index leave the cube's store", () => {
     expect((await call("DELETE", `/v1/memories/${memory.id}?hard=true`, { key: cube.key })).status).toBe(200);
     expect((await cube.rows()).map((r) => r.id)).not.toContain(memory.id);
     expect(cube.vectorize.deletes.flat()).toContain(`${memory.cube_id}:${memory.id}`);
+  });
+
+  it("a purge whose shared-index delete fails still answers 200, and the alarm deletes the vector later (issue 16 item 3)", async () => {
+    const cube = await cubeWithSharedIndex();
+    const [memory] = await remember(cube.key, cube.user, [{ content: "A purge meets a failing index." }]);
+    cube.failDeletes(true);
+    const purged = await call("DELETE", `/v1/memories/${memory.id}?hard=true`, { key: cube.key });
+    expect(purged.status, JSON.stringify(purged.body)).toBe(200);
+    expect((await call("GET", `/v1/memories/${memory.id}`, { key: cube.key })).status).toBe(404);
+    expect(cube.vectorize.deletes.flat()).not.toContain(`${memory.cube_id}:${memory.id}`);
+    // The delete waits in the cube's teardown plan, and the alarm is armed for it.
+    const planned = await runInDurableObject(cube.stub, (_instance, state) => state.storage.sql.exec("SELECT count(*) AS n FROM teardown").one().n);
+    expect(planned).toBe(1);
+    expect(await cube.alarmAt()).not.toBeNull();
+
+    cube.failDeletes(false);
+    cube.advance(MAX_BACKOFF_MS);
+    await runDurableObjectAlarm(cube.stub);
+    expect(cube.vectorize.deletes.flat()).toContain(`${memory.cube_id}:${memory.id}`);
+    expect(await runInDurableObject(cube.stub, (_instance, state) => state.storage.sql.exec("SELECT count(*) AS n FROM teardown").one().n)).toBe(0);
   });
 
   it("a reindex does not re-embed vectors that live only in the index", async () => {
