@@ -18,6 +18,12 @@
  * 100,000 vectors would take ~114 MB, which does NOT fit. So in production the store holds only vectors Vectorize
  * has not confirmed yet: cube/remote-vectors.ts `delete`s each once Vectorize serves it (seconds later).
  *
+ * Cap and eviction (issue 17, item 9). Durable Objects of one class may share an isolate, and so its 128 MB: the
+ * copies every loaded store keeps count against one budget per isolate, {@link ISOLATE_VECTOR_BUDGET}. When a store
+ * loads or grows, the least recently used other stores are dropped (reset) until the total fits; a dropped store reloads from
+ * SQL on its next use (a cold load: ~10 ms per 10,000 vectors). A store bigger than the budget alone still loads —
+ * a search must answer — but then holds the isolate by itself.
+ *
  * Synchronous like CubeStore. The in-memory copy follows SQL only after SQL writes succeed; if a surrounding
  * `transactionSync` rolls back later, call `reset()` so the next use reloads from SQL.
  */
@@ -65,6 +71,38 @@ export interface VectorStoreStats {
   vectorBytes: number;
 }
 
+/**
+ * Bytes of in-memory vector copies one isolate keeps across all its cubes' stores: 48 MB, well under half of the
+ * isolate's 128 MB, leaving the rest to the Worker, the cubes' other caches and a request's own work. With the local
+ * 128-d embedder that is ~200,000 vectors (at ~240 bytes each, typed arrays and heap); in production a store holds
+ * only vectors Vectorize does not serve yet, so it rarely comes near. Mutable so tests can make it small.
+ */
+export const ISOLATE_VECTOR_BUDGET = { bytes: 48 * 1024 * 1024 };
+
+/** JS heap per vector besides its typed arrays (id string, slot entry, map entry), as measured (file comment). */
+const HEAP_BYTES_PER_VECTOR = 105;
+
+/** The stores loaded in this isolate, least recently used first (a Map keeps insertion order). */
+const loadedStores = new Map<VectorStore, true>();
+
+/** Marks `store` as just used. */
+function touch(store: VectorStore): void {
+  loadedStores.delete(store);
+  loadedStores.set(store, true);
+}
+
+/** Drops the least recently used stores other than `keep` until the loaded copies fit the budget. */
+function evictBeyondBudget(keep: VectorStore): void {
+  let total = 0;
+  for (const store of loadedStores.keys()) total += store.heldBytes();
+  for (const store of loadedStores.keys()) {
+    if (total <= ISOLATE_VECTOR_BUDGET.bytes) break;
+    if (store === keep) continue;
+    total -= store.heldBytes();
+    store.reset();
+  }
+}
+
 /** See the file comment. */
 export class VectorStore {
   private spaces: Map<string, Space> | null = null;
@@ -79,6 +117,20 @@ export class VectorStore {
     this.spaces = null;
     this.blocks = new Map();
     this.locations = new Map();
+    loadedStores.delete(this);
+  }
+
+  /** Whether the in-memory copy is loaded (false after an eviction or reset, until the next use). */
+  get loaded(): boolean {
+    return this.spaces !== null;
+  }
+
+  /** Bytes this store's in-memory copy holds: its typed arrays plus the heap its ids take (0 when not loaded). */
+  heldBytes(): number {
+    if (!this.spaces) return 0;
+    let bytes = 0;
+    for (const block of this.blocks.values()) bytes += block.vectors.byteLength + block.scales.byteLength + block.inverseNorms.byteLength;
+    return bytes + this.locations.size * HEAP_BYTES_PER_VECTOR;
   }
 
   /** Embedder ids with at least one vector, sorted. */
@@ -165,6 +217,7 @@ export class VectorStore {
       edit.write(block, slot, id, quantised);
     }
     this.apply(edit, space);
+    evictBeyondBudget(this);
   }
 
   /**
@@ -299,7 +352,10 @@ export class VectorStore {
   }
 
   private load(): Map<string, Space> {
-    if (this.spaces) return this.spaces;
+    if (this.spaces) {
+      touch(this);
+      return this.spaces;
+    }
     const spaces = new Map<string, Space>();
     const rows = this.sql.exec<{
       block: number;
@@ -334,6 +390,8 @@ export class VectorStore {
     }
     this.nextBlock = maxBlock + 1;
     this.spaces = spaces;
+    touch(this);
+    evictBeyondBudget(this);
     return spaces;
   }
 }

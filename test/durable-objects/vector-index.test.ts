@@ -1,7 +1,7 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { VectorStore, blockCapacity } from "../../durable-objects/cube/vector-store";
+import { ISOLATE_VECTOR_BUDGET, VectorStore, blockCapacity } from "../../durable-objects/cube/vector-store";
 import { unitVector } from "../adapters/contracts";
 
 const A = "test:space-a@1";
@@ -199,5 +199,35 @@ describe("vector store packing", () => {
       expect(store.count(A)).toBe(10); // …until reset
       expect(store.query(A, unitVector(15, D), 20).map((m) => m.id)).not.toContain("mem_14");
     });
+  });
+});
+
+describe("the isolate's budget for loaded vector copies (issue 17, item 9)", () => {
+  it("drops the least recently used stores when another loads past the budget, and a dropped store still answers", async () => {
+    const saved = ISOLATE_VECTOR_BUDGET.bytes;
+    try {
+      // Room for about two stores of 300 vectors at 100-d (3 × 2 blocks of 256 × 108 bytes + ids ≈ 95 KB each).
+      ISOLATE_VECTOR_BUDGET.bytes = 200_000;
+      const stores: { store: VectorStore; stub: DurableObjectStub }[] = [];
+      for (let i = 0; i < 3; i++) {
+        const stub = freshObject();
+        await runInDurableObject(stub, (_instance, state) => {
+          const store = new VectorStore(state.storage.sql);
+          store.upsert(A, records(0, 300));
+          stores.push({ store, stub });
+        });
+      }
+      // Each store loaded (empty) before its upsert; the third pushed the total past the budget, so the oldest went.
+      expect(stores.map(({ store }) => store.loaded)).toEqual([false, true, true]);
+      expect(stores[0]!.store.heldBytes()).toBe(0);
+      // Using the dropped store reloads it from SQL with the same answers, and drops the now least recently used one.
+      // (Reads run inside the store's own object: its SQL is that object's I/O.)
+      const [best, count] = await runInDurableObject(stores[0]!.stub, () => [stores[0]!.store.query(A, unitVector(42, D), 1)[0], stores[0]!.store.count(A)] as const);
+      expect(best?.id).toBe("mem_41");
+      expect(count).toBe(300);
+      expect(stores.map(({ store }) => store.loaded)).toEqual([true, false, true]);
+    } finally {
+      ISOLATE_VECTOR_BUDGET.bytes = saved;
+    }
   });
 });
