@@ -114,11 +114,16 @@ export async function fanOut(deps: Deps, hooks: WebhookDeps, tenantId: string, e
   if (mine.length === 0) return [];
   const own = await withoutErasedEvents(deps, tenantId, mine);
   if (own.length === 0) return [];
-  const subscribed = await deps.db.select({ id: webhooks.id, events: webhooks.events }).from(webhooks).where(eq(webhooks.tenantId, tenantId));
+  const subscribed = await deps.db
+    .select({ id: webhooks.id, events: webhooks.events, createdAt: webhooks.createdAt })
+    .from(webhooks)
+    .where(eq(webhooks.tenantId, tenantId));
   const now = deps.clock();
+  // A webhook receives the events that happen after it was registered (docs/webhooks.md): the queue may bring an
+  // earlier event after the registration, so the event's own time decides, not the time it reaches this consumer.
   const rows = own.flatMap((event) =>
     subscribed
-      .filter((hook) => (JSON.parse(hook.events) as string[]).includes(event.type))
+      .filter((hook) => hook.createdAt <= Date.parse(event.created_at) && (JSON.parse(hook.events) as string[]).includes(event.type))
       .map((hook) => ({
         id: newDeliveryId(),
         webhookId: hook.id,

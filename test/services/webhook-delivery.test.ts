@@ -274,6 +274,17 @@ describe("webhook delivery", () => {
     expect(done.delivered_at).not.toBeNull();
   });
 
+  it("gives a webhook only the events that happened after it was registered, even when the queue brings them later", async () => {
+    const { key, tenantId } = await newTenant(["admin"]);
+    const before = { ...syntheticEvent(tenantId), created_at: new Date(Date.now() - 5_000).toISOString() };
+    const hook = await registerWebhook(key, ["memory.created"]);
+    const after = { ...syntheticEvent(tenantId), created_at: new Date(Date.now() + 1_000).toISOString() };
+    const { deps, hooks, captured } = world(createReceiver({ secret: hook.secret }));
+    await consume(deps, hooks, [eventsMessage(tenantId, [before, after])]);
+    expect(deliveryMessages(captured.take())).toHaveLength(1);
+    expect((await deliveries(key, hook.id)).data.map((d: { event_id: string }) => d.event_id)).toEqual([after.id]);
+  });
+
   it.each([
     [9, 1],
     [10, 1],
