@@ -3,7 +3,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { AuditArchiveList, AuditArchiveQuery, AuditDayParam, AuditPage, AuditQuery } from "../schemas/audit";
 import { listArchivedDays, openArchivedDay } from "../services/audit-archive";
 import { listAudit } from "../services/audit";
-import { bearerSecurity, createRouter, errorResponses, jsonResponse, tenantWideContext } from "./shared";
+import { attachment, bearerSecurity, createRouter, errorResponses, jsonResponse, tenantWideContext } from "./shared";
 
 const NDJSON = "application/x-ndjson";
 
@@ -68,13 +68,6 @@ export const auditRoutes = createRouter()
     async (c) => {
       const { deps, principal } = tenantWideContext(c, "admin");
       const day = c.req.valid("param").day;
-      const file = await openArchivedDay(deps.auditArchive, principal.tenantId, day);
-      const response = c.body(file.body, 200, {
-        "Content-Type": NDJSON,
-        "Content-Length": String(file.bytes),
-        "Content-Disposition": `attachment; filename="audit-${day}.ndjson"`,
-      });
-      // The router types only JSON and text responses; a streamed file is checked by the tests instead.
-      return response as never;
+      return attachment(c, await openArchivedDay(deps.auditArchive, principal.tenantId, day), NDJSON, `audit-${day}.ndjson`);
     },
   );

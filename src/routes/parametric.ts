@@ -26,7 +26,7 @@ import {
   transitionAdapter,
   uploadAdapterWeights,
 } from "../services/parametric";
-import { bearerSecurity, createRouter, errorResponses, jsonBody, jsonResponse, tenantContext } from "./shared";
+import { attachment, bearerSecurity, createRouter, errorResponses, jsonBody, jsonResponse, tenantContext } from "./shared";
 
 const NDJSON = "application/x-ndjson";
 const tags = ["parametric"];
@@ -74,14 +74,7 @@ export const parametricRoutes = createRouter()
     }),
     async (c) => {
       const id = c.req.valid("param").id;
-      const file = await downloadDistill(tenantContext(c, "read"), id);
-      const response = c.body(file.body, 200, {
-        "Content-Type": NDJSON,
-        "Content-Length": String(file.bytes),
-        "Content-Disposition": `attachment; filename="${id}.jsonl"`,
-      });
-      // The router types only JSON and text responses; a streamed file is checked by the tests instead.
-      return response as never;
+      return attachment(c, await downloadDistill(tenantContext(c, "read"), id), NDJSON, `${id}.jsonl`);
     },
   )
   .openapi(
@@ -193,12 +186,7 @@ export const parametricRoutes = createRouter()
       const { id, adapter_id, file } = c.req.valid("param");
       const found = await adapterFile(tenantContext(c, "read"), id, adapter_id, file);
       if ("json" in found) return c.json(found.json, 200);
-      const response = c.body(found.stream.body, 200, {
-        "Content-Type": WEIGHTS_MEDIA_TYPE,
-        "Content-Length": String(found.stream.bytes),
-        "Content-Disposition": `attachment; filename="${file}"`,
-      });
-      return response as never;
+      return attachment(c, found.stream, WEIGHTS_MEDIA_TYPE, file);
     },
   )
   .openapi(
