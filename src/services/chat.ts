@@ -25,22 +25,17 @@ export const ACTIVATION_PREAMBLE =
 /** Heads the memories recalled for this request. */
 export const RECALL_PREAMBLE = "Memories recalled for the user's latest message (bracketed ids are memory ids):\n\n";
 
-/** Parametric memory's hook: the Workers AI fine-tune (name or id) of the cube's active LoRA adapter, or null. */
-export type ActiveAdapterLookup = (ctx: TenantContext, ref: CubeRef) => Promise<string | null>;
-export const noActiveAdapter: ActiveAdapterLookup = async () => null;
-
 /**
- * The cube's active adapter from its registry (services/parametric.ts, docs/parametric.md), when the chat model can
- * apply one and the adapter was made for that very model and is deployed on Workers AI: a LoRA sent to another base
- * model would fail the whole request, so it is left out (the response's `memos.adapter` is then null).
+ * The Workers AI fine-tune of the cube's active adapter from its registry (services/parametric.ts,
+ * docs/parametric.md), or null: only when the chat model can apply one and the adapter was made for that very model
+ * and is deployed on Workers AI — a LoRA sent to another base model would fail the whole request, so it is left out
+ * (the response's `memos.adapter` is then null).
  */
-export const registryAdapter =
-  (model: ChatModel): ActiveAdapterLookup =>
-  async (ctx, ref) => {
-    if (!model.supportsAdapters) return null;
-    const active = await activeAdapterOf(ctx, ref);
-    return active?.finetune && active.baseModel === model.model ? active.finetune : null;
-  };
+async function activeFinetune(ctx: TenantContext, ref: CubeRef, model: ChatModel): Promise<string | null> {
+  if (!model.supportsAdapters) return null;
+  const active = await activeAdapterOf(ctx, ref);
+  return active?.finetune && active.baseModel === model.model ? active.finetune : null;
+}
 
 /** A chat ready to send: the model request, and what the response reports about memory. */
 export interface PreparedChat {
@@ -66,7 +61,6 @@ export async function prepareChat(
   ctx: TenantContext,
   body: ChatCompletionRequestWire,
   model: ChatModel | null,
-  activeAdapterOf?: ActiveAdapterLookup,
 ): Promise<PreparedChat> {
   if (!model) {
     throw new ApiError(
@@ -94,7 +88,7 @@ export async function prepareChat(
   for (const message of body.messages) {
     messages.push({ role: message.role === "developer" ? "system" : message.role, content: textOf(message.content) });
   }
-  const adapterName = ref ? await (activeAdapterOf ?? registryAdapter(model))(ctx, ref) : null;
+  const adapterName = ref ? await activeFinetune(ctx, ref, model) : null;
   const request: ChatRequest = {
     messages,
     maxTokens: body.max_tokens ?? body.max_completion_tokens,
