@@ -230,4 +230,35 @@ describe("the isolate's budget for loaded vector copies (issue 17, item 9)", () 
       ISOLATE_VECTOR_BUDGET.bytes = saved;
     }
   });
+
+  it("keeps every store at exactly the budget and drops the oldest one byte past it", async () => {
+    const saved = ISOLATE_VECTOR_BUDGET.bytes;
+    try {
+      ISOLATE_VECTOR_BUDGET.bytes = Number.MAX_SAFE_INTEGER;
+      const loadTwo = async () => {
+        const made: { store: VectorStore; stub: DurableObjectStub }[] = [];
+        for (let i = 0; i < 2; i++) {
+          const stub = freshObject();
+          await runInDurableObject(stub, (_instance, state) => {
+            const store = new VectorStore(state.storage.sql);
+            store.upsert(A, records(0, 100));
+            made.push({ store, stub });
+          });
+        }
+        return made;
+      };
+      const [first, second] = await loadTwo();
+      const both = first!.store.heldBytes() + second!.store.heldBytes();
+      // At exactly the budget nothing is dropped: a write to the second store re-checks the budget.
+      ISOLATE_VECTOR_BUDGET.bytes = both;
+      await runInDurableObject(second!.stub, () => second!.store.upsert(A, records(0, 1)));
+      expect([first!.store.loaded, second!.store.loaded]).toEqual([true, true]);
+      // One byte less, and the least recently used store goes.
+      ISOLATE_VECTOR_BUDGET.bytes = both - 1;
+      await runInDurableObject(second!.stub, () => second!.store.upsert(A, records(0, 1)));
+      expect([first!.store.loaded, second!.store.loaded]).toEqual([false, true]);
+    } finally {
+      ISOLATE_VECTOR_BUDGET.bytes = saved;
+    }
+  });
 });
