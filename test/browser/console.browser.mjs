@@ -183,16 +183,16 @@ export const tests = [
       await page.getByLabel("Content").fill("Alice works as a deep-sea marine biologist at the aquarium");
       await page.getByRole("button", { name: "Save new version" }).click();
       await page.getByTestId("memory-content").getByText("deep-sea").waitFor();
-      await page.getByRole("cell", { name: "v2" }).waitFor();
+      await page.getByRole("cell", { name: "v2", exact: true }).waitFor();
       const diff = page.getByTestId("diff");
       assert.equal(await diff.locator("ins").first().innerText(), "deep-sea ");
       assert.match(await diff.locator("ins").allInnerTexts().then((t) => t.join("")), /at the aquarium/);
       await page.screenshot({ path: `${SHOTS}/memory-history.png`, fullPage: true });
 
       await page.getByRole("button", { name: "Roll back to version 1" }).click();
-      await page.getByRole("cell", { name: "v3" }).waitFor();
+      await page.getByRole("cell", { name: "v3", exact: true }).waitFor();
       assert.equal(await page.getByTestId("memory-content").innerText(), "Alice works as a marine biologist");
-      await page.getByRole("cell", { name: "rolled_back" }).waitFor();
+      await page.getByRole("cell", { name: "rolled_back", exact: true }).waitFor();
       // Provenance: written through the API by this tenant's key, watermark checked.
       await page.getByText("verified", { exact: true }).waitFor();
     },
