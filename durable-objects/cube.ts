@@ -42,7 +42,8 @@ import type { ActivationVersion } from "../src/core/activation";
 import { CubeStore } from "./cube/store";
 import { VectorStore } from "./cube/vector-store";
 import { CubeImport, type ImportParams, type ImportProgress } from "./cube/import";
-import { CubePortability, type ExportSummary, cubePrefixes, uploadKey } from "./cube/portability";
+import { CubePortability, cubePrefixes, uploadKey } from "./cube/portability";
+import { CubeExportJob, type ExportFile, type ExportParams, MAX_RUNNING_EXPORTS } from "./cube/export-job";
 import { type SnapshotSummary, type SnapshotTarget, writeSnapshot } from "./cube/snapshot";
 import { CubeProvenance } from "./cube/provenance";
 import { EmbeddingRetry } from "./cube/embedding-retry";
@@ -93,6 +94,7 @@ export class CubeDurableObject extends DurableObject<Env> {
   private readonly steps: CubeJobSteps;
   private readonly upkeep: CubeUpkeep;
   private readonly distiller: CubeDistill;
+  private readonly exporter: CubeExportJob;
   private readonly adapterRegistry: CubeAdapters;
   private memoryReader: MemoryReader | null = null;
   /** Bumped by every change to the cube's memories: cached working memory and contexts older than it are stale. */
@@ -131,6 +133,7 @@ export class CubeDurableObject extends DurableObject<Env> {
     this.embeddings = new CubeEmbeddings(ctx.storage, this.vectors, () => this.retrieval, () => this.clock());
     this.embeddingRetry = new EmbeddingRetry(ctx.storage.sql, this.jobs);
     this.distiller = new CubeDistill(ctx.storage.sql, this.jobs, env.ARCHIVE, (write) => ctx.storage.transactionSync(write), () => this.clock());
+    this.exporter = new CubeExportJob(ctx.storage.sql, this.jobs, this.portability, env.ARCHIVE, (write) => ctx.storage.transactionSync(write), () => this.clock());
     this.adapterRegistry = new CubeAdapters(ctx.storage.sql, env.ARCHIVE, (write) => ctx.storage.transactionSync(write));
     this.teardown = new CubeTeardown(ctx.storage.sql, env.ARCHIVE);
     this.steps = new CubeJobSteps(
@@ -144,6 +147,7 @@ export class CubeDurableObject extends DurableObject<Env> {
         importer: this.importer,
         embeddings: this.embeddings,
         distill: this.distiller,
+        exporter: this.exporter,
       },
       {
         env,
@@ -604,10 +608,32 @@ export class CubeDurableObject extends DurableObject<Env> {
     return this.provenance_.of(ref, id);
   }
 
-  /** Writes the cube to R2 as JSONL (docs/export-format.md). */
-  async exportCube(ref: CubeRef, options: { exportId: string; includeVectors: boolean }): Promise<ExportSummary> {
+  /**
+   * Starts writing the cube to R2 as JSONL (docs/export-format.md): an `export` job whose first step runs now, within
+   * one step's budget of R2 calls (cube/export-job.ts) — a small cube's job is done when this returns; the alarm
+   * runs the rest. At most MAX_RUNNING_EXPORTS run at once (409).
+   */
+  async exportCube(ref: CubeRef, options: { exportId: string; includeVectors: boolean }, meta: WriteMeta): Promise<Outcome<JobWire>> {
     this.sweep(ref);
-    return this.portability.exportTo(ref, { ...options, embedderId: this.retrieval.embedder.id, now: this.clock() });
+    if (this.exporter.running() >= MAX_RUNNING_EXPORTS) {
+      return fail("conflict", `${MAX_RUNNING_EXPORTS} exports of this cube are still running; start another once one is done`);
+    }
+    const params: ExportParams = {
+      export_id: options.exportId,
+      include_vectors: options.includeVectors,
+      embedder: this.retrieval.embedder.id,
+      started_at: this.clock(),
+      actor: meta.actor,
+      request_id: meta.requestId,
+    };
+    const job = this.ctx.storage.transactionSync(() => {
+      this.rememberIdentity(ref);
+      return this.exporter.start(ref, params);
+    });
+    const record = this.jobs.due(Number.MAX_SAFE_INTEGER).find((due) => due.id === job.id);
+    if (record) await this.steps.run(record);
+    await afterCommit("job alarm", () => this.rearm());
+    return ok(this.jobs.get(job.id)!);
   }
 
   /** Writes what this cube publishes to MemStore as a snapshot file in R2 (cube/snapshot.ts); the cube is not changed. */
@@ -616,9 +642,14 @@ export class CubeDurableObject extends DurableObject<Env> {
     return writeSnapshot(this.store, this.vectors, this.env.ARCHIVE, ref, { ...target, embedderId: this.retrieval.embedder.id, now: this.clock() });
   }
 
-  /** One of this cube's exports, to stream to the caller; null when there is no such export. */
-  async exportFile(ref: CubeRef, exportId: string): Promise<{ body: ReadableStream; bytes: number } | null> {
-    return this.portability.exportFile(ref, exportId);
+  /** One of this cube's exports, to stream to the caller; its job while that runs or after it failed; null when there is none. */
+  async exportFile(ref: CubeRef, exportId: string): Promise<ExportFile> {
+    return this.exporter.file(ref, exportId);
+  }
+
+  /** The job of one of this cube's exports; null for none (or one written before exports were jobs). */
+  async exportJob(_ref: CubeRef, exportId: string): Promise<JobWire | null> {
+    return this.exporter.jobOf(exportId);
   }
 
   /**
@@ -724,6 +755,7 @@ export class CubeDurableObject extends DurableObject<Env> {
     // Any memory may have a vector in the shared index: all are deleted by id (ids unknown to it are ignored).
     const vectors = remoteIndex ? Math.max(this.vectors.count(), ids.length) : this.vectors.count();
     const destroyedAt = Date.now();
+    await this.exporter.abortAll();
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
     this.vectors.reset();

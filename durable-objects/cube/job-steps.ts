@@ -15,6 +15,7 @@ import { archiveKey, episodeKey } from "./r2-keys";
 import { CONSOLIDATE_BATCH, type CubeConsolidation } from "./consolidate";
 import type { CubeDistill } from "./distill";
 import type { CubeEmbeddings } from "./embeddings";
+import type { CubeExportJob } from "./export-job";
 import type { CubeImport, ImportParams } from "./import";
 import { type Candidate, type CubeIngest, INGEST_WINDOW, type StoredEpisode, verbatimCandidates } from "./ingest";
 import { type CubeJobs, type JobRecord, REINDEX_BATCH } from "./jobs";
@@ -34,6 +35,7 @@ export interface JobStepParts {
   importer: CubeImport;
   embeddings: CubeEmbeddings;
   distill: CubeDistill;
+  exporter: CubeExportJob;
 }
 
 /** What the steps need of the Durable Object itself. */
@@ -84,6 +86,7 @@ export class CubeJobSteps {
   private readonly importer: CubeImport;
   private readonly embeddings: CubeEmbeddings;
   private readonly distill: CubeDistill;
+  private readonly exporter: CubeExportJob;
   /** Episodes being read, by id (an evicted object reads them back from R2). */
   private readonly episodes = new Map<string, StoredEpisode>();
 
@@ -98,6 +101,7 @@ export class CubeJobSteps {
       importer: this.importer,
       embeddings: this.embeddings,
       distill: this.distill,
+      exporter: this.exporter,
     } = parts);
   }
 
@@ -131,6 +135,8 @@ export class CubeJobSteps {
         return this.consolidateStep(job);
       case "distill":
         return this.distill.step(job);
+      case "export":
+        return this.exporter.step(job);
     }
   }
 
@@ -151,6 +157,8 @@ export class CubeJobSteps {
         throw new Error("import jobs are created by importFile(), with their file");
       case "distill":
         throw new Error("distill jobs are created by distill(), with their filters");
+      case "export":
+        throw new Error("export jobs are created by exportCube(), with their header");
     }
   }
 

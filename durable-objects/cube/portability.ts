@@ -1,9 +1,7 @@
 /**
- * MemDumper: a whole cube to the versioned JSONL format of docs/export-format.md, and the cube's footprint in R2
- * (what deleting it must empty). The loading side is cube/import.ts.
- *
- * Export streams: memories are read in batches by seq and written line by line into fixed-size R2 multipart parts,
- * so a cube of any size passes through a few MB of memory.
+ * MemDumper: the lines of the versioned JSONL format of docs/export-format.md, read from a cube, and the cube's
+ * footprint in R2 (what deleting it must empty). Writing them to R2 in bounded steps is cube/export-job.ts; the
+ * loading side is cube/import.ts.
  */
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
@@ -14,8 +12,8 @@ import {
   EXPORT_VERSION,
   type ExportEpisodeLineWire,
   type ExportEventWire,
-  type ExportHeaderLineWire,
   type ExportLineWire,
+  type ExportHeaderLineWire,
   type ExportMemoryLineWire,
 } from "../../src/schemas/portability";
 import type { StoredEpisode } from "./ingest";
@@ -24,9 +22,7 @@ import type { CubeRef } from "./protocol";
 import { type CubeStore, versionOfRow } from "./store";
 import type { VectorStore } from "./vector-store";
 
-/** Memories one export read takes from SQL (with their versions and events). */
-const EXPORT_BATCH = 200;
-/** R2 multipart: every part but the last must have the same size, at least 5 MiB. */
+/** R2 multipart: every part but the last must have the same size, at least 5 MiB (docs/platform-limits.md). */
 export const PART_BYTES = 5 << 20;
 
 /** Where an export lives in R2. */
@@ -59,16 +55,21 @@ export interface ExportOptions {
   now: number;
 }
 
-/** What an export wrote. */
-export interface ExportSummary {
-  exportId: string;
-  key: string;
-  bytes: number;
-  memories: number;
-  versions: number;
-  episodes: number;
-  vectors: number;
-  createdAt: number;
+/** An episode still to export, in file order (received_at, id). */
+export interface EpisodeToExport {
+  id: string;
+  r2Key: string;
+  receivedAt: number;
+}
+
+/** A memory still to export: its line, once its archived payload (if any) is read from R2. */
+export interface MemoryToExport {
+  seq: number;
+  id: string;
+  /** The R2 object with an archived memory's full content and versions; null for a hot memory. */
+  archiveKey: string | null;
+  /** Its line; null when it was purged since its row was read. */
+  line(payload: ArchivedPayload | undefined): ExportMemoryLineWire | null;
 }
 
 export class CubePortability {
@@ -81,60 +82,63 @@ export class CubePortability {
   // ── export (MemDumper) ─────────────────────────────────────────────────────────────────────────────────────
 
   /**
-   * Writes the cube as JSONL to R2. Not a snapshot: the cube keeps serving while the file is written (R2 waits let
-   * other calls in), so a memory changed meanwhile is exported as it stood when its batch was read; the end line
-   * counts exactly what the file holds.
+   * The first line: the memories and episodes the cube holds as the export starts. Not a snapshot: the cube keeps
+   * serving while the file is written, so a memory changed meanwhile is exported as it stood when its batch was read;
+   * the end line counts exactly what the file holds.
    */
-  async exportTo(ref: CubeRef, options: ExportOptions): Promise<ExportSummary> {
-    const key = exportKey(ref, options.exportId);
-    const writer = new R2LineWriter(this.bucket, key);
-    const counts = { memories: 0, versions: 0, episodes: 0, vectors: 0 };
-    try {
-      const episodes = this.store.exec("SELECT id, r2_key FROM episodes ORDER BY received_at, id");
-      const header: ExportHeaderLineWire = {
-        type: "header",
-        format: EXPORT_FORMAT,
-        version: EXPORT_VERSION,
-        export_id: options.exportId,
-        cube_id: ref.cubeId,
-        owner: ref.owner,
-        exported_at: toIso(options.now),
-        embedder: options.embedderId,
-        vectors: options.includeVectors,
-        counts: { memories: Number(this.store.exec("SELECT count(*) AS n FROM memories")[0]?.n ?? 0), episodes: episodes.length },
-      };
-      await writer.write(header);
-      for (const row of episodes) {
-        const object = await this.bucket.get(String(row.r2_key));
-        if (!object) continue;
-        await writer.write(episodeLine(await object.json<StoredEpisode>()));
-        counts.episodes += 1;
-      }
-      for (let cursor = 0; ; ) {
-        const rows = this.store.exec(
-          "SELECT seq, id, subject_key, context, archive_key, state FROM memories WHERE seq > ? ORDER BY seq LIMIT ?",
-          cursor,
-          EXPORT_BATCH,
-        );
-        if (rows.length === 0) break;
-        cursor = Number(rows.at(-1)!.seq);
-        const ids = rows.map((row) => String(row.id));
-        const memories = this.store.findMany(ref, ids);
-        const versions = this.versionsOf(ids);
-        const events = this.eventsOf(ids);
-        const archived = new Map(
-          await Promise.all(
-            rows
-              .filter((row) => row.state === "archived" && row.archive_key != null)
-              .map(async (row) => [String(row.id), await this.bucket.get(String(row.archive_key)).then((o) => o?.json<ArchivedPayload>())] as const),
-          ),
-        );
-        for (const row of rows) {
-          const id = String(row.id);
+  headerLine(ref: CubeRef, options: ExportOptions): ExportHeaderLineWire {
+    return {
+      type: "header",
+      format: EXPORT_FORMAT,
+      version: EXPORT_VERSION,
+      export_id: options.exportId,
+      cube_id: ref.cubeId,
+      owner: ref.owner,
+      exported_at: toIso(options.now),
+      embedder: options.embedderId,
+      vectors: options.includeVectors,
+      counts: {
+        memories: Number(this.store.exec("SELECT count(*) AS n FROM memories")[0]?.n ?? 0),
+        episodes: Number(this.store.exec("SELECT count(*) AS n FROM episodes")[0]?.n ?? 0),
+      },
+    };
+  }
+
+  /** Up to `limit` episodes after (`at`, `id`) in file order. */
+  episodesAfter(at: number, id: string, limit: number): EpisodeToExport[] {
+    return this.store
+      .exec(
+        "SELECT id, r2_key, received_at FROM episodes WHERE received_at > ? OR (received_at = ? AND id > ?) ORDER BY received_at, id LIMIT ?",
+        at,
+        at,
+        id,
+        limit,
+      )
+      .map((row) => ({ id: String(row.id), r2Key: String(row.r2_key), receivedAt: Number(row.received_at) }));
+  }
+
+  /** Up to `limit` memories after `cursor` (seq), with their versions, events and (when asked) vectors read now. */
+  memoriesAfter(ref: CubeRef, cursor: number, limit: number, includeVectors: boolean, exportId: string): MemoryToExport[] {
+    const rows = this.store.exec(
+      "SELECT seq, id, subject_key, context, archive_key, state FROM memories WHERE seq > ? ORDER BY seq LIMIT ?",
+      cursor,
+      limit,
+    );
+    const ids = rows.map((row) => String(row.id));
+    const memories = this.store.findMany(ref, ids);
+    const versions = this.versionsOf(ids);
+    const events = this.eventsOf(ids);
+    return rows.map((row) => {
+      const id = String(row.id);
+      const archived = row.state === "archived" && row.archive_key != null;
+      return {
+        seq: Number(row.seq),
+        id,
+        archiveKey: archived ? String(row.archive_key) : null,
+        line: (payload) => {
           const memory = memories.get(id);
-          if (!memory) continue;
-          const payload = archived.get(id);
-          if (memory.state === "archived" && !payload) console.error(`export ${options.exportId}: archived payload of ${id} is missing; exporting its preview`);
+          if (!memory) return null;
+          if (memory.state === "archived" && !payload) console.error(`export ${exportId}: archived payload of ${id} is missing; exporting its preview`);
           const line: ExportMemoryLineWire = {
             type: "memory",
             memory: payload ? withoutPreviewFlag({ ...memory, content: payload.content }) : memory,
@@ -143,23 +147,12 @@ export class CubePortability {
             versions: payload ? payload.versions : (versions.get(id) ?? []),
             events: events.get(id) ?? [],
           };
-          const vector = options.includeVectors ? this.vectors.get(id) : null;
-          if (vector) {
-            line.vector = { embedder: vector.embedder, dimensions: vector.vector.length, encoding: "f32le-base64", data: encodeVector(vector.vector) };
-            counts.vectors += 1;
-          }
-          await writer.write(line);
-          counts.memories += 1;
-          counts.versions += line.versions.length;
-        }
-      }
-      await writer.write({ type: "end", counts });
-      const bytes = await writer.close();
-      return { exportId: options.exportId, key, bytes, ...counts, createdAt: options.now };
-    } catch (error) {
-      await writer.abort();
-      throw error;
-    }
+          const vector = includeVectors ? this.vectors.get(id) : null;
+          if (vector) line.vector = { embedder: vector.embedder, dimensions: vector.vector.length, encoding: "f32le-base64", data: encodeVector(vector.vector) };
+          return line;
+        },
+      };
+    });
   }
 
   /** The export file's body, or null when there is none. */
@@ -215,7 +208,7 @@ export class CubePortability {
   }
 }
 
-/** A JSONL writer into R2: one put for small files, fixed-size multipart parts for large ones. */
+/** A JSONL writer into R2 in one invocation (MemStore snapshots): one put for small files, fixed-size multipart parts for large ones. */
 export class R2LineWriter {
   private readonly buffer = new Uint8Array(PART_BYTES);
   private filled = 0;
@@ -263,9 +256,8 @@ export class R2LineWriter {
   }
 }
 
-
-
-function episodeLine(episode: StoredEpisode): ExportEpisodeLineWire {
+/** An episode's line, from its raw messages in R2. */
+export function episodeLine(episode: StoredEpisode): ExportEpisodeLineWire {
   return {
     type: "episode",
     episode: {

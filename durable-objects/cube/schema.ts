@@ -312,4 +312,27 @@ export const CUBE_MIGRATIONS: readonly (readonly string[])[] = [
     `ALTER TABLE remote_vectors ADD COLUMN queued_at INTEGER`,
     `ALTER TABLE remote_vectors ADD COLUMN mutation_id TEXT`,
   ],
+  // 21: an export written in steps on the alarm (cube/export-job.ts, issue 17 item 5): per running export job, where
+  // it stands (`phase`, the episode cursor `episode_at`/`episode_id`; the memory cursor is the job's), its R2
+  // multipart upload (`upload_id`, the committed `parts` as JSON [{partNumber, etag}]) and `step`, bumped by each
+  // committed step; `export_buffer` holds the bytes not yet in a part, in chunks under the 2 MB row limit. Both are
+  // deleted when the job ends (done or failed), so they hold at most one part (5 MiB) per running export.
+  [
+    `CREATE TABLE IF NOT EXISTS export_state (
+      job_id TEXT PRIMARY KEY,
+      export_key TEXT NOT NULL,
+      phase TEXT NOT NULL CHECK (phase IN ('episodes', 'memories', 'end', 'complete')),
+      episode_at INTEGER NOT NULL DEFAULT -1,
+      episode_id TEXT NOT NULL DEFAULT '',
+      upload_id TEXT,
+      parts TEXT NOT NULL DEFAULT '[]',
+      step INTEGER NOT NULL DEFAULT 0
+    )`,
+    `CREATE TABLE IF NOT EXISTS export_buffer (
+      job_id TEXT NOT NULL,
+      seq INTEGER NOT NULL,
+      data BLOB NOT NULL,
+      PRIMARY KEY (job_id, seq)
+    )`,
+  ],
 ];

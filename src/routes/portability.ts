@@ -5,7 +5,7 @@ import { CubeIdParam, JobAccepted } from "../schemas/jobs";
 import { MemoryIdParam } from "../schemas/memory";
 import {
   DeletionReceipt,
-  ExportCreated,
+  ExportAccepted,
   ExportIdParam,
   ExportQuery,
   ImportRequest,
@@ -34,7 +34,7 @@ function utf8(bytes: ArrayBuffer): string {
   }
 }
 const readErrors = errorResponses("invalid_request", "unauthorized", "forbidden", "not_found");
-const importErrors = errorResponses("invalid_request", "unauthorized", "forbidden", "not_found", "payload_too_large", "unsupported_media_type");
+const importErrors = errorResponses("invalid_request", "unauthorized", "forbidden", "not_found", "conflict", "payload_too_large", "unsupported_media_type");
 const deleteErrors = errorResponses("invalid_request", "unauthorized", "forbidden", "not_found", "conflict");
 
 export const portabilityRoutes = createRouter()
@@ -59,18 +59,24 @@ export const portabilityRoutes = createRouter()
       method: "post",
       path: "/v1/cubes/{id}/export",
       tags: ["cubes"],
-      summary: "Export a whole cube as versioned JSONL into R2 (read scope)",
+      summary: "Export a whole cube as versioned JSONL into R2 (read scope), as a job",
       description:
         "Every memory in every state with its full content (archived ones too), versions, events, subject key and search " +
-        "context; the episodes they were read from; optionally vectors. Format: docs/export-format.md. Download it at `download_url`.",
+        "context; the episodes they were read from; optionally vectors. Format: docs/export-format.md. Always `202` with an " +
+        "`export` job: its first step runs within the request, so a small cube's job is already `done`; a larger one is " +
+        "written in bounded steps on the cube's alarm — poll `job_url` until `done`, then `GET download_url`. At most 3 " +
+        "exports of a cube run at once (409).",
       security: bearerSecurity,
       request: { params: CubeIdParam, query: ExportQuery },
-      responses: { 201: jsonResponse(ExportCreated, "The export, written."), ...readErrors },
+      responses: {
+        202: jsonResponse(ExportAccepted, "The export job (done already when the cube was small)."),
+        ...errorResponses("invalid_request", "unauthorized", "forbidden", "not_found", "conflict"),
+      },
     }),
     async (c) => {
       const includeVectors = c.req.valid("query").include_vectors === "true";
       const origin = new URL(c.req.url).origin;
-      return c.json(await exportCube(tenantContext(c, "read"), c.req.valid("param").id, includeVectors, origin), 201);
+      return c.json(await exportCube(tenantContext(c, "read"), c.req.valid("param").id, includeVectors, origin), 202);
     },
   )
   .openapi(
@@ -79,11 +85,12 @@ export const portabilityRoutes = createRouter()
       path: "/v1/exports/{id}",
       tags: ["cubes"],
       summary: "Download an export (JSONL), with a key that can read its cube",
+      description: "409 while its job is still writing it (`details.job_id`: poll /v1/jobs/{id}), or after that job failed.",
       security: bearerSecurity,
       request: { params: ExportIdParam },
       responses: {
         200: { content: { [NDJSON]: { schema: z.string() } }, description: "The export file, one JSON object per line." },
-        ...readErrors,
+        ...errorResponses("invalid_request", "unauthorized", "forbidden", "not_found", "conflict"),
       },
     }),
     async (c) => {
@@ -98,7 +105,7 @@ export const portabilityRoutes = createRouter()
       tags: ["cubes"],
       summary: "Import an export into a cube, in the background (write scope)",
       description:
-        "`{\"export_id\": …}` loads an export of this tenant (from any cube the key can read); a `" + NDJSON + "` body loads the " +
+        "`{\"export_id\": …}` loads an export of this tenant (from any cube the key can read; 409 while it is still being written); a `" + NDJSON + "` body loads the " +
         "file itself (up to the 1 MB body limit). Memories get new ids in this cube (the old ones stay in their provenance), " +
         "with their versions, events, states and times; vectors come from the file when its embedder is the configured one, " +
         "else they are re-embedded. Importing the same file again returns the first job (`Idempotent-Replayed: true`) and " +

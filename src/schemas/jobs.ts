@@ -7,8 +7,9 @@ import { CubeId, Timestamp } from "./common";
  * ingest: read an episode (a conversation) into memories — started by POST /v1/memories with `messages`, not here.
  * import: load a cube export (docs/export-format.md) into a cube — started by POST /v1/cubes/{id}/import, not here.
  * distill: write a fine-tuning dataset of the cube's memories to R2 — started by POST /v1/cubes/{id}/distill.
+ * export: write the cube as JSONL to R2 (docs/export-format.md) — started by POST /v1/cubes/{id}/export.
  */
-export const JOB_TYPES = ["reindex", "expire", "archive", "consolidate", "ingest", "import", "distill"] as const;
+export const JOB_TYPES = ["reindex", "expire", "archive", "consolidate", "ingest", "import", "distill", "export"] as const;
 export const JOB_STATUSES = ["queued", "running", "done", "failed"] as const;
 
 /** What a job produced so far (ingest: the episode and the memories; others leave it empty). */
@@ -48,6 +49,19 @@ export const JobResult = z
       })
       .optional()
       .openapi({ description: "A distill job's progress (docs/parametric.md)." }),
+    export: z
+      .object({
+        export_id: z.string(),
+        key: z.string().openapi({ description: "The R2 object: `exports/<tenant>/<cube>/<export id>.jsonl` (there once the job is done)." }),
+        bytes: z.int().openapi({ description: "Bytes written so far; the file's size once the job is done." }),
+        memories: z.int().openapi({ description: "Memory lines written so far." }),
+        versions: z.int().openapi({ description: "Versions those lines carry." }),
+        episodes: z.int().openapi({ description: "Episode lines written so far." }),
+        vectors: z.int().openapi({ description: "Vectors written so far (with `include_vectors=true`)." }),
+        parts: z.int().openapi({ description: "R2 multipart parts uploaded so far (5 MiB each)." }),
+      })
+      .optional()
+      .openapi({ description: "An export job's progress; its final counts once done (docs/portability.md)." }),
   })
   .openapi("JobResult");
 

@@ -8,6 +8,7 @@ import { CubeId, ExternalId, Timestamp, utf8Bytes } from "./common";
 import { bounded, freeJsonBounds } from "./free-json";
 import { LIMITS } from "./limits";
 import { Memory, MemoryState, MemoryVersion, Source } from "./memory";
+import { JOB_STATUSES, Job } from "./jobs";
 
 export const EXPORT_FORMAT = "memos-cube-export";
 export const EXPORT_VERSION = 1;
@@ -144,20 +145,21 @@ export const ExportQuery = z.object({
   }),
 });
 
-export const ExportCreated = z
+export const ExportAccepted = z
   .object({
+    job_id: z.string(),
+    status: z.enum(JOB_STATUSES).openapi({ description: "`done` when the export finished within the request (a small cube); else poll `job_url`." }),
+    job: Job.openapi({ description: "The `export` job; `result.export` counts what is written (the file's size and counts once done)." }),
     export_id: z.string().openapi({ example: "exp_0123456789abcdef0123456789abcdef" }),
     cube_id: CubeId,
-    key: z.string().openapi({ description: "The R2 object: `exports/<tenant>/<cube>/<export id>.jsonl`." }),
-    bytes: z.int(),
-    memories: z.int(),
-    versions: z.int(),
-    episodes: z.int(),
-    vectors: z.int(),
-    download_url: z.string().openapi({ description: "An absolute URL: `GET` it with a key that can read the cube for the JSONL file." }),
-    created_at: Timestamp,
+    job_url: z.string().openapi({ description: "An absolute URL: `GET` it until `status` is `done` (or `failed`)." }),
+    download_url: z.string().openapi({
+      description: "An absolute URL: `GET` it with a key that can read the cube for the JSONL file once the job is done (409 before).",
+    }),
   })
-  .openapi("ExportCreated");
+  .openapi("ExportAccepted");
+
+export type ExportAcceptedWire = z.infer<typeof ExportAccepted>;
 
 export const ExportIdParam = z.object({
   id: z.string().max(64).openapi({ param: { name: "id", in: "path" }, example: "exp_0123456789abcdef0123456789abcdef" }),

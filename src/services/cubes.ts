@@ -361,6 +361,7 @@ export type CubeApi = Pick<
   | "provenance"
   | "exportCube"
   | "exportFile"
+  | "exportJob"
   | "importFile"
   | "destroy"
   | "distill"

@@ -19,6 +19,7 @@ import type { WebhookQueue } from "../schemas/webhooks";
 import {
   type DeletionReceiptWire,
   EXPORT_ID,
+  type ExportAcceptedWire,
   ExportLine,
   type ProvenanceWire,
   ownerIdIsValid,
@@ -42,23 +43,25 @@ export async function memoryProvenance(ctx: TenantContext, id: string): Promise<
 
 // ── export ──────────────────────────────────────────────────────────────────────────────────────────────────────
 
-/** Exports a cube; `origin` (the request's scheme and host) makes `download_url` absolute, ready to fetch. */
-export async function exportCube(ctx: TenantContext, cubeId: string, includeVectors: boolean, origin: string) {
+/**
+ * Starts exporting a cube: a job whose first step runs in this request, so a small cube's export is done in the
+ * answer and a large one goes on on the cube's alarm (docs/portability.md). `origin` (the request's scheme and host)
+ * makes the links absolute, ready to fetch.
+ */
+export async function exportCube(ctx: TenantContext, cubeId: string, includeVectors: boolean, origin: string): Promise<ExportAcceptedWire> {
   const ref = await ownCube(ctx, cubeId, "read");
   // An export id names its cube, like a job id, so a download finds the cube (and checks the caller) without a table.
   const exportId = `exp_${ref.cubeId.slice("cube_".length)}${randomBody()}`;
-  const summary = await cubeStub(ctx.deps, ref).exportCube(ref, { exportId, includeVectors });
+  const meta: WriteMeta = { actor: ctx.principal.keyId, requestId: ctx.requestId };
+  const job = unwrap(await cubeStub(ctx.deps, ref).exportCube(ref, { exportId, includeVectors }, meta));
   return {
-    export_id: summary.exportId,
+    job_id: job.id,
+    status: job.status,
+    job,
+    export_id: exportId,
     cube_id: ref.cubeId,
-    key: summary.key,
-    bytes: summary.bytes,
-    memories: summary.memories,
-    versions: summary.versions,
-    episodes: summary.episodes,
-    vectors: summary.vectors,
-    download_url: `${origin}/v1/exports/${summary.exportId}`,
-    created_at: toIso(summary.createdAt),
+    job_url: `${origin}/v1/jobs/${job.id}`,
+    download_url: `${origin}/v1/exports/${exportId}`,
   };
 }
 
@@ -73,11 +76,21 @@ async function cubeOfExport(ctx: TenantContext, exportId: string): Promise<CubeR
   }
 }
 
+/** A finished export's file; 409 while its job runs (or after it failed), 404 when there is none the key reaches. */
 export async function downloadExport(ctx: TenantContext, exportId: string) {
   const ref = await cubeOfExport(ctx, exportId);
   const file = await cubeStub(ctx.deps, ref).exportFile(ref, exportId);
   if (!file) throw new ApiError("not_found", "export not found");
+  if ("running" in file) throw unfinishedExport(exportId, file.running);
   return file;
+}
+
+/** The 409 for an export whose job has not finished: still running (poll its job), or failed (start another). */
+function unfinishedExport(exportId: string, job: JobWire): ApiError {
+  const details = { export_id: exportId, job_id: job.id, status: job.status, progress: job.progress };
+  return job.status === "failed"
+    ? new ApiError("conflict", `the export ${exportId} failed: ${job.error ?? "unknown error"}; start another export`, details)
+    : new ApiError("conflict", `the export ${exportId} is still being written; poll /v1/jobs/${job.id} until it is done`, details);
 }
 
 // ── import ──────────────────────────────────────────────────────────────────────────────────────────────────────
@@ -93,6 +106,9 @@ export async function importIntoCube(
   let file: { key: string } | { upload: { id: string; text: string } };
   if ("exportId" in source) {
     const from = await cubeOfExport(ctx, source.exportId);
+    // An export still being written has no file yet: say so rather than "not found".
+    const job = await cubeStub(ctx.deps, from).exportJob(from, source.exportId);
+    if (job && job.status !== "done") throw unfinishedExport(source.exportId, job);
     file = { key: exportKey(from, source.exportId) };
   } else {
     checkUpload(source.text);
