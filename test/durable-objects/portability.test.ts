@@ -38,6 +38,14 @@ async function finish(key: string, stub: DurableObjectStub, jobId: string) {
   throw new Error(`job ${jobId} did not finish`);
 }
 
+/** Exports a cube (202, one contract) and runs its alarm until the export job ends; the answer and the job's counts. */
+async function exportAll(key: string, stub: DurableObjectStub, cubeId: string, query = "") {
+  const started = await call("POST", `/v1/cubes/${cubeId}/export${query}`, { key });
+  if (started.status !== 202) throw new Error(`export failed: ${started.status} ${JSON.stringify(started.body)}`);
+  const job = started.body.status === "done" ? started.body.job : await finish(key, stub, started.body.job_id);
+  return { ...started.body, job, ...job.result.export };
+}
+
 async function allMemories(key: string, cubeId: string) {
   const out: any[] = [];
   let cursor: string | null = null;
@@ -135,24 +143,32 @@ describe("export → import round trip", () => {
     expect(before.map((m) => m.state).sort()).toEqual(expect.arrayContaining(["forgotten", "superseded", "archived", "activated"]));
 
     const exported = await call("POST", `/v1/cubes/${srcCube}/export?include_vectors=true`, { key });
-    expect(exported.status).toBe(201);
+    // A small cube is exported within the request: 202 with its job already done.
+    expect(exported.status).toBe(202);
     expect(exported.body).toMatchObject({
+      status: "done",
       cube_id: srcCube,
-      key: `exports/${tenantId}/${srcCube}/${exported.body.export_id}.jsonl`,
-      memories: before.length,
-      episodes: 2,
       download_url: `${TEST_ORIGIN}/v1/exports/${exported.body.export_id}`,
+      job_url: `${TEST_ORIGIN}/v1/jobs/${exported.body.job_id}`,
+      job: {
+        type: "export",
+        status: "done",
+        progress: { done: before.length + 2, total: before.length + 2 },
+        result: { export: { export_id: exported.body.export_id, key: `exports/${tenantId}/${srcCube}/${exported.body.export_id}.jsonl`, memories: before.length, episodes: 2, parts: 0 } },
+      },
     });
     expect(exported.body.export_id).toMatch(/^exp_[0-9a-z]{32}$/);
-    expect(exported.body.vectors).toBeGreaterThan(0);
+    const summary = exported.body.job.result.export;
+    expect(summary.vectors).toBeGreaterThan(0);
+    expect((await call("GET", exported.body.job_url, { key })).body).toEqual(exported.body.job);
 
     const download = await call("GET", exported.body.download_url, { key });
     expect(download.status).toBe(200);
     expect(download.headers.get("Content-Type")).toBe("application/x-ndjson");
     const lines = parseJsonl(download.body as string);
-    expect(new TextEncoder().encode(download.body as string).length).toBe(exported.body.bytes);
+    expect(new TextEncoder().encode(download.body as string).length).toBe(summary.bytes);
     expect(lines[0]).toMatchObject({ type: "header", format: "memos-cube-export", version: 1, cube_id: srcCube, owner: `user:${user}`, vectors: true });
-    expect(lines.at(-1)).toEqual({ type: "end", counts: { memories: before.length, versions: expect.any(Number), episodes: 2, vectors: exported.body.vectors } });
+    expect(lines.at(-1)).toEqual({ type: "end", counts: { memories: before.length, versions: expect.any(Number), episodes: 2, vectors: summary.vectors } });
     // The archived memory is exported with its full text and versions, read from R2.
     const bikeLine = lines.find((l) => l.type === "memory" && l.memory.id === bike.id);
     expect(bikeLine).toMatchObject({ memory: { state: "archived", content: long }, versions: [{ version: 1, memory: { content: long } }] });
@@ -171,7 +187,7 @@ describe("export → import round trip", () => {
       error: null,
       result: { import: { export_id: exported.body.export_id, imported: before.length, skipped: 0, episodes: 2, re_embedded: 0 } },
     });
-    expect(job.result.import.vectors_reused).toBe(exported.body.vectors);
+    expect(job.result.import.vectors_reused).toBe(summary.vectors);
 
     const after = await allMemories(key, dstCube);
     expect(comparable(after)).toEqual(comparable(before));
@@ -255,7 +271,7 @@ describe("export → import round trip", () => {
       { content: "Alice keeps her passport in the top drawer." },
       { content: "The cat is called Miso." },
     ]);
-    const exported = (await call("POST", `/v1/cubes/${memory.cube_id}/export?include_vectors=true`, { key })).body;
+    const exported = await exportAll(key, rest.stubOf(memory.cube_id), memory.cube_id, "?include_vectors=true");
     const text = (await call("GET", exported.download_url, { key })).body as string;
     const foreign = parseJsonl(text)
       .map((line) => (line.type === "memory" ? { ...line, vector: { ...line.vector, embedder: "other:model@1" } } : line))
@@ -270,7 +286,7 @@ describe("export → import round trip", () => {
     expect(hits.body.data[0]?.content).toBe("Alice keeps her passport in the top drawer.");
 
     // Without vectors in the file, every live memory is embedded on import.
-    const bare = (await call("POST", `/v1/cubes/${memory.cube_id}/export`, { key })).body;
+    const bare = await exportAll(key, rest.stubOf(memory.cube_id), memory.cube_id);
     expect(bare.vectors).toBe(0);
     const other = await freshCube(key);
     const second = await call("POST", `/v1/cubes/${other}/import`, { key, body: { export_id: bare.export_id } });
@@ -283,7 +299,7 @@ describe("bad input", () => {
     const { key, tenantId, stubOf } = await tenant(["read", "write", "admin"]);
     const [memory] = await remember(key, uniqueUser(), [{ content: "a memory to export" }]);
     const cubeId = memory.cube_id as string;
-    const exported = (await call("POST", `/v1/cubes/${cubeId}/export`, { key })).body;
+    const exported = await exportAll(key, stubOf(cubeId), cubeId);
     const text = (await call("GET", exported.download_url, { key })).body as string;
     const target = await freshCube(key);
     const importJson = (body: unknown) => call("POST", `/v1/cubes/${target}/import`, { key, body });
@@ -341,7 +357,7 @@ describe("bad input", () => {
     // A read-only key may export and download, not import.
     const readOnly = (await call("POST", "/v1/keys", { key, body: { scopes: ["read"] } })).body.key as string;
     const readExport = await call("POST", `/v1/cubes/${cubeId}/export`, { key: readOnly });
-    expect(readExport.status).toBe(201);
+    expect([readExport.status, readExport.body.status]).toEqual([202, "done"]);
     expect((await call("GET", readExport.body.download_url, { key: readOnly })).status).toBe(200);
     const denied = await call("POST", `/v1/cubes/${target}/import`, { key: readOnly, body: { export_id: exported.export_id } });
     expect([denied.status, errorOf(denied).code]).toEqual([403, "forbidden"]);
@@ -381,11 +397,19 @@ describe("scale", () => {
         if (!outcome.ok) throw new Error(outcome.message);
       }
     });
-    const exported = await call("POST", `/v1/cubes/${srcCube}/export`, { key });
-    expect(exported.status).toBe(201);
+    // Larger than one step (1,000 memory lines): the request answers with the job under way, the alarm finishes it.
+    const exporting = await call("POST", `/v1/cubes/${srcCube}/export`, { key });
+    expect([exporting.status, exporting.body.status]).toEqual([202, "running"]);
+    // A download or an import before it is done is refused, saying why and which job to poll.
+    const early = await call("GET", exporting.body.download_url, { key });
+    expect([early.status, errorOf(early).details]).toMatchObject([409, { job_id: exporting.body.job_id, status: "running" }]);
+    const done = await finish(key, stubOf(srcCube), exporting.body.job_id);
+    expect(done.status).toBe("done");
+    const exported = { body: { ...exporting.body, job: done, ...done.result.export } };
     expect(exported.body.memories).toBe(10_001);
     // Bigger than one multipart part: written in parts, never held whole.
     expect(exported.body.bytes).toBeGreaterThan(2 * PART_BYTES);
+    expect(exported.body.parts).toBe(Math.ceil(exported.body.bytes / PART_BYTES));
     const object = await env.ARCHIVE.head(exported.body.key);
     expect(object?.size).toBe(exported.body.bytes);
 
