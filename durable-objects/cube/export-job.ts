@@ -68,6 +68,8 @@ export type ExportFile = { body: ReadableStream; bytes: number } | { running: Jo
 export class CubeExportJob {
   /** R2 calls per step; tests make it small to drive a cube bigger than one step. */
   budget = EXPORT_CALLS_PER_STEP;
+  /** Memory lines per step; tests make it small to force step boundaries between R2 calls. */
+  memoriesPerStep = EXPORT_MEMORIES_PER_STEP;
   /** Jobs with a step under way in this object: the request's first step and an alarm must not interleave. */
   private readonly inFlight = new Set<string>();
 
@@ -199,7 +201,7 @@ export class CubeExportJob {
       while (at.phase === "memories") {
         const memories = this.portability.memoriesAfter(job.ref, at.seq, EXPORT_READ_BATCH, params.include_vectors, params.export_id);
         for (const memory of memories) {
-          if (memoryLines >= EXPORT_MEMORIES_PER_STEP) break step;
+          if (memoryLines >= this.memoriesPerStep) break step;
           let payload: ArchivedPayload | undefined;
           if (memory.archiveKey !== null) {
             if (!writer.canCall(1)) break step;
