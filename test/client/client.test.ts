@@ -273,17 +273,19 @@ describe("MemosClient on cubes, sharing, portability, webhooks and the audit log
       imported_from: null,
     });
 
-    const exported = await memos.exportCube(written.cube_id);
-    expect(exported).toMatchObject({ cube_id: written.cube_id, memories: 2, vectors: 0 });
+    const exporting = await memos.exportCube(written.cube_id);
+    expectTypeOf(exporting).toEqualTypeOf<Schemas["ExportAccepted"]>();
+    const exported = await memos.waitForExport(exporting);
+    expect(exported).toMatchObject({ cube_id: written.cube_id, status: "done", job: { type: "export", result: { export: { memories: 2, vectors: 0 } } } });
     const file = await memos.downloadExport(exported.export_id);
     expectTypeOf(file).toEqualTypeOf<string>();
     const lines = file.trim().split("\n").map((line) => JSON.parse(line) as { type: string; counts?: object });
     expect(lines[0]).toMatchObject({ type: "header", format: "memos-cube-export", cube_id: written.cube_id, vectors: false });
     expect(lines.filter((line) => line.type === "memory")).toHaveLength(2);
     expect(lines.at(-1)).toMatchObject({ type: "end", counts: { memories: 2 } });
-    expect(new TextEncoder().encode(file).byteLength).toBe(exported.bytes);
+    expect(new TextEncoder().encode(file).byteLength).toBe(exported.job.result.export?.bytes);
     expect(await new Response(await memos.streamExport(exported.export_id)).text()).toBe(file);
-    expect((await memos.exportCube(written.cube_id, { includeVectors: true })).vectors).toBe(2);
+    expect((await memos.waitForExport(await memos.exportCube(written.cube_id, { includeVectors: true }))).job.result.export?.vectors).toBe(2);
 
     const contents = async (cubeId: string) => (await memos.list({ cube_id: cubeId })).data.map((m) => m.content).sort();
     const importAndWait = async (cubeId: string, source: Parameters<typeof memos.importIntoCube>[1]) => {

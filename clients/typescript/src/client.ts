@@ -222,13 +222,32 @@ export class MemosClient implements ApiRequester {
 
   // ── cubes: export, import, deletion ────────────────────────────────────────────────────────────────────────────
 
-  /** Exports a whole cube, every state and version, into R2 (docs/export-format.md); `includeVectors` adds the vectors. */
+  /**
+   * Starts exporting a whole cube, every state and version, into R2 (docs/export-format.md); `includeVectors` adds the
+   * vectors. Always a job (202): a small cube's is `done` in the answer, a large one's is written on the cube's alarm —
+   * `waitForExport` waits for either, then `downloadExport`, `streamExport` or `importIntoCube({ export_id })`.
+   */
   exportCube(cubeId: string, { includeVectors = false }: { includeVectors?: boolean } = {}, options?: CallOptions) {
     const query = { include_vectors: includeVectors ? ("true" as const) : ("false" as const) };
     return this.request("post", "/v1/cubes/{id}/export", { params: { path: { id: cubeId }, query }, ...callInit(options) });
   }
 
-  /** An export's file as text: JSONL, one JSON object per line. */
+  /**
+   * Waits until an export started by `exportCube` is written: at once when it finished within its request, else by
+   * polling its job (`waitForJob`). Throws when the job failed (its error in the message) or is still running after
+   * `timeoutMs`; returns the answer with the finished job (`job.result.export`: bytes and counts).
+   */
+  async waitForExport(
+    started: Schemas["ExportAccepted"],
+    wait: { intervalMs?: number; timeoutMs?: number } = {},
+    options?: CallOptions,
+  ): Promise<Schemas["ExportAccepted"]> {
+    const job = started.job.status === "done" ? started.job : await this.waitForJob(started.job_id, wait, options);
+    if (job.status === "failed") throw new Error(`export ${started.export_id} failed: ${job.error ?? "unknown error"}`);
+    return { ...started, status: job.status, job };
+  }
+
+  /** An export's file as text: JSONL, one JSON object per line (409 until its job is done). */
   async downloadExport(exportId: string, options?: CallOptions): Promise<string> {
     // Decoded here: the file is UTF-8 by its format, and workerd warns when `text()` reads an application/x-ndjson body.
     const params = { path: { id: exportId } };

@@ -2855,8 +2855,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Export a whole cube as versioned JSONL into R2 (read scope)
-         * @description Every memory in every state with its full content (archived ones too), versions, events, subject key and search context; the episodes they were read from; optionally vectors. Format: docs/export-format.md. Download it at `download_url`.
+         * Export a whole cube as versioned JSONL into R2 (read scope), as a job
+         * @description Every memory in every state with its full content (archived ones too), versions, events, subject key and search context; the episodes they were read from; optionally vectors. Format: docs/export-format.md. Always `202` with an `export` job: its first step runs within the request, so a small cube's job is already `done`; a larger one is written in bounded steps on the cube's alarm — poll `job_url` until `done`, then `GET download_url`. At most 3 exports of a cube run at once (409).
          */
         post: {
             parameters: {
@@ -2872,13 +2872,13 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
-                /** @description The export, written. */
-                201: {
+                /** @description The export job (done already when the cube was small). */
+                202: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["ExportCreated"];
+                        "application/json": components["schemas"]["ExportAccepted"];
                     };
                 };
                 /** @description `invalid_request`: The request is not valid (malformed JSON, wrong types, out-of-range values). */
@@ -2910,6 +2910,15 @@ export interface paths {
                 };
                 /** @description `not_found`: No such resource in this tenant. */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `conflict`: The memory's lifecycle state (or another resource's state) forbids this change. */
+                409: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2950,7 +2959,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Download an export (JSONL), with a key that can read its cube */
+        /**
+         * Download an export (JSONL), with a key that can read its cube
+         * @description 409 while its job is still writing it (`details.job_id`: poll /v1/jobs/{id}), or after that job failed.
+         */
         get: {
             parameters: {
                 query?: never;
@@ -3007,6 +3019,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description `conflict`: The memory's lifecycle state (or another resource's state) forbids this change. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description `rate_limited`: The key is over its requests or written bytes per minute; retry after `Retry-After` seconds. */
                 429: {
                     headers: {
@@ -3046,7 +3067,7 @@ export interface paths {
         put?: never;
         /**
          * Import an export into a cube, in the background (write scope)
-         * @description `{"export_id": …}` loads an export of this tenant (from any cube the key can read); a `application/x-ndjson` body loads the file itself (up to the 1 MB body limit). Memories get new ids in this cube (the old ones stay in their provenance), with their versions, events, states and times; vectors come from the file when its embedder is the configured one, else they are re-embedded. Importing the same file again returns the first job (`Idempotent-Replayed: true`) and a memory imported before is never written twice.
+         * @description `{"export_id": …}` loads an export of this tenant (from any cube the key can read; 409 while it is still being written); a `application/x-ndjson` body loads the file itself (up to the 1 MB body limit). Memories get new ids in this cube (the old ones stay in their provenance), with their versions, events, states and times; vectors come from the file when its embedder is the configured one, else they are re-embedded. Importing the same file again returns the first job (`Idempotent-Replayed: true`) and a memory imported before is never written twice.
          */
         post: {
             parameters: {
@@ -3102,6 +3123,15 @@ export interface paths {
                 };
                 /** @description `not_found`: No such resource in this tenant. */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `conflict`: The memory's lifecycle state (or another resource's state) forbids this change. */
+                409: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -8564,7 +8594,7 @@ export interface components {
             /** @example job_0123456789abcdef0123456789abcdef */
             id: string;
             /** @enum {string} */
-            type: "reindex" | "expire" | "archive" | "consolidate" | "ingest" | "import" | "distill";
+            type: "reindex" | "expire" | "archive" | "consolidate" | "ingest" | "import" | "distill" | "export";
             /** @enum {string} */
             status: "queued" | "running" | "done" | "failed";
             /** @example cube_0123456789abcdef */
@@ -8634,6 +8664,24 @@ export interface components {
                 /** @description R2 objects the dataset is written in so far (one per step). */
                 parts: number;
                 bytes: number;
+            };
+            /** @description An export job's progress; its final counts once done (docs/portability.md). */
+            export?: {
+                export_id: string;
+                /** @description The R2 object: `exports/<tenant>/<cube>/<export id>.jsonl` (there once the job is done). */
+                key: string;
+                /** @description Bytes written so far; the file's size once the job is done. */
+                bytes: number;
+                /** @description Memory lines written so far. */
+                memories: number;
+                /** @description Versions those lines carry. */
+                versions: number;
+                /** @description Episode lines written so far. */
+                episodes: number;
+                /** @description Vectors written so far (with `include_vectors=true`). */
+                vectors: number;
+                /** @description R2 multipart parts uploaded so far (5 MiB each). */
+                parts: number;
             };
         };
         Memory: {
@@ -9421,25 +9469,22 @@ export interface components {
             /** @description On a step that happened in the exporting cube, copied by an import: that export's id. */
             from_export?: string;
         };
-        ExportCreated: {
+        ExportAccepted: {
+            job_id: string;
+            /**
+             * @description `done` when the export finished within the request (a small cube); else poll `job_url`.
+             * @enum {string}
+             */
+            status: "queued" | "running" | "done" | "failed";
+            job: components["schemas"]["Job"] & unknown;
             /** @example exp_0123456789abcdef0123456789abcdef */
             export_id: string;
             /** @example cube_0123456789abcdef */
             cube_id: string;
-            /** @description The R2 object: `exports/<tenant>/<cube>/<export id>.jsonl`. */
-            key: string;
-            bytes: number;
-            memories: number;
-            versions: number;
-            episodes: number;
-            vectors: number;
-            /** @description An absolute URL: `GET` it with a key that can read the cube for the JSONL file. */
+            /** @description An absolute URL: `GET` it until `status` is `done` (or `failed`). */
+            job_url: string;
+            /** @description An absolute URL: `GET` it with a key that can read the cube for the JSONL file once the job is done (409 before). */
             download_url: string;
-            /**
-             * Format: date-time
-             * @example 2026-11-25T09:30:00Z
-             */
-            created_at: string;
         };
         ImportRequest: {
             /** @description An export of this tenant (POST /v1/cubes/{id}/export), from any cube the key can read. */
