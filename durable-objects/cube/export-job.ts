@@ -98,7 +98,8 @@ export class CubeExportJob {
   start(ref: CubeRef, params: ExportParams): JobWire {
     const options: ExportOptions = { exportId: params.export_id, includeVectors: params.include_vectors, embedderId: params.embedder, now: params.started_at };
     const header = this.portability.headerLine(ref, options);
-    const job = this.jobs.create(ref, "export", header.counts.memories + header.counts.episodes, { ...params }, params.started_at);
+    const total = header.counts.memories + header.counts.episodes;
+    const job = this.jobs.create(ref, "export", total, { ...params }, params.started_at, exportJobId(params.export_id));
     const key = exportKey(ref, params.export_id);
     this.exec("INSERT INTO export_state (job_id, export_key, phase) VALUES (?, ?, 'episodes')", job.id, key);
     const bytes = encodeLine(header);
@@ -108,10 +109,9 @@ export class CubeExportJob {
     return this.jobs.get(job.id)!;
   }
 
-  /** The job of an export, or null (an export made before exports were jobs, or none). */
+  /** The job of an export, or null (an export made before exports were jobs, a pruned job, or none). */
   jobOf(exportId: string): JobWire | null {
-    const row = this.exec("SELECT id FROM jobs WHERE type = 'export' AND json_extract(params, '$.export_id') = ? LIMIT 1", exportId)[0];
-    return row ? this.jobs.get(String(row.id)) : null;
+    return this.jobs.get(exportJobId(exportId));
   }
 
   /** The finished file to stream; its job while it runs or after it failed; null when there is no such export. */
@@ -390,6 +390,9 @@ class PartWriter {
     this.appendFrom = 0;
   }
 }
+
+/** An export's job id: `job_` + the export id's body (the cube's body and 16 random characters), found without a scan. */
+export const exportJobId = (exportId: string) => `job_${exportId.slice("exp_".length)}`;
 
 function encodeLine(line: ExportLineWire): Uint8Array {
   return new TextEncoder().encode(`${JSON.stringify(line)}\n`);

@@ -51,9 +51,11 @@ export class CubeJobs {
     return this.get(id)!;
   }
 
-  /** A new job, always (ingest jobs run side by side, one per episode). */
-  create(ref: CubeRef, type: JobType, total: number, params: Record<string, unknown>, now: number): JobWire {
-    const id = newJobId(ref.cubeId);
+  /**
+   * A new job, always (ingest jobs run side by side, one per episode). `id` lets a job be found from the thing it
+   * makes (an export's job is `job_` + the export id's body) without scanning its params.
+   */
+  create(ref: CubeRef, type: JobType, total: number, params: Record<string, unknown>, now: number, id = newJobId(ref.cubeId)): JobWire {
     this.exec(
       `INSERT INTO jobs (id, type, status, ref, params, total, run_at, created_at, updated_at)
        VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?)`,

@@ -250,6 +250,8 @@ describe("an export bigger than one step", () => {
     const started = [];
     for (let i = 0; i < MAX_RUNNING_EXPORTS; i++) started.push(await call("POST", `/v1/cubes/${cubeId}/export`, { key }));
     expect(started.map((r) => [r.status, r.body.status])).toEqual(Array.from({ length: MAX_RUNNING_EXPORTS }, () => [202, "running"]));
+    // An export's job is named after it, so a download finds it without a scan.
+    for (const r of started) expect(r.body.job_id).toBe(`job_${r.body.export_id.slice("exp_".length)}`);
     const refused = await call("POST", `/v1/cubes/${cubeId}/export`, { key });
     expect([refused.status, errorOf(refused).code]).toEqual([409, "conflict"]);
     for (let i = 0; i < 20 && (await job(key, started[0]!.body.job_id)).status !== "done"; i++) await runDurableObjectAlarm(stub);
