@@ -30,7 +30,7 @@ import { CubeConsolidation } from "./cube/consolidate";
 import { CubeOutbox } from "./cube/outbox";
 import { CubeJobs } from "./cube/jobs";
 import { rerankPool } from "./cube/rerank-pool";
-import { CubeTeardown } from "./cube/teardown";
+import { CubeTeardown, TEARDOWN_RESUME_MS } from "./cube/teardown";
 import { CubeScheduler, type WorkingMemoryItem } from "./cube/scheduler";
 import { CubeIngest, type StoredEpisode } from "./cube/ingest";
 import { createReader } from "../src/adapters/reader-factory";
@@ -724,18 +724,20 @@ export class CubeDurableObject extends DurableObject<Env> {
     // Any memory may have a vector in the shared index: all are deleted by id (ids unknown to it are ignored).
     const vectors = remoteIndex ? Math.max(this.vectors.count(), ids.length) : this.vectors.count();
     const destroyedAt = Date.now();
-    await this.ctx.storage.deleteAlarm();
-    await this.ctx.storage.deleteAll();
+    // The alarm that resumes the teardown exists before the storage goes, and the erasure and the plan commit together.
+    await this.ctx.storage.setAlarm(destroyedAt + TEARDOWN_RESUME_MS);
+    this.ctx.storage.transactionSync(() =>
+      this.teardown.eraseAndPlan(() => this.store.migrate(), remoteIndex ? ref.cubeId : null, ids, cubePrefixes(ref), destroyedAt),
+    );
     this.vectors.reset();
     this.steps.forgetEpisodes();
     this.contexts.clear();
     this.remoteDeletes = [];
     this.identityKnown = false;
     this.generation += 1;
-    this.store.migrate();
-    this.ctx.storage.transactionSync(() => this.teardown.plan(remoteIndex ? ref.cubeId : null, ids, cubePrefixes(ref), destroyedAt));
     const step = await this.teardown.step(remoteIndex, this.clock());
-    if (!step.done) await this.rearm();
+    if (step.done) await this.ctx.storage.deleteAlarm();
+    else await this.rearm();
     return { memories, vectors, r2Objects: step.objects, pending: !step.done };
   }
 
