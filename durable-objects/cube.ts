@@ -594,6 +594,14 @@ export class CubeDurableObject extends DurableObject<Env> {
     await this.rearm(drained?.more ? this.clock() + OUTBOX_RETRY_MS : null);
   }
 
+  /**
+   * The vectors queue's consumer upserted these vectors, handed to it at `handedAt`, with mutation `mutationId` at
+   * `sentAt` (src/services/vector-queue.ts); the cube checks them from here on as if it had sent them.
+   */
+  async vectorsSent(ids: string[], handedAt: number, sentAt: number, mutationId: string | null): Promise<number> {
+    return this.embeddings.handedSent(ids, handedAt, sentAt, mutationId);
+  }
+
   // ── provenance, portability, deletion ──────────────────────────────────────────────────────────────────────
 
   /** Where a memory came from, who wrote it (watermark checked) and how it got here; null when it does not exist. */

@@ -131,13 +131,25 @@ export class CubeEmbeddings {
 
   /** The alarm's part: vectors the shared index now serves leave the cube's own store; failures wait for the next alarm. */
   async confirmRemote(ref: CubeRef): Promise<void> {
-    const { remoteIndex } = this.retrieval();
+    const { remoteIndex, vectorQueue } = this.retrieval();
     if (!remoteIndex) return;
     try {
-      await this.remote.check(remoteIndex, ref.cubeId, this.clock());
+      await this.remote.check(remoteIndex, ref.cubeId, this.clock(), vectorQueue ? { queue: vectorQueue, tenantId: ref.tenantId } : null);
     } catch (error) {
       console.error("checking vectors against the shared index failed; the next alarm tries again", error);
     }
+  }
+
+  /**
+   * The vectors queue's consumer upserted vectors this cube handed it (cube/remote-vectors.ts `handedSent`); the alarm
+   * comes back to check them CONFIRM_DELAY_MS later. Returns how many it recorded.
+   */
+  async handedSent(ids: readonly string[], handedAt: number, sentAt: number, mutationId: string | null): Promise<number> {
+    const moved = this.remote.handedSent(ids, handedAt, sentAt, mutationId);
+    const check = this.remote.nextCheck();
+    const armed = await this.storage.getAlarm();
+    if (check !== null && (armed === null || armed > check)) await this.storage.setAlarm(check);
+    return moved;
   }
 
   /** When the alarm should next confirm vectors with the shared index, or null. */

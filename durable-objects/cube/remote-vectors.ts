@@ -16,6 +16,7 @@
  * wait. Without this the alarm re-armed for a check "due" in the past and fired again at once, forever (issue 17, 3).
  */
 import type { IndexProgress, UpsertReceipt, VectorIndex, VectorRecord } from "../../src/adapters/types";
+import { type VectorQueue, fitsOneSend, handVectors, vectorMessages } from "../../src/adapters/vector-queue";
 import { Backoff } from "./backoff";
 import type { VectorStore } from "./vector-store";
 
@@ -40,6 +41,12 @@ interface PendingRow {
   id: string;
   embedder: string;
   pushedAt: number;
+}
+
+/** Where a cube may hand its vectors instead of upserting them itself (src/adapters/vector-queue.ts). */
+export interface VectorHandoff {
+  queue: VectorQueue;
+  tenantId: string;
 }
 
 export interface ConfirmResult {
@@ -79,10 +86,13 @@ export class RemoteVectors {
    * A failure leaves them queued and backs off. Vectors no longer in the cube's own store (deleted, or re-embedded
    * into another space, which queued its own) are dropped from the queue instead.
    */
-  async send(index: VectorIndex, namespace: string, now: number): Promise<number> {
+  async send(index: VectorIndex, namespace: string, now: number, handoff: VectorHandoff | null = null): Promise<number> {
     if (!this.backoff.allows(now)) return 0;
     const rows = this.sql
-      .exec("SELECT id, embedder FROM remote_vectors WHERE pushed_at = 0 AND confirmed_at IS NULL ORDER BY queued_at, id LIMIT ?", SEND_BATCH)
+      .exec(
+        "SELECT id, embedder FROM remote_vectors WHERE pushed_at = 0 AND handed_at IS NULL AND confirmed_at IS NULL ORDER BY queued_at, id LIMIT ?",
+        SEND_BATCH,
+      )
       .toArray();
     if (rows.length === 0) return 0;
     const records: VectorRecord[] = [];
@@ -92,6 +102,7 @@ export class RemoteVectors {
       else this.dropped([String(row.id)]);
     }
     if (records.length === 0) return 0;
+    if (handoff && (await this.hand(handoff, namespace, String(rows[0]!.embedder), records, now))) return records.length;
     let receipt: UpsertReceipt | void;
     try {
       receipt = await index.upsert(namespace, records);
@@ -108,6 +119,54 @@ export class RemoteVectors {
     );
     this.backoff.succeeded();
     return records.length;
+  }
+
+  /**
+   * Hands a few vectors of one embedding space to the vectors queue, whose consumer upserts them with other cubes'
+   * (src/adapters/vector-queue.ts); false, sending nothing, when they would take more than one `sendBatch` — the cube
+   * then upserts them itself. A failed send backs off and throws, like a failed upsert.
+   */
+  private async hand(handoff: VectorHandoff, namespace: string, embedder: string, records: VectorRecord[], now: number): Promise<boolean> {
+    const ids = records.map((r) => r.id);
+    if (ids.some((id) => this.vectors.get(id)?.embedder !== embedder)) return false;
+    const messages = vectorMessages({ tenant_id: handoff.tenantId, cube_id: namespace, embedder, handed_at: now }, records);
+    if (!fitsOneSend(messages)) return false;
+    try {
+      await handVectors(handoff.queue, messages);
+    } catch (error) {
+      this.backoff.failed(now);
+      throw error;
+    }
+    // Only rows still queued as they were (see send).
+    this.sql.exec(
+      "UPDATE remote_vectors SET handed_at = ? WHERE pushed_at = 0 AND handed_at IS NULL AND id IN (SELECT value FROM json_each(?))",
+      now,
+      JSON.stringify(ids),
+    );
+    this.backoff.succeeded();
+    return true;
+  }
+
+  /**
+   * The vectors queue's consumer upserted vectors this cube handed it at `handedAt`: they count as sent at `sentAt` by
+   * mutation `mutationId` from now on, and are checked as if the cube had sent them. A vector re-queued since (a
+   * newer write) or already taken back is left alone. Returns how many rows it moved.
+   */
+  handedSent(ids: readonly string[], handedAt: number, sentAt: number, mutationId: string | null): number {
+    if (ids.length === 0) return 0;
+    return this.sql.exec(
+      `UPDATE remote_vectors SET pushed_at = ?, mutation_id = ?, handed_at = NULL
+       WHERE handed_at = ? AND pushed_at = 0 AND confirmed_at IS NULL AND id IN (SELECT value FROM json_each(?))`,
+      sentAt,
+      mutationId,
+      handedAt,
+      JSON.stringify(ids),
+    ).rowsWritten;
+  }
+
+  /** Vectors handed to the queue REPUSH_AFTER_MS ago with no report are queued again (lost message, dead letter). */
+  private takeBack(now: number): void {
+    this.sql.exec("UPDATE remote_vectors SET handed_at = NULL WHERE handed_at IS NOT NULL AND handed_at <= ? AND pushed_at = 0", now - REPUSH_AFTER_MS);
   }
 
   /** Records vectors sent to the index at `at`, or not sent (`at` = 0: the next check sends them again). */
@@ -143,8 +202,15 @@ export class RemoteVectors {
   /** When the next check is due (ms), never before the backoff allows; null when every vector sent is confirmed. */
   nextCheck(): number | null {
     const sent = this.sql.exec("SELECT min(pushed_at) AS at FROM remote_vectors WHERE confirmed_at IS NULL AND pushed_at > 0").one();
-    const queued = this.sql.exec("SELECT min(coalesce(queued_at, 0)) AS at FROM remote_vectors WHERE confirmed_at IS NULL AND pushed_at = 0").one();
-    const times = [sent.at === null ? null : Number(sent.at) + CONFIRM_DELAY_MS, queued.at === null ? null : Number(queued.at) + SEND_DELAY_MS];
+    const queued = this.sql
+      .exec("SELECT min(coalesce(queued_at, 0)) AS at FROM remote_vectors WHERE confirmed_at IS NULL AND pushed_at = 0 AND handed_at IS NULL")
+      .one();
+    const handed = this.sql.exec("SELECT min(handed_at) AS at FROM remote_vectors WHERE confirmed_at IS NULL AND pushed_at = 0").one();
+    const times = [
+      sent.at === null ? null : Number(sent.at) + CONFIRM_DELAY_MS,
+      queued.at === null ? null : Number(queued.at) + SEND_DELAY_MS,
+      handed.at === null ? null : Number(handed.at) + REPUSH_AFTER_MS,
+    ];
     const due = times.filter((t) => t !== null);
     if (due.length === 0) return null;
     const notBefore = this.backoff.notBefore();
@@ -155,10 +221,11 @@ export class RemoteVectors {
    * Checks the oldest unconfirmed vectors against the index: confirmed ones leave the local store, lost ones go again.
    * Does nothing while backing off; a check that confirms nothing, or fails, backs off further.
    */
-  async check(index: VectorIndex, namespace: string, now: number): Promise<ConfirmResult> {
+  async check(index: VectorIndex, namespace: string, now: number, handoff: VectorHandoff | null = null): Promise<ConfirmResult> {
     if (!this.backoff.allows(now)) return { confirmed: 0, resent: 0 };
+    this.takeBack(now);
     // What is queued goes first, in batches; a failed send backs off and ends this check (one call per attempt).
-    if (this.queuedDue(now)) await this.send(index, namespace, now);
+    if (this.queuedDue(now)) await this.send(index, namespace, now, handoff);
     if (this.due(now - CONFIRM_DELAY_MS).length === 0) return { confirmed: 0, resent: 0 };
     let due: PendingRow[];
     try {
@@ -232,7 +299,9 @@ export class RemoteVectors {
 
   /** Whether the oldest queued vector has waited SEND_DELAY_MS (the others go with it). */
   private queuedDue(now: number): boolean {
-    const row = this.sql.exec("SELECT min(coalesce(queued_at, 0)) AS at FROM remote_vectors WHERE confirmed_at IS NULL AND pushed_at = 0").one();
+    const row = this.sql
+      .exec("SELECT min(coalesce(queued_at, 0)) AS at FROM remote_vectors WHERE confirmed_at IS NULL AND pushed_at = 0 AND handed_at IS NULL")
+      .one();
     return row.at !== null && Number(row.at) + SEND_DELAY_MS <= now;
   }
 
