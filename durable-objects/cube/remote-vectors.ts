@@ -165,8 +165,8 @@ export class RemoteVectors {
   }
 
   /** Vectors handed to the queue REPUSH_AFTER_MS ago with no report are queued again (lost message, dead letter). */
-  private takeBack(now: number): void {
-    this.sql.exec("UPDATE remote_vectors SET handed_at = NULL WHERE handed_at IS NOT NULL AND handed_at <= ? AND pushed_at = 0", now - REPUSH_AFTER_MS);
+  private takeBack(now: number): number {
+    return this.sql.exec("UPDATE remote_vectors SET handed_at = NULL WHERE handed_at IS NOT NULL AND handed_at <= ? AND pushed_at = 0", now - REPUSH_AFTER_MS).rowsWritten;
   }
 
   /** Records vectors sent to the index at `at`, or not sent (`at` = 0: the next check sends them again). */
@@ -223,9 +223,11 @@ export class RemoteVectors {
    */
   async check(index: VectorIndex, namespace: string, now: number, handoff: VectorHandoff | null = null): Promise<ConfirmResult> {
     if (!this.backoff.allows(now)) return { confirmed: 0, resent: 0 };
-    this.takeBack(now);
+    // Vectors taken back from the queue go to the index directly, under the cube's own backoff: handing them again
+    // while the consumer cannot write would only pile up copies in the queue.
+    const tookBack = this.takeBack(now) > 0;
     // What is queued goes first, in batches; a failed send backs off and ends this check (one call per attempt).
-    if (this.queuedDue(now)) await this.send(index, namespace, now, handoff);
+    if (this.queuedDue(now)) await this.send(index, namespace, now, tookBack ? null : handoff);
     if (this.due(now - CONFIRM_DELAY_MS).length === 0) return { confirmed: 0, resent: 0 };
     let due: PendingRow[];
     try {

@@ -7,6 +7,7 @@
 import { createExecutionContext, createMessageBatch, getQueueResult, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
+import { FIRST_BACKOFF_MS } from "../../durable-objects/cube/backoff";
 import { CONFIRM_DELAY_MS, REPUSH_AFTER_MS, SEND_DELAY_MS } from "../../durable-objects/cube/remote-vectors";
 import { VectorStore } from "../../durable-objects/cube/vector-store";
 import type { Retrieval } from "../../src/adapters/factory";
@@ -17,7 +18,7 @@ import { cubeObjectName } from "../../src/core/ids";
 import worker from "../../src/index";
 import { consumeVectorBatch, retryDelaySeconds } from "../../src/services/vector-queue";
 import { QueueStandIn, VectorizeStandIn } from "../adapters/stand-ins";
-import { newTenant, remember, uniqueUser } from "../helpers";
+import { call, newTenant, remember, uniqueUser } from "../helpers";
 
 interface CubeInternals {
   retrieval: Retrieval;
@@ -144,30 +145,54 @@ describe("coalescing shared-index upserts across cubes", () => {
     expect(world.index.contents().length).toBe(2);
   }, 60_000);
 
-  it("a message that never arrives costs only time: the cube takes its vectors back and sends them again", async () => {
+  it("a message that never arrives costs only time: the cube takes its vectors back and upserts them itself", async () => {
     const world = await cubes(1);
     const [cube] = world.cubes;
     await remember(world.key, cube!.user, [{ content: "the ferry leaves at noon" }]);
     world.advance(SEND_DELAY_MS);
     await runDurableObjectAlarm(cube!.stub);
     expect(world.queue.batches).toHaveLength(1);
+    const handedAt = world.now();
     // The message is lost (dead-lettered, say). Nothing is due before REPUSH_AFTER_MS.
     const alarm = await runInDurableObject(cube!.stub, (_i, state) => state.storage.getAlarm());
-    expect(alarm).toBe(world.now() + REPUSH_AFTER_MS);
+    expect(alarm).toBe(handedAt + REPUSH_AFTER_MS);
     world.advance(REPUSH_AFTER_MS);
     await runDurableObjectAlarm(cube!.stub);
-    // Taken back and handed again (still few): a second message with a new hand-off time.
-    expect(world.queue.batches).toHaveLength(2);
-    const [again] = world.queue.batches[1]!;
-    expect(again!.handed_at).toBe(world.now());
-    // A late report of the first hand-off is ignored; the second one lands.
-    const [first] = world.queue.batches[0]!;
-    const stale = createMessageBatch<unknown>(VECTOR_QUEUE, [{ id: "old", timestamp: new Date(), attempts: 1, body: first }]);
-    await world.consume(stale);
+    // Taken back and sent directly (under the cube's own backoff), not handed to the queue again.
+    expect(world.queue.batches).toHaveLength(1);
+    expect(world.index.upserts.map((u) => u.length)).toEqual([1]);
+    expect((await cube!.rows())[0]).toMatchObject({ pushed_at: world.now(), handed_at: null, mutation_id: "mutation-1" });
+    // The lost message turning up late changes nothing in the cube: its hand-off is no longer pending.
+    const late = createMessageBatch<unknown>(VECTOR_QUEUE, [{ id: "late", timestamp: new Date(), attempts: 5, body: world.queue.batches[0]![0] }]);
+    const before = await cube!.rows();
+    world.advance(1_000);
+    expect((await world.consume(late)).report).toMatchObject({ vectors: 1, cubesTold: 1 });
+    expect(await cube!.rows()).toEqual(before);
+  }, 60_000);
+
+  it("drill: while the queue refuses sends the cube backs off like a failed upsert, and loses nothing", async () => {
+    const world = await cubes(1);
+    const [cube] = world.cubes;
+    const sendBatch = world.queue.sendBatch.bind(world.queue);
+    let refusing = true;
+    world.queue.sendBatch = (messages) => (refusing ? Promise.reject(new Error("Queue send failed: 503")) : sendBatch(messages));
+    expect((await call("POST", "/v1/memories", { key: world.key, body: { user_id: cube!.user, memories: [{ content: "storm warning for Friday" }] } })).status).toBe(201);
+    world.advance(SEND_DELAY_MS);
+    await runDurableObjectAlarm(cube!.stub);
+    expect((await cube!.rows())[0]).toMatchObject({ pushed_at: 0, handed_at: null });
+    const backoff = await runInDurableObject(cube!.stub, (_i, state) =>
+      state.storage.sql.exec("SELECT failures, last_attempt_at FROM retry_backoff WHERE name = 'remote-vectors'").one(),
+    );
+    expect(backoff).toEqual({ failures: 1, last_attempt_at: world.now() });
+    // Not before the backoff: an alarm now sends nothing.
+    world.advance(FIRST_BACKOFF_MS - 1);
+    refusing = false;
+    await runDurableObjectAlarm(cube!.stub);
+    expect(world.queue.batches).toHaveLength(0);
+    world.advance(1);
+    await runDurableObjectAlarm(cube!.stub);
+    expect(world.queue.batches).toHaveLength(1);
     expect((await cube!.rows())[0]).toMatchObject({ pushed_at: 0, handed_at: world.now() });
-    const fresh = createMessageBatch<unknown>(VECTOR_QUEUE, [{ id: "new", timestamp: new Date(), attempts: 1, body: again }]);
-    await world.consume(fresh);
-    expect((await cube!.rows())[0]).toMatchObject({ pushed_at: world.now(), handed_at: null });
   }, 60_000);
 
   it("a cube with more than one sendBatch of vectors upserts them itself, as before", async () => {
