@@ -173,9 +173,7 @@ describe("coalescing shared-index upserts across cubes", () => {
   it("drill: while the queue refuses sends the cube backs off like a failed upsert, and loses nothing", async () => {
     const world = await cubes(1);
     const [cube] = world.cubes;
-    const sendBatch = world.queue.sendBatch.bind(world.queue);
-    let refusing = true;
-    world.queue.sendBatch = (messages) => (refusing ? Promise.reject(new Error("Queue send failed: 503")) : sendBatch(messages));
+    world.queue.failWith = new Error("Queue send failed: 503");
     expect((await call("POST", "/v1/memories", { key: world.key, body: { user_id: cube!.user, memories: [{ content: "storm warning for Friday" }] } })).status).toBe(201);
     world.advance(SEND_DELAY_MS);
     await runDurableObjectAlarm(cube!.stub);
@@ -186,7 +184,7 @@ describe("coalescing shared-index upserts across cubes", () => {
     expect(backoff).toEqual({ failures: 1, last_attempt_at: world.now() });
     // Not before the backoff: an alarm now sends nothing.
     world.advance(FIRST_BACKOFF_MS - 1);
-    refusing = false;
+    world.queue.failWith = null;
     await runDurableObjectAlarm(cube!.stub);
     expect(world.queue.batches).toHaveLength(0);
     world.advance(1);
