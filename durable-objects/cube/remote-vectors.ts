@@ -14,6 +14,11 @@
  * While the index fails or has not yet shown what was sent, checks back off per cube (cube/backoff.ts): a check
  * that confirms nothing, or fails, waits 30 s, 60 s, … up to 30 min for the next; a send the index accepts resets the
  * wait. Without this the alarm re-armed for a check "due" in the past and fired again at once, forever (issue 17, 3).
+ *
+ * A cube with only a few vectors to send hands them to the vectors queue instead (`handed_at`, cube migration 22),
+ * whose consumer upserts many cubes' vectors together and reports back (`handedSent`); from then on they are checked
+ * as if the cube had sent them. Without a report REPUSH_AFTER_MS later, the cube takes them back and upserts them
+ * itself (src/adapters/vector-queue.ts, src/services/vector-queue.ts; issue 17, item 8).
  */
 import type { IndexProgress, UpsertReceipt, VectorIndex, VectorRecord } from "../../src/adapters/types";
 import { type VectorQueue, fitsOneSend, handVectors, vectorMessages } from "../../src/adapters/vector-queue";
