@@ -596,9 +596,10 @@ export class CubeDurableObject extends DurableObject<Env> {
 
   /**
    * The vectors queue's consumer upserted these vectors, handed to it at `handedAt`, with mutation `mutationId` at
-   * `sentAt` (src/services/vector-queue.ts); the cube checks them from here on as if it had sent them.
+   * `sentAt` (src/services/vector-queue.ts); the cube checks them from here on as if it had sent them. Answers the
+   * ids whose memory it no longer holds, for the consumer to delete again.
    */
-  async vectorsSent(ids: string[], handedAt: number, sentAt: number, mutationId: string | null): Promise<number> {
+  async vectorsSent(ids: string[], handedAt: number, sentAt: number, mutationId: string | null): Promise<{ recorded: number; orphans: string[] }> {
     return this.embeddings.handedSent(ids, handedAt, sentAt, mutationId);
   }
 

@@ -10,7 +10,7 @@ import { afterCommit } from "./after-commit";
 import type { CubeRef, QueryVector } from "./protocol";
 import { Backoff } from "./backoff";
 import { EMBEDDINGS_BACKOFF } from "./embedding-retry";
-import { RemoteVectors } from "./remote-vectors";
+import { type HandedReport, RemoteVectors } from "./remote-vectors";
 import type { SemanticQuery } from "./search";
 import type { VectorStore } from "./vector-store";
 
@@ -142,14 +142,14 @@ export class CubeEmbeddings {
 
   /**
    * The vectors queue's consumer upserted vectors this cube handed it (cube/remote-vectors.ts `handedSent`); the alarm
-   * comes back to check them CONFIRM_DELAY_MS later. Returns how many it recorded.
+   * comes back to check them CONFIRM_DELAY_MS later. Returns what it recorded and the ids it holds no memory of.
    */
-  async handedSent(ids: readonly string[], handedAt: number, sentAt: number, mutationId: string | null): Promise<number> {
-    const moved = this.remote.handedSent(ids, handedAt, sentAt, mutationId);
+  async handedSent(ids: readonly string[], handedAt: number, sentAt: number, mutationId: string | null): Promise<HandedReport> {
+    const report = this.remote.handedSent(ids, handedAt, sentAt, mutationId);
     const check = this.remote.nextCheck();
     const armed = await this.storage.getAlarm();
     if (check !== null && (armed === null || armed > check)) await this.storage.setAlarm(check);
-    return moved;
+    return report;
   }
 
   /** When the alarm should next confirm vectors with the shared index, or null. */

@@ -54,6 +54,12 @@ export interface VectorHandoff {
   tenantId: string;
 }
 
+/** What a cube made of the consumer's report (see `handedSent`). */
+export interface HandedReport {
+  recorded: number;
+  orphans: string[];
+}
+
 export interface ConfirmResult {
   confirmed: number;
   resent: number;
@@ -155,18 +161,26 @@ export class RemoteVectors {
   /**
    * The vectors queue's consumer upserted vectors this cube handed it at `handedAt`: they count as sent at `sentAt` by
    * mutation `mutationId` from now on, and are checked as if the cube had sent them. A vector re-queued since (a
-   * newer write) or already taken back is left alone. Returns how many rows it moved.
+   * newer write) or already taken back is left alone. Returns how many rows it moved, and the ids whose memory the
+   * cube no longer holds (purged or destroyed while the message waited): the consumer deletes those again, since its
+   * upsert may have come after the cube's own delete.
    */
-  handedSent(ids: readonly string[], handedAt: number, sentAt: number, mutationId: string | null): number {
-    if (ids.length === 0) return 0;
-    return this.sql.exec(
+  handedSent(ids: readonly string[], handedAt: number, sentAt: number, mutationId: string | null): HandedReport {
+    if (ids.length === 0) return { recorded: 0, orphans: [] };
+    const list = JSON.stringify(ids);
+    const recorded = this.sql.exec(
       `UPDATE remote_vectors SET pushed_at = ?, mutation_id = ?, handed_at = NULL
        WHERE handed_at = ? AND pushed_at = 0 AND confirmed_at IS NULL AND id IN (SELECT value FROM json_each(?))`,
       sentAt,
       mutationId,
       handedAt,
-      JSON.stringify(ids),
+      list,
     ).rowsWritten;
+    const orphans = this.sql
+      .exec("SELECT value AS id FROM json_each(?) WHERE value NOT IN (SELECT id FROM memories)", list)
+      .toArray()
+      .map((row) => String(row.id));
+    return { recorded, orphans };
   }
 
   /** Vectors handed to the queue REPUSH_AFTER_MS ago with no report are queued again (lost message, dead letter). */

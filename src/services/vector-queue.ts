@@ -7,7 +7,8 @@
  * At least once, and idempotent: an upsert of the same vector again changes nothing, and a cube ignores a report
  * about vectors it re-queued or took back since (`handed_at` must match). A failed upsert retries its messages with
  * backoff (30 s × 2^(attempt − 1), at most 30 min, like the cubes' own); a cube that cannot be told retries its
- * messages only. A message that never gets through (max_retries, then the dead-letter queue) costs nothing but
+ * messages only. A vector whose memory was purged (or whose cube was destroyed) while its message waited is deleted
+ * again right after the upsert: the cube's own delete may have run first. A message that never gets through (max_retries, then the dead-letter queue) costs nothing but
  * time: its cube takes the vectors back REPUSH_AFTER_MS after handing them and sends them again.
  */
 import { type VectorQueueMessage, decodeVector } from "../adapters/vector-queue";
@@ -23,6 +24,8 @@ export const VECTOR_RETRY_MAX_SECONDS = 30 * 60;
 export interface VectorBatchReport {
   vectors: number;
   cubesTold: number;
+  /** Vectors upserted for memories their cube no longer holds, deleted again. */
+  orphansDeleted: number;
   retried: number;
   dropped: number;
 }
@@ -43,7 +46,7 @@ export async function consumeVectorBatch(
   cubes: DurableObjectNamespace<CubeDurableObject>,
   now: () => number = Date.now,
 ): Promise<VectorBatchReport> {
-  const report: VectorBatchReport = { vectors: 0, cubesTold: 0, retried: 0, dropped: 0 };
+  const report: VectorBatchReport = { vectors: 0, cubesTold: 0, orphansDeleted: 0, retried: 0, dropped: 0 };
   const parsed: Parsed[] = [];
   for (const message of batch.messages) {
     const one = parse(message);
@@ -90,7 +93,10 @@ export async function consumeVectorBatch(
         const ids = messages.flatMap((one) => one.records.map((r) => r.id));
         try {
           const cube = cubes.getByName(cubeObjectName(tenant_id, cube_id));
-          await cube.vectorsSent(ids, handed_at, sentAt, receipt?.mutationId ?? null);
+          const { orphans } = await cube.vectorsSent(ids, handed_at, sentAt, receipt?.mutationId ?? null);
+          // Purged or destroyed while the message waited: the cube's own delete may have come before this upsert.
+          if (orphans.length > 0) await index.delete(cube_id, orphans);
+          report.orphansDeleted += orphans.length;
           for (const one of messages) one.message.ack();
           report.cubesTold++;
         } catch (error) {

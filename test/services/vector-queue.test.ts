@@ -96,7 +96,7 @@ describe("coalescing shared-index upserts across cubes", () => {
     for (const cube of world.cubes) expect((await cube.rows()).map((r) => [r.pushed_at, r.handed_at])).toEqual([[0, world.now()]]);
 
     const { report, result } = await world.consume(world.delivery());
-    expect(report).toMatchObject({ vectors: 3, cubesTold: 3, retried: 0, dropped: 0 });
+    expect(report).toMatchObject({ vectors: 3, cubesTold: 3, orphansDeleted: 0, retried: 0, dropped: 0 });
     expect(result.explicitAcks.sort()).toEqual(["vec-0", "vec-1", "vec-2"]);
     expect(world.index.upserts.map((u) => u.length)).toEqual([3]);
     expect(world.index.upserts[0]!.map((v) => v.namespace).sort()).toEqual(world.cubes.map((c) => c.cubeId).sort());
@@ -168,6 +168,20 @@ describe("coalescing shared-index upserts across cubes", () => {
     world.advance(1_000);
     expect((await world.consume(late)).report).toMatchObject({ vectors: 1, cubesTold: 1 });
     expect(await cube!.rows()).toEqual(before);
+  }, 60_000);
+
+  it("a memory purged while its vector waited in the queue leaves no vector behind (the upsert came after the purge's delete)", async () => {
+    const world = await cubes(1);
+    const [cube] = world.cubes;
+    const [kept, purged] = await remember(world.key, cube!.user, [{ content: "keep this note about sails" }, { content: "purge this note about anchors" }]);
+    world.advance(SEND_DELAY_MS);
+    await runDurableObjectAlarm(cube!.stub);
+    expect(world.queue.batches.flat()[0]!.vectors).toHaveLength(2);
+    expect((await call("DELETE", `/v1/memories/${purged.id}?hard=true`, { key: world.key })).status).toBe(200);
+    const { report } = await world.consume(world.delivery());
+    expect(report).toMatchObject({ vectors: 2, cubesTold: 1, orphansDeleted: 1 });
+    world.index.flush();
+    expect(world.index.contents().map((v) => v.id)).toEqual([`${cube!.cubeId}:${kept.id}`]);
   }, 60_000);
 
   it("drill: while the queue refuses sends the cube backs off like a failed upsert, and loses nothing", async () => {
