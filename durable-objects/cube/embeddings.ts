@@ -10,7 +10,8 @@ import { afterCommit } from "./after-commit";
 import type { CubeRef, QueryVector } from "./protocol";
 import { Backoff } from "./backoff";
 import { EMBEDDINGS_BACKOFF } from "./embedding-retry";
-import { type HandedReport, RemoteVectors } from "./remote-vectors";
+import type { HandedReport } from "./handed-vectors";
+import { RemoteVectors } from "./remote-vectors";
 import type { SemanticQuery } from "./search";
 import type { VectorStore } from "./vector-store";
 

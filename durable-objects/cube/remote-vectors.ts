@@ -21,8 +21,8 @@
  * itself (src/adapters/vector-queue.ts, src/services/vector-queue.ts; issue 17, item 8).
  */
 import type { IndexProgress, UpsertReceipt, VectorIndex, VectorRecord } from "../../src/adapters/types";
-import { type VectorQueue, fitsOneSend, handVectors, vectorMessages } from "../../src/adapters/vector-queue";
 import { Backoff } from "./backoff";
+import { type HandedReport, HandedVectors, type VectorHandoff } from "./handed-vectors";
 import type { VectorStore } from "./vector-store";
 
 /**
@@ -48,18 +48,6 @@ interface PendingRow {
   pushedAt: number;
 }
 
-/** Where a cube may hand its vectors instead of upserting them itself (src/adapters/vector-queue.ts). */
-export interface VectorHandoff {
-  queue: VectorQueue;
-  tenantId: string;
-}
-
-/** What a cube made of the consumer's report (see `handedSent`). */
-export interface HandedReport {
-  recorded: number;
-  orphans: string[];
-}
-
 export interface ConfirmResult {
   confirmed: number;
   resent: number;
@@ -69,12 +57,19 @@ export interface ConfirmResult {
 export class RemoteVectors {
   /** The backoff of checks and re-sends while the index fails or lags. */
   readonly backoff: Backoff;
+  private readonly handed: HandedVectors;
 
   constructor(
     private readonly sql: SqlStorage,
     private readonly vectors: VectorStore,
   ) {
     this.backoff = new Backoff(sql, "remote-vectors");
+    this.handed = new HandedVectors(sql, vectors, this.backoff);
+  }
+
+  /** See HandedVectors.report (cube/handed-vectors.ts). */
+  handedSent(ids: readonly string[], handedAt: number, sentAt: number, mutationId: string | null): HandedReport {
+    return this.handed.report(ids, handedAt, sentAt, mutationId);
   }
 
   /**
@@ -113,7 +108,7 @@ export class RemoteVectors {
       else this.dropped([String(row.id)]);
     }
     if (records.length === 0) return 0;
-    if (handoff && (await this.hand(handoff, namespace, String(rows[0]!.embedder), records, now))) return records.length;
+    if (handoff && (await this.handed.hand(handoff, namespace, String(rows[0]!.embedder), records, now))) return records.length;
     let receipt: UpsertReceipt | void;
     try {
       receipt = await index.upsert(namespace, records);
@@ -130,62 +125,6 @@ export class RemoteVectors {
     );
     this.backoff.succeeded();
     return records.length;
-  }
-
-  /**
-   * Hands a few vectors of one embedding space to the vectors queue, whose consumer upserts them with other cubes'
-   * (src/adapters/vector-queue.ts); false, sending nothing, when they would take more than one `sendBatch` — the cube
-   * then upserts them itself. A failed send backs off and throws, like a failed upsert.
-   */
-  private async hand(handoff: VectorHandoff, namespace: string, embedder: string, records: VectorRecord[], now: number): Promise<boolean> {
-    const ids = records.map((r) => r.id);
-    if (ids.some((id) => this.vectors.get(id)?.embedder !== embedder)) return false;
-    const messages = vectorMessages({ tenant_id: handoff.tenantId, cube_id: namespace, embedder, handed_at: now }, records);
-    if (!fitsOneSend(messages)) return false;
-    try {
-      await handVectors(handoff.queue, messages);
-    } catch (error) {
-      this.backoff.failed(now);
-      throw error;
-    }
-    // Only rows still queued as they were (see send).
-    this.sql.exec(
-      "UPDATE remote_vectors SET handed_at = ? WHERE pushed_at = 0 AND handed_at IS NULL AND id IN (SELECT value FROM json_each(?))",
-      now,
-      JSON.stringify(ids),
-    );
-    this.backoff.succeeded();
-    return true;
-  }
-
-  /**
-   * The vectors queue's consumer upserted vectors this cube handed it at `handedAt`: they count as sent at `sentAt` by
-   * mutation `mutationId` from now on, and are checked as if the cube had sent them. A vector re-queued since (a
-   * newer write) or already taken back is left alone. Returns how many rows it moved, and the ids whose memory the
-   * cube no longer holds (purged or destroyed while the message waited): the consumer deletes those again, since its
-   * upsert may have come after the cube's own delete.
-   */
-  handedSent(ids: readonly string[], handedAt: number, sentAt: number, mutationId: string | null): HandedReport {
-    if (ids.length === 0) return { recorded: 0, orphans: [] };
-    const list = JSON.stringify(ids);
-    const recorded = this.sql.exec(
-      `UPDATE remote_vectors SET pushed_at = ?, mutation_id = ?, handed_at = NULL
-       WHERE handed_at = ? AND pushed_at = 0 AND confirmed_at IS NULL AND id IN (SELECT value FROM json_each(?))`,
-      sentAt,
-      mutationId,
-      handedAt,
-      list,
-    ).rowsWritten;
-    const orphans = this.sql
-      .exec("SELECT value AS id FROM json_each(?) WHERE value NOT IN (SELECT id FROM memories)", list)
-      .toArray()
-      .map((row) => String(row.id));
-    return { recorded, orphans };
-  }
-
-  /** Vectors handed to the queue REPUSH_AFTER_MS ago with no report are queued again (lost message, dead letter). */
-  private takeBack(now: number): number {
-    return this.sql.exec("UPDATE remote_vectors SET handed_at = NULL WHERE handed_at IS NOT NULL AND handed_at <= ? AND pushed_at = 0", now - REPUSH_AFTER_MS).rowsWritten;
   }
 
   /** Records vectors sent to the index at `at`, or not sent (`at` = 0: the next check sends them again). */
@@ -244,7 +183,7 @@ export class RemoteVectors {
     if (!this.backoff.allows(now)) return { confirmed: 0, resent: 0 };
     // Vectors taken back from the queue go to the index directly, under the cube's own backoff: handing them again
     // while the consumer cannot write would only pile up copies in the queue.
-    const tookBack = this.takeBack(now) > 0;
+    const tookBack = this.handed.takeBack(now, REPUSH_AFTER_MS) > 0;
     // What is queued goes first, in batches; a failed send backs off and ends this check (one call per attempt).
     if (this.queuedDue(now)) await this.send(index, namespace, now, tookBack ? null : handoff);
     if (this.due(now - CONFIRM_DELAY_MS).length === 0) return { confirmed: 0, resent: 0 };
