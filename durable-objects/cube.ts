@@ -30,7 +30,7 @@ import { CubeConsolidation } from "./cube/consolidate";
 import { CubeOutbox } from "./cube/outbox";
 import { CubeJobs } from "./cube/jobs";
 import { rerankPool } from "./cube/rerank-pool";
-import { CubeTeardown } from "./cube/teardown";
+import { CubeTeardown, TEARDOWN_RESUME_MS } from "./cube/teardown";
 import { CubeScheduler, type WorkingMemoryItem } from "./cube/scheduler";
 import { CubeIngest, type StoredEpisode } from "./cube/ingest";
 import { createReader } from "../src/adapters/reader-factory";
@@ -598,6 +598,15 @@ export class CubeDurableObject extends DurableObject<Env> {
     await this.rearm(drained?.more ? this.clock() + OUTBOX_RETRY_MS : null);
   }
 
+  /**
+   * The vectors queue's consumer upserted these vectors, handed to it at `handedAt`, with mutation `mutationId` at
+   * `sentAt` (src/services/vector-queue.ts); the cube checks them from here on as if it had sent them. Answers the
+   * ids whose memory it no longer holds, for the consumer to delete again.
+   */
+  async vectorsSent(ids: string[], handedAt: number, sentAt: number, mutationId: string | null): Promise<{ recorded: number; orphans: string[] }> {
+    return this.embeddings.handedSent(ids, handedAt, sentAt, mutationId);
+  }
+
   // ── provenance, portability, deletion ──────────────────────────────────────────────────────────────────────
 
   /** Where a memory came from, who wrote it (watermark checked) and how it got here; null when it does not exist. */
@@ -756,18 +765,20 @@ export class CubeDurableObject extends DurableObject<Env> {
     const vectors = remoteIndex ? Math.max(this.vectors.count(), ids.length) : this.vectors.count();
     const destroyedAt = Date.now();
     await this.exporter.abortAll();
-    await this.ctx.storage.deleteAlarm();
-    await this.ctx.storage.deleteAll();
+    // The alarm that resumes the teardown exists before the storage goes, and the erasure and the plan commit together.
+    await this.ctx.storage.setAlarm(destroyedAt + TEARDOWN_RESUME_MS);
+    this.ctx.storage.transactionSync(() =>
+      this.teardown.eraseAndPlan(() => this.store.migrate(), remoteIndex ? ref.cubeId : null, ids, cubePrefixes(ref), destroyedAt),
+    );
     this.vectors.reset();
     this.steps.forgetEpisodes();
     this.contexts.clear();
     this.remoteDeletes = [];
     this.identityKnown = false;
     this.generation += 1;
-    this.store.migrate();
-    this.ctx.storage.transactionSync(() => this.teardown.plan(remoteIndex ? ref.cubeId : null, ids, cubePrefixes(ref), destroyedAt));
     const step = await this.teardown.step(remoteIndex, this.clock());
-    if (!step.done) await this.rearm();
+    if (step.done) await this.ctx.storage.deleteAlarm();
+    else await this.rearm();
     return { memories, vectors, r2Objects: step.objects, pending: !step.done };
   }
 

@@ -7,6 +7,7 @@ interface __BaseEnv_Env {
 	VECTORIZE: VectorizeIndex;
 	WEBHOOK_EVENTS: Queue;
 	BOOKKEEPING: Queue;
+	VECTOR_UPSERTS: Queue;
 	AI: Ai;
 	ENVIRONMENT: "local";
 	EMBEDDER: "local";

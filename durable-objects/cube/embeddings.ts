@@ -10,6 +10,7 @@ import { afterCommit } from "./after-commit";
 import type { CubeRef, QueryVector } from "./protocol";
 import { Backoff } from "./backoff";
 import { EMBEDDINGS_BACKOFF } from "./embedding-retry";
+import type { HandedReport } from "./handed-vectors";
 import { RemoteVectors } from "./remote-vectors";
 import type { SemanticQuery } from "./search";
 import type { VectorStore } from "./vector-store";
@@ -131,13 +132,25 @@ export class CubeEmbeddings {
 
   /** The alarm's part: vectors the shared index now serves leave the cube's own store; failures wait for the next alarm. */
   async confirmRemote(ref: CubeRef): Promise<void> {
-    const { remoteIndex } = this.retrieval();
+    const { remoteIndex, vectorQueue } = this.retrieval();
     if (!remoteIndex) return;
     try {
-      await this.remote.check(remoteIndex, ref.cubeId, this.clock());
+      await this.remote.check(remoteIndex, ref.cubeId, this.clock(), vectorQueue ? { queue: vectorQueue, tenantId: ref.tenantId } : null);
     } catch (error) {
       console.error("checking vectors against the shared index failed; the next alarm tries again", error);
     }
+  }
+
+  /**
+   * The vectors queue's consumer upserted vectors this cube handed it (cube/remote-vectors.ts `handedSent`); the alarm
+   * comes back to check them CONFIRM_DELAY_MS later. Returns what it recorded and the ids it holds no memory of.
+   */
+  async handedSent(ids: readonly string[], handedAt: number, sentAt: number, mutationId: string | null): Promise<HandedReport> {
+    const report = this.remote.handedSent(ids, handedAt, sentAt, mutationId);
+    const check = this.remote.nextCheck();
+    const armed = await this.storage.getAlarm();
+    if (check !== null && (armed === null || armed > check)) await this.storage.setAlarm(check);
+    return report;
   }
 
   /** When the alarm should next confirm vectors with the shared index, or null. */

@@ -14,9 +14,15 @@
  * While the index fails or has not yet shown what was sent, checks back off per cube (cube/backoff.ts): a check
  * that confirms nothing, or fails, waits 30 s, 60 s, … up to 30 min for the next; a send the index accepts resets the
  * wait. Without this the alarm re-armed for a check "due" in the past and fired again at once, forever (issue 17, 3).
+ *
+ * A cube with only a few vectors to send hands them to the vectors queue instead (`handed_at`, cube migration 22),
+ * whose consumer upserts many cubes' vectors together and reports back (`handedSent`); from then on they are checked
+ * as if the cube had sent them. Without a report REPUSH_AFTER_MS later, the cube takes them back and upserts them
+ * itself (src/adapters/vector-queue.ts, src/services/vector-queue.ts; issue 17, item 8).
  */
 import type { IndexProgress, UpsertReceipt, VectorIndex, VectorRecord } from "../../src/adapters/types";
 import { Backoff } from "./backoff";
+import { type HandedReport, HandedVectors, type VectorHandoff } from "./handed-vectors";
 import type { VectorStore } from "./vector-store";
 
 /**
@@ -51,12 +57,19 @@ export interface ConfirmResult {
 export class RemoteVectors {
   /** The backoff of checks and re-sends while the index fails or lags. */
   readonly backoff: Backoff;
+  private readonly handed: HandedVectors;
 
   constructor(
     private readonly sql: SqlStorage,
     private readonly vectors: VectorStore,
   ) {
     this.backoff = new Backoff(sql, "remote-vectors");
+    this.handed = new HandedVectors(sql, vectors, this.backoff);
+  }
+
+  /** See HandedVectors.report (cube/handed-vectors.ts). */
+  handedSent(ids: readonly string[], handedAt: number, sentAt: number, mutationId: string | null): HandedReport {
+    return this.handed.report(ids, handedAt, sentAt, mutationId);
   }
 
   /**
@@ -79,10 +92,13 @@ export class RemoteVectors {
    * A failure leaves them queued and backs off. Vectors no longer in the cube's own store (deleted, or re-embedded
    * into another space, which queued its own) are dropped from the queue instead.
    */
-  async send(index: VectorIndex, namespace: string, now: number): Promise<number> {
+  async send(index: VectorIndex, namespace: string, now: number, handoff: VectorHandoff | null = null): Promise<number> {
     if (!this.backoff.allows(now)) return 0;
     const rows = this.sql
-      .exec("SELECT id, embedder FROM remote_vectors WHERE pushed_at = 0 AND confirmed_at IS NULL ORDER BY queued_at, id LIMIT ?", SEND_BATCH)
+      .exec(
+        "SELECT id, embedder FROM remote_vectors WHERE pushed_at = 0 AND handed_at IS NULL AND confirmed_at IS NULL ORDER BY queued_at, id LIMIT ?",
+        SEND_BATCH,
+      )
       .toArray();
     if (rows.length === 0) return 0;
     const records: VectorRecord[] = [];
@@ -92,6 +108,7 @@ export class RemoteVectors {
       else this.dropped([String(row.id)]);
     }
     if (records.length === 0) return 0;
+    if (handoff && (await this.handed.hand(handoff, namespace, String(rows[0]!.embedder), records, now))) return records.length;
     let receipt: UpsertReceipt | void;
     try {
       receipt = await index.upsert(namespace, records);
@@ -143,8 +160,15 @@ export class RemoteVectors {
   /** When the next check is due (ms), never before the backoff allows; null when every vector sent is confirmed. */
   nextCheck(): number | null {
     const sent = this.sql.exec("SELECT min(pushed_at) AS at FROM remote_vectors WHERE confirmed_at IS NULL AND pushed_at > 0").one();
-    const queued = this.sql.exec("SELECT min(coalesce(queued_at, 0)) AS at FROM remote_vectors WHERE confirmed_at IS NULL AND pushed_at = 0").one();
-    const times = [sent.at === null ? null : Number(sent.at) + CONFIRM_DELAY_MS, queued.at === null ? null : Number(queued.at) + SEND_DELAY_MS];
+    const queued = this.sql
+      .exec("SELECT min(coalesce(queued_at, 0)) AS at FROM remote_vectors WHERE confirmed_at IS NULL AND pushed_at = 0 AND handed_at IS NULL")
+      .one();
+    const handed = this.sql.exec("SELECT min(handed_at) AS at FROM remote_vectors WHERE confirmed_at IS NULL AND pushed_at = 0").one();
+    const times = [
+      sent.at === null ? null : Number(sent.at) + CONFIRM_DELAY_MS,
+      queued.at === null ? null : Number(queued.at) + SEND_DELAY_MS,
+      handed.at === null ? null : Number(handed.at) + REPUSH_AFTER_MS,
+    ];
     const due = times.filter((t) => t !== null);
     if (due.length === 0) return null;
     const notBefore = this.backoff.notBefore();
@@ -155,10 +179,13 @@ export class RemoteVectors {
    * Checks the oldest unconfirmed vectors against the index: confirmed ones leave the local store, lost ones go again.
    * Does nothing while backing off; a check that confirms nothing, or fails, backs off further.
    */
-  async check(index: VectorIndex, namespace: string, now: number): Promise<ConfirmResult> {
+  async check(index: VectorIndex, namespace: string, now: number, handoff: VectorHandoff | null = null): Promise<ConfirmResult> {
     if (!this.backoff.allows(now)) return { confirmed: 0, resent: 0 };
+    // Vectors taken back from the queue go to the index directly, under the cube's own backoff: handing them again
+    // while the consumer cannot write would only pile up copies in the queue.
+    const tookBack = this.handed.takeBack(now, REPUSH_AFTER_MS) > 0;
     // What is queued goes first, in batches; a failed send backs off and ends this check (one call per attempt).
-    if (this.queuedDue(now)) await this.send(index, namespace, now);
+    if (this.queuedDue(now)) await this.send(index, namespace, now, tookBack ? null : handoff);
     if (this.due(now - CONFIRM_DELAY_MS).length === 0) return { confirmed: 0, resent: 0 };
     let due: PendingRow[];
     try {
@@ -232,7 +259,9 @@ export class RemoteVectors {
 
   /** Whether the oldest queued vector has waited SEND_DELAY_MS (the others go with it). */
   private queuedDue(now: number): boolean {
-    const row = this.sql.exec("SELECT min(coalesce(queued_at, 0)) AS at FROM remote_vectors WHERE confirmed_at IS NULL AND pushed_at = 0").one();
+    const row = this.sql
+      .exec("SELECT min(coalesce(queued_at, 0)) AS at FROM remote_vectors WHERE confirmed_at IS NULL AND pushed_at = 0 AND handed_at IS NULL")
+      .one();
     return row.at !== null && Number(row.at) + SEND_DELAY_MS <= now;
   }
 

@@ -335,4 +335,8 @@ export const CUBE_MIGRATIONS: readonly (readonly string[])[] = [
       PRIMARY KEY (job_id, seq)
     )`,
   ],
+  // 22: remote_vectors.handed_at: when a queued vector (pushed_at = 0) was handed to the vectors queue, whose
+  // consumer upserts many cubes' vectors together and reports back (cube/remote-vectors.ts, issue 17 item 8); NULL
+  // when not handed. A vector handed REPUSH_AFTER_MS ago without a report is taken back and sent again.
+  [`ALTER TABLE remote_vectors ADD COLUMN handed_at INTEGER`],
 ];

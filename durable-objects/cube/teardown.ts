@@ -21,6 +21,11 @@ import { Backoff } from "./backoff";
 export const TEARDOWN_CALLS_PER_STEP = 40;
 /** Ids per shared-index delete: Vectorize's deleteByIds takes at most 100 (docs/platform-limits.md). */
 export const TEARDOWN_VECTOR_BATCH = 100;
+/**
+ * When a destruction's alarm is set, before its storage goes: the teardown resumes then if the invocation dies after
+ * the erasure. Far longer than one step, so it never runs a step beside destroy()'s own.
+ */
+export const TEARDOWN_RESUME_MS = 60_000;
 /** Objects per R2 list (its maximum) and so per delete (R2 deletes up to 1,000 keys per call). */
 const OBJECT_PAGE = 1000;
 
@@ -60,6 +65,29 @@ export class CubeTeardown {
     for (let i = 0; i < ids.length; i += TEARDOWN_VECTOR_BATCH) {
       this.exec("INSERT INTO teardown (kind, target, ids) VALUES ('vectors', ?, ?)", namespace, JSON.stringify(ids.slice(i, i + TEARDOWN_VECTOR_BATCH)));
     }
+  }
+
+  /**
+   * Erases the cube's storage and writes the teardown plan in ONE transaction, so no crash can leave the data gone and
+   * the plan unwritten (issue 17: `deleteAll()` followed by the plan's transaction lost the plan — and with it the
+   * cube's vectors in the shared index — if the invocation died in between). Every table but `teardown` (which may
+   * hold an earlier destruction's unfinished plan) is dropped and `migrate` builds the schema again, as it did after
+   * `deleteAll()`. Virtual tables go first: dropping one drops its shadow tables. The platform's own tables (`_cf_*`,
+   * `sqlite_*`) stay; the cube keeps nothing in the key-value API. Unlike `deleteAll()` the database file keeps its
+   * freed pages, which SQLite reuses for what the cube writes next.
+   */
+  eraseAndPlan(migrate: () => void, namespace: string | null, ids: readonly string[], prefixes: readonly string[], before: number): void {
+    for (;;) {
+      const [table] = this.exec(
+        `SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'teardown'
+           AND substr(name, 1, 7) != 'sqlite_' AND substr(name, 1, 4) != '_cf_'
+         ORDER BY (sql LIKE 'CREATE VIRTUAL TABLE%') DESC, name LIMIT 1`,
+      );
+      if (!table) break;
+      this.exec(`DROP TABLE "${String(table.name).replaceAll('"', '""')}"`);
+    }
+    migrate();
+    this.plan(namespace, ids, prefixes, before);
   }
 
   /** Whether anything is left to delete. */

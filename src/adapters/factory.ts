@@ -8,6 +8,7 @@ import { LocalEmbedder } from "./local-embedder";
 import { LocalReranker } from "./local-reranker";
 import { OpenAiLlm } from "./openai-llm";
 import type { Embedder, Reranker, VectorIndex } from "./types";
+import type { VectorQueue } from "./vector-queue";
 import { VectorizeVectorIndex } from "./vectorize-index";
 import { DEFAULT_WORKERS_AI_EMBEDDING_MODEL, WORKERS_AI_EMBEDDING_MODELS, WorkersAiEmbedder, type WorkersAiEmbeddingModel } from "./workers-ai-embedder";
 import { DEFAULT_WORKERS_AI_LLM_MODEL, WorkersAiLlm, type WorkersAiTextBinding } from "./workers-ai-llm";
@@ -18,6 +19,11 @@ export interface Retrieval {
   /** The shared semantic index in production; null in local mode, where the cube's own vector store is the index. */
   remoteIndex: VectorIndex | null;
   reranker: Reranker;
+  /**
+   * Where cubes hand a few vectors for the shared index, to be upserted with other cubes' (adapters/vector-queue.ts);
+   * null or absent: each cube upserts its own. Only with a shared index and the VECTOR_UPSERTS binding.
+   */
+  vectorQueue?: VectorQueue | null;
 }
 
 /** The configuration variables retrieval reads (wrangler.toml [vars]). */
@@ -28,6 +34,7 @@ export interface RetrievalConfig {
   RERANKER?: string;
   AI?: unknown;
   VECTORIZE?: unknown;
+  VECTOR_UPSERTS?: unknown;
 }
 
 function choice<T extends string>(name: string, value: string | undefined, options: readonly T[], fallback: T): T {
@@ -56,6 +63,7 @@ export function createRetrieval(env: RetrievalConfig): Retrieval {
       indexKind === "local" ? null : new VectorizeVectorIndex(binding("VECTORIZE", env.VECTORIZE, "VECTOR_INDEX=vectorize")),
     reranker:
       rerankerKind === "local" ? new LocalReranker() : new WorkersAiReranker(binding("AI", env.AI, "RERANKER=workers-ai")),
+    vectorQueue: indexKind === "local" ? null : ((env.VECTOR_UPSERTS as VectorQueue | undefined) ?? null),
   };
 }
 

@@ -53,3 +53,34 @@ export async function sendWithinLimits<Body>(queue: QueueSender<Body>, messages:
   for (const batch of batches) await queue.sendBatch(batch);
   return batches.length;
 }
+
+/**
+ * Packs items, in order, into as few array-bodied messages as fit the message limit (a consumer that reads a message
+ * as an array of items takes any split). Throws QueueMessageTooLarge for one item that cannot fit a message alone.
+ */
+export function packItems<Item>(items: readonly Item[], contentType: QueueContentType = "json"): MessageSendRequest<Item[]>[] {
+  const encoder = new TextEncoder();
+  const messages: MessageSendRequest<Item[]>[] = [];
+  let current: Item[] = [];
+  // "[]" plus the queue's metadata; each further item adds its JSON and a comma.
+  const empty = 2 + QUEUE_LIMITS.metadataBytes;
+  let bytes = empty;
+  for (const item of items) {
+    const size = encoder.encode(JSON.stringify(item)).length;
+    if (current.length > 0 && bytes + 1 + size > QUEUE_LIMITS.messageBytes) {
+      messages.push({ body: current, contentType });
+      current = [];
+      bytes = empty;
+    }
+    bytes += (current.length > 0 ? 1 : 0) + size;
+    current.push(item);
+  }
+  if (current.length > 0) messages.push({ body: current, contentType });
+  return messages;
+}
+
+/** Sends items as array-bodied messages ({@link packItems}) in as few calls as the limits allow; returns the calls. */
+export async function sendItemsWithinLimits<Item>(queue: QueueSender<Item[]>, items: readonly Item[]): Promise<number> {
+  if (items.length === 0) return 0;
+  return sendWithinLimits(queue, packItems(items));
+}

@@ -60,6 +60,16 @@ export interface VectorIndex {
    * writes are visible at once.
    */
   progress?(): Promise<IndexProgress>;
+  /**
+   * Writes vectors of several namespaces in as few calls as the index allows (the vectors queue's consumer,
+   * services/vector-queue.ts); answers the last call's mutation. Absent on an index that cannot mix namespaces.
+   */
+  upsertAcross?(records: readonly NamespacedVectorRecord[]): Promise<UpsertReceipt>;
+}
+
+/** A vector and the namespace (cube) it belongs to. */
+export interface NamespacedVectorRecord extends VectorRecord {
+  namespace: string;
 }
 
 /** What an asynchronous index answers to a write: its (last) mutation's id. */

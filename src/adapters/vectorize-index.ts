@@ -14,7 +14,7 @@
  * - writes are asynchronous: a mutation becomes visible to queries seconds later. Callers that need
  *   read-your-writes keep recent vectors elsewhere (the Cube Durable Object's local vector store does).
  */
-import type { IndexProgress, UpsertReceipt, VectorIndex, VectorMatch, VectorRecord } from "./types";
+import type { IndexProgress, NamespacedVectorRecord, UpsertReceipt, VectorIndex, VectorMatch, VectorRecord } from "./types";
 
 /** The slice of a Vectorize binding this adapter uses; both `Vectorize` and the older `VectorizeIndex` satisfy it. */
 export interface VectorizeBinding {
@@ -53,12 +53,18 @@ export class VectorizeVectorIndex implements VectorIndex {
   constructor(private readonly vectorize: VectorizeBinding) {}
 
   async upsert(namespace: string, records: readonly VectorRecord[]): Promise<UpsertReceipt> {
-    checkNamespace(namespace);
-    const vectors: VectorizeVector[] = records.map((record) => ({
-      id: scopedId(namespace, record.id),
-      values: record.vector,
-      namespace,
-    }));
+    return this.upsertAcross(records.map((record) => ({ ...record, namespace })));
+  }
+
+  /**
+   * Vectors of any namespaces, 1,000 a call: one V2 upsert carries each vector's own `namespace`, so the vectors
+   * queue's consumer writes many cubes' vectors in one mutation (issue 17, item 8). Every id is checked first.
+   */
+  async upsertAcross(records: readonly NamespacedVectorRecord[]): Promise<UpsertReceipt> {
+    const vectors: VectorizeVector[] = records.map((record) => {
+      checkNamespace(record.namespace);
+      return { id: scopedId(record.namespace, record.id), values: record.vector, namespace: record.namespace };
+    });
     let mutationId: string | null = null;
     for (let i = 0; i < vectors.length; i += VECTORIZE_LIMITS.upsertBatch) {
       mutationId = mutationIdOf(await this.vectorize.upsert(vectors.slice(i, i + VECTORIZE_LIMITS.upsertBatch))) ?? mutationId;

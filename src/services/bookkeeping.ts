@@ -6,6 +6,7 @@
  * every write here is idempotent (audit entries by their id, counts and stamps behind "newer than what is stored"
  * guards).
  */
+import { sendItemsWithinLimits } from "../adapters/queue-producer";
 import { randomBody } from "../core/ids";
 import type { Db } from "../db/client";
 import type { NewAuditEntry } from "./audit-entry";
@@ -41,7 +42,9 @@ export interface Bookkeeping {
 export function queueBookkeeping(queue: Queue): Bookkeeping {
   let held: BookkeepingMessage[] | null = null;
   const sendNow = async (items: BookkeepingMessage[]) => {
-    if (items.length > 0) await queue.send(items, { contentType: "json" });
+    // Through the producer wrapper: a request holding many items (e.g. audit entries naming 100 memories each)
+    // leaves as several messages rather than one Queues would refuse (docs/platform-limits.md, Queues).
+    await sendItemsWithinLimits(queue, items);
   };
   return {
     send: async (message) => {

@@ -4,6 +4,7 @@
  * consumer); events come from each cube's outbox (durable-objects/cube/outbox.ts) and from {@link publishEvent}.
  */
 import { and, desc, eq, lt, or, sql } from "drizzle-orm";
+import { sendWithinLimits } from "../adapters/queue-producer";
 import { randomBody } from "../core/ids";
 import { toIso, toIsoOrNull } from "../core/time";
 import { webhookDeliveries, webhooks } from "../db/schema";
@@ -237,7 +238,7 @@ export async function replayDelivery(deps: Deps, queue: WebhookQueue, tenantId: 
     throw new ApiError("conflict", `the delivery is ${current.status}: it is still being attempted; replay it once it is delivered or dead`);
   }
   // If this send is lost, the cron's sweep re-enqueues the queued delivery (webhook-delivery.ts).
-  await queue.sendBatch([{ body: { kind: "delivery", delivery_id: deliveryId }, contentType: "json" }]);
+  await sendWithinLimits(queue, [{ body: { kind: "delivery", delivery_id: deliveryId }, contentType: "json" }]);
   return toDelivery(reset);
 }
 
@@ -267,6 +268,6 @@ export async function publishEvent(queue: WebhookQueue, tenantId: string, event:
     data: event.data,
   };
   const message: WebhookQueueMessage = { kind: "events", tenant_id: tenantId, events: [published] };
-  await queue.sendBatch([{ body: message, contentType: "json" }]);
+  await sendWithinLimits(queue, [{ body: message, contentType: "json" }]);
   return published;
 }

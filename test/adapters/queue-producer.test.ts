@@ -3,7 +3,8 @@
  * the producer wrapper our senders use (adapters/queue-producer.ts) stays inside them whatever it is handed.
  */
 import { describe, expect, it } from "vitest";
-import { QUEUE_LIMITS, QueueMessageTooLarge, queueMessageBytes, sendWithinLimits } from "../../src/adapters/queue-producer";
+import { QUEUE_LIMITS, QueueMessageTooLarge, packItems, queueMessageBytes, sendItemsWithinLimits, sendWithinLimits } from "../../src/adapters/queue-producer";
+import { queueBookkeeping, type BookkeepingMessage } from "../../src/services/bookkeeping";
 import { rejection } from "../helpers";
 import { QueueStandIn } from "./stand-ins";
 
@@ -45,5 +46,49 @@ describe("sendWithinLimits", () => {
     const error = await rejection(sendWithinLimits(queue, [...small(3), sized(128_001)]));
     expect(error).toBeInstanceOf(QueueMessageTooLarge);
     expect(queue.batches).toEqual([]);
+  });
+});
+
+describe("sendItemsWithinLimits (array-bodied messages: bookkeeping)", () => {
+  /** An item whose JSON is exactly `bytes` long. */
+  const item = (bytes: number) => "y".repeat(bytes - 2);
+
+  it("fills a message to exactly 128,000 bytes and starts the next one a byte later", () => {
+    // "[" + a + "," + b + "]" + metadata: two items of (128,000 - 100 - 3) / 2 bytes fill the message exactly.
+    const half = (QUEUE_LIMITS.messageBytes - QUEUE_LIMITS.metadataBytes - 3) / 2;
+    const exact = packItems([item(Math.floor(half)), item(Math.ceil(half))]);
+    expect(exact).toHaveLength(1);
+    expect(queueMessageBytes(exact[0]!.body)).toBe(QUEUE_LIMITS.messageBytes);
+    expect(packItems([item(Math.floor(half)), item(Math.ceil(half) + 1)])).toHaveLength(2);
+  });
+
+  it("sends what the stand-in takes however many items there are, and refuses an item too big for any message", async () => {
+    const queue = new QueueStandIn<string[]>();
+    const items = Array.from({ length: 10 }, () => item(60_000));
+    expect(await sendItemsWithinLimits(queue, items)).toBe(3);
+    expect(queue.batches.map((batch) => batch.map((body) => body.length))).toEqual([[2, 2], [2, 2], [2]]);
+    expect(queue.batches.flat(2)).toEqual(items);
+    expect(await rejection(sendItemsWithinLimits(queue, [item(128_000)]))).toBeInstanceOf(QueueMessageTooLarge);
+    expect(await sendItemsWithinLimits(queue, [])).toBe(0);
+  });
+
+  it("bookkeeping's producer sends a request's held items within the limits (it used one `send` of them all)", async () => {
+    const queue = new QueueStandIn<BookkeepingMessage[]>();
+    const bookkeeping = queueBookkeeping(queue as unknown as Queue);
+    // 300 audit entries naming 100 memory ids each: ~1.2 MB, far past one message.
+    const memoryIds = JSON.stringify(Array.from({ length: 100 }, (_, i) => `mem_${String(i).padStart(26, "0")}`));
+    const entries: BookkeepingMessage[] = Array.from({ length: 300 }, (_, i) => ({
+      kind: "audit",
+      entry: { id: `aud_${i}`, tenantId: "t", at: 1, actor: "key", action: "memory.read", memoryIds, detail: "{}", status: 200 },
+    }));
+    bookkeeping.hold();
+    for (const entry of entries.slice(0, -1)) await bookkeeping.send(entry);
+    expect(queue.batches).toEqual([]);
+    await bookkeeping.release(entries.at(-1));
+    expect(queue.batches.length).toBeGreaterThan(1);
+    expect(queue.batches.flat(2)).toEqual(entries);
+    // A single send while not holding goes through the same wrapper.
+    await bookkeeping.send(entries[0]!);
+    expect(queue.batches.at(-1)).toEqual([[entries[0]]]);
   });
 });

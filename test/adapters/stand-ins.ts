@@ -243,12 +243,15 @@ function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
  */
 export class QueueStandIn<Body = unknown> {
   readonly batches: Body[][] = [];
+  /** Forces every send to fail with this error (an outage, a 429) until cleared, like the other stand-ins. */
+  failWith: Error | null = null;
 
   async send(body: Body): Promise<void> {
     await this.sendBatch([{ body }]);
   }
 
   async sendBatch(messages: Iterable<MessageSendRequest<Body>>): Promise<void> {
+    if (this.failWith) throw this.failWith;
     const list = [...messages];
     if (list.length > 100) throw new Error(`Queue sendBatch failed: batch of ${list.length} messages exceeds the limit of 100`);
     let total = 0;

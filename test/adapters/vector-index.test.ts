@@ -65,6 +65,26 @@ describe("Vectorize adapter requests", () => {
     expect(first.metadata).toBeUndefined();
   });
 
+  it("upserts several namespaces' vectors together, 1,000 a call, each with its own namespace and scoped id (issue 17, item 8)", async () => {
+    const vectorize = new VectorizeStandIn(DIMENSIONS);
+    const index = new VectorizeVectorIndex(vectorize);
+    const other = "cube_fedcba9876543210";
+    const mixed = records(1_001).map((record, i) => ({ ...record, namespace: i % 2 === 0 ? CUBE : other }));
+    const receipt = await index.upsertAcross(mixed);
+    expect(vectorize.upserts.map((batch) => batch.length)).toEqual([1000, 1]);
+    expect(receipt.mutationId).toBe("mutation-2");
+    expect(vectorize.upserts[0]!.slice(0, 2)).toMatchObject([
+      { id: `${CUBE}:mem_0`, namespace: CUBE },
+      { id: `${other}:mem_1`, namespace: other },
+    ]);
+    vectorize.flush();
+    expect((await index.query(other, unitVector(2, DIMENSIONS), 1)).map((m) => m.id)).toEqual(["mem_1"]);
+    // One unusable id refuses the whole call before the index is asked.
+    const calls = vectorize.upserts.length;
+    await expect(index.upsertAcross([...mixed.slice(0, 3), { ...mixed[3]!, namespace: "a:b" }])).rejects.toThrow(/namespace/);
+    expect(vectorize.upserts.length).toBe(calls);
+  });
+
   it("fetches with getByIds in batches of at most 20 cube-scoped ids, and not before the index shows them", async () => {
     const vectorize = new VectorizeStandIn(DIMENSIONS);
     const index = new VectorizeVectorIndex(vectorize);

@@ -139,4 +139,54 @@ describe("destroying a cube bigger than one step", () => {
     const after = await call("GET", `/v1/memories?user_id=${cube.user}`, { key: cube.key });
     expect(after.body.data.map((m: { content: string }) => m.content)).toEqual(["a new beginning"]);
   }, 120_000);
+
+  it("loses no plan if the invocation dies right after the storage is erased", async () => {
+    const cube = await bigCube();
+    // The crash: the first thing destroy() does in memory once the storage is gone throws (before, that was between
+    // deleteAll() and writing the plan, and the plan — the only record of the cube's vector ids — was lost).
+    await runInDurableObject(cube.stub, (instance) => {
+      const internals = instance as unknown as { vectors: { reset: () => void } };
+      internals.vectors.reset = () => {
+        throw new Error("the invocation died here");
+      };
+    });
+    const deleted = await call("DELETE", `/v1/owners/${encodeURIComponent(cube.ref.owner)}`, { key: cube.key });
+    expect(deleted.status).toBe(500);
+    await evictDurableObject(cube.stub);
+    await cube.configure();
+    expect(await runInDurableObject(cube.stub, (_i, state) => Number(state.storage.sql.exec("SELECT count(*) AS n FROM memories").one().n))).toBe(0);
+    // The plan is there and the alarm resumes it.
+    expect(await cube.pending()).toBeGreaterThan(0);
+    for (let step = 0; step < 10 && (await cube.pending()) > 0; step++) expect(await runDurableObjectAlarm(cube.stub)).toBe(true);
+    expect(await cube.pending()).toBe(0);
+    expect(cube.shared.deletes.flat().sort()).toEqual([...cube.ids].sort());
+    expect(await cube.objects()).toBe(0);
+  }, 120_000);
+
+  it("erases every table but the plan's and builds the schema again in the same transaction", async () => {
+    const cube = await bigCube();
+    const tables = () =>
+      runInDurableObject(cube.stub, (_i, state) =>
+        state.storage.sql
+          .exec("SELECT name FROM sqlite_master WHERE type IN ('table', 'index', 'trigger') ORDER BY name")
+          .toArray()
+          .map((row) => String(row.name)),
+      );
+    const before = await tables();
+    expect((await call("DELETE", `/v1/owners/${encodeURIComponent(cube.ref.owner)}`, { key: cube.key })).status).toBe(200);
+    expect(await tables()).toEqual(before);
+    const rows = await runInDurableObject(cube.stub, (_i, state) => {
+      const counts: Record<string, number> = {};
+      for (const name of ["memories", "memories_fts", "events", "remote_vectors", "retry_backoff"]) {
+        counts[name] = Number(state.storage.sql.exec(`SELECT count(*) AS n FROM ${name}`).one().n);
+      }
+      return counts;
+    });
+    expect(rows).toEqual({ memories: 0, memories_fts: 0, events: 0, remote_vectors: 0, retry_backoff: 0 });
+    // The search index works on the new, empty cube.
+    const [fresh] = await remember(cube.key, cube.user, [{ content: "a lonely gardener" }]);
+    expect(fresh.cube_id).toBe(cube.ref.cubeId);
+    const found = await call("POST", "/v1/search", { key: cube.key, body: { query: "gardener", user_id: cube.user, channels: ["lexical"] } });
+    expect(found.body.data.map((m: { content: string }) => m.content)).toEqual(["a lonely gardener"]);
+  }, 120_000);
 });
