@@ -312,4 +312,36 @@ export const CUBE_MIGRATIONS: readonly (readonly string[])[] = [
     `ALTER TABLE remote_vectors ADD COLUMN queued_at INTEGER`,
     `ALTER TABLE remote_vectors ADD COLUMN mutation_id TEXT`,
   ],
+  // 20: the verbatim turn tier (cube/turn-tier.ts, docs/memreader.md): the turns an infer-mode extraction cites,
+  // indexed as said (contentless: the text stays in the episode in R2), and the memories citing each. A turn stays
+  // exactly as long as every memory citing it: the first one purged (DELETE) or expired takes the turn, its index
+  // entry and its citations along, so a forgotten memory's words are not findable through the turn either.
+  [
+    `CREATE TABLE IF NOT EXISTS turn_tier (
+      seq INTEGER PRIMARY KEY,
+      episode_id TEXT NOT NULL,
+      message_id TEXT NOT NULL,
+      UNIQUE (episode_id, message_id)
+    )`,
+    `CREATE TABLE IF NOT EXISTS turn_citations (
+      turn_seq INTEGER NOT NULL,
+      memory_id TEXT NOT NULL,
+      PRIMARY KEY (turn_seq, memory_id)
+    ) WITHOUT ROWID`,
+    `CREATE INDEX IF NOT EXISTS turn_citations_memory ON turn_citations (memory_id)`,
+    `CREATE VIRTUAL TABLE IF NOT EXISTS turns_fts USING fts5(
+      content, context, content='', contentless_delete=1, tokenize='porter unicode61'
+    )`,
+    `CREATE TRIGGER IF NOT EXISTS turn_tier_purge AFTER DELETE ON memories BEGIN
+      DELETE FROM turns_fts WHERE rowid IN (SELECT turn_seq FROM turn_citations WHERE memory_id = old.id);
+      DELETE FROM turn_tier WHERE seq IN (SELECT turn_seq FROM turn_citations WHERE memory_id = old.id);
+      DELETE FROM turn_citations WHERE turn_seq IN (SELECT turn_seq FROM turn_citations WHERE memory_id = old.id);
+    END`,
+    `CREATE TRIGGER IF NOT EXISTS turn_tier_expire AFTER UPDATE OF state ON memories
+      WHEN new.state = 'expired' AND old.state != 'expired' BEGIN
+      DELETE FROM turns_fts WHERE rowid IN (SELECT turn_seq FROM turn_citations WHERE memory_id = old.id);
+      DELETE FROM turn_tier WHERE seq IN (SELECT turn_seq FROM turn_citations WHERE memory_id = old.id);
+      DELETE FROM turn_citations WHERE turn_seq IN (SELECT turn_seq FROM turn_citations WHERE memory_id = old.id);
+    END`,
+  ],
 ];
