@@ -330,7 +330,7 @@ export const CUBE_MIGRATIONS: readonly (readonly string[])[] = [
     ) WITHOUT ROWID`,
     `CREATE INDEX IF NOT EXISTS turn_citations_memory ON turn_citations (memory_id)`,
     `CREATE VIRTUAL TABLE IF NOT EXISTS turns_fts USING fts5(
-      content, context, content='', contentless_delete=1, tokenize='porter unicode61'
+      content, content='', contentless_delete=1, tokenize='porter unicode61'
     )`,
     `CREATE TRIGGER IF NOT EXISTS turn_tier_purge AFTER DELETE ON memories BEGIN
       DELETE FROM turns_fts WHERE rowid IN (SELECT turn_seq FROM turn_citations WHERE memory_id = old.id);
