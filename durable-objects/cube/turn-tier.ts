@@ -6,8 +6,8 @@
  *
  * Storage (cube migration 20): `turns_fts` indexes the words only (contentless; the text stays in the episode in
  * R2), `turn_tier` names each indexed turn, `turn_citations` links it to memories. A turn leaves the tier with the
- * first memory citing it that is purged (hard forget) or expires (retention): the memory's text must not stay
- * findable through the turn it came from. A destroyed cube (and a deleted owner's) takes its storage along.
+ * first memory citing it that is purged (hard forget) or expires (retention), and so do its neighbours in the tier,
+ * whose context holds its text: the memory's words must not stay findable through any turn. A destroyed cube (and a deleted owner's) takes its storage along.
  * Synchronous SQL, inside the ingest step's transaction and inside search.
  */
 import { matchAny } from "../../src/core/fts-query";
@@ -29,6 +29,8 @@ export interface TierSql {
 export const TURN_TIER_WEIGHT = 1;
 /** Turns ranked at most by each of the tier's FTS queries: its bound (the cost does not grow with the matches). */
 export const TURN_DEPTH = 300;
+/** BM25 column weights: the turn's text, its neighbours' (as memories_fts weighs a memory's context). */
+export const TURN_BM25_WEIGHTS = [1.0, 0.35] as const;
 
 /** Records the turns one ingest window's memories cite; `memoryIds[i]` is what became of `candidates[i]`. */
 export function recordTurns(
@@ -42,8 +44,13 @@ export function recordTurns(
   for (const turn of turnDocuments(episode.messages, new Set(citations.keys()))) {
     let seq = sql.exec("SELECT seq FROM turn_tier WHERE episode_id = ? AND message_id = ?", episode.id, turn.messageId)[0]?.seq;
     if (seq == null) {
-      seq = sql.exec("INSERT INTO turn_tier (episode_id, message_id) VALUES (?, ?) RETURNING seq", episode.id, turn.messageId)[0]!.seq;
-      sql.exec("INSERT INTO turns_fts (rowid, content) VALUES (?, ?)", seq, turn.text);
+      seq = sql.exec(
+        "INSERT INTO turn_tier (episode_id, message_id, position) VALUES (?, ?, ?) RETURNING seq",
+        episode.id,
+        turn.messageId,
+        turn.position,
+      )[0]!.seq;
+      sql.exec("INSERT INTO turns_fts (rowid, content, context) VALUES (?, ?, ?)", seq, turn.text, turn.context);
     }
     for (const memoryId of citations.get(turn.messageId)!) {
       sql.exec("INSERT OR IGNORE INTO turn_citations (turn_seq, memory_id) VALUES (?, ?)", seq, memoryId);
@@ -89,7 +96,7 @@ function citedMemories(sql: TierSql, match: string, where: SqlFragment, depth: n
   const rows = sql
     .exec(
       `SELECT c.memory_id AS memory_id FROM (
-          SELECT rowid, bm25(turns_fts) AS score FROM turns_fts WHERE turns_fts MATCH ? ORDER BY score LIMIT ?
+          SELECT rowid, bm25(turns_fts, ${TURN_BM25_WEIGHTS.join(", ")}) AS score FROM turns_fts WHERE turns_fts MATCH ? ORDER BY score LIMIT ?
         ) r JOIN turn_citations c ON c.turn_seq = r.rowid JOIN memories m ON m.id = c.memory_id
         WHERE ${where.clauses.join(" AND ")} ORDER BY r.score, m.seq`,
       match,

@@ -1,6 +1,6 @@
 /** The turn tier's citation mapping (core/reader/turn-citations.ts): turns → memories, and turn hits → memory ranks. */
 import { describe, expect, it } from "vitest";
-import { citedRanking, turnCitations, turnDocuments, turnText } from "../../src/core/reader/turn-citations";
+import { TURN_CONTEXT_CHARS, citedRanking, turnCitations, turnDocuments, turnText } from "../../src/core/reader/turn-citations";
 import type { ReaderMessage } from "../../src/core/reader/types";
 
 const message = (id: string, content: string, name: string | null = "Caroline", role: ReaderMessage["role"] = "user"): ReaderMessage => ({
@@ -29,17 +29,25 @@ describe("turnCitations", () => {
 });
 
 describe("turnDocuments", () => {
-  it("indexes each cited turn as '<speaker>: <text>' in the episode's order, skipping ids the episode does not hold", () => {
-    const messages = [
-      message("m0", "You are a helpful assistant.", null, "system"),
-      message("D1:1", "Did you paint that?", "Melanie"),
-      message("D1:3", "Yes, the lake at sunrise."),
-      message("D1:4", "Lovely!", null, "assistant"),
-    ];
-    expect(turnDocuments(messages, new Set(["D1:4", "D1:1", "nope"]))).toEqual([
-      { messageId: "D1:1", text: "Melanie: Did you paint that?" },
-      { messageId: "D1:4", text: "assistant: Lovely!" },
+  const messages = [
+    message("m0", "You are a helpful assistant.", null, "system"),
+    message("D1:1", "Did you paint that?", "Melanie"),
+    message("D1:2", "   ", "Caroline"),
+    message("D1:3", "Yes, the lake at sunrise."),
+    message("D1:4", "Lovely!", null, "assistant"),
+  ];
+
+  it("indexes a turn as '<speaker>: <text>' with its nearest turns that say something as context, at its place among them", () => {
+    expect(turnDocuments(messages, new Set(["D1:3", "D1:1", "nope"]))).toEqual([
+      { messageId: "D1:1", position: 1, text: "Melanie: Did you paint that?", context: "system: You are a helpful assistant.\nCaroline: Yes, the lake at sunrise." },
+      { messageId: "D1:3", position: 2, text: "Caroline: Yes, the lake at sunrise.", context: "Melanie: Did you paint that?\nassistant: Lovely!" },
     ]);
+  });
+
+  it("bounds each neighbour's part of the context", () => {
+    const long = message("D2:1", "x".repeat(TURN_CONTEXT_CHARS * 2), "Melanie");
+    const [doc] = turnDocuments([long, message("D2:2", "Short.")], new Set(["D2:2"]));
+    expect(doc!.context).toHaveLength(TURN_CONTEXT_CHARS);
     expect(turnText(message("a", "hi", null, "assistant"))).toBe("assistant: hi");
   });
 });

@@ -61,14 +61,14 @@ describe("the turn tier", () => {
   it("finds a memory by the words of the turn it came from, and the hit is the memory citing that turn", async () => {
     const { dog, hike, search, tier } = await ingested();
     // Neither memory holds these words: only the turns they were extracted from do.
-    const beagle = await search("beagle named Biscuit");
+    const beagle = await search("beagle puppy");
     expect(beagle.map((hit) => [hit.id, hit.content, hit.source.message_ids])).toEqual([[dog.id, "Caroline has a new dog.", ["D1:1"]]]);
     expect(beagle[0].channels).toEqual(["lexical"]);
-    expect((await search("Dolomites in August")).map((hit) => hit.id)).toEqual([hike.id]);
+    // A turn's neighbours index its text as context, as a memory's do: the turn itself ranks first.
+    expect((await search("Dolomites")).map((hit) => hit.id)).toEqual([hike.id, dog.id]);
     // A turn whose candidate repeated a memory cites that memory.
-    expect((await search("slippers")).map((hit) => hit.id)).toEqual([dog.id]);
-    // A turn no memory came from is not kept: a search answers with memories only.
-    expect(await search("Zanzibar")).toEqual([]);
+    expect((await search("slippers")).map((hit) => hit.id)).toEqual([dog.id, hike.id]);
+    // A turn no memory came from (D1:2) has no place of its own: a search answers with memories only.
     expect(await tier()).toEqual({ turns: ["D1:1", "D1:3", "D1:4"], citations: 3, indexed: 3 });
   });
 
@@ -93,11 +93,13 @@ describe("the turn tier", () => {
     expect((await search("beagle")).map((hit) => hit.id)).toEqual([dog.id]);
   });
 
-  it("leaves with the memories it cites: a hard forget and an expiry take their turns along", async () => {
+  it("leaves with the memories it cites: a hard forget and an expiry take their turns and the turns' neighbours along", async () => {
     const { key, stub, dog, hike, search, tier } = await ingested();
     expect((await call("DELETE", `/v1/memories/${hike.id}?hard=true`, { key })).status).toBe(200);
-    expect(await search("Dolomites")).toEqual([]);
-    expect(await tier()).toEqual({ turns: ["D1:1", "D1:4"], citations: 2, indexed: 2 });
+    // D1:4 goes too: its context held D1:3's words. D1:1 is no neighbour of D1:3 (D1:2 is between them).
+    expect(await search("Dolomites hike August")).toEqual([]);
+    expect(await tier()).toEqual({ turns: ["D1:1"], citations: 1, indexed: 1 });
+    expect((await search("beagle")).map((hit) => hit.id)).toEqual([dog.id]);
 
     await runInDurableObject(stub, (_i, state) => {
       state.storage.sql.exec("UPDATE memories SET expires_at = ? WHERE id = ?", Date.now() - 1, dog.id);

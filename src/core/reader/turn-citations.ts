@@ -8,10 +8,16 @@
  */
 import type { ReaderMessage } from "./types";
 
-/** What the tier indexes for one turn: its text as said. */
+/** How much of a neighbouring turn a turn indexes as context (as memories do: cube/session-context.ts). */
+export const TURN_CONTEXT_CHARS = 1000;
+
+/** What the tier indexes for one turn: its text as said, and its neighbours' text as lower-weighted context. */
 export interface TurnDocument {
   messageId: string;
+  /** Its place among the episode's messages that say something: turns at ±1 hold its text in their context. */
+  position: number;
   text: string;
+  context: string;
 }
 
 /**
@@ -39,13 +45,17 @@ export function turnText(message: ReaderMessage): string {
 }
 
 /**
- * The documents of the turns `messageIds` of an episode, in the episode's order. A turn's neighbours are not indexed
- * with it (as a memory's are, cube/session-context.ts): the tier keeps no text to rebuild a neighbour's context from
- * when one turn is erased, and the memories it surfaces carry their neighbours' context already. Unknown ids are
- * skipped.
+ * The documents of the turns `messageIds` of an episode, in the episode's order: each turn's text, and as context
+ * the turns just before and after it among those that say something (a reply is often findable only through its
+ * question). Unknown ids are skipped.
  */
 export function turnDocuments(messages: readonly ReaderMessage[], messageIds: ReadonlySet<string>): TurnDocument[] {
-  return messages.filter((m) => messageIds.has(m.id)).map((m) => ({ messageId: m.id, text: turnText(m) }));
+  const said = messages.filter((m) => m.content.trim() !== "");
+  return said.flatMap((message, position) => {
+    if (!messageIds.has(message.id)) return [];
+    const neighbours = [said[position - 1], said[position + 1]].flatMap((m) => (m ? [turnText(m).slice(0, TURN_CONTEXT_CHARS)] : []));
+    return [{ messageId: message.id, position, text: turnText(message), context: neighbours.join("\n") }];
+  });
 }
 
 /**
