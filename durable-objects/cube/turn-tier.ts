@@ -7,8 +7,8 @@
  * Storage (cube migration 20): `turns_fts` indexes the words only (contentless; the text stays in the episode in
  * R2), `turn_tier` names each indexed turn, `turn_citations` links it to memories. A turn leaves the tier with the
  * first memory citing it that is purged (hard forget) or expires (retention), and so do its neighbours in the tier,
- * whose context holds its text: the memory's words must not stay findable through any turn. A destroyed cube (and a deleted owner's) takes its storage along.
- * Synchronous SQL, inside the ingest step's transaction and inside search.
+ * whose context holds its text: the memory's words must not stay findable through any turn. A destroyed cube (and a
+ * deleted owner's) takes its storage along. Synchronous SQL, inside the ingest step's transaction and inside search.
  */
 import { matchAny } from "../../src/core/fts-query";
 import type { ChannelRanking } from "../../src/core/fusion";
