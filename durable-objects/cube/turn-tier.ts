@@ -29,8 +29,8 @@ export interface TierSql {
 export const TURN_TIER_WEIGHT = 1;
 /** Turns ranked at most by each of the tier's FTS queries: its bound (the cost does not grow with the matches). */
 export const TURN_DEPTH = 300;
-/** BM25 column weights: the turn's text, its neighbours' (as memories_fts weighs a memory's context). */
-export const TURN_BM25_WEIGHTS = [1.0, 0.35] as const;
+/** BM25 column weights: the turn's text, its neighbours' (0.35 and 0.7 compared on conversations 0–2: 0.7 kept). */
+export const TURN_BM25_WEIGHTS = [1.0, 0.7] as const;
 
 /** Records the turns one ingest window's memories cite; `memoryIds[i]` is what became of `candidates[i]`. */
 export function recordTurns(
