@@ -15,6 +15,7 @@ import type { ExtractedMemory, ExtractedType, ReaderMessage } from "../../src/co
 import type { MemoryWire } from "../../src/schemas/memory";
 import type { CubeRef, NewMemory, WriteMeta } from "./protocol";
 import type { CubeStore } from "./store";
+import { recordTurns } from "./turn-tier";
 import type { VectorStore } from "./vector-store";
 
 /** Messages one ingest step reads: a model call's worth, and one transaction. */
@@ -81,6 +82,8 @@ export class CubeIngest {
   apply(ref: CubeRef, episode: StoredEpisode, reader: string, candidates: readonly Candidate[], meta: WriteMeta, now: number): WindowOutcome {
     const outcome: WindowOutcome = { written: [], duplicates: [], superseded: [] };
     const times = new Map(episode.messages.map((m) => [m.id, m.createdAt ?? episode.received_at]));
+    /** Per candidate, the memory holding what it says (written, or the duplicate it repeated): what its turns cite. */
+    const holders: (string | null)[] = [];
     for (const candidate of candidates) {
       const duplicate = this.store.findDuplicate(ref, candidate.type, candidate.content);
       if (duplicate) {
@@ -91,6 +94,7 @@ export class CubeIngest {
         });
         outcome.duplicates.push(duplicate.id);
         outcome.written.push(null);
+        holders.push(duplicate.id);
         continue;
       }
       const observed = Math.max(...candidate.messageIds.map((id) => times.get(id) ?? episode.received_at));
@@ -114,7 +118,11 @@ export class CubeIngest {
       let [memory] = this.store.insert(ref, [item], meta, now) as [MemoryWire];
       if (candidate.key !== null) memory = this.resolveKey(ref, memory, candidate.key, meta, now, outcome);
       outcome.written.push(memory);
+      holders.push(memory.id);
     }
+    // Infer mode rewrote the turns: keep the ones cited searchable as said (cube/turn-tier.ts). Verbatim
+    // memories are the turns already.
+    if (episode.infer) recordTurns(this.store, episode, candidates, holders);
     return outcome;
   }
 

@@ -339,4 +339,42 @@ export const CUBE_MIGRATIONS: readonly (readonly string[])[] = [
   // consumer upserts many cubes' vectors together and reports back (cube/remote-vectors.ts, issue 17 item 8); NULL
   // when not handed. A vector handed REPUSH_AFTER_MS ago without a report is taken back and sent again.
   [`ALTER TABLE remote_vectors ADD COLUMN handed_at INTEGER`],
+  // 20: the verbatim turn tier (cube/turn-tier.ts, docs/memreader.md): the turns an infer-mode extraction cites,
+  // indexed as said with their neighbours' text as context (contentless: the text stays in the episode in R2), and
+  // the memories citing each. A turn stays exactly as long as every memory citing it: the first one purged (DELETE)
+  // or expired marks the turn and its tier neighbours (`position` ± 1 in its episode: their context holds its text)
+  // `erased`, and the trigger then drops their index entries, citations and rows — so a forgotten memory's words are
+  // findable through no turn.
+  [
+    `CREATE TABLE IF NOT EXISTS turn_tier (
+      seq INTEGER PRIMARY KEY,
+      episode_id TEXT NOT NULL,
+      message_id TEXT NOT NULL,
+      position INTEGER NOT NULL,
+      erased INTEGER NOT NULL DEFAULT 0,
+      UNIQUE (episode_id, message_id)
+    )`,
+    `CREATE INDEX IF NOT EXISTS turn_tier_position ON turn_tier (episode_id, position)`,
+    `CREATE INDEX IF NOT EXISTS turn_tier_erased ON turn_tier (erased) WHERE erased = 1`,
+    `CREATE TABLE IF NOT EXISTS turn_citations (
+      turn_seq INTEGER NOT NULL,
+      memory_id TEXT NOT NULL,
+      PRIMARY KEY (turn_seq, memory_id)
+    ) WITHOUT ROWID`,
+    `CREATE INDEX IF NOT EXISTS turn_citations_memory ON turn_citations (memory_id)`,
+    `CREATE VIRTUAL TABLE IF NOT EXISTS turns_fts USING fts5(
+      content, context, content='', contentless_delete=1, tokenize='porter unicode61'
+    )`,
+    ...["turn_tier_purge AFTER DELETE ON memories", "turn_tier_expire AFTER UPDATE OF state ON memories WHEN new.state = 'expired' AND old.state != 'expired'"].map(
+      (when) => `CREATE TRIGGER IF NOT EXISTS ${when} BEGIN
+        UPDATE turn_tier SET erased = 1 WHERE seq IN (
+          SELECT n.seq FROM turn_citations c JOIN turn_tier t ON t.seq = c.turn_seq
+            JOIN turn_tier n ON n.episode_id = t.episode_id AND n.position BETWEEN t.position - 1 AND t.position + 1
+           WHERE c.memory_id = old.id);
+        DELETE FROM turns_fts WHERE rowid IN (SELECT seq FROM turn_tier WHERE erased = 1);
+        DELETE FROM turn_citations WHERE turn_seq IN (SELECT seq FROM turn_tier WHERE erased = 1);
+        DELETE FROM turn_tier WHERE erased = 1;
+      END`,
+    ),
+  ],
 ];

@@ -15,6 +15,7 @@ import { lexicalCoverage } from "./lexical-coverage";
 import type { CubeRef, SearchHit, SearchRequestInternal } from "./protocol";
 import { expandedRanking } from "./search-expand";
 import { SUB_QUERY_SOURCES, subQueryRankings } from "./search-subject";
+import { turnTierRankings } from "./turn-tier";
 import type { CubeStore } from "./store";
 import type { VectorStore } from "./vector-store";
 
@@ -121,6 +122,8 @@ export class CubeSearch {
     const expanded = this.expanded(request, where, rankings);
     if (expanded) rankings.push(expanded);
     if (request.channels.includes("lexical")) rankings.push(...this.subject(request, where));
+    // The turns an infer-mode ingest kept as said, each standing for the memories citing it (cube/turn-tier.ts).
+    if (request.channels.includes("lexical")) rankings.push(...turnTierRankings(this.store, request.terms, this.discriminating(request.terms), where, CHANNEL_DEPTH));
     // Scheduler signals move a score by at most ±15%, so only the best fused candidates can still reach the top k;
     // loading just those keeps row parsing off the hot path.
     const weights = { ...CHANNEL_WEIGHTS, vector: semantic?.fusionWeight ?? CHANNEL_WEIGHTS.vector };
