@@ -15,6 +15,7 @@ import { probeResponse, withScaleProbe } from "./scale-probe";
 
 export { CubeDurableObject } from "../durable-objects/cube";
 export { RateLimiterDurableObject } from "../durable-objects/rate-limiter";
+export { AuditDurableObject } from "../durable-objects/audit";
 
 const app = createApp();
 
@@ -47,7 +48,7 @@ export default {
    */
   async queue(batch, rawEnv) {
     const env = withScaleProbe(rawEnv, "worker");
-    if (batch.queue === BOOKKEEPING_QUEUE) return consumeBookkeepingBatch(batch, createDeps(env).db);
+    if (batch.queue === BOOKKEEPING_QUEUE) return consumeBookkeepingBatch(batch, createDeps(env));
     if (batch.queue === WEBHOOK_DEAD_LETTER_QUEUE) return drainWebhookDeadLetters(batch, createDeps(env), createWebhookDeps(env));
     await consumeWebhookBatch(batch, createDeps(env), createWebhookDeps(env));
   },
