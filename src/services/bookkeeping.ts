@@ -9,6 +9,7 @@
 import { randomBody } from "../core/ids";
 import type { NewAuditEntry } from "./audit-entry";
 import { appendAuditEntries } from "./audit-log";
+import { LAST_USE_PRECISION_MS, RecentFlushes } from "./bookkeeping-coalesce";
 import type { Deps } from "./context";
 
 /** An audit entry with the id that makes its redelivery harmless. */
@@ -116,7 +117,8 @@ export function bookkeepingStatements(d1: D1Database, messages: readonly Bookkee
         `UPDATE cubes SET memory_count = j.live, last_active_at = j.at
          FROM (SELECT value ->> 'tenantId' AS tenant, value ->> 'cubeId' AS cube, value ->> 'liveCount' AS live,
                  value ->> 'at' AS at FROM json_each(?)) AS j
-         WHERE cubes.id = j.cube AND cubes.tenant_id = j.tenant AND cubes.last_active_at <= j.at`,
+         WHERE cubes.id = j.cube AND cubes.tenant_id = j.tenant AND cubes.last_active_at <= j.at
+           AND (cubes.memory_count IS NOT j.live OR cubes.last_active_at <= j.at - ${LAST_USE_PRECISION_MS})`,
         run,
       ),
     );
@@ -133,7 +135,9 @@ export function bookkeepingStatements(d1: D1Database, messages: readonly Bookkee
          SET memory_count = (SELECT coalesce(sum(c.memory_count), 0) FROM cubes c WHERE c.tenant_id = j.tenant AND c.owner = j.owner),
              last_active_at = max(owners.last_active_at, j.at)
          FROM (SELECT value ->> 'tenantId' AS tenant, value ->> 'owner' AS owner, value ->> 'at' AS at FROM json_each(?)) AS j
-         WHERE owners.tenant_id = j.tenant AND owners.owner = j.owner`,
+         WHERE owners.tenant_id = j.tenant AND owners.owner = j.owner
+           AND (owners.last_active_at <= j.at - ${LAST_USE_PRECISION_MS}
+             OR owners.memory_count IS NOT (SELECT coalesce(sum(c.memory_count), 0) FROM cubes c WHERE c.tenant_id = j.tenant AND c.owner = j.owner))`,
         run,
       ),
     );
@@ -143,7 +147,7 @@ export function bookkeepingStatements(d1: D1Database, messages: readonly Bookkee
       statement(
         `UPDATE api_keys SET last_used_at = j.at
          FROM (SELECT value ->> 'keyId' AS key, value ->> 'at' AS at FROM json_each(?)) AS j
-         WHERE api_keys.id = j.key AND (api_keys.last_used_at IS NULL OR api_keys.last_used_at < j.at)`,
+         WHERE api_keys.id = j.key AND (api_keys.last_used_at IS NULL OR api_keys.last_used_at <= j.at - ${LAST_USE_PRECISION_MS})`,
         run,
       ),
     );
@@ -155,21 +159,33 @@ export function bookkeepingStatements(d1: D1Database, messages: readonly Bookkee
  * Applies a batch of messages: audit entries to the tenants' audit objects, the rest to D1 in one call (one
  * transaction). Throws when either does: the queue redelivers, and both sides ignore what they already hold.
  */
-export async function applyBookkeeping(deps: Pick<Deps, "db" | "auditLogs">, messages: readonly BookkeepingMessage[]): Promise<void> {
+export async function applyBookkeeping(
+  deps: Pick<Deps, "db" | "auditLogs" | "clock">,
+  messages: readonly BookkeepingMessage[],
+  recent: RecentFlushes = recentFlushes,
+): Promise<void> {
   const entries = messages.flatMap((message) => (message.kind === "audit" ? [message.entry] : []));
+  const due = recent.due(messages, deps.clock());
   // Raw D1 statements: drizzle 0.45 cannot batch a raw SQL statement that has parameters.
-  const statements = bookkeepingStatements(deps.db.$client, messages);
+  const statements = bookkeepingStatements(deps.db.$client, due);
   await Promise.all([
     entries.length > 0 ? appendAuditEntries(deps, entries) : undefined,
-    statements.length > 0 ? deps.db.$client.batch(statements) : undefined,
+    statements.length > 0 ? deps.db.$client.batch(statements).then(() => recent.record(due, deps.clock())) : undefined,
   ]);
 }
+
+/** This consumer isolate's memory of the stamps it wrote (./bookkeeping-coalesce.ts). */
+const recentFlushes = new RecentFlushes();
 
 /**
  * The queue consumer: the items that have the shape of one are applied in one D1 call; anything else is logged and
  * dropped (an item that can never apply must not hold the rest back through retries).
  */
-export async function consumeBookkeepingBatch(batch: MessageBatch<unknown>, deps: Pick<Deps, "db" | "auditLogs">): Promise<void> {
+export async function consumeBookkeepingBatch(
+  batch: MessageBatch<unknown>,
+  deps: Pick<Deps, "db" | "auditLogs" | "clock">,
+  recent: RecentFlushes = recentFlushes,
+): Promise<void> {
   const messages: BookkeepingMessage[] = [];
   for (const message of batch.messages) {
     const items: unknown[] = Array.isArray(message.body) ? message.body : [message.body];
@@ -178,7 +194,7 @@ export async function consumeBookkeepingBatch(batch: MessageBatch<unknown>, deps
       else console.error(`bookkeeping: dropped an item of unknown shape from message ${message.id}`);
     }
   }
-  await applyBookkeeping(deps, messages);
+  await applyBookkeeping(deps, messages, recent);
   batch.ackAll();
 }
 

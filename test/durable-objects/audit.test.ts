@@ -11,7 +11,7 @@ import { parseNdjson } from "../../durable-objects/audit/archive";
 import worker from "../../src/index";
 import { auditArchiveKey } from "../../src/services/audit-archive";
 import { BOOKKEEPING_QUEUE, type BookkeepingMessage, newAuditId } from "../../src/services/bookkeeping";
-import { ROOT_KEY, call, newTenant, remember, uniqueUser } from "../helpers";
+import { type ApiResponse, ROOT_KEY, call, newTenant, remember, uniqueUser } from "../helpers";
 
 const bindings = env as unknown as Env;
 const DAY = 86_400_000;
@@ -38,7 +38,7 @@ async function allPages(key: string, limit: number, query = ""): Promise<string[
   const actions: string[] = [];
   let cursor: string | null = null;
   for (let i = 0; i < 50; i++) {
-    const response = await call("GET", `/v1/audit?limit=${limit}${query}${cursor ? `&cursor=${cursor}` : ""}`, { key });
+    const response: ApiResponse = await call("GET", `/v1/audit?limit=${limit}${query}${cursor ? `&cursor=${cursor}` : ""}`, { key });
     expect(response.status).toBe(200);
     actions.push(...(response.body.data as { action: string }[]).map((e) => e.action));
     cursor = response.body.next_cursor;

@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { createDeps } from "../../src/deps";
 import worker from "../../src/index";
 import { BOOKKEEPING_QUEUE, type BookkeepingMessage, bookkeepingStatements, consumeBookkeepingBatch, newAuditId } from "../../src/services/bookkeeping";
+import { LAST_USE_PRECISION_MS, RecentFlushes } from "../../src/services/bookkeeping-coalesce";
 import { newTenant, remember, uniqueUser } from "../helpers";
 
 const bindings = env as unknown as Env;
@@ -164,6 +165,41 @@ describe("bookkeeping queue consumer", () => {
     expect((await deliver(messages, 2)).ackAll).toBe(true);
     expect(await env.DB.prepare("SELECT memory_count FROM cubes WHERE id = ?").bind(cubeId).first()).toEqual({ memory_count: 42 });
     expect(await auditCount(tenantId, idsOf(messages))).toBe(1);
+  });
+
+  it("writes a row's last-use stamp at most once per window: skipped by the isolate's memory, and by SQL without it", async () => {
+    const { key, tenantId, keyId } = await newTenant();
+    const user = uniqueUser();
+    const cubeId = (await remember(key, user, [{ content: "a" }]))[0].cube_id as string;
+    const deps = createDeps(bindings);
+    const start = Date.now() + 600_000;
+    const activity = (liveCount: number, at: number): BookkeepingMessage => ({ kind: "activity", tenantId, cubeId, owner: `user:${user}`, liveCount, at });
+    const stamps = async () => ({
+      cube: await env.DB.prepare("SELECT memory_count AS n, last_active_at AS at FROM cubes WHERE id = ?").bind(cubeId).first(),
+      owner: await env.DB.prepare("SELECT memory_count AS n, last_active_at AS at FROM owners WHERE tenant_id = ? AND owner = ?").bind(tenantId, `user:${user}`).first(),
+      key: (await env.DB.prepare("SELECT last_used_at AS at FROM api_keys WHERE id = ?").bind(keyId).first())?.at,
+    });
+    const recent = new RecentFlushes();
+    await consumeBookkeepingBatch(batchOf([activity(5, start), { kind: "key_used", keyId, at: start }]), deps, recent);
+    expect(await stamps()).toEqual({ cube: { n: 5, at: start }, owner: { n: 5, at: start }, key: start });
+
+    // Within the window, same count: this isolate sends D1 nothing at all.
+    const batchCall = vi.spyOn(deps.db.$client, "batch");
+    await consumeBookkeepingBatch(batchOf([activity(5, start + 60_000), { kind: "key_used", keyId, at: start + 60_000 }]), deps, recent);
+    expect(batchCall).not.toHaveBeenCalled();
+    // Another isolate (no memory) sends the statements, and the SQL guards write nothing.
+    await consumeBookkeepingBatch(batchOf([activity(5, start + 120_000), { kind: "key_used", keyId, at: start + 120_000 }]), deps, new RecentFlushes());
+    expect(batchCall).toHaveBeenCalledTimes(1);
+    expect(await stamps()).toEqual({ cube: { n: 5, at: start }, owner: { n: 5, at: start }, key: start });
+
+    // A changed count is written at once, window or not.
+    await consumeBookkeepingBatch(batchOf([activity(6, start + 180_000)]), deps, recent);
+    expect((await stamps()).cube).toEqual({ n: 6, at: start + 180_000 });
+    expect((await stamps()).owner).toEqual({ n: 6, at: start + 180_000 });
+    // Past the window the stamps move again.
+    const later = start + 180_000 + LAST_USE_PRECISION_MS;
+    await consumeBookkeepingBatch(batchOf([activity(6, later), { kind: "key_used", keyId, at: later }]), deps, recent);
+    expect(await stamps()).toEqual({ cube: { n: 6, at: later }, owner: { n: 6, at: later }, key: later });
   });
 
   it("a message of unknown shape is dropped without holding back the rest of its batch", async () => {
