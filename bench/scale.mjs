@@ -103,6 +103,7 @@ function perRequest(totals, n, bytes) {
     cube_rpc_calls: round(sum("cube.") / n, 3),
     cube_rpc_by_method: Object.fromEntries(Object.entries(ops).filter(([k]) => k.startsWith("cube.")).map(([k, v]) => [k.slice(5), round(v / n, 3)])),
     rate_limiter_calls: round(sum("rate_limiter.") / n, 3),
+    audit_object_calls: round(sum("audit.") / n, 3),
     r2_ops: round(sum("r2.") / n, 3),
     r2_bytes_put: round(totals.r2BytesPut / n, 1),
     queue_calls: round(sum("queue.") / n, 3),
