@@ -27,21 +27,35 @@ export interface Subscriber {
 
 const subscribers = new ExpiringCache<string, readonly Subscriber[]>({ ttlMs: SUBSCRIBERS_STALE_MS, maxEntries: 10_000 });
 
+/** Reads in flight by tenant: the messages of one batch are fanned out at once and share a cache miss. */
+const loading = new Map<string, Promise<readonly Subscriber[]>>();
+
 /** The tenant's webhooks: from this isolate's cache while fresh, else one indexed D1 read. */
 export async function subscribersOf(deps: Deps, tenantId: string, options: { fresh?: boolean } = {}): Promise<readonly Subscriber[]> {
   const now = deps.clock();
   const cached = options.fresh ? undefined : subscribers.get(tenantId, now);
   if (cached) return cached;
-  const rows = await deps.db
-    .select({ id: webhooks.id, events: webhooks.events, createdAt: webhooks.createdAt })
-    .from(webhooks)
-    .where(eq(webhooks.tenantId, tenantId));
-  const list = rows.map((row) => ({ id: row.id, events: JSON.parse(row.events) as string[], createdAt: row.createdAt }));
-  subscribers.set(tenantId, list, now);
-  return list;
+  const pending = options.fresh ? undefined : loading.get(tenantId);
+  if (pending) return pending;
+  const load = (async () => {
+    const rows = await deps.db
+      .select({ id: webhooks.id, events: webhooks.events, createdAt: webhooks.createdAt })
+      .from(webhooks)
+      .where(eq(webhooks.tenantId, tenantId));
+    const list = rows.map((row) => ({ id: row.id, events: JSON.parse(row.events) as string[], createdAt: row.createdAt }));
+    subscribers.set(tenantId, list, now);
+    return list;
+  })();
+  loading.set(tenantId, load);
+  try {
+    return await load;
+  } finally {
+    if (loading.get(tenantId) === load) loading.delete(tenantId);
+  }
 }
 
 /** A webhook of the tenant was created or deleted here: the next fan-out reads the list again. */
 export function forgetSubscribers(tenantId: string): void {
   subscribers.delete(tenantId);
+  loading.delete(tenantId);
 }

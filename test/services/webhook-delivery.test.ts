@@ -291,7 +291,8 @@ describe("webhook delivery", () => {
     const { deps, hooks, captured, clock } = world(createReceiver({ secret: "unused" }));
     const proto = Object.getPrototypeOf(env.DB) as D1Database;
     const prepare = vi.spyOn(proto, "prepare");
-    await consume(deps, hooks, [eventsMessage(tenantId, [syntheticEvent(tenantId)])]);
+    // Three messages of the tenant in one batch are fanned out at once: they share one read.
+    await consume(deps, hooks, [1, 2, 3].map(() => eventsMessage(tenantId, [syntheticEvent(tenantId)])));
     const first = prepare.mock.calls.length;
     expect(first).toBe(1);
     await consume(deps, hooks, [eventsMessage(tenantId, [syntheticEvent(tenantId)])]);
