@@ -10,11 +10,9 @@
 import { and, eq, gte, lt, lte, or, sql, type SQL } from "drizzle-orm";
 import { decodeCursor, encodeCursor } from "../core/cursor";
 import { fromIso, toIso } from "../core/time";
-import type { Db } from "../db/client";
 import { auditLog } from "../db/schema";
 import { ApiError } from "../errors";
 import type { AuditEntryWire, AuditQueryWire } from "../schemas/audit";
-import type { NewAuditEntry } from "./audit-entry";
 import { auditObjectPage } from "./audit-log";
 import type { TenantContext } from "./context";
 
@@ -23,11 +21,6 @@ import type { TenantContext } from "./context";
  * come first, then D1's, each store in its own seq order. Every seq of either store stays a safe integer.
  */
 const D1_SEQ_OFFSET = 2 ** 52;
-
-/** Files the entry; the middleware runs this after the response, so a failure is the caller's to log. */
-export async function recordAudit(db: Db, entry: NewAuditEntry): Promise<void> {
-  await db.insert(auditLog).values(entry).run();
-}
 
 /** The filters of one audit page, in internal form. */
 export interface AuditFilters {
