@@ -18,6 +18,7 @@ import { probeResponse, withScaleProbe } from "./scale-probe";
 
 export { CubeDurableObject } from "../durable-objects/cube";
 export { RateLimiterDurableObject } from "../durable-objects/rate-limiter";
+export { AuditDurableObject } from "../durable-objects/audit";
 
 const app = createApp();
 
@@ -51,7 +52,7 @@ export default {
    */
   async queue(batch, rawEnv) {
     const env = withScaleProbe(rawEnv, "worker");
-    if (batch.queue === BOOKKEEPING_QUEUE) return consumeBookkeepingBatch(batch, createDeps(env).db);
+    if (batch.queue === BOOKKEEPING_QUEUE) return consumeBookkeepingBatch(batch, createDeps(env));
     if (batch.queue === VECTOR_QUEUE) return void (await consumeVectorBatch(batch, createRetrieval(env).remoteIndex, env.CUBE));
     if (batch.queue === WEBHOOK_DEAD_LETTER_QUEUE) return drainWebhookDeadLetters(batch, createDeps(env), createWebhookDeps(env));
     await consumeWebhookBatch(batch, createDeps(env), createWebhookDeps(env));

@@ -22,11 +22,12 @@ interface __BaseEnv_Env {
 	RATE_LIMIT_WRITE_BYTES_PER_MINUTE: "60000000";
 	CUBE: DurableObjectNamespace<import("./index").CubeDurableObject>;
 	RATE_LIMITER: DurableObjectNamespace<import("./index").RateLimiterDurableObject>;
+	AUDIT: DurableObjectNamespace<import("./index").AuditDurableObject>;
 }
 declare namespace Cloudflare {
 	interface GlobalProps {
 		mainModule: typeof import("./index");
-		durableNamespaces: "CubeDurableObject" | "RateLimiterDurableObject";
+		durableNamespaces: "CubeDurableObject" | "RateLimiterDurableObject" | "AuditDurableObject";
 	}
 	interface Env extends __BaseEnv_Env {}
 }

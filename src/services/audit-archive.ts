@@ -1,13 +1,12 @@
 /**
  * Audit retention (issue 14, item 2): each tenant keeps `tenants.audit_retention_days` (default 90) of audit entries
- * hot in D1, where `GET /v1/audit` reads them; the cron moves whole older days to R2, one NDJSON object per tenant
- * and day (`audit/<tenant>/<YYYY-MM-DD>.ndjson`, one entry a line, oldest first), and deletes them from D1.
- *
- * Crash-safe in either order of failure: a day is written to R2 before its rows leave D1, and a day written again
- * (a run that died between the two, or entries that arrived late for an archived day) is merged with what the
- * object holds, by the entries' D1 sequence number, so nothing is lost or doubled.
+ * hot, older whole days move to R2, one NDJSON object per tenant and day (durable-objects/audit/archive.ts). Entries
+ * live in the tenant's audit object, whose own alarm archives them; this module lists and opens the archived days
+ * and, from the cron, archives the rows still in D1's `audit_log` (written before the audit object existed, and
+ * erasure receipts, which commit with their erasure) the same way, into the same day objects.
  */
 import { and, asc, eq, gte, inArray, lt, sql } from "drizzle-orm";
+import { type ArchivedEntry, type AuditArchive, appendDay, auditArchiveKey, tenantArchivePrefix as tenantPrefix, toArchived } from "../../durable-objects/audit/archive";
 import { toIso } from "../core/time";
 import { auditLog, tenants } from "../db/schema";
 import { ApiError } from "../errors";
@@ -21,16 +20,8 @@ const ENTRIES_PER_READ = 2_000;
 /** Row ids per DELETE: under D1's 100 bound parameters. */
 const DELETE_CHUNK = 90;
 
-/** Where archived days go: the ARCHIVE bucket (R2 is simulated locally, so the binding itself serves tests). */
-export type AuditArchive = Pick<R2Bucket, "get" | "put" | "list">;
-
-/** The R2 prefix of one tenant's archived days: a listing under it can never reach another tenant's. */
-const tenantPrefix = (tenantId: string) => `audit/${tenantId}/`;
-
-/** The R2 key of one tenant's archived day (`day` is its first millisecond, UTC). */
-export function auditArchiveKey(tenantId: string, day: number): string {
-  return `${tenantPrefix(tenantId)}${toIso(day).slice(0, 10)}.ndjson`;
-}
+export type { AuditArchive } from "../../durable-objects/audit/archive";
+export { auditArchiveKey, parseNdjson } from "../../durable-objects/audit/archive";
 
 /**
  * The tenant's archived days, oldest first, a page at a time (`GET /v1/audit/archive`, admin scope). The cursor is
@@ -62,20 +53,6 @@ export async function openArchivedDay(archive: AuditArchive, tenantId: string, d
   return { body: object.body, bytes: object.size };
 }
 
-/** One archived entry, as a line of NDJSON: the wire shape of GET /v1/audit plus its D1 sequence number. */
-interface ArchivedEntry {
-  seq: number;
-  id: string | null;
-  at: string;
-  actor: string;
-  action: string;
-  cube_id: string | null;
-  memory_ids: unknown;
-  request_id: string | null;
-  status: number | null;
-  detail: unknown;
-}
-
 export interface AuditArchiveReport {
   /** R2 objects written (a day may take several when it is large). */
   objects: number;
@@ -84,7 +61,7 @@ export interface AuditArchiveReport {
 }
 
 /**
- * Moves every tenant's audit entries older than its retention (whole UTC days) to R2, at most MAX_DAYS_PER_RUN
+ * Moves every tenant's D1 audit rows older than its retention (whole UTC days) to R2, at most MAX_DAYS_PER_RUN
  * day-reads per run; what is left goes on the next run.
  */
 export async function archiveAudit(deps: Deps, archive: AuditArchive, budget = MAX_DAYS_PER_RUN): Promise<AuditArchiveReport> {
@@ -116,7 +93,7 @@ export async function archiveAudit(deps: Deps, archive: AuditArchive, budget = M
         .orderBy(asc(auditLog.at), asc(auditLog.seq))
         .limit(ENTRIES_PER_READ)
         .all();
-      await appendDay(archive, auditArchiveKey(tenantId, day), rows.map(toArchived));
+      await appendDay(archive, auditArchiveKey(tenantId, day), rows.map(toArchivedRow));
       const seqs = rows.map((row) => row.seq);
       const deletes = [];
       for (let i = 0; i < seqs.length; i += DELETE_CHUNK) deletes.push(db.delete(auditLog).where(inArray(auditLog.seq, seqs.slice(i, i + DELETE_CHUNK))));
@@ -132,44 +109,17 @@ export async function archiveAudit(deps: Deps, archive: AuditArchive, budget = M
   return report;
 }
 
-/** Writes `entries` into the day's object, merged with what it already holds (by seq), oldest first. */
-async function appendDay(archive: AuditArchive, key: string, entries: ArchivedEntry[]): Promise<void> {
-  const existing = await archive.get(key);
-  const bySeq = new Map<number, ArchivedEntry>();
-  if (existing) for (const entry of parseNdjson(await existing.text())) bySeq.set(entry.seq, entry);
-  for (const entry of entries) bySeq.set(entry.seq, entry);
-  const merged = [...bySeq.values()].sort((a, b) => (a.at === b.at ? a.seq - b.seq : a.at < b.at ? -1 : 1));
-  const body = merged.map((entry) => JSON.stringify(entry)).join("\n") + "\n";
-  await archive.put(key, body, { httpMetadata: { contentType: "application/x-ndjson" } });
-}
-
-/** The entries of an archived day's NDJSON text. */
-export function parseNdjson(text: string): ArchivedEntry[] {
-  return text
-    .split("\n")
-    .filter((line) => line.trim() !== "")
-    .map((line) => JSON.parse(line) as ArchivedEntry);
-}
-
-function toArchived(row: typeof auditLog.$inferSelect): ArchivedEntry {
-  return {
+function toArchivedRow(row: typeof auditLog.$inferSelect): ArchivedEntry {
+  return toArchived({
     seq: row.seq,
     id: row.id,
-    at: toIso(row.at),
+    at: row.at,
     actor: row.actor,
     action: row.action,
     cube_id: row.cubeId,
-    memory_ids: parseJson(row.memoryIds, []),
+    memory_ids: row.memoryIds,
     request_id: row.requestId,
     status: row.status,
-    detail: parseJson(row.detail, {}),
-  };
-}
-
-function parseJson(text: string, fallback: unknown): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return fallback;
-  }
+    detail: row.detail,
+  });
 }

@@ -1,21 +1,26 @@
 /**
  * The tenant audit log (LogQuery): entries filed after each authenticated request by the audit middleware (app.ts,
  * built by ./audit-entry.ts) and read back by `GET /v1/audit`. Entries hold ids and small facts, never memory content.
+ *
+ * Two stores answer a page (docs/scale.md, "Audit"): the tenant's audit object, where the bookkeeping queue files
+ * every entry, and D1's `audit_log`, which keeps the rows written before the object existed (read through until the
+ * cron archives them at retention) and the erasure receipts, which commit in the same D1 batch as their erasure. A
+ * page is the newest of both, merged; its cursor tells the stores apart by the sign of its `seq`.
  */
 import { and, eq, gte, lt, lte, or, sql, type SQL } from "drizzle-orm";
 import { decodeCursor, encodeCursor } from "../core/cursor";
 import { fromIso, toIso } from "../core/time";
-import type { Db } from "../db/client";
 import { auditLog } from "../db/schema";
 import { ApiError } from "../errors";
 import type { AuditEntryWire, AuditQueryWire } from "../schemas/audit";
-import type { NewAuditEntry } from "./audit-entry";
+import { auditObjectPage } from "./audit-log";
 import type { TenantContext } from "./context";
 
-/** Files the entry; the middleware runs this after the response, so a failure is the caller's to log. */
-export async function recordAudit(db: Db, entry: NewAuditEntry): Promise<void> {
-  await db.insert(auditLog).values(entry).run();
-}
+/**
+ * D1 rows' seqs in a cursor are shifted below zero by this much: at the same millisecond the object's rows (seq > 0)
+ * come first, then D1's, each store in its own seq order. Every seq of either store stays a safe integer.
+ */
+const D1_SEQ_OFFSET = 2 ** 52;
 
 /** The filters of one audit page, in internal form. */
 export interface AuditFilters {
@@ -85,7 +90,17 @@ export async function listAudit(ctx: TenantContext, query: AuditQueryWire): Prom
     to: query.to === undefined ? undefined : fromIso(query.to),
     after: position === undefined ? undefined : { at: position.created_at, seq: position.seq },
   };
-  const rows = await ctx.deps.db.all<AuditRow>(auditPageQuery(ctx.principal.tenantId, filters, query.limit));
+  const { tenantId } = ctx.principal;
+  const after = filters.after;
+  const [held, legacy] = await Promise.all([
+    auditObjectPage(ctx.deps, tenantId, filters, query.limit),
+    ctx.deps.db.all<AuditRow>(
+      auditPageQuery(tenantId, { ...filters, after: after && { at: after.at, seq: after.seq + D1_SEQ_OFFSET } }, query.limit),
+    ),
+  ]);
+  const rows = [...held, ...legacy.map((row) => ({ ...row, seq: row.seq - D1_SEQ_OFFSET }))]
+    .sort((a, b) => b.at - a.at || b.seq - a.seq)
+    .slice(0, query.limit + 1);
   const page = rows.slice(0, query.limit);
   const last = page.at(-1);
   return {

@@ -1,15 +1,17 @@
 /**
- * Bookkeeping off the request path (issue 14, items 1 and 2): what a request owes the central store — its audit
+ * Bookkeeping off the request path (issue 14, items 1 and 2): what a request owes the central stores — its audit
  * entry, the owners directory's count and activity of the cube it wrote, its key's last use — leaves as a message on
- * the bookkeeping queue after the response, and the queue's consumer writes a whole batch (up to 100 messages) to D1
- * in one call of at most four statements. Delivery is at least once: a batch that fails is redelivered whole, so
- * every write here is idempotent (audit entries by their id, counts and stamps behind "newer than what is stored"
- * guards).
+ * the bookkeeping queue after the response. The queue's consumer appends a whole batch's (up to 100 messages) audit
+ * entries to the tenants' audit objects (one call per tenant, services/audit-log.ts) and writes the rest to D1 in one
+ * call of at most three statements. Delivery is at least once: a batch that fails is redelivered whole, so every
+ * write here is idempotent (audit entries by their id, counts and stamps behind "newer than what is stored" guards).
  */
 import { sendItemsWithinLimits } from "../adapters/queue-producer";
 import { randomBody } from "../core/ids";
-import type { Db } from "../db/client";
 import type { NewAuditEntry } from "./audit-entry";
+import { appendAuditEntries } from "./audit-log";
+import { LAST_USE_PRECISION_MS, RecentFlushes } from "./bookkeeping-coalesce";
+import type { Deps } from "./context";
 
 /** An audit entry with the id that makes its redelivery harmless. */
 export type QueuedAuditEntry = NewAuditEntry & { id: string };
@@ -91,20 +93,18 @@ function jsonRuns(rows: readonly unknown[]): string[] {
 }
 
 /**
- * The D1 statements that apply a batch of messages, collapsed to one statement per kind whatever the batch holds:
- * each kind's rows travel as one JSON parameter read with `json_each` (D1 counts statements, not rows, against its
- * one-query-at-a-time budget, and binds at most 100 parameters — a multi-row VALUES list would need 9 statements for
- * 100 audit entries). Every audit entry is ignored when its id is already stored; each cube and owner gets its newest
- * count; each key its latest use. Plain SQL over the table names of src/db/schema.ts (audit_log, cubes, owners,
- * api_keys).
+ * The D1 statements that apply a batch of messages (audit entries aside: they go to the audit objects), collapsed to
+ * one statement per kind whatever the batch holds: each kind's rows travel as one JSON parameter read with
+ * `json_each` (D1 counts statements, not rows, against its one-query-at-a-time budget, and binds at most 100
+ * parameters). Each cube and owner gets its newest count; each key its latest use. Plain SQL over the table names of
+ * src/db/schema.ts (cubes, owners, api_keys).
  */
 export function bookkeepingStatements(d1: D1Database, messages: readonly BookkeepingMessage[]): D1PreparedStatement[] {
-  const entries: QueuedAuditEntry[] = [];
   const latestByCube = new Map<string, Extract<BookkeepingMessage, { kind: "activity" }>>();
   const lastUseByKey = new Map<string, number>();
   for (const message of messages) {
-    if (message.kind === "audit") entries.push(message.entry);
-    else if (message.kind === "activity") {
+    if (message.kind === "audit") continue;
+    if (message.kind === "activity") {
       const seen = latestByCube.get(message.cubeId);
       if (!seen || seen.at <= message.at) latestByCube.set(message.cubeId, message);
     } else lastUseByKey.set(message.keyId, Math.max(lastUseByKey.get(message.keyId) ?? 0, message.at));
@@ -112,32 +112,6 @@ export function bookkeepingStatements(d1: D1Database, messages: readonly Bookkee
 
   const statements: D1PreparedStatement[] = [];
   const statement = (text: string, run: string) => d1.prepare(text).bind(run);
-  const auditRows = entries.map((e) => ({
-    id: e.id,
-    tenant_id: e.tenantId,
-    at: e.at,
-    actor: e.actor,
-    action: e.action,
-    cube_id: e.cubeId ?? null,
-    memory_ids: e.memoryIds ?? "[]",
-    request_id: e.requestId ?? null,
-    status: e.status ?? null,
-    detail: e.detail ?? "{}",
-  }));
-  for (const run of jsonRuns(auditRows)) {
-    // `WHERE true` keeps SQLite from reading ON CONFLICT as part of the SELECT's join (its documented parsing rule).
-    statements.push(
-      statement(
-        `INSERT INTO audit_log (id, tenant_id, at, actor, action, cube_id, memory_ids, request_id, status, detail)
-         SELECT value ->> 'id', value ->> 'tenant_id', value ->> 'at', value ->> 'actor', value ->> 'action',
-           value ->> 'cube_id', value ->> 'memory_ids', value ->> 'request_id', value ->> 'status', value ->> 'detail'
-         FROM json_each(?) WHERE true
-         ON CONFLICT DO NOTHING`,
-        run,
-      ),
-    );
-  }
-
   // Cubes first: an owner's count is the sum over its cubes, read after they are updated (same transaction).
   const cubeRows = [...latestByCube.values()].map(({ tenantId, cubeId, liveCount, at }) => ({ tenantId, cubeId, liveCount, at }));
   for (const run of jsonRuns(cubeRows)) {
@@ -146,7 +120,8 @@ export function bookkeepingStatements(d1: D1Database, messages: readonly Bookkee
         `UPDATE cubes SET memory_count = j.live, last_active_at = j.at
          FROM (SELECT value ->> 'tenantId' AS tenant, value ->> 'cubeId' AS cube, value ->> 'liveCount' AS live,
                  value ->> 'at' AS at FROM json_each(?)) AS j
-         WHERE cubes.id = j.cube AND cubes.tenant_id = j.tenant AND cubes.last_active_at <= j.at`,
+         WHERE cubes.id = j.cube AND cubes.tenant_id = j.tenant AND cubes.last_active_at <= j.at
+           AND (cubes.memory_count IS NOT j.live OR cubes.last_active_at <= j.at - ${LAST_USE_PRECISION_MS})`,
         run,
       ),
     );
@@ -163,7 +138,9 @@ export function bookkeepingStatements(d1: D1Database, messages: readonly Bookkee
          SET memory_count = (SELECT coalesce(sum(c.memory_count), 0) FROM cubes c WHERE c.tenant_id = j.tenant AND c.owner = j.owner),
              last_active_at = max(owners.last_active_at, j.at)
          FROM (SELECT value ->> 'tenantId' AS tenant, value ->> 'owner' AS owner, value ->> 'at' AS at FROM json_each(?)) AS j
-         WHERE owners.tenant_id = j.tenant AND owners.owner = j.owner`,
+         WHERE owners.tenant_id = j.tenant AND owners.owner = j.owner
+           AND (owners.last_active_at <= j.at - ${LAST_USE_PRECISION_MS}
+             OR owners.memory_count IS NOT (SELECT coalesce(sum(c.memory_count), 0) FROM cubes c WHERE c.tenant_id = j.tenant AND c.owner = j.owner))`,
         run,
       ),
     );
@@ -173,7 +150,7 @@ export function bookkeepingStatements(d1: D1Database, messages: readonly Bookkee
       statement(
         `UPDATE api_keys SET last_used_at = j.at
          FROM (SELECT value ->> 'keyId' AS key, value ->> 'at' AS at FROM json_each(?)) AS j
-         WHERE api_keys.id = j.key AND (api_keys.last_used_at IS NULL OR api_keys.last_used_at < j.at)`,
+         WHERE api_keys.id = j.key AND (api_keys.last_used_at IS NULL OR api_keys.last_used_at <= j.at - ${LAST_USE_PRECISION_MS})`,
         run,
       ),
     );
@@ -181,18 +158,37 @@ export function bookkeepingStatements(d1: D1Database, messages: readonly Bookkee
   return statements;
 }
 
-/** Writes a batch of messages to D1 in one call (one transaction). Throws when D1 does: the queue redelivers. */
-export async function applyBookkeeping(db: Db, messages: readonly BookkeepingMessage[]): Promise<void> {
+/**
+ * Applies a batch of messages: audit entries to the tenants' audit objects, the rest to D1 in one call (one
+ * transaction). Throws when either does: the queue redelivers, and both sides ignore what they already hold.
+ */
+export async function applyBookkeeping(
+  deps: Pick<Deps, "db" | "auditLogs" | "clock">,
+  messages: readonly BookkeepingMessage[],
+  recent: RecentFlushes = recentFlushes,
+): Promise<void> {
+  const entries = messages.flatMap((message) => (message.kind === "audit" ? [message.entry] : []));
+  const due = recent.due(messages, deps.clock());
   // Raw D1 statements: drizzle 0.45 cannot batch a raw SQL statement that has parameters.
-  const statements = bookkeepingStatements(db.$client, messages);
-  if (statements.length > 0) await db.$client.batch(statements);
+  const statements = bookkeepingStatements(deps.db.$client, due);
+  await Promise.all([
+    entries.length > 0 ? appendAuditEntries(deps, entries) : undefined,
+    statements.length > 0 ? deps.db.$client.batch(statements).then(() => recent.record(due, deps.clock())) : undefined,
+  ]);
 }
+
+/** This consumer isolate's memory of the stamps it wrote (./bookkeeping-coalesce.ts). */
+const recentFlushes = new RecentFlushes();
 
 /**
  * The queue consumer: the items that have the shape of one are applied in one D1 call; anything else is logged and
  * dropped (an item that can never apply must not hold the rest back through retries).
  */
-export async function consumeBookkeepingBatch(batch: MessageBatch<unknown>, db: Db): Promise<void> {
+export async function consumeBookkeepingBatch(
+  batch: MessageBatch<unknown>,
+  deps: Pick<Deps, "db" | "auditLogs" | "clock">,
+  recent: RecentFlushes = recentFlushes,
+): Promise<void> {
   const messages: BookkeepingMessage[] = [];
   for (const message of batch.messages) {
     const items: unknown[] = Array.isArray(message.body) ? message.body : [message.body];
@@ -201,7 +197,7 @@ export async function consumeBookkeepingBatch(batch: MessageBatch<unknown>, db: 
       else console.error(`bookkeeping: dropped an item of unknown shape from message ${message.id}`);
     }
   }
-  await applyBookkeeping(db, messages);
+  await applyBookkeeping(deps, messages, recent);
   batch.ackAll();
 }
 

@@ -10,6 +10,7 @@ import type { ScopeName } from "../schemas/admin";
 import type { Retrieval } from "../adapters/factory";
 import type { AuditArchive } from "./audit-archive";
 import type { Bookkeeping } from "./bookkeeping";
+import type { AuditDurableObject } from "../../durable-objects/audit";
 
 export interface Deps {
   db: Db;
@@ -23,6 +24,8 @@ export interface Deps {
   bookkeeping: Bookkeeping;
   /** The embedder and reranker, for work done once in the Worker rather than in every cube (multi-cube search). */
   retrieval: () => Retrieval;
+  /** One audit object per tenant: the tenant's audit log, out of D1 (services/audit-log.ts). */
+  auditLogs: DurableObjectNamespace<AuditDurableObject>;
   /** The R2 bucket holding audit days past their tenant's retention (services/audit-archive.ts). */
   auditArchive: AuditArchive;
 }

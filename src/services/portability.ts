@@ -28,6 +28,7 @@ import type { TenantContext } from "./context";
 import { cubeOfMemory, cubeStub, forgetCachedCube, ownCube, reachCube, restrictionsOf } from "./cubes";
 import { erasureSteps } from "./erasure";
 import { publishEvent } from "./webhooks";
+import { eraseAuditOfCubes } from "./audit-log";
 
 /** Cube ids per D1 statement: D1 binds at most 100 parameters. */
 const D1_CHUNK = 50;
@@ -183,6 +184,7 @@ export async function deleteOwner(ctx: TenantContext, spelling: string): Promise
   }
   const refs = rows.map((row) => ({ tenantId, cubeId: row.id, owner }));
   const receipt = await wipeCubes(ctx, owner, refs);
+  await eraseAuditOfCubes(ctx.deps, tenantId, refs.map((ref) => ref.cubeId));
   const erasure = await erasureSteps(ctx.deps, tenantId, owner, receipt.cubes);
 
   const statements: [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]] = [
@@ -272,6 +274,7 @@ export async function deleteCube(ctx: TenantContext, cubeId: string): Promise<De
     throw new ApiError("conflict", "an owner's default cube is deleted with its owner: DELETE /v1/owners/{owner}");
   }
   const receipt = await wipeCubes(ctx, ref.owner, [ref]);
+  await eraseAuditOfCubes(ctx.deps, tenantId, [ref.cubeId]);
   const erasure = await erasureSteps(ctx.deps, tenantId, null, [ref.cubeId]);
   await db.batch([
     db.delete(grants).where(and(eq(grants.tenantId, tenantId), eq(grants.cubeId, ref.cubeId))),

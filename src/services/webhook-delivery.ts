@@ -21,6 +21,7 @@ import { WEBHOOK_EVENT_TYPES, type WebhookEventWire, type WebhookQueueMessage } 
 import type { Deps } from "./context";
 import { payloadAfterDelivery, pruneErasedCubes, withoutErasedEvents } from "./erasure";
 import { checkWebhookUrl } from "./url-policy";
+import { type Subscriber, subscribersOf } from "./webhook-subscribers";
 import { type WebhookDeps, newDeliveryId, openWebhookSecret } from "./webhooks";
 
 /** HTTP attempts per delivery round: 13 retries spread over ~22.7 h (10 s, 20 s, … 11.4 h). */
@@ -112,18 +113,33 @@ export async function fanOut(deps: Deps, hooks: WebhookDeps, tenantId: string, e
   const mine = events.filter((event) => event.tenant_id === tenantId);
   if (mine.length < events.length) console.error(`webhook queue: ${events.length - mine.length} event(s) named another tenant than their message; dropped`);
   if (mine.length === 0) return [];
+  // Subscribers first, from the isolate's cache: a tenant no webhook listens to costs no D1 read at all, and the
+  // erasure tombstones are read fresh whenever a delivery might be made (erased cubes never leak).
+  const interested = (list: readonly Subscriber[]) => list.some((hook) => mine.some((event) => hook.events.includes(event.type)));
+  if (!interested(await subscribersOf(deps, tenantId))) return [];
   const own = await withoutErasedEvents(deps, tenantId, mine);
   if (own.length === 0) return [];
-  const subscribed = await deps.db
-    .select({ id: webhooks.id, events: webhooks.events, createdAt: webhooks.createdAt })
-    .from(webhooks)
-    .where(eq(webhooks.tenantId, tenantId));
+  let created: string[];
+  try {
+    created = await insertDeliveries(deps, tenantId, own, await subscribersOf(deps, tenantId));
+  } catch (error) {
+    // A webhook deleted in another isolate within the cache's bound: its rows cannot be stored. Read the list afresh once.
+    console.error("webhook fan-out: insert failed with the cached subscribers; re-reading them", error);
+    created = await insertDeliveries(deps, tenantId, own, await subscribersOf(deps, tenantId, { fresh: true }));
+  }
+  // A lost send leaves the rows queued; the cron's sweep finds and re-sends them (requeueStalledDeliveries).
+  await enqueueDeliveries(hooks, created);
+  return created;
+}
+
+/** Stores one delivery per (subscriber, event) it wants; the ids of the rows that were new. */
+async function insertDeliveries(deps: Deps, tenantId: string, own: readonly WebhookEventWire[], subscribed: readonly Subscriber[]): Promise<string[]> {
   const now = deps.clock();
   // A webhook receives the events that happen after it was registered (docs/webhooks.md): the queue may bring an
   // earlier event after the registration, so the event's own time decides, not the time it reaches this consumer.
   const rows = own.flatMap((event) =>
     subscribed
-      .filter((hook) => hook.createdAt <= Date.parse(event.created_at) && (JSON.parse(hook.events) as string[]).includes(event.type))
+      .filter((hook) => hook.createdAt <= Date.parse(event.created_at) && hook.events.includes(event.type))
       .map((hook) => ({
         id: newDeliveryId(),
         webhookId: hook.id,
@@ -143,10 +159,7 @@ export async function fanOut(deps: Deps, hooks: WebhookDeps, tenantId: string, e
   for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
     inserts.push(db.insert(webhookDeliveries).values(rows.slice(i, i + INSERT_CHUNK)).onConflictDoNothing().returning({ id: webhookDeliveries.id }));
   }
-  const created = (await db.batch(nonEmpty(inserts))).flat().map((row) => row.id);
-  // A lost send leaves the rows queued; the cron's sweep finds and re-sends them (requeueStalledDeliveries).
-  await enqueueDeliveries(hooks, created);
-  return created;
+  return (await db.batch(nonEmpty(inserts))).flat().map((row) => row.id);
 }
 
 async function enqueueDeliveries(hooks: WebhookDeps, ids: readonly string[]): Promise<void> {

@@ -24,6 +24,7 @@ import type { Deps, Principal, TenantPrincipal } from "./context";
 import { requireTenant } from "./auth";
 import { openSecret, sealSecret } from "./secret-box";
 import { type UrlPolicy, checkWebhookUrl } from "./url-policy";
+import { forgetSubscribers } from "./webhook-subscribers";
 
 /** What webhooks need beyond {@link Deps}; built from the bindings by `createWebhookDeps` (src/deps.ts). */
 export interface WebhookDeps {
@@ -101,6 +102,7 @@ export async function createWebhook(deps: Deps, policy: UrlPolicy, tenantId: str
     secretCreatedAt: now,
   };
   await deps.db.insert(webhooks).values(row);
+  forgetSubscribers(tenantId);
   return { ...toWebhook(row), secret };
 }
 
@@ -124,6 +126,7 @@ export async function deleteWebhook(deps: Deps, tenantId: string, id: string): P
     db.delete(webhookDeliveries).where(eq(webhookDeliveries.webhookId, id)),
     db.delete(webhooks).where(and(eq(webhooks.id, id), eq(webhooks.tenantId, tenantId))),
   ]);
+  forgetSubscribers(tenantId);
   return toWebhook(row);
 }
 

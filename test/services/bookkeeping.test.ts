@@ -1,13 +1,15 @@
 /**
- * The bookkeeping queue's consumer (services/bookkeeping.ts): a batch lands in D1 in one call, a redelivered batch
- * changes nothing, and a batch that failed is not acknowledged and lands whole when it comes again.
+ * The bookkeeping queue's consumer (services/bookkeeping.ts): a batch's audit entries land in their tenants' audit
+ * objects and the rest in D1 in one call, a redelivered batch changes nothing, and a batch that failed is not
+ * acknowledged and lands whole when it comes again.
  */
-import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
+import { createExecutionContext, createMessageBatch, getQueueResult, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createDeps } from "../../src/deps";
 import worker from "../../src/index";
 import { BOOKKEEPING_QUEUE, type BookkeepingMessage, bookkeepingStatements, consumeBookkeepingBatch, newAuditId } from "../../src/services/bookkeeping";
+import { LAST_USE_PRECISION_MS, RecentFlushes } from "../../src/services/bookkeeping-coalesce";
 import { newTenant, remember, uniqueUser } from "../helpers";
 
 const bindings = env as unknown as Env;
@@ -31,11 +33,17 @@ async function deliver(messages: unknown[], attempts = 1) {
   return getQueueResult(batch, ctx);
 }
 
-async function auditCount(ids: string[]): Promise<number> {
+/** Rows of the tenant's audit object with these ids (D1 holds none of them). */
+async function auditRows(tenantId: string, ids: string[]): Promise<Record<string, unknown>[]> {
   const placeholders = ids.map(() => "?").join(",");
-  const row = await env.DB.prepare(`SELECT count(*) AS n FROM audit_log WHERE id IN (${placeholders})`).bind(...ids).first<{ n: number }>();
-  return row?.n ?? 0;
+  const inD1 = await env.DB.prepare(`SELECT count(*) AS n FROM audit_log WHERE id IN (${placeholders})`).bind(...ids).first<{ n: number }>();
+  expect(inD1?.n).toBe(0);
+  return runInDurableObject(bindings.AUDIT.getByName(tenantId), (_object, state) =>
+    state.storage.sql.exec(`SELECT * FROM audit_log WHERE id IN (${placeholders}) ORDER BY action DESC`, ...ids).toArray(),
+  );
 }
+
+const auditCount = async (tenantId: string, ids: string[]) => (await auditRows(tenantId, ids)).length;
 
 const idsOf = (messages: BookkeepingMessage[]) => messages.flatMap((m) => (m.kind === "audit" ? [m.entry.id] : []));
 
@@ -60,7 +68,7 @@ describe("bookkeeping queue consumer", () => {
     const again = await deliver(messages, 2);
     expect(again.ackAll).toBe(true);
 
-    expect(await auditCount(idsOf(messages))).toBe(30);
+    expect(await auditCount(tenantId, idsOf(messages))).toBe(30);
     const cube = await env.DB.prepare("SELECT memory_count, last_active_at FROM cubes WHERE id = ?").bind(cubeId).first();
     expect(cube).toEqual({ memory_count: 7, last_active_at: at + 10 });
     const owner = await env.DB.prepare("SELECT memory_count, last_active_at FROM owners WHERE tenant_id = ? AND owner = ?")
@@ -76,9 +84,10 @@ describe("bookkeeping queue consumer", () => {
     expect(await env.DB.prepare("SELECT memory_count FROM cubes WHERE id = ?").bind(cubeId).first()).toEqual({ memory_count: 7 });
   });
 
-  it("applies a full batch of 100 messages in one D1 call of one statement per kind", async () => {
+  it("applies a full batch of 100 messages in one audit-object call and one D1 call of one statement per kind", async () => {
     const { key, tenantId, keyId } = await newTenant();
-    const db = createDeps(bindings).db;
+    const deps = createDeps(bindings);
+    const { db } = deps;
     const users = [uniqueUser(), uniqueUser()];
     const cubeIds: string[] = [];
     for (const user of users) cubeIds.push((await remember(key, user, [{ content: "a" }]))[0].cube_id as string);
@@ -89,12 +98,14 @@ describe("bookkeeping queue consumer", () => {
       { kind: "key_used", keyId, at },
       { kind: "key_used", keyId, at: at - 1 },
     ];
-    // 96 audit rows, 2 cubes, 2 owners and a key: four statements, where one row per statement would take 101.
-    expect(bookkeepingStatements(db.$client, messages)).toHaveLength(4);
+    // 2 cubes, 2 owners and a key: three statements, where one row per statement would take 5; no audit row in D1.
+    expect(bookkeepingStatements(db.$client, messages)).toHaveLength(3);
     const batchCall = vi.spyOn(db.$client, "batch");
-    await consumeBookkeepingBatch(batchOf(messages), db);
+    const objectOf = vi.spyOn(deps.auditLogs, "getByName");
+    await consumeBookkeepingBatch(batchOf(messages), deps);
     expect(batchCall).toHaveBeenCalledTimes(1);
-    expect(await auditCount(idsOf(messages))).toBe(96);
+    expect(objectOf).toHaveBeenCalledTimes(1);
+    expect(await auditCount(tenantId, idsOf(messages))).toBe(96);
     for (const [i, user] of users.entries()) {
       const owner = await env.DB.prepare("SELECT memory_count, last_active_at FROM owners WHERE tenant_id = ? AND owner = ?")
         .bind(tenantId, `user:${user}`)
@@ -113,30 +124,82 @@ describe("bookkeeping queue consumer", () => {
     if (bare.kind !== "audit") throw new Error("unreachable");
     Object.assign(bare.entry, { memoryIds: undefined, detail: undefined, status: undefined } as Partial<typeof bare.entry>);
     await deliver([full, bare]);
-    const rows = await env.DB.prepare(
-      "SELECT id, tenant_id, at, actor, action, cube_id, memory_ids, request_id, status, detail FROM audit_log WHERE id IN (?, ?) ORDER BY action DESC",
-    )
-      .bind(full.entry.id, bare.entry.id)
-      .all();
-    expect(rows.results).toEqual([
-      { id: full.entry.id, tenant_id: tenantId, at: full.entry.at, actor: full.entry.actor, action: "memory.write", cube_id: "cube_x", memory_ids: '["mem_a"]', request_id: "req_1", status: 201, detail: '{"n":1}' },
-      { id: bare.entry.id, tenant_id: tenantId, at: bare.entry.at, actor: bare.entry.actor, action: "memory.read", cube_id: null, memory_ids: "[]", request_id: null, status: null, detail: "{}" },
+    const rows = (await auditRows(tenantId, [full.entry.id, bare.entry.id])).map(({ seq: _seq, ...row }) => row);
+    expect(rows).toEqual([
+      { id: full.entry.id, at: full.entry.at, actor: full.entry.actor, action: "memory.write", cube_id: "cube_x", memory_ids: '["mem_a"]', request_id: "req_1", status: 201, detail: '{"n":1}' },
+      { id: bare.entry.id, at: bare.entry.at, actor: bare.entry.actor, action: "memory.read", cube_id: null, memory_ids: "[]", request_id: null, status: null, detail: "{}" },
     ]);
   });
 
-  it("a batch whose write fails is not acknowledged, writes nothing, and lands whole when redelivered", async () => {
-    const { tenantId } = await newTenant();
-    const db = createDeps(bindings).db;
-    const messages = Array.from({ length: 12 }, () => auditMessage(tenantId));
-    // The consumer dies inside its write: D1 refuses the batch (one transaction, so nothing of it is kept).
-    vi.spyOn(db.$client, "batch").mockRejectedValueOnce(new Error("D1 is overloaded"));
-    const batch = batchOf(messages);
-    await expect(consumeBookkeepingBatch(batch, db)).rejects.toThrow("D1 is overloaded");
-    expect(await auditCount(idsOf(messages))).toBe(0);
+  it("a batch whose audit append fails in one tenant's object is not acknowledged, and lands once in each when redelivered", async () => {
+    const [a, b] = [await newTenant(), await newTenant()];
+    const deps = createDeps(bindings);
+    const messages = [...Array.from({ length: 6 }, () => auditMessage(a.tenantId)), ...Array.from({ length: 6 }, () => auditMessage(b.tenantId))];
+    // Tenant a's object takes its entries; tenant b's call fails (an object reset mid-call): the batch throws.
+    const real = deps.auditLogs.getByName.bind(deps.auditLogs);
+    vi.spyOn(deps.auditLogs, "getByName").mockImplementation((name) => {
+      if (name === b.tenantId) return { append: () => Promise.reject(new Error("object reset")) } as unknown as ReturnType<typeof real>;
+      return real(name);
+    });
+    await expect(consumeBookkeepingBatch(batchOf(messages), deps)).rejects.toThrow("object reset");
+    vi.restoreAllMocks();
+    expect(await auditCount(a.tenantId, idsOf(messages))).toBe(6);
+    expect(await auditCount(b.tenantId, idsOf(messages))).toBe(0);
 
     const redelivered = await deliver(messages, 2);
     expect(redelivered.ackAll).toBe(true);
-    expect(await auditCount(idsOf(messages))).toBe(12);
+    expect(await auditCount(a.tenantId, idsOf(messages))).toBe(6);
+    expect(await auditCount(b.tenantId, idsOf(messages))).toBe(6);
+  });
+
+  it("a batch whose D1 write fails is not acknowledged, and its D1 part lands when redelivered", async () => {
+    const { key, tenantId } = await newTenant();
+    const user = uniqueUser();
+    const cubeId = (await remember(key, user, [{ content: "a" }]))[0].cube_id as string;
+    const deps = createDeps(bindings);
+    const at = Date.now() + 120_000;
+    const messages: BookkeepingMessage[] = [auditMessage(tenantId), { kind: "activity", tenantId, cubeId, owner: `user:${user}`, liveCount: 42, at }];
+    vi.spyOn(deps.db.$client, "batch").mockRejectedValueOnce(new Error("D1 is overloaded"));
+    await expect(consumeBookkeepingBatch(batchOf(messages), deps)).rejects.toThrow("D1 is overloaded");
+    expect(await env.DB.prepare("SELECT memory_count FROM cubes WHERE id = ?").bind(cubeId).first()).not.toEqual({ memory_count: 42 });
+    expect((await deliver(messages, 2)).ackAll).toBe(true);
+    expect(await env.DB.prepare("SELECT memory_count FROM cubes WHERE id = ?").bind(cubeId).first()).toEqual({ memory_count: 42 });
+    expect(await auditCount(tenantId, idsOf(messages))).toBe(1);
+  });
+
+  it("writes a row's last-use stamp at most once per window: skipped by the isolate's memory, and by SQL without it", async () => {
+    const { key, tenantId, keyId } = await newTenant();
+    const user = uniqueUser();
+    const cubeId = (await remember(key, user, [{ content: "a" }]))[0].cube_id as string;
+    const deps = createDeps(bindings);
+    const start = Date.now() + 600_000;
+    const activity = (liveCount: number, at: number): BookkeepingMessage => ({ kind: "activity", tenantId, cubeId, owner: `user:${user}`, liveCount, at });
+    const stamps = async () => ({
+      cube: await env.DB.prepare("SELECT memory_count AS n, last_active_at AS at FROM cubes WHERE id = ?").bind(cubeId).first(),
+      owner: await env.DB.prepare("SELECT memory_count AS n, last_active_at AS at FROM owners WHERE tenant_id = ? AND owner = ?").bind(tenantId, `user:${user}`).first(),
+      key: (await env.DB.prepare("SELECT last_used_at AS at FROM api_keys WHERE id = ?").bind(keyId).first())?.at,
+    });
+    const recent = new RecentFlushes();
+    await consumeBookkeepingBatch(batchOf([activity(5, start), { kind: "key_used", keyId, at: start }]), deps, recent);
+    expect(await stamps()).toEqual({ cube: { n: 5, at: start }, owner: { n: 5, at: start }, key: start });
+
+    // Within the window, same count: this isolate sends D1 nothing at all.
+    const batchCall = vi.spyOn(deps.db.$client, "batch");
+    await consumeBookkeepingBatch(batchOf([activity(5, start + 60_000), { kind: "key_used", keyId, at: start + 60_000 }]), deps, recent);
+    expect(batchCall).not.toHaveBeenCalled();
+    // Another isolate (no memory) sends the statements, and the SQL guards write nothing.
+    await consumeBookkeepingBatch(batchOf([activity(5, start + 120_000), { kind: "key_used", keyId, at: start + 120_000 }]), deps, new RecentFlushes());
+    expect(batchCall).toHaveBeenCalledTimes(1);
+    expect(await stamps()).toEqual({ cube: { n: 5, at: start }, owner: { n: 5, at: start }, key: start });
+
+    // A changed count is written at once, window or not.
+    await consumeBookkeepingBatch(batchOf([activity(6, start + 180_000)]), deps, recent);
+    expect((await stamps()).cube).toEqual({ n: 6, at: start + 180_000 });
+    expect((await stamps()).owner).toEqual({ n: 6, at: start + 180_000 });
+    // Past the window the stamps move again.
+    const later = start + 180_000 + LAST_USE_PRECISION_MS;
+    await consumeBookkeepingBatch(batchOf([activity(6, later), { kind: "key_used", keyId, at: later }]), deps, recent);
+    expect(await stamps()).toEqual({ cube: { n: 6, at: later }, owner: { n: 6, at: later }, key: later });
   });
 
   it("a message of unknown shape is dropped without holding back the rest of its batch", async () => {
@@ -146,6 +209,6 @@ describe("bookkeeping queue consumer", () => {
     // A request's items travel as one array; a bad item inside it is dropped alone.
     const result = await deliver([{ kind: "nonsense" }, "text", null, ...good, { kind: "audit", entry: { id: 5 } }, [grouped[0], { kind: "?" }, grouped[1]]]);
     expect(result.ackAll).toBe(true);
-    expect(await auditCount(idsOf([...good, ...grouped]))).toBe(4);
+    expect(await auditCount(tenantId, idsOf([...good, ...grouped]))).toBe(4);
   });
 });

@@ -18,6 +18,7 @@ import {
   sweepWebhookDeliveries,
 } from "../../src/services/webhook-delivery";
 import { WEBHOOK_DEAD_LETTER_QUEUE } from "../../src/services/webhook-dead-letters";
+import { SUBSCRIBERS_STALE_MS } from "../../src/services/webhook-subscribers";
 import { type WebhookDeps, publishEvent } from "../../src/services/webhooks";
 import wranglerToml from "../../wrangler.toml?raw";
 import { call, newTenant, uniqueUser } from "../helpers";
@@ -283,6 +284,54 @@ describe("webhook delivery", () => {
     await consume(deps, hooks, [eventsMessage(tenantId, [before, after])]);
     expect(deliveryMessages(captured.take())).toHaveLength(1);
     expect((await deliveries(key, hook.id)).data.map((d: { event_id: string }) => d.event_id)).toEqual([after.id]);
+  });
+
+  it("reads a tenant's subscribers from D1 once per isolate and bound: a tenant no webhook listens to costs no D1 read per batch", async () => {
+    const { key, tenantId } = await newTenant(["admin"]);
+    const { deps, hooks, captured, clock } = world(createReceiver({ secret: "unused" }));
+    const proto = Object.getPrototypeOf(env.DB) as D1Database;
+    const prepare = vi.spyOn(proto, "prepare");
+    // Three messages of the tenant in one batch are fanned out at once: they share one read.
+    await consume(deps, hooks, [1, 2, 3].map(() => eventsMessage(tenantId, [syntheticEvent(tenantId)])));
+    const first = prepare.mock.calls.length;
+    expect(first).toBe(1);
+    await consume(deps, hooks, [eventsMessage(tenantId, [syntheticEvent(tenantId)])]);
+    expect(prepare.mock.calls.length).toBe(first);
+    // Past the bound the list is read again.
+    clock.now += SUBSCRIBERS_STALE_MS;
+    await consume(deps, hooks, [eventsMessage(tenantId, [syntheticEvent(tenantId)])]);
+    expect(prepare.mock.calls.length).toBe(first + 1);
+    prepare.mockRestore();
+
+    // A webhook registered through this isolate is seen at once; one registered elsewhere (D1 only) within the bound.
+    const hook = await registerWebhook(key, ["memory.created"]);
+    const seen = { ...syntheticEvent(tenantId), created_at: new Date(Date.now() + 1_000).toISOString() };
+    await consume(deps, hooks, [eventsMessage(tenantId, [seen])]);
+    expect(deliveryMessages(captured.take())).toHaveLength(1);
+    const elsewhere = "whk_elsewhere" + crypto.randomUUID().slice(0, 8);
+    await env.DB.prepare("INSERT INTO webhooks (id, tenant_id, url, events, sealed_secret, secret_prefix, created_at, secret_created_at) SELECT ?, tenant_id, url, events, sealed_secret, secret_prefix, ?, ? FROM webhooks WHERE id = ?")
+      .bind(elsewhere, Date.now(), Date.now(), hook.id)
+      .run();
+    clock.now = Date.now() + 2 * SUBSCRIBERS_STALE_MS;
+    const later = { ...syntheticEvent(tenantId), created_at: new Date(clock.now).toISOString() };
+    await consume(deps, hooks, [eventsMessage(tenantId, [later])]);
+    expect(deliveryMessages(captured.take())).toHaveLength(2);
+  });
+
+  it("re-reads the subscribers when a cached webhook was deleted elsewhere, and still delivers to the others", async () => {
+    const { key, tenantId } = await newTenant(["admin"]);
+    const kept = await registerWebhook(key, ["memory.created"]);
+    const gone = await registerWebhook(key, ["memory.created"], "https://receiver.example/hooks/gone");
+    const { deps, hooks, captured } = world(createReceiver({ secret: kept.secret }));
+    await consume(deps, hooks, [eventsMessage(tenantId, [{ ...syntheticEvent(tenantId), created_at: new Date(Date.now() + 1_000).toISOString() }])]);
+    expect(deliveryMessages(captured.take())).toHaveLength(2);
+    // Deleted in D1 only, as another isolate would: this isolate's list still names it.
+    await env.DB.batch([env.DB.prepare("DELETE FROM webhook_deliveries WHERE webhook_id = ?").bind(gone.id), env.DB.prepare("DELETE FROM webhooks WHERE id = ?").bind(gone.id)]);
+    const event = { ...syntheticEvent(tenantId), created_at: new Date(Date.now() + 1_000).toISOString() };
+    const settled = await consume(deps, hooks, [eventsMessage(tenantId, [event])]);
+    expect(settled[0]!.acked).toBe(true);
+    expect(deliveryMessages(captured.take())).toHaveLength(1);
+    expect((await deliveries(key, kept.id)).data.map((d: { event_id: string }) => d.event_id)).toContain(event.id);
   });
 
   it.each([

@@ -1,0 +1,124 @@
+/**
+ * The tenant's audit object (durable-objects/audit.ts, issue 14 item 1): entries appended through the bookkeeping
+ * consumer are what GET /v1/audit pages through — merged with D1's older rows —, a redelivered batch adds nothing,
+ * entries of an erased cube that arrive late are dropped, and the object's own alarm moves days past the tenant's
+ * retention to R2.
+ */
+import { createExecutionContext, createMessageBatch, getQueueResult, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { parseNdjson } from "../../durable-objects/audit/archive";
+import worker from "../../src/index";
+import { auditArchiveKey } from "../../src/services/audit-archive";
+import { BOOKKEEPING_QUEUE, type BookkeepingMessage, newAuditId } from "../../src/services/bookkeeping";
+import { type ApiResponse, ROOT_KEY, call, newTenant, remember, uniqueUser } from "../helpers";
+
+const bindings = env as unknown as Env;
+const DAY = 86_400_000;
+
+function entry(tenantId: string, at: number, action: string, cubeId: string | null = null): BookkeepingMessage {
+  return { kind: "audit", entry: { id: newAuditId(), tenantId, at, actor: "key_0123456789abcdef", action, cubeId, memoryIds: "[]", detail: "{}", status: 200 } };
+}
+
+async function deliver(messages: BookkeepingMessage[], attempts = 1) {
+  const batch = createMessageBatch<unknown>(
+    BOOKKEEPING_QUEUE,
+    messages.map((body, i) => ({ id: `msg-${i}`, timestamp: new Date(), attempts, body })),
+  );
+  const ctx = createExecutionContext();
+  await worker.queue(batch, bindings);
+  return getQueueResult(batch, ctx);
+}
+
+const objectRows = (tenantId: string) =>
+  runInDurableObject(bindings.AUDIT.getByName(tenantId), (_o, state) => state.storage.sql.exec("SELECT action, at FROM audit_log ORDER BY at").toArray());
+
+/** Every page of GET /v1/audit, `limit` at a time. */
+async function allPages(key: string, limit: number, query = ""): Promise<string[]> {
+  const actions: string[] = [];
+  let cursor: string | null = null;
+  for (let i = 0; i < 50; i++) {
+    const response: ApiResponse = await call("GET", `/v1/audit?limit=${limit}${query}${cursor ? `&cursor=${cursor}` : ""}`, { key });
+    expect(response.status).toBe(200);
+    actions.push(...(response.body.data as { action: string }[]).map((e) => e.action));
+    cursor = response.body.next_cursor;
+    if (cursor === null) return actions;
+  }
+  throw new Error("too many pages");
+}
+
+describe("the audit object", () => {
+  it("pages newest first across its own entries and D1's older rows, same-millisecond ties included, with nothing lost or repeated", async () => {
+    const { tenantId, key } = await newTenant(["admin"]);
+    const base = Date.now() - 10 * DAY;
+    // D1 rows from before the object existed, one sharing a millisecond with an object entry.
+    for (const [at, action] of [[base, "d1.first"], [base + 2, "d1.tie"], [base + 4, "d1.last"]] as const) {
+      await env.DB.prepare("INSERT INTO audit_log (tenant_id, at, actor, action, memory_ids, detail) VALUES (?, ?, 'root', ?, '[]', '{}')").bind(tenantId, at, action).run();
+    }
+    const result = await deliver([entry(tenantId, base + 1, "do.first"), entry(tenantId, base + 2, "do.tie"), entry(tenantId, base + 3, "do.a"), entry(tenantId, base + 3, "do.b")]);
+    expect(result.ackAll).toBe(true);
+    const expected = ["d1.last", "do.b", "do.a", "do.tie", "d1.tie", "do.first", "d1.first"];
+    const to = `&to=${encodeURIComponent(new Date(base + 5).toISOString())}`;
+    for (const limit of [1, 2, 3, 100]) expect(await allPages(key, limit, to)).toEqual(expected);
+    // Filters apply to both stores.
+    expect(await allPages(key, 2, `${to}&action=d1.tie`)).toEqual(["d1.tie"]);
+    expect(await allPages(key, 2, `${to}&action=do.tie`)).toEqual(["do.tie"]);
+  });
+
+  it("a redelivered batch adds nothing; an entry of a cube erased after it happened is dropped when it arrives late", async () => {
+    const { tenantId, key } = await newTenant(["read", "write", "admin"]);
+    const user = uniqueUser();
+    const [memory] = await remember(key, user, [{ content: "to be forgotten" }]);
+    const named = await call("POST", "/v1/cubes", { key, body: { user_id: user, name: "scratch" } });
+    expect(named.status).toBe(201);
+    const cubeId = named.body.id as string;
+    const before = entry(tenantId, Date.now() - 1_000, "memory.read", cubeId);
+    const unrelated = entry(tenantId, Date.now() - 1_000, "memory.read", memory.cube_id as string);
+    expect((await deliver([before, unrelated])).ackAll).toBe(true);
+    expect((await deliver([before, unrelated], 2)).ackAll).toBe(true);
+    const count = async (action: string, cube: string) =>
+      runInDurableObject(bindings.AUDIT.getByName(tenantId), (_o, state) =>
+        Number(state.storage.sql.exec("SELECT count(*) AS n FROM audit_log WHERE action = ? AND cube_id = ?", action, cube).one().n),
+      );
+    expect(await count("memory.read", cubeId)).toBe(1);
+
+    expect((await call("DELETE", `/v1/cubes/${cubeId}`, { key })).status).toBe(200);
+    expect(await count("memory.read", cubeId)).toBe(0);
+    // Still on the queue when the erasure ran: dropped. A redelivery of the earlier batch too.
+    const late = entry(tenantId, Date.now() - 500, "memory.read", cubeId);
+    expect((await deliver([late, before], 3)).ackAll).toBe(true);
+    expect(await count("memory.read", cubeId)).toBe(0);
+    expect(await count("memory.read", memory.cube_id as string)).toBe(1);
+  });
+
+  it("its alarm moves whole days past the tenant's retention to R2, merged by id when a day is written again, and keeps the rest", async () => {
+    const { tenantId, key } = await newTenant(["admin"]);
+    expect((await call("PATCH", `/v1/admin/tenants/${tenantId}`, { key: ROOT_KEY, body: { audit_retention_days: 30 } })).status).toBe(200);
+    const now = Date.now();
+    const oldDay = Math.floor((now - 40 * DAY) / DAY) * DAY;
+    const old = [entry(tenantId, oldDay + 1_000, "old.one"), entry(tenantId, oldDay + 2_000, "old.two")];
+    const recent = entry(tenantId, now - DAY, "recent");
+    expect((await deliver([...old, recent])).ackAll).toBe(true);
+    const stub = bindings.AUDIT.getByName(tenantId);
+    expect(await runInDurableObject(stub, (_o, state) => state.storage.getAlarm())).not.toBeNull();
+
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect((await objectRows(tenantId)).map((r) => r.action)).toEqual(["recent"]);
+    const archived = await env.ARCHIVE.get(auditArchiveKey(tenantId, oldDay));
+    expect(parseNdjson(await archived!.text()).map((e) => e.action)).toEqual(["old.one", "old.two"]);
+    // The alarm is armed again for tomorrow's run.
+    expect(await runInDurableObject(stub, (_o, state) => state.storage.getAlarm())).toBeGreaterThan(now);
+
+    // A late entry of the archived day (a redelivery included) is archived next time, merged, never doubled.
+    const late = entry(tenantId, oldDay + 3_000, "old.late");
+    expect((await deliver([late, old[0]!])).ackAll).toBe(true);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const merged = parseNdjson(await (await env.ARCHIVE.get(auditArchiveKey(tenantId, oldDay)))!.text());
+    expect(merged.map((e) => e.action)).toEqual(["old.one", "old.two", "old.late"]);
+    expect(new Set(merged.map((e) => e.id)).size).toBe(3);
+    // GET /v1/audit shows the hot entry only; the archive lists the day.
+    expect(await allPages(key, 10)).toContain("recent");
+    expect(await allPages(key, 10)).not.toContain("old.one");
+    expect((await call("GET", "/v1/audit/archive", { key })).body.data.map((d: { day: string }) => d.day)).toContain(new Date(oldDay).toISOString().slice(0, 10));
+  });
+});
