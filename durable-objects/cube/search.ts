@@ -16,6 +16,7 @@ import type { CubeRef, SearchHit, SearchRequestInternal } from "./protocol";
 import { expandedRanking } from "./search-expand";
 import { SUB_QUERY_SOURCES, subQueryRankings } from "./search-subject";
 import type { CubeStore } from "./store";
+import { TermStats } from "./term-stats";
 import type { VectorStore } from "./vector-store";
 
 /** Candidates each channel contributes: enough for fusion to find agreement below each channel's top ten. */
@@ -32,8 +33,6 @@ const OVERFETCH = 3;
 /** A query word counts as a tag only when at most 1 / TAG_MAX_SHARE of the cube carries it (see preciseTags()). */
 const TAG_MAX_SHARE = 5;
 const TAG_ALWAYS_PRECISE = 3;
-/** Document counts remembered at most (then the memo starts over). */
-const COUNTS_MAX = 10_000;
 /**
  * Candidates whose filter is checked first, as a multiple of the page: most pass, so this slice usually fills the
  * page, and the rest is only looked at when it does not (the filter query sorts everything it is given).
@@ -75,11 +74,11 @@ export interface SemanticQuery {
 
 export class CubeSearch {
   /**
-   * The cube's size bound and document counts by FTS expression (a word; a word in the tags column), valid for one
-   * generation of the cube (the Durable Object bumps it on every change): a count reads the word's whole posting
-   * list, and queries repeat words, names above all.
+   * The cube's size bound, document counts and posting lists by FTS expression (a word; a word in the tags column),
+   * valid for one generation of the cube (the Durable Object bumps it on every change): a count reads the word's
+   * whole posting list, and queries repeat words, names above all.
    */
-  private counts: { generation: number; documents: number; df: Map<string, number> } = { generation: -1, documents: 0, df: new Map() };
+  private readonly counts: TermStats;
 
   private readonly centring: QueryCentring;
 
@@ -89,6 +88,7 @@ export class CubeSearch {
     private readonly vectors: VectorStore,
   ) {
     this.centring = new QueryCentring(vectors);
+    this.counts = new TermStats(sql);
   }
 
   private ids(query: string, params: unknown[]): string[] {
@@ -109,7 +109,7 @@ export class CubeSearch {
     generation: number,
     working: readonly string[] = [],
   ): SearchHit[] {
-    this.useGeneration(generation);
+    this.counts.use(generation);
     const where = this.conditions(request);
     const rankings: ChannelRanking[] = request.channels.map((channel) =>
       channel === "vector"
@@ -155,7 +155,12 @@ export class CubeSearch {
     const at = rankings.findIndex((r) => r.channel === "lexical");
     const lexical = rankings[at];
     if (!lexical) return;
-    const index = { sql: this.sql, documents: this.counts.documents, documentCount: (term: string) => this.documentCount(matchAny([term])!) };
+    const index = {
+      sql: this.sql,
+      documents: this.counts.documents,
+      documentCount: (term: string) => this.documentCount(matchAny([term])!),
+      postings: (term: string) => this.counts.postings(matchAny([term])!),
+    };
     const strengths = lexicalCoverage(index, lexical.ids, this.discriminating(terms));
     if (strengths) rankings[at] = { ...lexical, strengths };
   }
@@ -224,24 +229,9 @@ export class CubeSearch {
     });
   }
 
-  /**
-   * Starts the counts over when the cube changed. max(seq) bounds the live count from above in O(1): it can only
-   * under-drop common terms, never change a ranking.
-   */
-  private useGeneration(generation: number): void {
-    if (this.counts.generation === generation && this.counts.df.size <= COUNTS_MAX) return;
-    const documents = Number(this.sql.exec("SELECT coalesce(max(seq), 0) AS n FROM memories").one().n);
-    this.counts = { generation, documents, df: new Map() };
-  }
-
   /** How many memories (in any state) the FTS expression `match` finds, remembered for this generation. */
   private documentCount(match: string): number {
-    let count = this.counts.df.get(match);
-    if (count === undefined) {
-      count = Number(this.sql.exec("SELECT count(*) AS n FROM memories_fts WHERE memories_fts MATCH ?", match).one().n);
-      this.counts.df.set(match, count);
-    }
-    return count;
+    return this.counts.documentCount(match);
   }
 
   /**
