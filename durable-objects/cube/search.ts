@@ -81,6 +81,8 @@ export class CubeSearch {
   private readonly counts: TermStats;
 
   private readonly centring: QueryCentring;
+  /** The last BM25 ranking the lexical channel read, with its scores: the expanded ranking builds on it (expandedBest()). */
+  private lastRanked: { match: string; rows: ScoredRow[] } | null = null;
 
   constructor(
     private readonly sql: SqlStorage,
@@ -110,6 +112,7 @@ export class CubeSearch {
     working: readonly string[] = [],
   ): SearchHit[] {
     this.counts.use(generation);
+    this.lastRanked = null;
     const where = this.conditions(request);
     const rankings: ChannelRanking[] = request.channels.map((channel) =>
       channel === "vector"
@@ -175,7 +178,7 @@ export class CubeSearch {
         sql: this.sql,
         documents: this.counts.documents,
         documentCount: (term) => this.documentCount(matchAny([term])!),
-        rank: (terms) => this.lexical(matchAny(terms)!, filter, where.params),
+        rank: (terms, added) => this.lexical(matchAny([...terms, ...added])!, filter, where.params, this.expandedBest(terms, added)),
       },
       this.discriminating(request.terms),
       lexical.ids,
@@ -239,15 +242,11 @@ export class CubeSearch {
    * times faster than filtering every match; when the filter rejects so many that the page comes up short, the
    * exact (filter-first) query runs instead, so a selective filter never loses results.
    */
-  private lexical(match: string, filter: string, params: unknown[]): string[] {
-    const archived = this.sql.exec("SELECT EXISTS (SELECT 1 FROM archived_fts) AS x").one().x === 1;
+  private lexical(match: string, filter: string, params: unknown[], ranked?: readonly number[]): string[] {
+    const archived = this.hasArchivedText();
     const [scores, matches] = archived ? [LEXICAL_SCORES, [match, match]] : [LIVE_LEXICAL_SCORES, [match]];
-    const ranked = `SELECT rowid FROM (${scores}) ORDER BY score`;
     const overfetch = CHANNEL_DEPTH * OVERFETCH;
-    const best = this.sql
-      .exec(`${ranked} LIMIT ?`, ...matches, overfetch)
-      .toArray()
-      .map((row) => Number(row.rowid));
+    const best = ranked ?? this.bestScored(scores, matches, match).map((row) => row.rowid);
     if (best.length === 0) return [];
     const kept = this.firstPassing("seq", best, filter, params);
     // Everything ranked was looked at, or the page is full: the fast answer is the exact one.
@@ -257,6 +256,49 @@ export class CubeSearch {
       ...params,
       CHANNEL_DEPTH,
     ]);
+  }
+
+  private hasArchivedText(): boolean {
+    return this.sql.exec("SELECT EXISTS (SELECT 1 FROM archived_fts) AS x").one().x === 1;
+  }
+
+  /** The best OVERFETCH × CHANNEL_DEPTH rows of a BM25 scores query, best first; remembered as {@link lastRanked}. */
+  private bestScored(scores: string, matches: readonly string[], match: string): ScoredRow[] {
+    const rows = this.sql
+      .exec(`SELECT rowid, score FROM (${scores}) ORDER BY score LIMIT ?`, ...matches, CHANNEL_DEPTH * OVERFETCH)
+      .toArray()
+      .map((row) => ({ rowid: Number(row.rowid), score: Number(row.score) }));
+    this.lastRanked = { match, rows };
+    return rows;
+  }
+
+  /**
+   * The expanded query's (`terms` OR `added`) best OVERFETCH × CHANNEL_DEPTH matches, best first, without scoring
+   * every match of `terms` a second time: BM25 is a sum over the query's phrases, so a memory matching no added word
+   * scores as it did for `terms` alone, and only those among the lexical ranking's best can make the expanded best
+   * (each of the ranking's best scores at least as well with added words). The memories matching an added word are
+   * scored whole by FTS5 (`added AND terms`, `added NOT terms`: the same phrases, so the same sums) — a few hundred
+   * at most, as added words are rare (core/expand.ts, maxDocuments). Half the time of the expanded ranking at 10,000
+   * memories (docs/search.md). Undefined while archived text exists (its scores are a minimum over two indexes, not a
+   * sum): the expanded query is then ranked whole.
+   */
+  private expandedBest(terms: readonly string[], added: readonly string[]): number[] | undefined {
+    if (this.hasArchivedText()) return undefined;
+    const asked = matchAny(terms)!;
+    const extra = matchAny(added.filter((term) => !terms.includes(term)));
+    if (extra === null) return undefined;
+    const base = this.lastRanked?.match === asked ? this.lastRanked.rows : this.bestScored(LIVE_LEXICAL_SCORES, [asked], asked);
+    const overfetch = CHANNEL_DEPTH * OVERFETCH;
+    const scored = new Map(base.map((row) => [row.rowid, row.score]));
+    for (const match of [`(${extra}) AND (${asked})`, `(${extra}) NOT (${asked})`]) {
+      for (const row of this.sql.exec(`SELECT rowid, score FROM (${LIVE_LEXICAL_SCORES}) ORDER BY score LIMIT ?`, match, overfetch)) {
+        scored.set(Number(row.rowid), Number(row.score));
+      }
+    }
+    return [...scored]
+      .sort((a, b) => a[1] - b[1] || a[0] - b[0])
+      .slice(0, overfetch)
+      .map(([rowid]) => rowid);
   }
 
   /** Candidates by id as {@link ScoringRow}s; unknown ids are absent. */
@@ -391,6 +433,12 @@ function weakNeighbours(rankings: readonly ChannelRanking[]): Set<string> {
     });
   }
   return weak;
+}
+
+/** A memory's seq (its FTS rowid) and BM25 score (lower is better). */
+interface ScoredRow {
+  rowid: number;
+  score: number;
 }
 
 /** What scoring and MMR read of a candidate. */
