@@ -16,7 +16,6 @@ import type { CubeRef, SearchHit, SearchRequestInternal } from "./protocol";
 import { expandedRanking } from "./search-expand";
 import { SUB_QUERY_SOURCES, subQueryRankings } from "./search-subject";
 import type { CubeStore } from "./store";
-import { FilterVerdicts } from "./filter-verdicts";
 import { TermStats } from "./term-stats";
 import type { VectorStore } from "./vector-store";
 
@@ -80,7 +79,6 @@ export class CubeSearch {
    * whole posting list, and queries repeat words, names above all.
    */
   private readonly counts: TermStats;
-  private readonly verdicts: FilterVerdicts;
 
   private readonly centring: QueryCentring;
   /** The last BM25 ranking the lexical channel read, with its scores: the expanded ranking builds on it (expandedBest()). */
@@ -93,7 +91,6 @@ export class CubeSearch {
   ) {
     this.centring = new QueryCentring(vectors);
     this.counts = new TermStats(sql);
-    this.verdicts = new FilterVerdicts(sql);
   }
 
   private ids(query: string, params: unknown[]): string[] {
@@ -116,7 +113,6 @@ export class CubeSearch {
   ): SearchHit[] {
     this.counts.use(generation);
     this.lastRanked = null;
-    this.verdicts.clear();
     const where = this.conditions(request);
     const rankings: ChannelRanking[] = request.channels.map((channel) =>
       channel === "vector"
@@ -344,7 +340,6 @@ export class CubeSearch {
 
   /** Up to `limit` of `candidates` that pass `filter`, in their order. */
   private passing(column: "seq" | "id", candidates: readonly (number | string)[], filter: string, params: unknown[], limit: number): string[] {
-    if (column === "seq") return this.verdicts.passing(candidates as readonly number[], filter, params, limit);
     return this.ids(`SELECT m.id FROM memories m JOIN json_each(?) r ON m.${column} = r.value WHERE ${filter} ORDER BY r.key LIMIT ?`, [
       JSON.stringify(candidates),
       ...params,
