@@ -277,7 +277,7 @@ export class CubeSearch {
    * every match of `terms` a second time: BM25 is a sum over the query's phrases, so a memory matching no added word
    * scores as it did for `terms` alone, and only those among the lexical ranking's best can make the expanded best
    * (each of the ranking's best scores at least as well with added words). The memories matching an added word are
-   * scored whole by FTS5 (`added AND terms`, `added NOT terms`: the same phrases, so the same sums) — a few hundred
+   * scored whole by FTS5 (`terms AND added`, `added NOT terms`: the same phrases, so the same sums) — a few hundred
    * at most, as added words are rare (core/expand.ts, maxDocuments). Half the time of the expanded ranking at 10,000
    * memories (docs/search.md). Undefined while archived text exists (its scores are a minimum over two indexes, not a
    * sum): the expanded query is then ranked whole.
@@ -290,7 +290,8 @@ export class CubeSearch {
     const base = this.lastRanked?.match === asked ? this.lastRanked.rows : this.bestScored(LIVE_LEXICAL_SCORES, [asked], asked);
     const overfetch = CHANNEL_DEPTH * OVERFETCH;
     const scored = new Map(base.map((row) => [row.rowid, row.score]));
-    for (const match of [`(${extra}) AND (${asked})`, `(${extra}) NOT (${asked})`]) {
+    // `terms AND added`: the whole query's phrases in its order, so FTS5 adds the same numbers in the same order.
+    for (const match of [`(${asked}) AND (${extra})`, `(${extra}) NOT (${asked})`]) {
       for (const row of this.sql.exec(`SELECT rowid, score FROM (${LIVE_LEXICAL_SCORES}) ORDER BY score LIMIT ?`, match, overfetch)) {
         scored.set(Number(row.rowid), Number(row.score));
       }
