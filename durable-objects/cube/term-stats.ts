@@ -47,7 +47,9 @@ export class TermStats {
   documentCount(match: string): number {
     let count = this.counts.get(match);
     if (count === undefined) {
-      count = this.lists.get(match)?.length ?? Number(this.sql.exec("SELECT count(*) AS n FROM memories_fts WHERE memories_fts MATCH ?", match).one().n);
+      count =
+        this.lists.get(match)?.length ??
+        Number(this.sql.exec("SELECT count(*) AS n FROM memories_fts WHERE memories_fts MATCH ?", match).one().n);
       this.counts.set(match, count);
     }
     return count;

@@ -6,7 +6,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { CubeSearch, BM25_WEIGHTS } from "../../durable-objects/cube/search";
+import { BM25_WEIGHTS, CubeSearch } from "../../durable-objects/cube/search";
 import { CubeStore } from "../../durable-objects/cube/store";
 import { VectorStore } from "../../durable-objects/cube/vector-store";
 import { matchAny } from "../../src/core/fts-query";
@@ -36,7 +36,10 @@ describe("the expanded lexical ranking", () => {
       const expanded = searcher["expandedBest"](["alpha", "beta"], ["gamma"])!;
       const whole = new Map(
         sql
-          .exec(`SELECT rowid, bm25(memories_fts, ${BM25_WEIGHTS.join(", ")}) AS score FROM memories_fts WHERE memories_fts MATCH ?`, matchAny(["alpha", "beta", "gamma"])!)
+          .exec(
+            `SELECT rowid, bm25(memories_fts, ${BM25_WEIGHTS.join(", ")}) AS score FROM memories_fts WHERE memories_fts MATCH ?`,
+            matchAny(["alpha", "beta", "gamma"])!,
+          )
           .toArray()
           .map((row) => [Number(row.rowid), Number(row.score)]),
       );
