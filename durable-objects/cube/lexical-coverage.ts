@@ -6,7 +6,7 @@
  * the vector channel's nearest meaning. With coverage as the lexical channel's strength, a full match still counts
  * fully, and a memory matching one rare word of several counts for that word's share.
  */
-import { matchAny } from "../../src/core/fts-query";
+import { holds } from "./term-stats";
 
 /** Queries with more ranked terms than this are not measured (their candidates keep full strength): one look-up per term. */
 export const COVERAGE_MAX_TERMS = 8;
@@ -17,6 +17,8 @@ export interface CoverageIndex {
   documents: number;
   /** Memories containing the term (cached by the caller). */
   documentCount(term: string): number;
+  /** The seqs of the memories containing the term, ascending (cube/term-stats.ts; cached by the caller). */
+  postings(term: string): Float64Array;
 }
 
 /**
@@ -30,21 +32,15 @@ export function lexicalCoverage(index: CoverageIndex, ids: readonly string[], te
   for (const row of index.sql.exec("SELECT seq, id FROM memories WHERE id IN (SELECT value FROM json_each(?))", JSON.stringify(ids))) {
     seqs.set(Number(row.seq), String(row.id));
   }
-  const rowids = JSON.stringify([...seqs.keys()]);
   const covered = new Map<string, number>();
   let total = 0;
   for (const term of terms) {
     const n = index.documentCount(term);
     const idf = Math.log(1 + (index.documents - n + 0.5) / (n + 0.5));
     total += idf;
-    const found = index.sql.exec(
-      "SELECT rowid FROM memories_fts WHERE memories_fts MATCH ? AND rowid IN (SELECT value FROM json_each(?))",
-      matchAny([term])!,
-      rowids,
-    );
-    for (const row of found) {
-      const id = seqs.get(Number(row.rowid));
-      if (id !== undefined) covered.set(id, (covered.get(id) ?? 0) + idf);
+    const postings = index.postings(term);
+    for (const [seq, id] of seqs) {
+      if (holds(postings, seq)) covered.set(id, (covered.get(id) ?? 0) + idf);
     }
   }
   // A candidate found only through its archived text (archived_fts) matches no term here: it keeps full strength

@@ -19,7 +19,8 @@ export interface ExpansionSource {
   sql: SqlStorage;
   documents: number;
   documentCount(term: string): number;
-  rank(terms: readonly string[]): string[];
+  /** The lexical ranking of `terms` and `added` together. */
+  rank(terms: readonly string[], added: readonly string[]): string[];
 }
 
 /** The expanded lexical ranking, or null when the feedback shares no rare word (nothing to add). */
@@ -35,5 +36,5 @@ export function expandedRanking(source: ExpansionSource, terms: readonly string[
   const feedback = feedbackIds.flatMap((id) => (texts.has(id) ? [texts.get(id)!] : []));
   const added = expansionTerms(terms, feedback, (term) => source.documentCount(term), source.documents);
   if (added.length === 0) return null;
-  return { channel: "lexical", ids: source.rank([...terms, ...added]), weight: EXPANSION_WEIGHT };
+  return { channel: "lexical", ids: source.rank(terms, added), weight: EXPANSION_WEIGHT };
 }

@@ -17,6 +17,7 @@ import { expandedRanking } from "./search-expand";
 import { SUB_QUERY_SOURCES, subQueryRankings } from "./search-subject";
 import { turnTierRankings } from "./turn-tier";
 import type { CubeStore } from "./store";
+import { TermStats } from "./term-stats";
 import type { VectorStore } from "./vector-store";
 
 /** Candidates each channel contributes: enough for fusion to find agreement below each channel's top ten. */
@@ -33,8 +34,6 @@ const OVERFETCH = 3;
 /** A query word counts as a tag only when at most 1 / TAG_MAX_SHARE of the cube carries it (see preciseTags()). */
 const TAG_MAX_SHARE = 5;
 const TAG_ALWAYS_PRECISE = 3;
-/** Document counts remembered at most (then the memo starts over). */
-const COUNTS_MAX = 10_000;
 /**
  * Candidates whose filter is checked first, as a multiple of the page: most pass, so this slice usually fills the
  * page, and the rest is only looked at when it does not (the filter query sorts everything it is given).
@@ -76,13 +75,15 @@ export interface SemanticQuery {
 
 export class CubeSearch {
   /**
-   * The cube's size bound and document counts by FTS expression (a word; a word in the tags column), valid for one
-   * generation of the cube (the Durable Object bumps it on every change): a count reads the word's whole posting
-   * list, and queries repeat words, names above all.
+   * The cube's size bound, document counts and posting lists by FTS expression (a word; a word in the tags column),
+   * valid for one generation of the cube (the Durable Object bumps it on every change): a count reads the word's
+   * whole posting list, and queries repeat words, names above all.
    */
-  private counts: { generation: number; documents: number; df: Map<string, number> } = { generation: -1, documents: 0, df: new Map() };
+  private readonly counts: TermStats;
 
   private readonly centring: QueryCentring;
+  /** The last BM25 ranking the lexical channel read, with its scores: the expanded ranking builds on it (expandedBest()). */
+  private lastRanked: { match: string; rows: ScoredRow[] } | null = null;
 
   constructor(
     private readonly sql: SqlStorage,
@@ -90,6 +91,7 @@ export class CubeSearch {
     private readonly vectors: VectorStore,
   ) {
     this.centring = new QueryCentring(vectors);
+    this.counts = new TermStats(sql);
   }
 
   private ids(query: string, params: unknown[]): string[] {
@@ -110,7 +112,8 @@ export class CubeSearch {
     generation: number,
     working: readonly string[] = [],
   ): SearchHit[] {
-    this.useGeneration(generation);
+    this.counts.use(generation);
+    this.lastRanked = null;
     const where = this.conditions(request);
     const rankings: ChannelRanking[] = request.channels.map((channel) =>
       channel === "vector"
@@ -158,7 +161,12 @@ export class CubeSearch {
     const at = rankings.findIndex((r) => r.channel === "lexical");
     const lexical = rankings[at];
     if (!lexical) return;
-    const index = { sql: this.sql, documents: this.counts.documents, documentCount: (term: string) => this.documentCount(matchAny([term])!) };
+    const index = {
+      sql: this.sql,
+      documents: this.counts.documents,
+      documentCount: (term: string) => this.documentCount(matchAny([term])!),
+      postings: (term: string) => this.counts.postings(matchAny([term])!),
+    };
     const strengths = lexicalCoverage(index, lexical.ids, this.discriminating(terms));
     if (strengths) rankings[at] = { ...lexical, strengths };
   }
@@ -173,7 +181,7 @@ export class CubeSearch {
         sql: this.sql,
         documents: this.counts.documents,
         documentCount: (term) => this.documentCount(matchAny([term])!),
-        rank: (terms) => this.lexical(matchAny(terms)!, filter, where.params),
+        rank: (terms, added) => this.lexical(matchAny([...terms, ...added])!, filter, where.params, this.expandedBest(terms, added)),
       },
       this.discriminating(request.terms),
       lexical.ids,
@@ -227,24 +235,9 @@ export class CubeSearch {
     });
   }
 
-  /**
-   * Starts the counts over when the cube changed. max(seq) bounds the live count from above in O(1): it can only
-   * under-drop common terms, never change a ranking.
-   */
-  private useGeneration(generation: number): void {
-    if (this.counts.generation === generation && this.counts.df.size <= COUNTS_MAX) return;
-    const documents = Number(this.sql.exec("SELECT coalesce(max(seq), 0) AS n FROM memories").one().n);
-    this.counts = { generation, documents, df: new Map() };
-  }
-
   /** How many memories (in any state) the FTS expression `match` finds, remembered for this generation. */
   private documentCount(match: string): number {
-    let count = this.counts.df.get(match);
-    if (count === undefined) {
-      count = Number(this.sql.exec("SELECT count(*) AS n FROM memories_fts WHERE memories_fts MATCH ?", match).one().n);
-      this.counts.df.set(match, count);
-    }
-    return count;
+    return this.counts.documentCount(match);
   }
 
   /**
@@ -252,15 +245,11 @@ export class CubeSearch {
    * times faster than filtering every match; when the filter rejects so many that the page comes up short, the
    * exact (filter-first) query runs instead, so a selective filter never loses results.
    */
-  private lexical(match: string, filter: string, params: unknown[]): string[] {
-    const archived = this.sql.exec("SELECT EXISTS (SELECT 1 FROM archived_fts) AS x").one().x === 1;
+  private lexical(match: string, filter: string, params: unknown[], ranked?: readonly number[]): string[] {
+    const archived = this.hasArchivedText();
     const [scores, matches] = archived ? [LEXICAL_SCORES, [match, match]] : [LIVE_LEXICAL_SCORES, [match]];
-    const ranked = `SELECT rowid FROM (${scores}) ORDER BY score`;
     const overfetch = CHANNEL_DEPTH * OVERFETCH;
-    const best = this.sql
-      .exec(`${ranked} LIMIT ?`, ...matches, overfetch)
-      .toArray()
-      .map((row) => Number(row.rowid));
+    const best = ranked ?? this.bestScored(scores, matches, match).map((row) => row.rowid);
     if (best.length === 0) return [];
     const kept = this.firstPassing("seq", best, filter, params);
     // Everything ranked was looked at, or the page is full: the fast answer is the exact one.
@@ -270,6 +259,50 @@ export class CubeSearch {
       ...params,
       CHANNEL_DEPTH,
     ]);
+  }
+
+  private hasArchivedText(): boolean {
+    return this.sql.exec("SELECT EXISTS (SELECT 1 FROM archived_fts) AS x").one().x === 1;
+  }
+
+  /** The best OVERFETCH × CHANNEL_DEPTH rows of a BM25 scores query, best first; remembered as {@link lastRanked}. */
+  private bestScored(scores: string, matches: readonly string[], match: string): ScoredRow[] {
+    const rows = this.sql
+      .exec(`SELECT rowid, score FROM (${scores}) ORDER BY score LIMIT ?`, ...matches, CHANNEL_DEPTH * OVERFETCH)
+      .toArray()
+      .map((row) => ({ rowid: Number(row.rowid), score: Number(row.score) }));
+    this.lastRanked = { match, rows };
+    return rows;
+  }
+
+  /**
+   * The expanded query's (`terms` OR `added`) best OVERFETCH × CHANNEL_DEPTH matches, best first, without scoring
+   * every match of `terms` a second time: BM25 is a sum over the query's phrases, so a memory matching no added word
+   * scores as it did for `terms` alone, and only those among the lexical ranking's best can make the expanded best
+   * (each of the ranking's best scores at least as well with added words). The memories matching an added word are
+   * scored whole by FTS5 (`terms AND added`, `added NOT terms`: the same phrases, so the same sums) — a few hundred
+   * at most, as added words are rare (core/expand.ts, maxDocuments). Half the time of the expanded ranking at 10,000
+   * memories (docs/search.md). Undefined while archived text exists (its scores are a minimum over two indexes, not a
+   * sum): the expanded query is then ranked whole.
+   */
+  private expandedBest(terms: readonly string[], added: readonly string[]): number[] | undefined {
+    if (this.hasArchivedText()) return undefined;
+    const asked = matchAny(terms)!;
+    const extra = matchAny(added.filter((term) => !terms.includes(term)));
+    if (extra === null) return undefined;
+    const base = this.lastRanked?.match === asked ? this.lastRanked.rows : this.bestScored(LIVE_LEXICAL_SCORES, [asked], asked);
+    const overfetch = CHANNEL_DEPTH * OVERFETCH;
+    const scored = new Map(base.map((row) => [row.rowid, row.score]));
+    // `terms AND added`: the whole query's phrases in its order, so FTS5 adds the same numbers in the same order.
+    for (const match of [`(${asked}) AND (${extra})`, `(${extra}) NOT (${asked})`]) {
+      for (const row of this.sql.exec(`SELECT rowid, score FROM (${LIVE_LEXICAL_SCORES}) ORDER BY score LIMIT ?`, match, overfetch)) {
+        scored.set(Number(row.rowid), Number(row.score));
+      }
+    }
+    return [...scored]
+      .sort((a, b) => a[1] - b[1] || a[0] - b[0])
+      .slice(0, overfetch)
+      .map(([rowid]) => rowid);
   }
 
   /** Candidates by id as {@link ScoringRow}s; unknown ids are absent. */
@@ -404,6 +437,12 @@ function weakNeighbours(rankings: readonly ChannelRanking[]): Set<string> {
     });
   }
   return weak;
+}
+
+/** A memory's seq (its FTS rowid) and BM25 score (lower is better). */
+interface ScoredRow {
+  rowid: number;
+  score: number;
 }
 
 /** What scoring and MMR read of a candidate. */

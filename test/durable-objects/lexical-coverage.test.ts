@@ -7,6 +7,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { lexicalCoverage } from "../../durable-objects/cube/lexical-coverage";
+import { TermStats } from "../../durable-objects/cube/term-stats";
 import { cubeObjectName } from "../../src/core/ids";
 import { matchAny } from "../../src/core/fts-query";
 import { newTenant, remember, uniqueUser } from "../helpers";
@@ -24,10 +25,13 @@ describe("lexical coverage", () => {
     const stub = env.CUBE.getByName(cubeObjectName(tenantId, both.cube_id));
     const coverage = await runInDurableObject(stub, (_instance, state) => {
       const sql = state.storage.sql;
+      const stats = new TermStats(sql);
+      stats.use(0);
       const index = {
         sql,
         documents: 4,
-        documentCount: (term: string) => Number(sql.exec("SELECT count(*) AS n FROM memories_fts WHERE memories_fts MATCH ?", matchAny([term])!).one().n),
+        documentCount: (term: string) => stats.documentCount(matchAny([term])!),
+        postings: (term: string) => stats.postings(matchAny([term])!),
       };
       return {
         two: lexicalCoverage(index, [both.id, school.id, little.id, none.id], ["schools", "little"]),

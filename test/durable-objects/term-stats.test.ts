@@ -1,0 +1,93 @@
+/**
+ * Search keeps the cube's FTS statistics (document counts, posting lists) between searches while the cube stands
+ * still (cube/term-stats.ts). A warm search must answer exactly what a cold one does after any change: these tests
+ * warm the statistics, change the cube through the API, and compare the fusion breakdown with that of an evicted
+ * (cold) object. Without the invalidation the warm answer keeps the old posting lists and differs. (Forgetting keeps
+ * a memory's FTS row — statistics count memories in any state — so it changes no statistic; the generation still
+ * moves and drops them.)
+ */
+import { evictDurableObject, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { TermStats, holds } from "../../durable-objects/cube/term-stats";
+import { matchAny } from "../../src/core/fts-query";
+import { cubeObjectName } from "../../src/core/ids";
+import { call, newTenant, remember, uniqueUser } from "../helpers";
+
+const QUERY = "alpha beta";
+const FILLER = ["gamma one", "gamma two", "gamma three", "gamma four", "gamma five", "gamma six"];
+
+/** Each hit's fusion breakdown (channel ranks and shares): unlike the score, it does not move with access counts. */
+async function breakdown(key: string, user: string) {
+  const response = await call("POST", "/v1/search", { key, body: { user_id: user, query: QUERY, top_k: 10, channels: ["lexical"] } });
+  expect(response.status, JSON.stringify(response.body)).toBe(200);
+  return Object.fromEntries(response.body.data.map((hit: any) => [hit.content, hit.channel_ranks]));
+}
+
+async function setUp() {
+  const { key, tenantId } = await newTenant();
+  const user = uniqueUser();
+  const written = await remember(key, user, [
+    { content: "alpha beta first" },
+    { content: "alpha second" },
+    { content: "beta third" },
+    ...FILLER.map((content) => ({ content })),
+  ]);
+  const stub = env.CUBE.getByName(cubeObjectName(tenantId, written[0].cube_id));
+  // Warm: the statistics of both words are now held by the object.
+  await breakdown(key, user);
+  return { key, user, written, stub };
+}
+
+async function coldBreakdown(stub: DurableObjectStub, key: string, user: string) {
+  await evictDurableObject(stub);
+  return breakdown(key, user);
+}
+
+describe("term statistics between searches", () => {
+  it("are dropped when a memory is written", async () => {
+    const { key, user, stub } = await setUp();
+    await remember(key, user, [{ content: "alpha fourth" }]);
+    const warm = await breakdown(key, user);
+    expect(warm["alpha fourth"]).toBeDefined();
+    expect(warm).toEqual(await coldBreakdown(stub, key, user));
+  }, 60_000);
+
+  it("are dropped when a memory is updated", async () => {
+    const { key, user, written, stub } = await setUp();
+    const updated = await call("PATCH", `/v1/memories/${written[1].id}`, { key, body: { content: "alpha beta second" } });
+    expect(updated.status, JSON.stringify(updated.body)).toBe(200);
+    const warm = await breakdown(key, user);
+    expect(warm["alpha beta second"]).toBeDefined();
+    expect(warm).toEqual(await coldBreakdown(stub, key, user));
+  }, 60_000);
+
+  it("hold a word's memories in ascending order, with its count, and start over with the generation", async () => {
+    const { key, tenantId } = await newTenant();
+    const user = uniqueUser();
+    const written = await remember(key, user, [{ content: "delta one" }, { content: "epsilon" }, { content: "deltas two" }]);
+    const stub = env.CUBE.getByName(cubeObjectName(tenantId, written[0].cube_id));
+    const seen = await runInDurableObject(stub, (_instance, state) => {
+      const stats = new TermStats(state.storage.sql);
+      const match = matchAny(["delta"])!;
+      stats.use(1);
+      const before = [...stats.postings(match)];
+      const count = stats.documentCount(match);
+      const seqs = state.storage.sql.exec("SELECT seq FROM memories ORDER BY seq").toArray().map((row) => Number(row.seq));
+      const setContent = (content: string) => state.storage.sql.exec("UPDATE memories SET content = ? WHERE seq = ?", content, seqs[1]!);
+      setContent("delta epsilon");
+      const sameGeneration = [...stats.postings(match)];
+      stats.use(2);
+      const after = [...stats.postings(match)];
+      setContent("epsilon");
+      return { seqs, before, count, sameGeneration, after };
+    });
+    // "deltas" meets "delta" through the porter stemmer; "epsilon" does not.
+    expect(seen.before).toEqual([seen.seqs[0], seen.seqs[2]]);
+    expect(seen.count).toBe(2);
+    expect(seen.sameGeneration).toEqual(seen.before);
+    expect(seen.after).toEqual(seen.seqs);
+    expect(holds(Float64Array.from(seen.before), seen.seqs[2]!)).toBe(true);
+    expect(holds(Float64Array.from(seen.before), seen.seqs[1]!)).toBe(false);
+  }, 60_000);
+});
