@@ -50,7 +50,7 @@ describe("fitting word vectors to sentence vectors", () => {
     sentences.forEach((_, s) => (teacher[s * 512 + 1 + Math.floor((s % topics.length) / 2)] = 1));
     const sum = (text: string) => {
       const out = new Float64Array(dims);
-      for (const w of text.split(" ")) for (let d = 0; d < dims; d++) out[d] += vectors[index.get(w)! * dims + d]!;
+      for (const w of text.split(" ")) for (let d = 0; d < dims; d++) out[d] = (out[d] ?? 0) + vectors[index.get(w)! * dims + d]!;
       return out;
     };
     const cosine = (a: Float64Array, b: Float64Array) =>
