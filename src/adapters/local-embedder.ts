@@ -20,7 +20,7 @@ const DIMENSIONS = 128;
 // locally (esbuild inlines the module but defers evaluating it until this import runs).
 const TABLE_MODULE = () => import("./local-embedder/word-table-int8");
 /** The table module's TABLE_ID, repeated here so `id` is known before the table loads; a test checks they agree. */
-export const LOCAL_TABLE_ID = "glove-wordnet-use-fit-128d-int8-50k-9dfc171c";
+export const LOCAL_TABLE_ID = "glove-wordnet-use-fit-128d-int8-50k-aee7d4e5";
 
 /**
  * Word weight from frequency rank: SIF weighting (Arora et al., ICLR 2017), a / (a + p(w)) with a = 1e-3, where
