@@ -19,7 +19,8 @@
 // rank into a frequency weight). Vectors are retrofitted to WordNet (below: synonyms, hypernyms, derived forms pulled
 // together, so "salmon" nears "fish" and "physician" "doctor"), centred and stripped of their top principal components,
 // then joined with what the teacher says of each word (distilled, see below), reduced to DIMENSIONS principal
-// components, L2-normalised and quantised to int8 with a per-word scale.
+// components, L2-normalised, fitted to the teacher's vectors of WordNet sentences (build-local-embedder-fit.mjs) and
+// quantised to int8 with a per-word scale.
 //
 // Binary layout (little-endian), base64-encoded into the module:
 //   "GLV1" | count u32 | dimensions u32 | ranks u32[count] | scales f32[count] | vectors i8[count × dimensions]
