@@ -177,10 +177,20 @@ export const tests = [
     name: "edits a memory, reads the history and its diff, and rolls back",
     async run({ page, origin, rootKey }) {
       const data = await seed(origin, rootKey);
+      // The provenance answer is held until the edit is typed, so the page re-renders under the user's text: the
+      // textarea must keep it (a controlled one reset it, and the save wrote the old content as v2).
+      let release = () => {};
+      const typed = new Promise((resolve) => (release = resolve));
+      await page.route((url) => url.pathname.endsWith("/provenance"), async (route) => {
+        await typed;
+        await route.continue();
+      });
       await openCube(page, origin, data);
       await page.getByRole("link", { name: "Alice works as a marine biologist" }).click();
       await page.getByTestId("memory-content").getByText("marine biologist").waitFor();
       await page.getByLabel("Content").fill("Alice works as a deep-sea marine biologist at the aquarium");
+      release();
+      await page.getByText("verified", { exact: true }).waitFor();
       await page.getByRole("button", { name: "Save new version" }).click();
       await page.getByTestId("memory-content").getByText("deep-sea").waitFor();
       await page.getByRole("cell", { name: "v2", exact: true }).waitFor();

@@ -21,9 +21,11 @@ export function AuditView({ params }: { params: URLSearchParams }) {
   const page = useLoad(() => api<Page<AuditEntry>>("GET", "/v1/audit", { query: { ...filters, limit: 50 } }), FILTERS.map((name) => filters[name]));
   return (
     <Section title="Audit log">
+      {/* Uncontrolled fields, remounted when the filters in the address change: a page arriving must not undo typing. */}
       <form
         class="filters"
         aria-label="Audit filters"
+        key={JSON.stringify(filters)}
         onSubmit={(event) => {
           event.preventDefault();
           const form = event.currentTarget;
@@ -37,13 +39,13 @@ export function AuditView({ params }: { params: URLSearchParams }) {
         }}
       >
         <Field label="Cube">
-          <input name="cube_id" value={filters.cube_id} />
+          <input name="cube_id" defaultValue={filters.cube_id} />
         </Field>
         <Field label="Actor" hint="key_…, root or hook:lifecycle">
-          <input name="actor" value={filters.actor} />
+          <input name="actor" defaultValue={filters.actor} />
         </Field>
         <Field label="Action" hint="e.g. memory.write">
-          <input name="action" value={filters.action} />
+          <input name="action" defaultValue={filters.action} />
         </Field>
         <Field label="From">
           <input name="from" type="datetime-local" />

@@ -47,28 +47,33 @@ export function MemoriesView({ params }: { params: URLSearchParams }) {
 
   return (
     <Section title="Memories">
-      <form class="filters" onSubmit={apply} aria-label="Memory filters">
+      {/* Uncontrolled fields, remounted when the filters in the address change: a list arriving must not undo typing. */}
+      <form class="filters" onSubmit={apply} aria-label="Memory filters" key={JSON.stringify(filters)}>
         <Field label="Type">
-          <select name="type" value={filters.type}>
+          <select name="type">
             <option value="">any</option>
             {MEMORY_TYPES.map((type) => (
-              <option key={type}>{type}</option>
+              <option key={type} selected={type === filters.type}>
+                {type}
+              </option>
             ))}
           </select>
         </Field>
         <Field label="State">
-          <select name="state" value={filters.state}>
+          <select name="state">
             <option value="">live (default)</option>
             {MEMORY_STATES.map((state) => (
-              <option key={state}>{state}</option>
+              <option key={state} selected={state === filters.state}>
+                {state}
+              </option>
             ))}
           </select>
         </Field>
         <Field label="Tags" hint="comma-separated; all must match">
-          <input name="tags" value={filters.tags} />
+          <input name="tags" defaultValue={filters.tags} />
         </Field>
         <Field label="Session">
-          <input name="session_id" value={filters.session_id} />
+          <input name="session_id" defaultValue={filters.session_id} />
         </Field>
         <Field label="Created after">
           <input name="created_after" type="datetime-local" />

@@ -113,7 +113,8 @@ export function MemoryView({ params }: { params: URLSearchParams }) {
                   }}
                 >
                   <Field label="Content">
-                    <textarea name="content" rows={3} value={m.content} key={m.version} />
+                    {/* Uncontrolled: a re-render (history or provenance arriving) must not undo what the user typed. */}
+                    <textarea name="content" rows={3} defaultValue={m.content} key={m.version} />
                   </Field>
                   <div class="row">
                     <button type="submit" disabled={action.busy || m.frozen}>
