@@ -7,6 +7,7 @@
  * is merged with what the object holds, by entry id (by D1 `seq` for the oldest D1 rows, which have none), so nothing
  * is lost or doubled.
  */
+import type { AuditLogRow } from "./log";
 import { toIso } from "../../src/core/time";
 
 export const DAY_MS = 86_400_000;
@@ -37,18 +38,7 @@ export interface ArchivedEntry {
 }
 
 /** A stored row in either store's column names (D1 rows have `id` null before migration 0004). */
-export interface ArchivableRow {
-  seq: number;
-  id: string | null;
-  at: number;
-  actor: string;
-  action: string;
-  cube_id: string | null;
-  memory_ids: string;
-  request_id: string | null;
-  status: number | null;
-  detail: string;
-}
+export type ArchivableRow = Omit<AuditLogRow, "id"> & { id: string | null };
 
 export function toArchived(row: ArchivableRow): ArchivedEntry {
   return {

@@ -8,6 +8,7 @@
  * page is the newest of both, merged; its cursor tells the stores apart by the sign of its `seq`.
  */
 import { and, eq, gte, lt, lte, or, sql, type SQL } from "drizzle-orm";
+import type { ArchivableRow } from "../../durable-objects/audit/archive";
 import { decodeCursor, encodeCursor } from "../core/cursor";
 import { fromIso, toIso } from "../core/time";
 import { auditLog } from "../db/schema";
@@ -65,19 +66,6 @@ export function auditPageQuery(tenantId: string, filters: AuditFilters, limit: n
     ORDER BY ${auditLog.at} DESC, ${auditLog.seq} DESC LIMIT ${limit + 1}`;
 }
 
-/** A row of audit_log as D1 returns it to a raw query. */
-interface AuditRow {
-  seq: number;
-  at: number;
-  actor: string;
-  action: string;
-  cube_id: string | null;
-  memory_ids: string;
-  request_id: string | null;
-  status: number | null;
-  detail: string;
-}
-
 /** `GET /v1/audit`: the caller's tenant's entries, filtered, newest first. */
 export async function listAudit(ctx: TenantContext, query: AuditQueryWire): Promise<{ data: AuditEntryWire[]; next_cursor: string | null }> {
   const position = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
@@ -94,7 +82,7 @@ export async function listAudit(ctx: TenantContext, query: AuditQueryWire): Prom
   const after = filters.after;
   const [held, legacy] = await Promise.all([
     auditObjectPage(ctx.deps, tenantId, filters, query.limit),
-    ctx.deps.db.all<AuditRow>(
+    ctx.deps.db.all<ArchivableRow>(
       auditPageQuery(tenantId, { ...filters, after: after && { at: after.at, seq: after.seq + D1_SEQ_OFFSET } }, query.limit),
     ),
   ]);
@@ -109,7 +97,7 @@ export async function listAudit(ctx: TenantContext, query: AuditQueryWire): Prom
   };
 }
 
-function toWire(row: AuditRow): AuditEntryWire {
+function toWire(row: ArchivableRow): AuditEntryWire {
   return {
     at: toIso(row.at),
     actor: row.actor,
