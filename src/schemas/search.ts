@@ -85,7 +85,7 @@ export const SearchRequest = z
   .openapi("SearchRequest");
 
 export const SearchResult = Memory.extend({
-  score: z.number().openapi({ description: "Relevance in [0, ~1.15]: the normalised fused rank score, adjusted by importance, priority, recency and use." }),
+  score: z.number().openapi({ description: "Relevance in [0, 1]: the normalised fused rank score, adjusted by importance, priority, recency and use, divided by the largest possible adjustment (so the order is unchanged and 1 is never passed)." }),
   channels: z.array(Channel).openapi({ description: "Retrieval channels that found this memory, strongest first." }),
   channel_ranks: z
     .array(

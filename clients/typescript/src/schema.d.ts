@@ -8973,7 +8973,7 @@ export interface components {
             context_tokens: number;
         };
         SearchResult: components["schemas"]["Memory"] & {
-            /** @description Relevance in [0, ~1.15]: the normalised fused rank score, adjusted by importance, priority, recency and use. */
+            /** @description Relevance in [0, 1]: the normalised fused rank score, adjusted by importance, priority, recency and use, divided by the largest possible adjustment (so the order is unchanged and 1 is never passed). */
             score: number;
             /** @description Retrieval channels that found this memory, strongest first. */
             channels: components["schemas"]["Channel"][];

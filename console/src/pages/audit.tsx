@@ -1,18 +1,8 @@
 /** The tenant's audit log with filters (cube, actor, action, time) and cursor paging. */
 import { api } from "../api";
 import { href, navigate } from "../router";
-import type { Page } from "../types";
+import type { Page, AuditEntry } from "../types";
 import { Empty, ErrorNote, Field, Section, When, formValue, isoOf, useLoad } from "../ui";
-
-interface AuditEntry {
-  at: string;
-  actor: string;
-  action: string;
-  cube_id: string | null;
-  memory_ids: string[];
-  request_id: string | null;
-  status: number | null;
-}
 
 const FILTERS = ["cube_id", "actor", "action", "from", "to", "cursor"] as const;
 

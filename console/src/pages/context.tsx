@@ -2,19 +2,9 @@
 import { useState } from "preact/hooks";
 import { api } from "../api";
 import { href } from "../router";
-import type { Memory } from "../types";
+import type { Memory, ContextResponse } from "../types";
 import { Empty, ErrorNote, Field, Section, useAction, useLoad } from "../ui";
 import { PickCube, useCubeId } from "./cubes";
-
-interface ContextResponse {
-  text: string;
-  items: { id: string; group: string; origin: string; type: string; content: string; score: number; tokens: number }[];
-  tokens: number;
-  budget_tokens: number;
-  omitted: number;
-  cached: boolean;
-  timing_ms: number;
-}
 
 export function ContextView() {
   const cubeId = useCubeId();

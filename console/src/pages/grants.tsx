@@ -1,15 +1,8 @@
 /** Grants on the chosen cube: which other principals may read or write it. */
 import { api } from "../api";
-import type { Page } from "../types";
+import type { Page, Grant } from "../types";
 import { Empty, ErrorNote, Field, Section, When, formValue, useAction, useLoad } from "../ui";
 import { PickCube, useCubeId } from "./cubes";
-
-interface Grant {
-  cube_id: string;
-  principal: string;
-  permission: string;
-  created_at: string;
-}
 
 export function GrantsView() {
   const cubeId = useCubeId();

@@ -6,25 +6,8 @@ import { useState } from "preact/hooks";
 import { api } from "../api";
 import { changedFields, diffWords } from "../diff";
 import { href, navigate } from "../router";
-import type { Memory } from "../types";
+import type { Memory, MemoryVersion as Version, Provenance } from "../types";
 import { ErrorNote, Field, Section, When, formValue, isoOf, useAction, useLoad } from "../ui";
-
-interface Version {
-  version: number;
-  change: string;
-  changed_at: string;
-  actor: string;
-  request_id: string | null;
-  memory: Memory;
-}
-
-interface Provenance {
-  source: Memory["source"];
-  writer: { key_id: string | null; version: number | null; watermark: string | null; verified: boolean | null };
-  episode: { id?: string; messages?: { id: string; role: string; content: string }[] } | null;
-  links: { supersedes: string | null; superseded_by: string | null; merged_from: string[] };
-  derivation: { event: string; at: string; version: number | null; actor: string; reason: string | null }[];
-}
 
 export function MemoryView({ params }: { params: URLSearchParams }) {
   const id = params.get("id") ?? "";

@@ -6,15 +6,9 @@
 import { useState } from "preact/hooks";
 import { api } from "../api";
 import { href } from "../router";
-import type { SearchHit } from "../types";
+import type { SearchHit, SearchResponse } from "../types";
 import { CHANNELS, Empty, ErrorNote, Field, MEMORY_TYPES, Section, formValue, isoOf, useAction } from "../ui";
 import { PickCube, useCubeId } from "./cubes";
-
-interface SearchResponse {
-  data: SearchHit[];
-  timing_ms: number;
-  context_tokens: number;
-}
 
 export function SearchView() {
   const cubeId = useCubeId();

@@ -4,16 +4,9 @@
  */
 import { api } from "../api";
 import { BarChart, ColumnChart } from "../charts";
-import type { Memory, Page } from "../types";
+import type { Memory, Page, CubeStats } from "../types";
 import { ErrorNote, MEMORY_STATES, MEMORY_TYPES, Section, useLoad } from "../ui";
 import { PickCube, useCubeId } from "./cubes";
-
-interface CubeStats {
-  states: Record<string, number>;
-  pinned: number;
-  vectors: number;
-  bytes: { hot: number; cold: number };
-}
 
 /** Memories read for the by-type and over-time charts: a few pages, so a big cube stays quick. */
 const SAMPLE_PAGES = 4;

@@ -4,12 +4,7 @@ import { api } from "../api";
 import { href, navigate } from "../router";
 import { ErrorNote, Field, Section, When, formValue, useAction, useLoad } from "../ui";
 import { KeysPanel } from "./keys";
-
-interface Tenant {
-  id: string;
-  name: string;
-  created_at: string;
-}
+import type { Tenant } from "../types";
 
 const SEEN_SLOT = "memos.console.tenants";
 

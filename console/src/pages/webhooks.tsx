@@ -1,26 +1,8 @@
 /** Webhooks: subscribe, delete, and each one's deliveries with replay. */
 import { useState } from "preact/hooks";
 import { api } from "../api";
-import type { Page } from "../types";
+import type { Page, Webhook, WebhookDelivery as Delivery } from "../types";
 import { Empty, ErrorNote, Field, Section, When, formValue, useAction, useLoad } from "../ui";
-
-interface Webhook {
-  id: string;
-  url: string;
-  events: string[];
-  secret_prefix: string;
-  created_at: string;
-}
-
-interface Delivery {
-  id: string;
-  event_type: string;
-  status: string;
-  attempts: number;
-  last_status_code: number | null;
-  last_error: string | null;
-  created_at: string;
-}
 
 const EVENTS = [
   "memory.created",
