@@ -90,6 +90,26 @@ export function Section({ title, children, actions }: { title: string; children:
   );
 }
 
+/** A table's header row: a column per label, then an unlabelled actions column (named for screen readers) when asked. */
+export function TableHead({ columns, actions = false }: { columns: readonly string[]; actions?: boolean }) {
+  return (
+    <thead>
+      <tr>
+        {columns.map((column) => (
+          <th scope="col" key={column}>
+            {column}
+          </th>
+        ))}
+        {actions ? (
+          <th scope="col">
+            <span class="sr-only">Actions</span>
+          </th>
+        ) : null}
+      </tr>
+    </thead>
+  );
+}
+
 export function When({ at }: { at: string | null | undefined }) {
   if (!at) return <span class="muted">—</span>;
   return <time dateTime={at} title={at}>{new Date(at).toLocaleString()}</time>;

@@ -2,7 +2,7 @@
 import { api } from "../api";
 import { href, navigate } from "../router";
 import type { Page, AuditEntry } from "../types";
-import { Empty, ErrorNote, Field, Section, When, formValue, isoOf, useLoad } from "../ui";
+import { Empty, ErrorNote, Field, Section, TableHead, When, formValue, isoOf, useLoad } from "../ui";
 
 const FILTERS = ["cube_id", "actor", "action", "from", "to", "cursor"] as const;
 
@@ -49,15 +49,7 @@ export function AuditView({ params }: { params: URLSearchParams }) {
       {page.data && page.data.data.length === 0 ? <Empty>No entries.</Empty> : null}
       {page.data?.data.length ? (
         <table>
-          <thead>
-            <tr>
-              <th scope="col">When</th>
-              <th scope="col">Actor</th>
-              <th scope="col">Action</th>
-              <th scope="col">Status</th>
-              <th scope="col">Cube · memories</th>
-            </tr>
-          </thead>
+          <TableHead columns={["When", "Actor", "Action", "Status", "Cube · memories"]} />
           <tbody>
             {page.data.data.map((entry, index) => (
               <tr key={`${entry.at}-${index}`}>

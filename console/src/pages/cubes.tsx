@@ -3,7 +3,7 @@ import { useState } from "preact/hooks";
 import { api, session } from "../api";
 import { href, navigate } from "../router";
 import type { Cube, Page } from "../types";
-import { Empty, ErrorNote, Field, Section, When, formValue, useAction, useLoad } from "../ui";
+import { Empty, ErrorNote, Field, Section, TableHead, When, formValue, useAction, useLoad } from "../ui";
 
 export function CubesView() {
   const [cursor, setCursor] = useState<string | null>(null);
@@ -29,16 +29,7 @@ export function CubesView() {
           <div key={owner} class="owner">
             <h3>{owner}</h3>
             <table>
-              <thead>
-                <tr>
-                  <th scope="col">Cube</th>
-                  <th scope="col">Memories</th>
-                  <th scope="col">Last active</th>
-                  <th scope="col">
-                    <span class="sr-only">Actions</span>
-                  </th>
-                </tr>
-              </thead>
+              <TableHead columns={["Cube", "Memories", "Last active"]} actions />
               <tbody>
                 {list.map((cube) => (
                   <tr key={cube.id} class={cube.id === chosen ? "chosen" : undefined}>

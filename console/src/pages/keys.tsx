@@ -6,7 +6,7 @@
 import { useState } from "preact/hooks";
 import { api } from "../api";
 import type { ApiKey } from "../types";
-import { Empty, ErrorNote, Field, Section, When, formValue, isoOf, useAction, useLoad } from "../ui";
+import { Empty, ErrorNote, Field, Section, TableHead, When, formValue, isoOf, useAction, useLoad } from "../ui";
 
 const SCOPES = ["read", "write", "admin"] as const;
 const list = (text: string) => text.split(",").map((item) => item.trim()).filter(Boolean);
@@ -25,18 +25,7 @@ export function KeysPanel({ base, title }: { base: string; title: string }) {
         {keys.data && keys.data.data.length === 0 ? <Empty>No keys.</Empty> : null}
         {keys.data?.data.length ? (
           <table>
-            <thead>
-              <tr>
-                <th scope="col">Key</th>
-                <th scope="col">Scopes</th>
-                <th scope="col">Limited to</th>
-                <th scope="col">Expires</th>
-                <th scope="col">Last used</th>
-                <th scope="col">
-                  <span class="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
+            <TableHead columns={["Key", "Scopes", "Limited to", "Expires", "Last used"]} actions />
             <tbody>
               {keys.data.data.map((key) => (
                 <tr key={key.id} class={key.revoked_at ? "revoked" : undefined} data-key-id={key.id}>

@@ -7,7 +7,7 @@ import { api } from "../api";
 import { changedFields, diffWords } from "../diff";
 import { href, navigate } from "../router";
 import type { Memory, MemoryVersion as Version, Provenance } from "../types";
-import { ErrorNote, Field, Section, When, formValue, isoOf, useAction, useLoad } from "../ui";
+import { ErrorNote, Field, Section, TableHead, When, formValue, isoOf, useAction, useLoad } from "../ui";
 
 export function MemoryView({ params }: { params: URLSearchParams }) {
   const id = params.get("id") ?? "";
@@ -158,18 +158,7 @@ function History({
   return (
     <Section title="History">
       <table>
-        <thead>
-          <tr>
-            <th scope="col">Version</th>
-            <th scope="col">Change</th>
-            <th scope="col">When</th>
-            <th scope="col">By</th>
-            <th scope="col">Content</th>
-            <th scope="col">
-              <span class="sr-only">Actions</span>
-            </th>
-          </tr>
-        </thead>
+        <TableHead columns={["Version", "Change", "When", "By", "Content"]} actions />
         <tbody>
           {[...ordered].reverse().map((v) => (
             <tr key={v.version}>
