@@ -25,28 +25,31 @@ export async function listOwners(
   page: number,
   pageSize: number,
 ): Promise<{ owners: OwnerEntry[]; total: number }> {
-  const mine = eq(owners.tenantId, tenantId);
-  const lastActiveAt = sql<number>`max(${owners.lastActiveAt}, coalesce(max(${cubes.lastActiveAt}), 0))`.as("rolled_last_active_at");
   const [rows, counted] = await Promise.all([
-    deps.db
-      .select({
-        tenantId: owners.tenantId,
-        owner: owners.owner,
-        kind: owners.kind,
-        externalId: owners.externalId,
-        createdAt: owners.createdAt,
-        lastActiveAt,
-        memoryCount: sql<number>`coalesce(sum(${cubes.memoryCount}), 0)`.mapWith(Number),
-      })
-      .from(owners)
-      .leftJoin(cubes, and(eq(cubes.tenantId, owners.tenantId), eq(cubes.owner, owners.owner)))
-      .where(mine)
-      .groupBy(owners.tenantId, owners.owner)
-      .orderBy(desc(lastActiveAt), owners.owner)
-      .limit(pageSize)
-      .offset((page - 1) * pageSize)
-      .all(),
-    deps.db.select({ n: count() }).from(owners).where(mine).get(),
+    ownersPageQuery(deps.db, tenantId, page, pageSize).all(),
+    deps.db.select({ n: count() }).from(owners).where(eq(owners.tenantId, tenantId)).get(),
   ]);
   return { owners: rows.map((row) => ({ ...row, lastActiveAt: Number(row.lastActiveAt) })), total: counted?.n ?? 0 };
+}
+
+/** The page query of {@link listOwners}, exported so a test can check its plan (no scan of other tenants' cubes). */
+export function ownersPageQuery(db: Deps["db"], tenantId: string, page: number, pageSize: number) {
+  const lastActiveAt = sql<number>`max(${owners.lastActiveAt}, coalesce(max(${cubes.lastActiveAt}), 0))`.as("rolled_last_active_at");
+  return db
+    .select({
+      tenantId: owners.tenantId,
+      owner: owners.owner,
+      kind: owners.kind,
+      externalId: owners.externalId,
+      createdAt: owners.createdAt,
+      lastActiveAt,
+      memoryCount: sql<number>`coalesce(sum(${cubes.memoryCount}), 0)`.mapWith(Number),
+    })
+    .from(owners)
+    .leftJoin(cubes, and(eq(cubes.tenantId, owners.tenantId), eq(cubes.owner, owners.owner)))
+    .where(eq(owners.tenantId, tenantId))
+    .groupBy(owners.tenantId, owners.owner)
+    .orderBy(desc(lastActiveAt), owners.owner)
+    .limit(pageSize)
+    .offset((page - 1) * pageSize);
 }

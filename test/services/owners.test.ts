@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { createDeps } from "../../src/deps";
 import worker from "../../src/index";
 import { BOOKKEEPING_QUEUE, type BookkeepingMessage } from "../../src/services/bookkeeping";
-import { listOwners } from "../../src/services/owners";
+import { listOwners, ownersPageQuery } from "../../src/services/owners";
 import { call, newTenant, remember, uniqueUser } from "../helpers";
 
 const bindings = env as unknown as Env;
@@ -64,5 +64,14 @@ describe("owners directory", () => {
     const [entry] = await listed(tenantId);
     expect(entry).toMatchObject({ owner: `user:${carol}`, count: 0 });
     expect(entry!.at).toBeGreaterThanOrEqual(before);
+  });
+
+  it("reads only the tenant's owners and their cubes, through the primary key and the (tenant, owner, name) index", async () => {
+    const { sql, params } = ownersPageQuery(createDeps(bindings).db, "ten_x", 1, 50).toSQL();
+    const plan = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`).bind(...params).all<{ detail: string }>();
+    const steps = plan.results.map((row) => row.detail);
+    expect(steps.some((d) => /SEARCH owners USING (INDEX|PRIMARY KEY)/.test(d))).toBe(true);
+    expect(steps.some((d) => /SEARCH cubes USING (COVERING )?INDEX cubes_tenant_owner_name/.test(d))).toBe(true);
+    expect(steps.some((d) => /SCAN (owners|cubes)\b/.test(d))).toBe(false);
   });
 });
