@@ -3,8 +3,9 @@
  * entry, the live count and activity of the cube it wrote (from which the owners directory sums its counts), its key's
  * last use — leaves as a message on the bookkeeping queue after the response. The queue's consumer appends a whole
  * batch's (up to 100 messages) audit entries to the tenants' audit objects (one call per tenant,
- * services/audit-log.ts) and writes the rest to D1 in one call of at most two statements. Delivery is at least once: a batch that fails is redelivered whole, so every
- * write here is idempotent (audit entries by their id, counts and stamps behind "newer than what is stored" guards).
+ * services/audit-log.ts) and writes the rest to D1 in one call of at most two statements. Delivery is at least once:
+ * a batch that fails is redelivered whole, so every write here is idempotent (audit entries by their id, counts and
+ * stamps behind "newer than what is stored" guards).
  */
 import { sendItemsWithinLimits } from "../adapters/queue-producer";
 import { randomBody } from "../core/ids";
