@@ -8,17 +8,16 @@
 // objects' bindings in counting proxies), runs `--requests` requests of each type one at a time against one cube,
 // waits `--settle-ms` for background work (audit writes after the response, the outbox alarm, the webhook queue),
 // and reads the counters: D1 statements (reads, writes, batches) and rows written, Durable Object RPC calls and
-// their wall time, R2, Queue and Vectorize operations, and the growth of the persisted D1, Durable Object and R2
-// files. Then it projects, for the request mix and load given, D1 utilisation, the D1-bound ceiling of requests/s
+// their wall time, R2, Queue and Vectorize operations, and the growth of the bytes SQLite holds in use in D1 and in
+// each Durable Object class (WAL replayed, free pages left out: ./scale-storage.mjs) and of R2's blobs. Then it projects, for the request mix and load given, D1 utilisation, the D1-bound ceiling of requests/s
 // (global and per tenant: one D1 serves every tenant), single-memory writes/s per cube and storage growth per day.
 // Every limit used is in LIMITS below with its source; docs/scale.md explains the model. Re-run it after any change
 // to the request path: it is the one command that produces the numbers.
-import { readdirSync, statSync } from "node:fs";
-import path from "node:path";
 import { SERVER_OPTIONS, UsageError, parseArgs } from "./lib/args.mjs";
 import { emitResult, runInfo } from "./lib/report.mjs";
 import { log, withServer } from "./lib/server.mjs";
 import { round, summarize } from "./lib/stats.mjs";
+import { storedBytesInUse } from "./scale-storage.mjs";
 
 export const USAGE = `npm run bench -- scale [--requests 100] [--load 1000] [--mix write=0.3,search=0.5,get=0.1,context=0.1]
     [--settle-ms 1500] [--out FILE] [--verbose] [--keep-state] [--wrangler-traces]`;
@@ -60,35 +59,13 @@ function parseMix(text) {
   return mix;
 }
 
-/** Bytes of the persisted state by store (wrangler's --persist-to layout: v3/d1, v3/do, v3/r2). @param {string} dir */
-function storedBytes(dir) {
-  const sizes = { d1: 0, do: 0, r2: 0 };
-  /** @param {string} p @param {keyof typeof sizes | null} kind */
-  const walk = (p, kind) => {
-    let info;
-    try {
-      info = statSync(p);
-    } catch {
-      return;
-    }
-    if (info.isDirectory()) {
-      for (const entry of readdirSync(p)) {
-        const next = kind ?? (entry === "d1" ? "d1" : entry === "do" ? "do" : entry === "r2" ? "r2" : null);
-        walk(path.join(p, entry), next);
-      }
-    } else if (kind) sizes[kind] += info.size;
-  };
-  walk(dir, null);
-  return sizes;
-}
-
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** @param {string} url @param {string} method */
 async function probe(url, method) {
   const res = await fetch(`${url}/__scale`, { method });
   if (!res.ok) throw new Error(`/__scale answered ${res.status}: is SCALE_PROBE=1 set?`);
-  return /** @type {{ ops: Record<string, number>, d1RowsWritten: number, r2BytesPut: number, rpcMs: Record<string, number[]> }} */ (await res.json());
+  return /** @type {{ ops: Record<string, number>, d1RowsWritten: number, r2BytesPut: number, rpcMs: Record<string, number[]>, d1Sql: Record<string, number> }} */ (await res.json());
 }
 
 /** Per-request costs from a phase's totals. */
@@ -102,7 +79,11 @@ function perRequest(totals, n, bytes) {
   const batchStatementsAtFullBatches = batches > 0 ? (ops["d1.batch_statements"] ?? 0) / batches / LIMITS.queueBatchMessages : 0;
   return {
     d1_queries: round(d1Statements / n, 3),
-    d1_queries_full_batches: round(((ops["d1.read"] ?? 0) + (ops["d1.write"] ?? 0)) / n + (batches > 0 ? batchStatementsAtFullBatches : 0), 3),
+    // Statements a request pays for at full batches: its share of a batch's, plus any write it makes alone. Reads made
+    // alone are not here: every one the code makes today is a cache's refresh (keys, webhook subscribers), paid once
+    // per interval per tenant or key whatever the pace — `d1_interval_reads` below, projected per active tenant.
+    d1_queries_full_batches: round((ops["d1.write"] ?? 0) / n + (batches > 0 ? batchStatementsAtFullBatches : 0), 4),
+    d1_interval_reads: ops["d1.read"] ?? 0,
     d1_read_statements: round((ops["d1.read"] ?? 0) / n, 3),
     d1_write_statements: round((ops["d1.write"] ?? 0) / n, 3),
     d1_batches: round((ops["d1.batch"] ?? 0) / n, 3),
@@ -115,7 +96,15 @@ function perRequest(totals, n, bytes) {
     r2_bytes_put: round(totals.r2BytesPut / n, 1),
     queue_calls: round(sum("queue.") / n, 3),
     vectorize_ops: round(sum("vectorize.") / n, 3),
-    bytes_stored: { d1: round(bytes.d1 / n, 1), do: round(bytes.do / n, 1), r2: round(bytes.r2 / n, 1) },
+    bytes_stored: {
+      d1: round(bytes.d1 / n, 1),
+      do: round(bytes.do / n, 1),
+      r2: round(bytes.r2 / n, 1),
+      do_by_class: Object.fromEntries(Object.entries(bytes.do_by_class).map(([k, v]) => [k, round(v / n, 1)])),
+    },
+    // Which statements D1 saw in the phase (whole counts, not per request): a cache's refresh shows once per
+    // interval whatever the pace, a request's statement once per request or batch.
+    d1_statements_by_sql: totals.d1Sql ?? {},
     rpc_ms: Object.fromEntries(Object.entries(totals.rpcMs).map(([method, values]) => [method, summarize(values, [50, 95])])),
   };
 }
@@ -150,14 +139,16 @@ export async function main(argv) {
     const costs = {};
     for (const type of TYPES) {
       await probe(url, "DELETE");
-      const before = storedBytes(stateDir);
+      const before = await storedBytesInUse(stateDir);
       const started = performance.now();
       for (let i = 0; i < n; i += 1) await /** @type {any} */ (requests)[type](i);
       const seconds = (performance.now() - started) / 1000;
       await sleep(settle);
       const totals = await probe(url, "GET");
-      const after = storedBytes(stateDir);
-      costs[type] = { ...perRequest(totals, n, { d1: after.d1 - before.d1, do: after.do - before.do, r2: after.r2 - before.r2 }), client_requests_per_second: round(n / seconds, 1) };
+      const after = await storedBytesInUse(stateDir);
+      const doByClass = Object.fromEntries(Object.keys(after.do_by_class).map((k) => [k, (after.do_by_class[k] ?? 0) - (before.do_by_class[k] ?? 0)]));
+      const growth = { d1: after.d1 - before.d1, do: after.do - before.do, r2: after.r2 - before.r2, do_by_class: doByClass };
+      costs[type] = { ...perRequest(totals, n, growth), client_requests_per_second: round(n / seconds, 1), phase_seconds: round(seconds + settle / 1000, 2) };
       log(`${type}: ${JSON.stringify(costs[type])}`);
     }
     return { costs, run: runInfo(server) };
@@ -167,6 +158,17 @@ export async function main(argv) {
   const mixed = (field) => TYPES.reduce((a, t) => a + (mix[t] ?? 0) * /** @type {any} */ (costs[t])[field], 0);
   const d1PerRequest = mixed("d1_queries");
   const d1FullBatches = mixed("d1_queries_full_batches");
+  // The one tenant's cache refreshes per second of the run (all phases): what each tenant that keeps sending
+  // requests costs D1 besides its requests' statements, independent of its request rate.
+  const runSeconds = TYPES.reduce((a, t) => a + costs[t].phase_seconds, 0);
+  const intervalReadsPerTenant = TYPES.reduce((a, t) => a + costs[t].d1_interval_reads, 0) / runSeconds;
+  const d1Budget = LIMITS.d1QueriesPerSecond * LIMITS.d1Budget;
+  /** Requests/s at full batches with D1 at its budget, when `tenants` tenants are active (their refreshes come first). */
+  const ceilingWithTenants = (tenants) => {
+    const left = d1Budget - tenants * intervalReadsPerTenant;
+    if (left <= 0) return 0;
+    return d1FullBatches > 0 ? Math.floor(left / d1FullBatches) : "unbounded by D1";
+  };
   const d1Ceiling = d1PerRequest > 0 ? (LIMITS.d1QueriesPerSecond * LIMITS.d1Budget) / d1PerRequest : Infinity;
   const queuePerRequest = mixed("queue_calls");
   const writeMs = costs.write.rpc_ms["cube.remember"]?.p50 ?? null;
@@ -178,7 +180,16 @@ export async function main(argv) {
     }),
     { d1: 0, do: 0, r2: 0 },
   );
+  /** @type {Record<string, number>} */
+  const doBytesPerRequestByClass = {};
+  for (const t of TYPES) {
+    for (const [kind, bytes] of Object.entries(costs[t].bytes_stored.do_by_class)) {
+      doBytesPerRequestByClass[kind] = (doBytesPerRequestByClass[kind] ?? 0) + (mix[t] ?? 0) * bytes;
+    }
+  }
   const perDay = (bytes) => bytes * load * 86_400;
+  const auditClass = Object.keys(doBytesPerRequestByClass).find((k) => /Audit/.test(k));
+  const auditPerDay = auditClass ? perDay(/** @type {number} */ (doBytesPerRequestByClass[auditClass])) : 0;
   const projection = {
     mix,
     load_requests_per_second: load,
@@ -188,14 +199,26 @@ export async function main(argv) {
     requests_per_second_ceiling_per_tenant: d1Ceiling === Infinity ? "unbounded by D1; per key ≤ the rate limiter object's ~1,000 req/s" : Math.floor(Math.min(d1Ceiling, LIMITS.doRequestsPerSecond)),
     target_50k_requests_per_second_d1_utilisation: round((d1PerRequest * 50_000) / LIMITS.d1QueriesPerSecond, 3),
     d1_queries_per_request_full_batches: round(d1FullBatches, 4),
-    requests_per_second_ceiling_d1_at_budget_full_batches: d1FullBatches > 0 ? Math.floor((LIMITS.d1QueriesPerSecond * LIMITS.d1Budget) / d1FullBatches) : "unbounded by D1",
+    requests_per_second_ceiling_d1_at_budget_full_batches: ceilingWithTenants(0),
+    d1_interval_reads_per_second_per_active_tenant: round(intervalReadsPerTenant, 4),
+    requests_per_second_ceiling_d1_at_budget_full_batches_by_active_tenants: Object.fromEntries(
+      [10, 100, 1000].map((tenants) => [tenants, ceilingWithTenants(tenants)]),
+    ),
     // One append per tenant per consumer batch: a tenant's audit object sees ≤ 1 call per queueBatchMessages requests.
     audit_object_ceiling_requests_per_second_per_tenant: LIMITS.doRequestsPerSecond * LIMITS.queueBatchMessages,
     single_memory_writes_per_second_per_cube: writeMs ? Math.floor(Math.min(LIMITS.doRequestsPerSecond, 1000 / Math.max(writeMs, 0.001))) : null,
     single_memory_write_rpc_p50_ms: writeMs,
     queue_calls_per_second_at_load: round(queuePerRequest * load, 1),
-    storage_growth_per_day_bytes: { d1: Math.round(perDay(bytesPerRequest.d1)), do: Math.round(perDay(bytesPerRequest.do)), r2: Math.round(perDay(bytesPerRequest.r2)) },
+    // Bytes SQLite holds in use (WAL replayed, free pages left out) and R2 blob bytes, per day at --load.
+    storage_growth_per_day_bytes: {
+      d1: Math.round(perDay(bytesPerRequest.d1)),
+      do: Math.round(perDay(bytesPerRequest.do)),
+      r2: Math.round(perDay(bytesPerRequest.r2)),
+      do_by_class: Object.fromEntries(Object.entries(doBytesPerRequestByClass).map(([k, v]) => [k, Math.round(perDay(v))])),
+    },
     days_until_d1_full: bytesPerRequest.d1 > 0 ? round(LIMITS.d1Bytes / perDay(bytesPerRequest.d1), 1) : "no growth measured",
+    // If one tenant carried the whole load: its audit object's 10 GB (before retention moves days to R2).
+    days_until_one_tenant_audit_object_full: auditPerDay > 0 ? round(LIMITS.doBytes / auditPerDay, 1) : "no growth measured",
     limits: LIMITS,
   };
   emitResult({ benchmark: "scale", requests_per_type: n, ...result, projection }, opts.out ? String(opts.out) : undefined, log);

@@ -15,9 +15,21 @@ interface Tally {
   r2BytesPut: number;
   /** Wall time of Durable Object RPC calls by `<object>.<method>`, ms (locally: the object's own work plus a same-process hop). */
   rpcMs: Record<string, number[]>;
+  /**
+   * D1 statements by the start of their SQL (whitespace collapsed, {@link SQL_KEY_CHARS} characters), so the model can
+   * tell a statement a request pays for from one a cache pays once per interval.
+   */
+  d1Sql: Record<string, number>;
 }
 
-const fresh = (): Tally => ({ ops: {}, d1RowsWritten: 0, r2BytesPut: 0, rpcMs: {} });
+const fresh = (): Tally => ({ ops: {}, d1RowsWritten: 0, r2BytesPut: 0, rpcMs: {}, d1Sql: {} });
+
+const SQL_KEY_CHARS = 80;
+const sqlKey = (query: string) => query.replace(/\s+/g, " ").trim().slice(0, SQL_KEY_CHARS);
+const countSql = (query: string) => {
+  const key = sqlKey(query);
+  tally.d1Sql[key] = (tally.d1Sql[key] ?? 0) + 1;
+};
 let tally = fresh();
 
 const count = (key: string, by = 1) => {
@@ -39,6 +51,7 @@ const WRITE_SQL = /^\s*(insert|update|delete|replace|create|drop|alter)\b/i;
 
 function probeD1(db: D1Database): D1Database {
   const real = new WeakMap<object, D1PreparedStatement>();
+  const queries = new WeakMap<object, string>();
   const wrapStatement = (statement: D1PreparedStatement, query: string): D1PreparedStatement => {
     const kind = WRITE_SQL.test(query) ? "write" : "read";
     const settle = async <T>(result: Promise<T>): Promise<T> => {
@@ -53,6 +66,7 @@ function probeD1(db: D1Database): D1Database {
         if (prop === "run" || prop === "all" || prop === "first" || prop === "raw") {
           return (...args: unknown[]) => {
             count(`d1.${kind}`);
+            countSql(query);
             return settle(Reflect.apply(target[prop] as (...a: unknown[]) => Promise<unknown>, target, args) as Promise<unknown>);
           };
         }
@@ -61,6 +75,7 @@ function probeD1(db: D1Database): D1Database {
       },
     });
     real.set(wrapped, statement);
+    queries.set(wrapped, query);
     return wrapped;
   };
   return new Proxy(db, {
@@ -72,6 +87,7 @@ function probeD1(db: D1Database): D1Database {
           const results = await target.batch(statements.map((s) => real.get(s) ?? s));
           for (const result of results) tally.d1RowsWritten += result.meta?.rows_written ?? 0;
           count("d1.batch_statements", statements.length);
+          for (const statement of statements) countSql(queries.get(statement) ?? "(unwrapped)");
           return results;
         };
       }

@@ -121,7 +121,9 @@ export const auditLog = sqliteTable(
 );
 
 /**
- * The owners directory: every user/agent a tenant has written memories for, with counts and last activity.
+ * The owners directory: every user/agent a tenant has written memories for. Their memory counts and last activity
+ * are not kept here: services/owners.ts rolls them up from the owner's cubes when listing (migration 0009 dropped
+ * `memory_count`), so the bookkeeping consumer writes one table per batch of writes, not two.
  * Retention: one row per owner, deleted with the owner (DELETE /v1/owners/{owner}).
  */
 export const owners = sqliteTable(
@@ -134,8 +136,11 @@ export const owners = sqliteTable(
     owner: text("owner").notNull(),
     kind: text("kind", { enum: ["user", "agent"] }).notNull(),
     externalId: text("external_id").notNull(),
-    memoryCount: integer("memory_count").notNull().default(0),
     createdAt: integer("created_at").notNull(),
+    /**
+     * When the owner was created, no longer moved by writes: its last activity is the newest of this and its cubes'
+     * `last_active_at` (services/owners.ts), which also covers an owner whose cubes were all deleted.
+     */
     lastActiveAt: integer("last_active_at").notNull(),
   },
   (t) => [primaryKey({ columns: [t.tenantId, t.owner] })],
@@ -161,7 +166,11 @@ export const cubes = sqliteTable(
     owner: text("owner").notNull(),
     name: text("name").notNull(),
     isDefault: integer("is_default", { mode: "boolean" }).notNull(),
-    /** Memories in a live state, as last reported by the cube after a write. */
+    /**
+     * Memories in a live state, as last reported by the cube after a write: written by the bookkeeping consumer's
+     * next batch (≤ 1 s after the write at `max_batch_timeout`, longer only while D1 or the queue retries). The
+     * owners directory sums these.
+     */
     memoryCount: integer("memory_count").notNull().default(0),
     createdAt: integer("created_at").notNull(),
     lastActiveAt: integer("last_active_at").notNull(),

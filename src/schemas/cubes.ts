@@ -32,7 +32,10 @@ export const Cube = z
     name: z.string().openapi({ description: "Unique per owner; an owner's default cube is named `default`.", example: "recipes" }),
     is_default: z.boolean().openapi({ description: "The cube `user_id` / `agent_id` address." }),
     access: CubeReachWire,
-    memory_count: z.int().openapi({ description: "Live memories, as the cube last reported after a write." }),
+    memory_count: z.int().openapi({
+      description:
+        "Live memories, as the cube last reported after a write: the count is written in the background by the next bookkeeping batch, about a second after the write (longer only while that batch is retried); changes the cube makes on its own schedule (archiving) show after its next write.",
+    }),
     created_at: Timestamp,
     last_active_at: Timestamp,
   })

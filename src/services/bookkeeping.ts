@@ -1,10 +1,11 @@
 /**
  * Bookkeeping off the request path (issue 14, items 1 and 2): what a request owes the central stores — its audit
- * entry, the owners directory's count and activity of the cube it wrote, its key's last use — leaves as a message on
- * the bookkeeping queue after the response. The queue's consumer appends a whole batch's (up to 100 messages) audit
- * entries to the tenants' audit objects (one call per tenant, services/audit-log.ts) and writes the rest to D1 in one
- * call of at most three statements. Delivery is at least once: a batch that fails is redelivered whole, so every
- * write here is idempotent (audit entries by their id, counts and stamps behind "newer than what is stored" guards).
+ * entry, the live count and activity of the cube it wrote (from which the owners directory sums its counts), its key's
+ * last use — leaves as a message on the bookkeeping queue after the response. The queue's consumer appends a whole
+ * batch's (up to 100 messages) audit entries to the tenants' audit objects (one call per tenant,
+ * services/audit-log.ts) and writes the rest to D1 in one call of at most two statements. Delivery is at least once:
+ * a batch that fails is redelivered whole, so every write here is idempotent (audit entries by their id, counts and
+ * stamps behind "newer than what is stored" guards).
  */
 import { sendItemsWithinLimits } from "../adapters/queue-producer";
 import { randomBody } from "../core/ids";
@@ -20,7 +21,7 @@ export type BookkeepingMessage =
   /** One request's audit entry. */
   | { kind: "audit"; entry: QueuedAuditEntry }
   /** A write left `liveCount` live memories in the cube at `at`. */
-  | { kind: "activity"; tenantId: string; cubeId: string; owner: string; liveCount: number; at: number }
+  | { kind: "activity"; tenantId: string; cubeId: string; liveCount: number; at: number }
   /** The key authenticated a request at `at`. */
   | { kind: "key_used"; keyId: string; at: number };
 
@@ -96,8 +97,8 @@ function jsonRuns(rows: readonly unknown[]): string[] {
  * The D1 statements that apply a batch of messages (audit entries aside: they go to the audit objects), collapsed to
  * one statement per kind whatever the batch holds: each kind's rows travel as one JSON parameter read with
  * `json_each` (D1 counts statements, not rows, against its one-query-at-a-time budget, and binds at most 100
- * parameters). Each cube and owner gets its newest count; each key its latest use. Plain SQL over the table names of
- * src/db/schema.ts (cubes, owners, api_keys).
+ * parameters). Each cube gets its newest count; each key its latest use: at most two statements, and one for a batch
+ * whose keys' stamps are not due. Plain SQL over the table names of src/db/schema.ts (cubes, api_keys).
  */
 export function bookkeepingStatements(d1: D1Database, messages: readonly BookkeepingMessage[]): D1PreparedStatement[] {
   const latestByCube = new Map<string, Extract<BookkeepingMessage, { kind: "activity" }>>();
@@ -112,7 +113,8 @@ export function bookkeepingStatements(d1: D1Database, messages: readonly Bookkee
 
   const statements: D1PreparedStatement[] = [];
   const statement = (text: string, run: string) => d1.prepare(text).bind(run);
-  // Cubes first: an owner's count is the sum over its cubes, read after they are updated (same transaction).
+  // Cubes only: an owner's count and last activity are read from its cubes' rows when listed (services/owners.ts),
+  // so a batch of writes costs D1 one statement, not one for the cubes and one for their owners.
   const cubeRows = [...latestByCube.values()].map(({ tenantId, cubeId, liveCount, at }) => ({ tenantId, cubeId, liveCount, at }));
   for (const run of jsonRuns(cubeRows)) {
     statements.push(
@@ -122,25 +124,6 @@ export function bookkeepingStatements(d1: D1Database, messages: readonly Bookkee
                  value ->> 'at' AS at FROM json_each(?)) AS j
          WHERE cubes.id = j.cube AND cubes.tenant_id = j.tenant AND cubes.last_active_at <= j.at
            AND (cubes.memory_count IS NOT j.live OR cubes.last_active_at <= j.at - ${LAST_USE_PRECISION_MS})`,
-        run,
-      ),
-    );
-  }
-  const latestByOwner = new Map<string, { tenantId: string; owner: string; at: number }>();
-  for (const { tenantId, owner, at } of latestByCube.values()) {
-    const ownerKey = `${tenantId}\n${owner}`;
-    if ((latestByOwner.get(ownerKey)?.at ?? -1) < at) latestByOwner.set(ownerKey, { tenantId, owner, at });
-  }
-  for (const run of jsonRuns([...latestByOwner.values()])) {
-    statements.push(
-      statement(
-        `UPDATE owners
-         SET memory_count = (SELECT coalesce(sum(c.memory_count), 0) FROM cubes c WHERE c.tenant_id = j.tenant AND c.owner = j.owner),
-             last_active_at = max(owners.last_active_at, j.at)
-         FROM (SELECT value ->> 'tenantId' AS tenant, value ->> 'owner' AS owner, value ->> 'at' AS at FROM json_each(?)) AS j
-         WHERE owners.tenant_id = j.tenant AND owners.owner = j.owner
-           AND (owners.last_active_at <= j.at - ${LAST_USE_PRECISION_MS}
-             OR owners.memory_count IS NOT (SELECT coalesce(sum(c.memory_count), 0) FROM cubes c WHERE c.tenant_id = j.tenant AND c.owner = j.owner))`,
         run,
       ),
     );
@@ -215,7 +198,7 @@ function isBookkeepingMessage(body: unknown): body is BookkeepingMessage {
       );
     }
     case "activity":
-      return isString(message.tenantId) && isString(message.cubeId) && isString(message.owner) && isTime(message.liveCount) && isTime(message.at);
+      return isString(message.tenantId) && isString(message.cubeId) && isTime(message.liveCount) && isTime(message.at);
     case "key_used":
       return isString(message.keyId) && isTime(message.at);
     default:

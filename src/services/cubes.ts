@@ -379,11 +379,11 @@ export function cubeStub(deps: Deps, ref: CubeRef): CubeApi {
 }
 
 /**
- * Records a cube's live count and activity in the owners directory, through the bookkeeping queue: its consumer
- * applies a batch of them in one D1 call, and ignores updates that arrive out of order (an older write finishing
- * last) through the last_active_at guard.
+ * Records a cube's live count and activity in the cubes directory (owners sum theirs when listed), through the
+ * bookkeeping queue: its consumer applies a batch of them in one D1 statement, and ignores updates that arrive out of
+ * order (an older write finishing last) through the last_active_at guard.
  */
 export async function recordActivity(deps: Deps, ref: CubeRef, liveCount: number): Promise<void> {
-  const { tenantId, cubeId, owner } = ref;
-  await deps.bookkeeping.send({ kind: "activity", tenantId, cubeId, owner, liveCount, at: deps.clock() });
+  const { tenantId, cubeId } = ref;
+  await deps.bookkeeping.send({ kind: "activity", tenantId, cubeId, liveCount, at: deps.clock() });
 }

@@ -279,13 +279,8 @@ export async function deleteCube(ctx: TenantContext, cubeId: string): Promise<De
   await db.batch([
     db.delete(grants).where(and(eq(grants.tenantId, tenantId), eq(grants.cubeId, ref.cubeId))),
     ...auditOfCubes(ctx, [ref.cubeId]),
+    // The owner's count needs no update: the owners directory sums its remaining cubes when listed.
     db.delete(cubes).where(and(eq(cubes.tenantId, tenantId), eq(cubes.id, ref.cubeId))),
-    db
-      .update(owners)
-      .set({
-        memoryCount: sql`(SELECT coalesce(sum(${cubes.memoryCount}), 0) FROM ${cubes} WHERE ${cubes.tenantId} = ${tenantId} AND ${cubes.owner} = ${ref.owner})`,
-      })
-      .where(and(eq(owners.tenantId, tenantId), eq(owners.owner, ref.owner))),
     ...erasure.statements,
     db.insert(auditLog).values(await auditRow(ctx, "cube.delete", ref.cubeId, receipt)),
   ]);

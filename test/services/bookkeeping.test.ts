@@ -10,6 +10,7 @@ import { createDeps } from "../../src/deps";
 import worker from "../../src/index";
 import { BOOKKEEPING_QUEUE, type BookkeepingMessage, bookkeepingStatements, consumeBookkeepingBatch, newAuditId } from "../../src/services/bookkeeping";
 import { LAST_USE_PRECISION_MS, RecentFlushes } from "../../src/services/bookkeeping-coalesce";
+import { listOwners } from "../../src/services/owners";
 import { newTenant, remember, uniqueUser } from "../helpers";
 
 const bindings = env as unknown as Env;
@@ -45,6 +46,13 @@ async function auditRows(tenantId: string, ids: string[]): Promise<Record<string
 
 const auditCount = async (tenantId: string, ids: string[]) => (await auditRows(tenantId, ids)).length;
 
+/** An owner as the directory lists it: its count and last activity rolled up from its cubes. */
+async function ownerOf(tenantId: string, owner: string) {
+  const { owners } = await listOwners(createDeps(bindings), tenantId, 1, 100);
+  const entry = owners.find((o) => o.owner === owner);
+  return entry && { memory_count: entry.memoryCount, last_active_at: entry.lastActiveAt };
+}
+
 const idsOf = (messages: BookkeepingMessage[]) => messages.flatMap((m) => (m.kind === "audit" ? [m.entry.id] : []));
 
 afterEach(() => vi.restoreAllMocks());
@@ -59,8 +67,8 @@ describe("bookkeeping queue consumer", () => {
     const messages: BookkeepingMessage[] = [
       ...Array.from({ length: 30 }, () => auditMessage(tenantId)),
       // Out of order: the newer count arrives first and must win.
-      { kind: "activity", tenantId, cubeId, owner: `user:${user}`, liveCount: 7, at: at + 10 },
-      { kind: "activity", tenantId, cubeId, owner: `user:${user}`, liveCount: 3, at },
+      { kind: "activity", tenantId, cubeId, liveCount: 7, at: at + 10 },
+      { kind: "activity", tenantId, cubeId, liveCount: 3, at },
       { kind: "key_used", keyId, at },
     ];
     const first = await deliver(messages);
@@ -71,15 +79,12 @@ describe("bookkeeping queue consumer", () => {
     expect(await auditCount(tenantId, idsOf(messages))).toBe(30);
     const cube = await env.DB.prepare("SELECT memory_count, last_active_at FROM cubes WHERE id = ?").bind(cubeId).first();
     expect(cube).toEqual({ memory_count: 7, last_active_at: at + 10 });
-    const owner = await env.DB.prepare("SELECT memory_count, last_active_at FROM owners WHERE tenant_id = ? AND owner = ?")
-      .bind(tenantId, `user:${user}`)
-      .first();
-    expect(owner).toEqual({ memory_count: 7, last_active_at: at + 10 });
+    expect(await ownerOf(tenantId, `user:${user}`)).toEqual({ memory_count: 7, last_active_at: at + 10 });
     const keyRow = await env.DB.prepare("SELECT last_used_at FROM api_keys WHERE id = ?").bind(keyId).first();
     expect(keyRow).toEqual({ last_used_at: at });
 
     // An older stamp delivered late does not move the newer one back.
-    await deliver([{ kind: "key_used", keyId, at: at - 5_000 }, { kind: "activity", tenantId, cubeId, owner: `user:${user}`, liveCount: 1, at }]);
+    await deliver([{ kind: "key_used", keyId, at: at - 5_000 }, { kind: "activity", tenantId, cubeId, liveCount: 1, at }]);
     expect(await env.DB.prepare("SELECT last_used_at FROM api_keys WHERE id = ?").bind(keyId).first()).toEqual({ last_used_at: at });
     expect(await env.DB.prepare("SELECT memory_count FROM cubes WHERE id = ?").bind(cubeId).first()).toEqual({ memory_count: 7 });
   });
@@ -94,24 +99,22 @@ describe("bookkeeping queue consumer", () => {
     const at = Date.now() + 60_000;
     const messages: BookkeepingMessage[] = [
       ...Array.from({ length: 96 }, () => auditMessage(tenantId)),
-      ...users.map((user, i): BookkeepingMessage => ({ kind: "activity", tenantId, cubeId: cubeIds[i] as string, owner: `user:${user}`, liveCount: 5 + i, at })),
+      ...users.map((user, i): BookkeepingMessage => ({ kind: "activity", tenantId, cubeId: cubeIds[i] as string, liveCount: 5 + i, at })),
       { kind: "key_used", keyId, at },
       { kind: "key_used", keyId, at: at - 1 },
     ];
-    // 2 cubes, 2 owners and a key: three statements, where one row per statement would take 5; no audit row in D1.
-    expect(bookkeepingStatements(db.$client, messages)).toHaveLength(3);
+    // 2 cubes of 2 owners and a key: two statements, where one row per statement would take 3 and a statement for
+    // the owners' sums one more; no audit row in D1.
+    expect(bookkeepingStatements(db.$client, messages)).toHaveLength(2);
+    // A batch of writes alone (no key stamp due): one statement, however many cubes and owners it names.
+    expect(bookkeepingStatements(db.$client, messages.filter((m) => m.kind !== "key_used"))).toHaveLength(1);
     const batchCall = vi.spyOn(db.$client, "batch");
     const objectOf = vi.spyOn(deps.auditLogs, "getByName");
     await consumeBookkeepingBatch(batchOf(messages), deps);
     expect(batchCall).toHaveBeenCalledTimes(1);
     expect(objectOf).toHaveBeenCalledTimes(1);
     expect(await auditCount(tenantId, idsOf(messages))).toBe(96);
-    for (const [i, user] of users.entries()) {
-      const owner = await env.DB.prepare("SELECT memory_count, last_active_at FROM owners WHERE tenant_id = ? AND owner = ?")
-        .bind(tenantId, `user:${user}`)
-        .first();
-      expect(owner).toEqual({ memory_count: 5 + i, last_active_at: at });
-    }
+    for (const [i, user] of users.entries()) expect(await ownerOf(tenantId, `user:${user}`)).toEqual({ memory_count: 5 + i, last_active_at: at });
     expect(await env.DB.prepare("SELECT last_used_at FROM api_keys WHERE id = ?").bind(keyId).first()).toEqual({ last_used_at: at });
   });
 
@@ -158,7 +161,7 @@ describe("bookkeeping queue consumer", () => {
     const cubeId = (await remember(key, user, [{ content: "a" }]))[0].cube_id as string;
     const deps = createDeps(bindings);
     const at = Date.now() + 120_000;
-    const messages: BookkeepingMessage[] = [auditMessage(tenantId), { kind: "activity", tenantId, cubeId, owner: `user:${user}`, liveCount: 42, at }];
+    const messages: BookkeepingMessage[] = [auditMessage(tenantId), { kind: "activity", tenantId, cubeId, liveCount: 42, at }];
     vi.spyOn(deps.db.$client, "batch").mockRejectedValueOnce(new Error("D1 is overloaded"));
     await expect(consumeBookkeepingBatch(batchOf(messages), deps)).rejects.toThrow("D1 is overloaded");
     expect(await env.DB.prepare("SELECT memory_count FROM cubes WHERE id = ?").bind(cubeId).first()).not.toEqual({ memory_count: 42 });
@@ -173,10 +176,10 @@ describe("bookkeeping queue consumer", () => {
     const cubeId = (await remember(key, user, [{ content: "a" }]))[0].cube_id as string;
     const deps = createDeps(bindings);
     const start = Date.now() + 600_000;
-    const activity = (liveCount: number, at: number): BookkeepingMessage => ({ kind: "activity", tenantId, cubeId, owner: `user:${user}`, liveCount, at });
+    const activity = (liveCount: number, at: number): BookkeepingMessage => ({ kind: "activity", tenantId, cubeId, liveCount, at });
     const stamps = async () => ({
       cube: await env.DB.prepare("SELECT memory_count AS n, last_active_at AS at FROM cubes WHERE id = ?").bind(cubeId).first(),
-      owner: await env.DB.prepare("SELECT memory_count AS n, last_active_at AS at FROM owners WHERE tenant_id = ? AND owner = ?").bind(tenantId, `user:${user}`).first(),
+      owner: await ownerOf(tenantId, `user:${user}`).then((o) => o && { n: o.memory_count, at: o.last_active_at }),
       key: (await env.DB.prepare("SELECT last_used_at AS at FROM api_keys WHERE id = ?").bind(keyId).first())?.at,
     });
     const recent = new RecentFlushes();

@@ -9307,7 +9307,7 @@ export interface components {
             /** @description The cube `user_id` / `agent_id` address. */
             is_default: boolean;
             access: components["schemas"]["CubeAccess"];
-            /** @description Live memories, as the cube last reported after a write. */
+            /** @description Live memories, as the cube last reported after a write: the count is written in the background by the next bookkeeping batch, about a second after the write (longer only while that batch is retried); changes the cube makes on its own schedule (archiving) show after its next write. */
             memory_count: number;
             /**
              * Format: date-time
