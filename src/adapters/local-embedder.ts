@@ -46,7 +46,20 @@ interface WordTable {
   readonly factors: Float64Array;
   readonly vectors: Int8Array;
   /** Words outside the table that WordNet defines → the table words of their definitions (scripts/build-local-embedder-gloss.mjs). */
-  readonly glosses: ReadonlyMap<string, Uint16Array>;
+  readonly glosses: Glosses;
+}
+
+interface Glosses {
+  readonly index: ReadonlyMap<string, number>;
+  /** Word i's links are links[starts[i]] … links[starts[i + 1] - 1]. */
+  readonly starts: Uint32Array;
+  readonly links: Uint16Array;
+}
+
+/** The table words linked to `word` by the gloss table, or undefined when it has none. */
+function glossOf(glosses: Glosses, word: string): Uint16Array | undefined {
+  const i = glosses.index.get(word);
+  return i === undefined ? undefined : glosses.links.subarray(glosses.starts[i], glosses.starts[i + 1]);
 }
 
 let table: Promise<WordTable> | undefined;
@@ -89,20 +102,19 @@ function decodeTable(base64: string, words: string): Omit<WordTable, "glosses"> 
   return { index, factors, vectors: new Int8Array(bytes.buffer, vectorsAt, count * dimensions) };
 }
 
-function decodeGlosses(base64: string, words: string): Map<string, Uint16Array> {
+/** One map entry per word and one view of all links: no per-word arrays to allocate at load. */
+function decodeGlosses(base64: string, words: string): Glosses {
   const bytes = bytesOf(base64);
   const view = new DataView(bytes.buffer);
   const count = view.getUint32(4, true);
   const wordList = words.split(" ");
   if (String.fromCharCode(...bytes.subarray(0, 4)) !== "GLS1" || wordList.length !== count) throw new Error("local embedder gloss table is corrupt");
-  const glosses = new Map<string, Uint16Array>();
-  let at = 12 + count;
-  wordList.forEach((word, i) => {
-    const links = new Uint16Array(bytes[12 + i] ?? 0);
-    for (let j = 0; j < links.length; j++, at += 2) links[j] = view.getUint16(at, true);
-    glosses.set(word, links);
-  });
-  return glosses;
+  const starts = new Uint32Array(count + 1);
+  for (let i = 0; i < count; i++) starts[i + 1] = (starts[i] ?? 0) + (bytes[12 + i] ?? 0);
+  const linksAt = 12 + count;
+  // Little-endian u16 at an odd offset: copy once so the view is aligned.
+  const links = new Uint16Array(bytes.slice(linksAt, linksAt + (starts[count] ?? 0) * 2).buffer);
+  return { index: new Map(wordList.map((word, i) => [word, i])), starts, links };
 }
 
 /** See the file comment. */
@@ -157,7 +169,7 @@ function addWord(words: WordTable, token: string, sum: Float64Array): void {
   const weight = rankWeight(OUT_OF_VOCABULARY_RANK);
   addHashed(token, weight, sum);
   // Its spelling alone matches only itself; its definition says what it means, at the same weight.
-  const gloss = words.glosses.get(token) ?? bases.map((b) => words.glosses.get(b)).find((g) => g !== undefined);
+  const gloss = [token, ...bases].map((w) => glossOf(words.glosses, w)).find((g) => g !== undefined);
   if (gloss) addGloss(words, gloss, weight, sum);
 }
 
