@@ -21,8 +21,7 @@ import { SERVER_OPTIONS, UsageError, parseArgs } from "./lib/args.mjs";
 import { emitResult, runInfo } from "./lib/report.mjs";
 import { log, withServer } from "./lib/server.mjs";
 import { mean, round, summarize } from "./lib/stats.mjs";
-import { stem } from "./lib/stem.mjs";
-import { contentTokens } from "../src/adapters/local-embedder/tokenize.ts";
+import { sharedWords } from "./paraphrase-overlap.mjs";
 
 export const USAGE = `npm run bench -- paraphrase [--data FILE] [--via rest|mem0] [--concurrency N] [--out FILE]
     [--url URL (--key KEY | --root-key ROOT)] [--verbose] [--keep-state] [--wrangler-traces]`;
@@ -31,24 +30,6 @@ const SPEC = { ...SERVER_OPTIONS, data: "string", via: "string", out: "string", 
 const DEFAULT_DATA = path.join(path.dirname(fileURLToPath(import.meta.url)), "data", "paraphrase.json");
 const TOP_K = 10;
 const CUTS = [1, 3, 10];
-
-// Content words as the local embedder sees them (its own tokeniser and stopwords, question words among them):
-// sharing "the" or "what" is no overlap of meaning. Node 22 strips the module's types.
-/** @param {string} text */
-const contentWords = (text) => contentTokens(text);
-
-/** @param {string} a @param {string} b */
-const clash = (a, b) => stem(a) === stem(b) || (a.length >= 5 && b.length >= 5 && a.slice(0, 5) === b.slice(0, 5));
-
-/**
- * The content words `question` shares with `fact`, the owner's name aside.
- * @param {string} owner @param {string} fact @param {string} question
- */
-export function sharedWords(owner, fact, question) {
-  const name = owner.toLowerCase();
-  const factWords = contentWords(fact).filter((w) => w !== name);
-  return contentWords(question).filter((w) => w !== name && factWords.some((f) => clash(w, f)));
-}
 
 /**
  * @typedef {{ name: string, pairs: [string, string][], distractors: string[] }} Owner
