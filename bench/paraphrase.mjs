@@ -1,14 +1,18 @@
 // Paraphrase recall: does search find a fact when the question shares no word with it but the owner's name?
 //
-//   npm run bench -- paraphrase [--data bench/data/paraphrase.json] [--via rest|mem0] [--out FILE]
+//   npm run bench -- paraphrase [--data bench/data/paraphrase.json] [--via rest|mem0] [--concurrency 4] [--out FILE]
 //
-// Each owner of the data file gets a fresh cube holding their facts and distractors (one memory each, written in one
-// batch through POST /v1/memories). Every question is searched once in its owner's cube with top_k 10 (--via rest:
-// POST /v1/search; --via mem0: the mem0 facade's POST /mem0/v3/memories/search/ with filters {user_id}); a hit@n is
-// the fact among the first n results. Before anything runs, every question is checked to share no content word with
-// its fact except the owner's name (stemmed, and any common 5-letter prefix counts as shared): a pair that fails is
-// an error in the data, not a result. Pairs at even positions of an owner's list are the tuning half, odd ones the
-// held-out half; both are reported, and so is the whole.
+// Every question gets a cube of its own holding its owner's facts and distractors (one memory each, written in one
+// batch through POST /v1/memories) and is searched once there with top_k 10 (--via rest: POST /v1/search; --via mem0:
+// the mem0 facade's POST /mem0/v3/memories/search/ with filters {user_id}); a hit@n is the fact among the first n.
+// A cube per question makes the measurement the same every run: a search counts as a read of its hits (access
+// counts, working memory), so questions asked earlier in a shared cube changed the ranking of the next ones, and how
+// much depended on their order and the time between them (hit@3 moved by ±0.025 between runs of the same code).
+// Cubes are independent, so running several questions at once (--concurrency) changes nothing but the wall time.
+// Before anything runs, every question is checked to share no content word with its fact except the owner's name
+// (stemmed, and any common 5-letter prefix counts as shared): a pair that fails is an error in the data, not a
+// result. Pairs at even positions of an owner's list are the tuning half, odd ones the held-out half; both are
+// reported, and so is the whole.
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -17,49 +21,19 @@ import { SERVER_OPTIONS, UsageError, parseArgs } from "./lib/args.mjs";
 import { emitResult, runInfo } from "./lib/report.mjs";
 import { log, withServer } from "./lib/server.mjs";
 import { mean, round, summarize } from "./lib/stats.mjs";
-import { stem } from "./lib/stem.mjs";
+import { sharedWords } from "./paraphrase-overlap.mjs";
 
-export const USAGE = `npm run bench -- paraphrase [--data FILE] [--via rest|mem0] [--out FILE]
+export const USAGE = `npm run bench -- paraphrase [--data FILE] [--via rest|mem0] [--concurrency N] [--out FILE]
     [--url URL (--key KEY | --root-key ROOT)] [--verbose] [--keep-state] [--wrangler-traces]`;
 
-const SPEC = { ...SERVER_OPTIONS, data: "string", via: "string", out: "string" };
+const SPEC = { ...SERVER_OPTIONS, data: "string", via: "string", out: "string", concurrency: "number" };
 const DEFAULT_DATA = path.join(path.dirname(fileURLToPath(import.meta.url)), "data", "paraphrase.json");
 const TOP_K = 10;
 const CUTS = [1, 3, 10];
 
-// The same English function words the local embedder drops (src/adapters/local-embedder/tokenize.ts), plus question
-// words: sharing "the" or "what" is no overlap of meaning.
-const FUNCTION_WORDS = new Set(
-  (
-    "a about above after again against all am an and any are as at be because been before being below between both " +
-    "but by can could did do does doing down during each few for from further had has have having he her here hers " +
-    "herself him himself his how i if in into is it its itself just let me more most my myself no nor not now of off " +
-    "on once only or other ought our ours ourselves out over own same shall she should so some such than that the " +
-    "their theirs them themselves then there these they this those through to too under until up upon us very was we " +
-    "were what when where which while who whom why will with would you your yours yourself yourselves " +
-    "s t d ll m re ve don doesn didn isn aren wasn weren hasn haven hadn won wouldn shouldn couldn mustn can cannot"
-  ).split(" "),
-);
-
-/** @param {string} text */
-const contentWords = (text) => (text.normalize("NFKC").toLowerCase().match(/[\p{L}\p{M}\p{N}]+/gu) ?? []).filter((w) => !FUNCTION_WORDS.has(w));
-
-/** @param {string} a @param {string} b */
-const clash = (a, b) => stem(a) === stem(b) || (a.length >= 5 && b.length >= 5 && a.slice(0, 5) === b.slice(0, 5));
-
-/**
- * The content words `question` shares with `fact`, the owner's name aside.
- * @param {string} owner @param {string} fact @param {string} question
- */
-export function sharedWords(owner, fact, question) {
-  const name = owner.toLowerCase();
-  const factWords = contentWords(fact).filter((w) => w !== name);
-  return contentWords(question).filter((w) => w !== name && factWords.some((f) => clash(w, f)));
-}
-
 /**
  * @typedef {{ name: string, pairs: [string, string][], distractors: string[] }} Owner
- * @typedef {{ owner: string, half: "tuning" | "held_out", question: string, rank: number | null, ms: number }} Scored
+ * @typedef {{ owner: string, half: "tuning" | "held_out", question: string, rank: number | null, ms: number, first: string }} Scored
  */
 
 /** @param {string[]} argv */
@@ -82,27 +56,29 @@ export async function main(argv) {
   );
   if (problems.length > 0) throw new Error(`${file}: questions that share words with their facts:\n  ${problems.join("\n  ")}`);
 
+  const concurrency = Number(opts.concurrency ?? 4);
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError("--concurrency must be a positive integer");
+  // Only names the run's cubes apart from other runs' on the same server; it plays no part in any ranking.
   const runTag = randomBytes(4).toString("hex");
   const result = await withServer(opts, async (server) => {
     const api = server.client;
+    const questions = data.owners.flatMap((owner) => owner.pairs.map((_, i) => ({ owner, i })));
     /** @type {Scored[]} */
-    const scored = [];
-    for (const owner of data.owners) {
-      const userId = `paraphrase-${runTag}-${owner.name}`;
+    const scored = await inPool(questions, concurrency, async ({ owner, i }) => {
+      const userId = `paraphrase-${runTag}-${owner.name}-${i}`;
       const contents = [...owner.pairs.map(([fact]) => fact), ...owner.distractors];
       const { body } = await api.writeMemories({ user_id: userId, memories: contents.map((content) => ({ content })) });
       if (!Array.isArray(body?.data) || body.data.length !== contents.length) {
         throw new Error(`POST /v1/memories wrote ${body?.data?.length} of ${contents.length} memories`);
       }
-      /** @type {string[]} */
-      const ids = body.data.map((/** @type {any} */ m) => String(m.id));
-      for (const [i, [, question]] of owner.pairs.entries()) {
-        const { hits, ms } = await searchIds(api, via, userId, question);
-        const at = hits.indexOf(ids[i]);
-        scored.push({ owner: owner.name, half: i % 2 === 0 ? "tuning" : "held_out", question, rank: at < 0 ? null : at + 1, ms });
-      }
-      log(`${owner.name}: ${contents.length} memories, ${owner.pairs.length} questions`);
-    }
+      const factId = String(body.data[i].id);
+      const question = owner.pairs[i][1];
+      const { hits, ms } = await searchIds(api, via, userId, question);
+      const at = hits.findIndex((hit) => hit.id === factId);
+      const first = hits[0] ? `${hits[0].content}${hits[0].channels ? ` [${hits[0].channels.join(", ")}]` : ""}` : "-";
+      return { owner: owner.name, half: i % 2 === 0 ? "tuning" : "held_out", question, rank: at < 0 ? null : at + 1, ms, first };
+    });
+    log(`${questions.length} questions, each in a cube of its own`);
     const hitsAt = (/** @type {Scored[]} */ qs) =>
       Object.fromEntries([["questions", qs.length], ...CUTS.map((n) => [`hit_at_${n}`, round(mean(qs.map((q) => (q.rank !== null && q.rank <= n ? 1 : 0))))])]);
     return {
@@ -113,7 +89,8 @@ export async function main(argv) {
       ...hitsAt(scored),
       tuning: hitsAt(scored.filter((q) => q.half === "tuning")),
       held_out: hitsAt(scored.filter((q) => q.half === "held_out")),
-      misses_at_3: scored.filter((q) => q.rank === null || q.rank > 3).map((q) => `${q.question} (${q.rank ?? "-"})`),
+      // Each miss with its fact's rank and what came first instead (with the channels that found it, via REST).
+      misses_at_3: scored.filter((q) => q.rank === null || q.rank > 3).map((q) => `${q.question} (${q.rank ?? "-"}; first: ${q.first})`),
       search_ms: summarize(scored.map((q) => q.ms), [50, 95]),
       ...runInfo(server),
     };
@@ -122,14 +99,36 @@ export async function main(argv) {
 }
 
 /**
- * The ids of the top 10 for `question` in the cube of `userId`.
+ * The top 10 for `question` in the cube of `userId`: ids, contents and (via REST) the channels that found each.
  * @param {import("./lib/api.mjs").ApiClient} api @param {string} via @param {string} userId @param {string} question
  */
 async function searchIds(api, via, userId, question) {
   if (via === "mem0") {
     const { body, ms } = await api.call("POST", "/mem0/v3/memories/search/", { query: question, filters: { user_id: userId }, top_k: TOP_K });
-    return { hits: (body?.results ?? []).map((/** @type {any} */ m) => String(m.id)), ms };
+    return { hits: (body?.results ?? []).map((/** @type {any} */ m) => ({ id: String(m.id), content: String(m.memory) })), ms };
   }
   const { body, ms } = await api.search({ user_id: userId, query: question, top_k: TOP_K });
-  return { hits: (body?.data ?? []).map((/** @type {any} */ m) => String(m.id)), ms };
+  /** @type {{ id: string, content: string, channels?: string[] }[]} */
+  const hits = (body?.data ?? []).map((/** @type {any} */ m) => ({ id: String(m.id), content: String(m.content), channels: m.channels }));
+  return { hits, ms };
+}
+
+/**
+ * `work` over `items` with at most `limit` running at once; the results in the items' order.
+ * @template T, R
+ * @param {T[]} items @param {number} limit @param {(item: T) => Promise<R>} work
+ * @returns {Promise<R[]>}
+ */
+async function inPool(items, limit, work) {
+  /** @type {R[]} */
+  const results = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const at = next++;
+      results[at] = await work(items[at]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
 }

@@ -57,7 +57,11 @@ export class CubeScheduler {
       RECENTLY_ACCESSED,
     );
     collect(`SELECT id FROM memories WHERE ${hot} ORDER BY created_at DESC, seq DESC LIMIT ?`, RECENTLY_WRITTEN);
-    const memories = [...this.store.findMany(ref, [...ids]).values()];
+    // In the order collected (pinned, last read, last written): ties of score keep it, so a batch written at once and
+    // never read ranks newest first rather than by its random ids (which made the `working` channel differ between
+    // two runs of the same searches on the same writes: bench paraphrase, issue 12).
+    const found = this.store.findMany(ref, [...ids]);
+    const memories = [...ids].flatMap((id) => found.get(id) ?? []);
     const pinned = memories
       .filter((m) => m.pinned)
       .sort((a, b) => b.priority - a.priority || workingScore(b, now) - workingScore(a, now))
@@ -65,7 +69,7 @@ export class CubeScheduler {
     const scored = memories
       .filter((m) => !m.pinned)
       .map((memory) => ({ memory, pinned: false, score: workingScore(memory, now) }))
-      .sort((a, b) => b.score - a.score || (a.memory.id < b.memory.id ? -1 : 1))
+      .sort((a, b) => b.score - a.score)
       .slice(0, WORKING_MEMORY_SIZE);
     const items = [...pinned, ...scored];
     this.cached = { accesses: this.store.accesses, generation, items };

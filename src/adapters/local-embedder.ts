@@ -5,22 +5,29 @@
  * vectors distilled from a trained sentence encoder (Universal Sentence Encoder lite, which learnt to match questions
  * with their answers), reduced to 128 principal components, then trained so that this file's weighted sums point where
  * the teacher puts 24,000 whole sentences (WordNet glosses and examples; scripts/build-local-embedder-fit.mjs).
- * Words outside the table get a vector hashed from their character trigrams, so a rare name still matches itself.
+ * Words outside the table get a vector hashed from their character trigrams, so a rare name still matches itself; an
+ * inflection of a table word borrows its base form's vector ("knits" → "knit"), and a word WordNet defines also gets
+ * the meaning of its definition: the sum of the table vectors of the words the gloss table links it to ("lactose" →
+ * sugar, milk…; scripts/build-local-embedder-gloss.mjs).
  *
  * It is for `npm start`, tests and offline use; it knows no word order and no language but English. Retrieval quality
  * in production comes from Workers AI (see workers-ai-embedder.ts) and from fusing with BM25.
  */
 import type { Embedder } from "./types";
+import { baseForms } from "./local-embedder/inflections";
 import { STOPWORDS, tokenize } from "./local-embedder/tokenize";
 
 /** Bump when tokenisation, weighting or hashing changes: the id must change whenever any vector would. */
-const ALGORITHM_VERSION = 1;
+const ALGORITHM_VERSION = 2;
 const DIMENSIONS = 128;
 // The table is ~9 MB of source; importing it lazily keeps it out of the startup path of isolates that never embed
 // locally (esbuild inlines the module but defers evaluating it until this import runs).
 const TABLE_MODULE = () => import("./local-embedder/word-table-int8");
+const GLOSS_MODULE = () => import("./local-embedder/word-table-gloss");
 /** The table module's TABLE_ID, repeated here so `id` is known before the table loads; a test checks they agree. */
 export const LOCAL_TABLE_ID = "glove-wordnet-use-fit-128d-int8-50k-aee7d4e5";
+/** The gloss module's GLOSS_ID, likewise. */
+export const LOCAL_GLOSS_ID = "wordnet-gloss-42717-c9c7bece";
 
 /**
  * Word weight from frequency rank: SIF weighting (Arora et al., ICLR 2017), a / (a + p(w)) with a = 1e-3, where
@@ -38,20 +45,43 @@ interface WordTable {
   /** Per word: rank weight × quantisation scale, so one multiply turns int8 into a weighted float. */
   readonly factors: Float64Array;
   readonly vectors: Int8Array;
+  /** Words outside the table that WordNet defines → the table words of their definitions (scripts/build-local-embedder-gloss.mjs). */
+  readonly glosses: Glosses;
+}
+
+interface Glosses {
+  readonly index: ReadonlyMap<string, number>;
+  /** Word i's links are links[starts[i]] … links[starts[i + 1] - 1]. */
+  readonly starts: Uint32Array;
+  readonly links: Uint16Array;
+}
+
+/** The table words linked to `word` by the gloss table, or undefined when it has none. */
+function glossOf(glosses: Glosses, word: string): Uint16Array | undefined {
+  const i = glosses.index.get(word);
+  return i === undefined ? undefined : glosses.links.subarray(glosses.starts[i], glosses.starts[i + 1]);
 }
 
 let table: Promise<WordTable> | undefined;
 
-/** Decodes the table once per isolate (~6.6 MB; tens of milliseconds). */
+/** Decodes the tables once per isolate (~6.6 MB and ~0.6 MB; tens of milliseconds). */
 function loadTable(): Promise<WordTable> {
-  table ??= TABLE_MODULE().then(({ TABLE_BASE64, WORDS }) => decodeTable(TABLE_BASE64, WORDS));
+  table ??= Promise.all([TABLE_MODULE(), GLOSS_MODULE()]).then(([{ TABLE_BASE64, WORDS }, { GLOSS_BASE64, GLOSS_WORDS }]) => ({
+    ...decodeTable(TABLE_BASE64, WORDS),
+    glosses: decodeGlosses(GLOSS_BASE64, GLOSS_WORDS),
+  }));
   return table;
 }
 
-function decodeTable(base64: string, words: string): WordTable {
+function bytesOf(base64: string): Uint8Array {
   const binary = atob(base64);
   const bytes = new Uint8Array(binary.length);
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+function decodeTable(base64: string, words: string): Omit<WordTable, "glosses"> {
+  const bytes = bytesOf(base64);
   const view = new DataView(bytes.buffer);
   const magic = String.fromCharCode(...bytes.subarray(0, 4));
   const count = view.getUint32(4, true);
@@ -72,9 +102,24 @@ function decodeTable(base64: string, words: string): WordTable {
   return { index, factors, vectors: new Int8Array(bytes.buffer, vectorsAt, count * dimensions) };
 }
 
+/** One map entry per word and one view of all links: no per-word arrays to allocate at load. */
+function decodeGlosses(base64: string, words: string): Glosses {
+  const bytes = bytesOf(base64);
+  const view = new DataView(bytes.buffer);
+  const count = view.getUint32(4, true);
+  const wordList = words.split(" ");
+  if (String.fromCharCode(...bytes.subarray(0, 4)) !== "GLS1" || wordList.length !== count) throw new Error("local embedder gloss table is corrupt");
+  const starts = new Uint32Array(count + 1);
+  for (let i = 0; i < count; i++) starts[i + 1] = (starts[i] ?? 0) + (bytes[12 + i] ?? 0);
+  const linksAt = 12 + count;
+  // Little-endian u16 at an odd offset: copy once so the view is aligned.
+  const links = new Uint16Array(bytes.slice(linksAt, linksAt + (starts[count] ?? 0) * 2).buffer);
+  return { index: new Map(wordList.map((word, i) => [word, i])), starts, links };
+}
+
 /** See the file comment. */
 export class LocalEmbedder implements Embedder {
-  readonly id = `local:${LOCAL_TABLE_ID}@${ALGORITHM_VERSION}`;
+  readonly id = `local:${LOCAL_TABLE_ID}+${LOCAL_GLOSS_ID}@${ALGORITHM_VERSION}`;
   readonly dimensions = DIMENSIONS;
   /**
    * Measured with `npm run bench -- recall` (LoCoMo dev, conversations 0–2 to choose, 3–4 held out) and `npm run bench
@@ -111,13 +156,36 @@ function embedText(words: WordTable, text: string): Float32Array {
 
 function addWord(words: WordTable, token: string, sum: Float64Array): void {
   const i = words.index.get(token);
-  if (i === undefined) {
-    addHashed(token, rankWeight(OUT_OF_VOCABULARY_RANK), sum);
+  if (i !== undefined) {
+    addTableWord(words, i, 1, sum);
     return;
   }
-  const factor = words.factors[i] ?? 0;
+  const bases = baseForms(token);
+  const base = bases.find((b) => words.index.has(b));
+  if (base !== undefined) {
+    addTableWord(words, words.index.get(base)!, 1, sum);
+    return;
+  }
+  const weight = rankWeight(OUT_OF_VOCABULARY_RANK);
+  addHashed(token, weight, sum);
+  // Its spelling alone matches only itself; its definition says what it means, at the same weight.
+  const gloss = [token, ...bases].map((w) => glossOf(words.glosses, w)).find((g) => g !== undefined);
+  if (gloss) addGloss(words, gloss, weight, sum);
+}
+
+function addTableWord(words: WordTable, i: number, scale: number, sum: Float64Array): void {
+  const factor = (words.factors[i] ?? 0) * scale;
   const offset = i * DIMENSIONS;
   for (let d = 0; d < DIMENSIONS; d++) sum[d] = (sum[d] ?? 0) + factor * (words.vectors[offset + d] ?? 0);
+}
+
+/** The weighted sum of a definition's words, as a vector of length `weight` (table words are ~unit length). */
+function addGloss(words: WordTable, links: Uint16Array, weight: number, sum: Float64Array): void {
+  const gloss = new Float64Array(DIMENSIONS);
+  for (const i of links) addTableWord(words, i, 1, gloss);
+  const norm = Math.sqrt(gloss.reduce((acc, x) => acc + x * x, 0));
+  if (norm === 0) return;
+  for (let d = 0; d < DIMENSIONS; d++) sum[d] = (sum[d] ?? 0) + (weight * (gloss[d] ?? 0)) / norm;
 }
 
 /**

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { LOCAL_TABLE_ID, LocalEmbedder } from "../../src/adapters/local-embedder";
+import { LOCAL_GLOSS_ID, LOCAL_TABLE_ID, LocalEmbedder } from "../../src/adapters/local-embedder";
+import { baseForms } from "../../src/adapters/local-embedder/inflections";
+import { GLOSS_BASE64, GLOSS_BASE_TABLE_ID, GLOSS_ID, GLOSS_SHA256 } from "../../src/adapters/local-embedder/word-table-gloss";
 import { TABLE_BASE64, TABLE_ID, TABLE_SHA256 } from "../../src/adapters/local-embedder/word-table-int8";
 import { WorkersAiEmbedder, batches } from "../../src/adapters/workers-ai-embedder";
 import { embedderContract } from "./contracts";
@@ -18,12 +20,32 @@ embedderContract(
 const cosine = (a: Float32Array, b: Float32Array) => a.reduce((acc, x, i) => acc + x * (b[i] ?? 0), 0);
 
 describe("local embedder", () => {
-  it("names the table it ships, and the table is intact", async () => {
-    expect(new LocalEmbedder().id).toBe(`local:${TABLE_ID}@1`);
+  const sha256 = async (base64: string) => {
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", Uint8Array.from(atob(base64), (c) => c.charCodeAt(0))));
+    return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
+  };
+
+  it("names the tables it ships, and the tables are intact", async () => {
+    expect(new LocalEmbedder().id).toBe(`local:${TABLE_ID}+${GLOSS_ID}@2`);
     expect(LOCAL_TABLE_ID).toBe(TABLE_ID);
-    const bytes = Uint8Array.from(atob(TABLE_BASE64), (c) => c.charCodeAt(0));
-    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-    expect([...digest].map((b) => b.toString(16).padStart(2, "0")).join("")).toBe(TABLE_SHA256);
+    expect(LOCAL_GLOSS_ID).toBe(GLOSS_ID);
+    expect(await sha256(TABLE_BASE64)).toBe(TABLE_SHA256);
+    expect(await sha256(GLOSS_BASE64)).toBe(GLOSS_SHA256);
+    // The gloss table's links are positions in one word table: rebuilding that table means rebuilding this one.
+    expect(GLOSS_BASE_TABLE_ID).toBe(TABLE_ID);
+  });
+
+  it("gives an inflection of a table word its base form's vector", async () => {
+    const [inflected, base] = await new LocalEmbedder().embed(["knits", "knit"], "document");
+    expect(Array.from(inflected!)).toEqual(Array.from(base!));
+    expect(baseForms("snores")).toContain("snore");
+    expect(baseForms("running")).toContain("run");
+  });
+
+  it("gives a word outside the table that WordNet defines the meaning of its definition", async () => {
+    // "sauerkraut" is past the word table's 50,000 words; WordNet: "shredded cabbage fermented in brine".
+    const [word, meaning, other] = await new LocalEmbedder().embed(["sauerkraut", "pickled cabbage", "a bicycle"], "document");
+    expect(cosine(word!, meaning!)).toBeGreaterThan(cosine(word!, other!) + 0.3);
   });
 
   it("lets an out-of-vocabulary name match itself", async () => {

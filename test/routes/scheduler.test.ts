@@ -31,6 +31,14 @@ describe("working memory and pins", () => {
     expect(after.body.data.length).toBe(20);
   });
 
+  it("of a batch written at once and never read, the newest are working memory, newest first", async () => {
+    // Equal scores: the order must come from the writes, not from the memories' random ids, or two runs of the same
+    // searches over the same writes rank differently (the working channel; bench paraphrase, issue 12).
+    const { key, cubeId, written } = await owner(Array.from({ length: 30 }, (_, i) => ({ content: `entry ${i}` })));
+    const wm = await call("GET", `/v1/cubes/${cubeId}/working-memory`, { key });
+    expect(wm.body.data.map((item: any) => item.memory.id)).toEqual(written.slice(10).reverse().map((m: any) => m.id));
+  });
+
   it("frequently read memories enter working memory", async () => {
     const { key, cubeId, written } = await owner(Array.from({ length: 60 }, (_, i) => ({ content: `fact ${i}`, priority: 20 })));
     const oldest = written[0];
