@@ -121,11 +121,12 @@ describe("publishing", { timeout: 60_000 }, () => {
     const pub = await publisher();
     const listing = await publish(pub.key, pub.cubeId);
     expect(listing).toMatchObject({ latest_version: 1, visibility: "tenant", mine: true, licence: "CC-BY-4.0", source_cube_id: pub.cubeId });
-    expect(listing.versions).toEqual([expect.objectContaining({ version: 1, status: "preparing", memories: expect.any(Number) })]);
+    // Counted once the file is whole and loaded: a preparing version has no size yet.
+    expect(listing.versions).toEqual([expect.objectContaining({ version: 1, status: "preparing", memories: null, bytes: null })]);
 
     // Not readable before the snapshot has loaded: a clear 409, not an empty answer.
     expectError(await search(pub.key, listing.id, "bread"), 409, "conflict");
-    await untilReady(pub.key, listing.id, 1);
+    const ready = await untilReady(pub.key, listing.id, 1);
 
     const found = await search(pub.key, listing.id, "bread dough pizza passport address blue jar");
     expect(found.status, JSON.stringify(found.body)).toBe(200);
@@ -150,7 +151,8 @@ describe("publishing", { timeout: 60_000 }, () => {
     expect(file).not.toContain(pub.keyId);
     const lines = file.trim().split("\n").map((line) => JSON.parse(line));
     expect(lines.filter((line) => line.type === "episode")).toEqual([]);
-    expect(lines.at(-1).counts.memories).toBe(listing.versions[0].memories);
+    expect(lines.at(-1).counts.memories).toBe(ready.versions[0].memories);
+    expect(new TextEncoder().encode(file).length).toBe(ready.versions[0].bytes);
   });
 
   it("a new version becomes what subscribers read once ready; the live cube is never read", async () => {
@@ -210,7 +212,7 @@ describe("publishing", { timeout: 60_000 }, () => {
     expect((await call("GET", `/v1/memories?cube_id=${bike.cube_id}&state=archived`, { key: tenant.key })).body.data).toHaveLength(1);
 
     const listing = await publish(tenant.key, bike.cube_id);
-    expect(listing.versions[0].memories).toBe(1);
+    expect((await untilReady(tenant.key, listing.id, 1)).versions[0].memories).toBe(1);
     const file = await (await env.ARCHIVE.get((await versionRow(listing.id, 1)).snapshot_key))!.text();
     const line = file.trim().split("\n").map((l) => JSON.parse(l)).find((l) => l.type === "memory");
     expect(line.memory).toMatchObject({ state: "archived", content: long });
