@@ -44,7 +44,7 @@ import { VectorStore } from "./cube/vector-store";
 import { CubeImport, type ImportParams, type ImportProgress } from "./cube/import";
 import { CubePortability, cubePrefixes, uploadKey } from "./cube/portability";
 import { CubeExportJob, type ExportFile, type ExportParams, MAX_RUNNING_EXPORTS } from "./cube/export-job";
-import { CubeSnapshots, type SnapshotTarget, handSnapshotToCube } from "./cube/snapshot";
+import { CubeSnapshots, type SnapshotTarget, destroySnapshotCubes, handSnapshotToCube } from "./cube/snapshot";
 import { CubeProvenance } from "./cube/provenance";
 import { EmbeddingRetry } from "./cube/embedding-retry";
 import { CubeEmbeddings } from "./cube/embeddings";
@@ -663,6 +663,15 @@ export class CubeDurableObject extends DurableObject<Env> {
     if (record) await this.steps.run(record);
     await afterCommit("job alarm", () => this.rearm());
     return ok(this.jobs.get(job.id)!);
+  }
+
+  /**
+   * MemStore erasure (services/memstore-erasure.ts): destroys the snapshot cubes `others`, one call each within this
+   * invocation's own subrequest budget, then this one.
+   */
+  async destroySnapshots(ref: CubeRef, others: CubeRef[]): Promise<void> {
+    await destroySnapshotCubes(this.env.CUBE, others);
+    await this.destroy(ref);
   }
 
   /** Stops a snapshot still being written (its listing is gone): the job fails with `reason`, its upload aborted. */

@@ -138,3 +138,13 @@ export async function handSnapshotToCube(cubes: DurableObjectNamespace<CubeDurab
   const outcome = await cubes.getByName(cubeObjectName(snapshotRef.tenantId, snapshotRef.cubeId)).importFile(snapshotRef, { key: target.key, jobId }, { actor: "memstore", requestId: "" });
   if (!outcome.ok) throw new PermanentError(`the snapshot cube refused the snapshot file: ${outcome.message}`);
 }
+
+/** Destroys snapshot cubes, one call each (MemStore erasure's coordinator); a failure is logged and the rest go on. */
+export async function destroySnapshotCubes(cubes: DurableObjectNamespace<CubeDurableObject>, refs: readonly CubeRef[]): Promise<void> {
+  for (const ref of refs) {
+    await cubes
+      .getByName(cubeObjectName(ref.tenantId, ref.cubeId))
+      .destroy(ref)
+      .catch((error: unknown) => console.error(`memstore erasure: snapshot cube ${ref.cubeId} not destroyed`, error));
+  }
+}

@@ -72,7 +72,7 @@ export type ListingRow = typeof memstoreListings.$inferSelect;
 export type VersionRow = typeof memstoreVersions.$inferSelect;
 
 /** The RPCs MemStore makes to source, snapshot and target cubes. */
-export type SnapshotCubeApi = Pick<CubeDurableObject, "startSnapshot" | "cancelSnapshot" | "importFile" | "search" | "list" | "job" | "destroy">;
+export type SnapshotCubeApi = Pick<CubeDurableObject, "startSnapshot" | "cancelSnapshot" | "importFile" | "search" | "list" | "job" | "destroy" | "destroySnapshots">;
 
 export function snapshotStub(deps: Deps, ref: CubeRef): SnapshotCubeApi {
   return deps.cubes.getByName(cubeObjectName(ref.tenantId, ref.cubeId)) as unknown as SnapshotCubeApi;

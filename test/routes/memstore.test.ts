@@ -11,6 +11,7 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { CubeDurableObject } from "../../durable-objects/cube";
+import { IMPORT_BATCH } from "../../durable-objects/cube/import";
 import { cubeObjectName } from "../../src/core/ids";
 import { type ApiResponse, call, errorOf, newTenant, remember, uniqueUser } from "../helpers";
 
@@ -416,6 +417,91 @@ describe("erasure", { timeout: 60_000 }, () => {
     expect(count?.n).toBe(0);
     const kept = (await call("GET", `/v1/memories?cube_id=${target}`, { key: reader.key })).body.data.map((m: { content: string }) => m.content);
     expect(kept).toEqual(["Scones want cold butter"]);
+  });
+});
+
+describe("erasure after the commit", { timeout: 120_000 }, () => {
+  it("deleting the source cube commits even when a snapshot cube cannot be destroyed; the others are destroyed after the answer", async () => {
+    const tenant = await newTenant(["read", "write", "admin"]);
+    const cubeId = await newCube(tenant.key);
+    expect((await call("POST", "/v1/memories", { key: tenant.key, body: { cube_id: cubeId, memories: [{ content: "Crumpets need a hot griddle" }] } })).status).toBe(201);
+    const listing = await publish(tenant.key, cubeId, { visibility: "public" });
+    await untilReady(tenant.key, listing.id, 1);
+    expect((await call("POST", `/v1/memstore/listings/${listing.id}/versions`, { key: tenant.key })).status).toBe(201);
+    await untilReady(tenant.key, listing.id, 2);
+    const [broken, healthy] = [await versionRow(listing.id, 1), await versionRow(listing.id, 2)];
+    // Version 1's snapshot cube fails to be destroyed: in the request, that failed the whole deletion.
+    await runInDurableObject(env.CUBE.getByName(cubeObjectName(broken.tenant_id, broken.snapshot_cube_id)), (instance: CubeDurableObject) => {
+      (instance as unknown as { portability: { memoryAndVectorIds: () => string[] } }).portability.memoryAndVectorIds = () => {
+        throw new Error("snapshot cube unavailable");
+      };
+    });
+
+    const deleted = await call("DELETE", `/v1/cubes/${cubeId}`, { key: tenant.key });
+    expect(deleted.status, JSON.stringify(deleted.body)).toBe(200);
+    // Gone for every reader from the commit on.
+    expectError(await call("GET", `/v1/memstore/listings/${listing.id}`, { key: tenant.key }), 404, "not_found");
+    const rows = await env.DB.prepare("SELECT count(*) AS n FROM memstore_versions WHERE listing_id = ?").bind(listing.id).first<{ n: number }>();
+    expect(rows?.n).toBe(0);
+    // The other snapshot cube is destroyed after the answer.
+    for (let i = 0; i < 100 && (await env.ARCHIVE.head(healthy.snapshot_key)) !== null; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await env.ARCHIVE.head(healthy.snapshot_key)).toBeNull();
+  });
+});
+
+describe("a fork under way when the listing goes", { timeout: 120_000 }, () => {
+  it("fails with the reason once the snapshot file is gone; what it imported stays", async () => {
+    const tenant = await newTenant(["read", "write", "admin"]);
+    const user = uniqueUser();
+    const [seed] = await remember(tenant.key, user, [{ content: "Seed note about the cellar" }]);
+    const cubeId = seed.cube_id as string;
+    const stub = env.CUBE.getByName(cubeObjectName(tenant.tenantId, cubeId)) as DurableObjectStub<CubeDurableObject>;
+    const ref = { tenantId: tenant.tenantId, cubeId, owner: `user:${user}` };
+    // More memories than one import step loads (IMPORT_BATCH), so the fork is still running after its first step.
+    const count = IMPORT_BATCH + 50;
+    await runInDurableObject(stub, async (instance: CubeDurableObject) => {
+      const items = Array.from({ length: count }, (_, n) => ({
+        content: `Cellar note ${n}: bottle ${n} rests on shelf ${n % 9}`,
+        type: "note",
+        tags: [],
+        metadata: {},
+        sessionId: null,
+        validAt: null,
+        invalidAt: null,
+        expiresAt: null,
+        ttlSeconds: null,
+        priority: 50,
+        importance: 0.5,
+        sensitivity: [],
+        frozen: false,
+        source: { kind: "api" as const, episodeId: null, messageIds: [] },
+      }));
+      const outcome = await instance.remember(ref, items, { actor: "key_bulk", requestId: "req_bulk" });
+      if (!outcome.ok) throw new Error(outcome.message);
+    });
+    const listing = await publish(tenant.key, cubeId, { visibility: "public" });
+    await untilReady(tenant.key, listing.id, 1);
+    const { snapshot_key: file } = await versionRow(listing.id, 1);
+
+    const reader = await newTenant(["read", "write"]);
+    const target = await newCube(reader.key);
+    const forked = await call("POST", `/v1/memstore/listings/${listing.id}/fork`, { key: reader.key, body: { cube_id: target } });
+    expect(forked.status).toBe(202);
+    const targetStub = env.CUBE.getByName(cubeObjectName(reader.tenantId, target));
+    await runDurableObjectAlarm(targetStub);
+    const partway = (await call("GET", `/v1/jobs/${forked.body.job_id}`, { key: reader.key })).body;
+    expect(partway).toMatchObject({ status: "running", progress: { done: IMPORT_BATCH } });
+
+    expect((await call("DELETE", `/v1/memstore/listings/${listing.id}`, { key: tenant.key })).status).toBe(200);
+    // The snapshot cubes are destroyed after the answer.
+    for (let i = 0; i < 100 && (await env.ARCHIVE.head(file)) !== null; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await env.ARCHIVE.head(file)).toBeNull();
+
+    const job = await finishJob(reader.key, reader.tenantId, target, forked.body.job_id);
+    expect(job).toMatchObject({ status: "failed", progress: { done: IMPORT_BATCH } });
+    expect(job.error).toMatch(/^the import file is gone .*MemStore listing it came from was unpublished/);
+    const stats = (await call("GET", `/v1/cubes/${target}/stats`, { key: reader.key })).body;
+    expect(Object.values(stats.states as Record<string, number>).reduce((a, b) => a + b, 0)).toBe(IMPORT_BATCH);
   });
 });
 
