@@ -182,4 +182,27 @@ describe("a snapshot bigger than one step", () => {
     const fork = await call("POST", `/v1/memstore/listings/${stepped.id}/fork`, { key, body: { cube_id: forkTarget } });
     expect(fork.status).toBe(202);
   }, 300_000);
+
+  it("unpublished while being written: the job stops with the reason, its upload is aborted, and no file is ever handed on", async () => {
+    const cube = await archivedCube();
+    const { key } = cube;
+    await cube.configure(3, 5);
+    const listing = await publish(key, cube.cubeId);
+    const row = await versionRow(listing.id);
+    const writing = () => runInDurableObject(cube.stub, (instance) => instance.job(row.job_id));
+    await runDurableObjectAlarm(cube.stub);
+    expect(await writing()).toMatchObject({ type: "snapshot", status: "running" });
+
+    expect((await call("DELETE", `/v1/memstore/listings/${listing.id}`, { key })).status).toBe(200);
+    // The job is stopped after the answer, before its snapshot cube is destroyed.
+    for (let i = 0; i < 100 && (await writing())?.status === "running"; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await writing()).toMatchObject({ status: "failed", error: "the listing was unpublished while its snapshot was being written" });
+    const left = await runInDurableObject(cube.stub, (_i, state) => Number(state.storage.sql.exec("SELECT count(*) AS n FROM export_state").one().n));
+    expect(left).toBe(0);
+    // Its alarm finds nothing more to write; no file appears, and the snapshot cube never gets an import job.
+    for (let i = 0; i < 5; i++) await runDurableObjectAlarm(cube.stub);
+    expect(await env.ARCHIVE.head(row.snapshot_key)).toBeNull();
+    const snapshotCube = env.CUBE.getByName(cubeObjectName(row.tenant_id, row.snapshot_cube_id));
+    expect(await runInDurableObject(snapshotCube, (instance) => instance.job(row.job_id))).toBeNull();
+  }, 300_000);
 });

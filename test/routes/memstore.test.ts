@@ -449,6 +449,34 @@ describe("erasure after the commit", { timeout: 120_000 }, () => {
   });
 });
 
+describe("webhooks of a fork", { timeout: 120_000 }, () => {
+  it("the forking tenant's import reaches the forking tenant's webhooks only, never the publisher's", async () => {
+    const pub = await publisher();
+    const hooks = { url: "https://receiver.example/hooks", events: ["memory.created", "job.completed"] };
+    expect((await call("POST", "/v1/webhooks", { key: pub.key, body: hooks })).status).toBe(201);
+    const listing = await publish(pub.key, pub.cubeId, { visibility: "public" });
+    await untilReady(pub.key, listing.id, 1);
+    const reader = await newTenant(["read", "write", "admin"]);
+    expect((await call("POST", "/v1/webhooks", { key: reader.key, body: hooks })).status).toBe(201);
+    const target = await newCube(reader.key);
+    const forked = await call("POST", `/v1/memstore/listings/${listing.id}/fork`, { key: reader.key, body: { cube_id: target } });
+    expect((await finishJob(reader.key, reader.tenantId, target, forked.body.job_id)).status).toBe("done");
+    // The outbox drains on the alarm; the queue fans out to the tenant's webhooks.
+    await runDurableObjectAlarm(env.CUBE.getByName(cubeObjectName(reader.tenantId, target)));
+    const naming = (cubeId: string) =>
+      env.DB.prepare("SELECT tenant_id, event_type FROM webhook_deliveries WHERE json_extract(payload, '$.cube_id') = ?").bind(cubeId).all<{ tenant_id: string; event_type: string }>();
+    let rows = (await naming(target)).results;
+    for (let i = 0; i < 100 && !rows.some((row) => row.event_type === "job.completed"); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      rows = (await naming(target)).results;
+    }
+    expect(rows.map((row) => row.event_type)).toContain("job.completed");
+    expect(new Set(rows.map((row) => row.tenant_id))).toEqual(new Set([reader.tenantId]));
+    const publishers = await env.DB.prepare("SELECT payload FROM webhook_deliveries WHERE tenant_id = ?").bind(pub.tenantId).all<{ payload: string }>();
+    expect(publishers.results.filter((row) => row.payload.includes(target) || row.payload.includes(forked.body.job_id))).toEqual([]);
+  });
+});
+
 describe("a fork under way when the listing goes", { timeout: 120_000 }, () => {
   it("fails with the reason once the snapshot file is gone; what it imported stays", async () => {
     const tenant = await newTenant(["read", "write", "admin"]);
