@@ -44,7 +44,7 @@ import { VectorStore } from "./cube/vector-store";
 import { CubeImport, type ImportParams, type ImportProgress } from "./cube/import";
 import { CubePortability, cubePrefixes, uploadKey } from "./cube/portability";
 import { CubeExportJob, type ExportFile, type ExportParams, MAX_RUNNING_EXPORTS } from "./cube/export-job";
-import { type SnapshotSummary, type SnapshotTarget, writeSnapshot } from "./cube/snapshot";
+import { CubeSnapshots, type SnapshotTarget, destroySnapshotCubes, handSnapshotToCube } from "./cube/snapshot";
 import { CubeProvenance } from "./cube/provenance";
 import { EmbeddingRetry } from "./cube/embedding-retry";
 import { CubeEmbeddings } from "./cube/embeddings";
@@ -133,7 +133,7 @@ export class CubeDurableObject extends DurableObject<Env> {
     this.embeddings = new CubeEmbeddings(ctx.storage, this.vectors, () => this.retrieval, () => this.clock());
     this.embeddingRetry = new EmbeddingRetry(ctx.storage.sql, this.jobs);
     this.distiller = new CubeDistill(ctx.storage.sql, this.jobs, env.ARCHIVE, (write) => ctx.storage.transactionSync(write), () => this.clock());
-    this.exporter = new CubeExportJob(ctx.storage.sql, this.jobs, this.portability, env.ARCHIVE, (write) => ctx.storage.transactionSync(write), () => this.clock());
+    this.exporter = new CubeExportJob(ctx.storage.sql, this.jobs, this.portability, new CubeSnapshots(this.store, this.vectors), (ref, target, jobId) => handSnapshotToCube(env.CUBE, ref, target, jobId), env.ARCHIVE, (write) => ctx.storage.transactionSync(write), () => this.clock());
     this.adapterRegistry = new CubeAdapters(ctx.storage.sql, env.ARCHIVE, (write) => ctx.storage.transactionSync(write));
     this.teardown = new CubeTeardown(ctx.storage.sql, env.ARCHIVE);
     this.steps = new CubeJobSteps(
@@ -645,10 +645,38 @@ export class CubeDurableObject extends DurableObject<Env> {
     return ok(this.jobs.get(job.id)!);
   }
 
-  /** Writes what this cube publishes to MemStore as a snapshot file in R2 (cube/snapshot.ts); the cube is not changed. */
-  async writeSnapshot(ref: CubeRef, target: Omit<SnapshotTarget, "embedderId" | "now">): Promise<SnapshotSummary> {
+  /**
+   * Starts writing what this cube publishes to MemStore as a snapshot file in R2 (cube/snapshot.ts): a `snapshot` job
+   * on the export job's machinery, its first step run now; once written, the file is handed to the snapshot cube to
+   * load. Shares the cap of running exports (409). The cube is not changed.
+   */
+  async startSnapshot(ref: CubeRef, target: SnapshotTarget): Promise<Outcome<JobWire>> {
     this.sweep(ref);
-    return writeSnapshot(this.store, this.vectors, this.env.ARCHIVE, ref, { ...target, embedderId: this.retrieval.embedder.id, now: this.clock() });
+    if (this.exporter.running() >= MAX_RUNNING_EXPORTS) {
+      return fail("conflict", `${MAX_RUNNING_EXPORTS} exports or snapshots of this cube are still being written; publish once one is done`);
+    }
+    const job = this.ctx.storage.transactionSync(() => {
+      this.rememberIdentity(ref);
+      return this.exporter.startSnapshot(ref, target, this.retrieval.embedder.id, this.clock());
+    });
+    const record = this.jobs.due(Number.MAX_SAFE_INTEGER).find((due) => due.id === job.id);
+    if (record) await this.steps.run(record);
+    await afterCommit("job alarm", () => this.rearm());
+    return ok(this.jobs.get(job.id)!);
+  }
+
+  /**
+   * MemStore erasure (services/memstore-erasure.ts): destroys the snapshot cubes `others`, one call each within this
+   * invocation's own subrequest budget, then this one.
+   */
+  async destroySnapshots(ref: CubeRef, others: CubeRef[]): Promise<void> {
+    await destroySnapshotCubes(this.env.CUBE, others);
+    await this.destroy(ref);
+  }
+
+  /** Stops a snapshot still being written (its listing is gone): the job fails with `reason`, its upload aborted. */
+  async cancelSnapshot(jobId: string, reason: string): Promise<boolean> {
+    return this.exporter.cancel(jobId, reason);
   }
 
   /** One of this cube's exports, to stream to the caller; its job while that runs or after it failed; null when there is none. */
@@ -669,7 +697,7 @@ export class CubeDurableObject extends DurableObject<Env> {
    */
   async importFile(
     ref: CubeRef,
-    source: { key: string } | { upload: { id: string; text: string } },
+    source: { key: string; jobId?: string } | { upload: { id: string; text: string } },
     meta: WriteMeta,
   ): Promise<Outcome<{ job: JobWire; replayed: boolean }>> {
     const key = "key" in source ? source.key : uploadKey(ref, source.upload.id);
@@ -685,7 +713,8 @@ export class CubeDurableObject extends DurableObject<Env> {
     const job = this.ctx.storage.transactionSync(() => {
       this.rememberIdentity(ref);
       const params: ImportParams = { key, export_id: header.export_id, source_cube: header.cube_id, actor: meta.actor, request_id: meta.requestId };
-      const created = this.jobs.create(ref, "import", header.counts.memories, { ...params }, this.clock());
+      // A MemStore snapshot's import is named after its snapshot (source.jobId), so its listing finds it by that id.
+      const created = this.jobs.create(ref, "import", header.counts.memories, { ...params }, this.clock(), "jobId" in source ? source.jobId : undefined);
       this.upkeep.noteWrite(this.clock());
       const progress: ImportProgress = { export_id: header.export_id, lines: 0, imported: 0, skipped: 0, episodes: 0, vectors_reused: 0, re_embedded: 0 };
       this.jobs.addResult(created.id, { import: progress });

@@ -104,7 +104,9 @@ export class CubeConsolidation {
 
   /**
    * The survivor is the most used memory of the group (then the most important, then the oldest): it is the one
-   * callers already cite. It absorbs the others' provenance, tags, accesses and importance.
+   * callers already cite. It absorbs the others' provenance, tags, accesses and importance — and their sensitivity
+   * labels: the survivor says what they said, so it is as sensitive as the most sensitive of them (a near duplicate
+   * of a `pii` memory is `pii` too, and never published: cube/snapshot.ts).
    */
   private merge(ref: CubeRef, group: MemoryWire[], now: number): string[] {
     const [survivor, ...others] = [...group].sort(
@@ -114,6 +116,7 @@ export class CubeConsolidation {
     const mergedFrom = new Set(survivor.source.merged_from ?? []);
     const messageIds = new Set(survivor.source.message_ids);
     const tags = new Set(survivor.tags);
+    const sensitivity = new Set(survivor.sensitivity);
     for (const other of others) {
       const to = transition(other.state, "merge")!;
       this.store.exec(
@@ -133,14 +136,16 @@ export class CubeConsolidation {
       for (const id of other.source.merged_from ?? []) mergedFrom.add(id);
       for (const id of other.source.message_ids) messageIds.add(id);
       for (const tag of other.tags) tags.add(tag);
+      for (const label of other.sensitivity) sensitivity.add(label);
     }
     this.vectors.delete(others.map((o) => o.id));
     const source = { ...survivor.source, message_ids: [...messageIds], merged_from: [...mergedFrom] };
     this.store.exec(
-      `UPDATE memories SET source = ?, tags = ?, importance = ?, priority = ?, access_count = ?, state = ?, updated_at = ?,
+      `UPDATE memories SET source = ?, tags = ?, sensitivity = ?, importance = ?, priority = ?, access_count = ?, state = ?, updated_at = ?,
          version = version + 1 WHERE id = ?`,
       JSON.stringify(source),
       JSON.stringify([...tags]),
+      JSON.stringify([...sensitivity]),
       Math.max(survivor.importance, ...others.map((o) => o.importance)),
       Math.max(survivor.priority, ...others.map((o) => o.priority)),
       survivor.access_count + others.reduce((sum, o) => sum + o.access_count, 0),

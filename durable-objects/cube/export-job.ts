@@ -11,6 +11,11 @@
  * numbers it had reached (R2 keeps the last upload of a part number) and commits their new etags — so the file has
  * every line once, and is byte for byte what writing it in one go would have given. The upload id is committed as
  * soon as it exists, so a failed job can always abort it; R2 aborts a forgotten one after 7 days anyway.
+ *
+ * A MemStore snapshot (cube/snapshot.ts) is the same job with other lines: a `snapshot` job writes only the
+ * publishable memories (no episodes) to the snapshot cube's exports/ prefix and, once the file is whole, hands it to
+ * the snapshot cube to load (an import job of the same id there): the job is done only when that cube took it, so a
+ * version's file is never read half-written.
  */
 import type { JobResult, JobWire } from "../../src/schemas/jobs";
 import type { ExportEndLineWire, ExportLineWire } from "../../src/schemas/portability";
@@ -18,8 +23,9 @@ import type { StoredEpisode } from "./ingest";
 import { PermanentError } from "./job-steps";
 import type { CubeJobs, JobRecord } from "./jobs";
 import type { ArchivedPayload } from "./lifecycle";
-import { type CubePortability, type ExportOptions, PART_BYTES, episodeLine, exportKey } from "./portability";
+import { type CubePortability, type ExportOptions, type MemoryToExport, PART_BYTES, episodeLine, exportKey } from "./portability";
 import type { CubeRef } from "./protocol";
+import type { CubeSnapshots, SnapshotTarget } from "./snapshot";
 
 /** R2 calls one step makes at most: under Workers Free's 50 subrequests per invocation, with room for the alarm's other work. */
 export const EXPORT_CALLS_PER_STEP = 40;
@@ -27,7 +33,7 @@ export const EXPORT_CALLS_PER_STEP = 40;
 export const EXPORT_MEMORIES_PER_STEP = 1000;
 /** Rows one SQL read takes (memories with their versions and events, or episodes). */
 const EXPORT_READ_BATCH = 200;
-/** R2 takes at most 10,000 parts per multipart upload: an export stops at 50 GB. */
+/** R2 takes at most 10,000 parts per multipart upload: an export stops at 50 GB (the job's default `maxParts`). */
 export const MAX_EXPORT_PARTS = 10_000;
 /** The buffer is stored in chunks under Durable Object SQLite's 2 MB per row. */
 const BUFFER_CHUNK_BYTES = 1 << 20;
@@ -50,7 +56,12 @@ export interface ExportParams {
   started_at: number;
   actor: string;
   request_id: string;
+  /** A MemStore snapshot's job: where its file goes and which cube loads it. */
+  snapshot?: SnapshotTarget;
 }
+
+/** Starts the snapshot cube's import of a written snapshot file, as job `jobId` there (R2 calls: none; one RPC). */
+export type SnapshotHandOff = (ref: CubeRef, target: SnapshotTarget, jobId: string) => Promise<void>;
 
 interface ExportState {
   key: string;
@@ -70,6 +81,8 @@ export class CubeExportJob {
   budget = EXPORT_CALLS_PER_STEP;
   /** Memory lines per step; tests make it small to force step boundaries between R2 calls. */
   memoriesPerStep = EXPORT_MEMORIES_PER_STEP;
+  /** Parts one file may have; past it the job fails and its upload is aborted. Tests make it small to reach it. */
+  maxParts = MAX_EXPORT_PARTS;
   /** Jobs with a step under way in this object: the request's first step and an alarm must not interleave. */
   private readonly inFlight = new Set<string>();
 
@@ -77,6 +90,8 @@ export class CubeExportJob {
     private readonly sql: SqlStorage,
     private readonly jobs: CubeJobs,
     private readonly portability: CubePortability,
+    private readonly snapshots: CubeSnapshots,
+    private readonly handOff: SnapshotHandOff,
     private readonly bucket: R2Bucket,
     private readonly transaction: <T>(write: () => T) => T,
     private readonly clock: () => number,
@@ -109,9 +124,37 @@ export class CubeExportJob {
     return this.jobs.get(job.id)!;
   }
 
+  /**
+   * Creates a MemStore snapshot's job (inside the caller's transaction), named after the snapshot id like an export's:
+   * the publishable memories to `target.key`, then handed to the snapshot cube. Its header counts what is publishable now.
+   */
+  startSnapshot(ref: CubeRef, target: SnapshotTarget, embedder: string, now: number): JobWire {
+    const header = this.snapshots.headerLine(target, embedder, now);
+    const params: ExportParams = { export_id: target.snapshotId, include_vectors: true, embedder, started_at: now, actor: "memstore", request_id: "", snapshot: target };
+    const job = this.jobs.create(ref, "snapshot", header.counts.memories, { ...params }, now, exportJobId(target.snapshotId));
+    this.exec("INSERT INTO export_state (job_id, export_key, phase) VALUES (?, ?, 'memories')", job.id, target.key);
+    const bytes = encodeLine(header);
+    this.exec("INSERT INTO export_buffer (job_id, seq, data) VALUES (?, 0, ?)", job.id, bytes);
+    const progress: Progress = { export_id: target.snapshotId, key: target.key, bytes: bytes.length, memories: 0, versions: 0, episodes: 0, vectors: 0, parts: 0 };
+    this.jobs.addResult(job.id, { export: progress });
+    return this.jobs.get(job.id)!;
+  }
+
+  /**
+   * Ends a snapshot job still running (its listing was unpublished): failed with `reason`, its upload aborted. A step
+   * under way does not commit after this (its state is gone). False when there is no such running job.
+   */
+  async cancel(jobId: string, reason: string): Promise<boolean> {
+    if (!this.state(jobId)) return false;
+    this.jobs.fail(jobId, reason, this.clock());
+    await this.discard(jobId);
+    return true;
+  }
+
   /** The job of an export, or null (an export made before exports were jobs, a pruned job, or none). */
   jobOf(exportId: string): JobWire | null {
-    return this.jobs.get(exportJobId(exportId));
+    const job = this.jobs.get(exportJobId(exportId));
+    return job?.type === "export" ? job : null;
   }
 
   /** The finished file to stream; its job while it runs or after it failed; null when there is no such export. */
@@ -148,9 +191,10 @@ export class CubeExportJob {
 
   private async discard(jobId: string): Promise<void> {
     const state = this.state(jobId);
-    if (state?.uploadId) await this.bucket.resumeMultipartUpload(state.key, state.uploadId).abort().catch((error: unknown) => console.error(`aborting export upload of ${jobId} failed`, error));
+    // The state goes first: a step of this job under way when it is discarded finds it gone and does not commit.
     this.exec("DELETE FROM export_state WHERE job_id = ?", jobId);
     this.exec("DELETE FROM export_buffer WHERE job_id = ?", jobId);
+    if (state?.uploadId) await this.bucket.resumeMultipartUpload(state.key, state.uploadId).abort().catch((error: unknown) => console.error(`aborting export upload of ${jobId} failed`, error));
   }
 
   private state(jobId: string): ExportState | null {
@@ -173,7 +217,7 @@ export class CubeExportJob {
     if (!state || !progress) throw new PermanentError(`the export job ${job.id} lost its state`);
     const params = this.jobs.params(job.id) as unknown as ExportParams;
     const chunks = this.exec("SELECT data FROM export_buffer WHERE job_id = ? ORDER BY seq", job.id).map((row) => new Uint8Array(row.data as ArrayBuffer));
-    const writer = new PartWriter(this.bucket, state, chunks, this.budget, (uploadId) =>
+    const writer = new PartWriter(this.bucket, state, chunks, this.budget, this.maxParts, (uploadId) =>
       this.transaction(() => this.exec("UPDATE export_state SET upload_id = ? WHERE job_id = ? AND step = ?", uploadId, job.id, state.step)),
     );
     const counts = { ...progress };
@@ -199,7 +243,9 @@ export class CubeExportJob {
       }
       let memoryLines = 0;
       while (at.phase === "memories") {
-        const memories = this.portability.memoriesAfter(job.ref, at.seq, EXPORT_READ_BATCH, params.include_vectors, params.export_id);
+        const memories: MemoryToExport[] = params.snapshot
+          ? this.snapshots.memoriesAfter(job.ref, at.seq, EXPORT_READ_BATCH, params.snapshot.owner)
+          : this.portability.memoriesAfter(job.ref, at.seq, EXPORT_READ_BATCH, params.include_vectors, params.export_id);
         for (const memory of memories) {
           if (memoryLines >= this.memoriesPerStep) break step;
           let payload: ArchivedPayload | undefined;
@@ -258,9 +304,12 @@ export class CubeExportJob {
       this.jobs.advance(job.id, at.seq, items, false, this.clock());
       return true;
     });
-    // The end line and every part are committed: completing is the step's last call (or the next step's first).
-    if (!committed || at.phase !== "complete" || !writer.canCall(2)) return;
+    // The end line and every part are committed: completing is the step's last call (or the next step's first), then
+    // a snapshot's hand-off to its cube (again after a failure: completing twice finds the object whole, and the
+    // snapshot cube's import of a file it already loads answers that job).
+    if (!committed || at.phase !== "complete" || !writer.canCall(params.snapshot ? 3 : 2)) return;
     if (!(await writer.complete(counts.bytes))) throw new Error("completing the export's upload failed and the file is not in R2");
+    if (params.snapshot) await this.handOff(job.ref, params.snapshot, job.id);
     this.transaction(() => {
       if (!this.jobs.get(job.id)) return;
       this.exec("DELETE FROM export_state WHERE job_id = ?", job.id);
@@ -292,6 +341,7 @@ class PartWriter {
     private readonly state: ExportState,
     chunks: Uint8Array[],
     private readonly budget: number,
+    private readonly maxParts: number,
     private readonly keepUploadId: (uploadId: string) => void,
   ) {
     this.parts = [...state.parts];
@@ -375,7 +425,7 @@ class PartWriter {
   }
 
   private async flush(): Promise<void> {
-    if (this.parts.length >= MAX_EXPORT_PARTS) throw new PermanentError(`the export is larger than R2's ${MAX_EXPORT_PARTS} parts of ${PART_BYTES} bytes`);
+    if (this.parts.length >= this.maxParts) throw new PermanentError(`the file is larger than ${this.maxParts} parts of ${PART_BYTES} bytes (R2 takes at most ${MAX_EXPORT_PARTS} per upload)`);
     if (this.uploadId === null) {
       const created = await this.call(() => this.bucket.createMultipartUpload(this.state.key, NDJSON));
       this.upload = created;

@@ -358,7 +358,8 @@ export class CubeImport {
     const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
     for (let length = READ_BYTES; ; length *= 2) {
       const object = await this.bucket.get(key, { range: { offset, length } });
-      if (!object) throw new ImportFileError("the import file is gone");
+      // Deleted under a running import (its export was deleted, or the MemStore listing it forks was unpublished).
+      if (!object) throw new ImportFileError("the import file is gone (its export was deleted, or the MemStore listing it came from was unpublished); the memories imported so far stay");
       const bytes = new Uint8Array(await object.arrayBuffer());
       const eof = offset + bytes.length >= object.size;
       const lines: { text: string; end: number }[] = [];

@@ -136,6 +136,7 @@ export class CubeJobSteps {
       case "distill":
         return this.distill.step(job);
       case "export":
+      case "snapshot":
         return this.exporter.step(job);
     }
   }
@@ -159,6 +160,8 @@ export class CubeJobSteps {
         throw new Error("distill jobs are created by distill(), with their filters");
       case "export":
         throw new Error("export jobs are created by exportCube(), with their header");
+      case "snapshot":
+        throw new Error("snapshot jobs are created by startSnapshot(), with their target");
     }
   }
 

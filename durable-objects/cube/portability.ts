@@ -1,7 +1,8 @@
 /**
  * MemDumper: the lines of the versioned JSONL format of docs/export-format.md, read from a cube, and the cube's
- * footprint in R2 (what deleting it must empty). Writing them to R2 in bounded steps is cube/export-job.ts; the
- * loading side is cube/import.ts.
+ * footprint in R2 (what deleting it must empty). Writing them to R2 in bounded steps is cube/export-job.ts — the one
+ * writer of NDJSON into R2 parts, for exports and MemStore snapshots (cube/snapshot.ts) alike; the loading side is
+ * cube/import.ts.
  */
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
@@ -12,7 +13,6 @@ import {
   EXPORT_VERSION,
   type ExportEpisodeLineWire,
   type ExportEventWire,
-  type ExportLineWire,
   type ExportHeaderLineWire,
   type ExportMemoryLineWire,
 } from "../../src/schemas/portability";
@@ -205,54 +205,6 @@ export class CubePortability {
     const ids = new Set(this.store.exec("SELECT id FROM memories").map((row) => String(row.id)));
     for (const embedder of this.vectors.embedderIds()) for (const id of this.vectors.ids(embedder)) ids.add(id);
     return [...ids];
-  }
-}
-
-/** A JSONL writer into R2 in one invocation (MemStore snapshots): one put for small files, fixed-size multipart parts for large ones. */
-export class R2LineWriter {
-  private readonly buffer = new Uint8Array(PART_BYTES);
-  private filled = 0;
-  private upload: R2MultipartUpload | null = null;
-  private readonly parts: R2UploadedPart[] = [];
-  private readonly encoder = new TextEncoder();
-  private bytes = 0;
-
-  constructor(
-    private readonly bucket: R2Bucket,
-    private readonly key: string,
-  ) {}
-
-  async write(line: ExportLineWire): Promise<void> {
-    const data = this.encoder.encode(`${JSON.stringify(line)}\n`);
-    this.bytes += data.length;
-    for (let offset = 0; offset < data.length; ) {
-      const n = Math.min(PART_BYTES - this.filled, data.length - offset);
-      this.buffer.set(data.subarray(offset, offset + n), this.filled);
-      this.filled += n;
-      offset += n;
-      if (this.filled === PART_BYTES) await this.flush();
-    }
-  }
-
-  /** Finishes the object; returns its size. */
-  async close(): Promise<number> {
-    if (this.upload === null) {
-      await this.bucket.put(this.key, this.buffer.slice(0, this.filled), { httpMetadata: { contentType: "application/x-ndjson" } });
-    } else {
-      if (this.filled > 0) await this.flush();
-      await this.upload.complete(this.parts);
-    }
-    return this.bytes;
-  }
-
-  async abort(): Promise<void> {
-    await this.upload?.abort().catch(() => {});
-  }
-
-  private async flush(): Promise<void> {
-    this.upload ??= await this.bucket.createMultipartUpload(this.key, { httpMetadata: { contentType: "application/x-ndjson" } });
-    this.parts.push(await this.upload.uploadPart(this.parts.length + 1, this.buffer.slice(0, this.filled)));
-    this.filled = 0;
   }
 }
 

@@ -9,7 +9,7 @@ import { CubeId, Timestamp } from "./common";
  * distill: write a fine-tuning dataset of the cube's memories to R2 — started by POST /v1/cubes/{id}/distill.
  * export: write the cube as JSONL to R2 (docs/export-format.md) — started by POST /v1/cubes/{id}/export.
  */
-export const JOB_TYPES = ["reindex", "expire", "archive", "consolidate", "ingest", "import", "distill", "export"] as const;
+export const JOB_TYPES = ["reindex", "expire", "archive", "consolidate", "ingest", "import", "distill", "export", "snapshot"] as const;
 export const JOB_STATUSES = ["queued", "running", "done", "failed"] as const;
 
 /** What a job produced so far (ingest: the episode and the memories; others leave it empty). */
@@ -61,7 +61,7 @@ export const JobResult = z
         parts: z.int().openapi({ description: "R2 multipart parts uploaded so far (5 MiB each)." }),
       })
       .optional()
-      .openapi({ description: "An export job's progress; its final counts once done (docs/portability.md)." }),
+      .openapi({ description: "An export or MemStore snapshot job's progress; its final counts once done (docs/portability.md, docs/memstore.md)." }),
   })
   .openapi("JobResult");
 

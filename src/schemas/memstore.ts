@@ -43,8 +43,8 @@ export const ListingVersion = z
   .object({
     version: z.int().openapi({ description: "1 for the first publish, +1 for each new version." }),
     status: ListingVersionStatus,
-    memories: z.int().openapi({ description: "Memories in the snapshot (sensitive ones never are)." }),
-    bytes: z.int().openapi({ description: "Size of the snapshot file." }),
+    memories: z.int().nullable().openapi({ description: "Memories in the snapshot (sensitive ones never are); null until the version is ready." }),
+    bytes: z.int().nullable().openapi({ description: "Size of the snapshot file; null until the version is ready (the file is written in steps)." }),
     created_at: Timestamp,
     ready_at: Timestamp.nullable(),
   })

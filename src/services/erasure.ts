@@ -14,13 +14,14 @@ import { sha256Hex } from "../core/hash";
 import { apiKeys, erasedCubes, webhookDeliveries } from "../db/schema";
 import type { WebhookEventWire } from "../schemas/webhooks";
 import type { Deps } from "./context";
-import { memstoreErasure } from "./memstore-erasure";
+import { destroySnapshots, memstoreErasure } from "./memstore-erasure";
 import { type KeyChange, type KeyRow, forgetKey, keyChange } from "./tenants";
 
 /** What an erasure adds to the deletion's batch, and what to do once that batch committed. */
 export interface ErasureSteps {
   statements: BatchItem<"sqlite">[];
-  afterCommit: () => void;
+  /** `background` runs work after the answer (TenantContext.background). */
+  afterCommit: (background: (work: Promise<unknown>) => void) => void;
 }
 
 /**
@@ -30,8 +31,8 @@ export interface ErasureSteps {
  * - a key for several owners, or several cubes, is narrowed to the others and stays active;
  * - every webhook delivery whose event names the owner or one of the cubes is deleted, whatever its state: its
  *   events are about data that no longer exists, and its payload carries the ids;
- * - every MemStore listing published from one of the cubes is unpublished, its snapshot cubes destroyed
- *   (services/memstore-erasure.ts).
+ * - every MemStore listing published from one of the cubes is unpublished in the batch, its snapshot cubes
+ *   destroyed after the commit (services/memstore-erasure.ts).
  */
 export async function erasureSteps(deps: Deps, tenantId: string, owner: string | null, cubeIds: readonly string[]): Promise<ErasureSteps> {
   const cubesJson = JSON.stringify(cubeIds);
@@ -58,12 +59,13 @@ export async function erasureSteps(deps: Deps, tenantId: string, owner: string |
   return {
     statements: [
       ...changed.map(({ row, change }) => keyChange(deps, row, change)),
-      ...listings,
+      ...listings.statements,
       deps.db.delete(webhookDeliveries).where(and(eq(webhookDeliveries.tenantId, tenantId), payloadNames)),
       ...tombstones.map((row) => deps.db.insert(erasedCubes).values(row).onConflictDoUpdate({ target: [erasedCubes.tenantId, erasedCubes.cubeSha256], set: { erasedAt: now } })),
     ],
-    afterCommit: () => {
+    afterCommit: (background) => {
       for (const { row } of changed) forgetKey(row);
+      if (listings.snapshots.length > 0) background(destroySnapshots(deps, listings.snapshots));
     },
   };
 }

@@ -36,7 +36,7 @@ export async function getListing(ctx: TenantContext, listingId: string): Promise
       .all(),
     isSubscribed(ctx, [listing.id]),
   ]);
-  const settled = await settleVersions(ctx, versions.slice(0, VERSIONS_CONSIDERED));
+  const settled = await settleVersions(ctx, listing, versions.slice(0, VERSIONS_CONSIDERED));
   return {
     ...toListing(listing, ctx.principal.tenantId, subscribed.has(listing.id)),
     versions: [...settled, ...versions.slice(VERSIONS_CONSIDERED)].map(toVersion),

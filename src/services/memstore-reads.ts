@@ -16,7 +16,7 @@ import type { MemoryWire } from "../schemas/memory";
 import type { SearchResultWire } from "../schemas/search";
 import type { TenantContext } from "./context";
 import { ownCube } from "./cubes";
-import { type VersionRow, readTargetKey, readTargets, readableVersion, snapshotRef, snapshotStub, visibleListing } from "./memstore";
+import { type VersionRow, readTargetKey, readTargets, readableVersion, settleVersions, snapshotRef, snapshotStub, visibleListing } from "./memstore";
 
 /** Subscriptions a tenant may hold at once. */
 export const MAX_SUBSCRIPTIONS_PER_TENANT = 500;
@@ -87,7 +87,7 @@ async function readTarget(ctx: TenantContext, listingId: string): Promise<Versio
   if (listing.tenantId !== tenantId && subscription.length === 0) {
     throw new ApiError("forbidden", "subscribe to this listing to read it (POST /v1/memstore/listings/{id}/subscription), or fork it");
   }
-  const version = await readableVersion(ctx, listing.id, newest);
+  const version = await readableVersion(ctx, listing, newest);
   if (!version) throw new ApiError("conflict", "no version of this listing is ready yet: its snapshot is still loading; retry shortly");
   readTargets.set(readTargetKey(tenantId, listing.id), version, readAt);
   return version;
@@ -188,6 +188,11 @@ export async function fork(ctx: TenantContext, listingId: string, input: ForkWir
     .where(and(eq(memstoreVersions.listingId, listing.id), eq(memstoreVersions.version, input.version ?? listing.latestVersion)))
     .get();
   if (!version || version.status === "failed") throw new ApiError("not_found", `version ${input.version ?? listing.latestVersion} of this listing not found`);
+  // Its file is written in steps: only a ready version's is whole.
+  const [settled] = version.status === "preparing" ? await settleVersions(ctx, listing, [version]) : [version];
+  if (settled?.status !== "ready") {
+    throw new ApiError("conflict", `version ${version.version} of this listing is still being prepared; fork it once GET /v1/memstore/listings/${listing.id} shows it ready`);
+  }
   const { job, replayed } = unwrap(
     await snapshotStub(ctx.deps, target).importFile(target, { key: version.snapshotKey }, { actor: ctx.principal.keyId, requestId: ctx.requestId }),
   );

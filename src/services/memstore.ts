@@ -4,7 +4,8 @@
  * forking memstore-reads.ts; what deleting a source cube removes memstore-erasure.ts.
  *
  * A version is a snapshot file in R2 (the export format, written by the source cube without its sensitive memories:
- * cube/snapshot.ts) and a snapshot cube loaded from it by the ordinary import job. The snapshot cube is a Durable
+ * cube/snapshot.ts, a stepwise `snapshot` job) and a snapshot cube loaded from it by the ordinary import job, which
+ * the source cube starts once the file is whole. Both jobs have the same id (`jobId` of the version), one per cube. The snapshot cube is a Durable
  * Object of the publishing tenant that is not in the `cubes` table, so no cube route reaches it: it is read only
  * through MemStore, and never written by a caller after its import.
  *
@@ -13,6 +14,7 @@
  */
 import { and, desc, eq, or, sql } from "drizzle-orm";
 import type { CubeDurableObject } from "../../durable-objects/cube";
+import { exportJobId } from "../../durable-objects/cube/export-job";
 import { exportKey } from "../../durable-objects/cube/portability";
 import type { CubeRef, WriteMeta } from "../../durable-objects/cube/protocol";
 import { cubeObjectName, newCubeId, randomBody } from "../core/ids";
@@ -70,7 +72,7 @@ export type ListingRow = typeof memstoreListings.$inferSelect;
 export type VersionRow = typeof memstoreVersions.$inferSelect;
 
 /** The RPCs MemStore makes to source, snapshot and target cubes. */
-export type SnapshotCubeApi = Pick<CubeDurableObject, "writeSnapshot" | "importFile" | "search" | "list" | "job" | "destroy">;
+export type SnapshotCubeApi = Pick<CubeDurableObject, "startSnapshot" | "cancelSnapshot" | "importFile" | "search" | "list" | "job" | "destroy" | "destroySnapshots">;
 
 export function snapshotStub(deps: Deps, ref: CubeRef): SnapshotCubeApi {
   return deps.cubes.getByName(cubeObjectName(ref.tenantId, ref.cubeId)) as unknown as SnapshotCubeApi;
@@ -103,11 +105,13 @@ export function toListing(row: ListingRow, tenantId: string, subscribed: boolean
 }
 
 export function toVersion(row: VersionRow): ListingVersionWire {
+  const ready = row.status === "ready";
   return {
     version: row.version,
     status: row.status,
-    memories: row.memories,
-    bytes: row.bytes,
+    // Counted once the file is whole: a version still being written (or failed) has no size yet.
+    memories: ready ? row.memories : null,
+    bytes: ready ? row.bytes : null,
     created_at: toIso(row.createdAt),
     ready_at: toIsoOrNull(row.readyAt),
   };
@@ -146,42 +150,52 @@ async function manageableListing(ctx: TenantContext, listingId: string): Promise
 }
 
 /**
- * Writes a snapshot of the source cube and starts loading it into a new snapshot cube. Nothing in D1 yet: the
- * caller commits the version, or destroys the snapshot cube when it cannot.
+ * Starts writing a snapshot of the source cube (a stepwise job there, which hands the file to a new snapshot cube to
+ * load once it is whole). Nothing in D1 yet: the caller commits the version, or discards it when it cannot.
  */
-async function snapshot(ctx: TenantContext, source: CubeRef, version: number, listingId: string): Promise<{ row: VersionRow; ref: CubeRef }> {
+async function snapshot(ctx: TenantContext, source: CubeRef, version: number, listingId: string): Promise<VersionRow> {
   const { deps } = ctx;
   const ref: CubeRef = { tenantId: source.tenantId, cubeId: newCubeId(), owner: SNAPSHOT_OWNER };
   // An export id of the snapshot cube, so the file lives under that cube's exports/ prefix and goes with it.
   const snapshotId = `exp_${ref.cubeId.slice("cube_".length)}${randomBody()}`;
   const key = exportKey(ref, snapshotId);
-  const summary = await snapshotStub(deps, source).writeSnapshot(source, { key, snapshotId, cubeId: ref.cubeId, owner: SNAPSHOT_OWNER });
-  // The snapshot's own writer: the publisher's key and request ids are theirs, not the readers' (the audit log has them).
-  const meta: WriteMeta = { actor: SNAPSHOT_ACTOR, requestId: "" };
-  const { job } = unwrap(await snapshotStub(deps, ref).importFile(ref, { key }, meta));
-  const row: VersionRow = {
+  const job = unwrap(await snapshotStub(deps, source).startSnapshot(source, { key, snapshotId, cubeId: ref.cubeId, owner: SNAPSHOT_OWNER }));
+  return {
     listingId,
     version,
     tenantId: source.tenantId,
     snapshotCubeId: ref.cubeId,
     snapshotKey: key,
-    jobId: job.id,
-    status: job.status === "done" ? "ready" : "preparing",
-    memories: summary.memories,
-    bytes: summary.bytes,
+    // The writing job in the source cube and the loading job in the snapshot cube share this id.
+    jobId: exportJobId(snapshotId),
+    status: job.status === "failed" ? "failed" : "preparing",
+    memories: 0,
+    bytes: 0,
     createdAt: deps.clock(),
-    readyAt: job.status === "done" ? deps.clock() : null,
+    readyAt: null,
   };
-  return { row, ref };
 }
 
-/** Destroys snapshot cubes no listing points to any more (their storage and snapshot files); failures are logged. */
-export function discardSnapshots(ctx: TenantContext, refs: readonly CubeRef[]): void {
-  for (const ref of refs) {
+/** The source cube of a listing, as its snapshot jobs know it. */
+const sourceRef = (listing: Pick<ListingRow, "tenantId" | "sourceCubeId" | "sourceOwner">): CubeRef => ({
+  tenantId: listing.tenantId,
+  cubeId: listing.sourceCubeId,
+  owner: listing.sourceOwner,
+});
+
+/**
+ * Destroys snapshot cubes no listing points to any more (their storage and snapshot files), after the answer; a
+ * version still being written has its snapshot job stopped first, so it cannot hand its file to the cube after it
+ * was destroyed. Failures are logged.
+ */
+export function discardSnapshots(ctx: TenantContext, listing: Pick<ListingRow, "tenantId" | "sourceCubeId" | "sourceOwner">, rows: readonly VersionRow[]): void {
+  for (const row of rows) {
+    const ref = snapshotRef(row);
     ctx.background(
-      snapshotStub(ctx.deps, ref)
-        .destroy(ref)
-        .catch((error: unknown) => console.error(`memstore: snapshot cube ${ref.cubeId} not destroyed`, error)),
+      (async () => {
+        if (row.status === "preparing") await snapshotStub(ctx.deps, sourceRef(listing)).cancelSnapshot(row.jobId, "the listing was unpublished while its snapshot was being written");
+        await snapshotStub(ctx.deps, ref).destroy(ref);
+      })().catch((error: unknown) => console.error(`memstore: snapshot cube ${ref.cubeId} not destroyed`, error)),
     );
   }
 }
@@ -206,7 +220,7 @@ export async function publish(ctx: TenantContext, input: PublishWire): Promise<L
   }
 
   const listingId = newListingId();
-  const { row: version, ref } = await snapshot(ctx, source, 1, listingId);
+  const version = await snapshot(ctx, source, 1, listingId);
   const now = clock();
   const listing: ListingRow = {
     id: listingId,
@@ -230,7 +244,7 @@ export async function publish(ctx: TenantContext, input: PublishWire): Promise<L
       db.insert(memstoreListingsFts).values({ listingId, body: searchBody(listing) }),
     ]);
   } catch (error) {
-    discardSnapshots(ctx, [ref]);
+    discardSnapshots(ctx, listing, [version]);
     if (isUniqueViolation(error)) throw new ApiError("conflict", `this tenant already has a listing named "${input.name}"`);
     throw error;
   }
@@ -250,7 +264,7 @@ export async function publishVersion(ctx: TenantContext, listingId: string): Pro
   // The source cube must still exist and be the key's to publish.
   const { ref: source } = await reachCube(ctx, listing.sourceCubeId, "read");
   const next = listing.latestVersion + 1;
-  const { row: version, ref } = await snapshot(ctx, source, next, listing.id);
+  const version = await snapshot(ctx, source, next, listing.id);
   const now = clock();
   try {
     await db.batch([
@@ -261,7 +275,7 @@ export async function publishVersion(ctx: TenantContext, listingId: string): Pro
         .where(and(eq(memstoreListings.id, listing.id), eq(memstoreListings.latestVersion, listing.latestVersion))),
     ]);
   } catch (error) {
-    discardSnapshots(ctx, [ref]);
+    discardSnapshots(ctx, listing, [version]);
     if (isUniqueViolation(error)) throw new ApiError("conflict", "another version of this listing was published at the same time; retry");
     throw error;
   }
@@ -269,21 +283,35 @@ export async function publishVersion(ctx: TenantContext, listingId: string): Pro
 }
 
 /**
- * The statuses of versions still preparing, asked of their snapshot cubes; changes are written back, so each
- * version is asked until it is ready (or failed), never after.
+ * The statuses of versions still preparing, asked of their snapshot cubes (loading) — or, before the file was handed
+ * to one, of the source cube (writing); changes are written back, so each version is asked until it is ready (or
+ * failed), never after. A ready version takes its counts from the writing job.
  */
-export async function settleVersions(ctx: TenantContext, rows: readonly VersionRow[]): Promise<VersionRow[]> {
+export async function settleVersions(ctx: TenantContext, listing: Pick<ListingRow, "tenantId" | "sourceCubeId" | "sourceOwner">, rows: readonly VersionRow[]): Promise<VersionRow[]> {
   const { db, clock } = ctx.deps;
   return Promise.all(
     rows.map(async (row) => {
       if (row.status !== "preparing") return row;
-      const job = await snapshotStub(ctx.deps, snapshotRef(row)).job(row.jobId);
-      const status = job?.status === "done" ? "ready" : job?.status === "failed" || !job ? "failed" : "preparing";
+      const [loading, writing] = await Promise.all([
+        snapshotStub(ctx.deps, snapshotRef(row)).job(row.jobId),
+        snapshotStub(ctx.deps, sourceRef(listing)).job(row.jobId),
+      ]);
+      // No loading job: still being written, unless the writing job failed or is gone (its source cube was deleted).
+      const status = loading
+        ? loading.status === "done" ? "ready" : loading.status === "failed" ? "failed" : "preparing"
+        : writing && writing.status !== "failed" ? "preparing" : "failed";
       if (status === "preparing") return row;
-      const settled: VersionRow = { ...row, status, readyAt: status === "ready" ? clock() : null };
+      const written = writing?.type === "snapshot" ? writing.result.export : undefined;
+      const settled: VersionRow = {
+        ...row,
+        status,
+        readyAt: status === "ready" ? clock() : null,
+        memories: written?.memories ?? loading?.result.import?.imported ?? row.memories,
+        bytes: written?.bytes ?? row.bytes,
+      };
       await db
         .update(memstoreVersions)
-        .set({ status, readyAt: settled.readyAt })
+        .set({ status, readyAt: settled.readyAt, memories: settled.memories, bytes: settled.bytes })
         .where(and(eq(memstoreVersions.listingId, row.listingId), eq(memstoreVersions.version, row.version), eq(memstoreVersions.status, "preparing")));
       if (status === "ready") forgetReadTargets([row.listingId]);
       return settled;
@@ -292,8 +320,9 @@ export async function settleVersions(ctx: TenantContext, rows: readonly VersionR
 }
 
 /** The newest ready version of a listing, settling the newest ones still preparing; null when none is ready yet. */
-export async function readableVersion(ctx: TenantContext, listingId: string, newest: readonly VersionRow[]): Promise<VersionRow | null> {
-  const settled = await settleVersions(ctx, newest.slice(0, VERSIONS_CONSIDERED));
+export async function readableVersion(ctx: TenantContext, listing: ListingRow, newest: readonly VersionRow[]): Promise<VersionRow | null> {
+  const listingId = listing.id;
+  const settled = await settleVersions(ctx, listing, newest.slice(0, VERSIONS_CONSIDERED));
   const ready = settled.find((row) => row.status === "ready");
   if (ready) return ready;
   // All of the newest few are preparing or failed: an older ready one, if any.
@@ -323,6 +352,6 @@ export async function unpublish(ctx: TenantContext, listingId: string): Promise<
     db.delete(memstoreListings).where(eq(memstoreListings.id, listing.id)),
   ]);
   forgetReadTargets([listing.id]);
-  discardSnapshots(ctx, versions.map(snapshotRef));
+  discardSnapshots(ctx, listing, versions);
   return toListing(listing, ctx.principal.tenantId, false);
 }

@@ -199,7 +199,7 @@ export async function deleteOwner(ctx: TenantContext, spelling: string): Promise
     db.insert(auditLog).values(await auditRow(ctx, "owner.delete", null, receipt)),
   ];
   await db.batch(statements);
-  erasure.afterCommit();
+  erasure.afterCommit(ctx.background);
   for (const ref of refs) forgetCachedCube(tenantId, ref.cubeId);
   return receipt;
 }
@@ -284,7 +284,7 @@ export async function deleteCube(ctx: TenantContext, cubeId: string): Promise<De
     ...erasure.statements,
     db.insert(auditLog).values(await auditRow(ctx, "cube.delete", ref.cubeId, receipt)),
   ]);
-  erasure.afterCommit();
+  erasure.afterCommit(ctx.background);
   forgetCachedCube(tenantId, ref.cubeId);
   return receipt;
 }

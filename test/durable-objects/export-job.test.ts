@@ -8,7 +8,7 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { CubeExportJob } from "../../durable-objects/cube/export-job";
-import { MAX_RUNNING_EXPORTS } from "../../durable-objects/cube/export-job";
+import { MAX_EXPORT_PARTS, MAX_RUNNING_EXPORTS } from "../../durable-objects/cube/export-job";
 import { PART_BYTES } from "../../durable-objects/cube/portability";
 import type { CubeRef, NewMemory } from "../../durable-objects/cube/protocol";
 import { cubeObjectName } from "../../src/core/ids";
@@ -17,7 +17,7 @@ import { call, errorOf, newTenant, remember, uniqueUser } from "../helpers";
 const DAY = 86_400_000;
 
 interface CubeInternals {
-  exporter: Pick<CubeExportJob, "budget" | "memoriesPerStep"> & { bucket: R2Bucket };
+  exporter: Pick<CubeExportJob, "budget" | "memoriesPerStep" | "maxParts"> & { bucket: R2Bucket };
   clock: () => number;
 }
 
@@ -116,12 +116,13 @@ async function bigCube() {
 
   const log: R2Log = { calls: 0, maxPerStep: 0, aborts: 0, cutAfterPart: false, partsFail: false };
   let now = Date.now() + 31 * DAY;
-  const configure = (budget: number, memoriesPerStep: number) =>
+  const configure = (budget: number, memoriesPerStep: number, maxParts = MAX_EXPORT_PARTS) =>
     runInDurableObject(stub, (instance) => {
       const cube = instance as unknown as CubeInternals;
       cube.exporter.bucket = countingBucket(env.ARCHIVE, log);
       cube.exporter.budget = budget;
       cube.exporter.memoriesPerStep = memoriesPerStep;
+      cube.exporter.maxParts = maxParts;
       cube.clock = () => now;
     });
   const stored = () =>
@@ -235,6 +236,30 @@ describe("an export bigger than one step", () => {
     const failed = await call("GET", started.body.download_url, { key });
     expect([failed.status, errorOf(failed).message]).toEqual([409, `the export ${started.body.export_id} failed: R2 unavailable; start another export`]);
     const refused = await call("POST", `/v1/cubes/${target}/import`, { key, body: { export_id: started.body.export_id } });
+    expect(refused.status).toBe(409);
+  }, 300_000);
+
+  it("writes a file of exactly its cap of parts, and fails one part past it with the reason, its upload aborted", async () => {
+    const cube = await bigCube();
+    const { key } = cube;
+    // The cube's file is three parts (the first test): a cap of three takes it, in steps of three R2 calls.
+    await cube.configure(3, 40, 3);
+    const atCap = await call("POST", `/v1/cubes/${cube.ref.cubeId}/export`, { key });
+    for (let i = 0; i < 500 && (await job(key, atCap.body.job_id)).status === "running"; i++) await cube.alarm();
+    const done = await job(key, atCap.body.job_id);
+    expect(done).toMatchObject({ status: "done", error: null, result: { export: { parts: 3 } } });
+    expect((await call("GET", atCap.body.download_url, { key })).status).toBe(200);
+
+    // A cap of two: the third part is one past it — the job fails for good at once, and its upload is aborted.
+    await cube.configure(3, 40, 2);
+    const past = await call("POST", `/v1/cubes/${cube.ref.cubeId}/export`, { key });
+    for (let i = 0; i < 500 && (await job(key, past.body.job_id)).status === "running"; i++) await cube.alarm();
+    const failed = await job(key, past.body.job_id);
+    expect(failed).toMatchObject({ status: "failed", error: `the file is larger than 2 parts of ${PART_BYTES} bytes (R2 takes at most ${MAX_EXPORT_PARTS} per upload)` });
+    expect(failed.result.export.parts).toBe(2);
+    expect(cube.log.aborts).toBe(1);
+    expect(await cube.stored()).toEqual({ states: 0, buffers: 0 });
+    const refused = await call("GET", past.body.download_url, { key });
     expect(refused.status).toBe(409);
   }, 300_000);
 

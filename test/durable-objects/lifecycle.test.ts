@@ -313,4 +313,19 @@ describe("consolidation", () => {
     expect(live).toEqual([c.id, negated.id, thirty.id, thirtyOne.id].sort());
     expect(await searchIds(key, { user_id: user, query: "green tea", channels: ["lexical"] })).not.toContain(a.id);
   });
+
+  it("gives the survivor the sensitivity labels of every memory it absorbs, so a near duplicate of a sensitive memory stays sensitive", async () => {
+    const { key, ref, written, stub } = await cube([
+      { content: "Bob's passport number is X1234567", sensitivity: ["pii"] },
+      { content: "Bob's passport number is X1234567.", sensitivity: ["legal"] },
+      // Unlabelled and the most important: the survivor, which must take both labels.
+      { content: "bob's passport number is X1234567", importance: 0.9 },
+    ]);
+    const [labelled, otherLabel, survivor] = written;
+    await runInDurableObject(stub, (instance) => instance.startJob(ref, "consolidate"));
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const merged = (await call("GET", `/v1/memories/${survivor.id}`, { key })).body;
+    expect(merged.source.merged_from.sort()).toEqual([labelled.id, otherLabel.id].sort());
+    expect(merged.sensitivity.sort()).toEqual(["legal", "pii"]);
+  });
 });

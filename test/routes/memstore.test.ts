@@ -11,6 +11,7 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { CubeDurableObject } from "../../durable-objects/cube";
+import { IMPORT_BATCH } from "../../durable-objects/cube/import";
 import { cubeObjectName } from "../../src/core/ids";
 import { type ApiResponse, call, errorOf, newTenant, remember, uniqueUser } from "../helpers";
 
@@ -121,11 +122,12 @@ describe("publishing", { timeout: 60_000 }, () => {
     const pub = await publisher();
     const listing = await publish(pub.key, pub.cubeId);
     expect(listing).toMatchObject({ latest_version: 1, visibility: "tenant", mine: true, licence: "CC-BY-4.0", source_cube_id: pub.cubeId });
-    expect(listing.versions).toEqual([expect.objectContaining({ version: 1, status: "preparing", memories: expect.any(Number) })]);
+    // Counted once the file is whole and loaded: a preparing version has no size yet.
+    expect(listing.versions).toEqual([expect.objectContaining({ version: 1, status: "preparing", memories: null, bytes: null })]);
 
     // Not readable before the snapshot has loaded: a clear 409, not an empty answer.
     expectError(await search(pub.key, listing.id, "bread"), 409, "conflict");
-    await untilReady(pub.key, listing.id, 1);
+    const ready = await untilReady(pub.key, listing.id, 1);
 
     const found = await search(pub.key, listing.id, "bread dough pizza passport address blue jar");
     expect(found.status, JSON.stringify(found.body)).toBe(200);
@@ -150,7 +152,8 @@ describe("publishing", { timeout: 60_000 }, () => {
     expect(file).not.toContain(pub.keyId);
     const lines = file.trim().split("\n").map((line) => JSON.parse(line));
     expect(lines.filter((line) => line.type === "episode")).toEqual([]);
-    expect(lines.at(-1).counts.memories).toBe(listing.versions[0].memories);
+    expect(lines.at(-1).counts.memories).toBe(ready.versions[0].memories);
+    expect(new TextEncoder().encode(file).length).toBe(ready.versions[0].bytes);
   });
 
   it("a new version becomes what subscribers read once ready; the live cube is never read", async () => {
@@ -210,7 +213,7 @@ describe("publishing", { timeout: 60_000 }, () => {
     expect((await call("GET", `/v1/memories?cube_id=${bike.cube_id}&state=archived`, { key: tenant.key })).body.data).toHaveLength(1);
 
     const listing = await publish(tenant.key, bike.cube_id);
-    expect(listing.versions[0].memories).toBe(1);
+    expect((await untilReady(tenant.key, listing.id, 1)).versions[0].memories).toBe(1);
     const file = await (await env.ARCHIVE.get((await versionRow(listing.id, 1)).snapshot_key))!.text();
     const line = file.trim().split("\n").map((l) => JSON.parse(l)).find((l) => l.type === "memory");
     expect(line.memory).toMatchObject({ state: "archived", content: long });
@@ -414,6 +417,119 @@ describe("erasure", { timeout: 60_000 }, () => {
     expect(count?.n).toBe(0);
     const kept = (await call("GET", `/v1/memories?cube_id=${target}`, { key: reader.key })).body.data.map((m: { content: string }) => m.content);
     expect(kept).toEqual(["Scones want cold butter"]);
+  });
+});
+
+describe("erasure after the commit", { timeout: 120_000 }, () => {
+  it("deleting the source cube commits even when a snapshot cube cannot be destroyed; the others are destroyed after the answer", async () => {
+    const tenant = await newTenant(["read", "write", "admin"]);
+    const cubeId = await newCube(tenant.key);
+    expect((await call("POST", "/v1/memories", { key: tenant.key, body: { cube_id: cubeId, memories: [{ content: "Crumpets need a hot griddle" }] } })).status).toBe(201);
+    const listing = await publish(tenant.key, cubeId, { visibility: "public" });
+    await untilReady(tenant.key, listing.id, 1);
+    expect((await call("POST", `/v1/memstore/listings/${listing.id}/versions`, { key: tenant.key })).status).toBe(201);
+    await untilReady(tenant.key, listing.id, 2);
+    const [broken, healthy] = [await versionRow(listing.id, 1), await versionRow(listing.id, 2)];
+    // Version 1's snapshot cube fails to be destroyed: in the request, that failed the whole deletion.
+    await runInDurableObject(env.CUBE.getByName(cubeObjectName(broken.tenant_id, broken.snapshot_cube_id)), (instance: CubeDurableObject) => {
+      (instance as unknown as { portability: { memoryAndVectorIds: () => string[] } }).portability.memoryAndVectorIds = () => {
+        throw new Error("snapshot cube unavailable");
+      };
+    });
+
+    const deleted = await call("DELETE", `/v1/cubes/${cubeId}`, { key: tenant.key });
+    expect(deleted.status, JSON.stringify(deleted.body)).toBe(200);
+    // Gone for every reader from the commit on.
+    expectError(await call("GET", `/v1/memstore/listings/${listing.id}`, { key: tenant.key }), 404, "not_found");
+    const rows = await env.DB.prepare("SELECT count(*) AS n FROM memstore_versions WHERE listing_id = ?").bind(listing.id).first<{ n: number }>();
+    expect(rows?.n).toBe(0);
+    // The other snapshot cube is destroyed after the answer.
+    for (let i = 0; i < 100 && (await env.ARCHIVE.head(healthy.snapshot_key)) !== null; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await env.ARCHIVE.head(healthy.snapshot_key)).toBeNull();
+  });
+});
+
+describe("webhooks of a fork", { timeout: 120_000 }, () => {
+  it("the forking tenant's import reaches the forking tenant's webhooks only, never the publisher's", async () => {
+    const pub = await publisher();
+    const hooks = { url: "https://receiver.example/hooks", events: ["memory.created", "job.completed"] };
+    expect((await call("POST", "/v1/webhooks", { key: pub.key, body: hooks })).status).toBe(201);
+    const listing = await publish(pub.key, pub.cubeId, { visibility: "public" });
+    await untilReady(pub.key, listing.id, 1);
+    const reader = await newTenant(["read", "write", "admin"]);
+    expect((await call("POST", "/v1/webhooks", { key: reader.key, body: hooks })).status).toBe(201);
+    const target = await newCube(reader.key);
+    const forked = await call("POST", `/v1/memstore/listings/${listing.id}/fork`, { key: reader.key, body: { cube_id: target } });
+    expect((await finishJob(reader.key, reader.tenantId, target, forked.body.job_id)).status).toBe("done");
+    // The outbox drains on the alarm; the queue fans out to the tenant's webhooks.
+    await runDurableObjectAlarm(env.CUBE.getByName(cubeObjectName(reader.tenantId, target)));
+    const naming = (cubeId: string) =>
+      env.DB.prepare("SELECT tenant_id, event_type FROM webhook_deliveries WHERE json_extract(payload, '$.cube_id') = ?").bind(cubeId).all<{ tenant_id: string; event_type: string }>();
+    let rows = (await naming(target)).results;
+    for (let i = 0; i < 100 && !rows.some((row) => row.event_type === "job.completed"); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      rows = (await naming(target)).results;
+    }
+    expect(rows.map((row) => row.event_type)).toContain("job.completed");
+    expect(new Set(rows.map((row) => row.tenant_id))).toEqual(new Set([reader.tenantId]));
+    const publishers = await env.DB.prepare("SELECT payload FROM webhook_deliveries WHERE tenant_id = ?").bind(pub.tenantId).all<{ payload: string }>();
+    expect(publishers.results.filter((row) => row.payload.includes(target) || row.payload.includes(forked.body.job_id))).toEqual([]);
+  });
+});
+
+describe("a fork under way when the listing goes", { timeout: 120_000 }, () => {
+  it("fails with the reason once the snapshot file is gone; what it imported stays", async () => {
+    const tenant = await newTenant(["read", "write", "admin"]);
+    const user = uniqueUser();
+    const [seed] = await remember(tenant.key, user, [{ content: "Seed note about the cellar" }]);
+    const cubeId = seed.cube_id as string;
+    const stub = env.CUBE.getByName(cubeObjectName(tenant.tenantId, cubeId)) as DurableObjectStub<CubeDurableObject>;
+    const ref = { tenantId: tenant.tenantId, cubeId, owner: `user:${user}` };
+    // More memories than one import step loads (IMPORT_BATCH), so the fork is still running after its first step.
+    const count = IMPORT_BATCH + 50;
+    await runInDurableObject(stub, async (instance: CubeDurableObject) => {
+      const items = Array.from({ length: count }, (_, n) => ({
+        content: `Cellar note ${n}: bottle ${n} rests on shelf ${n % 9}`,
+        type: "note",
+        tags: [],
+        metadata: {},
+        sessionId: null,
+        validAt: null,
+        invalidAt: null,
+        expiresAt: null,
+        ttlSeconds: null,
+        priority: 50,
+        importance: 0.5,
+        sensitivity: [],
+        frozen: false,
+        source: { kind: "api" as const, episodeId: null, messageIds: [] },
+      }));
+      const outcome = await instance.remember(ref, items, { actor: "key_bulk", requestId: "req_bulk" });
+      if (!outcome.ok) throw new Error(outcome.message);
+    });
+    const listing = await publish(tenant.key, cubeId, { visibility: "public" });
+    await untilReady(tenant.key, listing.id, 1);
+    const { snapshot_key: file } = await versionRow(listing.id, 1);
+
+    const reader = await newTenant(["read", "write"]);
+    const target = await newCube(reader.key);
+    const forked = await call("POST", `/v1/memstore/listings/${listing.id}/fork`, { key: reader.key, body: { cube_id: target } });
+    expect(forked.status).toBe(202);
+    const targetStub = env.CUBE.getByName(cubeObjectName(reader.tenantId, target));
+    await runDurableObjectAlarm(targetStub);
+    const partway = (await call("GET", `/v1/jobs/${forked.body.job_id}`, { key: reader.key })).body;
+    expect(partway).toMatchObject({ status: "running", progress: { done: IMPORT_BATCH } });
+
+    expect((await call("DELETE", `/v1/memstore/listings/${listing.id}`, { key: tenant.key })).status).toBe(200);
+    // The snapshot cubes are destroyed after the answer.
+    for (let i = 0; i < 100 && (await env.ARCHIVE.head(file)) !== null; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await env.ARCHIVE.head(file)).toBeNull();
+
+    const job = await finishJob(reader.key, reader.tenantId, target, forked.body.job_id);
+    expect(job).toMatchObject({ status: "failed", progress: { done: IMPORT_BATCH } });
+    expect(job.error).toMatch(/^the import file is gone .*MemStore listing it came from was unpublished/);
+    const stats = (await call("GET", `/v1/cubes/${target}/stats`, { key: reader.key })).body;
+    expect(Object.values(stats.states as Record<string, number>).reduce((a, b) => a + b, 0)).toBe(IMPORT_BATCH);
   });
 });
 

@@ -8594,7 +8594,7 @@ export interface components {
             /** @example job_0123456789abcdef0123456789abcdef */
             id: string;
             /** @enum {string} */
-            type: "reindex" | "expire" | "archive" | "consolidate" | "ingest" | "import" | "distill" | "export";
+            type: "reindex" | "expire" | "archive" | "consolidate" | "ingest" | "import" | "distill" | "export" | "snapshot";
             /** @enum {string} */
             status: "queued" | "running" | "done" | "failed";
             /** @example cube_0123456789abcdef */
@@ -8665,7 +8665,7 @@ export interface components {
                 parts: number;
                 bytes: number;
             };
-            /** @description An export job's progress; its final counts once done (docs/portability.md). */
+            /** @description An export or MemStore snapshot job's progress; its final counts once done (docs/portability.md, docs/memstore.md). */
             export?: {
                 export_id: string;
                 /** @description The R2 object: `exports/<tenant>/<cube>/<export id>.jsonl` (there once the job is done). */
@@ -9614,10 +9614,10 @@ export interface components {
             /** @description 1 for the first publish, +1 for each new version. */
             version: number;
             status: components["schemas"]["ListingVersionStatus"];
-            /** @description Memories in the snapshot (sensitive ones never are). */
-            memories: number;
-            /** @description Size of the snapshot file. */
-            bytes: number;
+            /** @description Memories in the snapshot (sensitive ones never are); null until the version is ready. */
+            memories: number | null;
+            /** @description Size of the snapshot file; null until the version is ready (the file is written in steps). */
+            bytes: number | null;
             /**
              * Format: date-time
              * @example 2026-11-25T09:30:00Z
