@@ -34,6 +34,11 @@ export class EmbeddingModelStandIn implements WorkersAiEmbeddingBinding {
     if (!dimensions) throw new Error(`AiError: No such model ${model} or task`);
     if (inputs.text.length > 100) throw new Error("AiError: Input validation failed: /text: must NOT have more than 100 items");
     if (inputs.text.some((t) => t.length < 1)) throw new Error("AiError: Input validation failed: /text/0: must NOT have fewer than 1 characters");
+    if (model === "@cf/baai/bge-m3") {
+      // 60,000 tokens per request, 8,192 per text (cut to that with truncate_inputs); counted from above as characters.
+      const tokens = inputs.text.reduce((n, t) => n + (inputs.truncate_inputs ? Math.min(t.length, 8_192) : t.length), 0);
+      if (tokens > 60_000) throw new Error(`AiError: the request's ${tokens} tokens exceed the model's 60,000-token context window`);
+    }
     if (this.nextResponse !== undefined) {
       const response = this.nextResponse;
       this.nextResponse = undefined;
