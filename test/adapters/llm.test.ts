@@ -382,6 +382,21 @@ describe("Workers AI LLM", () => {
       );
     });
 
+    it("the stand-in refuses what the input schema refuses: max_tokens below 1 or fractional, temperature past 0–5, a wrapped schema", async () => {
+      const ai = new WorkersAiTextStandIn();
+      const run = (change: Partial<WorkersAiTextInputs>) =>
+        ai
+          .run(DEFAULT_WORKERS_AI_LLM_MODEL, { messages: [{ role: "user", content: "u" }], max_tokens: 1, temperature: 0, ...change })
+          .then(() => "accepted", (e: Error) => e.message);
+      expect(await run({ temperature: 5 })).toBe("accepted");
+      expect(await run({ response_format: { type: "json_schema", json_schema: SCHEMA } })).toBe("accepted");
+      expect(await run({ max_tokens: 0 })).toMatch(/\/max_tokens/);
+      expect(await run({ max_tokens: 1.5 })).toMatch(/\/max_tokens/);
+      expect(await run({ temperature: 5.01 })).toMatch(/\/temperature/);
+      expect(await run({ temperature: -0.01 })).toMatch(/\/temperature/);
+      expect(await run({ response_format: { type: "json_schema", json_schema: { name: "memories", schema: SCHEMA } } })).toMatch(/\/response_format/);
+    });
+
     it("asks for the whole allowance while it fits and lowers max_tokens by what the prompt takes past it", async () => {
       const { ai, llm } = workersAiHarness({});
       await llm.complete({ system: "S", user: userFor(WINDOW - 4_096), maxTokens: 4_096 });
