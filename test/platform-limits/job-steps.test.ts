@@ -10,9 +10,12 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { CONSOLIDATE_BATCH } from "../../durable-objects/cube/consolidate";
 import { IMPORT_BATCH } from "../../durable-objects/cube/import";
+import { RemoteVectors, SEND_BATCH } from "../../durable-objects/cube/remote-vectors";
 import { REINDEX_BATCH } from "../../durable-objects/cube/jobs";
 import { VectorStore } from "../../durable-objects/cube/vector-store";
+import { VectorizeVectorIndex } from "../../src/adapters/vectorize-index";
 import { cubeObjectName } from "../../src/core/ids";
+import { VectorizeStandIn } from "../adapters/stand-ins";
 import { call, newTenant, uniqueUser } from "../helpers";
 
 /** A cube of `n` distinct memories, written through the API 100 at a time. */
@@ -81,5 +84,21 @@ describe("each alarm does one bounded step of a job: exactly its batch, the rest
     const started = await call("POST", `/v1/cubes/${target}/import`, { key, body: { export_id: exported.body.export_id } });
     expect(started.status, JSON.stringify(started.body)).toBe(202);
     expect(await doneAfterEachAlarm(key, stubOf(target), started.body.job.id)).toEqual([IMPORT_BATCH, n]);
+  }, 120_000);
+
+  it(`a send to the shared index takes the oldest ${SEND_BATCH} queued vectors, in upserts of 1,000`, async () => {
+    const stub = env.CUBE.getByName(`standins-send-batch-${crypto.randomUUID()}`);
+    const upserts = await runInDurableObject(stub, async (_instance, state) => {
+      const vectors = new VectorStore(state.storage.sql);
+      const ids = Array.from({ length: SEND_BATCH + 1 }, (_, i) => `m${i}`);
+      vectors.upsert("test-space", ids.map((id, i) => ({ id, vector: Float32Array.of(1, i % 7, 0, 1) })));
+      const remote = new RemoteVectors(state.storage.sql, vectors);
+      remote.queue(ids, "test-space", 1);
+      const standIn = new VectorizeStandIn(4);
+      const index = new VectorizeVectorIndex(standIn);
+      const sent = [await remote.send(index, "ns", 2), await remote.send(index, "ns", 3), await remote.send(index, "ns", 4)];
+      return { sent, calls: standIn.upserts.map((batch) => batch.length) };
+    });
+    expect(upserts).toEqual({ sent: [SEND_BATCH, 1, 0], calls: [1000, 1000, 1000, 1000, 1000, 1] });
   }, 120_000);
 });
