@@ -10,6 +10,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { CONSOLIDATE_BATCH } from "../../durable-objects/cube/consolidate";
 import { IMPORT_BATCH } from "../../durable-objects/cube/import";
+import { EXPIRE_BATCH } from "../../durable-objects/cube/lifecycle";
 import { RemoteVectors, SEND_BATCH } from "../../durable-objects/cube/remote-vectors";
 import { REINDEX_BATCH } from "../../durable-objects/cube/jobs";
 import { VectorStore } from "../../durable-objects/cube/vector-store";
@@ -100,5 +101,19 @@ describe("each alarm does one bounded step of a job: exactly its batch, the rest
       return { sent, calls: standIn.upserts.map((batch) => batch.length) };
     });
     expect(upserts).toEqual({ sent: [SEND_BATCH, 1, 0], calls: [1000, 1000, 1000, 1000, 1000, 1] });
+  }, 120_000);
+
+  it(`the alarm expires at most ${EXPIRE_BATCH} memories whose time has come, the rest on the next`, async () => {
+    const n = EXPIRE_BATCH + 1;
+    const { stub } = await cubeOf(n);
+    const expired = () => runInDurableObject(stub, (_instance, state) => Number(state.storage.sql.exec("SELECT count(*) AS n FROM memories WHERE state = 'expired'").one().n));
+    // All overdue at once, as after an outage of the alarm.
+    await runInDurableObject(stub, (_instance, state) => state.storage.sql.exec("UPDATE memories SET expires_at = 1"));
+    const seen: number[] = [];
+    for (let i = 0; i < 2; i++) {
+      expect(await runDurableObjectAlarm(stub)).toBe(true);
+      seen.push(await expired());
+    }
+    expect(seen).toEqual([EXPIRE_BATCH, n]);
   }, 120_000);
 });
