@@ -23,7 +23,15 @@ export class TermStats {
   private readonly lists = new Map<string, Float64Array>();
   private entries = 0;
 
-  constructor(private readonly sql: SqlStorage) {}
+  /**
+   * `maxEntries`: the posting-list budget ({@link POSTINGS_MAX_ENTRIES} unless a test lowers it to reach the cap).
+   * A list that would take the held entries past it drops every held list first (the next question about those
+   * words reads them again); a list longer than the whole budget is still held, alone.
+   */
+  constructor(
+    private readonly sql: SqlStorage,
+    private readonly maxEntries = POSTINGS_MAX_ENTRIES,
+  ) {}
 
   /**
    * Starts over when the cube changed since the last call. max(seq) bounds the live count from above: it can only
@@ -64,7 +72,7 @@ export class TermStats {
     if (list === undefined) {
       const joined = this.sql.exec("SELECT group_concat(rowid) AS seqs FROM memories_fts WHERE memories_fts MATCH ?", match).one().seqs;
       list = joined === null ? new Float64Array(0) : Float64Array.from(String(joined).split(","), Number).sort();
-      if (this.entries + list.length > POSTINGS_MAX_ENTRIES) {
+      if (this.entries + list.length > this.maxEntries) {
         this.lists.clear();
         this.entries = 0;
       }

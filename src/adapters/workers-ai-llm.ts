@@ -48,12 +48,58 @@ export interface WorkersAiTextBinding {
  * model, invalid input, missing model agreement, blocked account, request too large, unsupported LoRA, old SDK.
  */
 const REJECTED_CODES = new Set([3003, 3006, 3023, 3039, 3041, 3042, 5004, 5005, 5006, 5007, 5016, 5018, 5019]);
-/** The same failures when the message carries no code (the binding's input validation, for one). */
-const REJECTED_MESSAGES = /input validation failed|no such model|model name is invalid|request is too large/i;
+/**
+ * The same failures when the message carries no code: the binding's input validation, and a prompt plus `max_tokens`
+ * past the context window ("AiError: This model's maximum context length is 131072 tokens. However, you requested …",
+ * HTTP 400, as reported from a live deployment in github.com/cloudflare/cloudflare-docs/issues/29731).
+ */
+const REJECTED_MESSAGES = /input validation failed|no such model|model name is invalid|request is too large|maximum context length/i;
 /** 3036: daily free allocation used up; 3040: out of capacity. Both are HTTP 429. */
 const RATE_LIMIT_CODES = new Set([3036, 3040]);
 /** 3007: request timeout; 3008: request aborted. Both are HTTP 408. */
 const TIMEOUT_CODES = new Set([3007, 3008]);
+
+/**
+ * Context windows (prompt and answer together, in tokens) of the models whose Workers AI page documents one
+ * (developers.cloudflare.com/workers-ai/models/<model>/, "Context Window"). A model not listed is sent the request
+ * as asked; if it refuses, the refusal is `rejected` (REJECTED_MESSAGES).
+ */
+export const WORKERS_AI_CONTEXT_WINDOWS: Readonly<Record<string, number>> = {
+  "@cf/meta/llama-3.3-70b-instruct-fp8-fast": 24_000,
+};
+
+/** Tokens the chat template adds per message (role header and end-of-turn markers: 4–5 for Llama 3), from above. */
+export const TEMPLATE_TOKENS_PER_MESSAGE = 8;
+
+/**
+ * The least `max_tokens` this adapter lowers a request to when the prompt's bound leaves less: the bound is loose
+ * (non-Latin text counts several bytes a token), so the model may well take it, and a shorter allowance would
+ * only cut the answer.
+ */
+export const MIN_ANSWER_TOKENS = 1024;
+
+/**
+ * The prompt's tokens from above: Llama's tokenizer is a byte-level BPE, so no token is shorter than one UTF-8 byte;
+ * plus the template's tokens per message, plus the JSON schema's bytes in case the service puts it in the prompt.
+ */
+export function promptTokensBound(inputs: Pick<WorkersAiTextInputs, "messages" | "response_format">): number {
+  const encoder = new TextEncoder();
+  let tokens = 0;
+  for (const message of inputs.messages) tokens += encoder.encode(message.content).length + TEMPLATE_TOKENS_PER_MESSAGE;
+  if (inputs.response_format) tokens += encoder.encode(JSON.stringify(inputs.response_format.json_schema)).length;
+  return tokens;
+}
+
+/**
+ * `max_tokens` for a request, so that prompt and answer fit the model's context window: the asked-for allowance
+ * when the prompt's bound leaves room for it, else what room is left, but not below {@link MIN_ANSWER_TOKENS}.
+ */
+export function answerAllowance(model: string, inputs: Pick<WorkersAiTextInputs, "messages" | "response_format">, asked: number): number {
+  const window = WORKERS_AI_CONTEXT_WINDOWS[model];
+  if (window === undefined) return asked;
+  const room = window - promptTokensBound(inputs);
+  return room >= asked ? asked : Math.min(asked, Math.max(room, MIN_ANSWER_TOKENS));
+}
 
 /** See the file comment. */
 export class WorkersAiLlm implements Llm {
@@ -70,15 +116,17 @@ export class WorkersAiLlm implements Llm {
   }
 
   async complete(request: LlmRequest): Promise<string> {
-    const maxTokens = request.maxTokens ?? DEFAULT_MAX_TOKENS;
+    const messages: WorkersAiTextInputs["messages"] = [
+      { role: "system", content: request.system },
+      { role: "user", content: request.user },
+    ];
+    const responseFormat = request.jsonSchema ? { response_format: { type: "json_schema", json_schema: request.jsonSchema.schema } as const } : {};
+    const maxTokens = answerAllowance(this.model, { messages, ...responseFormat }, request.maxTokens ?? DEFAULT_MAX_TOKENS);
     const inputs: WorkersAiTextInputs = {
-      messages: [
-        { role: "system", content: request.system },
-        { role: "user", content: request.user },
-      ],
+      messages,
       max_tokens: maxTokens,
       temperature: request.temperature ?? 0,
-      ...(request.jsonSchema ? { response_format: { type: "json_schema", json_schema: request.jsonSchema.schema } } : {}),
+      ...responseFormat,
       ...(request.adapter && this.appliesAdapter(request.adapter) ? { lora: request.adapter.finetune! } : {}),
     };
     let response: unknown;

@@ -80,6 +80,11 @@ describe("Workers AI embedder requests", () => {
     await new WorkersAiEmbedder(ai).embed(Array(100).fill("x".repeat(1_000)), "document");
     expect(ai.requests.map((r) => r.inputs.text.length)).toEqual([60, 40]);
     expect(batches(["a".repeat(70_000), "b"], 100, 60_000).map((b) => b.length)).toEqual([1, 1]);
+    // The stand-in takes exactly 60,000 and refuses one more (texts past 8,192 count as cut, with truncate_inputs).
+    const run = (text: string[], truncate_inputs: boolean) => ai.run("@cf/baai/bge-m3", { text, truncate_inputs }).then(() => "accepted", (e: Error) => e.message);
+    expect(await run(Array(60).fill("x".repeat(1_000)), false)).toBe("accepted");
+    expect(await run([...Array(59).fill("x".repeat(1_000)), "x".repeat(1_001)], false)).toMatch(/60,000-token context window/);
+    expect(await run(["a".repeat(70_000)], true)).toBe("accepted");
   });
 
   it("prefixes bge-base-en-v1.5 queries only, with cls pooling in the request and the id", async () => {

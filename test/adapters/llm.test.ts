@@ -8,7 +8,14 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { createLlm, createRetrieval, type LlmConfig, type RetrievalConfig } from "../../src/adapters/factory";
 import { DEFAULT_MAX_TOKENS, LlmError, type Llm, type LlmErrorCode } from "../../src/adapters/llm";
 import { OpenAiLlm } from "../../src/adapters/openai-llm";
-import { DEFAULT_WORKERS_AI_LLM_MODEL, WorkersAiLlm, type WorkersAiTextBinding, type WorkersAiTextInputs } from "../../src/adapters/workers-ai-llm";
+import {
+  DEFAULT_WORKERS_AI_LLM_MODEL,
+  MIN_ANSWER_TOKENS,
+  TEMPLATE_TOKENS_PER_MESSAGE,
+  WorkersAiLlm,
+  type WorkersAiTextBinding,
+  type WorkersAiTextInputs,
+} from "../../src/adapters/workers-ai-llm";
 import { ConfigError } from "../../src/errors";
 
 /** What a stand-in model does with the next request. */
@@ -39,10 +46,24 @@ const hang = (signal: AbortSignal | undefined) =>
  * content, an integer `max_tokens`, temperature within 0–5, and JSON Mode as `{ type: "json_schema", json_schema:
  * <schema> }`. Answers `{ response, usage }` where `response` is the parsed object under JSON Mode (as the docs show)
  * and text otherwise; failures are thrown with the error table's internal codes.
+ *
+ * Context window: prompt and `max_tokens` together at most the model page's "Context Window" (24,000 tokens for
+ * llama-3.3-70b-instruct-fp8-fast), refused past it with the message live deployments report
+ * (github.com/cloudflare/cloudflare-docs/issues/29731). Its tokenizer counts from above, as a byte-level BPE can
+ * make no more tokens than UTF-8 bytes: each message's bytes and 8 template tokens, plus the JSON schema's bytes.
  */
+const CONTEXT_WINDOWS: Record<string, number> = { "@cf/meta/llama-3.3-70b-instruct-fp8-fast": 24_000 };
+
 class WorkersAiTextStandIn implements WorkersAiTextBinding {
   readonly requests: { model: string; inputs: WorkersAiTextInputs }[] = [];
   readonly behaviours: Behaviour[] = [];
+
+  /** The prompt's tokens as this stand-in's "tokenizer" counts them (see the class comment). */
+  static promptTokens(inputs: WorkersAiTextInputs): number {
+    const bytes = (text: string) => new TextEncoder().encode(text).length;
+    const messages = inputs.messages.reduce((n, m) => n + bytes(m.content) + 8, 0);
+    return messages + (inputs.response_format ? bytes(JSON.stringify(inputs.response_format.json_schema)) : 0);
+  }
 
   async run(model: string, inputs: WorkersAiTextInputs, options?: { signal?: AbortSignal }): Promise<unknown> {
     this.requests.push({ model, inputs: structuredClone(inputs) });
@@ -59,6 +80,13 @@ class WorkersAiTextStandIn implements WorkersAiTextBinding {
     const format = inputs.response_format;
     if (format && (format.type !== "json_schema" || typeof format.json_schema !== "object" || "schema" in format.json_schema)) {
       throw new Error("AiError: 5006: Input validation failed: /response_format");
+    }
+    const window = CONTEXT_WINDOWS[model];
+    const prompt = WorkersAiTextStandIn.promptTokens(inputs);
+    if (window !== undefined && prompt + inputs.max_tokens > window) {
+      throw new Error(
+        `AiError: This model's maximum context length is ${window} tokens. However, you requested ${inputs.max_tokens} output tokens and your prompt contains at least ${prompt} input tokens, for a total of at least ${prompt + inputs.max_tokens} tokens. Please reduce the length of the input prompt or reduce max_tokens.`,
+      );
     }
     const behaviour = this.behaviours.shift() ?? { text: "ok" };
     const usage = { prompt_tokens: 120, completion_tokens: 40, total_tokens: 160 };
@@ -318,6 +346,7 @@ describe("Workers AI LLM", () => {
       ["AiError: 3007: Request timeout", "timeout"],
       ["AiError: 5007: No such model @cf/nope or task", "rejected"],
       ["3006: Request is too large", "rejected"],
+      ["AiError: This model's maximum context length is 131072 tokens. However, you requested 16000 output tokens and your prompt contains at least 115073 input tokens, for a total of at least 131073 tokens.", "rejected"],
       ["AiError: Input validation failed: /messages/0/content: must be string", "rejected"],
       ["JSON Mode couldn't be met", "invalid_output"],
       ["InferenceUpstreamError: something went wrong (request 5ab3c000)", "unavailable"],
@@ -329,6 +358,74 @@ describe("Workers AI LLM", () => {
       expect([message, error.code]).toEqual([message, code]);
       expect(error.cause).toBeInstanceOf(Error);
     }
+  });
+
+  describe("the context window (24,000 tokens for the default model), at the limit and one past", () => {
+    const WINDOW = 24_000;
+    /** A user prompt whose request, with the system prompt "S" and no schema, has a prompt bound of exactly `tokens`. */
+    const userFor = (tokens: number) => "u".repeat(tokens - 1 - 2 * TEMPLATE_TOKENS_PER_MESSAGE);
+    const sent = (ai: WorkersAiTextStandIn) => ai.requests.map((r) => [WorkersAiTextStandIn.promptTokens(r.inputs), r.inputs.max_tokens]);
+
+    it("the stand-in takes a prompt and max_tokens of exactly the window and refuses one token more", async () => {
+      const ai = new WorkersAiTextStandIn();
+      const inputs = (maxTokens: number): WorkersAiTextInputs => ({
+        messages: [
+          { role: "system", content: "S" },
+          { role: "user", content: userFor(20_000) },
+        ],
+        max_tokens: maxTokens,
+        temperature: 0,
+      });
+      await expect(ai.run(DEFAULT_WORKERS_AI_LLM_MODEL, inputs(4_000))).resolves.toMatchObject({ response: "ok" });
+      await expect(ai.run(DEFAULT_WORKERS_AI_LLM_MODEL, inputs(4_001))).rejects.toThrow(
+        "maximum context length is 24000 tokens. However, you requested 4001 output tokens and your prompt contains at least 20000 input tokens",
+      );
+    });
+
+    it("the stand-in refuses what the input schema refuses: max_tokens below 1 or fractional, temperature past 0–5, a wrapped schema", async () => {
+      const ai = new WorkersAiTextStandIn();
+      const run = (change: Partial<WorkersAiTextInputs>) =>
+        ai
+          .run(DEFAULT_WORKERS_AI_LLM_MODEL, { messages: [{ role: "user", content: "u" }], max_tokens: 1, temperature: 0, ...change })
+          .then(() => "accepted", (e: Error) => e.message);
+      expect(await run({ temperature: 5 })).toBe("accepted");
+      expect(await run({ response_format: { type: "json_schema", json_schema: SCHEMA } })).toBe("accepted");
+      expect(await run({ max_tokens: 0 })).toMatch(/\/max_tokens/);
+      expect(await run({ max_tokens: 1.5 })).toMatch(/\/max_tokens/);
+      expect(await run({ temperature: 5.01 })).toMatch(/\/temperature/);
+      expect(await run({ temperature: -0.01 })).toMatch(/\/temperature/);
+      expect(await run({ response_format: { type: "json_schema", json_schema: { name: "memories", schema: SCHEMA } } })).toMatch(/\/response_format/);
+    });
+
+    it("asks for the whole allowance while it fits and lowers max_tokens by what the prompt takes past it", async () => {
+      const { ai, llm } = workersAiHarness({});
+      await llm.complete({ system: "S", user: userFor(WINDOW - 4_096), maxTokens: 4_096 });
+      await llm.complete({ system: "S", user: userFor(WINDOW - 4_096 + 1), maxTokens: 4_096 });
+      await llm.complete({ system: "S", user: userFor(WINDOW - MIN_ANSWER_TOKENS), maxTokens: 4_096 });
+      // Multi-byte text counts by its bytes; the schema counts too.
+      await llm.complete({ system: "S", user: "ü".repeat(10_000), jsonSchema: { name: "memories", schema: SCHEMA }, maxTokens: 4_096 });
+      const schemaBytes = JSON.stringify(SCHEMA).length;
+      expect(sent(ai)).toEqual([
+        [WINDOW - 4_096, 4_096],
+        [WINDOW - 4_095, 4_095],
+        [WINDOW - MIN_ANSWER_TOKENS, MIN_ANSWER_TOKENS],
+        [1 + 20_000 + 16 + schemaBytes, WINDOW - (1 + 20_000 + 16 + schemaBytes)],
+      ]);
+    });
+
+    it("never lowers max_tokens below its floor: a prompt that leaves less is sent, and the model's refusal is final", async () => {
+      const { ai, llm } = workersAiHarness({});
+      const error = await failure(llm.complete({ system: "S", user: userFor(WINDOW - MIN_ANSWER_TOKENS + 1), maxTokens: 4_096 }));
+      expect(sent(ai)).toEqual([[WINDOW - MIN_ANSWER_TOKENS + 1, MIN_ANSWER_TOKENS]]);
+      expect([error.code, error.retryable]).toEqual(["rejected", false]);
+      expect(error.message).toContain("maximum context length");
+    });
+
+    it("sends a model without a documented window what was asked", async () => {
+      const ai = new WorkersAiTextStandIn();
+      await new WorkersAiLlm(ai, "@cf/meta/llama-3.1-8b-instruct").complete({ system: "S", user: userFor(30_000), maxTokens: 4_096 });
+      expect(ai.requests[0]!.inputs.max_tokens).toBe(4_096);
+    });
   });
 
   it("refuses an asynchronously queued answer instead of returning nothing", async () => {

@@ -34,6 +34,11 @@ export class EmbeddingModelStandIn implements WorkersAiEmbeddingBinding {
     if (!dimensions) throw new Error(`AiError: No such model ${model} or task`);
     if (inputs.text.length > 100) throw new Error("AiError: Input validation failed: /text: must NOT have more than 100 items");
     if (inputs.text.some((t) => t.length < 1)) throw new Error("AiError: Input validation failed: /text/0: must NOT have fewer than 1 characters");
+    if (model === "@cf/baai/bge-m3") {
+      // 60,000 tokens per request, 8,192 per text (cut to that with truncate_inputs); counted from above as characters.
+      const tokens = inputs.text.reduce((n, t) => n + (inputs.truncate_inputs ? Math.min(t.length, 8_192) : t.length), 0);
+      if (tokens > 60_000) throw new Error(`AiError: the request's ${tokens} tokens exceed the model's 60,000-token context window`);
+    }
     if (this.nextResponse !== undefined) {
       const response = this.nextResponse;
       this.nextResponse = undefined;
@@ -66,17 +71,34 @@ function hash(text: string): number {
 }
 
 /**
- * Workers AI for `@cf/baai/bge-reranker-base`. Request `{ query, contexts: [{ text }], top_k? }` (query and texts
- * ≥ 1 character); response `{ response: [{ id, score }] }`, best first, cut to `top_k`. The "model" scores by
- * shared character trigrams, squashed into (0, 1) like a sigmoid.
+ * Workers AI for `@cf/baai/bge-reranker-base`. Request `{ query, contexts: [{ text }], top_k? }`; response
+ * `{ response: [{ id, score }] }`, best first, cut to `top_k`. The "model" scores by shared character trigrams,
+ * squashed into (0, 1) like a sigmoid.
+ *
+ * Refuses what the input schema refuses (developers.cloudflare.com/workers-ai/models/bge-reranker-base/: `query` and
+ * every `text` ≥ 1 character, `top_k` an integer ≥ 1) with the binding's input-validation error, and a (query,
+ * context) pair past the model's 512 tokens (BAAI's model card; XLM-R has 514 positions). Workers AI documents no
+ * error for that one, so its message is this stand-in's own: refusing, rather than truncating silently, is what
+ * makes an adapter that relies on the service to cut fail here. Tokens are counted from above, as SentencePiece
+ * pieces can be no more than the characters plus the leading word marker, and four special tokens per pair.
  */
 export class RerankModelStandIn implements WorkersAiRerankBinding {
   readonly requests: { model: string; inputs: WorkersAiRerankInputs }[] = [];
+  /** Forces every request to fail with this error (an outage, a 429, a timeout) until cleared. */
+  failWith: Error | null = null;
 
   async run(model: "@cf/baai/bge-reranker-base", inputs: WorkersAiRerankInputs): Promise<unknown> {
     this.requests.push({ model, inputs: structuredClone(inputs) });
+    if (this.failWith) throw this.failWith;
     if (inputs.query.length < 1) throw new Error("AiError: Input validation failed: /query: must NOT have fewer than 1 characters");
-    if (inputs.contexts.some((c) => c.text.length < 1)) throw new Error("AiError: Input validation failed: /contexts/0/text");
+    const empty = inputs.contexts.findIndex((c) => c.text.length < 1);
+    if (empty >= 0) throw new Error(`AiError: Input validation failed: /contexts/${empty}/text: must NOT have fewer than 1 characters`);
+    if (inputs.top_k !== undefined && (!Number.isInteger(inputs.top_k) || inputs.top_k < 1)) {
+      throw new Error("AiError: Input validation failed: /top_k: must be integer, must be >= 1");
+    }
+    const queryTokens = inputs.query.length + 1;
+    const long = inputs.contexts.findIndex((c) => 4 + queryTokens + c.text.length + 1 > 512);
+    if (long >= 0) throw new Error(`AiError: /contexts/${long}: the query and this context exceed the model's 512 tokens`);
     const query = trigrams(inputs.query);
     const scored = inputs.contexts.map(({ text }, id) => {
       const doc = trigrams(text);

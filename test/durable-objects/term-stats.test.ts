@@ -90,4 +90,41 @@ describe("term statistics between searches", () => {
     expect(holds(Float64Array.from(seen.before), seen.seqs[2]!)).toBe(true);
     expect(holds(Float64Array.from(seen.before), seen.seqs[1]!)).toBe(false);
   }, 60_000);
+
+  it("hold posting lists up to their entry budget exactly, and start over one entry past it", async () => {
+    const { key, tenantId } = await newTenant();
+    const user = uniqueUser();
+    const written = await remember(key, user, [
+      { content: "kappa lambda" },
+      { content: "kappa lambda" },
+      { content: "kappa mu" },
+    ]);
+    const stub = env.CUBE.getByName(cubeObjectName(tenantId, written[0].cube_id));
+    const seen = await runInDurableObject(stub, (_instance, state) => {
+      let queries = 0;
+      const sql = { exec: (query: string, ...bindings: unknown[]) => (queries++, state.storage.sql.exec(query, ...bindings)) } as SqlStorage;
+      /** How many SQL queries asking for these words' lists takes. */
+      const ask = (stats: TermStats, ...words: string[]) => {
+        const before = queries;
+        for (const word of words) stats.postings(matchAny([word])!);
+        return queries - before;
+      };
+      // kappa 3 + lambda 2 = 5 entries: exactly a budget of 5, so both stay held.
+      const atCap = new TermStats(sql, 5);
+      atCap.use(1);
+      const first = ask(atCap, "kappa", "lambda");
+      const again = ask(atCap, "kappa", "lambda");
+      // mu's one entry would make 6: every held list is dropped, mu is held, kappa and lambda are read again.
+      const past = ask(atCap, "mu");
+      const muAgain = ask(atCap, "mu");
+      const reread = ask(atCap, "kappa", "lambda");
+      // A list longer than the whole budget is held alone.
+      const tiny = new TermStats(sql, 2);
+      tiny.use(1);
+      const longList = [ask(tiny, "kappa"), ask(tiny, "kappa")];
+      return { first, again, past, muAgain, reread, longList, kappa: [...atCap.postings(matchAny(["kappa"])!)] };
+    });
+    expect(seen).toMatchObject({ first: 2, again: 0, past: 1, muAgain: 0, reread: 2, longList: [1, 0] });
+    expect(seen.kappa).toHaveLength(3);
+  }, 60_000);
 });
