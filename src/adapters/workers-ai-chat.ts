@@ -12,7 +12,7 @@ import type { ChatCompletion, ChatDelta, ChatFinishReason, ChatModel, ChatReques
 import { DEFAULT_LLM_TIMEOUT_MS, LlmError, excerpt } from "./llm";
 import { finishReasonOf, usageOf } from "./openai-chat";
 import { sseData } from "./sse";
-import { WorkersAiLlm, type WorkersAiTextBinding } from "./workers-ai-llm";
+import { WorkersAiLlm, type WorkersAiTextBinding, answerAllowance } from "./workers-ai-llm";
 
 /** Whether Workers AI applies LoRA adapters on this model (see the file comment). */
 export const workersAiModelTakesLora = (model: string): boolean => /-lora$/.test(model);
@@ -42,22 +42,22 @@ export class WorkersAiChatModel implements ChatModel {
   }
 
   async chat(request: ChatRequest): Promise<ChatCompletion> {
-    const { inputs, adapterApplied } = this.inputs(request, false);
+    const { inputs, adapterApplied, maxTokens } = this.inputs(request, false);
     const answer = await this.run(inputs);
     const body = typeof answer === "object" && answer !== null ? (answer as Record<string, unknown>) : { response: answer };
     const content = typeof body.response === "string" ? body.response : null;
     if (content === null) throw new LlmError("invalid_output", `${this.model} returned no response text`);
     const usage = usageOf(body.usage);
     const finishReason: ChatFinishReason =
-      usage && request.maxTokens !== undefined && usage.completionTokens >= request.maxTokens ? "length" : "stop";
+      usage && maxTokens !== undefined && usage.completionTokens >= maxTokens ? "length" : "stop";
     return { content, finishReason, usage, adapterApplied };
   }
 
   async stream(request: ChatRequest): Promise<{ deltas: AsyncIterable<ChatDelta>; adapterApplied: boolean }> {
-    const { inputs, adapterApplied } = this.inputs(request, true);
+    const { inputs, adapterApplied, maxTokens } = this.inputs(request, true);
     const answer = await this.run(inputs);
     if (!(answer instanceof ReadableStream)) throw new LlmError("invalid_output", `${this.model} answered a stream request without a stream`);
-    return { deltas: this.deltas(answer as ReadableStream<Uint8Array>, request.maxTokens), adapterApplied };
+    return { deltas: this.deltas(answer as ReadableStream<Uint8Array>, maxTokens), adapterApplied };
   }
 
   private async *deltas(body: ReadableStream<Uint8Array>, maxTokens: number | undefined): AsyncGenerator<ChatDelta> {
@@ -81,17 +81,23 @@ export class WorkersAiChatModel implements ChatModel {
     yield { kind: "done", finishReason, usage };
   }
 
+  /**
+   * The binding's inputs. An asked-for `max_tokens` is lowered to what the model's context window leaves after the
+   * prompt (answerAllowance, as extraction does), so a chat asking for more than the window answers rather than
+   * being refused by the model; `maxTokens` is what was sent, against which a "length" finish is judged.
+   */
   private inputs(request: ChatRequest, stream: boolean) {
     const adapterApplied = request.adapter !== undefined && this.supportsAdapters;
+    const maxTokens = request.maxTokens === undefined ? undefined : answerAllowance(this.model, request, request.maxTokens);
     const inputs: Record<string, unknown> = {
       messages: request.messages,
-      ...(request.maxTokens !== undefined ? { max_tokens: request.maxTokens } : {}),
+      ...(maxTokens !== undefined ? { max_tokens: maxTokens } : {}),
       ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
       ...(request.topP !== undefined ? { top_p: request.topP } : {}),
       ...(stream ? { stream: true } : {}),
       ...(adapterApplied ? { lora: request.adapter } : {}),
     };
-    return { inputs, adapterApplied };
+    return { inputs, adapterApplied, maxTokens };
   }
 
   private async run(inputs: Record<string, unknown>): Promise<unknown> {

@@ -82,7 +82,13 @@ export const MIN_ANSWER_TOKENS = 1024;
  * The prompt's tokens from above: Llama's tokenizer is a byte-level BPE, so no token is shorter than one UTF-8 byte;
  * plus the template's tokens per message, plus the JSON schema's bytes in case the service puts it in the prompt.
  */
-export function promptTokensBound(inputs: Pick<WorkersAiTextInputs, "messages" | "response_format">): number {
+/** What the window arithmetic reads of a request: its messages' text and the JSON schema, if any. */
+export interface PromptShape {
+  messages: readonly { content: string }[];
+  response_format?: WorkersAiTextInputs["response_format"];
+}
+
+export function promptTokensBound(inputs: PromptShape): number {
   const encoder = new TextEncoder();
   let tokens = 0;
   for (const message of inputs.messages) tokens += encoder.encode(message.content).length + TEMPLATE_TOKENS_PER_MESSAGE;
@@ -94,7 +100,7 @@ export function promptTokensBound(inputs: Pick<WorkersAiTextInputs, "messages" |
  * `max_tokens` for a request, so that prompt and answer fit the model's context window: the asked-for allowance
  * when the prompt's bound leaves room for it, else what room is left, but not below {@link MIN_ANSWER_TOKENS}.
  */
-export function answerAllowance(model: string, inputs: Pick<WorkersAiTextInputs, "messages" | "response_format">, asked: number): number {
+export function answerAllowance(model: string, inputs: PromptShape, asked: number): number {
   const window = WORKERS_AI_CONTEXT_WINDOWS[model];
   if (window === undefined) return asked;
   const room = window - promptTokensBound(inputs);

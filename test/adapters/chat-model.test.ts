@@ -8,6 +8,7 @@ import { createChatModel } from "../../src/adapters/chat-factory";
 import { OpenAiChatModel } from "../../src/adapters/openai-chat";
 import { sseData } from "../../src/adapters/sse";
 import { type WorkersAiChatBinding, WorkersAiChatModel } from "../../src/adapters/workers-ai-chat";
+import { TEMPLATE_TOKENS_PER_MESSAGE } from "../../src/adapters/workers-ai-llm";
 import type { ChatDelta, ChatModel } from "../../src/core/llm";
 import { LlmError } from "../../src/core/llm";
 import { ConfigError } from "../../src/errors";
@@ -81,6 +82,18 @@ describe("Workers AI chat model", () => {
     const plain = new WorkersAiChatModel(ai, "@cf/meta/llama-3.3-70b-instruct-fp8-fast");
     expect((await plain.stream({ messages: [{ role: "user", content: "hi" }], adapter: "cube-tone-v3" })).adapterApplied).toBe(false);
     expect(ai.requests[1]!.inputs).not.toHaveProperty("lora");
+  });
+
+  it("lowers max_tokens to what the model's context window leaves after the prompt, as extraction does", async () => {
+    const ai = new WorkersAiStandIn();
+    const model = new WorkersAiChatModel(ai, "@cf/meta/llama-3.3-70b-instruct-fp8-fast");
+    const messages = [{ role: "user" as const, content: "hi" }];
+    await model.chat({ messages, maxTokens: 32_768 }); // the API allows 32,768; this model's window is 24,000
+    expect(ai.requests[0]!.inputs.max_tokens).toBe(24_000 - (2 + TEMPLATE_TOKENS_PER_MESSAGE));
+    await model.stream({ messages, maxTokens: 100 });
+    expect(ai.requests[1]!.inputs.max_tokens).toBe(100);
+    await new WorkersAiChatModel(ai, "@cf/meta/llama-3.1-8b-instruct").chat({ messages, maxTokens: 32_768 });
+    expect(ai.requests[2]!.inputs.max_tokens, "no documented window: sent as asked").toBe(32_768);
   });
 
   it("classifies binding failures like the extraction adapter", async () => {
