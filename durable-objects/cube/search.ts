@@ -12,12 +12,13 @@ import { ID_LIST_CHUNK } from "../../src/core/sql-limits";
 import { type SqlFragment, compileFilter, compileWhere, placeholders, validAt } from "./filters";
 import { QueryCentring } from "./centroid";
 import { lexicalCoverage } from "./lexical-coverage";
+import { type ScoredRow, bestMatches, parsePhrases } from "./phrase-ranking";
 import type { CubeRef, SearchHit, SearchRequestInternal } from "./protocol";
 import { expandedRanking } from "./search-expand";
 import { SUB_QUERY_SOURCES, subQueryRankings } from "./search-subject";
 import { turnTierRankings } from "./turn-tier";
 import type { CubeStore } from "./store";
-import { TermStats } from "./term-stats";
+import { BM25_WEIGHTS, TermStats } from "./term-stats";
 import type { VectorStore } from "./vector-store";
 
 /** Candidates each channel contributes: enough for fusion to find agreement below each channel's top ten. */
@@ -39,8 +40,7 @@ const TAG_ALWAYS_PRECISE = 3;
  * page, and the rest is only looked at when it does not (the filter query sorts everything it is given).
  */
 const FIRST_SLICE = 1.25;
-/** BM25 column weights: content, tags, neighbouring turns' context. */
-export const BM25_WEIGHTS = [1.0, 0.6, 0.35] as const;
+export { BM25_WEIGHTS };
 /**
  * Each memory's best BM25 score for an FTS expression (bound twice): its row in memories_fts, or for an archived
  * memory also the whole archived text (archived_fts, cube migration 11), whose preview alone is in memories_fts.
@@ -82,8 +82,6 @@ export class CubeSearch {
   private readonly counts: TermStats;
 
   private readonly centring: QueryCentring;
-  /** The last BM25 ranking the lexical channel read, with its scores: the expanded ranking builds on it (expandedBest()). */
-  private lastRanked: { match: string; rows: ScoredRow[] } | null = null;
 
   constructor(
     private readonly sql: SqlStorage,
@@ -113,7 +111,6 @@ export class CubeSearch {
     working: readonly string[] = [],
   ): SearchHit[] {
     this.counts.use(generation);
-    this.lastRanked = null;
     const where = this.conditions(request);
     const rankings: ChannelRanking[] = request.channels.map((channel) =>
       channel === "vector"
@@ -181,7 +178,7 @@ export class CubeSearch {
         sql: this.sql,
         documents: this.counts.documents,
         documentCount: (term) => this.documentCount(matchAny([term])!),
-        rank: (terms, added) => this.lexical(matchAny([...terms, ...added])!, filter, where.params, this.expandedBest(terms, added)),
+        rank: (terms, added) => this.lexical(matchAny([...terms, ...added])!, filter, where.params),
       },
       this.discriminating(request.terms),
       lexical.ids,
@@ -245,11 +242,11 @@ export class CubeSearch {
    * times faster than filtering every match; when the filter rejects so many that the page comes up short, the
    * exact (filter-first) query runs instead, so a selective filter never loses results.
    */
-  private lexical(match: string, filter: string, params: unknown[], ranked?: readonly number[]): string[] {
-    const archived = this.hasArchivedText();
+  private lexical(match: string, filter: string, params: unknown[]): string[] {
+    const archived = this.counts.hasArchivedText;
     const [scores, matches] = archived ? [LEXICAL_SCORES, [match, match]] : [LIVE_LEXICAL_SCORES, [match]];
     const overfetch = CHANNEL_DEPTH * OVERFETCH;
-    const best = ranked ?? this.bestScored(scores, matches, match).map((row) => row.rowid);
+    const best = this.bestScored(match, archived).map((row) => row.rowid);
     if (best.length === 0) return [];
     const kept = this.firstPassing("seq", best, filter, params);
     // Everything ranked was looked at, or the page is full: the fast answer is the exact one.
@@ -261,48 +258,20 @@ export class CubeSearch {
     ]);
   }
 
-  private hasArchivedText(): boolean {
-    return this.sql.exec("SELECT EXISTS (SELECT 1 FROM archived_fts) AS x").one().x === 1;
-  }
-
-  /** The best OVERFETCH × CHANNEL_DEPTH rows of a BM25 scores query, best first; remembered as {@link lastRanked}. */
-  private bestScored(scores: string, matches: readonly string[], match: string): ScoredRow[] {
-    const rows = this.sql
+  /**
+   * The best OVERFETCH × CHANNEL_DEPTH rows of the FTS expression `match` by BM25, best first. While the cube holds no
+   * archived text, they are summed from each phrase's scores, kept for the generation (cube/phrase-ranking.ts): FTS5
+   * scored every match of every word of each ranking again, a third of a search at 10,000 memories. With archived
+   * text a row's score is the better of two indexes' (LEXICAL_SCORES), not a sum, and FTS5 ranks.
+   */
+  private bestScored(match: string, archived: boolean): ScoredRow[] {
+    const phrases = archived ? null : parsePhrases(match);
+    if (phrases) return bestMatches(phrases.map((group) => group.map((phrase) => this.counts.phraseScores(phrase))), CHANNEL_DEPTH * OVERFETCH);
+    const [scores, matches] = archived ? [LEXICAL_SCORES, [match, match]] : [LIVE_LEXICAL_SCORES, [match]];
+    return this.sql
       .exec(`SELECT rowid, score FROM (${scores}) ORDER BY score LIMIT ?`, ...matches, CHANNEL_DEPTH * OVERFETCH)
       .toArray()
       .map((row) => ({ rowid: Number(row.rowid), score: Number(row.score) }));
-    this.lastRanked = { match, rows };
-    return rows;
-  }
-
-  /**
-   * The expanded query's (`terms` OR `added`) best OVERFETCH × CHANNEL_DEPTH matches, best first, without scoring
-   * every match of `terms` a second time: BM25 is a sum over the query's phrases, so a memory matching no added word
-   * scores as it did for `terms` alone, and only those among the lexical ranking's best can make the expanded best
-   * (each of the ranking's best scores at least as well with added words). The memories matching an added word are
-   * scored whole by FTS5 (`terms AND added`, `added NOT terms`: the same phrases, so the same sums) — a few hundred
-   * at most, as added words are rare (core/expand.ts, maxDocuments). Half the time of the expanded ranking at 10,000
-   * memories (docs/search.md). Undefined while archived text exists (its scores are a minimum over two indexes, not a
-   * sum): the expanded query is then ranked whole.
-   */
-  private expandedBest(terms: readonly string[], added: readonly string[]): number[] | undefined {
-    if (this.hasArchivedText()) return undefined;
-    const asked = matchAny(terms)!;
-    const extra = matchAny(added.filter((term) => !terms.includes(term)));
-    if (extra === null) return undefined;
-    const base = this.lastRanked?.match === asked ? this.lastRanked.rows : this.bestScored(LIVE_LEXICAL_SCORES, [asked], asked);
-    const overfetch = CHANNEL_DEPTH * OVERFETCH;
-    const scored = new Map(base.map((row) => [row.rowid, row.score]));
-    // `terms AND added`: the whole query's phrases in its order, so FTS5 adds the same numbers in the same order.
-    for (const match of [`(${asked}) AND (${extra})`, `(${extra}) NOT (${asked})`]) {
-      for (const row of this.sql.exec(`SELECT rowid, score FROM (${LIVE_LEXICAL_SCORES}) ORDER BY score LIMIT ?`, match, overfetch)) {
-        scored.set(Number(row.rowid), Number(row.score));
-      }
-    }
-    return [...scored]
-      .sort((a, b) => a[1] - b[1] || a[0] - b[0])
-      .slice(0, overfetch)
-      .map(([rowid]) => rowid);
   }
 
   /** Candidates by id as {@link ScoringRow}s; unknown ids are absent. */
@@ -437,12 +406,6 @@ function weakNeighbours(rankings: readonly ChannelRanking[]): Set<string> {
     });
   }
   return weak;
-}
-
-/** A memory's seq (its FTS rowid) and BM25 score (lower is better). */
-interface ScoredRow {
-  rowid: number;
-  score: number;
 }
 
 /** What scoring and MMR read of a candidate. */
