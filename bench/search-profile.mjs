@@ -2,15 +2,16 @@
 //
 //   npm run bench -- latency --memories 10000 --keep-state      # then, with the cube file it kept:
 //   npm run bench -- search-profile --cube <state dir>/v3/do/memos-edge-CubeDurableObject/<id>.sqlite
-//                                   [--queries 500] [--cold] [--channels lexical,vector,…] [--top FILE] [--out FILE]
+//                                   [--queries 500] [--cold] [--channels lexical,vector,…] [--now ISO] [--top FILE] [--out FILE]
 //
 // The cube's search code (CubeSearch, the store, the vector store, the local embedder) is bundled with esbuild and
 // run in Node over a copy of the cube's SQLite file (node:sqlite), on the latency bench's own queries (same data and
 // seed). Each SQL statement is timed; CPU per search (process.cpuUsage) is steadier than wall time on a shared
 // machine. `--cold` moves the cube's generation before every search, as a write would (nothing kept between
 // searches); by default the cube stands still, as in the latency bench. `--top FILE` writes every query's top 10
-// ids, to check that a change keeps the ranking (compare two files).
-import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+// ids, to check that a change keeps the ranking (compare two files); searches run at `--now` (default: the cube
+// file's modification time), so two runs over the same file score recency alike.
+import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { UsageError, parseArgs } from "./lib/args.mjs";
@@ -21,9 +22,9 @@ import { mean, round, summarize } from "./lib/stats.mjs";
 import { makeCorpus } from "./latency.mjs";
 
 export const USAGE = `npm run bench -- search-profile --cube FILE [--queries 500] [--cold] [--channels LIST]
-    [--data FILE] [--seed 42] [--top FILE] [--out FILE]`;
+    [--data FILE] [--seed 42] [--now ISO] [--top FILE] [--out FILE]`;
 
-const SPEC = { cube: "string", queries: "number", cold: "boolean", channels: "string", data: "string", seed: "number", top: "string", out: "string" };
+const SPEC = { cube: "string", queries: "number", cold: "boolean", channels: "string", data: "string", seed: "number", now: "string", top: "string", out: "string" };
 const WARMUP = 5;
 
 /** @param {string[]} argv */
@@ -44,7 +45,8 @@ export async function main(argv) {
     const data = path.resolve(String(opts.data ?? path.resolve(ROOT, "..", "shared", "bench", "locomo-dev.json")));
     const queries = makeCorpus(loadLocomo(data), Number(opts.seed ?? 42)).queries(count + WARMUP);
     const { search } = profile.openCube(cube);
-    const now = Date.now();
+    const now = opts.now === undefined ? statSync(String(opts.cube)).mtimeMs : Date.parse(String(opts.now));
+    if (!Number.isFinite(now)) throw new UsageError("--now must be an ISO date-time");
     let generation = 1;
     /** @type {number[]} */ const cpu = [];
     /** @type {number[]} */ const wall = [];

@@ -77,13 +77,34 @@ function balanced(text: string): boolean {
 }
 
 /**
+ * Rows are summed in arrays indexed by seq while the largest seq is at most this (8 MB of sums, 1 MB of counts);
+ * past it (a cube that has seen over a million writes), in a Map — slower, never unbounded.
+ */
+export const DENSE_SEQS_MAX = 1 << 20;
+
+/**
  * The best `limit` rows matching every group (a group matches when any of its phrases does), scored as FTS5's bm25()
  * scores the whole expression: each matched phrase's share, added in phrase order. Best first, ties by seq.
  */
-export function bestMatches(groups: readonly (readonly PhraseScores[])[], limit: number): ScoredRow[] {
+export function bestMatches(groups: readonly (readonly PhraseScores[])[], limit: number, denseMax: number = DENSE_SEQS_MAX): ScoredRow[] {
   let size = 0;
   for (const group of groups) for (const list of group) if (list.seqs.length > 0) size = Math.max(size, list.seqs[list.seqs.length - 1]! + 1);
   if (size === 0 || limit < 1) return [];
+  const { rows, sumOf } = size <= denseMax ? sumDense(groups, size) : sumSparse(groups);
+  if (rows.length > limit) {
+    const threshold = kthSmallest(Float64Array.from(rows, sumOf), limit);
+    const kept = rows.filter((seq) => sumOf(seq) <= threshold);
+    rows.length = 0;
+    rows.push(...kept);
+  }
+  return rows
+    .sort((a, b) => sumOf(a) - sumOf(b) || a - b)
+    .slice(0, limit)
+    .map((seq) => ({ rowid: seq, score: sumOf(seq) }));
+}
+
+/** The rows in every group, and each one's sum: in arrays indexed by seq (below `size`). */
+function sumDense(groups: readonly (readonly PhraseScores[])[], size: number): { rows: number[]; sumOf: (seq: number) => number } {
   const sums = new Float64Array(size);
   // How many groups, in order, each row has matched so far: a row is a match when it reaches groups.length.
   const matched = new Uint8Array(size);
@@ -106,17 +127,26 @@ export function bestMatches(groups: readonly (readonly PhraseScores[])[], limit:
       rows.push(seq);
     }
   }
-  if (rows.length > limit) {
-    const threshold = kthSmallest(Float64Array.from(rows, (seq) => sums[seq]!), limit);
-    const kept: number[] = [];
-    for (const seq of rows) if (sums[seq]! <= threshold) kept.push(seq);
-    rows.length = 0;
-    rows.push(...kept);
-  }
-  return rows
-    .sort((a, b) => sums[a]! - sums[b]! || a - b)
-    .slice(0, limit)
-    .map((seq) => ({ rowid: seq, score: sums[seq]! }));
+  return { rows, sumOf: (seq) => sums[seq]! };
+}
+
+/** The same in a Map, for cubes whose seqs run past {@link DENSE_SEQS_MAX}. */
+function sumSparse(groups: readonly (readonly PhraseScores[])[]): { rows: number[]; sumOf: (seq: number) => number } {
+  const rowsBySeq = new Map<number, { sum: number; matched: number }>();
+  groups.forEach((group, g) => {
+    for (const { seqs, scores } of group) {
+      for (let i = 0; i < seqs.length; i++) {
+        const seq = seqs[i]!;
+        let row = rowsBySeq.get(seq);
+        if (!row) rowsBySeq.set(seq, (row = { sum: 0, matched: 0 }));
+        row.sum += scores[i]!;
+        if (row.matched === g) row.matched = g + 1;
+      }
+    }
+  });
+  const rows: number[] = [];
+  for (const [seq, row] of rowsBySeq) if (row.matched === groups.length) rows.push(seq);
+  return { rows, sumOf: (seq) => rowsBySeq.get(seq)!.sum };
 }
 
 /** The k-th smallest of `values` (1 ≤ k ≤ length), by quickselect; reorders `values`. */

@@ -7,7 +7,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { bestMatches, parsePhrases } from "../../durable-objects/cube/phrase-ranking";
+import { type PhraseScores, bestMatches, parsePhrases } from "../../durable-objects/cube/phrase-ranking";
 import { BM25_WEIGHTS, TermStats } from "../../durable-objects/cube/term-stats";
 import { matchAny } from "../../src/core/fts-query";
 import { cubeObjectName } from "../../src/core/ids";
@@ -42,7 +42,25 @@ describe("phrase expressions", () => {
   });
 });
 
+/** A phrase's list over seqs `from`, `from + step`, … with made-up shares. */
+function list(from: number, step: number, count: number, salt: number): PhraseScores {
+  const seqs = Float64Array.from({ length: count }, (_, i) => from + i * step);
+  return { seqs, scores: Float64Array.from(seqs, (seq) => -(((seq * salt) % 97) + 1) / 7) };
+}
+
 describe("rankings summed from phrase scores", () => {
+  it("are the same summed by seq in arrays or, past DENSE_SEQS_MAX, in a Map", () => {
+    const groups = [[list(5, 3, 400, 13), list(7, 2, 500, 31)], [list(1, 1, 900, 7)]];
+    const dense = bestMatches(groups, 50);
+    const sparse = bestMatches(groups, 50, 10);
+    expect(dense).toHaveLength(50);
+    expect(sparse).toEqual(dense);
+    // Only rows in both groups, each row's shares added up.
+    expect(dense.every(({ rowid }) => rowid <= 900)).toBe(true);
+    expect(bestMatches([[list(3, 1, 10, 5)]], 0)).toEqual([]);
+    expect(bestMatches([[list(3, 1, 0, 5)]], 10)).toEqual([]);
+  });
+
   it("are FTS5's rankings, score for score", async () => {
     const { key, tenantId } = await newTenant();
     const user = uniqueUser();
