@@ -23,8 +23,11 @@ export interface SearchFilter extends SqlFragment {
   at: number;
 }
 
-/** Verdicts remembered at most per generation (then they start over): ~100 bytes each. */
-const VERDICTS_MAX = 100_000;
+/**
+ * Memories whose verdicts are remembered at most per generation, over all filters (then they start over): ~150 bytes
+ * each (the verdict and its two map entries, by seq and by id), so ~7.5 MB of the isolate's 128 MB at most.
+ */
+const VERDICTS_MAX = 50_000;
 
 interface Verdict {
   id: string;
