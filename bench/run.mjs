@@ -11,6 +11,7 @@ const BENCHMARKS = {
   scale: () => import("./scale.mjs"),
   paraphrase: () => import("./paraphrase.mjs"),
   chaos: () => import("./chaos.mjs"),
+  "search-profile": () => import("./search-profile.mjs"),
 };
 
 async function usage() {

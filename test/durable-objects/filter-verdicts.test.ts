@@ -1,0 +1,58 @@
+/**
+ * Search remembers which candidates pass its filter while the cube stands still (cube/filter-verdicts.ts): what a
+ * memory's row decides is kept per generation and filter, validity is judged at each request's own time. These
+ * searches run back to back on one object, so the second of each pair answers from what the first remembered.
+ */
+import { describe, expect, it } from "vitest";
+import { call, newTenant, remember, uniqueUser } from "../helpers";
+
+async function searchIds(key: string, body: object) {
+  const response = await call("POST", "/v1/search", { key, body: { channels: ["lexical", "vector"], ...body } });
+  expect(response.status, JSON.stringify(response.body)).toBe(200);
+  return response.body.data.map((m: any) => m.id) as string[];
+}
+
+async function seeded() {
+  const { key } = await newTenant();
+  const user = uniqueUser();
+  const memories = await remember(key, user, [
+    { content: "the harbour ferry leaves at noon", type: "fact", valid_at: "2020-01-01T00:00:00Z", invalid_at: "2024-06-01T00:00:00Z" },
+    { content: "the harbour ferry leaves at nine", type: "fact", valid_at: "2024-06-01T00:00:00Z" },
+    { content: "the harbour ferry was lovely", type: "event" },
+  ]);
+  return { key, user, memories };
+}
+
+describe("filter verdicts between searches", () => {
+  it("judge validity at each request's time, not at the time they were first read", async () => {
+    const { key, user, memories } = await seeded();
+    const query = { user_id: user, query: "harbour ferry" };
+    const in2022 = await searchIds(key, { ...query, reference_time: "2022-01-01T00:00:00Z" });
+    expect(in2022).toContain(memories[0].id);
+    expect(in2022).not.toContain(memories[1].id);
+    const in2025 = await searchIds(key, { ...query, reference_time: "2025-01-01T00:00:00Z" });
+    expect(in2025).toContain(memories[1].id);
+    expect(in2025).not.toContain(memories[0].id);
+    expect(await searchIds(key, { ...query, reference_time: "2022-01-01T00:00:00Z" })).toEqual(in2022);
+  });
+
+  it("are kept per filter: another filter in the same generation is read for itself", async () => {
+    const { key, user, memories } = await seeded();
+    const query = { user_id: user, query: "harbour ferry" };
+    expect(await searchIds(key, { ...query, filters: { type: "fact" } })).toEqual([memories[1].id]);
+    expect(await searchIds(key, { ...query, filters: { type: "event" } })).toEqual([memories[2].id]);
+    expect(await searchIds(key, { ...query, where: { field: "type", op: "ne", value: "event" } })).toEqual([memories[1].id]);
+  });
+
+  it("are dropped when a memory changes", async () => {
+    const { key, user, memories } = await seeded();
+    const query = { user_id: user, query: "harbour ferry" };
+    expect(await searchIds(key, query)).toContain(memories[2].id);
+    const forgotten = await call("DELETE", `/v1/memories/${memories[2].id}`, { key });
+    expect(forgotten.status, JSON.stringify(forgotten.body)).toBeLessThan(300);
+    expect(await searchIds(key, query)).not.toContain(memories[2].id);
+    const updated = await call("PATCH", `/v1/memories/${memories[1].id}`, { key, body: { invalid_at: "2025-01-01T00:00:00Z" } });
+    expect(updated.status, JSON.stringify(updated.body)).toBe(200);
+    expect(await searchIds(key, query)).not.toContain(memories[1].id);
+  });
+});

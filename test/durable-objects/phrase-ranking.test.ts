@@ -1,0 +1,102 @@
+/**
+ * BM25 rankings summed from per-phrase scores (cube/phrase-ranking.ts, kept per generation by cube/term-stats.ts)
+ * must be FTS5's own: the same rows, the same scores to the bit, the same order (ties aside), for every form of
+ * expression search builds — the question's words, the expanded query, a subject sub-query — over a cube where more
+ * memories match than a ranking keeps, so the cut matters too.
+ */
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { type PhraseScores, bestMatches, parsePhrases } from "../../durable-objects/cube/phrase-ranking";
+import { BM25_WEIGHTS, TermStats } from "../../durable-objects/cube/term-stats";
+import { matchAny } from "../../src/core/fts-query";
+import { cubeObjectName } from "../../src/core/ids";
+import { opensWith, subjectQuery } from "../../src/core/subject";
+import { newTenant, remember, uniqueUser } from "../helpers";
+
+/** Varied memories: a third to a half hold each query word, a seventh the added word, at many lengths. */
+function content(i: number): string {
+  const opener = i % 5 === 0 ? "Alpha:" : i % 5 === 1 ? "Delta:" : "";
+  const words = [opener, i % 2 === 0 ? "alpha" : "", i % 3 === 0 ? "beta" : "", i % 7 === 0 ? "gamma" : "", i % 11 === 0 ? "alpha" : ""];
+  for (let j = 0; j < (i * 7) % 13; j++) words.push(`filler${(i + j) % 17}`);
+  return `${words.filter(Boolean).join(" ")} note ${i}`;
+}
+
+const LIMIT = 300;
+
+describe("phrase expressions", () => {
+  it("are split into the groups of one-phrase expressions search builds", () => {
+    expect(parsePhrases(matchAny(["alpha", "beta"])!)).toEqual([['"alpha"', '"beta"']]);
+    expect(parsePhrases(opensWith("alpha"))).toEqual([['{content} : (^"alpha")']]);
+    expect(parsePhrases(subjectQuery(["alpha", "delta"], ["beta", "gamma"])!)).toEqual([
+      ['{content} : (^"alpha")', '{content} : (^"delta")'],
+      ['"beta"', '"gamma"'],
+    ]);
+    expect(parsePhrases(matchAny(["alpha"], "tags")!)).toEqual([['{tags} : ("alpha")']]);
+  });
+
+  it("of other forms are left to FTS5", () => {
+    for (const expression of ['"alpha" NOT "beta"', '"alpha beta"', "alpha", 'NEAR("a" "b")', '"a" OR', "(\"a\") AND (\"b\"", '"a*"']) {
+      expect(parsePhrases(expression), expression).toBeNull();
+    }
+  });
+});
+
+/** A phrase's list over seqs `from`, `from + step`, … with made-up shares. */
+function list(from: number, step: number, count: number, salt: number): PhraseScores {
+  const seqs = Float64Array.from({ length: count }, (_, i) => from + i * step);
+  return { seqs, scores: Float64Array.from(seqs, (seq) => -(((seq * salt) % 97) + 1) / 7) };
+}
+
+describe("rankings summed from phrase scores", () => {
+  it("are the same summed by seq in arrays or, past DENSE_SEQS_MAX, in a Map", () => {
+    const groups = [[list(5, 3, 400, 13), list(7, 2, 500, 31)], [list(1, 1, 900, 7)]];
+    const dense = bestMatches(groups, 50);
+    const sparse = bestMatches(groups, 50, 10);
+    expect(dense).toHaveLength(50);
+    expect(sparse).toEqual(dense);
+    // Only rows in both groups, each row's shares added up.
+    expect(dense.every(({ rowid }) => rowid <= 900)).toBe(true);
+    expect(bestMatches([[list(3, 1, 10, 5)]], 0)).toEqual([]);
+    expect(bestMatches([[list(3, 1, 0, 5)]], 10)).toEqual([]);
+  });
+
+  it("are FTS5's rankings, score for score", async () => {
+    const { key, tenantId } = await newTenant();
+    const user = uniqueUser();
+    let first: any;
+    for (let batch = 0; batch < 5; batch++) {
+      const written = await remember(key, user, Array.from({ length: 100 }, (_, i) => ({ content: content(batch * 100 + i) })));
+      first ??= written[0];
+    }
+    const stub = env.CUBE.getByName(cubeObjectName(tenantId, first.cube_id));
+    const expressions = [
+      matchAny(["alpha", "beta"])!,
+      matchAny(["alpha", "beta", "gamma"])!,
+      matchAny(["gamma", "alpha", "filler3", "missing"])!,
+      subjectQuery(["alpha"], ["beta", "gamma"])!,
+      subjectQuery(["alpha", "delta"], ["note"])!,
+    ];
+    const compared = await runInDurableObject(stub, (_instance, state) => {
+      const sql = state.storage.sql;
+      const stats = new TermStats(sql);
+      stats.use(1);
+      return expressions.map((expression) => {
+        const summed = bestMatches(parsePhrases(expression)!.map((group) => group.map((phrase) => stats.phraseScores(phrase))), LIMIT);
+        const whole = sql
+          .exec(`SELECT rowid, bm25(memories_fts, ${BM25_WEIGHTS.join(", ")}) AS score FROM memories_fts WHERE memories_fts MATCH ?`, expression)
+          .toArray()
+          .map((row) => ({ rowid: Number(row.rowid), score: Number(row.score) }));
+        return { expression, summed, whole };
+      });
+    });
+    for (const { expression, summed, whole } of compared) {
+      const best = [...whole].sort((a, b) => a.score - b.score || a.rowid - b.rowid).slice(0, LIMIT);
+      expect(summed, expression).toEqual(best);
+    }
+    // More memories match than a ranking keeps, so the cut was tested; and an AND of groups was.
+    expect(compared[1]!.whole.length).toBeGreaterThan(LIMIT);
+    expect(compared[3]!.whole.length).toBeGreaterThan(0);
+    expect(compared[3]!.whole.length).toBeLessThan(compared[0]!.whole.length);
+  }, 120_000);
+});
