@@ -36,6 +36,7 @@ import { newAuditId } from "./services/bookkeeping";
 import type { Deps, Principal } from "./services/context";
 import type { VerifiedDelivery } from "./services/lifecycle-hook";
 import { limitRequest } from "./services/rate-limit";
+import { lap, serverTiming } from "./middleware/server-timing";
 
 const INCOMING_REQUEST_ID = /^[\w.-]{1,64}$/;
 
@@ -60,6 +61,7 @@ const limitRate = createMiddleware<AppEnv>(async (c, next) => {
     const deps = c.get("deps") as Deps;
     const limits = { ...createRateLimitDeps(c.env), confirmKey: (keyId: string) => confirmKey(deps, keyId) };
     await limitRequest(limits, principal, c.req, c.get("background"));
+    lap(c, "limit");
   }
   await next();
 });
@@ -153,6 +155,7 @@ function codeForStatus(status: number): ErrorCode {
 export function createApp() {
   const app = createRouter();
 
+  app.use("*", serverTiming);
   app.use("*", async (c, next) => {
     const startedAt = Date.now();
     const incoming = c.req.header("X-Request-Id");
@@ -185,6 +188,7 @@ export function createApp() {
       // The lifecycle hook authenticates by signature, in its own route middleware; everything else needs a key.
       if (!(c.req.method === "POST" && c.req.path === LIFECYCLE_HOOK_PATH)) {
         c.set("principal", await authenticate(deps, c.req.header("Authorization"), background));
+        lap(c, "auth");
       }
       await next();
     }),
