@@ -97,7 +97,7 @@ export function tenantContext(c: Context<AppEnv>, scope: ScopeName): TenantConte
     throw new ApiError("invalid_request", `Idempotency-Key must be 1–${LIMITS.idempotencyKeyChars} visible ASCII characters`);
   }
   const timing = c.var.timing;
-  return { deps: c.var.deps, requestId: c.var.requestId, background: c.var.background, principal, idempotencyKey, lap: (stage) => timing.lap(stage) };
+  return { deps: c.var.deps, requestId: c.var.requestId, background: c.var.background, principal, idempotencyKey, lap: (stage) => timing?.lap(stage) };
 }
 
 /**
