@@ -1,7 +1,7 @@
 /**
- * Server-Timing: how long each stage of an API request took inside the Worker, as laps (`auth`, `limit`, `guard`,
- * `validate`, `cube`, …) and a `total`, so a client can tell the API's own time from the network's or a local
- * proxy's. In production a Worker's clock advances only on I/O, so CPU-only stages read 0 there and the laps show
+ * Server-Timing: how long each stage of an API request took inside the Worker, as laps (`auth`, `limit`, and for a
+ * write `parse`, `prepare`, `cube`) and a `total`, so a client can tell the API's own time from the network's or a
+ * local proxy's. In production a Worker's clock advances only on I/O, so CPU-only stages read 0 there and the laps show
  * where the request waited (the cube's RPC); under `wrangler dev` the clock runs and every stage shows.
  * docs/hot-path.md has a breakdown measured with it.
  */
