@@ -96,7 +96,7 @@ const recordAuditEntry = createMiddleware<AppEnv>(async (c, next) => {
   // body is read here and the response rebuilt from it, not cloned: a clone tees the body stream, and the tee held a
   // single-memory write's answer on workerd's one thread for as long as the write itself took (docs/hot-path.md).
   let responseText: string | null = null;
-  if (!isMcp && (c.res.headers.get("Content-Type") ?? "").includes("application/json")) {
+  if (!isMcp && c.res.body !== null && (c.res.headers.get("Content-Type") ?? "").includes("application/json")) {
     responseText = await c.res.text();
     c.res = new Response(responseText, c.res);
   }
