@@ -13,6 +13,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { SERVER_OPTIONS, UsageError, parseArgs } from "./lib/args.mjs";
+import { cpuPerOperation, cpuReading } from "./lib/cpu.mjs";
 import { loadLocomo, sessionsOf } from "./lib/locomo.mjs";
 import { emitResult, runInfo } from "./lib/report.mjs";
 import { ROOT, log, withServer } from "./lib/server.mjs";
@@ -200,6 +201,8 @@ export async function main(argv) {
     const batches = Math.ceil(total / batch);
     /** @type {number[]} */
     const batchMs = [];
+    /** @type {Record<string, number[]>} Server-Timing laps of the write requests, by name */
+    const writeLaps = {};
     /** @type {Set<string>} */
     const distinct = new Set();
     let contentChars = 0;
@@ -207,6 +210,7 @@ export async function main(argv) {
     let written = 0;
     let lastLog = performance.now();
     const fillStart = performance.now();
+    const cpuBeforeFill = cpuReading(server);
     const worker = async () => {
       for (;;) {
         const b = next++;
@@ -218,7 +222,8 @@ export async function main(argv) {
           distinct.add(m.content);
           contentChars += m.content.length;
         }
-        const { body, ms } = await api.writeMemories({ user_id: userId, memories });
+        const { body, ms, timing } = await api.writeMemories({ user_id: userId, memories });
+        for (const [lap, dur] of Object.entries(timing)) (writeLaps[lap] ??= []).push(dur);
         if (!Array.isArray(body?.data) || body.data.length !== memories.length) {
           throw new Error(`POST /v1/memories wrote ${body?.data?.length} of ${memories.length} memories`);
         }
@@ -232,6 +237,7 @@ export async function main(argv) {
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, batches) }, worker));
     const fillSeconds = (performance.now() - fillStart) / 1000;
+    const fillCpu = cpuPerOperation(cpuBeforeFill, cpuReading(server), batches);
     log(`filled ${written} memories in ${fillSeconds.toFixed(1)}s`);
 
     // Search: sequential, top_k 10; the first `warmup` queries are not counted.
@@ -255,11 +261,13 @@ export async function main(argv) {
     // mostly its local proxy, which production does not have; search_ms minus this is the API's own time.
     /** @type {number[]} */
     const baselineMs = [];
+    const cpuBeforeHealth = cpuReading(server);
     for (let i = 0; i < 100 + warmup; i++) {
       const started = performance.now();
       await (await fetch(`${server.url}/health`)).arrayBuffer();
       if (i >= warmup) baselineMs.push(performance.now() - started);
     }
+    const healthCpu = cpuPerOperation(cpuBeforeHealth, cpuReading(server), 100 + warmup);
 
     return {
       benchmark: "latency",
@@ -271,6 +279,12 @@ export async function main(argv) {
       add_per_s: round(written / fillSeconds, 1),
       fill_seconds: round(fillSeconds, 2),
       add_batch_ms: summarize(batchMs, [50, 95], { mean: true }),
+      // CPU ms per write request and per GET /health, by process: steadier than wall time on a shared machine, and
+      // it says what is wrangler dev's local proxy ("proxy") and what is the API ("worker"; see lib/cpu.mjs).
+      add_request_cpu_ms: fillCpu,
+      // Where a write request's time went inside the Worker (Server-Timing laps, src/middleware/server-timing.ts).
+      add_server_timing_ms: Object.fromEntries(Object.entries(writeLaps).map(([lap, ms]) => [lap, summarize(ms, [50], { mean: true })])),
+      health_cpu_ms: healthCpu,
       queries: clientMs.length,
       warmup_queries: warmup,
       top_k: 10,

@@ -36,6 +36,7 @@ import { newAuditId } from "./services/bookkeeping";
 import type { Deps, Principal } from "./services/context";
 import type { VerifiedDelivery } from "./services/lifecycle-hook";
 import { limitRequest } from "./services/rate-limit";
+import { lap, serverTiming } from "./middleware/server-timing";
 
 const INCOMING_REQUEST_ID = /^[\w.-]{1,64}$/;
 
@@ -60,6 +61,7 @@ const limitRate = createMiddleware<AppEnv>(async (c, next) => {
     const deps = c.get("deps") as Deps;
     const limits = { ...createRateLimitDeps(c.env), confirmKey: (keyId: string) => confirmKey(deps, keyId) };
     await limitRequest(limits, principal, c.req, c.get("background"));
+    lap(c, "limit");
   }
   await next();
 });
@@ -90,8 +92,14 @@ const recordAuditEntry = createMiddleware<AppEnv>(async (c, next) => {
   const query = { hard: c.req.query("hard"), cube_id: c.req.query("cube_id") };
   const route = handler ? openApiRoute(handler.path) : null;
   const isMcp = auditAction({ method: c.req.method, route, path: c.req.path, query }) === MCP_ACTION;
-  // Only JSON bodies are read for ids (MCP's are JSON-RPC envelopes, not API shapes); the clone is read after the response.
-  const response = !isMcp && (c.res.headers.get("Content-Type") ?? "").includes("application/json") ? c.res.clone() : null;
+  // Only JSON bodies are read for ids (MCP's are JSON-RPC envelopes, not API shapes), parsed after the response. The
+  // body is read here and the response rebuilt from it, not cloned: a clone tees the body stream, and the tee held a
+  // single-memory write's answer on workerd's one thread for as long as the write itself took (docs/hot-path.md).
+  let responseText: string | null = null;
+  if (!isMcp && c.res.body !== null && (c.res.headers.get("Content-Type") ?? "").includes("application/json")) {
+    responseText = await c.res.text();
+    c.res = new Response(responseText, c.res);
+  }
   // The body as the route's validator read it: Hono caches the text (json() parses it), or the parsed JSON.
   const bodyCache = c.req.bodyCache as { json?: Promise<unknown>; text?: Promise<string> };
   const cachedRequestJson = () => bodyCache.json ?? bodyCache.text?.then((text) => JSON.parse(text) as unknown);
@@ -110,7 +118,12 @@ const recordAuditEntry = createMiddleware<AppEnv>(async (c, next) => {
   const requestId = c.var.requestId;
   c.executionCtx.waitUntil(
     (async () => {
-      const responseBody: unknown = response ? await response.json().catch(() => undefined) : undefined;
+      let responseBody: unknown;
+      try {
+        responseBody = responseText === null ? undefined : (JSON.parse(responseText) as unknown);
+      } catch {
+        responseBody = undefined;
+      }
       const requestBody: unknown = isMcp ? undefined : await cachedRequestJson()?.catch(() => undefined);
       const entry = auditEntryOf({ ...seen, requestBody, responseBody });
       // One message with what the handler recorded (directory counts, key use), held until now.
@@ -153,6 +166,7 @@ function codeForStatus(status: number): ErrorCode {
 export function createApp() {
   const app = createRouter();
 
+  app.use("*", serverTiming);
   app.use("*", async (c, next) => {
     const startedAt = Date.now();
     const incoming = c.req.header("X-Request-Id");
@@ -185,6 +199,7 @@ export function createApp() {
       // The lifecycle hook authenticates by signature, in its own route middleware; everything else needs a key.
       if (!(c.req.method === "POST" && c.req.path === LIFECYCLE_HOOK_PATH)) {
         c.set("principal", await authenticate(deps, c.req.header("Authorization"), background));
+        lap(c, "auth");
       }
       await next();
     }),

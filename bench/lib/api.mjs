@@ -33,6 +33,20 @@ export class ApiRequestError extends Error {
   }
 }
 
+/**
+ * The laps of a Server-Timing header (`auth;dur=0.12, cube;dur=3.40, total;dur=4.10`), by name.
+ * @param {string | null} header @returns {Record<string, number>}
+ */
+export function serverTiming(header) {
+  /** @type {Record<string, number>} */
+  const laps = {};
+  for (const part of (header ?? "").split(",")) {
+    const match = part.trim().match(/^([\w-]+);dur=([\d.]+)/);
+    if (match) laps[match[1]] = (laps[match[1]] ?? 0) + Number(match[2]);
+  }
+  return laps;
+}
+
 export class ApiClient {
   /**
    * @param {string} baseUrl e.g. http://127.0.0.1:8787
@@ -47,7 +61,8 @@ export class ApiClient {
    * @param {string} method
    * @param {string} path
    * @param {unknown} [body]
-   * @returns {Promise<{ status: number, body: any, ms: number }>} ms = client wall time, request to parsed body
+   * @returns {Promise<{ status: number, body: any, ms: number, timing: Record<string, number> }>} ms = client wall
+   *   time, request to parsed body; timing = the response's Server-Timing laps in ms, by name
    */
   async call(method, path, body) {
     const url = `${this.baseUrl}${path}`;
@@ -75,7 +90,7 @@ export class ApiClient {
     } catch {
       throw new ApiRequestError(method, url, payload, res.status, `(not JSON) ${text}`);
     }
-    return { status: res.status, body: parsed, ms };
+    return { status: res.status, body: parsed, ms, timing: serverTiming(res.headers.get("Server-Timing")) };
   }
 
   /**

@@ -5,7 +5,7 @@
  *
  * Layout. A `vector_blocks` row (cube migration 3, cube/schema.ts) holds up to `blockCapacity(d)` vectors of ONE
  * embedding space: the ids as a JSON array (null = free slot), a Float32 scale per slot and one Int8 BLOB of
- * slots × d. Packing is what makes cold loads cheap (TOOLCHAIN: 256 per row reads ~3× faster than a row per vector),
+ * slots × d (stored up to the last used slot). Packing is what makes cold loads cheap (TOOLCHAIN: 256 per row reads ~3× faster than a row per vector),
  * and a block caps at ~32 KB of vector data, so rewriting one after a small upsert stays cheap. Quantisation: per
  * vector, scale = max|x| / 127. Free slots are reused lowest first; a block left empty is deleted.
  *
@@ -322,15 +322,20 @@ export class VectorStore {
         this.sql.exec("DELETE FROM vector_blocks WHERE block = ?", block.no);
         continue;
       }
+      // Only the slots up to the last used one are stored (load() pads the rest back): SQLite rewrites a row whole,
+      // and a block fills from its first slot, so a single-memory write into a block being filled rewrites half a
+      // block on average instead of all of it — the vector block was a third of a single write's WAL bytes
+      // (docs/hot-path.md).
+      const used = usedSlots(block);
       this.sql.exec(
         `INSERT INTO vector_blocks (block, embedder, dimensions, ids, scales, vectors) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (block) DO UPDATE SET ids = excluded.ids, scales = excluded.scales, vectors = excluded.vectors`,
         block.no,
         block.space.embedder,
         block.space.dimensions,
-        JSON.stringify(block.ids),
-        bytesOf(block.scales),
-        bytesOf(block.vectors),
+        JSON.stringify(used === block.ids.length ? block.ids : block.ids.slice(0, used)),
+        bytesOf(block.scales.subarray(0, used)),
+        bytesOf(block.vectors.subarray(0, used * block.space.dimensions)),
       );
     }
     const spaces = this.load();
@@ -376,9 +381,15 @@ export class VectorStore {
         space = { embedder: row.embedder, dimensions, capacity: blockCapacity(dimensions), blocks: [] };
         spaces.set(row.embedder, space);
       }
+      // A stored block may end at its last used slot (apply()); in memory it has all its slots again.
       const ids = JSON.parse(row.ids) as (string | null)[];
-      const vectors = new Int8Array(row.vectors);
-      const inverseNorms = new Float32Array(ids.length);
+      const slots = Math.max(ids.length, space.capacity);
+      while (ids.length < slots) ids.push(null);
+      const vectors = new Int8Array(slots * dimensions);
+      vectors.set(new Int8Array(row.vectors));
+      const scales = new Float32Array(slots);
+      scales.set(new Float32Array(row.scales));
+      const inverseNorms = new Float32Array(slots);
       let live = 0;
       ids.forEach((id, slot) => {
         if (id === null) return;
@@ -386,7 +397,7 @@ export class VectorStore {
         inverseNorms[slot] = inverseNorm(vectors.subarray(slot * dimensions, (slot + 1) * dimensions));
         this.locations.set(id, Number(row.block) * SLOT_RADIX + slot);
       });
-      const block: Block = { no: Number(row.block), space, ids, scales: new Float32Array(row.scales), inverseNorms, vectors, live };
+      const block: Block = { no: Number(row.block), space, ids, scales, inverseNorms, vectors, live };
       space.blocks.push(block);
       this.blocks.set(block.no, block);
       maxBlock = Math.max(maxBlock, block.no);
@@ -530,6 +541,13 @@ function inverseNorm(values: Int8Array): number {
   let sum = 0;
   for (const q of values) sum += q * q;
   return sum === 0 ? 0 : 1 / Math.sqrt(sum);
+}
+
+/** Slots up to and including a block's last used one. */
+function usedSlots(block: Block): number {
+  let used = block.ids.length;
+  while (used > 0 && block.ids[used - 1] === null) used--;
+  return used;
 }
 
 /** A typed array's bytes as their own ArrayBuffer (SQLite stores ArrayBuffers as BLOBs; the platform is little-endian). */

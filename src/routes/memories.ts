@@ -27,6 +27,7 @@ import {
   rollbackMemory,
   updateMemory,
 } from "../services/memories";
+import { lap } from "../middleware/server-timing";
 import { bearerSecurity, createRouter, errorResponses, jsonBody, jsonResponse, markReplay, tenantContext } from "./shared";
 
 const IdempotencyHeader = z.object({
@@ -71,6 +72,7 @@ export const memoryRoutes = createRouter()
       },
     }),
     async (c) => {
+      lap(c, "parse");
       const request = c.req.valid("json");
       if (request.messages !== undefined) {
         const { response, finished, replayed } = await ingest(tenantContext(c, "write"), request);

@@ -9,6 +9,7 @@ import type { ScopeName } from "../schemas/admin";
 import { isUnrestricted, requireTenant } from "../services/auth";
 import type { Deps, Principal, TenantContext } from "../services/context";
 import type { WebhookDeps } from "../services/webhooks";
+import type { StageTimer } from "../middleware/server-timing";
 
 export interface AppEnv {
   Bindings: Env;
@@ -23,6 +24,8 @@ export interface AppEnv {
     background: (work: Promise<unknown>) => void;
     /** The chat endpoint's model (deps.ts; null when none is configured), for routes/chat.ts only. */
     chatModel: ChatModel | null;
+    /** The request's Server-Timing laps (middleware/server-timing.ts). */
+    timing: StageTimer;
   };
 }
 
@@ -93,7 +96,8 @@ export function tenantContext(c: Context<AppEnv>, scope: ScopeName): TenantConte
   if (idempotencyKey !== undefined && !/^[\x21-\x7e]{1,255}$/.test(idempotencyKey)) {
     throw new ApiError("invalid_request", `Idempotency-Key must be 1–${LIMITS.idempotencyKeyChars} visible ASCII characters`);
   }
-  return { deps: c.var.deps, requestId: c.var.requestId, background: c.var.background, principal, idempotencyKey };
+  const timing = c.var.timing;
+  return { deps: c.var.deps, requestId: c.var.requestId, background: c.var.background, principal, idempotencyKey, lap: (stage) => timing?.lap(stage) };
 }
 
 /**

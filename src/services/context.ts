@@ -65,6 +65,8 @@ export interface RequestContext {
   requestId: string;
   /** Runs work after the response is sent (bookkeeping that the caller need not wait for); failures are logged. */
   background: (work: Promise<unknown>) => void;
+  /** Ends a stage of the request's Server-Timing (middleware/server-timing.ts); absent outside HTTP. */
+  lap?: (stage: string) => void;
 }
 
 export interface TenantContext extends RequestContext {

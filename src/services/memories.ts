@@ -79,7 +79,9 @@ export async function remember(ctx: TenantContext, request: z.infer<typeof Write
   const ref = await cubeForWrite(ctx, request);
   const items = (request.memories ?? []).map(toNewMemory);
   const meta = await writeMeta(ctx, { method: "POST", path: "/v1/memories", body: request });
+  ctx.lap?.("prepare");
   const mutation = settle(ctx, ref, await cubeStub(ctx.deps, ref).remember(ref, items, meta));
+  ctx.lap?.("cube");
   return { cube_id: ref.cubeId, data: mutation.result, replayed: mutation.replayed };
 }
 

@@ -47,14 +47,38 @@ describe("vector store packing", () => {
       expect(blockRows(state.storage.sql).map((b) => b.live)).toEqual([256, 1]);
       store.upsert(A, records(257, 600));
       const rows = blockRows(state.storage.sql);
+      // A block is stored up to its last used slot.
       expect(rows.map((b) => [b.live, b.ids.length])).toEqual([
         [256, 256],
         [256, 256],
-        [88, 256],
+        [88, 88],
       ]);
       expect(rows.flatMap((b) => b.ids).slice(0, 600)).toEqual(records(0, 600).map((r) => r.id));
       expect(store.count(A)).toBe(600);
       expect(store.stats()).toMatchObject({ vectors: 600, blocks: 3, vectorBytes: 3 * 256 * (D + 8) });
+    });
+  });
+
+  it("stores a block up to its last used slot, and a reloaded store fills the rest of it", async () => {
+    await runInDurableObject(freshObject(), (_instance, state) => {
+      const store = new VectorStore(state.storage.sql);
+      store.upsert(A, records(0, 3));
+      const stored = () =>
+        state.storage.sql
+          .exec<{ ids: string; scales: ArrayBuffer; vectors: ArrayBuffer }>("SELECT ids, scales, vectors FROM vector_blocks")
+          .toArray()
+          .map((row) => [JSON.parse(row.ids).length, row.scales.byteLength, row.vectors.byteLength]);
+      // A single-memory write rewrites the used part of its block, not all 256 slots.
+      expect(stored()).toEqual([[3, 3 * 4, 3 * D]]);
+
+      const reloaded = new VectorStore(state.storage.sql);
+      expect(reloaded.get("mem_2")).not.toBeNull();
+      reloaded.upsert(A, records(3, 256));
+      expect(stored()).toEqual([[256, 256 * 4, 256 * D]]);
+      reloaded.upsert(A, records(256, 257));
+      expect(blockRows(state.storage.sql).map((b) => b.live)).toEqual([256, 1]);
+      expect(reloaded.query(A, unitVector(3, D), 1)).toEqual([{ id: "mem_2", score: expect.closeTo(1, 2) }]);
+      expect(new VectorStore(state.storage.sql).stats()).toMatchObject({ vectors: 257, blocks: 2, vectorBytes: 2 * 256 * (D + 8) });
     });
   });
 
@@ -67,7 +91,8 @@ describe("vector store packing", () => {
       expect(store.count(A)).toBe(595);
       let rows = blockRows(state.storage.sql);
       expect(rows.map((b) => b.live)).toEqual([253, 255, 87]);
-      expect([rows[0]!.ids[3], rows[0]!.ids[100], rows[0]!.ids[255], rows[1]!.ids[0]]).toEqual([null, null, null, null]);
+      // Slot 255 was the first block's last: the stored block now ends before it.
+      expect([rows[0]!.ids[3], rows[0]!.ids[100], rows[0]!.ids.length, rows[1]!.ids[0]]).toEqual([null, null, 255, null]);
       for (const id of deleted) expect(store.get(id)).toBeNull();
       expect(store.query(A, unitVector(4, D), 600).some((m) => deleted.includes(m.id))).toBe(false);
 
