@@ -14,6 +14,8 @@
  * to FTS5 (parsePhrases answers null).
  */
 
+import { kthSmallest } from "../../src/core/quickselect";
+
 /** One phrase's matches: memory seqs ascending and, at the same index, the phrase's BM25 share in that row (≤ 0). */
 export interface PhraseScores {
   readonly seqs: Float64Array;
@@ -147,31 +149,4 @@ function sumSparse(groups: readonly (readonly PhraseScores[])[]): { rows: number
   const rows: number[] = [];
   for (const [seq, row] of rowsBySeq) if (row.matched === groups.length) rows.push(seq);
   return { rows, sumOf: (seq) => rowsBySeq.get(seq)!.sum };
-}
-
-/** The k-th smallest of `values` (1 ≤ k ≤ length), by quickselect; reorders `values`. */
-function kthSmallest(values: Float64Array, k: number): number {
-  const target = k - 1;
-  let lo = 0;
-  let hi = values.length - 1;
-  while (lo < hi) {
-    const pivot = values[(lo + hi) >> 1]!;
-    let i = lo;
-    let j = hi;
-    while (i <= j) {
-      while (values[i]! < pivot) i++;
-      while (values[j]! > pivot) j--;
-      if (i <= j) {
-        const swap = values[i]!;
-        values[i] = values[j]!;
-        values[j] = swap;
-        i++;
-        j--;
-      }
-    }
-    if (target <= j) hi = j;
-    else if (target >= i) lo = i;
-    else return values[target]!;
-  }
-  return values[target]!;
 }

@@ -28,6 +28,7 @@
  * `transactionSync` rolls back later, call `reset()` so the next use reloads from SQL.
  */
 import type { VectorMatch, VectorRecord } from "../../src/adapters/types";
+import { kthLargest } from "../../src/core/quickselect";
 
 /** Vectors per block for `dimensions`-d vectors: ~32 KB of int8 per block, at least 16 and at most 256. */
 export function blockCapacity(dimensions: number): number {
@@ -553,31 +554,3 @@ function usedSlots(block: Block): number {
 /** A typed array's bytes as their own ArrayBuffer (SQLite stores ArrayBuffers as BLOBs; the platform is little-endian). */
 const bytesOf = (array: Float32Array | Int8Array): ArrayBuffer =>
   array.buffer.slice(array.byteOffset, array.byteOffset + array.byteLength) as ArrayBuffer;
-
-/** The k-th largest of `values` (1 ≤ k ≤ length), by quickselect; reorders `values`. */
-function kthLargest(values: Float64Array, k: number): number {
-  const target = k - 1;
-  let lo = 0;
-  let hi = values.length - 1;
-  while (lo < hi) {
-    const pivot = values[(lo + hi) >> 1]!;
-    let i = lo;
-    let j = hi;
-    // Hoare partition, descending: [lo, j] holds values ≥ pivot, [i, hi] values ≤ pivot.
-    while (i <= j) {
-      while (values[i]! > pivot) i++;
-      while (values[j]! < pivot) j--;
-      if (i <= j) {
-        const swap = values[i]!;
-        values[i] = values[j]!;
-        values[j] = swap;
-        i++;
-        j--;
-      }
-    }
-    if (target <= j) hi = j;
-    else if (target >= i) lo = i;
-    else return values[target]!;
-  }
-  return values[target]!;
-}
