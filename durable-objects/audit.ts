@@ -1,59 +1,134 @@
 /**
- * The audit object: one per tenant (named by the tenant id), holding the tenant's audit log out of the one D1
- * database (issue 14, item 1; docs/scale.md). The bookkeeping queue's consumer appends each batch's entries in one
- * call per tenant, `GET /v1/audit` reads a page, an erasure deletes the entries of the erased cubes. Its alarm, once a
- * day, moves whole UTC days past the tenant's `audit_retention_days` to R2 — no central cron.
- *
- * Capacity: appends arrive at most once per tenant per consumer batch (≤ 100 requests each), far under one object's
- * ~1,000 calls/s; what bounds a tenant is storage (10 GB per object), see docs/scale.md.
+ * The audit object (issue 14, items 1, 2 and 5; docs/scale.md "Audit"). One class, two roles by name:
+ * - `<tenant>/<period start>`, a **shard**: the tenant's entries of one UTC day, or of one UTC hour once a day's
+ *   shard passed its split threshold (./audit/periods.ts). The bookkeeping consumer appends each batch's entries with
+ *   one call per shard; `GET /v1/audit` reads pages of it; an erasure deletes in it; it is archived and deleted whole.
+ * - `<tenant>`, the tenant's **directory** (./audit/directory.ts): one row per shard with its period, counts and the
+ *   cubes it names, the erasure tombstones, and the entries written before sharding (read as a legacy shard). Its
+ *   alarm, once a day while it lists anything, moves shards (and legacy days) past the tenant's retention to R2.
+ * Shards have no alarm: a tenant with nothing in its retention window costs nothing.
  */
 import { DurableObject } from "cloudflare:workers";
+import { AuditDirectory, type ReportAnswer, type ShardRef, type ShardReport } from "./audit/directory";
+import { type AuditLogRow, type AuditPageFilters, type AuditRecord, AuditLog, sha256Hex } from "./audit/log";
+import { type ShardPeriod, DAY_MS, auditShardName } from "./audit/periods";
 import { AUDIT_ARCHIVE_DAYS_PER_ALARM, archiveDueDays } from "./audit/retention";
-import { type AuditLogRow, type AuditPageFilters, type AuditRecord, AuditLog } from "./audit/log";
+import { AuditShard, type ShardAppendResult } from "./audit/shard";
 
 /** When the daily alarm runs: a few minutes past UTC midnight, spread per object so tenants do not all wake at once. */
-const nextDailyRun = (now: number, jitterMs: number) => Math.floor(now / 86_400_000) * 86_400_000 + 86_400_000 + jitterMs;
+const nextDailyRun = (now: number, jitterMs: number) => Math.floor(now / DAY_MS) * DAY_MS + DAY_MS + jitterMs;
+
+/** What the directory answers a page: its legacy entries' page and the shards to walk, newest first. */
+export interface AuditPagePlan {
+  held: AuditLogRow[];
+  shards: ShardRef[];
+}
 
 export class AuditDurableObject extends DurableObject<Env> {
   private readonly log: AuditLog;
+  private readonly directory: AuditDirectory;
+  private readonly shard: AuditShard;
   private readonly jitterMs: number;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.log = new AuditLog(ctx.storage.sql);
+    this.directory = new AuditDirectory(ctx.storage.sql);
+    this.shard = new AuditShard(ctx.storage.sql, this.log);
     this.jitterMs = Number.parseInt(ctx.id.toString().slice(0, 6), 16) % 600_000;
-    void ctx.blockConcurrencyWhile(async () => this.log.migrate());
+    void ctx.blockConcurrencyWhile(async () => {
+      this.log.migrate();
+      this.directory.migrate();
+      this.shard.migrate();
+    });
   }
 
-  /** Stores a batch of the tenant's entries (idempotent by id) and makes sure the retention alarm is armed. */
-  async append(tenantId: string, records: AuditRecord[]): Promise<number> {
-    this.rememberTenant(tenantId);
-    const added = await this.log.append(records);
-    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(nextDailyRun(Date.now(), this.jitterMs));
-    return added;
+  // ── as a shard ──
+
+  /** Stores a batch's entries of this shard's period (idempotent by id); those past its day's split point are refused. */
+  async append(tenantId: string, period: ShardPeriod, records: AuditRecord[]): Promise<ShardAppendResult> {
+    const directory = this.env.AUDIT.getByName(tenantId);
+    return this.shard.append(auditShardName(tenantId, period), period, records, (report) => directory.report(tenantId, report));
   }
 
-  /** One page of `GET /v1/audit`, newest first, plus one row to tell whether there is more. */
+  /** One page of this object's entries (a shard's, or the directory's legacy ones), newest first, plus one more. */
   async page(filters: AuditPageFilters, limit: number): Promise<AuditLogRow[]> {
     return this.log.page(filters, limit);
   }
 
-  /** The entries naming these cubes go; late ones of them are dropped on arrival. */
-  async eraseCubes(tenantId: string, cubeIds: string[]): Promise<number> {
-    this.rememberTenant(tenantId);
-    return this.log.eraseCubes(cubeIds, Date.now());
+  /** An erasure the directory sent here: the entries naming these cubes go, late ones are dropped on arrival. */
+  async eraseInShard(cubeIds: string[], erasedAt: number): Promise<number> {
+    return this.shard.eraseCubes(cubeIds, erasedAt);
   }
 
-  /** Daily: days past retention to R2 (a bounded amount per run; more left → again in a minute), tombstones pruned. */
+  /** Retention: copies this shard to R2 (bounded steps); once all of it is there, the shard deletes itself whole. */
+  async archiveShard(tenantId: string, steps: number): Promise<{ done: boolean; entries: number }> {
+    const result = await this.shard.archiveSteps(this.env.ARCHIVE, tenantId, steps);
+    if (result.done) await this.ctx.storage.deleteAll();
+    return result;
+  }
+
+  // ── as the tenant's directory ──
+
+  /** A shard's first append, or one naming cubes new to it: listed, and told the tombstones it must keep. */
+  async report(tenantId: string, report: ShardReport): Promise<ReportAnswer> {
+    this.rememberTenant(tenantId);
+    const answer = this.directory.report(report);
+    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(nextDailyRun(Date.now(), this.jitterMs));
+    return answer;
+  }
+
+  /** What a page of `GET /v1/audit` reads: the legacy entries' page and up to `maxShards` shards, newest first. */
+  async plan(filters: AuditPageFilters, limit: number, maxShards: number): Promise<AuditPagePlan> {
+    const shards = this.directory.shardsForPage(
+      {
+        cubeSha256: filters.cubeId === undefined ? undefined : await sha256Hex(filters.cubeId),
+        from: filters.from,
+        to: filters.to,
+        atOrBefore: filters.after?.at,
+      },
+      maxShards,
+    );
+    return { held: this.log.page(filters, limit), shards };
+  }
+
+  /**
+   * Erases these cubes' entries from the legacy log, keeps their tombstones, and names the shards that may hold
+   * entries of them (the caller visits those, with `erasedAt`). Tombstones first: a shard reporting one of these
+   * cubes afterwards is told, one that reported it before is named.
+   */
+  async eraseCubes(tenantId: string, cubeIds: string[]): Promise<{ deleted: number; erasedAt: number; shards: string[] }> {
+    this.rememberTenant(tenantId);
+    const erasedAt = Date.now();
+    const deleted = await this.log.eraseCubes(cubeIds, erasedAt);
+    const hashes = await Promise.all(cubeIds.map(sha256Hex));
+    return { deleted, erasedAt, shards: this.directory.shardsNaming(hashes) };
+  }
+
+  /** Daily: shards and legacy days past retention to R2 (a bounded amount per run; more left → again in a minute). */
   override async alarm(): Promise<void> {
     const tenantId = this.ctx.storage.kv.get<string>("tenant");
     const now = Date.now();
     this.log.pruneTombstones(now);
     if (tenantId === undefined) return;
     const retentionDays = await this.retentionDays(tenantId);
-    const { more } = await archiveDueDays(this.log, this.env.ARCHIVE, tenantId, retentionDays, now, AUDIT_ARCHIVE_DAYS_PER_ALARM);
-    if (more) await this.ctx.storage.setAlarm(now + 60_000);
-    else if (this.log.oldest() !== null) await this.ctx.storage.setAlarm(nextDailyRun(now, this.jitterMs));
+    const legacy = await archiveDueDays(this.log, this.env.ARCHIVE, tenantId, retentionDays, now, AUDIT_ARCHIVE_DAYS_PER_ALARM);
+    const shards = await this.archiveDueShards(tenantId, retentionDays, now, AUDIT_ARCHIVE_DAYS_PER_ALARM);
+    if (legacy.more || shards.more) await this.ctx.storage.setAlarm(now + 60_000);
+    else if (this.log.oldest() !== null || this.directory.count() > 0) await this.ctx.storage.setAlarm(nextDailyRun(now, this.jitterMs));
+  }
+
+  /** Whole shards whose period ended before the retention cutoff (a UTC day boundary) go to R2, then away. */
+  private async archiveDueShards(tenantId: string, retentionDays: number, now: number, budget: number): Promise<{ more: boolean }> {
+    const cutoff = Math.floor((now - retentionDays * DAY_MS) / DAY_MS) * DAY_MS;
+    for (const shard of this.directory.dueBefore(cutoff, budget)) {
+      const { done } = await this.env.AUDIT.getByName(shard.name).archiveShard(tenantId, budget);
+      if (!done) return { more: true };
+      this.directory.remove(shard.name, shard.reports);
+      budget -= 1;
+      if (budget <= 0) break;
+    }
+    return { more: this.directory.dueBefore(cutoff, 1).length > 0 };
   }
 
   /** The tenant's retention, read from D1 once per alarm (one query per tenant per day). */

@@ -81,7 +81,7 @@ export const sha256Hex = async (text: string) =>
   [...new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)))].map((b) => b.toString(16).padStart(2, "0")).join("");
 
 /** The cube ids an entry names: its own, and those of a request that spanned several (`detail.cube_ids`). */
-function cubesNamed(record: Pick<AuditRecord, "cubeId" | "detail">): string[] {
+export function cubesNamed(record: Pick<AuditRecord, "cubeId" | "detail">): string[] {
   const ids = record.cubeId === null ? [] : [record.cubeId];
   try {
     const detail = JSON.parse(record.detail) as { cube_ids?: unknown };
@@ -178,6 +178,22 @@ export class AuditLog {
   /** Entries of [from, to), oldest first, at most `limit`. */
   range(from: number, to: number, limit: number): AuditLogRow[] {
     return this.sql.exec<AuditLogRow>("SELECT * FROM audit_log WHERE at >= ? AND at < ? ORDER BY at, seq LIMIT ?", from, to, limit).toArray();
+  }
+
+  /** Entries after `seq` in the order they were stored, at most `limit` (a shard's archiving walk). */
+  rowsAfter(seq: number, limit: number): AuditLogRow[] {
+    return this.sql.exec<AuditLogRow>("SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?", seq, limit).toArray();
+  }
+
+  /** Keeps erasure tombstones learnt elsewhere (from the directory): the later erasure of a cube wins. */
+  keepTombstones(tombstones: readonly { cubeSha256: string; erasedAt: number }[]): void {
+    for (const { cubeSha256, erasedAt } of tombstones) {
+      this.sql.exec(
+        "INSERT INTO erased_cubes (cube_sha256, erased_at) VALUES (?, ?) ON CONFLICT (cube_sha256) DO UPDATE SET erased_at = max(erased_at, excluded.erased_at)",
+        cubeSha256,
+        erasedAt,
+      );
+    }
   }
 
   /** Deletes the rows with these seqs (after they were archived). */

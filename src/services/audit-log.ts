@@ -1,18 +1,70 @@
 /**
  * The service side of the tenants' audit objects (durable-objects/audit.ts): where the bookkeeping consumer appends
- * entries, `GET /v1/audit` reads and an erasure deletes. One object per tenant, named by the tenant id.
+ * entries, `GET /v1/audit` reads and an erasure deletes. A tenant's entries live in time shards named
+ * `<tenant>/<period start>` (durable-objects/audit/periods.ts); the tenant's own object (`<tenant>`) is their
+ * directory and holds the entries from before sharding.
  */
+import type { AuditPagePlan } from "../../durable-objects/audit";
 import type { AuditLogRow, AuditPageFilters, AuditRecord } from "../../durable-objects/audit/log";
+import { type ShardPeriod, auditShardName, dayStart, shardPeriodOf } from "../../durable-objects/audit/periods";
 import type { Deps } from "./context";
 import type { QueuedAuditEntry } from "./bookkeeping";
 
-const auditObject = (deps: Pick<Deps, "auditLogs">, tenantId: string) => deps.auditLogs.getByName(tenantId);
+type AuditDeps = Pick<Deps, "auditLogs">;
+
+const directoryOf = (deps: AuditDeps, tenantId: string) => deps.auditLogs.getByName(tenantId);
+const shardOf = (deps: AuditDeps, tenantId: string, period: ShardPeriod) => deps.auditLogs.getByName(auditShardName(tenantId, period));
 
 /**
- * Appends a batch's entries, one call per tenant, all at once. Throws when any object does: the queue redelivers the
- * whole batch and the objects that already took their entries ignore them by id.
+ * Split points this isolate has learnt, by `<tenant>/<day start>`: a day that went hourly sends its later entries
+ * straight to their hour's shard. Unknown (a new isolate) costs one refused round trip, never a wrong placement: the
+ * day's shard refuses what is past its split point. Bounded: cleared when full (a day's point is learnt again).
  */
-export async function appendAuditEntries(deps: Pick<Deps, "auditLogs">, entries: readonly QueuedAuditEntry[]): Promise<void> {
+const splitPoints = new Map<string, number>();
+const SPLIT_POINTS_KEPT = 10_000;
+
+function rememberSplit(tenantId: string, day: number, splitAt: number): void {
+  if (splitPoints.size >= SPLIT_POINTS_KEPT) splitPoints.clear();
+  splitPoints.set(`${tenantId}/${day}`, splitAt);
+}
+
+/** The records grouped by the shard they belong to, as far as this isolate knows the days' split points. */
+function byShard(tenantId: string, records: readonly AuditRecord[]): Map<string, { period: ShardPeriod; records: AuditRecord[] }> {
+  const groups = new Map<string, { period: ShardPeriod; records: AuditRecord[] }>();
+  for (const record of records) {
+    const period = shardPeriodOf(record.at, splitPoints.get(`${tenantId}/${dayStart(record.at)}`) ?? null);
+    const key = `${period.start}:${period.end}`;
+    const group = groups.get(key);
+    if (group) group.records.push(record);
+    else groups.set(key, { period, records: [record] });
+  }
+  return groups;
+}
+
+/** Appends one tenant's records: one call per shard, and a second round for what a day's shard refused as past its split. */
+async function appendTenant(deps: AuditDeps, tenantId: string, records: readonly AuditRecord[], round = 0): Promise<void> {
+  const refused: AuditRecord[] = [];
+  await Promise.all(
+    [...byShard(tenantId, records).values()].map(async ({ period, records: group }) => {
+      const result = await shardOf(deps, tenantId, period).append(tenantId, period, group);
+      if (result.splitAt !== null) rememberSplit(tenantId, period.start, result.splitAt);
+      if (result.refused.length > 0) {
+        const ids = new Set(result.refused);
+        refused.push(...group.filter((r) => ids.has(r.id)));
+      }
+    }),
+  );
+  if (refused.length === 0) return;
+  // With the split point learnt, refused entries route to hourly shards, which never refuse.
+  if (round > 0) throw new Error(`audit shards of ${tenantId} refused ${refused.length} entries twice`);
+  await appendTenant(deps, tenantId, refused, round + 1);
+}
+
+/**
+ * Appends a batch's entries: one call per shard (a tenant's batch usually falls in one), all at once. Throws when any
+ * shard does: the queue redelivers the whole batch and the shards that already took their entries ignore them by id.
+ */
+export async function appendAuditEntries(deps: AuditDeps, entries: readonly QueuedAuditEntry[]): Promise<void> {
   const byTenant = new Map<string, AuditRecord[]>();
   for (const e of entries) {
     const record: AuditRecord = {
@@ -30,18 +82,26 @@ export async function appendAuditEntries(deps: Pick<Deps, "auditLogs">, entries:
     if (list) list.push(record);
     else byTenant.set(e.tenantId, [record]);
   }
-  await Promise.all([...byTenant].map(([tenantId, records]) => auditObject(deps, tenantId).append(tenantId, records)));
+  await Promise.all([...byTenant].map(([tenantId, records]) => appendTenant(deps, tenantId, records)));
 }
 
-/** One page of the tenant's entries held in its object, newest first, plus one to tell whether there is more. */
-export function auditObjectPage(deps: Deps, tenantId: string, filters: AuditPageFilters, limit: number): Promise<AuditLogRow[]> {
-  return auditObject(deps, tenantId).page(filters, limit);
+/** The directory's part of a page: its legacy entries and the shards to walk, newest first. */
+export function auditPagePlan(deps: AuditDeps, tenantId: string, filters: AuditPageFilters, limit: number, maxShards: number): Promise<AuditPagePlan> {
+  return directoryOf(deps, tenantId).plan(filters, limit, maxShards);
+}
+
+/** One page of one shard's entries, newest first, plus one to tell whether there is more. */
+export function auditShardPage(deps: AuditDeps, shardName: string, filters: AuditPageFilters, limit: number): Promise<AuditLogRow[]> {
+  return deps.auditLogs.getByName(shardName).page(filters, limit);
 }
 
 /**
- * Deletes the tenant's audit entries naming these cubes, and makes its object drop entries of them still on the
- * queue. Called before the erasure's D1 commit, like the wipe of the cubes themselves: a failure fails the request.
+ * Deletes the tenant's audit entries naming these cubes — in the legacy log and in the shards whose cube set may
+ * name one, no other — and makes late entries of them still on the queue be dropped. Called before the erasure's D1
+ * commit, like the wipe of the cubes themselves: a failure fails the request, which a retry repeats whole.
  */
-export async function eraseAuditOfCubes(deps: Deps, tenantId: string, cubeIds: readonly string[]): Promise<void> {
-  if (cubeIds.length > 0) await auditObject(deps, tenantId).eraseCubes(tenantId, [...cubeIds]);
+export async function eraseAuditOfCubes(deps: AuditDeps, tenantId: string, cubeIds: readonly string[]): Promise<void> {
+  if (cubeIds.length === 0) return;
+  const { erasedAt, shards } = await directoryOf(deps, tenantId).eraseCubes(tenantId, [...cubeIds]);
+  await Promise.all(shards.map((name) => deps.auditLogs.getByName(name).eraseInShard([...cubeIds], erasedAt)));
 }
