@@ -29,6 +29,8 @@ export class AuditDurableObject extends DurableObject<Env> {
   private readonly directory: AuditDirectory;
   private readonly shard: AuditShard;
   private readonly jitterMs: number;
+  /** False after a shard deleted itself whole (which drops its tables too): the next call recreates them. */
+  private schemaReady = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -36,35 +38,47 @@ export class AuditDurableObject extends DurableObject<Env> {
     this.directory = new AuditDirectory(ctx.storage.sql);
     this.shard = new AuditShard(ctx.storage.sql, this.log);
     this.jitterMs = Number.parseInt(ctx.id.toString().slice(0, 6), 16) % 600_000;
-    void ctx.blockConcurrencyWhile(async () => {
-      this.log.migrate();
-      this.directory.migrate();
-      this.shard.migrate();
-    });
+    void ctx.blockConcurrencyWhile(async () => this.schema());
+  }
+
+  /** Schema, idempotent: at start, and again in the first call after the object deleted itself whole. */
+  private schema(): void {
+    if (this.schemaReady) return;
+    this.log.migrate();
+    this.directory.migrate();
+    this.shard.migrate();
+    this.schemaReady = true;
   }
 
   // ── as a shard ──
 
   /** Stores a batch's entries of this shard's period (idempotent by id); those past its day's split point are refused. */
   async append(tenantId: string, period: ShardPeriod, records: AuditRecord[]): Promise<ShardAppendResult> {
+    this.schema();
     const directory = this.env.AUDIT.getByName(tenantId);
     return this.shard.append(auditShardName(tenantId, period), period, records, (report) => directory.report(tenantId, report));
   }
 
   /** One page of this object's entries (a shard's, or the directory's legacy ones), newest first, plus one more. */
   async page(filters: AuditPageFilters, limit: number): Promise<AuditLogRow[]> {
+    this.schema();
     return this.log.page(filters, limit);
   }
 
   /** An erasure the directory sent here: the entries naming these cubes go, late ones are dropped on arrival. */
   async eraseInShard(cubeIds: string[], erasedAt: number): Promise<number> {
+    this.schema();
     return this.shard.eraseCubes(cubeIds, erasedAt);
   }
 
   /** Retention: copies this shard to R2 (bounded steps); once all of it is there, the shard deletes itself whole. */
   async archiveShard(tenantId: string, steps: number): Promise<{ done: boolean; entries: number }> {
+    this.schema();
     const result = await this.shard.archiveSteps(this.env.ARCHIVE, tenantId, steps);
-    if (result.done) await this.ctx.storage.deleteAll();
+    if (result.done) {
+      await this.ctx.storage.deleteAll();
+      this.schemaReady = false;
+    }
     return result;
   }
 

@@ -100,7 +100,7 @@ export class AuditDirectory {
     } else if (!anyCube) {
       let added = 0;
       for (const cube of report.cubes) {
-        added += this.sql.exec("INSERT INTO audit_shard_cubes (cube_sha256, shard) VALUES (?, ?) ON CONFLICT DO NOTHING", cube, name).rowsWritten > 0 ? 1 : 0;
+        added += this.sql.exec("INSERT INTO audit_shard_cubes (cube_sha256, shard) VALUES (?, ?) ON CONFLICT DO NOTHING RETURNING shard", cube, name).toArray().length;
       }
       if (added > 0) this.sql.exec("UPDATE audit_shards SET cubes = cubes + ? WHERE name = ?", added, name);
     }
@@ -152,7 +152,7 @@ export class AuditDirectory {
    * it while its archiving was in flight): then it stays listed and is archived on a later run.
    */
   remove(name: string, reports: number): void {
-    const gone = this.sql.exec("DELETE FROM audit_shards WHERE name = ? AND reports = ?", name, reports).rowsWritten > 0;
+    const gone = this.sql.exec("DELETE FROM audit_shards WHERE name = ? AND reports = ? RETURNING name", name, reports).toArray().length > 0;
     if (gone) this.sql.exec("DELETE FROM audit_shard_cubes WHERE shard = ?", name);
   }
 

@@ -108,11 +108,12 @@ export class AuditLog {
     let added = 0;
     for (const r of records) {
       if (cubesNamed(r).some((cubeId) => (erased.get(cubeId) ?? -Infinity) >= r.at)) continue;
+      // RETURNING, not rowsWritten: a conflict that inserts nothing still counts written rows (index lookups).
       added += this.sql.exec(
         `INSERT INTO audit_log (id, at, actor, action, cube_id, memory_ids, request_id, status, detail)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING seq`,
         r.id, r.at, r.actor, r.action, r.cubeId, r.memoryIds, r.requestId, r.status, r.detail,
-      ).rowsWritten > 0 ? 1 : 0;
+      ).toArray().length;
     }
     return added;
   }
@@ -156,11 +157,12 @@ export class AuditLog {
   async eraseCubes(cubeIds: readonly string[], now: number): Promise<number> {
     let deleted = 0;
     for (const cubeId of cubeIds) {
-      deleted += this.sql.exec("DELETE FROM audit_log WHERE cube_id = ?", cubeId).rowsWritten;
+      // RETURNING counts rows; rowsWritten would count their index entries too.
+      deleted += this.sql.exec("DELETE FROM audit_log WHERE cube_id = ? RETURNING seq", cubeId).toArray().length;
       deleted += this.sql.exec(
-        `DELETE FROM audit_log WHERE cube_id IS NULL AND EXISTS (SELECT 1 FROM json_each(detail, '$.cube_ids') WHERE value = ?)`,
+        `DELETE FROM audit_log WHERE cube_id IS NULL AND EXISTS (SELECT 1 FROM json_each(detail, '$.cube_ids') WHERE value = ?) RETURNING seq`,
         cubeId,
-      ).rowsWritten;
+      ).toArray().length;
       this.sql.exec(
         "INSERT INTO erased_cubes (cube_sha256, erased_at) VALUES (?, ?) ON CONFLICT (cube_sha256) DO UPDATE SET erased_at = excluded.erased_at",
         await sha256Hex(cubeId),

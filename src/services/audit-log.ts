@@ -44,7 +44,7 @@ function byShard(tenantId: string, records: readonly AuditRecord[]): Map<string,
 /** Appends one tenant's records: one call per shard, and a second round for what a day's shard refused as past its split. */
 async function appendTenant(deps: AuditDeps, tenantId: string, records: readonly AuditRecord[], round = 0): Promise<void> {
   const refused: AuditRecord[] = [];
-  await Promise.all(
+  await settleAll(
     [...byShard(tenantId, records).values()].map(async ({ period, records: group }) => {
       const result = await shardOf(deps, tenantId, period).append(tenantId, period, group);
       if (result.splitAt !== null) rememberSplit(tenantId, period.start, result.splitAt);
@@ -82,7 +82,13 @@ export async function appendAuditEntries(deps: AuditDeps, entries: readonly Queu
     if (list) list.push(record);
     else byTenant.set(e.tenantId, [record]);
   }
-  await Promise.all([...byTenant].map(([tenantId, records]) => appendTenant(deps, tenantId, records)));
+  await settleAll([...byTenant].map(([tenantId, records]) => appendTenant(deps, tenantId, records)));
+}
+
+/** Waits for every call, then throws the first failure: a failed batch leaves no append still running behind it. */
+async function settleAll(work: Promise<unknown>[]): Promise<void> {
+  const failed = (await Promise.allSettled(work)).find((result) => result.status === "rejected");
+  if (failed) throw failed.reason;
 }
 
 /** The directory's part of a page: its legacy entries and the shards to walk, newest first. */

@@ -11,6 +11,7 @@ import type { CubeRef } from "../../durable-objects/cube/protocol";
 import type { Retrieval } from "../../src/adapters/factory";
 import { VectorStore } from "../../durable-objects/cube/vector-store";
 import { cubeObjectName } from "../../src/core/ids";
+import { shardNames } from "../audit-helpers";
 import { call, errorOf, newTenant, remember, uniqueUser } from "../helpers";
 
 const DAY = 86_400_000;
@@ -44,9 +45,14 @@ async function r2Keys(ref: CubeRef): Promise<string[]> {
   return keys;
 }
 
-/** Rows of the tenant's audit object (durable-objects/audit.ts), where the bookkeeping queue files entries. */
-const audited = (tenantId: string, query: string, ...params: (string | number)[]) =>
-  runInDurableObject(env.AUDIT.getByName(tenantId), (_instance, state) => state.storage.sql.exec(query, ...params).toArray());
+/** Rows of the tenant's audit objects (durable-objects/audit.ts): its shards, where the bookkeeping queue files entries, and its own. */
+async function audited(tenantId: string, query: string, ...params: (string | number)[]) {
+  const rows: Record<string, SqlStorageValue>[] = [];
+  for (const name of [tenantId, ...(await shardNames(tenantId))]) {
+    rows.push(...(await runInDurableObject(env.AUDIT.getByName(name), (_instance, state) => state.storage.sql.exec(query, ...params).toArray())));
+  }
+  return rows;
+}
 
 /** Waits for the audit middleware's background writes about a cube to land. */
 async function auditRowsOf(tenantId: string, cubeId: string, atLeast: number) {
