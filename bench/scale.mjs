@@ -25,6 +25,36 @@ export const USAGE = `npm run bench -- scale [--requests 100] [--load 1000] [--m
 const SPEC = { ...SERVER_OPTIONS, requests: "number", load: "number", mix: "string", "settle-ms": "number", out: "string" };
 
 /** Cloudflare's published limits the projection divides by (docs/scale.md cites each page). */
+/** Entries a day's audit shard takes before its day goes hourly (DEFAULT_SPLIT_ENTRIES, durable-objects/audit/periods.ts). */
+const AUDIT_SPLIT_ENTRIES = 3_600_000;
+/** Cube hashes the directory keeps per shard (MAX_CUBES_PER_SHARD, durable-objects/audit/directory.ts); ~100 bytes each in use. */
+const AUDIT_DIRECTORY_CUBES_PER_SHARD = 10_000;
+const AUDIT_DIRECTORY_BYTES_PER_CUBE = 100;
+
+/**
+ * The audit rows of the projection for one tenant carrying `load` requests/s at `bytesPerEntry` in use per entry:
+ * the largest shard (the day's until it splits, holding its split threshold plus the hour it split in; then each
+ * hour's), the tenant rate at which an hour's shard reaches an object's 10 GB, and the directory's bound.
+ */
+function auditShardProjection(bytesPerEntry, load) {
+  if (!(bytesPerEntry > 0)) return { days_until_one_tenant_audit_object_full: "no growth measured" };
+  const perDay = load * 86_400;
+  const splits = perDay > AUDIT_SPLIT_ENTRIES;
+  const dayShardEntries = splits ? AUDIT_SPLIT_ENTRIES + load * 3_600 : perDay;
+  const hourShardBytes = splits ? load * 3_600 * bytesPerEntry : 0;
+  const largest = Math.max(dayShardEntries * bytesPerEntry, hourShardBytes);
+  const ceiling = LIMITS.doBytes / (3_600 * bytesPerEntry);
+  return {
+    audit_bytes_per_entry: Math.round(bytesPerEntry),
+    audit_day_shard_splits_at_load: splits,
+    audit_largest_shard_bytes_at_load: Math.round(largest),
+    // Never while the largest shard stays under 10 GB: shards roll over (a day, or an hour) and retention drops whole ones.
+    days_until_one_tenant_audit_object_full: largest <= LIMITS.doBytes ? "never (shards roll over)" : round(LIMITS.doBytes / hourShardBytes / 24, 3),
+    audit_ceiling_requests_per_second_per_tenant_hour_shard_full: Math.floor(ceiling),
+    audit_directory_bytes_bound_90_days_hourly: 90 * 24 * AUDIT_DIRECTORY_CUBES_PER_SHARD * AUDIT_DIRECTORY_BYTES_PER_CUBE,
+  };
+}
+
 export const LIMITS = {
   /** D1 runs one query at a time; at ~1 ms a query that is ~1,000 queries/s (D1 limits page, FAQ "How much work can a D1 database do?"). */
   d1QueriesPerSecond: 1000,
@@ -217,8 +247,10 @@ export async function main(argv) {
       do_by_class: Object.fromEntries(Object.entries(doBytesPerRequestByClass).map(([k, v]) => [k, Math.round(perDay(v))])),
     },
     days_until_d1_full: bytesPerRequest.d1 > 0 ? round(LIMITS.d1Bytes / perDay(bytesPerRequest.d1), 1) : "no growth measured",
-    // If one tenant carried the whole load: its audit object's 10 GB (before retention moves days to R2).
-    days_until_one_tenant_audit_object_full: auditPerDay > 0 ? round(LIMITS.doBytes / auditPerDay, 1) : "no growth measured",
+    // If one tenant carried the whole load: its audit is time-sharded (durable-objects/audit/periods.ts) — a day's
+    // shard until it holds AUDIT_SPLIT_ENTRIES entries, then one shard per hour — so no object fills while the
+    // tenant stays under the rate at which one hour's entries reach an object's 10 GB.
+    ...auditShardProjection(auditPerDay / 86_400 / load, load),
     limits: LIMITS,
   };
   emitResult({ benchmark: "scale", requests_per_type: n, ...result, projection }, opts.out ? String(opts.out) : undefined, log);
