@@ -13,6 +13,7 @@ import {
 import { AuditShard } from "../../durable-objects/audit/shard";
 import { createDeps } from "../../src/deps";
 import worker from "../../src/index";
+import { AUDIT_SHARDS_PER_PAGE } from "../../src/services/audit";
 import { eraseAuditOfCubes } from "../../src/services/audit-log";
 import { BOOKKEEPING_QUEUE, type BookkeepingMessage, consumeBookkeepingBatch, newAuditId } from "../../src/services/bookkeeping";
 import { rowsOf, shardNames, shardRows } from "../audit-helpers";
@@ -196,5 +197,21 @@ describe("audit shards", () => {
     expect((await deliver(messages, 3)).ackAll).toBe(true);
     const ids = (await shardRows(tenantId)).map((r) => r.id);
     expect(ids.sort()).toEqual(messages.map((m) => m.entry.id).sort());
+  });
+
+  it("a page reads at most AUDIT_SHARDS_PER_PAGE shards; past them it stops at the newest end left and its cursor resumes there", async () => {
+    const { tenantId, key } = await newTenant(["admin"]);
+    const days = AUDIT_SHARDS_PER_PAGE + 2;
+    const first = dayStart(Date.now()) - (days + 5) * DAY_MS;
+    const messages = Array.from({ length: days }, (_, i) => entry(tenantId, first + i * DAY_MS + 1_000, `day.${i}`));
+    expect((await deliver(messages)).ackAll).toBe(true);
+    expect(await shardNames(tenantId)).toHaveLength(days);
+    const query = range(first, first + days * DAY_MS);
+    const page: ApiResponse = await call("GET", `/v1/audit?limit=100${query}`, { key });
+    expect(page.body.data).toHaveLength(AUDIT_SHARDS_PER_PAGE);
+    expect(page.body.next_cursor).not.toBeNull();
+    const expected = messages.map((m) => m.entry.action).reverse();
+    expect(await allPages(key, 100, query)).toEqual(expected);
+    expect(await allPages(key, 7, query)).toEqual(expected);
   });
 });
