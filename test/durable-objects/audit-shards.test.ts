@@ -3,9 +3,10 @@
  * split point and its threshold, the directory in the tenant's object and how rarely it is called, pages and cursors
  * across shards, erasure that visits only the shards naming a cube, and redelivery across shards.
  */
-import { createExecutionContext, createMessageBatch, getQueueResult, runInDurableObject } from "cloudflare:test";
+import { createExecutionContext, createMessageBatch, getQueueResult, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { auditArchiveKey, parseNdjson } from "../../durable-objects/audit/archive";
 import { AuditLog, type AuditRecord, sha256Hex } from "../../durable-objects/audit/log";
 import {
   DAY_MS, HOUR_MS, type ShardPeriod, auditShardName, dayStart, shardPeriodOf, splitPointAfter,
@@ -17,7 +18,7 @@ import { AUDIT_SHARDS_PER_PAGE } from "../../src/services/audit";
 import { eraseAuditOfCubes } from "../../src/services/audit-log";
 import { BOOKKEEPING_QUEUE, type BookkeepingMessage, consumeBookkeepingBatch, newAuditId } from "../../src/services/bookkeeping";
 import { rowsOf, shardNames, shardRows } from "../audit-helpers";
-import { type ApiResponse, call, newTenant } from "../helpers";
+import { type ApiResponse, ROOT_KEY, call, newTenant } from "../helpers";
 
 const bindings = env as unknown as Env;
 
@@ -213,5 +214,38 @@ describe("audit shards", () => {
     const expected = messages.map((m) => m.entry.action).reverse();
     expect(await allPages(key, 100, query)).toEqual(expected);
     expect(await allPages(key, 7, query)).toEqual(expected);
+  });
+
+  it("retention copies a split day's shard and its hourly shards into the one R2 day object and deletes them whole; newer shards stay", async () => {
+    const { tenantId, key } = await newTenant(["admin"]);
+    expect((await call("PATCH", `/v1/admin/tenants/${tenantId}`, { key: ROOT_KEY, body: { audit_retention_days: 30 } })).status).toBe(200);
+    const day = dayStart(Date.now()) - 40 * DAY_MS;
+    const period: ShardPeriod = { start: day, end: day + DAY_MS };
+    const dayShard = auditShardName(tenantId, period);
+    const early = Array.from({ length: 3 }, (_, i) => entry(tenantId, day + 9 * HOUR_MS + i, `early.${i}`));
+    const split = await runInDurableObject(bindings.AUDIT.getByName(dayShard), (_o, state) =>
+      new AuditShard(state.storage.sql, new AuditLog(state.storage.sql), 2).append(dayShard, period, early.map(recordOf), (r) =>
+        bindings.AUDIT.getByName(tenantId).report(tenantId, r),
+      ),
+    );
+    expect(split.splitAt).toBe(day + 10 * HOUR_MS);
+    const hourly = [entry(tenantId, day + 10 * HOUR_MS, "ten"), entry(tenantId, day + 15 * HOUR_MS, "fifteen")];
+    const recent = entry(tenantId, Date.now() - DAY_MS, "recent");
+    expect((await deliver([...hourly, recent])).ackAll).toBe(true);
+    const before = await shardNames(tenantId);
+    expect(before).toHaveLength(4);
+
+    expect(await runDurableObjectAlarm(bindings.AUDIT.getByName(tenantId))).toBe(true);
+    const archived = parseNdjson(await (await env.ARCHIVE.get(auditArchiveKey(tenantId, day)))!.text());
+    expect(archived.map((e) => e.action)).toEqual(["early.0", "early.1", "early.2", "ten", "fifteen"]);
+    expect(await shardNames(tenantId)).toEqual([before.at(-1)]);
+    expect((await shardRows(tenantId)).map((r) => r.action)).toEqual(["recent"]);
+    for (const gone of before.slice(0, 3)) {
+      const tables = await runInDurableObject(bindings.AUDIT.getByName(gone), (_o, state) =>
+        state.storage.sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' ESCAPE '\\'").toArray(),
+      );
+      expect(tables).toEqual([]);
+    }
+    expect(await allPages(key, 10, range(day, day + DAY_MS))).toEqual([]);
   });
 });
