@@ -1,7 +1,7 @@
 /**
  * Audit days in R2 (`GET /v1/audit/archive[/{day}]`): one NDJSON object per tenant and UTC day,
- * `audit/<tenant>/<YYYY-MM-DD>.ndjson`, one entry a line, oldest first. Written by the tenant's audit object's alarm
- * (its own rows) and by the cron for rows still in D1 from before the object existed (services/audit-archive.ts).
+ * `audit/<tenant>/<YYYY-MM-DD>.ndjson`, one entry a line, oldest first. Written by the tenant's directory's alarm
+ * (whole shards, and its legacy rows by day; durable-objects/audit.ts) and by the cron for rows still in D1 from before the object existed (services/audit-archive.ts).
  *
  * Crash-safe in either order of failure: a day is written to R2 before its rows are deleted, and a day written again
  * is merged with what the object holds, by entry id (by D1 `seq` for the oldest D1 rows, which have none), so nothing

@@ -2,8 +2,8 @@
  * Bookkeeping off the request path (issue 14, items 1 and 2): what a request owes the central stores — its audit
  * entry, the live count and activity of the cube it wrote (from which the owners directory sums its counts), its key's
  * last use — leaves as a message on the bookkeeping queue after the response. The queue's consumer appends a whole
- * batch's (up to 100 messages) audit entries to the tenants' audit objects (one call per tenant,
- * services/audit-log.ts) and writes the rest to D1 in one call of at most two statements. Delivery is at least once:
+ * batch's (up to 100 messages) audit entries to the tenants' audit shards (one call per shard a
+ * batch touches, services/audit-log.ts) and writes the rest to D1 in one call of at most two statements. Delivery is at least once:
  * a batch that fails is redelivered whole, so every write here is idempotent (audit entries by their id, counts and
  * stamps behind "newer than what is stored" guards).
  */
@@ -142,7 +142,7 @@ export function bookkeepingStatements(d1: D1Database, messages: readonly Bookkee
 }
 
 /**
- * Applies a batch of messages: audit entries to the tenants' audit objects, the rest to D1 in one call (one
+ * Applies a batch of messages: audit entries to the tenants' audit shards, the rest to D1 in one call (one
  * transaction). Throws when either does: the queue redelivers, and both sides ignore what they already hold.
  */
 export async function applyBookkeeping(
