@@ -7,6 +7,7 @@ import { createExecutionContext, createMessageBatch, getQueueResult, runDurableO
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { auditArchiveKey, parseNdjson } from "../../durable-objects/audit/archive";
+import { AuditDirectory, MAX_CUBES_PER_SHARD } from "../../durable-objects/audit/directory";
 import { AuditLog, type AuditRecord, sha256Hex } from "../../durable-objects/audit/log";
 import {
   DAY_MS, HOUR_MS, type ShardPeriod, auditShardName, dayStart, shardPeriodOf, splitPointAfter,
@@ -247,5 +248,30 @@ describe("audit shards", () => {
       expect(tables).toEqual([]);
     }
     expect(await allPages(key, 10, range(day, day + DAY_MS))).toEqual([]);
+  });
+
+  it("a shard naming more than MAX_CUBES_PER_SHARD cubes is listed as naming any: every erasure visits it and it learns every live tombstone", async () => {
+    const { tenantId } = await newTenant();
+    const result = await runInDurableObject(bindings.AUDIT.getByName(tenantId), async (_o, state) => {
+      const directory = new AuditDirectory(state.storage.sql);
+      const log = new AuditLog(state.storage.sql);
+      await log.eraseCubes(["cube_gone0000000000000"], Date.now());
+      const period = { start: 0, end: DAY_MS };
+      const hashes = (from: number, n: number) => Array.from({ length: n }, (_, i) => `h${from + i}`);
+      const atCap = directory.report({ name: `${tenantId}/cap`, period, entries: 0, minAt: null, maxAt: null, cubes: hashes(0, MAX_CUBES_PER_SHARD) });
+      const past = directory.report({ name: `${tenantId}/past`, period, entries: 0, minAt: null, maxAt: null, cubes: hashes(0, MAX_CUBES_PER_SHARD + 1) });
+      return {
+        atCap: { anyCube: atCap.anyCube, tombstones: atCap.tombstones.length },
+        past: { anyCube: past.anyCube, tombstones: past.tombstones.map((t) => t.cubeSha256) },
+        naming: directory.shardsNaming(["h1"]).sort(),
+        namingOther: directory.shardsNaming(["unseen"]),
+        cubeRows: state.storage.sql.exec("SELECT count(*) AS n FROM audit_shard_cubes WHERE shard = ?", `${tenantId}/past`).one().n,
+      };
+    });
+    expect(result.atCap).toEqual({ anyCube: false, tombstones: 0 });
+    expect(result.past).toEqual({ anyCube: true, tombstones: [await sha256Hex("cube_gone0000000000000")] });
+    expect(result.naming).toEqual([`${tenantId}/cap`, `${tenantId}/past`]);
+    expect(result.namingOther).toEqual([`${tenantId}/past`]);
+    expect(result.cubeRows).toBe(0);
   });
 });
