@@ -75,8 +75,9 @@ export async function main(argv) {
       const question = owner.pairs[i][1];
       const { hits, ms } = await searchIds(api, via, userId, question);
       const at = hits.findIndex((hit) => hit.id === factId);
-      const first = hits[0] ? `${hits[0].content}${hits[0].channels ? ` [${hits[0].channels.join(", ")}]` : ""}` : "-";
-      return { owner: owner.name, half: i % 2 === 0 ? "tuning" : "held_out", question, rank: at < 0 ? null : at + 1, ms, first };
+      const first = hits[0] ? `${hits[0].content}${why(hits[0])}` : "-";
+      const fact = at < 0 ? "" : `; fact${why(hits[at])}`;
+      return { owner: owner.name, half: i % 2 === 0 ? "tuning" : "held_out", question, rank: at < 0 ? null : at + 1, ms, first: first + fact };
     });
     log(`${questions.length} questions, each in a cube of its own`);
     const hitsAt = (/** @type {Scored[]} */ qs) =>
@@ -89,7 +90,8 @@ export async function main(argv) {
       ...hitsAt(scored),
       tuning: hitsAt(scored.filter((q) => q.half === "tuning")),
       held_out: hitsAt(scored.filter((q) => q.half === "held_out")),
-      // Each miss with its fact's rank and what came first instead (with the channels that found it, via REST).
+      // Each miss with its fact's rank and what came first instead; via REST with each one's channel ranks
+      // (channel#rank, strongest first): which channel lifted the first, which one the fact lost in.
       misses_at_3: scored.filter((q) => q.rank === null || q.rank > 3).map((q) => `${q.question} (${q.rank ?? "-"}; first: ${q.first})`),
       search_ms: summarize(scored.map((q) => q.ms), [50, 95]),
       ...runInfo(server),
@@ -99,7 +101,7 @@ export async function main(argv) {
 }
 
 /**
- * The top 10 for `question` in the cube of `userId`: ids, contents and (via REST) the channels that found each.
+ * The top 10 for `question` in the cube of `userId`: ids, contents and (via REST) each one's channel ranks.
  * @param {import("./lib/api.mjs").ApiClient} api @param {string} via @param {string} userId @param {string} question
  */
 async function searchIds(api, via, userId, question) {
@@ -108,9 +110,18 @@ async function searchIds(api, via, userId, question) {
     return { hits: (body?.results ?? []).map((/** @type {any} */ m) => ({ id: String(m.id), content: String(m.memory) })), ms };
   }
   const { body, ms } = await api.search({ user_id: userId, query: question, top_k: TOP_K });
-  /** @type {{ id: string, content: string, channels?: string[] }[]} */
-  const hits = (body?.data ?? []).map((/** @type {any} */ m) => ({ id: String(m.id), content: String(m.content), channels: m.channels }));
+  /** @type {{ id: string, content: string, ranks?: string[] }[]} */
+  const hits = (body?.data ?? []).map((/** @type {any} */ m) => ({
+    id: String(m.id),
+    content: String(m.content),
+    ranks: (m.channel_ranks ?? []).map((/** @type {any} */ r) => `${r.channel}#${r.rank}`),
+  }));
   return { hits, ms };
+}
+
+/** A hit's channel ranks as " [lexical#1, vector#17]", or nothing (mem0 does not say). @param {{ ranks?: string[] }} hit */
+function why(hit) {
+  return hit.ranks && hit.ranks.length > 0 ? ` [${hit.ranks.join(", ")}]` : "";
 }
 
 /**

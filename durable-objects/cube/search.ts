@@ -9,6 +9,7 @@ import { matchAny } from "../../src/core/fts-query";
 import { mmr } from "../../src/core/mmr";
 import { type ScoringSignals, finalScore } from "../../src/core/scoring";
 import { ID_LIST_CHUNK } from "../../src/core/sql-limits";
+import { relativeToNearest } from "../../src/core/vector-strengths";
 import { type SqlFragment, compileFilter, compileWhere, placeholders, validAt } from "./filters";
 import { QueryCentring } from "./centroid";
 import { FilterVerdicts, type SearchFilter } from "./filter-verdicts";
@@ -132,7 +133,7 @@ export class CubeSearch {
     // Scheduler signals move a score by at most ±15%, so only the best fused candidates can still reach the top k;
     // loading just those keeps row parsing off the hot path.
     const weights = { ...CHANNEL_WEIGHTS, vector: semantic?.fusionWeight ?? CHANNEL_WEIGHTS.vector };
-    const fused = fuse(rankings, weights).slice(0, Math.max(request.topK * HYDRATE_FACTOR, HYDRATE_MIN));
+    const fused = fuse(rankings.map(relativeToNearest), weights).slice(0, Math.max(request.topK * HYDRATE_FACTOR, HYDRATE_MIN));
     if (fused.length === 0) return [];
 
     // Scoring needs a few columns and MMR the text, so candidates are read as light rows; only the hits are loaded
