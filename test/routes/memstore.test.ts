@@ -477,6 +477,36 @@ describe("webhooks of a fork", { timeout: 120_000 }, () => {
   });
 });
 
+describe("webhooks of a publication", { timeout: 120_000 }, () => {
+  it("name the source cube's snapshot job, never the internal snapshot cube's import or memories", async () => {
+    const pub = await publisher();
+    const events = ["memory.created", "memory.expired", "memory.archived", "job.completed", "job.failed"];
+    expect((await call("POST", "/v1/webhooks", { key: pub.key, body: { url: "https://receiver.example/hooks", events } })).status).toBe(201);
+    const listing = await publish(pub.key, pub.cubeId);
+    await untilReady(pub.key, listing.id, 1);
+    const { snapshot_cube_id: snapshotCubeId } = await versionRow(listing.id, 1);
+    // The snapshot cube's alarm has run (its import, and the drain after it); now the source cube's drain.
+    await runDurableObjectAlarm(env.CUBE.getByName(cubeObjectName(pub.tenantId, pub.cubeId)));
+    const delivered = async () =>
+      (await env.DB.prepare("SELECT payload FROM webhook_deliveries WHERE tenant_id = ?").bind(pub.tenantId).all<{ payload: string }>()).results.map(
+        (row) => JSON.parse(row.payload) as { type: string; cube_id: string; data: { job_id?: string; job_type?: string } },
+      );
+    let payloads = await delivered();
+    for (let i = 0; i < 100 && !payloads.some((event) => event.cube_id === pub.cubeId); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      payloads = await delivered();
+    }
+    expect(payloads.filter((event) => event.cube_id === pub.cubeId).map((event) => [event.type, event.data.job_type])).toEqual([["job.completed", "snapshot"]]);
+    expect(payloads.filter((event) => event.cube_id === snapshotCubeId)).toEqual([]);
+    // The snapshot cube did log its import: its events stay in its own log, past the outbox's cursor.
+    const logged = await runInDurableObject(env.CUBE.getByName(cubeObjectName(pub.tenantId, snapshotCubeId)), (_instance, state) => ({
+      completed: Number(state.storage.sql.exec("SELECT count(*) AS n FROM events WHERE type = 'job.completed'").one().n),
+      pending: Number(state.storage.sql.exec("SELECT count(*) AS n FROM events WHERE seq > (SELECT last_seq FROM webhook_outbox)").one().n),
+    }));
+    expect(logged).toEqual({ completed: 1, pending: 0 });
+  });
+});
+
 describe("a fork under way when the listing goes", { timeout: 120_000 }, () => {
   it("fails with the reason once the snapshot file is gone; what it imported stays", async () => {
     const tenant = await newTenant(["read", "write", "admin"]);
