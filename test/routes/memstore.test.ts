@@ -14,40 +14,12 @@ import type { CubeDurableObject } from "../../durable-objects/cube";
 import { IMPORT_BATCH } from "../../durable-objects/cube/import";
 import { cubeObjectName } from "../../src/core/ids";
 import { type ApiResponse, call, errorOf, newTenant, remember, uniqueUser } from "../helpers";
+import { publish, untilReady, versionRow } from "../memstore-helpers";
 
 const expectError = (response: ApiResponse, status: number, code: string) => {
   expect(response.status, JSON.stringify(response.body)).toBe(status);
   expect(errorOf(response).code).toBe(code);
 };
-
-interface VersionRow {
-  tenant_id: string;
-  snapshot_cube_id: string;
-  snapshot_key: string;
-}
-
-/** Where a version's snapshot lives (D1 only: no route reveals it). */
-async function versionRow(listingId: string, version: number): Promise<VersionRow> {
-  const row = await env.DB.prepare("SELECT tenant_id, snapshot_cube_id, snapshot_key FROM memstore_versions WHERE listing_id = ? AND version = ?")
-    .bind(listingId, version)
-    .first<VersionRow>();
-  if (!row) throw new Error(`no version ${version} of ${listingId}`);
-  return row;
-}
-
-/** Runs the snapshot cube's alarm until the version is ready, as GET /v1/memstore/listings/{id} reports it. */
-async function untilReady(key: string, listingId: string, version: number) {
-  const row = await versionRow(listingId, version);
-  const stub = env.CUBE.getByName(cubeObjectName(row.tenant_id, row.snapshot_cube_id));
-  for (let i = 0; i < 50; i++) {
-    const listing = await call("GET", `/v1/memstore/listings/${listingId}`, { key });
-    const status = listing.body.versions.find((v: { version: number }) => v.version === version)?.status;
-    if (status === "ready") return listing.body;
-    if (status !== "preparing") throw new Error(`version ${version}: ${status}`);
-    await runDurableObjectAlarm(stub);
-  }
-  throw new Error(`version ${version} of ${listingId} never became ready`);
-}
 
 /** Runs a cube's alarm until the job is done or failed. */
 async function finishJob(key: string, tenantId: string, cubeId: string, jobId: string) {
@@ -106,15 +78,6 @@ async function publisher() {
   const marked = await call("PATCH", `/v1/memories/${address.id}`, { key: tenant.key, body: { sensitivity: ["pii"] } });
   expect(marked.status, JSON.stringify(marked.body)).toBe(200);
   return { ...tenant, user, cubeId };
-}
-
-async function publish(key: string, cubeId: string, body: object = {}) {
-  const response = await call("POST", "/v1/memstore/listings", {
-    key,
-    body: { cube_id: cubeId, name: `recipes ${crypto.randomUUID()}`, description: "Baking know-how", tags: ["baking"], licence: "CC-BY-4.0", ...body },
-  });
-  expect(response.status, JSON.stringify(response.body)).toBe(201);
-  return response.body;
 }
 
 describe("publishing", { timeout: 60_000 }, () => {
