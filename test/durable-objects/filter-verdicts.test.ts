@@ -4,11 +4,10 @@
  * searches run back to back on one object, so the second of each pair answers from what the first remembered.
  */
 import { runInDurableObject } from "cloudflare:test";
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { FilterVerdicts, type SearchFilter } from "../../durable-objects/cube/filter-verdicts";
-import { cubeObjectName } from "../../src/core/ids";
 import { call, newTenant, remember, uniqueUser } from "../helpers";
+import { cubeWith } from "../helpers/cubes";
 
 async function searchIds(key: string, body: object) {
   const response = await call("POST", "/v1/search", { key, body: { channels: ["lexical", "vector"], ...body } });
@@ -70,13 +69,7 @@ describe("the cap on remembered verdicts", () => {
    * the answers and the number of reads of each round.
    */
   async function twice(count: number) {
-    const { key, tenantId } = await newTenant();
-    const written = await remember(
-      key,
-      uniqueUser(),
-      Array.from({ length: CAP + 2 }, (_, i) => ({ content: `verdict cap note ${i}`, type: i % 2 === 0 ? "fact" : "event" })),
-    );
-    const stub = env.CUBE.getByName(cubeObjectName(tenantId, written[0].cube_id));
+    const { stub } = await cubeWith(Array.from({ length: CAP + 2 }, (_, i) => ({ content: `verdict cap note ${i}`, type: i % 2 === 0 ? "fact" : "event" })));
     return runInDurableObject(stub, (_instance, state) => {
       let reads = 0;
       const counted = { exec: (...args: Parameters<SqlStorage["exec"]>) => (reads++, state.storage.sql.exec(...args)) } as SqlStorage;

@@ -10,7 +10,7 @@ import { describe, expect, it } from "vitest";
 import type { CubeDurableObject } from "../../durable-objects/cube";
 import { cubeObjectName } from "../../src/core/ids";
 import { type ApiResponse, call, errorOf, newTenant, remember, uniqueUser } from "../helpers";
-import { publish } from "../memstore-helpers";
+import { publish } from "../helpers/memstore";
 
 /** A tenant with a cube of a few memories to publish. */
 async function publisher() {

@@ -14,7 +14,8 @@ import type { CubeDurableObject } from "../../durable-objects/cube";
 import { IMPORT_BATCH } from "../../durable-objects/cube/import";
 import { cubeObjectName } from "../../src/core/ids";
 import { type ApiResponse, call, errorOf, newTenant, remember, uniqueUser } from "../helpers";
-import { publish, untilReady, versionRow } from "../memstore-helpers";
+import { newMemory } from "../helpers/memories";
+import { publish, untilReady, versionRow } from "../helpers/memstore";
 
 const expectError = (response: ApiResponse, status: number, code: string) => {
   expect(response.status, JSON.stringify(response.body)).toBe(status);
@@ -481,22 +482,7 @@ describe("a fork under way when the listing goes", { timeout: 120_000 }, () => {
     // More memories than one import step loads (IMPORT_BATCH), so the fork is still running after its first step.
     const count = IMPORT_BATCH + 50;
     await runInDurableObject(stub, async (instance: CubeDurableObject) => {
-      const items = Array.from({ length: count }, (_, n) => ({
-        content: `Cellar note ${n}: bottle ${n} rests on shelf ${n % 9}`,
-        type: "note",
-        tags: [],
-        metadata: {},
-        sessionId: null,
-        validAt: null,
-        invalidAt: null,
-        expiresAt: null,
-        ttlSeconds: null,
-        priority: 50,
-        importance: 0.5,
-        sensitivity: [],
-        frozen: false,
-        source: { kind: "api" as const, episodeId: null, messageIds: [] },
-      }));
+      const items = Array.from({ length: count }, (_, n) => newMemory(`Cellar note ${n}: bottle ${n} rests on shelf ${n % 9}`));
       const outcome = await instance.remember(ref, items, { actor: "key_bulk", requestId: "req_bulk" });
       if (!outcome.ok) throw new Error(outcome.message);
     });

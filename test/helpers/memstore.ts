@@ -2,8 +2,8 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect } from "vitest";
-import { cubeObjectName } from "../src/core/ids";
-import { call } from "./helpers";
+import { cubeObjectName } from "../../src/core/ids";
+import { call } from "../helpers";
 
 export interface VersionRow {
   tenant_id: string;
