@@ -123,7 +123,7 @@ export class CubeDurableObject extends DurableObject<Env> {
     this.jobs = new CubeJobs(ctx.storage.sql);
     this.lifecycle = new CubeLifecycle(this.store, this.vectors);
     this.consolidation = new CubeConsolidation(this.store, this.vectors);
-    this.outbox = new CubeOutbox(ctx.storage.sql);
+    this.outbox = new CubeOutbox(ctx.storage.sql, ctx.storage.kv);
     this.scheduler = new CubeScheduler(this.store);
     this.activation_ = new CubeActivation(this.store, (write) => ctx.storage.transactionSync(write));
     this.ingest_ = new CubeIngest(this.store, this.vectors);
@@ -713,7 +713,9 @@ export class CubeDurableObject extends DurableObject<Env> {
     const job = this.ctx.storage.transactionSync(() => {
       this.rememberIdentity(ref);
       const params: ImportParams = { key, export_id: header.export_id, source_cube: header.cube_id, actor: meta.actor, request_id: meta.requestId };
-      // A MemStore snapshot's import is named after its snapshot (source.jobId), so its listing finds it by that id.
+      // A MemStore snapshot's import is named after its snapshot (source.jobId), so its listing finds it by that id;
+      // the snapshot cube is MemStore's own, its events none of the publisher's webhooks' business.
+      if ("jobId" in source) this.outbox.keepInternal();
       const created = this.jobs.create(ref, "import", header.counts.memories, { ...params }, this.clock(), "jobId" in source ? source.jobId : undefined);
       this.upkeep.noteWrite(this.clock());
       const progress: ImportProgress = { export_id: header.export_id, lines: 0, imported: 0, skipped: 0, episodes: 0, vectors_reused: 0, re_embedded: 0 };

@@ -27,7 +27,7 @@ export interface SearchFilter extends SqlFragment {
  * Memories whose verdicts are remembered at most per generation, over all filters (then they start over): ~150 bytes
  * each (the verdict and its two map entries, by seq and by id), so ~7.5 MB of the isolate's 128 MB at most.
  */
-const VERDICTS_MAX = 50_000;
+export const VERDICTS_MAX = 50_000;
 
 interface Verdict {
   id: string;
@@ -45,11 +45,15 @@ export class FilterVerdicts {
   private readonly byFilter = new Map<string, Map<number | string, Verdict>>();
   private size = 0;
 
-  constructor(private readonly sql: SqlStorage) {}
+  /** `maxVerdicts`: memories remembered before the next {@link use} starts over (a test's small cap; else VERDICTS_MAX). */
+  constructor(
+    private readonly sql: SqlStorage,
+    private readonly maxVerdicts = VERDICTS_MAX,
+  ) {}
 
-  /** Starts over when the cube changed since the last call. */
+  /** Starts over when the cube changed since the last call, or when more than `maxVerdicts` memories were read. */
   use(generation: number): void {
-    if (this.generation === generation && this.size <= VERDICTS_MAX) return;
+    if (this.generation === generation && this.size <= this.maxVerdicts) return;
     this.generation = generation;
     this.byFilter.clear();
     this.size = 0;

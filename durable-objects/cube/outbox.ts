@@ -50,11 +50,27 @@ export interface OutboxTarget {
   WEBHOOK_EVENTS?: WebhookQueue | undefined;
 }
 
+/**
+ * Set in a MemStore snapshot cube (services/memstore.ts) when its snapshot is handed to it: a cube of the publisher's
+ * tenant that no route shows, whose import and lifecycle (expiry, archiving) are MemStore's housekeeping. Its events
+ * stay in its own log and never reach the publisher's webhooks, which know the publication by the source cube's
+ * `snapshot` job (docs/memstore.md, "Webhooks").
+ */
+const INTERNAL_KEY = "outbox.internal";
+
 export class CubeOutbox {
   /** The drain under way: a second caller waits for it, so two drains never race the cursor. */
   private draining: Promise<DrainResult> | null = null;
 
-  constructor(private readonly sql: SqlStorage) {}
+  constructor(
+    private readonly sql: SqlStorage,
+    private readonly kv: SyncKvStorage,
+  ) {}
+
+  /** From now on this cube's events are internal: drains move the cursor past them and send nothing. */
+  keepInternal(): void {
+    this.kv.put(INTERNAL_KEY, true);
+  }
 
   private exec(query: string, ...params: unknown[]): Row[] {
     return this.sql.exec(query, ...(params as SqlStorageValue[])).toArray();
@@ -112,6 +128,11 @@ export class CubeOutbox {
     const queue = target.WEBHOOK_EVENTS;
     let sent = 0;
     try {
+      if (this.kv.get(INTERNAL_KEY) === true) {
+        // Past everything logged so far, so the upkeep may prune it as it prunes sent events.
+        this.exec("UPDATE webhook_outbox SET last_seq = max(last_seq, (SELECT coalesce(max(seq), 0) FROM events)) WHERE id = 1");
+        return { sent, more: false, error: null };
+      }
       if (!queue) throw new Error("the WEBHOOK_EVENTS queue binding is missing; webhook events wait in the cube's event log");
       for (let round = 0; round < OUTBOX_MAX_ROUNDS; round++) {
         const { events, through } = this.pending(ref);

@@ -55,13 +55,14 @@ export async function memstoreErasure(deps: Deps, tenantId: string, cubeIds: rea
 }
 
 /**
- * Destroys snapshot cubes after the erasure committed, a chunk per coordinating snapshot cube: each destroys the
- * others of its chunk and then itself, in its own invocation's budget. Failures are logged (the cubes are out of
- * every route's reach already; the D1 rows that named them are gone).
+ * Destroys snapshot cubes after the erasure committed, a chunk of `perCall` (SNAPSHOT_DESTROYS_PER_CALL; a test's
+ * smaller number) per coordinating snapshot cube: each destroys the others of its chunk and then itself, in its own
+ * invocation's budget. Failures are logged (the cubes are out of every route's reach already; the D1 rows that named
+ * them are gone).
  */
-export async function destroySnapshots(deps: Deps, refs: readonly CubeRef[]): Promise<void> {
+export async function destroySnapshots(deps: Deps, refs: readonly CubeRef[], perCall = SNAPSHOT_DESTROYS_PER_CALL): Promise<void> {
   const chunks: CubeRef[][] = [];
-  for (let i = 0; i < refs.length; i += SNAPSHOT_DESTROYS_PER_CALL) chunks.push(refs.slice(i, i + SNAPSHOT_DESTROYS_PER_CALL));
+  for (let i = 0; i < refs.length; i += perCall) chunks.push(refs.slice(i, i + perCall));
   await Promise.all(
     chunks.map(([coordinator, ...others]) =>
       snapshotStub(deps, coordinator!)

@@ -201,6 +201,7 @@ export function discardSnapshots(ctx: TenantContext, listing: Pick<ListingRow, "
 }
 
 const isUniqueViolation = (error: unknown) => error instanceof Error && /UNIQUE constraint failed/i.test(`${error.message} ${String(error.cause ?? "")}`);
+const isNotNullViolation = (error: unknown) => error instanceof Error && /NOT NULL constraint failed/i.test(`${error.message} ${String(error.cause ?? "")}`);
 
 /** Publishes a cube as a new listing, version 1. */
 export async function publish(ctx: TenantContext, input: PublishWire): Promise<ListingDetailWire> {
@@ -268,15 +269,26 @@ export async function publishVersion(ctx: TenantContext, listingId: string): Pro
   const now = clock();
   try {
     await db.batch([
-      db.insert(memstoreVersions).values(version),
       db
         .update(memstoreListings)
         .set({ latestVersion: next, updatedAt: now })
         .where(and(eq(memstoreListings.id, listing.id), eq(memstoreListings.latestVersion, listing.latestVersion))),
+      // The version names its listing only if the update above found it: unpublished (or moved on) since it was
+      // read, listing_id is NULL and the batch fails as a whole — no version row outlives its listing, and the
+      // snapshot is discarded below. (No foreign key in D1's schema does this for us.)
+      db.insert(memstoreVersions).values({
+        ...version,
+        listingId: sql<string>`(SELECT ${memstoreListings.id} FROM ${memstoreListings} WHERE ${memstoreListings.id} = ${listing.id} AND ${memstoreListings.latestVersion} = ${next})`,
+      }),
     ]);
   } catch (error) {
     discardSnapshots(ctx, listing, [version]);
     if (isUniqueViolation(error)) throw new ApiError("conflict", "another version of this listing was published at the same time; retry");
+    if (isNotNullViolation(error)) {
+      const still = await db.select({ id: memstoreListings.id }).from(memstoreListings).where(eq(memstoreListings.id, listing.id)).get();
+      if (!still) throw new ApiError("not_found", "listing not found: it was unpublished while this version was being published");
+      throw new ApiError("conflict", "another version of this listing was published at the same time; retry");
+    }
     throw error;
   }
   return listing.id;

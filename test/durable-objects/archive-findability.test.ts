@@ -4,27 +4,17 @@
  * moved; the whole-text index leaves with the memory (restore, expiry, purge).
  */
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { CubeRef } from "../../durable-objects/cube/protocol";
-import { cubeObjectName } from "../../src/core/ids";
-import { call, newTenant, remember, uniqueUser } from "../helpers";
+import { call } from "../helpers";
+import { cubeWith, setCubeClock } from "../helpers/cubes";
 
 const DAY = 86_400_000;
 // The word "zeppelin" is far past the preview's 280 characters.
 const LONG = `The blue bicycle stands in the garden shed. ${"It has a basket, a bell and a worn leather saddle. ".repeat(8)}Grandpa once rode it beside a zeppelin.`;
 
 async function archivedCube(memories: object[]) {
-  const { key, tenantId } = await newTenant();
-  const user = uniqueUser();
-  const written = await remember(key, user, memories);
-  const cubeId = written[0].cube_id as string;
-  const ref: CubeRef = { tenantId, cubeId, owner: `user:${user}` };
-  const stub = env.CUBE.getByName(cubeObjectName(tenantId, cubeId));
-  await runInDurableObject(stub, (instance) => {
-    const at = Date.now() + 31 * DAY;
-    instance.clock = () => at;
-  });
+  const { key, user, ref, cubeId, stub, written } = await cubeWith(memories);
+  await setCubeClock(stub, 31 * DAY);
   const job = await runInDurableObject(stub, (instance) => instance.startJob(ref, "archive"));
   await runDurableObjectAlarm(stub);
   const archiveIndexRows = () => runInDurableObject(stub, (_i, state) => Number(state.storage.sql.exec("SELECT count(*) AS n FROM archived_fts").one().n));

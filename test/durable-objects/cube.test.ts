@@ -8,6 +8,7 @@ import { CUBE_MIGRATIONS } from "../../durable-objects/cube/schema";
 import { cubeObjectName } from "../../src/core/ids";
 import { LIVE_STATES } from "../../src/core/lifecycle";
 import { call, newTenant, remember, uniqueUser } from "../helpers";
+import { newMemory } from "../helpers/memories";
 
 /** Writes one memory over HTTP and returns what is needed to open its cube directly. */
 async function cubeWithMemory(content = "hello") {
@@ -178,22 +179,7 @@ describe("cube storage", () => {
     const { stub } = await cubeWithMemory();
     await runInDurableObject(stub, async (instance) => {
       const ref = { tenantId: "t", cubeId: "cube_0123456789abcdef", owner: "user:x" };
-      const item = {
-        content: "ok",
-        type: "fact",
-        tags: [],
-        metadata: {},
-        sessionId: null,
-        validAt: null,
-        invalidAt: null,
-        expiresAt: null,
-        ttlSeconds: null,
-        priority: 50,
-        importance: 0.5,
-        sensitivity: [],
-        frozen: false,
-        source: { kind: "api" as const, episodeId: null, messageIds: [] },
-      };
+      const item = newMemory("ok", { type: "fact" });
       // A NOT NULL violation on the second item must roll back the first.
       const broken = { ...item, content: null as unknown as string };
       await expect(instance.remember(ref, [item, broken], { actor: "test", requestId: "r" })).rejects.toThrow();

@@ -10,9 +10,11 @@ import { describe, expect, it } from "vitest";
 import type { CubeExportJob } from "../../durable-objects/cube/export-job";
 import { MAX_EXPORT_PARTS, MAX_RUNNING_EXPORTS } from "../../durable-objects/cube/export-job";
 import { PART_BYTES } from "../../durable-objects/cube/portability";
-import type { CubeRef, NewMemory } from "../../durable-objects/cube/protocol";
 import { cubeObjectName } from "../../src/core/ids";
 import { call, errorOf, newTenant, remember, uniqueUser } from "../helpers";
+import { cubeWith } from "../helpers/cubes";
+import { newMemory } from "../helpers/memories";
+import { countingBucket, newR2Log } from "../helpers/r2";
 
 const DAY = 86_400_000;
 
@@ -22,80 +24,20 @@ interface CubeInternals {
 }
 
 /** What the exporter asked of R2: calls of the current step, the most one step made, aborts; and faults to inject. */
-interface R2Log {
-  calls: number;
-  maxPerStep: number;
-  aborts: number;
-  /** Throw once right after a part was uploaded: a step cut short before its commit. */
-  cutAfterPart: boolean;
-  /** Every part upload fails. */
-  partsFail: boolean;
-}
-
-/** The cube's bucket as the exporter sees it, counting every call (a resumed upload handle is no call). */
-function countingBucket(bucket: R2Bucket, log: R2Log): R2Bucket {
-  const counted = <T>(request: () => Promise<T>) => {
-    log.calls += 1;
-    log.maxPerStep = Math.max(log.maxPerStep, log.calls);
-    return request();
-  };
-  const wrap = (upload: R2MultipartUpload): R2MultipartUpload => ({
-    key: upload.key,
-    uploadId: upload.uploadId,
-    uploadPart: async (n: number, value: never) => {
-      const part = await counted(() => {
-        if (log.partsFail) throw new Error("R2 unavailable");
-        return upload.uploadPart(n, value);
-      });
-      if (log.cutAfterPart) {
-        log.cutAfterPart = false;
-        throw new Error("the step was cut short after its part was uploaded");
-      }
-      return part;
-    },
-    complete: (parts: R2UploadedPart[]) => counted(() => upload.complete(parts)),
-    abort: () => {
-      log.aborts += 1;
-      return counted(() => upload.abort());
-    },
-  });
-  return {
-    get: (key: string) => counted(() => bucket.get(key)),
-    head: (key: string) => counted(() => bucket.head(key)),
-    put: (key: string, value: never, options?: R2PutOptions) => counted(() => bucket.put(key, value, options)),
-    createMultipartUpload: async (key: string, options?: R2MultipartOptions) => wrap(await counted(() => bucket.createMultipartUpload(key, options))),
-    resumeMultipartUpload: (key: string, uploadId: string) => wrap(bucket.resumeMultipartUpload(key, uploadId)),
-  } as unknown as R2Bucket;
-}
-
 /**
  * A cube of ~13 MB (three multipart parts): 400 memories of ~15 KB, a tenth of them archived to R2, and two
  * episodes — with the exporter's bucket counted and its clock in the test's hands.
  */
 async function bigCube() {
-  const { key, tenantId } = await newTenant(["read", "write", "admin"]);
-  const user = uniqueUser();
-  const [seed] = await remember(key, user, [{ content: "seed memory" }]);
-  const cubeId = seed.cube_id as string;
-  const ref: CubeRef = { tenantId, cubeId, owner: `user:${user}` };
-  const stub = env.CUBE.getByName(cubeObjectName(tenantId, cubeId));
+  const { key, user, cubeId, ref, stub } = await cubeWith([{ content: "seed memory" }], ["read", "write", "admin"]);
   await runInDurableObject(stub, async (instance) => {
-    const items: NewMemory[] = Array.from({ length: 400 }, (_, n) => ({
-      content: `Note ${n} about the garden: ${`leaf${n % 7} stone${n % 11} water `.repeat(700)}`.slice(0, 15_000),
-      type: "note",
-      tags: [`t${n % 5}`],
-      metadata: { n },
-      sessionId: null,
-      validAt: null,
-      invalidAt: null,
-      expiresAt: null,
-      ttlSeconds: null,
-      priority: 50,
-      importance: n % 10 === 0 ? 0.1 : 0.9,
-      sensitivity: [],
-      frozen: false,
-      source: { kind: "api", episodeId: null, messageIds: [] },
-    }));
+    const items = Array.from({ length: 400 }, (_, n) =>
+      newMemory(`Note ${n} about the garden: ${`leaf${n % 7} stone${n % 11} water `.repeat(700)}`.slice(0, 15_000), {
+        tags: [`t${n % 5}`],
+        metadata: { n },
+        importance: n % 10 === 0 ? 0.1 : 0.9,
+      }),
+    );
     for (let i = 0; i < items.length; i += 100) {
       const outcome = await instance.remember(ref, items.slice(i, i + 100), { actor: "key_bulk", requestId: `req_${i}` });
       if (!outcome.ok) throw new Error(outcome.message);
@@ -114,7 +56,7 @@ async function bigCube() {
   const stats = (await call("GET", `/v1/cubes/${cubeId}/stats`, { key })).body;
   expect(stats.states.archived).toBe(40);
 
-  const log: R2Log = { calls: 0, maxPerStep: 0, aborts: 0, cutAfterPart: false, partsFail: false };
+  const log = newR2Log();
   let now = Date.now() + 31 * DAY;
   const configure = (budget: number, memoriesPerStep: number, maxParts = MAX_EXPORT_PARTS) =>
     runInDurableObject(stub, (instance) => {

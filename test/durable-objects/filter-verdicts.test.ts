@@ -3,8 +3,11 @@
  * memory's row decides is kept per generation and filter, validity is judged at each request's own time. These
  * searches run back to back on one object, so the second of each pair answers from what the first remembered.
  */
+import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { FilterVerdicts, type SearchFilter } from "../../durable-objects/cube/filter-verdicts";
 import { call, newTenant, remember, uniqueUser } from "../helpers";
+import { cubeWith } from "../helpers/cubes";
 
 async function searchIds(key: string, body: object) {
   const response = await call("POST", "/v1/search", { key, body: { channels: ["lexical", "vector"], ...body } });
@@ -54,5 +57,46 @@ describe("filter verdicts between searches", () => {
     const updated = await call("PATCH", `/v1/memories/${memories[1].id}`, { key, body: { invalid_at: "2025-01-01T00:00:00Z" } });
     expect(updated.status, JSON.stringify(updated.body)).toBe(200);
     expect(await searchIds(key, query)).not.toContain(memories[1].id);
+  });
+});
+
+describe("the cap on remembered verdicts", () => {
+  const CAP = 4;
+  const facts: SearchFilter = { clauses: ["m.type = ?"], params: ["fact"], timeless: { clauses: ["m.type = ?"], params: ["fact"] }, at: Date.now() };
+
+  /**
+   * Asks a FilterVerdicts capped at CAP about `count` memories twice within one generation, counting its SQL reads;
+   * the answers and the number of reads of each round.
+   */
+  async function twice(count: number) {
+    const { stub } = await cubeWith(Array.from({ length: CAP + 2 }, (_, i) => ({ content: `verdict cap note ${i}`, type: i % 2 === 0 ? "fact" : "event" })));
+    return runInDurableObject(stub, (_instance, state) => {
+      let reads = 0;
+      const counted = { exec: (...args: Parameters<SqlStorage["exec"]>) => (reads++, state.storage.sql.exec(...args)) } as SqlStorage;
+      const rows = state.storage.sql.exec("SELECT seq, id, type FROM memories ORDER BY seq").toArray();
+      const candidates = rows.slice(0, count).map((row) => Number(row.seq));
+      const expected = rows.slice(0, count).filter((row) => row.type === "fact").map((row) => String(row.id));
+      const verdicts = new FilterVerdicts(counted, CAP);
+      const rounds = [0, 1].map(() => {
+        verdicts.use(1);
+        const before = reads;
+        const kept = verdicts.passing("seq", candidates, facts, null, count);
+        return { kept, reads: reads - before };
+      });
+      return { expected, rounds };
+    });
+  }
+
+  it("keeps exactly the cap's worth of verdicts for the next search of the same generation", async () => {
+    const { expected, rounds } = await twice(CAP);
+    expect(expected.length).toBeGreaterThan(0);
+    expect(rounds.map((round) => round.kept)).toEqual([expected, expected]);
+    expect(rounds.map((round) => round.reads)).toEqual([1, 0]);
+  });
+
+  it("starts over one past the cap, and the verdicts read again are the same", async () => {
+    const { expected, rounds } = await twice(CAP + 1);
+    expect(rounds.map((round) => round.kept)).toEqual([expected, expected]);
+    expect(rounds.map((round) => round.reads)).toEqual([1, 1]);
   });
 });

@@ -6,27 +6,16 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { archiveKey } from "../../durable-objects/cube/r2-keys";
-import type { CubeRef } from "../../durable-objects/cube/protocol";
 import { QUIET_MS } from "../../durable-objects/cube/upkeep";
 import { VectorStore } from "../../durable-objects/cube/vector-store";
-import { cubeObjectName } from "../../src/core/ids";
-import { call, errorOf, newTenant, remember, uniqueUser } from "../helpers";
+import { call, errorOf } from "../helpers";
+import { cubeWith, setCubeClock } from "../helpers/cubes";
 
 const DAY = 86_400_000;
 
 async function cube(memories: object[]) {
-  const { key, tenantId } = await newTenant();
-  const user = uniqueUser();
-  const written = await remember(key, user, memories);
-  const cubeId = written[0].cube_id as string;
-  const ref: CubeRef = { tenantId, cubeId, owner: `user:${user}` };
-  const stub = env.CUBE.getByName(cubeObjectName(tenantId, cubeId));
-  /** Moves the cube's clock to `offset` ms from now (the object keeps it until it is evicted). */
-  const setClock = (offset: number) =>
-    runInDurableObject(stub, (instance) => {
-      const at = Date.now() + offset;
-      instance.clock = () => at;
-    });
+  const { key, user, ref, cubeId, stub, written } = await cubeWith(memories);
+  const setClock = (offset: number) => setCubeClock(stub, offset);
   const events = (memoryId: string) =>
     runInDurableObject(stub, (_instance, state) =>
       state.storage.sql

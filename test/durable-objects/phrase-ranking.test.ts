@@ -7,7 +7,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { type PhraseScores, bestMatches, parsePhrases } from "../../durable-objects/cube/phrase-ranking";
+import { DENSE_SEQS_MAX, type PhraseScores, type ScoredRow, bestMatches, parsePhrases } from "../../durable-objects/cube/phrase-ranking";
 import { BM25_WEIGHTS, TermStats } from "../../durable-objects/cube/term-stats";
 import { matchAny } from "../../src/core/fts-query";
 import { cubeObjectName } from "../../src/core/ids";
@@ -48,17 +48,59 @@ function list(from: number, step: number, count: number, salt: number): PhraseSc
   return { seqs, scores: Float64Array.from(seqs, (seq) => -(((seq * salt) % 97) + 1) / 7) };
 }
 
+/**
+ * The ranking summed the plainest way, as the reference: every row's shares added in group and phrase order (FTS5's
+ * order), kept when every group matched, best first, ties by seq.
+ */
+function reference(groups: readonly (readonly PhraseScores[])[], limit: number): ScoredRow[] {
+  const rows = new Map<number, { score: number; groups: Set<number> }>();
+  groups.forEach((group, g) =>
+    group.forEach(({ seqs, scores }) =>
+      seqs.forEach((seq, i) => {
+        const row = rows.get(seq) ?? { score: 0, groups: new Set<number>() };
+        row.score += scores[i]!;
+        row.groups.add(g);
+        rows.set(seq, row);
+      }),
+    ),
+  );
+  return [...rows]
+    .filter(([, row]) => row.groups.size === groups.length)
+    .map(([rowid, row]) => ({ rowid, score: row.score }))
+    .sort((a, b) => a.score - b.score || a.rowid - b.rowid)
+    .slice(0, limit);
+}
+
+/** Each score's 64 bits, so a comparison tells a last-bit difference (and -0 from 0). */
+const bits = (rows: readonly ScoredRow[]) => rows.map(({ rowid, score }) => `${rowid}:${new BigUint64Array(Float64Array.of(score).buffer)[0]}`);
+
 describe("rankings summed from phrase scores", () => {
-  it("are the same summed by seq in arrays or, past DENSE_SEQS_MAX, in a Map", () => {
+  it("are bit for bit the same at DENSE_SEQS_MAX (arrays) and one seq past it (the Map)", () => {
+    // Lists whose largest seq makes the sum arrays exactly DENSE_SEQS_MAX long, then one longer.
+    for (const largest of [DENSE_SEQS_MAX - 1, DENSE_SEQS_MAX]) {
+      const from = largest - 2 * 599;
+      const groups = [[list(from, 2, 600, 13), list(from + 1, 1, 1_198, 31)], [list(from, 3, 400, 7), list(from + 2, 4, 300, 11)]];
+      expect(Math.max(...groups.flat().map((phrase) => phrase.seqs.at(-1)!))).toBe(largest);
+      const summed = bestMatches(groups, 120);
+      expect(summed).toHaveLength(120);
+      expect(bits(summed)).toEqual(bits(reference(groups, 120)));
+      // The other path over the same lists: the Map below the bound, arrays above it.
+      expect(bits(bestMatches(groups, 120, largest === DENSE_SEQS_MAX ? largest + 1 : largest))).toEqual(bits(summed));
+    }
+  });
+
+  it("are empty for no rows or no room, in arrays or in the Map", () => {
+    for (const denseMax of [DENSE_SEQS_MAX, 1]) {
+      expect(bestMatches([[list(3, 1, 10, 5)]], 0, denseMax)).toEqual([]);
+      expect(bestMatches([[list(3, 1, 0, 5)]], 10, denseMax)).toEqual([]);
+      expect(bestMatches([[list(3, 1, 10, 5)], [list(20, 1, 10, 5)]], 10, denseMax)).toEqual([]);
+    }
+  });
+
+  it("of small lists are the reference's in arrays and in the Map", () => {
     const groups = [[list(5, 3, 400, 13), list(7, 2, 500, 31)], [list(1, 1, 900, 7)]];
-    const dense = bestMatches(groups, 50);
-    const sparse = bestMatches(groups, 50, 10);
-    expect(dense).toHaveLength(50);
-    expect(sparse).toEqual(dense);
-    // Only rows in both groups, each row's shares added up.
-    expect(dense.every(({ rowid }) => rowid <= 900)).toBe(true);
-    expect(bestMatches([[list(3, 1, 10, 5)]], 0)).toEqual([]);
-    expect(bestMatches([[list(3, 1, 0, 5)]], 10)).toEqual([]);
+    expect(bits(bestMatches(groups, 50))).toEqual(bits(reference(groups, 50)));
+    expect(bits(bestMatches(groups, 50, 10))).toEqual(bits(reference(groups, 50)));
   });
 
   it("are FTS5's rankings, score for score", async () => {

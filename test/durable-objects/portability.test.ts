@@ -11,6 +11,7 @@ import { PART_BYTES, exportKey, importedMemoryId } from "../../durable-objects/c
 import type { CubeRef, NewMemory } from "../../durable-objects/cube/protocol";
 import { cubeObjectName } from "../../src/core/ids";
 import { type ApiResponse, call, errorOf, newTenant, remember, TEST_ORIGIN, uniqueUser } from "../helpers";
+import { newMemory } from "../helpers/memories";
 
 const DAY = 86_400_000;
 const ALL_STATES = "state=generated&state=activated&state=archived&state=expired&state=superseded&state=merged&state=forgotten";
@@ -376,22 +377,13 @@ describe("scale", () => {
         const items: NewMemory[] = Array.from({ length: 500 }, (_, i) => {
           const n = batch * 500 + i;
           const topic = topics[n % topics.length]!;
-          return {
-            content: `Note ${n} about ${topic}: the ${topic} plan number ${n} needs attention on day ${n % 31} with care and patience.`,
-            type: "note",
+          return newMemory(`Note ${n} about ${topic}: the ${topic} plan number ${n} needs attention on day ${n % 31} with care and patience.`, {
             tags: [topic],
             metadata: { n, topic },
             sessionId: `s${n % 50}`,
-            validAt: null,
-            invalidAt: null,
-            expiresAt: null,
-            ttlSeconds: null,
-            priority: 50,
             importance: (n % 10) / 10,
-            sensitivity: [],
-            frozen: false,
             source: { kind: "api", episodeId: null, messageIds: [`m${n}`] },
-          };
+          });
         });
         const outcome = await instance.remember(ref, items, { actor: "key_bulk", requestId: `req_${batch}` });
         if (!outcome.ok) throw new Error(outcome.message);

@@ -8,9 +8,11 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { CubeExportJob } from "../../durable-objects/cube/export-job";
-import type { CubeRef, NewMemory } from "../../durable-objects/cube/protocol";
 import { cubeObjectName } from "../../src/core/ids";
-import { call, errorOf, newTenant, remember, uniqueUser } from "../helpers";
+import { call, errorOf, remember, uniqueUser } from "../helpers";
+import { cubeWith } from "../helpers/cubes";
+import { newMemory } from "../helpers/memories";
+import { countingBucket, newR2Log } from "../helpers/r2";
 
 const DAY = 86_400_000;
 
@@ -19,47 +21,18 @@ interface CubeInternals {
   clock: () => number;
 }
 
-/** Counts the R2 calls of the current step (a resumed upload handle is no call) and the most one step made. */
-function countingBucket(bucket: R2Bucket, log: { calls: number; maxPerStep: number }): R2Bucket {
-  const counted = <T>(request: () => Promise<T>) => {
-    log.calls += 1;
-    log.maxPerStep = Math.max(log.maxPerStep, log.calls);
-    return request();
-  };
-  return {
-    get: (key: string) => counted(() => bucket.get(key)),
-    head: (key: string) => counted(() => bucket.head(key)),
-    put: (key: string, value: never, options?: R2PutOptions) => counted(() => bucket.put(key, value, options)),
-    createMultipartUpload: (key: string, options?: R2MultipartOptions) => counted(() => bucket.createMultipartUpload(key, options)),
-    resumeMultipartUpload: (key: string, uploadId: string) => bucket.resumeMultipartUpload(key, uploadId),
-  } as unknown as R2Bucket;
-}
-
 /** A cube of 60 memories, a third of them archived to R2 (an R2 read each when published), and one sensitive memory. */
 async function archivedCube() {
-  const { key, tenantId } = await newTenant(["read", "write", "admin"]);
-  const user = uniqueUser();
-  const [seed] = await remember(key, user, [{ content: "seed memory about the orchard" }]);
-  const cubeId = seed.cube_id as string;
-  const ref: CubeRef = { tenantId, cubeId, owner: `user:${user}` };
-  const stub = env.CUBE.getByName(cubeObjectName(tenantId, cubeId));
+  const { key, tenantId, user, cubeId, ref, stub } = await cubeWith([{ content: "seed memory about the orchard" }], ["read", "write", "admin"]);
   await runInDurableObject(stub, async (instance) => {
-    const items: NewMemory[] = Array.from({ length: 60 }, (_, n) => ({
-      content: `Orchard note ${n}: ${`apple${n % 7} pear${n % 5} prune `.repeat(40)}`,
-      type: "note",
-      tags: [`t${n % 3}`],
-      metadata: { n },
-      sessionId: null,
-      validAt: null,
-      invalidAt: null,
-      expiresAt: null,
-      ttlSeconds: null,
-      priority: 50,
-      importance: n % 3 === 0 ? 0.1 : 0.9,
-      sensitivity: n === 7 ? ["pii"] : [],
-      frozen: false,
-      source: { kind: "api", episodeId: null, messageIds: [] },
-    }));
+    const items = Array.from({ length: 60 }, (_, n) =>
+      newMemory(`Orchard note ${n}: ${`apple${n % 7} pear${n % 5} prune `.repeat(40)}`, {
+        tags: [`t${n % 3}`],
+        metadata: { n },
+        importance: n % 3 === 0 ? 0.1 : 0.9,
+        sensitivity: n === 7 ? ["pii"] : [],
+      }),
+    );
     const outcome = await instance.remember(ref, items, { actor: "key_bulk", requestId: "req_bulk" });
     if (!outcome.ok) throw new Error(outcome.message);
   });
@@ -71,7 +44,7 @@ async function archivedCube() {
   for (let i = 0; i < 50 && (await call("GET", `/v1/jobs/${archiving.id}`, { key })).body.status !== "done"; i++) await runDurableObjectAlarm(stub);
   expect((await call("GET", `/v1/cubes/${cubeId}/stats`, { key })).body.states.archived).toBe(20);
 
-  const log = { calls: 0, maxPerStep: 0 };
+  const log = newR2Log();
   const configure = (budget: number, memoriesPerStep: number) =>
     runInDurableObject(stub, (instance) => {
       const cube = instance as unknown as CubeInternals;

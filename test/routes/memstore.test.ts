@@ -14,40 +14,13 @@ import type { CubeDurableObject } from "../../durable-objects/cube";
 import { IMPORT_BATCH } from "../../durable-objects/cube/import";
 import { cubeObjectName } from "../../src/core/ids";
 import { type ApiResponse, call, errorOf, newTenant, remember, uniqueUser } from "../helpers";
+import { newMemory } from "../helpers/memories";
+import { publish, untilReady, versionRow } from "../helpers/memstore";
 
 const expectError = (response: ApiResponse, status: number, code: string) => {
   expect(response.status, JSON.stringify(response.body)).toBe(status);
   expect(errorOf(response).code).toBe(code);
 };
-
-interface VersionRow {
-  tenant_id: string;
-  snapshot_cube_id: string;
-  snapshot_key: string;
-}
-
-/** Where a version's snapshot lives (D1 only: no route reveals it). */
-async function versionRow(listingId: string, version: number): Promise<VersionRow> {
-  const row = await env.DB.prepare("SELECT tenant_id, snapshot_cube_id, snapshot_key FROM memstore_versions WHERE listing_id = ? AND version = ?")
-    .bind(listingId, version)
-    .first<VersionRow>();
-  if (!row) throw new Error(`no version ${version} of ${listingId}`);
-  return row;
-}
-
-/** Runs the snapshot cube's alarm until the version is ready, as GET /v1/memstore/listings/{id} reports it. */
-async function untilReady(key: string, listingId: string, version: number) {
-  const row = await versionRow(listingId, version);
-  const stub = env.CUBE.getByName(cubeObjectName(row.tenant_id, row.snapshot_cube_id));
-  for (let i = 0; i < 50; i++) {
-    const listing = await call("GET", `/v1/memstore/listings/${listingId}`, { key });
-    const status = listing.body.versions.find((v: { version: number }) => v.version === version)?.status;
-    if (status === "ready") return listing.body;
-    if (status !== "preparing") throw new Error(`version ${version}: ${status}`);
-    await runDurableObjectAlarm(stub);
-  }
-  throw new Error(`version ${version} of ${listingId} never became ready`);
-}
 
 /** Runs a cube's alarm until the job is done or failed. */
 async function finishJob(key: string, tenantId: string, cubeId: string, jobId: string) {
@@ -106,15 +79,6 @@ async function publisher() {
   const marked = await call("PATCH", `/v1/memories/${address.id}`, { key: tenant.key, body: { sensitivity: ["pii"] } });
   expect(marked.status, JSON.stringify(marked.body)).toBe(200);
   return { ...tenant, user, cubeId };
-}
-
-async function publish(key: string, cubeId: string, body: object = {}) {
-  const response = await call("POST", "/v1/memstore/listings", {
-    key,
-    body: { cube_id: cubeId, name: `recipes ${crypto.randomUUID()}`, description: "Baking know-how", tags: ["baking"], licence: "CC-BY-4.0", ...body },
-  });
-  expect(response.status, JSON.stringify(response.body)).toBe(201);
-  return response.body;
 }
 
 describe("publishing", { timeout: 60_000 }, () => {
@@ -477,6 +441,36 @@ describe("webhooks of a fork", { timeout: 120_000 }, () => {
   });
 });
 
+describe("webhooks of a publication", { timeout: 120_000 }, () => {
+  it("name the source cube's snapshot job, never the internal snapshot cube's import or memories", async () => {
+    const pub = await publisher();
+    const events = ["memory.created", "memory.expired", "memory.archived", "job.completed", "job.failed"];
+    expect((await call("POST", "/v1/webhooks", { key: pub.key, body: { url: "https://receiver.example/hooks", events } })).status).toBe(201);
+    const listing = await publish(pub.key, pub.cubeId);
+    await untilReady(pub.key, listing.id, 1);
+    const { snapshot_cube_id: snapshotCubeId } = await versionRow(listing.id, 1);
+    // The snapshot cube's alarm has run (its import, and the drain after it); now the source cube's drain.
+    await runDurableObjectAlarm(env.CUBE.getByName(cubeObjectName(pub.tenantId, pub.cubeId)));
+    const delivered = async () =>
+      (await env.DB.prepare("SELECT payload FROM webhook_deliveries WHERE tenant_id = ?").bind(pub.tenantId).all<{ payload: string }>()).results.map(
+        (row) => JSON.parse(row.payload) as { type: string; cube_id: string; data: { job_id?: string; job_type?: string } },
+      );
+    let payloads = await delivered();
+    for (let i = 0; i < 100 && !payloads.some((event) => event.cube_id === pub.cubeId); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      payloads = await delivered();
+    }
+    expect(payloads.filter((event) => event.cube_id === pub.cubeId).map((event) => [event.type, event.data.job_type])).toEqual([["job.completed", "snapshot"]]);
+    expect(payloads.filter((event) => event.cube_id === snapshotCubeId)).toEqual([]);
+    // The snapshot cube did log its import: its events stay in its own log, past the outbox's cursor.
+    const logged = await runInDurableObject(env.CUBE.getByName(cubeObjectName(pub.tenantId, snapshotCubeId)), (_instance, state) => ({
+      completed: Number(state.storage.sql.exec("SELECT count(*) AS n FROM events WHERE type = 'job.completed'").one().n),
+      pending: Number(state.storage.sql.exec("SELECT count(*) AS n FROM events WHERE seq > (SELECT last_seq FROM webhook_outbox)").one().n),
+    }));
+    expect(logged).toEqual({ completed: 1, pending: 0 });
+  });
+});
+
 describe("a fork under way when the listing goes", { timeout: 120_000 }, () => {
   it("fails with the reason once the snapshot file is gone; what it imported stays", async () => {
     const tenant = await newTenant(["read", "write", "admin"]);
@@ -488,22 +482,7 @@ describe("a fork under way when the listing goes", { timeout: 120_000 }, () => {
     // More memories than one import step loads (IMPORT_BATCH), so the fork is still running after its first step.
     const count = IMPORT_BATCH + 50;
     await runInDurableObject(stub, async (instance: CubeDurableObject) => {
-      const items = Array.from({ length: count }, (_, n) => ({
-        content: `Cellar note ${n}: bottle ${n} rests on shelf ${n % 9}`,
-        type: "note",
-        tags: [],
-        metadata: {},
-        sessionId: null,
-        validAt: null,
-        invalidAt: null,
-        expiresAt: null,
-        ttlSeconds: null,
-        priority: 50,
-        importance: 0.5,
-        sensitivity: [],
-        frozen: false,
-        source: { kind: "api" as const, episodeId: null, messageIds: [] },
-      }));
+      const items = Array.from({ length: count }, (_, n) => newMemory(`Cellar note ${n}: bottle ${n} rests on shelf ${n % 9}`));
       const outcome = await instance.remember(ref, items, { actor: "key_bulk", requestId: "req_bulk" });
       if (!outcome.ok) throw new Error(outcome.message);
     });

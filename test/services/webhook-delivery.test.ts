@@ -129,7 +129,7 @@ describe("the cube's outbox", () => {
     const ref: CubeRef = { tenantId, cubeId, owner: `user:${user}` };
     const stub = env.CUBE.getByName(cubeObjectName(tenantId, cubeId));
     const { events, again } = await runInDurableObject(stub, (_instance, state) => {
-      const outbox = new CubeOutbox(state.storage.sql);
+      const outbox = new CubeOutbox(state.storage.sql, state.storage.kv);
       return { events: outbox.eventsAfter(ref, 0).events, again: outbox.eventsAfter(ref, 0).events };
     });
     expect(events.map((e) => [e.type, e.data.memory_id, e.data.change])).toEqual([
@@ -178,7 +178,7 @@ describe("the cube's outbox", () => {
       const failed = jobs.create(ref, "ingest", 0, { actor: "key_ingester000000", request_id: "req_ingest" }, now);
       jobs.fail(failed.id, "the model's output failed validation three times", now);
       jobs.fail(failed.id, "again", now);
-      return new CubeOutbox(state.storage.sql).eventsAfter(ref, 0).events.filter((e) => e.type.startsWith("job."));
+      return new CubeOutbox(state.storage.sql, state.storage.kv).eventsAfter(ref, 0).events.filter((e) => e.type.startsWith("job."));
     });
     expect(events.map((e) => [e.type, e.data.job_type, e.data.error])).toEqual([
       ["job.completed", "expire", null],
@@ -201,7 +201,7 @@ describe("the cube's outbox", () => {
     const ref: CubeRef = { tenantId, cubeId, owner: `user:${user}` };
     const stub = env.CUBE.getByName(cubeObjectName(tenantId, cubeId));
     await runInDurableObject(stub, async (_instance, state) => {
-      const outbox = new CubeOutbox(state.storage.sql);
+      const outbox = new CubeOutbox(state.storage.sql, state.storage.kv);
       const all = outbox.eventsAfter(ref, 0);
       expect(all.events).toHaveLength(25);
       // From the start of the log, whatever drains ran before.
@@ -369,7 +369,7 @@ describe("webhook delivery", () => {
     const cubeId = written.body.cube_id as string;
     const ref: CubeRef = { tenantId, cubeId, owner: `user:${user}` };
     const events = await runInDurableObject(env.CUBE.getByName(cubeObjectName(tenantId, cubeId)), (_instance, state) =>
-      new CubeOutbox(state.storage.sql).eventsAfter(ref, 0).events,
+      new CubeOutbox(state.storage.sql, state.storage.kv).eventsAfter(ref, 0).events,
     );
     expect(events).toHaveLength(24);
     const { deps, hooks: webhookDeps } = world(createReceiver({ secret: hooks[0]!.secret }));
@@ -665,7 +665,7 @@ describe("the webhook queue for real", () => {
     const memoryId = written.body.data[0].id as string;
     const ref: CubeRef = { tenantId, cubeId, owner: `user:${user}` };
     await runInDurableObject(env.CUBE.getByName(cubeObjectName(tenantId, cubeId)), (_instance, state) =>
-      new CubeOutbox(state.storage.sql).drain(env, ref),
+      new CubeOutbox(state.storage.sql, state.storage.kv).drain(env, ref),
     );
     await vi.waitFor(() => expect(receiver.handled.map((e) => e.data.memory_id)).toContain(memoryId), { timeout: 20_000, interval: 250 });
     const [delivery] = (await deliveries(key, hook.id)).data;
