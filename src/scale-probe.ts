@@ -20,9 +20,11 @@ interface Tally {
    * tell a statement a request pays for from one a cache pays once per interval.
    */
   d1Sql: Record<string, number>;
+  /** Cube group commits (durable-objects/cube/group-commit.ts): commits, the writes they carried, each pass's wall ms. */
+  groupCommits: { groups: number; writes: number; passMs: number[] };
 }
 
-const fresh = (): Tally => ({ ops: {}, d1RowsWritten: 0, r2BytesPut: 0, rpcMs: {}, d1Sql: {} });
+const fresh = (): Tally => ({ ops: {}, d1RowsWritten: 0, r2BytesPut: 0, rpcMs: {}, d1Sql: {}, groupCommits: { groups: 0, writes: 0, passMs: [] } });
 
 const SQL_KEY_CHARS = 80;
 const sqlKey = (query: string) => query.replace(/\s+/g, " ").trim().slice(0, SQL_KEY_CHARS);
@@ -35,6 +37,13 @@ let tally = fresh();
 const count = (key: string, by = 1) => {
   tally.ops[key] = (tally.ops[key] ?? 0) + by;
 };
+
+/** Tallies one group commit of a cube: how many writes shared it and how long its pass took, commit included. */
+export function noteGroupCommit(size: number, ms: number): void {
+  tally.groupCommits.groups += 1;
+  tally.groupCommits.writes += size;
+  tally.groupCommits.passMs.push(ms);
+}
 
 export function isProbeOn(env: unknown): boolean {
   return (env as { SCALE_PROBE?: string }).SCALE_PROBE === "1";
