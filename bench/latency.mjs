@@ -167,10 +167,13 @@ export function makeCorpus(samples, seed) {
   return { memory, queries, sourceTurns: turnSentences.length, sourceQuestions: questions.length };
 }
 
+/** @param {number[]} values */
+const sum = (values) => values.reduce((a, b) => a + b, 0);
+
 /**
  * @param {string} url
  * @param {"GET" | "DELETE"} method
- * @returns {Promise<{ groupCommits: { groups: number, writes: number, passMs: number[] } }>}
+ * @returns {Promise<{ groupCommits: { groups: number, writes: number, passMs: number[], commitMs: number[] } }>}
  */
 async function scaleTally(url, method) {
   const res = await fetch(`${url}/__scale`, { method });
@@ -312,7 +315,12 @@ export async function main(argv) {
             writes: groups.writes,
             writes_per_commit: round(groups.writes / Math.max(1, groups.groups), 2),
             pass_ms: summarize(groups.passMs, [50, 95], { mean: true }),
-            object_ms_per_write: round(groups.passMs.reduce((a, b) => a + b, 0) / Math.max(1, groups.writes), 3),
+            commit_ms: summarize(groups.commitMs, [50, 95], { mean: true }),
+            // The object's storage time per write at this concurrency (SQL of the write plus its share of the commit),
+            // and so the ceiling of single-memory writes per second into one cube that storage allows here.
+            object_ms_per_write: round(sum(groups.passMs) / Math.max(1, groups.writes), 3),
+            commit_ms_per_write: round(sum(groups.commitMs) / Math.max(1, groups.writes), 3),
+            storage_ceiling_writes_per_s: round((1000 * groups.writes) / Math.max(1e-9, sum(groups.passMs)), 0),
             note: "measured with SCALE_PROBE=1 (counting proxies on the bindings)",
           }
         : null,
