@@ -2,6 +2,7 @@
 //
 //   npm run bench -- latency [--memories 10000] [--queries 500] [--batch 100] [--concurrency 1]
 //                            [--data ../shared/bench/locomo-dev.json] [--seed 42] [--warmup 5] [--out FILE]
+//                            [--group-stats]
 //
 // One user (one cube) is filled with realistic, varied text synthesised from the LoCoMo turns: each memory mixes
 // 1–4 sentences from different turns under a speaker drawn from the data's names and a pool of other names, with
@@ -20,7 +21,7 @@ import { ROOT, log, withServer } from "./lib/server.mjs";
 import { mean, prng, round, summarize } from "./lib/stats.mjs";
 
 export const USAGE = `npm run bench -- latency [--memories 10000] [--queries 500] [--batch 100] [--concurrency 1]
-    [--data FILE] [--seed 42] [--warmup 5] [--out FILE]
+    [--data FILE] [--seed 42] [--warmup 5] [--out FILE] [--group-stats]
     [--url URL (--key KEY | --root-key ROOT)] [--verbose] [--keep-state] [--wrangler-traces]`;
 
 const SPEC = {
@@ -33,6 +34,7 @@ const SPEC = {
   seed: "number",
   warmup: "number",
   out: "string",
+  "group-stats": "boolean",
 };
 
 const DEFAULT_DATA = path.resolve(ROOT, "..", "shared", "bench", "locomo-dev.json");
@@ -165,6 +167,20 @@ export function makeCorpus(samples, seed) {
   return { memory, queries, sourceTurns: turnSentences.length, sourceQuestions: questions.length };
 }
 
+/** @param {number[]} values */
+const sum = (values) => values.reduce((a, b) => a + b, 0);
+
+/**
+ * @param {string} url
+ * @param {"GET" | "DELETE"} method
+ * @returns {Promise<{ groupCommits: { groups: number, writes: number, passMs: number[], commitMs: number[] } }>}
+ */
+async function scaleTally(url, method) {
+  const res = await fetch(`${url}/__scale`, { method });
+  if (!res.ok) throw new Error(`/__scale answered ${res.status}`);
+  return /** @type {any} */ (await res.json());
+}
+
 /** @param {string[]} argv */
 export async function main(argv) {
   const opts = parseArgs(argv, SPEC);
@@ -192,7 +208,11 @@ export async function main(argv) {
   const corpus = makeCorpus(loadLocomo(dataFile), seed);
   const queries = corpus.queries(queryCount + warmup);
 
-  const result = await withServer(opts, async (server) => {
+  // --group-stats: the cube's group commits during the fill, read from the scale probe's tally (src/scale-probe.ts),
+  // which the server then runs with (its counting proxies cost a little: compare throughput without it).
+  const groupStats = Boolean(opts["group-stats"]);
+  if (groupStats && opts.url) throw new UsageError("--group-stats starts its own server (it needs SCALE_PROBE=1); drop --url");
+  const result = await withServer({ ...opts, "scale-probe": groupStats }, async (server) => {
     const api = server.client;
     const userId = `bench-latency-${randomBytes(4).toString("hex")}`;
     const rssBefore = server.rss();
@@ -211,6 +231,7 @@ export async function main(argv) {
     let lastLog = performance.now();
     const fillStart = performance.now();
     const cpuBeforeFill = cpuReading(server);
+    if (groupStats) await scaleTally(server.url, "DELETE");
     const worker = async () => {
       for (;;) {
         const b = next++;
@@ -238,6 +259,7 @@ export async function main(argv) {
     await Promise.all(Array.from({ length: Math.min(concurrency, batches) }, worker));
     const fillSeconds = (performance.now() - fillStart) / 1000;
     const fillCpu = cpuPerOperation(cpuBeforeFill, cpuReading(server), batches);
+    const groups = groupStats ? (await scaleTally(server.url, "GET")).groupCommits : null;
     log(`filled ${written} memories in ${fillSeconds.toFixed(1)}s`);
 
     // Search: sequential, top_k 10; the first `warmup` queries are not counted.
@@ -285,6 +307,23 @@ export async function main(argv) {
       // Where a write request's time went inside the Worker (Server-Timing laps, src/middleware/server-timing.ts).
       add_server_timing_ms: Object.fromEntries(Object.entries(writeLaps).map(([lap, ms]) => [lap, summarize(ms, [50], { mean: true })])),
       health_cpu_ms: healthCpu,
+      // Commits the cube's single-memory writes took (durable-objects/cube/group-commit.ts) and each group's pass
+      // inside the object, commit included (the object's own time per write under this concurrency).
+      group_commit: groups
+        ? {
+            commits: groups.groups,
+            writes: groups.writes,
+            writes_per_commit: round(groups.writes / Math.max(1, groups.groups), 2),
+            pass_ms: summarize(groups.passMs, [50, 95], { mean: true }),
+            commit_ms: summarize(groups.commitMs, [50, 95], { mean: true }),
+            // The object's storage time per write at this concurrency (SQL of the write plus its share of the commit),
+            // and so the ceiling of single-memory writes per second into one cube that storage allows here.
+            object_ms_per_write: round(sum(groups.passMs) / Math.max(1, groups.writes), 3),
+            commit_ms_per_write: round(sum(groups.commitMs) / Math.max(1, groups.writes), 3),
+            storage_ceiling_writes_per_s: round((1000 * groups.writes) / Math.max(1e-9, sum(groups.passMs)), 0),
+            note: "measured with SCALE_PROBE=1 (counting proxies on the bindings)",
+          }
+        : null,
       queries: clientMs.length,
       warmup_queries: warmup,
       top_k: 10,

@@ -57,6 +57,7 @@ import type { AdapterState } from "../src/core/lora";
 import type { AdapterWire } from "../src/schemas/parametric";
 import { CubeAdapters, type NewAdapter } from "./cube/adapters";
 import { CubeDistill, type DistillParams } from "./cube/distill";
+import { type GroupCommit, groupCommitFor } from "./cube/group-commit";
 
 /** An assembled context, plus the same split for prompt caching: the activation block, then what the query adds. */
 export type SplitContext = AssembledContext & {
@@ -96,6 +97,8 @@ export class CubeDurableObject extends DurableObject<Env> {
   private readonly distiller: CubeDistill;
   private readonly exporter: CubeExportJob;
   private readonly adapterRegistry: CubeAdapters;
+  /** Single-memory writes that arrive together share one commit (cube/group-commit.ts). */
+  private readonly writeGroups: GroupCommit;
   private memoryReader: MemoryReader | null = null;
   /** Bumped by every change to the cube's memories: cached working memory and contexts older than it are stale. */
   private generation = 0;
@@ -136,6 +139,7 @@ export class CubeDurableObject extends DurableObject<Env> {
     this.exporter = new CubeExportJob(ctx.storage.sql, this.jobs, this.portability, new CubeSnapshots(this.store, this.vectors), (ref, target, jobId) => handSnapshotToCube(env.CUBE, ref, target, jobId), env.ARCHIVE, (write) => ctx.storage.transactionSync(write), () => this.clock());
     this.adapterRegistry = new CubeAdapters(ctx.storage.sql, env.ARCHIVE, (write) => ctx.storage.transactionSync(write));
     this.teardown = new CubeTeardown(ctx.storage.sql, env.ARCHIVE);
+    this.writeGroups = groupCommitFor(ctx, env, () => this.vectors.reset());
     this.steps = new CubeJobSteps(
       {
         jobs: this.jobs,
@@ -186,11 +190,14 @@ export class CubeDurableObject extends DurableObject<Env> {
   async remember(ref: CubeRef, items: NewMemory[], meta: WriteMeta): Promise<Outcome<Mutation<MemoryWire[]>>> {
     // A replay answers from the idempotency record; embedding its texts again would be wasted model calls.
     const vectors = this.isReplay(meta) ? null : await this.embeddings.embedDocuments(items.map((item) => item.content));
-    const outcome = this.mutate(ref, meta, (now) => {
-      const memories = this.store.insert(ref, items, meta, now);
-      if (vectors) this.embeddings.upsertLocal(memories.map((memory, i) => ({ id: memory.id, vector: vectors[i]! })));
-      return ok(memories);
-    });
+    const write = () =>
+      this.mutate(ref, meta, (now) => {
+        const memories = this.store.insert(ref, items, meta, now);
+        if (vectors) this.embeddings.upsertLocal(memories.map((memory, i) => ({ id: memory.id, vector: vectors[i]! })));
+        return ok(memories);
+      });
+    // A batch is its own group already; single writes arriving together share one commit.
+    const outcome = items.length === 1 ? await this.writeGroups.submit(write) : write();
     if (outcome.ok && vectors && !outcome.value.replayed) {
       await this.embeddings.pushRemote(ref, outcome.value.result.map((memory, i) => ({ id: memory.id, vector: vectors[i]! })));
     }

@@ -20,9 +20,14 @@ interface Tally {
    * tell a statement a request pays for from one a cache pays once per interval.
    */
   d1Sql: Record<string, number>;
+  /**
+   * Cube group commits (durable-objects/cube/group-commit.ts): commits, the writes they carried, each group's pass
+   * (its writes and its commit) and of it the commit alone, wall ms.
+   */
+  groupCommits: { groups: number; writes: number; passMs: number[]; commitMs: number[] };
 }
 
-const fresh = (): Tally => ({ ops: {}, d1RowsWritten: 0, r2BytesPut: 0, rpcMs: {}, d1Sql: {} });
+const fresh = (): Tally => ({ ops: {}, d1RowsWritten: 0, r2BytesPut: 0, rpcMs: {}, d1Sql: {}, groupCommits: { groups: 0, writes: 0, passMs: [], commitMs: [] } });
 
 const SQL_KEY_CHARS = 80;
 const sqlKey = (query: string) => query.replace(/\s+/g, " ").trim().slice(0, SQL_KEY_CHARS);
@@ -35,6 +40,14 @@ let tally = fresh();
 const count = (key: string, by = 1) => {
   tally.ops[key] = (tally.ops[key] ?? 0) + by;
 };
+
+/** Tallies one group commit of a cube: how many writes shared it, how long its pass took and of it the commit. */
+export function noteGroupCommit(size: number, passMs: number, commitMs: number): void {
+  tally.groupCommits.groups += 1;
+  tally.groupCommits.writes += size;
+  tally.groupCommits.passMs.push(passMs);
+  tally.groupCommits.commitMs.push(commitMs);
+}
 
 export function isProbeOn(env: unknown): boolean {
   return (env as { SCALE_PROBE?: string }).SCALE_PROBE === "1";
