@@ -11,7 +11,7 @@
 // started — an upper bound for the Durable Object, since the same process also runs the Worker and miniflare's
 // simulated D1/R2.
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { SERVER_OPTIONS, UsageError, parseArgs } from "./lib/args.mjs";
 import { cpuPerOperation, cpuReading } from "./lib/cpu.mjs";
@@ -22,7 +22,7 @@ import { mean, prng, round, summarize } from "./lib/stats.mjs";
 
 export const USAGE = `npm run bench -- latency [--memories 10000] [--queries 500] [--batch 100] [--concurrency 1]
     [--data FILE] [--seed 42] [--warmup 5] [--out FILE] [--group-stats]
-    [--url URL (--key KEY | --root-key ROOT)] [--verbose] [--keep-state] [--wrangler-traces]`;
+    [--url URL (--key KEY | --root-key ROOT)] [--verbose] [--keep-state] [--wrangler-traces] [--requests FILE]`;
 
 const SPEC = {
   ...SERVER_OPTIONS,
@@ -35,6 +35,7 @@ const SPEC = {
   warmup: "number",
   out: "string",
   "group-stats": "boolean",
+  requests: "string",
 };
 
 const DEFAULT_DATA = path.resolve(ROOT, "..", "shared", "bench", "locomo-dev.json");
@@ -269,14 +270,22 @@ export async function main(argv) {
     const serverMs = [];
     /** @type {number[]} */
     const resultCounts = [];
+    /** @type {SearchRecord[]} one per counted search, in order */
+    const searches = [];
+    /** @type {Record<string, number | null> | null} */
+    let cpuBeforeSearch = null;
     for (let i = 0; i < queries.length; i++) {
-      const { body, ms } = await api.search({ user_id: userId, query: queries[i], top_k: 10 });
+      if (i === warmup) cpuBeforeSearch = cpuReading(server);
+      const at = Date.now();
+      const { body, ms, timing } = await api.search({ user_id: userId, query: queries[i], top_k: 10 });
       if (i < warmup) continue;
       clientMs.push(ms);
       if (typeof body?.timing_ms === "number") serverMs.push(body.timing_ms);
       resultCounts.push(Array.isArray(body?.data) ? body.data.length : 0);
+      searches.push({ at, client_ms: round(ms, 2), timing_ms: body?.timing_ms ?? null, server_total_ms: timing.total ?? null });
       if ((i - warmup + 1) % 100 === 0) log(`searched ${i - warmup + 1}/${queryCount}`);
     }
+    const searchCpu = cpuPerOperation(cpuBeforeSearch, cpuReading(server), searches.length);
     const rssAfter = server.rss();
 
     // What the HTTP path costs with no work behind it: GET /health does no I/O. Under `wrangler dev` this is
@@ -331,6 +340,11 @@ export async function main(argv) {
       empty_results: resultCounts.filter((n) => n === 0).length,
       search_ms: summarize(clientMs, [50, 95, 99], { mean: true }),
       server_timing_ms: summarize(serverMs, [50, 95], { mean: true }),
+      // The whole request inside the Worker (Server-Timing `total`: auth and validation included, the answer's
+      // serialisation and what runs after it not), CPU per search by process, and what the slowest 5% have in common.
+      search_server_total_ms: summarize(searches.flatMap((s) => (s.server_total_ms === null ? [] : [s.server_total_ms])), [50, 95], { mean: true }),
+      search_cpu_ms: searchCpu,
+      search_tail: searchTail(searches),
       http_baseline_ms: summarize(baselineMs, [50, 95], { mean: true }),
       workerd_rss_mb: server.managed
         ? {
@@ -345,8 +359,38 @@ export async function main(argv) {
       source_turns: corpus.sourceTurns,
       source_questions: corpus.sourceQuestions,
       ...runInfo(server),
+      search_requests: searches,
     };
   });
 
+  if (opts.requests) {
+    writeFileSync(String(opts.requests), JSON.stringify(result.search_requests));
+    log(`wrote ${result.search_requests.length} search records to ${opts.requests}`);
+  }
+  delete result.search_requests;
   emitResult(result, opts.out, log);
+}
+
+/**
+ * @typedef {{ at: number, client_ms: number | null, timing_ms: number | null, server_total_ms: number | null }} SearchRecord
+ */
+
+/**
+ * The slowest 5% of searches by client time against the rest: is the tail slow inside the Worker (server time) or
+ * around it (the gap: the proxy hop, HTTP, and whatever else ran on workerd's thread meanwhile)?
+ * @param {SearchRecord[]} searches
+ */
+function searchTail(searches) {
+  const complete = searches.filter((s) => s.client_ms !== null && s.server_total_ms !== null);
+  if (complete.length < 20) return null;
+  const sorted = [...complete].sort((a, b) => Number(a.client_ms) - Number(b.client_ms));
+  const cut = Math.floor(sorted.length * 0.95);
+  /** @param {SearchRecord[]} group */
+  const describe = (group) => ({
+    count: group.length,
+    client_ms: round(mean(group.map((s) => Number(s.client_ms))), 2),
+    server_total_ms: round(mean(group.map((s) => Number(s.server_total_ms))), 2),
+    gap_ms: round(mean(group.map((s) => Number(s.client_ms) - Number(s.server_total_ms))), 2),
+  });
+  return { slowest_5pct: describe(sorted.slice(cut)), rest: describe(sorted.slice(0, cut)) };
 }

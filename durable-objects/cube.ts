@@ -328,7 +328,8 @@ export class CubeDurableObject extends DurableObject<Env> {
 
   async search(ref: CubeRef, request: SearchRequestInternal): Promise<SearchHit[]> {
     const semantic = request.channels.includes("vector") ? await this.embeddings.embedQuery(ref, request.query, request.queryVector) : null;
-    const now = this.sweep(ref);
+    // Earlier searches' reads stay unwritten: a write here would hold this answer until it is durable (writeAccessesSoon).
+    const now = this.sweep(ref, { writeAccesses: false });
     const pool = request.rerank ? rerankPool(request.topK) : request.topK;
     let hits: SearchHit[];
     const working = request.channels.includes("working") ? this.workingIds(ref, now) : [];
@@ -877,12 +878,13 @@ export class CubeDurableObject extends DurableObject<Env> {
 
   /** Brings archived memories among `ids` back from R2; returns the restored ones by id. */
   private async restoreArchived(ref: CubeRef, ids: readonly string[], meta: WriteMeta): Promise<Map<string, MemoryWire>> {
-    this.store.writeAccesses();
     const restored = new Map<string, MemoryWire>();
     const archived = ids.flatMap((id) => {
       const key = this.lifecycle.archiveKey(id);
       return key === null ? [] : [{ id, key }];
     });
+    if (archived.length === 0) return restored;
+    this.store.writeAccesses();
     const payloads = await Promise.all(
       archived.map(async ({ id, key }) => ({ id, key, object: await this.env.ARCHIVE.get(key) })),
     );
@@ -902,12 +904,17 @@ export class CubeDurableObject extends DurableObject<Env> {
   }
 
   /**
-   * Writes the reads this call counted once its answer is on its way (a timer runs after the RPC returns, so the
-   * answer does not wait for the write to be durable). Every call writes them first anyway (sweep), so nothing ever
-   * reads a count without them.
+   * Writes counted reads a moment after the answer: within ACCESS_WRITE_DELAY_MS, or at the next turn once
+   * ACCESS_WRITE_MEMORIES memories wait. One write per search was a commit (locally an fsync and ~40 WAL pages) on the
+   * Worker's one thread after every answer (docs/search.md, "Where a search's time goes"); now searches in a burst
+   * share one. Searches do not write them first (sweep); everything else does, and what searches read adds them.
+   * An object that dies in that window loses those reads' counts, never a memory.
    */
   private writeAccessesSoon(): void {
-    if (this.accessWrite !== null) return;
+    if (this.accessWrite !== null) {
+      if (this.store.unwrittenMemories < ACCESS_WRITE_MEMORIES) return;
+      clearTimeout(this.accessWrite);
+    }
     this.accessWrite = setTimeout(() => {
       this.accessWrite = null;
       try {
@@ -915,7 +922,7 @@ export class CubeDurableObject extends DurableObject<Env> {
       } catch (error) {
         console.error("writing access counts failed", error);
       }
-    }, 0);
+    }, this.store.unwrittenMemories < ACCESS_WRITE_MEMORIES ? ACCESS_WRITE_DELAY_MS : 0);
   }
 
   private workingIds(ref: CubeRef, now: number): string[] {
@@ -982,8 +989,8 @@ export class CubeDurableObject extends DurableObject<Env> {
    * is late), drop idempotency records past their window. The shared index's copies of expired
    * vectors are deleted by the next alarm; until then the cube filters them out of every result anyway.
    */
-  private sweep(ref: CubeRef): number {
-    this.store.writeAccesses();
+  private sweep(ref: CubeRef, { writeAccesses = true } = {}): number {
+    if (writeAccesses) this.store.writeAccesses();
     const now = this.clock();
     const expired = this.lifecycle.expireDue(ref, now);
     if (expired.length > 0) {
@@ -995,6 +1002,10 @@ export class CubeDurableObject extends DurableObject<Env> {
   }
 }
 
+
+/** How long counted reads may wait to be written (writeAccessesSoon), and how many memories' reads at most. */
+const ACCESS_WRITE_DELAY_MS = 1_000;
+const ACCESS_WRITE_MEMORIES = 1_000;
 
 /** States a memory may have left since a point in time while having been live then (expired ones keep no payload). */
 const PAST_LIVE_STATES: MemoryState[] = ["forgotten", "superseded", "merged"];

@@ -30,12 +30,11 @@ import { schedulerRoutes } from "./routes/scheduler";
 import { searchRoutes } from "./routes/search";
 import { type AppEnv, createRouter } from "./routes/shared";
 import { webhookRoutes } from "./routes/webhooks";
-import { auditAction, auditEntryOf, MCP_ACTION, openApiRoute, routeParams } from "./services/audit-entry";
+import { openApiRoute } from "./services/audit-entry";
 import { authenticate, confirmKey } from "./services/auth";
-import { newAuditId } from "./services/bookkeeping";
 import type { Deps, Principal } from "./services/context";
-import type { VerifiedDelivery } from "./services/lifecycle-hook";
 import { limitRequest } from "./services/rate-limit";
+import { recordAuditEntry } from "./middleware/audit";
 import { lap, serverTiming } from "./middleware/server-timing";
 
 const INCOMING_REQUEST_ID = /^[\w.-]{1,64}$/;
@@ -64,72 +63,6 @@ const limitRate = createMiddleware<AppEnv>(async (c, next) => {
     lap(c, "limit");
   }
   await next();
-});
-
-/**
- * Files an audit entry for every request that authenticated (a key, the root key acting on a tenant, or a verified
- * hook delivery), whatever its status; after the response, so it never slows one down, through the bookkeeping
- * queue, which lands entries in D1 in batches. Requests refused by auth or by the rate limit never get here: the
- * first have no tenant, and recording the second would let a flood fill the log at the flood's rate. A failed send
- * is logged, not surfaced.
- */
-const recordAuditEntry = createMiddleware<AppEnv>(async (c, next) => {
-  const at = Date.now();
-  await next();
-  const principal = c.get("principal") as Principal | undefined;
-  // Set by the signed hook's own route middleware, which extends AppEnv.
-  const delivery = (c.var as { delivery?: VerifiedDelivery }).delivery;
-  const deps = c.get("deps") as Deps | undefined;
-  if (!deps) return;
-  if (!principal && !delivery) {
-    c.executionCtx.waitUntil(deps.bookkeeping.release().catch((error: unknown) => console.error("bookkeeping not sent", error)));
-    return;
-  }
-
-  const routes = matchedRoutes(c);
-  let handler: (typeof routes)[number] | undefined;
-  for (const route of routes) if (route.method !== "ALL") handler = route;
-  const query = { hard: c.req.query("hard"), cube_id: c.req.query("cube_id") };
-  const route = handler ? openApiRoute(handler.path) : null;
-  const isMcp = auditAction({ method: c.req.method, route, path: c.req.path, query }) === MCP_ACTION;
-  // Only JSON bodies are read for ids (MCP's are JSON-RPC envelopes, not API shapes), parsed after the response. The
-  // body is read here and the response rebuilt from it, not cloned: a clone tees the body stream, and the tee held a
-  // single-memory write's answer on workerd's one thread for as long as the write itself took (docs/hot-path.md).
-  let responseText: string | null = null;
-  if (!isMcp && c.res.body !== null && (c.res.headers.get("Content-Type") ?? "").includes("application/json")) {
-    responseText = await c.res.text();
-    c.res = new Response(responseText, c.res);
-  }
-  // The body as the route's validator read it: Hono caches the text (json() parses it), or the parsed JSON.
-  const bodyCache = c.req.bodyCache as { json?: Promise<unknown>; text?: Promise<string> };
-  const cachedRequestJson = () => bodyCache.json ?? bodyCache.text?.then((text) => JSON.parse(text) as unknown);
-  const seen = {
-    method: c.req.method,
-    route,
-    path: c.req.path,
-    params: handler ? routeParams(handler.path, c.req.path) : {},
-    query,
-    principal,
-    hookTenantId: delivery?.tenantId,
-    requestId: c.var.requestId,
-    at,
-    status: c.res.status,
-  };
-  const requestId = c.var.requestId;
-  c.executionCtx.waitUntil(
-    (async () => {
-      let responseBody: unknown;
-      try {
-        responseBody = responseText === null ? undefined : (JSON.parse(responseText) as unknown);
-      } catch {
-        responseBody = undefined;
-      }
-      const requestBody: unknown = isMcp ? undefined : await cachedRequestJson()?.catch(() => undefined);
-      const entry = auditEntryOf({ ...seen, requestBody, responseBody });
-      // One message with what the handler recorded (directory counts, key use), held until now.
-      await deps.bookkeeping.release(entry ? { kind: "audit", entry: { ...entry, id: newAuditId() } } : undefined);
-    })().catch((error: unknown) => console.error(`request ${requestId}: audit entry not recorded`, error)),
-  );
 });
 
 /**

@@ -45,6 +45,8 @@ export class CubeScheduler {
   workingMemory(ref: CubeRef, now: number, generation: number): WorkingMemoryItem[] {
     const cached = this.cached;
     if (cached && cached.generation === generation && this.store.accesses - cached.accesses < REFRESH_ACCESSES) return cached.items;
+    // The recently read are picked by the stored last_accessed_at: reads searches counted must be in it first.
+    this.store.writeAccesses();
     const hot = `+state IN ('generated', 'activated')`;
     const ids = new Set<string>();
     const collect = (query: string, ...params: unknown[]) => {

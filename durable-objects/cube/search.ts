@@ -297,7 +297,8 @@ export class CubeSearch {
             importance: Number(row.importance),
             priority: Number(row.priority),
             timestamp: row.valid_at === null ? created : Number(row.valid_at),
-            accessCount: Number(row.access_count),
+            // Reads of recent searches not written yet (CubeStore.recordAccess) count as if they were.
+            accessCount: Number(row.access_count) + this.store.unwrittenReads(String(row.id)),
           },
         });
       }

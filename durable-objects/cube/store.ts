@@ -79,7 +79,7 @@ export class CubeStore {
   /** A memory in any state but purged, or null. */
   find(ref: CubeRef, id: string): MemoryWire | null {
     const row = this.exec("SELECT * FROM memories WHERE id = ?", id)[0];
-    return row ? this.toMemory(ref, row) : null;
+    return row ? this.withUnwrittenReads(this.toMemory(ref, row)) : null;
   }
 
   /** Memories by id (any state), keyed by id; unknown ids are absent. */
@@ -89,7 +89,7 @@ export class CubeStore {
     for (let i = 0; i < ids.length; i += ID_LIST_CHUNK) {
       const chunk = ids.slice(i, i + ID_LIST_CHUNK);
       for (const row of this.exec(`SELECT * FROM memories WHERE id IN (${placeholders(chunk.length)})`, ...chunk)) {
-        found.set(str(row.id), this.toMemory(ref, row));
+        found.set(str(row.id), this.withUnwrittenReads(this.toMemory(ref, row)));
       }
     }
     return found;
@@ -97,8 +97,10 @@ export class CubeStore {
 
   /**
    * Counts a read of these memories (access frequency and recency feed the scheduler) and returns them as they
-   * now stand. The count is written by {@link writeAccesses}, which the Durable Object runs right after its answer
-   * and before anything reads memories again: a read should not wait for a bookkeeping write to become durable.
+   * now stand. The count is written by {@link writeAccesses}, which the Durable Object runs a moment after its
+   * answer (many searches' reads in one write) and before anything but a search reads memories again: a read should
+   * not wait for a bookkeeping write to become durable. Until then find/findMany and search's scoring rows add the
+   * unwritten reads to what they read, so nobody sees the difference.
    */
   recordAccess(memories: readonly MemoryWire[], now: number): MemoryWire[] {
     if (memories.length === 0) return [];
@@ -109,6 +111,23 @@ export class CubeStore {
     }
     const accessedAt = toIso(now);
     return memories.map((memory) => ({ ...memory, access_count: memory.access_count + 1, last_accessed_at: accessedAt }));
+  }
+
+  /** Reads of memory `id` counted by {@link recordAccess} and not written yet (search adds them to the stored count). */
+  unwrittenReads(id: string): number {
+    return this.unwrittenAccesses.get(id)?.reads ?? 0;
+  }
+
+  /** How many memories have reads waiting for {@link writeAccesses}. */
+  get unwrittenMemories(): number {
+    return this.unwrittenAccesses.size;
+  }
+
+  /** The memory as it stands with its unwritten reads counted, as it will once {@link writeAccesses} has run. */
+  private withUnwrittenReads(memory: MemoryWire): MemoryWire {
+    const unwritten = this.unwrittenAccesses.get(memory.id);
+    if (!unwritten) return memory;
+    return { ...memory, access_count: memory.access_count + unwritten.reads, last_accessed_at: toIso(unwritten.at) };
   }
 
   /** Writes the reads {@link recordAccess} counted since the last call, in one statement; nothing when there are none. */
