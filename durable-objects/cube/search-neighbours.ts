@@ -9,6 +9,7 @@
  */
 import type { SearchFilter } from "./filter-verdicts";
 import type { NeighbourWire, SearchHit } from "./protocol";
+import { contextPart } from "./session-context";
 
 /**
  * How many of the best hits get their neighbours. Chosen on LoCoMo conversations 0–2 (bench recall --tuned 0-2;
@@ -25,7 +26,8 @@ const neighbourQuery = (filter: string, before: boolean) =>
 
 /**
  * `hits` with the neighbours of the first `count` attached (each: the memory before, then the one after, when it
- * passes the request's filter and is not itself a hit). Hits outside a session have none.
+ * passes the request's filter and is not itself a hit; its first CONTEXT_CHARS_PER_NEIGHBOUR characters). Hits
+ * outside a session have none.
  */
 export function withNeighbours(sql: SqlStorage, hits: SearchHit[], where: SearchFilter, count: number = NEIGHBOUR_HITS): SearchHit[] {
   if (count <= 0 || hits.length === 0) return hits;
@@ -43,7 +45,8 @@ export function withNeighbours(sql: SqlStorage, hits: SearchHit[], where: Search
       if (!found || returned.has(String(found.id))) continue;
       returned.add(String(found.id));
       const source = JSON.parse(String(found.source)) as { message_ids?: string[] };
-      neighbours.push({ id: String(found.id), content: String(found.content), message_ids: source.message_ids ?? [], position: before ? "before" : "after" });
+      // Bounded like the index's context column: a neighbour is context, and a long document must not fill the page.
+      neighbours.push({ id: String(found.id), content: contextPart(String(found.content)), message_ids: source.message_ids ?? [], position: before ? "before" : "after" });
     }
     return neighbours.length > 0 ? { ...hit, neighbours } : hit;
   });

@@ -101,7 +101,7 @@ export const SearchResult = Memory.extend({
     .array(
       z.object({
         id: z.string(),
-        content: z.string(),
+        content: z.string().openapi({ description: "The neighbour's text, at most its first 1,000 characters." }),
         message_ids: z.array(z.string()),
         position: z.enum(["before", "after"]),
       }),

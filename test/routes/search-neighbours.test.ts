@@ -60,4 +60,17 @@ describe("neighbour context of the best hits", () => {
     // The forgotten answer is skipped: the next live memory of the session stands after the hit.
     expect(response.body.data[0].neighbours.map((n: any) => n.id)).toEqual([written[0]!.id, written[3]!.id]);
   });
+
+  it("returns at most the first 1,000 characters of a long neighbour", async () => {
+    const { key } = await newTenant();
+    const user = uniqueUser();
+    const long = `Caroline: ${"a long story about the garden ".repeat(100)}`;
+    const written = await remember(key, user, [
+      { content: long, session_id: "s2" },
+      { content: "Melanie: What a trip to Lisbon that was.", session_id: "s2" },
+    ]);
+    const response = await call("POST", "/v1/search", { key, body: { user_id: user, query: "Lisbon", top_k: 1, channels: ["lexical"] } });
+    expect(response.status).toBe(200);
+    expect(response.body.data[0].neighbours).toEqual([{ id: written[0]!.id, content: long.slice(0, 1000), message_ids: [], position: "before" }]);
+  });
 });
