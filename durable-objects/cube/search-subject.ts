@@ -35,11 +35,6 @@ export interface SubjectSource {
   rank(match: string): string[];
 }
 
-/** The question's terms that are subjects of the cube (core/subject.ts subjectTerms): people it names. */
-export function questionSubjects(source: SubjectSource, queryTerms: readonly string[]): string[] {
-  return subjectTerms(queryTerms, (term) => source.documentCount(opensWith(term)), source.documents);
-}
-
 /**
  * The subject ranking and the aspect rankings (core/subject.ts): none when the question names no subject of the
  * cube and has fewer than two other terms.
@@ -48,7 +43,7 @@ export function questionSubjects(source: SubjectSource, queryTerms: readonly str
  * @param ranked the terms the lexical channel ranks by
  */
 export function subQueryRankings(source: SubjectSource, queryTerms: readonly string[], ranked: readonly string[]): ChannelRanking[] {
-  const subjects = questionSubjects(source, queryTerms);
+  const subjects = subjectTerms(queryTerms, (term) => source.documentCount(opensWith(term)), source.documents);
   const subject = subjectQuery(subjects, ranked);
   const aspects = aspectQueries(subjects, ranked, MAX_ASPECTS, (term) => source.documentCount(matchAny([term])!));
   const rankings: { match: string; weight: number }[] = [

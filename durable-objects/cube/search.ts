@@ -17,8 +17,7 @@ import { type ScoredRow, bestMatches, parsePhrases } from "./phrase-ranking";
 import type { CubeRef, SearchHit, SearchRequestInternal } from "./protocol";
 import { expandedRanking } from "./search-expand";
 import { withNeighbours } from "./search-neighbours";
-import { SUB_QUERY_SOURCES, questionSubjects, subQueryRankings } from "./search-subject";
-import { type VectorCandidates, subjectVectorRanking } from "./search-subject-vector";
+import { SUB_QUERY_SOURCES, subQueryRankings } from "./search-subject";
 import { turnTierRankings } from "./turn-tier";
 import type { CubeStore } from "./store";
 import { BM25_WEIGHTS, TermStats } from "./term-stats";
@@ -119,21 +118,16 @@ export class CubeSearch {
     this.counts.use(generation);
     this.verdicts.use(generation);
     const where = this.conditions(request);
-    let nearest: VectorCandidates | null = null;
-    const rankings: ChannelRanking[] = request.channels.map((channel) => {
-      if (channel !== "vector") {
-        // Working memory is a support channel: it only reorders candidates the filtered channels found.
-        return { channel, ids: channel === "working" ? working : this.channel(channel, request, where) };
-      }
-      const answer = this.semantic(semantic, where, generation);
-      nearest = answer.candidates;
-      return answer.ranking;
-    });
+    const rankings: ChannelRanking[] = request.channels.map((channel) =>
+      channel === "vector"
+        ? this.semantic(semantic, where, generation)
+        : // Working memory is a support channel: it only reorders candidates the filtered channels found.
+          { channel, ids: channel === "working" ? working : this.channel(channel, request, where) },
+    );
     this.weighLexical(rankings, request.terms);
     const expanded = this.expanded(request, where, rankings);
     if (expanded) rankings.push(expanded);
     if (request.channels.includes("lexical")) rankings.push(...this.subject(request, where));
-    if (semantic) rankings.push(...this.subjectNearest(request, where, nearest, semantic.fusionWeight));
     // The turns an infer-mode ingest kept as said, each standing for the memories citing it (cube/turn-tier.ts).
     if (request.channels.includes("lexical")) rankings.push(...turnTierRankings(this.store, request.terms, this.discriminating(request.terms), where, CHANNEL_DEPTH));
     // Scheduler signals move a score by at most ±15%, so only the best fused candidates can still reach the top k;
@@ -207,15 +201,6 @@ export class CubeSearch {
       },
       request.terms,
       this.discriminating(request.terms),
-    );
-  }
-
-  /** The vector channel's candidates among the memories of a person the question names (cube/search-subject-vector.ts). */
-  private subjectNearest(request: SearchRequestInternal, where: SearchFilter, nearest: VectorCandidates | null, weight: number): ChannelRanking[] {
-    const source = { documents: this.counts.documents, documentCount: (match: string) => this.documentCount(match), rank: () => [] };
-    const subjects = questionSubjects(source, request.terms);
-    return subjectVectorRanking(subjects, nearest, weight, (ordered, condition) =>
-      this.firstPassing("id", ordered, where, `${condition} AND ${SUB_QUERY_SOURCES}`),
     );
   }
 
@@ -389,8 +374,8 @@ export class CubeSearch {
    * a candidate's strength in fusion is its cosine relative to the embedder's confidentSimilarity (capped at 1), so a
    * far neighbour ranks and scores low.
    */
-  private semantic(semantic: SemanticQuery | null, where: SearchFilter, generation: number): { ranking: ChannelRanking; candidates: VectorCandidates | null } {
-    if (!semantic) return { ranking: { channel: "vector", ids: [] }, candidates: null };
+  private semantic(semantic: SemanticQuery | null, where: SearchFilter, generation: number): ChannelRanking {
+    if (!semantic) return { channel: "vector", ids: [] };
     const query = semantic.shared ? semantic.vector : this.centring.centre(semantic.embedderId, semantic.vector, generation);
     // The store answers cosines to `query`; a centred query is shorter than the unit query, and its length scales
     // them back to similarities of what the query says beyond the cube's common direction.
@@ -404,11 +389,10 @@ export class CubeSearch {
       const best = new Map<string, number>();
       for (const match of [...local, ...semantic.remote]) best.set(match.id, Math.max(best.get(match.id) ?? -Infinity, match.score));
       const ordered = [...best].sort((a, b) => b[1] - a[1]).map(([id]) => id);
-      if (ordered.length === 0) return { ranking: { channel: "vector", ids: [] }, candidates: null };
+      if (ordered.length === 0) return { channel: "vector", ids: [] };
       const kept = this.firstPassing("id", ordered, where);
       if (kept.length === CHANNEL_DEPTH || local.length < k || k >= VECTOR_WIDEST) {
-        const strength = (id: string) => (best.get(id) ?? 0) / semantic.confidentSimilarity;
-        return { ranking: { channel: "vector", ids: kept, strengths: kept.map(strength) }, candidates: { ordered, strength } };
+        return { channel: "vector", ids: kept, strengths: kept.map((id) => (best.get(id) ?? 0) / semantic.confidentSimilarity) };
       }
     }
   }
