@@ -13,9 +13,9 @@ import type { NeighbourWire, SearchHit } from "./protocol";
 import { contextPart } from "./session-context";
 
 /**
- * How many of the best hits get their neighbours. Chosen on LoCoMo conversations 0–2 (bench recall --tuned 0-2;
- * docs/retrieval-multihop.md): 3 hits reached recall@10 0.803 there but 622 context tokens at k = 10, over the 600
- * of issue 12's budget; 2 reached 0.800 at 569. Checked on conversations 3–4.
+ * How many of the best hits get their neighbours: the most that keep LoCoMo's context tokens@10 under issue 12's 600
+ * on conversations 0–2 (bench recall --tuned 0-2; docs/retrieval-multihop.md): 3 hits took 622 tokens, 2 took 569
+ * (recall@10 there 0.774 → 0.792). Checked on conversations 3–4 (0.732 → 0.752).
  */
 export const NEIGHBOUR_HITS = 2;
 
