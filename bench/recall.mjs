@@ -34,7 +34,7 @@ const BATCH = 100;
 const CATEGORIES = [1, 2, 3, 4];
 
 /**
- * @typedef {{ conversation: number, category: number, question: string, evidence: string[], hits: string[][], covered5: number, coveredK: number, tokensK: number, ms: number }} Scored
+ * @typedef {{ conversation: number, category: number, question: string, evidence: string[], hits: string[][], neighbours: string[][], covered5: number, coveredK: number, tokensK: number, ms: number }} Scored
  */
 
 /** @param {string[]} argv */
@@ -134,16 +134,19 @@ export async function main(argv) {
           /** @type {Set<string>} */
           const ids = new Set();
           for (const hit of hits.slice(0, n)) {
-            for (const mid of hit?.source?.message_ids ?? []) {
+            // A hit's neighbours (its session context) are returned text too, and count in the tokens below.
+            for (const mid of [...(hit?.source?.message_ids ?? []), ...(hit?.neighbours ?? []).flatMap((/** @type {any} */ nb) => nb?.message_ids ?? [])]) {
               const norm = normaliseDiaId(mid);
               if (norm) ids.add(norm);
             }
           }
           return evidence.filter((id) => ids.has(id)).length;
         };
-        const tokensK = hits.slice(0, k).reduce((sum, /** @type {any} */ hit) => sum + String(hit?.content ?? "").length, 0) / 4;
+        const textOf = (/** @type {any} */ hit) => String(hit?.content ?? "").length + (hit?.neighbours ?? []).reduce((n, /** @type {any} */ nb) => n + String(nb?.content ?? "").length, 0);
+        const tokensK = hits.slice(0, k).reduce((sum, /** @type {any} */ hit) => sum + textOf(hit), 0) / 4;
         const hitIds = hits.slice(0, k).map((/** @type {any} */ hit) => (hit?.source?.message_ids ?? []).map(normaliseDiaId));
-        scored.push({ conversation: ci, category: Number(qa.category), question: qa.question, evidence, hits: hitIds, covered5: coveredBy(5), coveredK: coveredBy(k), tokensK, ms });
+        const neighbourIds = hits.slice(0, k).map((/** @type {any} */ hit) => (hit?.neighbours ?? []).flatMap((/** @type {any} */ nb) => nb?.message_ids ?? []).map(normaliseDiaId));
+        scored.push({ conversation: ci, category: Number(qa.category), question: qa.question, evidence, hits: hitIds, neighbours: neighbourIds, covered5: coveredBy(5), coveredK: coveredBy(k), tokensK, ms });
       }
       const mine = scored.slice(before);
       perConv[sample.sample_id ?? String(ci)] = { turns: memories.length, ...summary(mine, k) };

@@ -139,8 +139,18 @@ export interface ContextRequestInternal {
   referenceTime: number | null;
 }
 
+/** A memory next to a hit in its session, returned as the hit's context (cube/search-neighbours.ts). */
+export interface NeighbourWire {
+  id: string;
+  content: string;
+  message_ids: string[];
+  position: "before" | "after";
+}
+
 export interface SearchHit {
   memory: MemoryWire;
+  /** The memories before and after it in its session, for the best few hits (cube/search-neighbours.ts). */
+  neighbours?: NeighbourWire[];
   score: number;
   channels: Channel[];
   /** Each channel's rank and share of the fused score, in `channels` order. */

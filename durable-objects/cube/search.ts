@@ -17,6 +17,7 @@ import { lexicalCoverage } from "./lexical-coverage";
 import { type ScoredRow, bestMatches, parsePhrases } from "./phrase-ranking";
 import type { CubeRef, SearchHit, SearchRequestInternal } from "./protocol";
 import { expandedRanking } from "./search-expand";
+import { withNeighbours } from "./search-neighbours";
 import { SUB_QUERY_SOURCES, subQueryRankings } from "./search-subject";
 import { turnTierRankings } from "./turn-tier";
 import type { CubeStore } from "./store";
@@ -151,12 +152,13 @@ export class CubeSearch {
     const hits = mmr(kept, request.topK, request.mmrLambda);
     const memories = this.store.findMany(ref, hits.map((hit) => hit.id));
     const weak = weakNeighbours(rankings);
-    return hits.flatMap(({ id, score, channels, ranks }) => {
+    const found = hits.flatMap(({ id, score, channels, ranks }): SearchHit[] => {
       const memory = memories.get(id);
       if (!memory) return [];
       const hit: SearchHit = { memory, score, channels, ranks };
-      return [weak.has(id) && channels.every((c) => c === "vector" || SUPPORT_CHANNELS.has(c)) ? { ...hit, weak: true } : hit];
+      return [weak.has(id) && channels.every((c) => c === "vector" || SUPPORT_CHANNELS.has(c)) ? { ...hit, weak: true as const } : hit];
     });
+    return withNeighbours(this.sql, found, where);
   }
 
   /** Gives the lexical ranking strengths: each candidate's IDF-weighted coverage of the query (cube/lexical-coverage.ts). */

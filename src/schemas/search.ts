@@ -97,6 +97,20 @@ export const SearchResult = Memory.extend({
     )
     .openapi({ description: "Why this memory ranked where it did: each channel's rank and contribution, in `channels` order." }),
   rerank_score: z.number().optional().openapi({ description: "The reranker's relevance (with `rerank: true`); results are ordered by it." }),
+  neighbours: z
+    .array(
+      z.object({
+        id: z.string(),
+        content: z.string().openapi({ description: "The neighbour's text, at most its first 1,000 characters." }),
+        message_ids: z.array(z.string()),
+        position: z.enum(["before", "after"]),
+      }),
+    )
+    .optional()
+    .openapi({
+      description:
+        "For the best few results of a session (2): the memories just before and after it in that session, as context (a turn's question or answer is often its neighbour). Not results of their own; counted in context_tokens.",
+    }),
 }).openapi("SearchResult");
 
 export const SearchResponse = z

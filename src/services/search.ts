@@ -15,6 +15,9 @@ import type { TenantContext } from "./context";
 import { cubeForRead, cubeStub, cubesForRead } from "./cubes";
 
 /** Every channel by default; a request may name fewer. */
+/** Approximate tokens of a text (characters / 4), as context_tokens counts them. */
+const contextTokens = (text: string) => Math.ceil(text.length / 4);
+
 const DEFAULT_CHANNELS: Channel[] = ["lexical", "vector", "tag", "recent", "working"];
 
 export async function search(ctx: TenantContext, request: SearchRequestWire) {
@@ -42,11 +45,12 @@ export async function search(ctx: TenantContext, request: SearchRequestWire) {
     channels: hit.channels,
     channel_ranks: hit.ranks.map(({ channel, rank, share }) => ({ channel, rank, score: Math.round(share * 1e4) / 1e4 })),
     ...(hit.rerankScore === undefined ? {} : { rerank_score: hit.rerankScore }),
+    ...(hit.neighbours === undefined ? {} : { neighbours: hit.neighbours }),
   }));
   return {
     data,
     timing_ms: Math.round((performance.now() - started) * 100) / 100,
-    context_tokens: data.reduce((sum, hit) => sum + Math.ceil(hit.content.length / 4), 0),
+    context_tokens: data.reduce((sum, hit) => sum + contextTokens(hit.content) + (hit.neighbours ?? []).reduce((n, nb) => n + contextTokens(nb.content), 0), 0),
   };
 }
 

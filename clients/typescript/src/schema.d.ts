@@ -8987,6 +8987,15 @@ export interface components {
             }[];
             /** @description The reranker's relevance (with `rerank: true`); results are ordered by it. */
             rerank_score?: number;
+            /** @description For the best few results of a session (2): the memories just before and after it in that session, as context (a turn's question or answer is often its neighbour). Not results of their own; counted in context_tokens. */
+            neighbours?: {
+                id: string;
+                /** @description The neighbour's text, at most its first 1,000 characters. */
+                content: string;
+                message_ids: string[];
+                /** @enum {string} */
+                position: "before" | "after";
+            }[];
         };
         /** @enum {string} */
         Channel: "lexical" | "vector" | "tag" | "recent" | "working";

@@ -1,0 +1,76 @@
+import { describe, expect, it } from "vitest";
+import { call, newTenant, remember, uniqueUser } from "../helpers";
+
+/** One session of a chat: the question's word is in the turn asking, the answer is the next turn. */
+const SESSION = [
+  "Caroline: The weather was lovely all week.",
+  "Caroline: What do you do to unwind after work, Melanie?",
+  "Melanie: Pottery, mostly. Clay calms me down.",
+  "Caroline: Nice, I should try it.",
+];
+
+const message = (i: number) => `S1:${i}`;
+
+async function chat(key: string, user: string, extra: object[] = []) {
+  return remember(key, user, [
+    ...SESSION.map((content, i) => ({ content, session_id: "s1", source: { kind: "user_input", message_ids: [message(i)] } })),
+    ...extra,
+  ]);
+}
+
+describe("neighbour context of the best hits", () => {
+  it("returns the memories before and after a top hit in its session, with their message ids, and counts their tokens", async () => {
+    const { key } = await newTenant();
+    const user = uniqueUser();
+    const written = await chat(key, user, [{ content: "A note about the garden." }]);
+    const response = await call("POST", "/v1/search", { key, body: { user_id: user, query: "unwind", top_k: 1, channels: ["lexical"] } });
+    expect(response.status, JSON.stringify(response.body)).toBe(200);
+    const [hit] = response.body.data;
+    expect(hit.id).toBe(written[1]!.id);
+    expect(hit.neighbours).toEqual([
+      { id: written[0]!.id, content: SESSION[0], message_ids: [message(0)], position: "before" },
+      { id: written[2]!.id, content: SESSION[2], message_ids: [message(2)], position: "after" },
+    ]);
+    const tokens = [SESSION[1]!, SESSION[0]!, SESSION[2]!].reduce((sum, text) => sum + Math.ceil(text.length / 4), 0);
+    expect(response.body.context_tokens).toBe(tokens);
+  });
+
+  it("gives no neighbour that is itself a hit, none outside a session, and none to hits below the best two", async () => {
+    const { key } = await newTenant();
+    const user = uniqueUser();
+    const written = await chat(key, user, [{ content: "Lunch: pottery and clay shop nearby, unwind there" }]);
+    const response = await call("POST", "/v1/search", { key, body: { user_id: user, query: "pottery clay unwind", top_k: 4, channels: ["lexical"] } });
+    expect(response.status, JSON.stringify(response.body)).toBe(200);
+    const byId = new Map(response.body.data.map((hit: any) => [hit.id, hit]));
+    const returned = new Set(response.body.data.map((hit: any) => hit.id));
+    const neighbourIds = response.body.data.flatMap((hit: any) => (hit.neighbours ?? []).map((n: any) => n.id));
+    expect(neighbourIds.every((id: string) => !returned.has(id))).toBe(true);
+    expect((byId.get(written[4]!.id) as any)?.neighbours).toBeUndefined();
+    expect(response.body.data.slice(2).every((hit: any) => hit.neighbours === undefined)).toBe(true);
+  });
+
+  it("leaves out a neighbour the request's filter excludes", async () => {
+    const { key } = await newTenant();
+    const user = uniqueUser();
+    const written = await chat(key, user);
+    const forgotten = await call("DELETE", `/v1/memories/${written[2]!.id}`, { key, body: { user_id: user } });
+    expect(forgotten.status, JSON.stringify(forgotten.body)).toBeLessThan(300);
+    const response = await call("POST", "/v1/search", { key, body: { user_id: user, query: "unwind", top_k: 1, channels: ["lexical"] } });
+    expect(response.status).toBe(200);
+    // The forgotten answer is skipped: the next live memory of the session stands after the hit.
+    expect(response.body.data[0].neighbours.map((n: any) => n.id)).toEqual([written[0]!.id, written[3]!.id]);
+  });
+
+  it("returns at most the first 1,000 characters of a long neighbour", async () => {
+    const { key } = await newTenant();
+    const user = uniqueUser();
+    const long = `Caroline: ${"a long story about the garden ".repeat(100)}`;
+    const written = await remember(key, user, [
+      { content: long, session_id: "s2" },
+      { content: "Melanie: What a trip to Lisbon that was.", session_id: "s2" },
+    ]);
+    const response = await call("POST", "/v1/search", { key, body: { user_id: user, query: "Lisbon", top_k: 1, channels: ["lexical"] } });
+    expect(response.status).toBe(200);
+    expect(response.body.data[0].neighbours).toEqual([{ id: written[0]!.id, content: long.slice(0, 1000), message_ids: [], position: "before" }]);
+  });
+});
