@@ -121,6 +121,8 @@ export interface SearchRequestInternal {
    * Worker reranks several cubes' pools at once and settles only the hits it keeps (`settleHits`). Default true.
    */
   settle?: boolean;
+  /** false: no session neighbours for the best hits (cube/search-neighbours.ts). Default true. */
+  neighbours?: boolean;
 }
 
 /** A query's embedding and the embedding space it is in. */

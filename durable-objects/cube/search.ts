@@ -158,7 +158,8 @@ export class CubeSearch {
       const hit: SearchHit = { memory, score, channels, ranks };
       return [weak.has(id) && channels.every((c) => c === "vector" || SUPPORT_CHANNELS.has(c)) ? { ...hit, weak: true as const } : hit];
     });
-    return withNeighbours(this.sql, found, where);
+    // Neighbours are today's text: a point-in-time search answers with memories as they stood then, so none.
+    return request.neighbours === false || request.asOf !== undefined ? found : withNeighbours(this.sql, found, where);
   }
 
   /** Gives the lexical ranking strengths: each candidate's IDF-weighted coverage of the query (cube/lexical-coverage.ts). */

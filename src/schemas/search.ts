@@ -68,6 +68,10 @@ export const SearchRequest = z
       description: "Diversify with maximal marginal relevance: 1 = relevance only, lower trades relevance for variety. Near-duplicates are always collapsed.",
     }),
     rerank: z.boolean().default(false).openapi({ description: "Re-order the best candidates with the reranker." }),
+    neighbours: z.boolean().default(true).openapi({
+      description:
+        "Return, with the best two results of a session, the memories just before and after them there (`neighbours` on the result, counted in context_tokens). false: none. A point-in-time search (`as_of`) returns none.",
+    }),
     channels: z.array(Channel).min(1).optional().openapi({
       description: "Restrict retrieval to these channels (default: all available).",
     }),

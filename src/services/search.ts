@@ -36,6 +36,7 @@ export async function search(ctx: TenantContext, request: SearchRequestWire) {
     mmrLambda: request.mmr_lambda ?? 1,
     channels: request.channels ?? DEFAULT_CHANNELS,
     rerank: request.rerank,
+    neighbours: request.neighbours,
     ...(request.as_of === undefined ? {} : { asOf: Date.parse(request.as_of) }),
   };
   const hits = refs.length > 1 ? await searchCubes(ctx, refs, internal) : await searchOne(ctx, refs, internal);

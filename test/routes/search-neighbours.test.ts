@@ -73,4 +73,28 @@ describe("neighbour context of the best hits", () => {
     expect(response.status).toBe(200);
     expect(response.body.data[0].neighbours).toEqual([{ id: written[0]!.id, content: long.slice(0, 1000), message_ids: [], position: "before" }]);
   });
+  it("returns none when the request says neighbours: false, and none in a point-in-time search", async () => {
+    const { key } = await newTenant();
+    const user = uniqueUser();
+    await chat(key, user);
+    const query = { user_id: user, query: "unwind", top_k: 1, channels: ["lexical"] };
+    const off = await call("POST", "/v1/search", { key, body: { ...query, neighbours: false } });
+    expect(off.status, JSON.stringify(off.body)).toBe(200);
+    expect(off.body.data[0].neighbours).toBeUndefined();
+    expect(off.body.context_tokens).toBe(Math.ceil(SESSION[1]!.length / 4));
+    // as_of answers with memories as they stood then; a neighbour would be today's text, so none is given.
+    const then = await call("POST", "/v1/search", { key, body: { ...query, as_of: new Date().toISOString() } });
+    expect(then.status, JSON.stringify(then.body)).toBe(200);
+    expect(then.body.data).toHaveLength(1);
+    expect(then.body.data[0].neighbours).toBeUndefined();
+    const on = await call("POST", "/v1/search", { key, body: query });
+    expect(on.body.data[0].neighbours).toHaveLength(2);
+  });
+
+  it("refuses a neighbours flag that is not a boolean with 400 and the one error shape", async () => {
+    const { key } = await newTenant();
+    const response = await call("POST", "/v1/search", { key, body: { user_id: uniqueUser(), query: "x", neighbours: "no" } });
+    expect(response.status).toBe(400);
+    expect(response.body.error.code).toBeTypeOf("string");
+  });
 });

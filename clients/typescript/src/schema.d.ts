@@ -9041,6 +9041,11 @@ export interface components {
              * @default false
              */
             rerank?: boolean;
+            /**
+             * @description Return, with the best two results of a session, the memories just before and after them there (`neighbours` on the result, counted in context_tokens). false: none. A point-in-time search (`as_of`) returns none.
+             * @default true
+             */
+            neighbours?: boolean;
             /** @description Restrict retrieval to these channels (default: all available). */
             channels?: components["schemas"]["Channel"][];
         };
