@@ -1,6 +1,8 @@
 /** Reading a tenant's audit shards (durable-objects/audit/periods.ts) straight from their objects, for tests. */
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
+import { expect } from "vitest";
+import { type ApiResponse, call } from "./helpers";
 
 const bindings = env as unknown as Env;
 
@@ -21,4 +23,18 @@ export async function shardRows(tenantId: string, where = "1", ...params: (strin
   const rows: Record<string, unknown>[] = [];
   for (const name of await shardNames(tenantId)) rows.push(...(await rowsOf(name, where, ...params)));
   return rows;
+}
+
+/** Every page of GET /v1/audit, `limit` at a time (`query`: more parameters, each starting with `&`); the actions in order. */
+export async function allPages(key: string, limit: number, query = "", maxPages = 60): Promise<string[]> {
+  const actions: string[] = [];
+  let cursor: string | null = null;
+  for (let i = 0; i < maxPages; i++) {
+    const response: ApiResponse = await call("GET", `/v1/audit?limit=${limit}${query}${cursor ? `&cursor=${cursor}` : ""}`, { key });
+    expect(response.status).toBe(200);
+    actions.push(...(response.body.data as { action: string }[]).map((e) => e.action));
+    cursor = response.body.next_cursor;
+    if (cursor === null) return actions;
+  }
+  throw new Error("too many pages");
 }

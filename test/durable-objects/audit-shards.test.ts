@@ -18,7 +18,7 @@ import worker from "../../src/index";
 import { AUDIT_SHARDS_PER_PAGE } from "../../src/services/audit";
 import { eraseAuditOfCubes } from "../../src/services/audit-log";
 import { BOOKKEEPING_QUEUE, type BookkeepingMessage, consumeBookkeepingBatch, newAuditId } from "../../src/services/bookkeeping";
-import { rowsOf, shardNames, shardRows } from "../audit-helpers";
+import { allPages, rowsOf, shardNames, shardRows } from "../audit-helpers";
 import { type ApiResponse, ROOT_KEY, call, newTenant } from "../helpers";
 
 const bindings = env as unknown as Env;
@@ -41,19 +41,6 @@ async function deliver(messages: BookkeepingMessage[], attempts = 1) {
   const ctx = createExecutionContext();
   await worker.queue(batch, bindings);
   return getQueueResult(batch, ctx);
-}
-
-async function allPages(key: string, limit: number, query: string): Promise<string[]> {
-  const actions: string[] = [];
-  let cursor: string | null = null;
-  for (let i = 0; i < 60; i++) {
-    const response: ApiResponse = await call("GET", `/v1/audit?limit=${limit}${query}${cursor ? `&cursor=${cursor}` : ""}`, { key });
-    expect(response.status).toBe(200);
-    actions.push(...(response.body.data as { action: string }[]).map((e) => e.action));
-    cursor = response.body.next_cursor;
-    if (cursor === null) return actions;
-  }
-  throw new Error("too many pages");
 }
 
 const range = (from: number, to: number) => `&from=${encodeURIComponent(new Date(from).toISOString())}&to=${encodeURIComponent(new Date(to).toISOString())}`;

@@ -10,6 +10,7 @@ import { describe, expect, it } from "vitest";
 import { parseNdjson } from "../../durable-objects/audit/archive";
 import worker from "../../src/index";
 import { auditArchiveKey } from "../../src/services/audit-archive";
+import { allPages } from "../audit-helpers";
 import { BOOKKEEPING_QUEUE, type BookkeepingMessage, newAuditId } from "../../src/services/bookkeeping";
 import { type ApiResponse, ROOT_KEY, call, newTenant, remember, uniqueUser } from "../helpers";
 
@@ -47,20 +48,6 @@ async function objectRows(tenantId: string): Promise<{ action: string; at: numbe
     );
   }
   return rows.sort((a, b) => a.at - b.at);
-}
-
-/** Every page of GET /v1/audit, `limit` at a time. */
-async function allPages(key: string, limit: number, query = ""): Promise<string[]> {
-  const actions: string[] = [];
-  let cursor: string | null = null;
-  for (let i = 0; i < 50; i++) {
-    const response: ApiResponse = await call("GET", `/v1/audit?limit=${limit}${query}${cursor ? `&cursor=${cursor}` : ""}`, { key });
-    expect(response.status).toBe(200);
-    actions.push(...(response.body.data as { action: string }[]).map((e) => e.action));
-    cursor = response.body.next_cursor;
-    if (cursor === null) return actions;
-  }
-  throw new Error("too many pages");
 }
 
 describe("the audit object", () => {
