@@ -358,6 +358,9 @@ export class CubeDurableObject extends DurableObject<Env> {
     }
     hits = hits.slice(0, request.topK);
     if (request.asOf !== undefined) return hits.map(({ weak: _weak, ...hit }) => hit);
+    // After the rerank, so the neighbours go to the best hits the caller gets. None in a point-in-time search (above):
+    // a neighbour is today's text, and as_of answers with memories as they stood then.
+    if (request.neighbours !== false) hits = this.searcher.withNeighbours(hits, request);
     // Unsettled hits keep their `weak` mark: the multi-cube search hands the kept ones back to settleHits.
     if (request.settle === false) return hits;
     return this.settle(ref, hits, now);

@@ -158,8 +158,15 @@ export class CubeSearch {
       const hit: SearchHit = { memory, score, channels, ranks };
       return [weak.has(id) && channels.every((c) => c === "vector" || SUPPORT_CHANNELS.has(c)) ? { ...hit, weak: true as const } : hit];
     });
-    // Neighbours are today's text: a point-in-time search answers with memories as they stood then, so none.
-    return request.neighbours === false || request.asOf !== undefined ? found : withNeighbours(this.sql, found, where);
+    return found;
+  }
+
+  /**
+   * The hits, in their final order (after any rerank and cut to top_k), with the session neighbours of the best ones
+   * under the request's filter (cube/search-neighbours.ts).
+   */
+  withNeighbours(hits: SearchHit[], request: SearchRequestInternal): SearchHit[] {
+    return withNeighbours(this.sql, hits, this.conditions(request));
   }
 
   /** Gives the lexical ranking strengths: each candidate's IDF-weighted coverage of the query (cube/lexical-coverage.ts). */

@@ -113,7 +113,7 @@ export const SearchResult = Memory.extend({
     .optional()
     .openapi({
       description:
-        "For the best few results of a session (2): the memories just before and after it in that session, as context (a turn's question or answer is often its neighbour). Not results of their own; counted in context_tokens.",
+        "For the answer's best two results (after any rerank; over several cubes, of the merged answer), when in a session: the memories just before and after it in that session, as context (a turn's question or answer is often its neighbour). Not results of their own; counted in context_tokens.",
     }),
 }).openapi("SearchResult");
 

@@ -5,6 +5,7 @@
  */
 import type { CubeRef, QueryVector, SearchHit, SearchRequestInternal } from "../../durable-objects/cube/protocol";
 import { rerankPool } from "../../durable-objects/cube/rerank-pool";
+import { NEIGHBOUR_HITS } from "../../durable-objects/cube/search-neighbours";
 import type { Embedder } from "../adapters/types";
 import { toMemoryFilter } from "../core/filters";
 import { type Channel } from "../core/fusion";
@@ -40,13 +41,14 @@ export async function search(ctx: TenantContext, request: SearchRequestWire) {
     ...(request.as_of === undefined ? {} : { asOf: Date.parse(request.as_of) }),
   };
   const hits = refs.length > 1 ? await searchCubes(ctx, refs, internal) : await searchOne(ctx, refs, internal);
-  const data: SearchResultWire[] = hits.map((hit) => ({
+  // Each cube gives its own best hits their neighbours; over several cubes only the answer's best keep them.
+  const data: SearchResultWire[] = hits.map((hit, rank) => ({
     ...hit.memory,
     score: hit.score,
     channels: hit.channels,
     channel_ranks: hit.ranks.map(({ channel, rank, share }) => ({ channel, rank, score: Math.round(share * 1e4) / 1e4 })),
     ...(hit.rerankScore === undefined ? {} : { rerank_score: hit.rerankScore }),
-    ...(hit.neighbours === undefined ? {} : { neighbours: hit.neighbours }),
+    ...(hit.neighbours === undefined || rank >= NEIGHBOUR_HITS ? {} : { neighbours: hit.neighbours }),
   }));
   return {
     data,

@@ -97,4 +97,24 @@ describe("neighbour context of the best hits", () => {
     expect(response.status).toBe(400);
     expect(response.body.error.code).toBeTypeOf("string");
   });
+  it("over several cubes, only the answer's best two results keep their neighbours, and only they count in context_tokens", async () => {
+    const { key } = await newTenant(["read", "write", "admin"]);
+    // One long session per cube; "kayak" is said twice, far apart, so each cube's best two hits have neighbours of their own.
+    const turns = Array.from({ length: 12 }, (_, i) => (i === 3 || i === 9 ? `Melanie: We took the kayak out, turn ${i}.` : `Caroline: small talk number ${i}.`));
+    const longChat = (user: string) => remember(key, user, turns.map((content) => ({ content, session_id: "s1" })));
+    const [first] = await longChat(uniqueUser());
+    const [second] = await longChat(uniqueUser());
+    const response = await call("POST", "/v1/search", {
+      key,
+      body: { cube_ids: [first!.cube_id, second!.cube_id], query: "kayak", top_k: 3, channels: ["lexical"] },
+    });
+    expect(response.status, JSON.stringify(response.body)).toBe(200);
+    const data = response.body.data as { content: string; neighbours?: { content: string }[] }[];
+    expect(data).toHaveLength(3);
+    // Each cube gave its own best two their neighbours: three results had them before the answer kept its best two.
+    expect(data.map((hit) => hit.neighbours !== undefined)).toEqual([true, true, false]);
+    const tokens = (text: string) => Math.ceil(text.length / 4);
+    const expected = data.reduce((sum, hit) => sum + tokens(hit.content) + (hit.neighbours ?? []).reduce((n, nb) => n + tokens(nb.content), 0), 0);
+    expect(response.body.context_tokens).toBe(expected);
+  });
 });

@@ -8987,7 +8987,7 @@ export interface components {
             }[];
             /** @description The reranker's relevance (with `rerank: true`); results are ordered by it. */
             rerank_score?: number;
-            /** @description For the best few results of a session (2): the memories just before and after it in that session, as context (a turn's question or answer is often its neighbour). Not results of their own; counted in context_tokens. */
+            /** @description For the answer's best two results (after any rerank; over several cubes, of the merged answer), when in a session: the memories just before and after it in that session, as context (a turn's question or answer is often its neighbour). Not results of their own; counted in context_tokens. */
             neighbours?: {
                 id: string;
                 /** @description The neighbour's text, at most its first 1,000 characters. */
