@@ -14,7 +14,7 @@ import { cubeObjectName } from "../../src/core/ids";
 import { call, errorOf, newTenant, remember, uniqueUser } from "../helpers";
 import { cubeWith } from "../helpers/cubes";
 import { newMemory } from "../helpers/memories";
-import { countingBucket, newR2Log } from "../helpers/r2";
+import { countingBucket, newR2Log, withoutHeaderFields } from "../helpers/r2";
 
 const DAY = 86_400_000;
 
@@ -82,12 +82,8 @@ async function bigCube() {
 
 const job = async (key: string, id: string) => (await call("GET", `/v1/jobs/${id}`, { key })).body;
 
-/** The file with the two header fields that name the export (its id and time) left out: what must be identical. */
-function withoutIdentity(text: string) {
-  const cut = text.indexOf("\n");
-  const { export_id: _id, exported_at: _at, ...header } = JSON.parse(text.slice(0, cut));
-  return { header, rest: text.slice(cut + 1) };
-}
+/** The file with the header fields that name the export (its id and time) left out: what must be identical. */
+const withoutIdentity = (text: string) => withoutHeaderFields(text, ["export_id", "exported_at"]);
 
 describe("an export bigger than one step", () => {
   it("writes, within its budget a step and across an eviction and a step cut short, the bytes one step writes", async () => {

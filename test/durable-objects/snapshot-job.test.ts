@@ -12,7 +12,7 @@ import { cubeObjectName } from "../../src/core/ids";
 import { call, errorOf, remember, uniqueUser } from "../helpers";
 import { cubeWith } from "../helpers/cubes";
 import { newMemory } from "../helpers/memories";
-import { countingBucket, newR2Log } from "../helpers/r2";
+import { countingBucket, newR2Log, withoutHeaderFields } from "../helpers/r2";
 
 const DAY = 86_400_000;
 
@@ -84,11 +84,7 @@ const publish = async (key: string, cubeId: string) => {
 };
 
 /** The file without what names the snapshot (its id, cube and time): what two snapshots of one cube share. */
-function withoutIdentity(text: string) {
-  const cut = text.indexOf("\n");
-  const { export_id: _id, exported_at: _at, cube_id: _cube, ...header } = JSON.parse(text.slice(0, cut));
-  return { header, rest: text.slice(cut + 1) };
-}
+const withoutIdentity = (text: string) => withoutHeaderFields(text, ["export_id", "exported_at", "cube_id"]);
 
 describe("a snapshot bigger than one step", () => {
   it("is written within its budget a step, across an eviction, into the file one step writes, and read only once whole", async () => {

@@ -51,3 +51,14 @@ export function countingBucket(bucket: R2Bucket, log: R2Log): R2Bucket {
     resumeMultipartUpload: (key: string, uploadId: string) => wrap(bucket.resumeMultipartUpload(key, uploadId)),
   } as unknown as R2Bucket;
 }
+
+/**
+ * An export file (its header line, then the rest) with the header fields that name this one file left out — what
+ * two files of the same content must share byte for byte.
+ */
+export function withoutHeaderFields(text: string, fields: readonly string[]): { header: Record<string, unknown>; rest: string } {
+  const cut = text.indexOf("\n");
+  const header = JSON.parse(text.slice(0, cut)) as Record<string, unknown>;
+  for (const field of fields) delete header[field];
+  return { header, rest: text.slice(cut + 1) };
+}
