@@ -99,12 +99,15 @@ async function* linesOf(archive: AuditArchive, keys: readonly string[]): AsyncGe
       const { done, value } = await reader.read();
       if (done) break;
       pending += value;
+      // One cut per decoded chunk, not per line: a day is GBs.
+      let start = 0;
       let end: number;
-      while ((end = pending.indexOf("\n")) >= 0) {
-        const text = pending.slice(0, end);
-        pending = pending.slice(end + 1);
+      while ((end = pending.indexOf("\n", start)) >= 0) {
+        const text = pending.slice(start, end);
+        start = end + 1;
         if (text.trim() !== "") yield parse(text);
       }
+      pending = pending.slice(start);
     }
     if (pending.trim() !== "") yield parse(pending);
   }

@@ -203,7 +203,7 @@ describe("audit shards", () => {
     expect(await allPages(key, 7, query)).toEqual(expected);
   });
 
-  it("retention copies a split day's shard and its hourly shards into the one R2 day object and deletes them whole; newer shards stay", async () => {
+  it("retention copies a split day's shard and its hourly shards into their R2 day (one object each, read as one day) and deletes them whole; newer shards stay", async () => {
     const { tenantId, key } = await newTenant(["admin"]);
     expect((await call("PATCH", `/v1/admin/tenants/${tenantId}`, { key: ROOT_KEY, body: { audit_retention_days: 30 } })).status).toBe(200);
     const day = dayStart(Date.now()) - 40 * DAY_MS;
