@@ -11,7 +11,7 @@ import { type AuditArchive, auditDayPrefix, toArchived } from "../../durable-obj
 import { AuditLog, type AuditLogRow, type AuditRecord } from "../../durable-objects/audit/log";
 import { DAY_MS, type ShardPeriod, auditShardName, dayStart } from "../../durable-objects/audit/periods";
 import { AuditShard } from "../../durable-objects/audit/shard";
-import { ARCHIVE_STEP_MAX_BYTES, PART_BYTES, ShardArchiver, type ShardArchiveProgress } from "../../durable-objects/audit/shard-archive";
+import { ARCHIVE_STEP_MAX_BYTES, PART_BYTES, STEP_READ_BYTES, ShardArchiver, type ShardArchiveProgress } from "../../durable-objects/audit/shard-archive";
 import { archivedEntries, shardNames } from "../audit-helpers";
 import { ROOT_KEY, call, newTenant } from "../helpers";
 
@@ -110,6 +110,29 @@ describe("a shard's copy to R2", { timeout: 120_000 }, () => {
       expect(r.heldBytes).toBeGreaterThanOrEqual(PART_BYTES);
       expect(r.heldBytes).toBeLessThanOrEqual(ARCHIVE_STEP_MAX_BYTES);
     }
+  });
+
+  it("an entry larger than a step's read (STEP_READ_BYTES) is a step of its own, still under ARCHIVE_STEP_MAX_BYTES", async () => {
+    const { tenantId } = await newTenant();
+    const day = dayStart(Date.now()) - 70 * DAY_MS;
+    const period = { start: day, end: day + DAY_MS };
+    const name = auditShardName(tenantId, period);
+    const big = (i: number): AuditRecord => ({
+      id: `aud_big_${tenantId}_${i}`, at: day + 1_000 + i, actor: "key_0123456789abcdef", action: `big.${i}`, cubeId: null,
+      memoryIds: "[]", requestId: null, status: 200, detail: JSON.stringify({ pad: "y".repeat(STEP_READ_BYTES + 1_000) }),
+    });
+    await runInDurableObject(bindings.AUDIT.getByName(name), (_o, state) =>
+      new AuditShard(state.storage.sql, new AuditLog(state.storage.sql)).append(name, period, [0, 1, 2, 3, 4, 5].map(big), async () => ({ tombstones: [], anyCube: false })),
+    );
+    const perStep: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const step = await archiveShard(tenantId, period, env.ARCHIVE, 1);
+      perStep.push(step.entries);
+      expect(step.heldBytes).toBeLessThanOrEqual(ARCHIVE_STEP_MAX_BYTES);
+    }
+    expect(perStep).toEqual([1, 1, 1, 1, 1, 1]);
+    expect((await archiveShard(tenantId, period, env.ARCHIVE)).done).toBe(true);
+    expect((await archivedEntries(tenantId, day)).map((e) => e.action)).toEqual(["big.0", "big.1", "big.2", "big.3", "big.4", "big.5"]);
   });
 
   it("cut short mid-upload, or after its completion and before the shard is deleted, it ends with every entry exactly once", async () => {
