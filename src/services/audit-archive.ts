@@ -1,6 +1,6 @@
 /**
  * Audit retention (issue 14, item 2): each tenant keeps `tenants.audit_retention_days` (default 90) of audit entries
- * hot, older whole days move to R2, one NDJSON object per tenant and day (durable-objects/audit/archive.ts). Entries
+ * hot, older whole days move to R2, a folder of NDJSON objects per tenant and day (durable-objects/audit/archive.ts). Entries
  * live in the tenant's audit shards, which the directory's alarm archives whole (durable-objects/audit.ts); this module lists and opens the archived days
  * and, from the cron, archives the rows still in D1's `audit_log` (written before the audit object existed, and
  * erasure receipts, which commit with their erasure) the same way, into the same day folders, a chunk of at most
