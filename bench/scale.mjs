@@ -30,6 +30,10 @@ const AUDIT_SPLIT_ENTRIES = 3_600_000;
 /** Cube hashes the directory keeps per shard (MAX_CUBES_PER_SHARD, durable-objects/audit/directory.ts); ~100 bytes each in use. */
 const AUDIT_DIRECTORY_CUBES_PER_SHARD = 10_000;
 const AUDIT_DIRECTORY_BYTES_PER_CUBE = 100;
+/** Cube hashes the directory keeps in all (MAX_DIRECTORY_CUBE_ROWS): past it the oldest shards name "any cube". */
+const AUDIT_DIRECTORY_CUBE_ROWS = 1_000_000;
+/** The directory's cube rows for `days` of hourly shards, each naming its cap, under the directory-wide cap. */
+const auditDirectoryBytes = (days) => Math.min(days * 24 * AUDIT_DIRECTORY_CUBES_PER_SHARD, AUDIT_DIRECTORY_CUBE_ROWS) * AUDIT_DIRECTORY_BYTES_PER_CUBE;
 
 /**
  * The audit rows of the projection for one tenant carrying `load` requests/s at `bytesPerEntry` in use per entry:
@@ -51,7 +55,8 @@ function auditShardProjection(bytesPerEntry, load) {
     // Never while the largest shard stays under 10 GB: shards roll over (a day, or an hour) and retention drops whole ones.
     days_until_one_tenant_audit_object_full: largest <= LIMITS.doBytes ? "never (shards roll over)" : round(LIMITS.doBytes / hourShardBytes / 24, 3),
     audit_ceiling_requests_per_second_per_tenant_hour_shard_full: Math.floor(ceiling),
-    audit_directory_bytes_bound_90_days_hourly: 90 * 24 * AUDIT_DIRECTORY_CUBES_PER_SHARD * AUDIT_DIRECTORY_BYTES_PER_CUBE,
+    audit_directory_bytes_bound_90_days_hourly: auditDirectoryBytes(90),
+    audit_directory_bytes_bound_365_days_hourly: auditDirectoryBytes(365),
   };
 }
 

@@ -14,9 +14,13 @@ import { type AuditLogRow, type AuditPageFilters, type AuditRecord, AuditLog, sh
 import { type ShardPeriod, DAY_MS, auditShardName } from "./audit/periods";
 import { AUDIT_ARCHIVE_DAYS_PER_ALARM, archiveDueDays } from "./audit/retention";
 import { AuditShard, type ShardAppendResult } from "./audit/shard";
+import type { ShardArchiveProgress } from "./audit/shard-archive";
 
 /** When the daily alarm runs: a few minutes past UTC midnight, spread per object so tenants do not all wake at once. */
 const nextDailyRun = (now: number, jitterMs: number) => Math.floor(now / DAY_MS) * DAY_MS + DAY_MS + jitterMs;
+
+/** Bounded steps (./audit/shard-archive.ts, ≤ 1 MiB of entries each) a shard takes per call: a 2 GB shard needs ~40 alarm runs. */
+const SHARD_ARCHIVE_STEPS_PER_CALL = 50;
 
 /** What the directory answers a page: its legacy entries' page and the shards to walk, newest first. */
 export interface AuditPagePlan {
@@ -72,7 +76,7 @@ export class AuditDurableObject extends DurableObject<Env> {
   }
 
   /** Retention: copies this shard to R2 (bounded steps); once all of it is there, the shard deletes itself whole. */
-  async archiveShard(tenantId: string, steps: number): Promise<{ done: boolean; entries: number }> {
+  async archiveShard(tenantId: string, steps: number): Promise<ShardArchiveProgress> {
     this.schema();
     const result = await this.shard.archiveSteps(this.env.ARCHIVE, tenantId, steps);
     if (result.done) {
@@ -136,7 +140,7 @@ export class AuditDurableObject extends DurableObject<Env> {
   private async archiveDueShards(tenantId: string, retentionDays: number, now: number, budget: number): Promise<{ more: boolean }> {
     const cutoff = Math.floor((now - retentionDays * DAY_MS) / DAY_MS) * DAY_MS;
     for (const shard of this.directory.dueBefore(cutoff, budget)) {
-      const { done } = await this.env.AUDIT.getByName(shard.name).archiveShard(tenantId, budget);
+      const { done } = await this.env.AUDIT.getByName(shard.name).archiveShard(tenantId, SHARD_ARCHIVE_STEPS_PER_CALL);
       if (!done) return { more: true };
       this.directory.remove(shard.name, shard.reports);
       budget -= 1;

@@ -2,6 +2,9 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect } from "vitest";
+import { type ArchivedEntry, parseNdjson } from "../durable-objects/audit/archive";
+import { ApiError } from "../src/errors";
+import { openArchivedDay } from "../src/services/audit-archive";
 import { type ApiResponse, call } from "./helpers";
 
 const bindings = env as unknown as Env;
@@ -37,4 +40,15 @@ export async function allPages(key: string, limit: number, query = "", maxPages 
     if (cursor === null) return actions;
   }
   throw new Error("too many pages");
+}
+
+/** A tenant's archived day as GET /v1/audit/archive/{day} reads it (merged from the day's R2 objects); [] when none. */
+export async function archivedEntries(tenantId: string, dayMs: number): Promise<ArchivedEntry[]> {
+  try {
+    const { body } = await openArchivedDay(bindings.ARCHIVE, tenantId, new Date(Math.floor(dayMs / 86_400_000) * 86_400_000).toISOString().slice(0, 10));
+    return parseNdjson(await new Response(body).text());
+  } catch (error) {
+    if (error instanceof ApiError && error.code === "not_found") return [];
+    throw error;
+  }
 }

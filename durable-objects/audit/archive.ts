@@ -1,11 +1,18 @@
 /**
- * Audit days in R2 (`GET /v1/audit/archive[/{day}]`): one NDJSON object per tenant and UTC day,
- * `audit/<tenant>/<YYYY-MM-DD>.ndjson`, one entry a line, oldest first. Written by the tenant's directory's alarm
- * (whole shards, and its legacy rows by day; durable-objects/audit.ts) and by the cron for rows still in D1 from before the object existed (services/audit-archive.ts).
+ * Audit days in R2 (`GET /v1/audit/archive[/{day}]`). A tenant's UTC day is a folder of NDJSON objects,
+ * `audit/<tenant>/<YYYY-MM-DD>/…`, one entry a line, each object oldest first; the day's reader merges them
+ * (src/services/audit-archive-reader.ts). Three writers, each with its own name prefix inside the folder, so each
+ * kind's objects follow one another in time when listed in key order:
+ * - `shard-<HH>-<generation>.ndjson`: a whole audit shard (a day's from hour 00, an hour's from its hour), written by
+ *   the shard itself in bounded steps as one R2 multipart upload (./shard-archive.ts);
+ * - `legacy-<at>-<seq>.ndjson`: up to 2,000 of the directory's entries from before sharding (./retention.ts);
+ * - `d1-<at>-<seq>.ndjson`: up to 2,000 rows of D1's `audit_log` (src/services/audit-archive.ts).
+ * Days archived before this layout are one object `audit/<tenant>/<YYYY-MM-DD>.ndjson`, still read with the folder.
  *
- * Crash-safe in either order of failure: a day is written to R2 before its rows are deleted, and a day written again
- * is merged with what the object holds, by entry id (by D1 `seq` for the oldest D1 rows, which have none), so nothing
- * is lost or doubled.
+ * No writer reads what R2 holds to merge into it (a busy day is GBs: it would not fit a Worker's 128 MB): every
+ * object is written once from the store's rows, before those rows are deleted, under a name its rows fix — so a
+ * crash between the two only writes the same object again. An entry stored twice (redelivered after its shard was
+ * archived) is dropped by the reader, by id.
  */
 import type { AuditLogRow } from "./log";
 import { toIso } from "../../src/core/time";
@@ -13,14 +20,33 @@ import { toIso } from "../../src/core/time";
 export const DAY_MS = 86_400_000;
 
 /** The R2 operations archiving needs (the ARCHIVE bucket; simulated locally, so tests use the binding itself). */
-export type AuditArchive = Pick<R2Bucket, "get" | "put" | "list">;
+export type AuditArchive = Pick<R2Bucket, "get" | "put" | "list" | "head" | "createMultipartUpload" | "resumeMultipartUpload">;
 
 /** The R2 prefix of one tenant's archived days: a listing under it can never reach another tenant's. */
 export const tenantArchivePrefix = (tenantId: string) => `audit/${tenantId}/`;
 
-/** The R2 key of one tenant's archived day (`day` is its first millisecond, UTC). */
+/** `YYYY-MM-DD` of a day's first millisecond. */
+export const dayName = (day: number) => toIso(day).slice(0, 10);
+
+/** The folder of one tenant's archived day (`day` is its first millisecond, UTC). */
+export const auditDayPrefix = (tenantId: string, day: number) => `${tenantArchivePrefix(tenantId)}${dayName(day)}/`;
+
+/** The one object of a day archived before days became folders (read, never written). */
 export function auditArchiveKey(tenantId: string, day: number): string {
-  return `${tenantArchivePrefix(tenantId)}${toIso(day).slice(0, 10)}.ndjson`;
+  return `${tenantArchivePrefix(tenantId)}${dayName(day)}.ndjson`;
+}
+
+/** The kinds of object in a day's folder, by name prefix. */
+export type ArchiveSource = "shard" | "legacy" | "d1";
+
+/** A chunk of store rows, named by its first entry (`at`, then `seq`): the same rows always give the same name. */
+export function chunkKey(tenantId: string, source: "legacy" | "d1", first: { at: number; seq: number }): string {
+  return `${auditDayPrefix(tenantId, first.at)}${source}-${String(first.at).padStart(15, "0")}-${String(first.seq).padStart(12, "0")}.ndjson`;
+}
+
+/** A shard's object: its period's first hour (00 for a day's shard, which starts the day) and its archiving generation. */
+export function shardObjectKey(tenantId: string, periodStart: number, generation: string): string {
+  return `${auditDayPrefix(tenantId, periodStart)}shard-${toIso(periodStart).slice(11, 13)}-${generation}.ndjson`;
 }
 
 /** One archived entry, a line of NDJSON: the wire shape of GET /v1/audit plus the store's sequence number and id. */
@@ -56,17 +82,16 @@ export function toArchived(row: ArchivableRow): ArchivedEntry {
 }
 
 /** Where an entry is de-duplicated: its id, or its D1 seq when it has none (rows from before ids existed). */
-const identity = (entry: ArchivedEntry) => entry.id ?? `seq:${entry.seq}`;
+export const identity = (entry: Pick<ArchivedEntry, "id" | "seq">) => entry.id ?? `seq:${entry.seq}`;
 
-/** Writes `entries` into the day's object, merged with what it already holds, oldest first. */
-export async function appendDay(archive: AuditArchive, key: string, entries: readonly ArchivedEntry[]): Promise<void> {
-  const existing = await archive.get(key);
-  const merged = new Map<string, ArchivedEntry>();
-  if (existing) for (const entry of parseNdjson(await existing.text())) merged.set(identity(entry), entry);
-  for (const entry of entries) merged.set(identity(entry), entry);
-  const sorted = [...merged.values()].sort((a, b) => (a.at === b.at ? a.seq - b.seq : a.at < b.at ? -1 : 1));
-  const body = sorted.map((entry) => JSON.stringify(entry)).join("\n") + "\n";
-  await archive.put(key, body, { httpMetadata: { contentType: "application/x-ndjson" } });
+export const NDJSON_METADATA = { httpMetadata: { contentType: "application/x-ndjson" } };
+
+/** Writes one chunk of rows (oldest first, at most a few MB) as its own object, under the name its first row fixes. */
+export async function putChunk(archive: AuditArchive, tenantId: string, source: "legacy" | "d1", rows: readonly ArchivableRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  const sorted = [...rows].sort((a, b) => (a.at === b.at ? a.seq - b.seq : a.at - b.at));
+  const body = sorted.map((row) => JSON.stringify(toArchived(row))).join("\n") + "\n";
+  await archive.put(chunkKey(tenantId, source, sorted[0]!), body, NDJSON_METADATA);
 }
 
 /** The entries of an archived day's NDJSON text. */

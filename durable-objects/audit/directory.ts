@@ -10,12 +10,20 @@
  * shards its time range excludes and retention drop whole shards.
  *
  * Retention / cap: a row goes when its shard is archived to R2 (whole shards, `tenants.audit_retention_days`); at
- * most MAX_CUBES_PER_SHARD cube rows per shard.
+ * most MAX_CUBES_PER_SHARD cube rows per shard and MAX_DIRECTORY_CUBE_ROWS in all (the oldest shards collapse to
+ * "any cube" past it).
  */
 import type { ShardPeriod } from "./periods";
 
 /** Cube hashes kept per shard; past it the shard is visited by every erasure instead (bounds this object's size). */
 export const MAX_CUBES_PER_SHARD = 10_000;
+
+/**
+ * Cube hashes kept across all of the tenant's shards (~100 bytes each in use: ≤ ~100 MB). Past it the shards that end
+ * first give up their sets and name "any cube" — erasure then visits more shards, never fewer — until the total is
+ * back under it. Without it, 365 days of hourly shards naming 10,000 cubes each would keep 87.6M rows (~8.8 GB).
+ */
+export const MAX_DIRECTORY_CUBE_ROWS = 1_000_000;
 
 const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS audit_shards (
@@ -75,7 +83,11 @@ export interface ShardPageFilters {
 }
 
 export class AuditDirectory {
-  constructor(private readonly sql: SqlStorage) {}
+  constructor(
+    private readonly sql: SqlStorage,
+    /** Cube rows kept in all (a test sets a tiny one). */
+    private readonly maxCubeRows = MAX_DIRECTORY_CUBE_ROWS,
+  ) {}
 
   migrate(): void {
     for (const statement of SCHEMA) this.sql.exec(statement);
@@ -103,11 +115,33 @@ export class AuditDirectory {
         added += this.sql.exec("INSERT INTO audit_shard_cubes (cube_sha256, shard) VALUES (?, ?) ON CONFLICT DO NOTHING RETURNING shard", cube, name).toArray().length;
       }
       if (added > 0) this.sql.exec("UPDATE audit_shards SET cubes = cubes + ? WHERE name = ?", added, name);
+      if (added > 0) anyCube = this.collapseOldest(name);
     }
     const tombstones = anyCube
       ? this.sql.exec<{ cube_sha256: string; erased_at: number }>("SELECT cube_sha256, erased_at FROM erased_cubes").toArray()
       : report.cubes.flatMap((cube) => this.sql.exec<{ cube_sha256: string; erased_at: number }>("SELECT cube_sha256, erased_at FROM erased_cubes WHERE cube_sha256 = ?", cube).toArray());
     return { tombstones: tombstones.map((t) => ({ cubeSha256: t.cube_sha256, erasedAt: t.erased_at })), anyCube };
+  }
+
+  /**
+   * While the directory keeps more than `maxCubeRows` cube rows, the shard that ends first (and still keeps a set)
+   * names any cube instead. Work per report: the rows it added plus at most one shard's set more. Returns whether
+   * `reporting` itself collapsed.
+   */
+  private collapseOldest(reporting: string): boolean {
+    let total = Number(this.sql.exec<{ n: number | null }>("SELECT sum(cubes) AS n FROM audit_shards").one().n ?? 0);
+    let collapsedReporting = false;
+    while (total > this.maxCubeRows) {
+      const oldest = this.sql.exec<{ name: string; cubes: number }>(
+        "SELECT name, cubes FROM audit_shards WHERE any_cube = 0 AND cubes > 0 ORDER BY end, start LIMIT 1",
+      ).toArray()[0];
+      if (!oldest) break;
+      this.sql.exec("UPDATE audit_shards SET any_cube = 1, cubes = 0 WHERE name = ?", oldest.name);
+      this.sql.exec("DELETE FROM audit_shard_cubes WHERE shard = ?", oldest.name);
+      total -= oldest.cubes;
+      if (oldest.name === reporting) collapsedReporting = true;
+    }
+    return collapsedReporting;
   }
 
   /** Shards a page may need, newest period end first, at most `limit`: those the filters do not exclude whole. */

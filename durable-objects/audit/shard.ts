@@ -8,10 +8,11 @@
  * reported yet — in the same append, before the entries are stored, so an erasure that the directory ran first
  * comes back as a tombstone and its late entries are dropped, and one that runs later finds the shard listed.
  */
-import { type AuditArchive, appendDay, auditArchiveKey, toArchived } from "./archive";
+import type { AuditArchive } from "./archive";
 import type { ReportAnswer, ShardReport } from "./directory";
 import { type AuditLog, type AuditRecord, cubesNamed, sha256Hex } from "./log";
-import { DEFAULT_SPLIT_ENTRIES, type ShardPeriod, dayStart, isDayPeriod, splitPointAfter } from "./periods";
+import { DEFAULT_SPLIT_ENTRIES, type ShardPeriod, isDayPeriod, splitPointAfter } from "./periods";
+import { type ShardArchiveProgress, ShardArchiver } from "./shard-archive";
 
 const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS shard_state (
@@ -52,9 +53,6 @@ export interface ShardAppendResult {
   refused: string[];
 }
 
-/** Entries read (and merged into one R2 day object) per archiving step. */
-const ENTRIES_PER_STEP = 2_000;
-
 export class AuditShard {
   constructor(
     private readonly sql: SqlStorage,
@@ -65,6 +63,7 @@ export class AuditShard {
 
   migrate(): void {
     for (const statement of SCHEMA) this.sql.exec(statement);
+    ShardArchiver.migrate(this.sql);
   }
 
   private state(): ShardState | undefined {
@@ -126,26 +125,12 @@ export class AuditShard {
   }
 
   /**
-   * Copies the next entries to the tenant's R2 day objects (merged by id), at most `steps` reads; `done` when every
-   * entry is in R2 — the caller then deletes the whole shard. A crash between steps only copies a step again.
+   * Copies the shard to its day's folder in R2 (./shard-archive.ts), at most `steps` bounded steps; `done` when every
+   * entry is in R2 — the caller then deletes the whole shard. A crash between steps only redoes a step.
    */
-  async archiveSteps(archive: AuditArchive, tenantId: string, steps: number): Promise<{ done: boolean; entries: number }> {
-    let entries = 0;
-    for (let step = 0; step < steps; step++) {
-      const from = this.state()?.archived_seq ?? 0;
-      const rows = this.log.rowsAfter(from, ENTRIES_PER_STEP);
-      if (rows.length === 0) return { done: true, entries };
-      const byDay = new Map<number, typeof rows>();
-      for (const row of rows) {
-        const day = dayStart(row.at);
-        const list = byDay.get(day);
-        if (list) list.push(row);
-        else byDay.set(day, [row]);
-      }
-      for (const [day, dayRows] of byDay) await appendDay(archive, auditArchiveKey(tenantId, day), dayRows.map(toArchived));
-      this.sql.exec("UPDATE shard_state SET archived_seq = ?", rows.at(-1)!.seq);
-      entries += rows.length;
-    }
-    return { done: this.log.rowsAfter(this.state()?.archived_seq ?? 0, 1).length === 0, entries };
+  archiveSteps(archive: AuditArchive, tenantId: string, steps: number): Promise<ShardArchiveProgress> {
+    const start = this.state()?.start;
+    if (start === undefined) return Promise.resolve({ done: true, entries: 0, parts: 0, heldBytes: 0 });
+    return new ShardArchiver(this.sql, archive, tenantId, start).run(steps);
   }
 }

@@ -65,9 +65,9 @@ export const AuditDayParam = z.object({
 
 export const AuditArchiveDay = z
   .object({
-    day: Day.openapi({ description: "The UTC day whose entries the object holds." }),
-    bytes: z.int().openapi({ description: "Size of the NDJSON object." }),
-    archived_at: Timestamp.openapi({ description: "When the object was last written (late entries of a day are merged in)." }),
+    day: Day.openapi({ description: "The UTC day whose entries are archived." }),
+    bytes: z.int().openapi({ description: "Bytes of the day's NDJSON in R2 (the download can be a little smaller: an entry stored twice is sent once)." }),
+    archived_at: Timestamp.openapi({ description: "When the day's newest object was written (late entries of a day are archived in an object of their own)." }),
   })
   .openapi("AuditArchiveDay");
 

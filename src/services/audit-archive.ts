@@ -1,16 +1,14 @@
 /**
  * Audit retention (issue 14, item 2): each tenant keeps `tenants.audit_retention_days` (default 90) of audit entries
- * hot, older whole days move to R2, one NDJSON object per tenant and day (durable-objects/audit/archive.ts). Entries
+ * hot, older whole days move to R2, a folder of NDJSON objects per tenant and day (durable-objects/audit/archive.ts). Entries
  * live in the tenant's audit shards, which the directory's alarm archives whole (durable-objects/audit.ts); this module lists and opens the archived days
  * and, from the cron, archives the rows still in D1's `audit_log` (written before the audit object existed, and
- * erasure receipts, which commit with their erasure) the same way, into the same day objects.
+ * erasure receipts, which commit with their erasure) the same way, into the same day folders, a chunk of at most
+ * ENTRIES_PER_READ rows per object (`d1-<at>-<seq>.ndjson`). Reading the days: ./audit-archive-reader.ts.
  */
 import { and, asc, eq, gte, inArray, lt, sql } from "drizzle-orm";
-import { type ArchivedEntry, type AuditArchive, appendDay, auditArchiveKey, tenantArchivePrefix as tenantPrefix, toArchived } from "../../durable-objects/audit/archive";
-import { toIso } from "../core/time";
+import { type ArchivableRow, type AuditArchive, putChunk } from "../../durable-objects/audit/archive";
 import { auditLog, tenants } from "../db/schema";
-import { ApiError } from "../errors";
-import type { AuditArchiveDayWire, AuditArchiveQueryWire } from "../schemas/audit";
 import type { Deps } from "./context";
 
 const DAY_MS = 86_400_000;
@@ -21,40 +19,11 @@ const ENTRIES_PER_READ = 2_000;
 const DELETE_CHUNK = 90;
 
 export type { AuditArchive } from "../../durable-objects/audit/archive";
-export { auditArchiveKey, parseNdjson } from "../../durable-objects/audit/archive";
-
-/**
- * The tenant's archived days, oldest first, a page at a time (`GET /v1/audit/archive`, admin scope). The cursor is
- * the last day listed, so it needs no signing: it can only move within the tenant's own prefix.
- */
-export async function listArchivedDays(
-  archive: AuditArchive,
-  tenantId: string,
-  query: AuditArchiveQueryWire,
-): Promise<{ data: AuditArchiveDayWire[]; next_cursor: string | null }> {
-  const prefix = tenantPrefix(tenantId);
-  const listed = await archive.list({
-    prefix,
-    limit: query.limit,
-    ...(query.cursor === undefined ? {} : { startAfter: `${prefix}${query.cursor}.ndjson` }),
-  });
-  const data = listed.objects.map((object) => ({
-    day: object.key.slice(prefix.length, -".ndjson".length),
-    bytes: object.size,
-    archived_at: toIso(object.uploaded.getTime()),
-  }));
-  return { data, next_cursor: listed.truncated && data.length > 0 ? data.at(-1)!.day : null };
-}
-
-/** One archived day's NDJSON (`GET /v1/audit/archive/{day}`), streamed from R2; 404 when the tenant has none for it. */
-export async function openArchivedDay(archive: AuditArchive, tenantId: string, day: string): Promise<{ body: ReadableStream; bytes: number }> {
-  const object = await archive.get(`${tenantPrefix(tenantId)}${day}.ndjson`);
-  if (!object) throw new ApiError("not_found", `no archived audit entries for ${day}`);
-  return { body: object.body, bytes: object.size };
-}
+export { auditArchiveKey, auditDayPrefix, parseNdjson } from "../../durable-objects/audit/archive";
+export { listArchivedDays, openArchivedDay } from "./audit-archive-reader";
 
 export interface AuditArchiveReport {
-  /** R2 objects written (a day may take several when it is large). */
+  /** R2 objects written (a chunk of at most ENTRIES_PER_READ rows each). */
   objects: number;
   /** Entries moved out of D1. */
   entries: number;
@@ -93,7 +62,7 @@ export async function archiveAudit(deps: Deps, archive: AuditArchive, budget = M
         .orderBy(asc(auditLog.at), asc(auditLog.seq))
         .limit(ENTRIES_PER_READ)
         .all();
-      await appendDay(archive, auditArchiveKey(tenantId, day), rows.map(toArchivedRow));
+      await putChunk(archive, tenantId, "d1", rows.map(toArchivableRow));
       const seqs = rows.map((row) => row.seq);
       const deletes = [];
       for (let i = 0; i < seqs.length; i += DELETE_CHUNK) deletes.push(db.delete(auditLog).where(inArray(auditLog.seq, seqs.slice(i, i + DELETE_CHUNK))));
@@ -109,8 +78,8 @@ export async function archiveAudit(deps: Deps, archive: AuditArchive, budget = M
   return report;
 }
 
-function toArchivedRow(row: typeof auditLog.$inferSelect): ArchivedEntry {
-  return toArchived({
+function toArchivableRow(row: typeof auditLog.$inferSelect): ArchivableRow {
+  return {
     seq: row.seq,
     id: row.id,
     at: row.at,
@@ -121,5 +90,5 @@ function toArchivedRow(row: typeof auditLog.$inferSelect): ArchivedEntry {
     request_id: row.requestId,
     status: row.status,
     detail: row.detail,
-  });
+  };
 }

@@ -16,23 +16,39 @@ const directoryOf = (deps: AuditDeps, tenantId: string) => deps.auditLogs.getByN
 const shardOf = (deps: AuditDeps, tenantId: string, period: ShardPeriod) => deps.auditLogs.getByName(auditShardName(tenantId, period));
 
 /**
- * Split points this isolate has learnt, by `<tenant>/<day start>`: a day that went hourly sends its later entries
+ * Split points an isolate has learnt, by `<tenant>/<day start>`: a day that went hourly sends its later entries
  * straight to their hour's shard. Unknown (a new isolate) costs one refused round trip, never a wrong placement: the
- * day's shard refuses what is past its split point. Bounded: cleared when full (a day's point is learnt again).
+ * day's shard refuses what is past its split point. Bounded: cleared when a new day would pass `capacity` (a day's
+ * point is learnt again); a day already known is updated in place.
  */
-const splitPoints = new Map<string, number>();
-const SPLIT_POINTS_KEPT = 10_000;
+export class SplitPoints {
+  private readonly points = new Map<string, number>();
+  constructor(private readonly capacity: number) {}
 
-function rememberSplit(tenantId: string, day: number, splitAt: number): void {
-  if (splitPoints.size >= SPLIT_POINTS_KEPT) splitPoints.clear();
-  splitPoints.set(`${tenantId}/${day}`, splitAt);
+  remember(tenantId: string, day: number, splitAt: number): void {
+    const key = `${tenantId}/${day}`;
+    if (!this.points.has(key) && this.points.size >= this.capacity) this.points.clear();
+    this.points.set(key, splitAt);
+  }
+
+  of(tenantId: string, day: number): number | null {
+    return this.points.get(`${tenantId}/${day}`) ?? null;
+  }
+
+  get size(): number {
+    return this.points.size;
+  }
 }
+
+/** Days whose split point an isolate keeps (~100 bytes each: ~1 MB). */
+export const SPLIT_POINTS_KEPT = 10_000;
+const splitPoints = new SplitPoints(SPLIT_POINTS_KEPT);
 
 /** The records grouped by the shard they belong to, as far as this isolate knows the days' split points. */
 function byShard(tenantId: string, records: readonly AuditRecord[]): Map<string, { period: ShardPeriod; records: AuditRecord[] }> {
   const groups = new Map<string, { period: ShardPeriod; records: AuditRecord[] }>();
   for (const record of records) {
-    const period = shardPeriodOf(record.at, splitPoints.get(`${tenantId}/${dayStart(record.at)}`) ?? null);
+    const period = shardPeriodOf(record.at, splitPoints.of(tenantId, dayStart(record.at)));
     const key = `${period.start}:${period.end}`;
     const group = groups.get(key);
     if (group) group.records.push(record);
@@ -47,7 +63,7 @@ async function appendTenant(deps: AuditDeps, tenantId: string, records: readonly
   await settleAll(
     [...byShard(tenantId, records).values()].map(async ({ period, records: group }) => {
       const result = await shardOf(deps, tenantId, period).append(tenantId, period, group);
-      if (result.splitAt !== null) rememberSplit(tenantId, period.start, result.splitAt);
+      if (result.splitAt !== null) splitPoints.remember(tenantId, period.start, result.splitAt);
       if (result.refused.length > 0) {
         const ids = new Set(result.refused);
         refused.push(...group.filter((r) => ids.has(r.id)));

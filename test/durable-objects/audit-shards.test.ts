@@ -6,7 +6,6 @@
 import { createExecutionContext, createMessageBatch, getQueueResult, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { auditArchiveKey, parseNdjson } from "../../durable-objects/audit/archive";
 import { AuditDirectory, MAX_CUBES_PER_SHARD } from "../../durable-objects/audit/directory";
 import { AuditLog, type AuditRecord, sha256Hex } from "../../durable-objects/audit/log";
 import {
@@ -18,7 +17,7 @@ import worker from "../../src/index";
 import { AUDIT_SHARDS_PER_PAGE } from "../../src/services/audit";
 import { eraseAuditOfCubes } from "../../src/services/audit-log";
 import { BOOKKEEPING_QUEUE, type BookkeepingMessage, consumeBookkeepingBatch, newAuditId } from "../../src/services/bookkeeping";
-import { allPages, rowsOf, shardNames, shardRows } from "../audit-helpers";
+import { allPages, archivedEntries, rowsOf, shardNames, shardRows } from "../audit-helpers";
 import { type ApiResponse, ROOT_KEY, call, newTenant } from "../helpers";
 
 const bindings = env as unknown as Env;
@@ -204,7 +203,7 @@ describe("audit shards", () => {
     expect(await allPages(key, 7, query)).toEqual(expected);
   });
 
-  it("retention copies a split day's shard and its hourly shards into the one R2 day object and deletes them whole; newer shards stay", async () => {
+  it("retention copies a split day's shard and its hourly shards into their R2 day (one object each, read as one day) and deletes them whole; newer shards stay", async () => {
     const { tenantId, key } = await newTenant(["admin"]);
     expect((await call("PATCH", `/v1/admin/tenants/${tenantId}`, { key: ROOT_KEY, body: { audit_retention_days: 30 } })).status).toBe(200);
     const day = dayStart(Date.now()) - 40 * DAY_MS;
@@ -224,7 +223,7 @@ describe("audit shards", () => {
     expect(before).toHaveLength(4);
 
     expect(await runDurableObjectAlarm(bindings.AUDIT.getByName(tenantId))).toBe(true);
-    const archived = parseNdjson(await (await env.ARCHIVE.get(auditArchiveKey(tenantId, day)))!.text());
+    const archived = await archivedEntries(tenantId, day);
     expect(archived.map((e) => e.action)).toEqual(["early.0", "early.1", "early.2", "ten", "fifteen"]);
     expect(await shardNames(tenantId)).toEqual([before.at(-1)]);
     expect((await shardRows(tenantId)).map((r) => r.action)).toEqual(["recent"]);

@@ -7,10 +7,8 @@
 import { createExecutionContext, createMessageBatch, getQueueResult, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { parseNdjson } from "../../durable-objects/audit/archive";
 import worker from "../../src/index";
-import { auditArchiveKey } from "../../src/services/audit-archive";
-import { allPages } from "../audit-helpers";
+import { allPages, archivedEntries } from "../audit-helpers";
 import { BOOKKEEPING_QUEUE, type BookkeepingMessage, newAuditId } from "../../src/services/bookkeeping";
 import { type ApiResponse, ROOT_KEY, call, newTenant, remember, uniqueUser } from "../helpers";
 
@@ -123,8 +121,7 @@ describe("the audit object", () => {
     expect(await shardNames(tenantId)).not.toContain(oldShard);
     // Deleted whole: no row deletes left behind, the object holds nothing at all.
     expect(await runInDurableObject(bindings.AUDIT.getByName(oldShard), (_o, state) => state.storage.sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' ESCAPE '\\'").toArray())).toEqual([]);
-    const archived = await env.ARCHIVE.get(auditArchiveKey(tenantId, oldDay));
-    expect(parseNdjson(await archived!.text()).map((e) => e.action)).toEqual(["old.one", "old.two"]);
+    expect((await archivedEntries(tenantId, oldDay)).map((e) => e.action)).toEqual(["old.one", "old.two"]);
     // The alarm is armed again for tomorrow's run.
     expect(await runInDurableObject(stub, (_o, state) => state.storage.getAlarm())).toBeGreaterThan(now);
 
@@ -132,7 +129,7 @@ describe("the audit object", () => {
     const late = entry(tenantId, oldDay + 3_000, "old.late");
     expect((await deliver([late, old[0]!])).ackAll).toBe(true);
     expect(await runDurableObjectAlarm(stub)).toBe(true);
-    const merged = parseNdjson(await (await env.ARCHIVE.get(auditArchiveKey(tenantId, oldDay)))!.text());
+    const merged = await archivedEntries(tenantId, oldDay);
     expect(merged.map((e) => e.action)).toEqual(["old.one", "old.two", "old.late"]);
     expect(new Set(merged.map((e) => e.id)).size).toBe(3);
     // GET /v1/audit shows the hot entry only; the archive lists the day.

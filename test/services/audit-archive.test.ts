@@ -5,7 +5,8 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createDeps } from "../../src/deps";
-import { archiveAudit, auditArchiveKey, parseNdjson } from "../../src/services/audit-archive";
+import { archiveAudit } from "../../src/services/audit-archive";
+import { archivedEntries } from "../audit-helpers";
 import { call, newTenant } from "../helpers";
 
 const DAY = 86_400_000;
@@ -23,8 +24,7 @@ async function hotActions(tenantId: string): Promise<string[]> {
 }
 
 async function archivedActions(tenantId: string, at: number): Promise<string[]> {
-  const object = await env.ARCHIVE.get(auditArchiveKey(tenantId, Math.floor(at / DAY) * DAY));
-  return object ? parseNdjson(await object.text()).map((entry) => entry.action) : [];
+  return (await archivedEntries(tenantId, at)).map((entry) => entry.action);
 }
 
 afterEach(() => vi.restoreAllMocks());
@@ -43,9 +43,8 @@ describe("audit archive", () => {
     expect(await archivedActions(tenantId, dayA)).toEqual(["a1", "a2", "a3"]);
     expect(await archivedActions(tenantId, dayB)).toEqual(["b1", "b2"]);
     expect(await hotActions(tenantId)).toEqual(["recent"]);
-    const object = await env.ARCHIVE.get(auditArchiveKey(tenantId, Math.floor(dayA / DAY) * DAY));
-    const [line] = (await object!.text()).split("\n");
-    expect(JSON.parse(line!)).toMatchObject({ actor: "key_0123456789abcdef", action: "a1", memory_ids: [], detail: {}, at: new Date(dayA).toISOString() });
+    const [first] = await archivedEntries(tenantId, dayA);
+    expect(first).toMatchObject({ actor: "key_0123456789abcdef", action: "a1", memory_ids: [], detail: {}, at: new Date(dayA).toISOString() });
 
     const listed = await call("GET", "/v1/audit?action=recent", { key });
     expect(listed.status).toBe(200);

@@ -10033,15 +10033,15 @@ export interface components {
         };
         AuditArchiveDay: {
             /**
-             * @description The UTC day whose entries the object holds.
+             * @description The UTC day whose entries are archived.
              * @example 2026-08-14
              */
             day: string;
-            /** @description Size of the NDJSON object. */
+            /** @description Bytes of the day's NDJSON in R2 (the download can be a little smaller: an entry stored twice is sent once). */
             bytes: number;
             /**
              * Format: date-time
-             * @description When the object was last written (late entries of a day are merged in).
+             * @description When the day's newest object was written (late entries of a day are archived in an object of their own).
              * @example 2026-11-25T09:30:00Z
              */
             archived_at: string;
