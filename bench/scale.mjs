@@ -122,6 +122,10 @@ function perRequest(totals, n, bytes) {
     cube_rpc_by_method: Object.fromEntries(Object.entries(ops).filter(([k]) => k.startsWith("cube.")).map(([k, v]) => [k.slice(5), round(v / n, 3)])),
     rate_limiter_calls: round(sum("rate_limiter.") / n, 3),
     audit_object_calls: round(sum("audit.") / n, 3),
+    // The tenant's directory object (durable-objects/tenant.ts): what the isolates' subscriber and grant caches ask
+    // instead of D1, per tenant and interval; its own D1 reads (a load after a change) are in the d1 counts above.
+    tenant_object_calls: round(sum("tenant.") / n, 3),
+    tenant_object_interval_calls: sum("tenant."),
     r2_ops: round(sum("r2.") / n, 3),
     r2_bytes_put: round(totals.r2BytesPut / n, 1),
     queue_calls: round(sum("queue.") / n, 3),
@@ -192,6 +196,7 @@ export async function main(argv) {
   // requests costs D1 besides its requests' statements, independent of its request rate.
   const runSeconds = TYPES.reduce((a, t) => a + costs[t].phase_seconds, 0);
   const intervalReadsPerTenant = TYPES.reduce((a, t) => a + costs[t].d1_interval_reads, 0) / runSeconds;
+  const tenantObjectCallsPerTenant = TYPES.reduce((a, t) => a + costs[t].tenant_object_interval_calls, 0) / runSeconds;
   const d1Budget = LIMITS.d1QueriesPerSecond * LIMITS.d1Budget;
   /** Requests/s at full batches with D1 at its budget, when `tenants` tenants are active (their refreshes come first). */
   const ceilingWithTenants = (tenants) => {
@@ -231,6 +236,12 @@ export async function main(argv) {
     d1_queries_per_request_full_batches: round(d1FullBatches, 4),
     requests_per_second_ceiling_d1_at_budget_full_batches: ceilingWithTenants(0),
     d1_interval_reads_per_second_per_active_tenant: round(intervalReadsPerTenant, 4),
+    // Which statements the interval reads were (all phases), so the model shows what a tenant still costs D1.
+    d1_interval_reads_by_sql: TYPES.reduce((a, t) => {
+      for (const [query, count] of Object.entries(costs[t].d1_statements_by_sql)) if (/^select/i.test(query)) a[query] = (a[query] ?? 0) + count;
+      return a;
+    }, /** @type {Record<string, number>} */ ({})),
+    tenant_object_calls_per_second_per_active_tenant: round(tenantObjectCallsPerTenant, 4),
     requests_per_second_ceiling_d1_at_budget_full_batches_by_active_tenants: Object.fromEntries(
       [10, 100, 1000].map((tenants) => [tenants, ceilingWithTenants(tenants)]),
     ),
