@@ -15,6 +15,7 @@
 // to the request path: it is the one command that produces the numbers.
 import { SERVER_OPTIONS, UsageError, parseArgs } from "./lib/args.mjs";
 import { emitResult, runInfo } from "./lib/report.mjs";
+import { ApiClient } from "./lib/api.mjs";
 import { log, withServer } from "./lib/server.mjs";
 import { round, summarize } from "./lib/stats.mjs";
 import { storedBytesInUse } from "./scale-storage.mjs";
@@ -60,6 +61,16 @@ function auditShardProjection(bytesPerEntry, load) {
   };
 }
 
+/**
+ * The D1 reads a tenant still pays per interval whatever its rate, from the code (not sampled): the cube-lookup
+ * cache re-reads a cube in use every CUBE_REFRESH_MS (services/cubes.ts, 30 s) and the key cache a key in use every
+ * KEY_REFRESH_MS (services/auth.ts, 60 s), per isolate. Webhook subscribers and grants no longer appear: the tenant
+ * directory object answers their refreshes (durable-objects/tenant.ts). A short run samples these reads only when a
+ * refresh falls inside a phase, so the projection charges the larger of the sampled rate and this floor, for a
+ * tenant with one key and one cube in use in one isolate.
+ */
+const REMAINING_REFRESH_READS_PER_SECOND_PER_TENANT = 1 / 30 + 1 / 60;
+
 export const LIMITS = {
   /** D1 runs one query at a time; at ~1 ms a query that is ~1,000 queries/s (D1 limits page, FAQ "How much work can a D1 database do?"). */
   d1QueriesPerSecond: 1000,
@@ -78,6 +89,11 @@ export const LIMITS = {
 };
 
 const TYPES = ["write", "search", "get", "context"];
+/**
+ * Measured but outside the default mix: `shared_get`, a key confined to `user:bob` reading alice's memory through a
+ * read grant (a second tenant), so the grants path's cost shows (its refreshes go to the tenant directory object).
+ */
+const PHASES = [...TYPES, "shared_get"];
 
 /** @param {string} text */
 function parseMix(text) {
@@ -127,6 +143,10 @@ function perRequest(totals, n, bytes) {
     cube_rpc_by_method: Object.fromEntries(Object.entries(ops).filter(([k]) => k.startsWith("cube.")).map(([k, v]) => [k.slice(5), round(v / n, 3)])),
     rate_limiter_calls: round(sum("rate_limiter.") / n, 3),
     audit_object_calls: round(sum("audit.") / n, 3),
+    // The tenant's directory object (durable-objects/tenant.ts): what the isolates' subscriber and grant caches ask
+    // instead of D1, per tenant and interval; its own D1 reads (a load after a change) are in the d1 counts above.
+    tenant_object_calls: round(sum("tenant.") / n, 3),
+    tenant_object_interval_calls: sum("tenant."),
     r2_ops: round(sum("r2.") / n, 3),
     r2_bytes_put: round(totals.r2BytesPut / n, 1),
     queue_calls: round(sum("queue.") / n, 3),
@@ -169,10 +189,33 @@ export async function main(argv) {
       search: () => client.call("POST", "/v1/search", { user_id: user, query: "where does Alice keep her bike", top_k: 10 }),
       get: () => client.call("GET", `/v1/memories/${memoryId}`),
       context: () => client.call("POST", "/v1/context", { user_id: user, query: "Alice's bike", budget_tokens: 500 }),
+      shared_get: () => /** @type {ApiClient} */ (bob).call("GET", `/v1/memories/${sharedMemory.id}`),
     };
+    // The grants path: a second tenant where bob's key reads alice's memory through a read grant. Set up and warmed
+    // right before its phase, as the first tenant is before its own: an object idle through the other phases would be
+    // evicted locally (~10 s) and its first read after that is a restart's, not a refresh's.
+    /** @type {{ id: string, cube_id: string }} */
+    let sharedMemory = { id: "", cube_id: "" };
+    /** @type {ApiClient | null} */
+    let bob = null;
+    const prepareShared = async () => {
+      const root = new ApiClient(url, /** @type {any} */ (server).rootKey);
+      const sharing = /** @type {{ id: string }} */ ((await root.call("POST", "/v1/admin/tenants", { name: "bench-sharing" })).body);
+      const adminKey = (await root.call("POST", `/v1/admin/tenants/${encodeURIComponent(sharing.id)}/keys`, { scopes: ["read", "write", "admin"] })).body.key;
+      const owner = new ApiClient(url, adminKey);
+      const shared = await owner.call("POST", "/v1/memories", { user_id: "alice", memories: [{ content: "Alice shares her bike route with Bob." }] });
+      sharedMemory = shared.body.data?.[0] ?? shared.body.memories?.[0] ?? shared.body[0];
+      const granted = await owner.call("POST", `/v1/cubes/${sharedMemory.cube_id}/grants`, { principal: "user:bob", permission: "read" });
+      if (granted.status !== 201) throw new Error(`grant failed: ${granted.status} ${JSON.stringify(granted.body)}`);
+      bob = new ApiClient(url, (await owner.call("POST", "/v1/keys", { scopes: ["read"], allowed_owners: ["user:bob"] })).body.key);
+      for (let i = 0; i < 5; i += 1) if ((await bob.call("GET", `/v1/memories/${sharedMemory.id}`)).status !== 200) throw new Error("bob cannot read the shared memory");
+      await sleep(settle);
+    };
+
     /** @type {Record<string, ReturnType<typeof perRequest>>} */
     const costs = {};
-    for (const type of TYPES) {
+    for (const type of PHASES) {
+      if (type === "shared_get") await prepareShared();
       await probe(url, "DELETE");
       const before = await storedBytesInUse(stateDir);
       const started = performance.now();
@@ -196,11 +239,18 @@ export async function main(argv) {
   // The one tenant's cache refreshes per second of the run (all phases): what each tenant that keeps sending
   // requests costs D1 besides its requests' statements, independent of its request rate.
   const runSeconds = TYPES.reduce((a, t) => a + costs[t].phase_seconds, 0);
-  const intervalReadsPerTenant = TYPES.reduce((a, t) => a + costs[t].d1_interval_reads, 0) / runSeconds;
+  // Conservatively, every active tenant is charged both tenants' rates: the mix's (first tenant) and the grants
+  // path's (the second tenant's shared_get phase), as if each tenant also read through grants all the time.
+  const sharedPhase = costs.shared_get;
+  const intervalReadsPerTenant =
+    TYPES.reduce((a, t) => a + costs[t].d1_interval_reads, 0) / runSeconds + sharedPhase.d1_interval_reads / sharedPhase.phase_seconds;
+  const tenantObjectCallsPerTenant =
+    TYPES.reduce((a, t) => a + costs[t].tenant_object_interval_calls, 0) / runSeconds + sharedPhase.tenant_object_interval_calls / sharedPhase.phase_seconds;
   const d1Budget = LIMITS.d1QueriesPerSecond * LIMITS.d1Budget;
+  const chargedReadsPerTenant = Math.max(intervalReadsPerTenant, REMAINING_REFRESH_READS_PER_SECOND_PER_TENANT);
   /** Requests/s at full batches with D1 at its budget, when `tenants` tenants are active (their refreshes come first). */
   const ceilingWithTenants = (tenants) => {
-    const left = d1Budget - tenants * intervalReadsPerTenant;
+    const left = d1Budget - tenants * chargedReadsPerTenant;
     if (left <= 0) return 0;
     return d1FullBatches > 0 ? Math.floor(left / d1FullBatches) : "unbounded by D1";
   };
@@ -236,6 +286,14 @@ export async function main(argv) {
     d1_queries_per_request_full_batches: round(d1FullBatches, 4),
     requests_per_second_ceiling_d1_at_budget_full_batches: ceilingWithTenants(0),
     d1_interval_reads_per_second_per_active_tenant: round(intervalReadsPerTenant, 4),
+    d1_refresh_reads_per_second_per_active_tenant_from_the_code: round(REMAINING_REFRESH_READS_PER_SECOND_PER_TENANT, 4),
+    d1_reads_per_second_charged_per_active_tenant: round(chargedReadsPerTenant, 4),
+    // Which statements the interval reads were (all phases), so the model shows what a tenant still costs D1.
+    d1_interval_reads_by_sql: PHASES.reduce((a, t) => {
+      for (const [query, count] of Object.entries(costs[t].d1_statements_by_sql)) if (/^select/i.test(query)) a[query] = (a[query] ?? 0) + count;
+      return a;
+    }, /** @type {Record<string, number>} */ ({})),
+    tenant_object_calls_per_second_per_active_tenant: round(tenantObjectCallsPerTenant, 4),
     requests_per_second_ceiling_d1_at_budget_full_batches_by_active_tenants: Object.fromEntries(
       [10, 100, 1000].map((tenants) => [tenants, ceilingWithTenants(tenants)]),
     ),

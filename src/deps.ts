@@ -18,7 +18,7 @@ import { type RateLimitDeps, parseLimit } from "./services/rate-limit";
 const MIN_ROOT_KEY_LENGTH = 24;
 
 export function createDeps(env: Env): Deps {
-  const missing = (["DB", "CUBE", "RATE_LIMITER", "BOOKKEEPING", "AUDIT"] as const).filter((name) => !env[name]);
+  const missing = (["DB", "CUBE", "RATE_LIMITER", "BOOKKEEPING", "AUDIT", "TENANT"] as const).filter((name) => !env[name]);
   if (missing.length > 0) throw new ConfigError(`missing bindings: ${missing.join(", ")} (see wrangler.toml)`);
   const rootKey = env.ROOT_KEY || undefined;
   if (rootKey !== undefined && rootKey.length < MIN_ROOT_KEY_LENGTH) {
@@ -39,6 +39,7 @@ export function createDeps(env: Env): Deps {
     retrieval: () => (retrieval ??= createRetrieval(env)),
     auditLogs: env.AUDIT,
     auditArchive: env.ARCHIVE,
+    tenants: env.TENANT,
   };
 }
 

@@ -19,6 +19,7 @@ import { probeResponse, withScaleProbe } from "./scale-probe";
 export { CubeDurableObject } from "../durable-objects/cube";
 export { RateLimiterDurableObject } from "../durable-objects/rate-limiter";
 export { AuditDurableObject } from "../durable-objects/audit";
+export { TenantDirectoryDurableObject } from "../durable-objects/tenant";
 
 const app = createApp();
 

@@ -172,6 +172,7 @@ export function withScaleProbe<E extends object>(env: E, where: "worker" | "cube
   if (bindings.CUBE && where === "worker") wrapped.CUBE = probeObjects(bindings.CUBE as DurableObjectNamespace, "cube");
   if (bindings.RATE_LIMITER && where === "worker") wrapped.RATE_LIMITER = probeObjects(bindings.RATE_LIMITER as DurableObjectNamespace, "rate_limiter");
   if (bindings.AUDIT && where === "worker") wrapped.AUDIT = probeObjects(bindings.AUDIT as DurableObjectNamespace, "audit");
+  if (bindings.TENANT && where === "worker") wrapped.TENANT = probeObjects(bindings.TENANT as DurableObjectNamespace, "tenant");
   if (bindings.ARCHIVE) {
     wrapped.ARCHIVE = probeCalls(bindings.ARCHIVE as object, "r2", (method, args) => {
       if (method === "put") tally.r2BytesPut += bytesOf(args[1]);
@@ -179,7 +180,7 @@ export function withScaleProbe<E extends object>(env: E, where: "worker" | "cube
   }
   // Queues by shape (a producer has send and sendBatch), so a queue added later is counted too; bindings that
   // answer any property (RPC stubs) are skipped by name.
-  const notQueues = new Set(["DB", "CUBE", "RATE_LIMITER", "AUDIT", "ARCHIVE", "AI", "VECTORIZE", "ASSETS"]);
+  const notQueues = new Set(["DB", "CUBE", "RATE_LIMITER", "AUDIT", "TENANT", "ARCHIVE", "AI", "VECTORIZE", "ASSETS"]);
   for (const name of Object.keys(bindings).filter((n) => /^[A-Z][A-Z0-9_]*$/.test(n) && !notQueues.has(n))) {
     const value = bindings[name] as { send?: unknown; sendBatch?: unknown } | null;
     if (value && typeof value === "object" && typeof value.send === "function" && typeof value.sendBatch === "function") {

@@ -23,11 +23,12 @@ interface __BaseEnv_Env {
 	CUBE: DurableObjectNamespace<import("./index").CubeDurableObject>;
 	RATE_LIMITER: DurableObjectNamespace<import("./index").RateLimiterDurableObject>;
 	AUDIT: DurableObjectNamespace<import("./index").AuditDurableObject>;
+	TENANT: DurableObjectNamespace<import("./index").TenantDirectoryDurableObject>;
 }
 declare namespace Cloudflare {
 	interface GlobalProps {
 		mainModule: typeof import("./index");
-		durableNamespaces: "CubeDurableObject" | "RateLimiterDurableObject" | "AuditDurableObject";
+		durableNamespaces: "CubeDurableObject" | "RateLimiterDurableObject" | "AuditDurableObject" | "TenantDirectoryDurableObject";
 	}
 	interface Env extends __BaseEnv_Env {}
 }

@@ -415,6 +415,8 @@ export async function startServer(opts) {
       rss: () => workerdRss(pid),
       sourceChanged: () => sourceStamp() !== stampAtStart,
       stop,
+      /** the operator's key of this managed server (the scale bench makes a second tenant with it) */
+      rootKey,
       /** the persisted local state (D1, Durable Objects, R2), for the scale bench's bytes-stored counts */
       stateDir: dir,
       /** recent wrangler output, for error reports */

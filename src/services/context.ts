@@ -11,6 +11,7 @@ import type { Retrieval } from "../adapters/factory";
 import type { AuditArchive } from "./audit-archive";
 import type { Bookkeeping } from "./bookkeeping";
 import type { AuditDurableObject } from "../../durable-objects/audit";
+import type { TenantDirectoryDurableObject } from "../../durable-objects/tenant";
 
 export interface Deps {
   db: Db;
@@ -28,6 +29,8 @@ export interface Deps {
   auditLogs: DurableObjectNamespace<AuditDurableObject>;
   /** The R2 bucket holding audit days past their tenant's retention (services/audit-archive.ts). */
   auditArchive: AuditArchive;
+  /** One directory object per tenant: its webhook subscribers and grants, off D1 (services/tenant-directory.ts). */
+  tenants: DurableObjectNamespace<TenantDirectoryDurableObject>;
 }
 
 /**

@@ -8,8 +8,9 @@
  * `allowedCubes` reaches only those, whatever else applies.
  *
  * A warm request reads nothing here from D1 (docs/hot-path.md): cubes and grants come from per-isolate caches that
- * are re-read in the background while in use. A grant revoked by another isolate stops working within
- * {@link GRANT_REVOCATION_BOUND_MS}; the revoking isolate drops its entries at once.
+ * are re-read in the background while in use — cubes from D1, grants from the tenant's directory object
+ * (services/tenant-directory.ts), which reads D1 only after a change. A grant revoked by another isolate stops
+ * working within {@link GRANT_REVOCATION_BOUND_MS}; the revoking isolate drops its entries at once.
  */
 import { and, eq, inArray } from "drizzle-orm";
 import type { CubeDurableObject } from "../../durable-objects/cube";
@@ -20,6 +21,7 @@ import { cubes, grants, owners } from "../db/schema";
 import { ApiError } from "../errors";
 import type { OwnerScopeInput } from "../schemas/common";
 import type { Deps, KeyRestrictions, RequestContext, TenantContext } from "./context";
+import { grantPermissions } from "./tenant-directory";
 
 type OwnerKind = "user" | "agent";
 
@@ -100,8 +102,9 @@ export async function grantedPermissions(
 }
 
 /**
- * How long a grant revoked (or narrowed) by another isolate may still be honoured here. Entries are re-read in the
- * background after GRANT_REFRESH_MS, so a key in steady use never waits for D1 for its grants.
+ * How long a grant revoked (or narrowed) by another isolate may still be honoured here. Entries are re-read from
+ * the tenant's directory object in the background after GRANT_REFRESH_MS, so a key in steady use never waits for
+ * its grants; the object is told of every change before and after its D1 write, so it never answers an older list.
  */
 export const GRANT_REVOCATION_BOUND_MS = 5_000;
 const GRANT_REFRESH_MS = 2_000;
@@ -123,7 +126,7 @@ export function forgetCachedGrants(tenantId: string, cubeId: string): void {
   knownGrants.deleteWhere((key) => key.startsWith(prefix));
 }
 
-/** {@link grantedPermissions} through the cache; misses and expired entries are read before answering, stale ones after. */
+/** Grants through the cache; misses and expired entries are asked of the tenant's object before answering, stale ones after. */
 async function cachedGrants(ctx: TenantContext, cubeIds: readonly string[], principals: ReadonlySet<string>): Promise<Map<string, Granted>> {
   const { deps } = ctx;
   const { tenantId } = ctx.principal;
@@ -142,7 +145,7 @@ async function cachedGrants(ctx: TenantContext, cubeIds: readonly string[], prin
   }
   const read = async (ids: string[]) => {
     const readAt = deps.clock();
-    const granted = await grantedPermissions(deps, tenantId, ids, principals);
+    const granted = await grantPermissions(deps, tenantId, ids, principals);
     for (const cubeId of ids) {
       const value = granted.get(cubeId) ?? null;
       knownGrants.set(grantCacheKey(tenantId, cubeId, principalsKey), value, readAt);

@@ -29,6 +29,7 @@ import { cubeOfMemory, cubeStub, forgetCachedCube, ownCube, reachCube, restricti
 import { erasureSteps } from "./erasure";
 import { publishEvent } from "./webhooks";
 import { eraseAuditOfCubes } from "./audit-log";
+import { changeGrants } from "./tenant-directory";
 
 /** Cube ids per D1 statement: D1 binds at most 100 parameters. */
 const D1_CHUNK = 50;
@@ -198,7 +199,8 @@ export async function deleteOwner(ctx: TenantContext, spelling: string): Promise
     ...erasure.statements,
     db.insert(auditLog).values(await auditRow(ctx, "owner.delete", null, receipt)),
   ];
-  await db.batch(statements);
+  // Grants to the owner may be on any cube: the tenant directory object re-reads every cube's (tenant-directory.ts).
+  await changeGrants(ctx.deps, tenantId, null, () => db.batch(statements));
   erasure.afterCommit(ctx.background);
   for (const ref of refs) forgetCachedCube(tenantId, ref.cubeId);
   return receipt;
@@ -276,14 +278,15 @@ export async function deleteCube(ctx: TenantContext, cubeId: string): Promise<De
   const receipt = await wipeCubes(ctx, ref.owner, [ref]);
   await eraseAuditOfCubes(ctx.deps, tenantId, [ref.cubeId]);
   const erasure = await erasureSteps(ctx.deps, tenantId, null, [ref.cubeId]);
-  await db.batch([
+  const receiptRow = await auditRow(ctx, "cube.delete", ref.cubeId, receipt);
+  await changeGrants(ctx.deps, tenantId, [ref.cubeId], () => db.batch([
     db.delete(grants).where(and(eq(grants.tenantId, tenantId), eq(grants.cubeId, ref.cubeId))),
     ...auditOfCubes(ctx, [ref.cubeId]),
     // The owner's count needs no update: the owners directory sums its remaining cubes when listed.
     db.delete(cubes).where(and(eq(cubes.tenantId, tenantId), eq(cubes.id, ref.cubeId))),
     ...erasure.statements,
-    db.insert(auditLog).values(await auditRow(ctx, "cube.delete", ref.cubeId, receipt)),
-  ]);
+    db.insert(auditLog).values(receiptRow),
+  ]));
   erasure.afterCommit(ctx.background);
   forgetCachedCube(tenantId, ref.cubeId);
   return receipt;

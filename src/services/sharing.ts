@@ -16,6 +16,7 @@ import type { CreateCubeWire, CreateGrantWire, CubeWire, GrantWire, ListCubesWir
 import type { TenantContext } from "./context";
 import { type CubeReach, forgetCachedGrants, ownerKeyOf, reachCube, reachOf, restrictionsOf } from "./cubes";
 import { grantRoomLeft, tooManyGrants } from "./control-plane-caps";
+import { changeGrants } from "./tenant-directory";
 
 /** The name of every owner's default cube (the one `user_id` / `agent_id` address); reserved for it. */
 export const DEFAULT_CUBE_NAME = "default";
@@ -197,7 +198,7 @@ export async function grantAccess(ctx: TenantContext, cubeId: string, input: Cre
     createdAt: clock(),
     createdByKeyId: ctx.principal.keyId,
   };
-  const [previous, upserted] = await db.batch([
+  const [previous, upserted] = await changeGrants(ctx.deps, ref.tenantId, [ref.cubeId], () => db.batch([
     db
       .select({ principal: grants.principal })
       .from(grants)
@@ -215,7 +216,7 @@ export async function grantAccess(ctx: TenantContext, cubeId: string, input: Cre
         set: { permission: row.permission, createdAt: row.createdAt, createdByKeyId: row.createdByKeyId },
       })
       .returning(),
-  ]);
+  ]));
   if (upserted.length === 0) throw tooManyGrants();
   forgetCachedGrants(ref.tenantId, ref.cubeId);
   return { grant: toGrant(upserted[0]!), created: previous.length === 0 };
@@ -251,10 +252,12 @@ export async function listGrants(ctx: TenantContext, cubeId: string, query: List
  */
 export async function revokeGrant(ctx: TenantContext, cubeId: string, principal: string): Promise<GrantWire> {
   const ref = await cubeToShare(ctx, cubeId);
-  const [removed] = await ctx.deps.db
-    .delete(grants)
-    .where(and(eq(grants.tenantId, ref.tenantId), eq(grants.cubeId, ref.cubeId), eq(grants.principal, principal)))
-    .returning();
+  const [removed] = await changeGrants(ctx.deps, ref.tenantId, [ref.cubeId], () =>
+    ctx.deps.db
+      .delete(grants)
+      .where(and(eq(grants.tenantId, ref.tenantId), eq(grants.cubeId, ref.cubeId), eq(grants.principal, principal)))
+      .returning(),
+  );
   if (!removed) throw new ApiError("not_found", "grant not found");
   // This isolate stops honouring it at once; others within GRANT_REVOCATION_BOUND_MS (services/cubes.ts).
   forgetCachedGrants(ref.tenantId, ref.cubeId);

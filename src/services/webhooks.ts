@@ -24,6 +24,7 @@ import type { Deps, Principal, TenantPrincipal } from "./context";
 import { requireTenant } from "./auth";
 import { openSecret, sealSecret } from "./secret-box";
 import { type UrlPolicy, checkWebhookUrl } from "./url-policy";
+import { changeWebhooks } from "./tenant-directory";
 import { forgetSubscribers } from "./webhook-subscribers";
 
 /** What webhooks need beyond {@link Deps}; built from the bindings by `createWebhookDeps` (src/deps.ts). */
@@ -84,10 +85,6 @@ function toWebhook(row: WebhookRow): WebhookWire {
 export async function createWebhook(deps: Deps, policy: UrlPolicy, tenantId: string, input: CreateWebhookWire): Promise<WebhookWithSecretWire> {
   const verdict = checkWebhookUrl(input.url, policy);
   if (!verdict.ok) throw new ApiError("invalid_request", verdict.reason, [{ in: "json", path: "url", message: verdict.reason }]);
-  const existing = await deps.db.select({ n: sql<number>`count(*)` }).from(webhooks).where(eq(webhooks.tenantId, tenantId)).get();
-  if ((existing?.n ?? 0) >= MAX_WEBHOOKS_PER_TENANT) {
-    throw new ApiError("conflict", `a tenant may register at most ${MAX_WEBHOOKS_PER_TENANT} webhooks; delete one first`);
-  }
   const id = newWebhookId();
   const { secret, sealed, prefix } = await newSecret(deps, tenantId, id);
   const now = deps.clock();
@@ -101,8 +98,20 @@ export async function createWebhook(deps: Deps, policy: UrlPolicy, tenantId: str
     createdAt: now,
     secretCreatedAt: now,
   };
-  await deps.db.insert(webhooks).values(row);
+  // The cap is checked by the insert itself, so two registrations at once cannot both pass it.
+  const inserted = await changeWebhooks(deps, tenantId, () =>
+    deps.db
+      .insert(webhooks)
+      .select(
+        sql`SELECT ${row.id}, ${row.tenantId}, ${row.url}, ${row.events}, ${row.sealedSecret}, ${row.secretPrefix}, ${row.createdAt}, ${row.secretCreatedAt}
+          WHERE (SELECT count(*) FROM ${webhooks} WHERE ${webhooks.tenantId} = ${tenantId}) < ${MAX_WEBHOOKS_PER_TENANT}`,
+      )
+      .returning({ id: webhooks.id }),
+  );
   forgetSubscribers(tenantId);
+  if (inserted.length === 0) {
+    throw new ApiError("conflict", `a tenant may register at most ${MAX_WEBHOOKS_PER_TENANT} webhooks; delete one first`);
+  }
   return { ...toWebhook(row), secret };
 }
 
@@ -122,10 +131,12 @@ async function ownWebhook(deps: Deps, tenantId: string, id: string): Promise<Web
 export async function deleteWebhook(deps: Deps, tenantId: string, id: string): Promise<WebhookWire> {
   const row = await ownWebhook(deps, tenantId, id);
   const { db } = deps;
-  await db.batch([
-    db.delete(webhookDeliveries).where(eq(webhookDeliveries.webhookId, id)),
-    db.delete(webhooks).where(and(eq(webhooks.id, id), eq(webhooks.tenantId, tenantId))),
-  ]);
+  await changeWebhooks(deps, tenantId, () =>
+    db.batch([
+      db.delete(webhookDeliveries).where(eq(webhookDeliveries.webhookId, id)),
+      db.delete(webhooks).where(and(eq(webhooks.id, id), eq(webhooks.tenantId, tenantId))),
+    ]),
+  );
   forgetSubscribers(tenantId);
   return toWebhook(row);
 }

@@ -6,7 +6,9 @@
  */
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { createDeps } from "../../src/deps";
 import { GRANT_REVOCATION_BOUND_MS } from "../../src/services/cubes";
+import { changeGrants } from "../../src/services/tenant-directory";
 import { call, newTenant, remember, uniqueUser } from "../helpers";
 
 /** Counts D1 queries from now on (every D1Database of this isolate shares the prototype). */
@@ -68,11 +70,20 @@ describe("warm requests make no D1 query", () => {
     expect((await call("GET", `/v1/memories/${memory.id}`, { key: bob })).status).toBe(200);
     expect((await call("POST", "/v1/search", { key: bob, body: { cube_id: memory.cube_id, query: "recipe" } })).status).toBe(200);
     expect(counted() - before).toBe(0);
+
+    // Past the isolate's bound its grants are asked of the tenant's directory object, which holds them: still no D1.
+    vi.useFakeTimers({ toFake: ["Date"] });
+    for (let round = 1; round <= 3; round++) {
+      vi.setSystemTime(Date.now() + GRANT_REVOCATION_BOUND_MS);
+      expect((await call("GET", `/v1/memories/${memory.id}`, { key: bob })).status).toBe(200);
+      await settle();
+    }
+    expect(counted() - before).toBe(0);
   });
 });
 
 describe("grant revocation", () => {
-  it("a grant revoked by another isolate (here: in D1, behind this isolate's cache) stops working within the bound", async () => {
+  it("a grant revoked by another isolate (through the tenant's directory object, behind this isolate's cache) stops working within the bound, and one given elsewhere starts", async () => {
     expect(GRANT_REVOCATION_BOUND_MS).toBeLessThanOrEqual(5_000);
     const tenant = await newTenant(["read", "write", "admin"]);
     const bob = (await call("POST", "/v1/keys", { key: tenant.key, body: { allowed_owners: ["user:bob"] } })).body.key as string;
@@ -80,10 +91,21 @@ describe("grant revocation", () => {
     await call("POST", `/v1/cubes/${memory.cube_id}/grants`, { key: tenant.key, body: { principal: "user:bob", permission: "read" } });
     expect((await call("GET", `/v1/memories/${memory.id}`, { key: bob })).status).toBe(200);
 
-    await env.DB.prepare("DELETE FROM grants WHERE cube_id = ? AND principal = 'user:bob'").bind(memory.cube_id).run();
+    // Another isolate's revokeGrant: the D1 delete bracketed by the tenant's directory object, this isolate's cache untouched.
+    await changeGrants(createDeps(env), tenant.tenantId, [memory.cube_id], () =>
+      env.DB.prepare("DELETE FROM grants WHERE cube_id = ? AND principal = 'user:bob'").bind(memory.cube_id).run(),
+    );
     vi.useFakeTimers({ toFake: ["Date"] });
     vi.setSystemTime(Date.now() + GRANT_REVOCATION_BOUND_MS);
     expect((await call("GET", `/v1/memories/${memory.id}`, { key: bob })).status).toBe(404);
+    // A grant given elsewhere is honoured within the same bound.
+    await changeGrants(createDeps(env), tenant.tenantId, [memory.cube_id], () =>
+      env.DB.prepare("INSERT INTO grants (cube_id, tenant_id, principal, permission, created_at) VALUES (?, ?, 'user:bob', 'read', ?)")
+        .bind(memory.cube_id, tenant.tenantId, Date.now())
+        .run(),
+    );
+    vi.setSystemTime(Date.now() + GRANT_REVOCATION_BOUND_MS);
+    expect((await call("GET", `/v1/memories/${memory.id}`, { key: bob })).status).toBe(200);
   });
 
   it("the isolate that revokes a grant refuses it on the next request", async () => {

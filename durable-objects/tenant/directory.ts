@@ -1,0 +1,174 @@
+/**
+ * What the tenant's directory object holds (issue 14, items 1 and 3; docs/scale.md "The tenant directory"): the
+ * tenant's webhook subscribers and the grants on the cubes asked about, read from D1 once and then served from
+ * memory, so the isolates that refresh their caches every few seconds ask this object instead of the one D1.
+ *
+ * D1 stays the source of truth. Every writer brackets its D1 write with {@link TenantDirectory.begin} and
+ * {@link TenantDirectory.end} (src/services/tenant-directory.ts): `begin` drops the held copy and marks its scope
+ * *changing* — reads of it go to D1 and install nothing — and `end` drops it again once the write committed. Each
+ * scope carries a generation, bumped by both: a load that started before a change finishes after it and is not
+ * installed, so a load racing a change can never put back the list the change replaced. A lost `end` (the writer's
+ * isolate died) costs at most {@link CHANGE_WINDOW_MS} of uncached reads, after which the next read loads the
+ * committed rows.
+ */
+
+/** How long a change that never reported its end keeps its scope uncached: well past any D1 write's duration. */
+export const CHANGE_WINDOW_MS = 60_000;
+/** Cubes whose grants are held at once (oldest first out); a cube without grants is held too, as an empty set. */
+export const MAX_CUBES_HELD = 10_000;
+/** Grant rows held at once across cubes (each cube has ≤ 1,000: MAX_GRANTS_PER_CUBE). */
+export const MAX_GRANTS_HELD = 100_000;
+
+/** One subscribed webhook: what the fan-out needs to match an event. */
+export interface Subscriber {
+  id: string;
+  /** The event types it asked for. */
+  events: string[];
+  createdAt: number;
+}
+
+export type Permission = "read" | "write";
+
+/** A cube's grants: principal → permission. */
+export type CubeGrants = Map<string, Permission>;
+
+/** What a change touches: the webhook list, the grants of some cubes, or the grants of every cube (`cubeIds` null). */
+export type TenantChange = { kind: "webhooks" } | { kind: "grants"; cubeIds: string[] | null };
+
+/** The D1 reads behind the object (./rows.ts), injected so the race can be tested with a load held open. */
+export interface TenantRows {
+  webhooks(): Promise<Subscriber[]>;
+  /** Every grant on these cubes, by cube (cubes without grants may be absent). */
+  grants(cubeIds: readonly string[]): Promise<Map<string, CubeGrants>>;
+}
+
+interface Slot<T> {
+  value: T | undefined;
+  generation: number;
+  /** Changes begun and not ended. */
+  inFlight: number;
+  /** Until when the changes in flight keep the scope uncached. */
+  changingUntil: number;
+}
+
+const newSlot = <T>(): Slot<T> => ({ value: undefined, generation: 0, inFlight: 0, changingUntil: 0 });
+
+export class TenantDirectory {
+  private readonly webhooks = newSlot<Subscriber[]>();
+  /** By cube id, in use order (a Map keeps insertion order: re-inserted on use). */
+  private readonly grants = new Map<string, Slot<CubeGrants>>();
+  /** Changes to every cube's grants (an owner erased as a grantee): a generation over all of them. */
+  private readonly everyCube = newSlot<never>();
+  private grantRowsHeld = 0;
+
+  constructor(
+    private readonly rows: TenantRows,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  private changing(slot: Slot<unknown>): boolean {
+    return slot.inFlight > 0 && this.clock() < slot.changingUntil;
+  }
+
+  /** The tenant's webhooks: held, or read from D1 (and held unless a change began meanwhile). `fresh` reads D1 anyway. */
+  async subscribers(fresh = false): Promise<Subscriber[]> {
+    const slot = this.webhooks;
+    if (!fresh && slot.value && !this.changing(slot)) return slot.value;
+    const generation = slot.generation;
+    const list = await this.rows.webhooks();
+    if (slot.generation === generation && !this.changing(slot)) slot.value = list;
+    return list;
+  }
+
+  /** The best permission any of `principals` holds on each cube (absent: none). Held cubes answer without D1. */
+  async permissions(cubeIds: readonly string[], principals: readonly string[]): Promise<Record<string, Permission>> {
+    const answer: Record<string, Permission> = {};
+    const decide = (cubeId: string, grants: CubeGrants) => {
+      let best: Permission | undefined;
+      for (const principal of principals) {
+        const permission = grants.get(principal);
+        if (permission === "write") best = "write";
+        else if (permission === "read" && best === undefined) best = "read";
+      }
+      if (best) answer[cubeId] = best;
+    };
+    const everyCubeChanging = this.changing(this.everyCube);
+    const missing: { cubeId: string; slot: Slot<CubeGrants>; generation: number }[] = [];
+    for (const cubeId of new Set(cubeIds)) {
+      const slot = this.grants.get(cubeId) ?? newSlot<CubeGrants>();
+      // Re-inserted: the most recently used cubes are the last out.
+      this.grants.delete(cubeId);
+      this.grants.set(cubeId, slot);
+      if (slot.value && !everyCubeChanging && !this.changing(slot)) decide(cubeId, slot.value);
+      else missing.push({ cubeId, slot, generation: slot.generation });
+    }
+    if (missing.length === 0) return answer;
+    const epoch = this.everyCube.generation;
+    const loaded = await this.rows.grants(missing.map((m) => m.cubeId));
+    for (const { cubeId, slot, generation } of missing) {
+      const grants = loaded.get(cubeId) ?? new Map<string, Permission>();
+      decide(cubeId, grants);
+      const unchanged = slot.generation === generation && this.everyCube.generation === epoch;
+      if (unchanged && this.grants.get(cubeId) === slot && !this.changing(slot) && !this.changing(this.everyCube)) this.hold(slot, grants);
+    }
+    this.evict();
+    return answer;
+  }
+
+  private hold(slot: Slot<CubeGrants>, grants: CubeGrants): void {
+    this.grantRowsHeld += grants.size - (slot.value?.size ?? 0);
+    slot.value = grants;
+  }
+
+  private drop(slot: Slot<CubeGrants>): void {
+    this.grantRowsHeld -= slot.value?.size ?? 0;
+    slot.value = undefined;
+  }
+
+  /** Oldest cubes out past the bounds; a cube with a change in flight keeps its slot (its generation guards loads). */
+  private evict(): void {
+    for (const [cubeId, slot] of this.grants) {
+      if (this.grants.size <= MAX_CUBES_HELD && this.grantRowsHeld <= MAX_GRANTS_HELD) return;
+      this.drop(slot);
+      if (slot.inFlight === 0) this.grants.delete(cubeId);
+    }
+  }
+
+  /** A writer is about to change D1: the scope's copies go, and it stays uncached until {@link end}. */
+  begin(change: TenantChange): void {
+    const until = this.clock() + CHANGE_WINDOW_MS;
+    for (const slot of this.slotsOf(change)) {
+      this.bump(slot);
+      slot.inFlight += 1;
+      slot.changingUntil = until;
+    }
+  }
+
+  /** The writer's D1 write is over (committed or not): the scope is read afresh from D1 on its next use. */
+  end(change: TenantChange): void {
+    for (const slot of this.slotsOf(change)) {
+      this.bump(slot);
+      slot.inFlight = Math.max(0, slot.inFlight - 1);
+      if (slot.inFlight === 0) slot.changingUntil = 0;
+    }
+  }
+
+  private bump(slot: Slot<unknown>): void {
+    slot.generation += 1;
+    if (slot === this.webhooks || slot === this.everyCube) slot.value = undefined;
+    else this.drop(slot as Slot<CubeGrants>);
+  }
+
+  private slotsOf(change: TenantChange): Slot<unknown>[] {
+    if (change.kind === "webhooks") return [this.webhooks];
+    if (change.cubeIds === null) {
+      for (const slot of this.grants.values()) this.drop(slot);
+      return [this.everyCube];
+    }
+    return change.cubeIds.map((cubeId) => {
+      let slot = this.grants.get(cubeId);
+      if (!slot) this.grants.set(cubeId, (slot = newSlot()));
+      return slot;
+    });
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * The Worker's side of the tenant directory object (durable-objects/tenant.ts; docs/scale.md "The tenant
+ * directory"): reads of a tenant's webhook subscribers and grants go to its object instead of D1, and every D1 write
+ * of those rows is bracketed by {@link changeWebhooks} / {@link changeGrants} so the object never serves a list a
+ * committed change replaced. Any new code that writes `webhooks` or `grants` must go through these two.
+ */
+import type { Permission, Subscriber, TenantChange } from "../../durable-objects/tenant/directory";
+import type { Deps } from "./context";
+
+export type { Permission, Subscriber };
+
+const directoryOf = (deps: Deps, tenantId: string) => deps.tenants.getByName(tenantId);
+
+/** The tenant's webhooks, from its object (which reads D1 only when it holds no current list). */
+export function webhookSubscribers(deps: Deps, tenantId: string, fresh = false): Promise<Subscriber[]> {
+  return directoryOf(deps, tenantId).webhookSubscribers(tenantId, fresh);
+}
+
+/** The best permission any of `principals` holds on each of `cubeIds`, from the tenant's object. */
+export async function grantPermissions(
+  deps: Deps,
+  tenantId: string,
+  cubeIds: readonly string[],
+  principals: ReadonlySet<string>,
+): Promise<Map<string, Permission>> {
+  if (cubeIds.length === 0 || principals.size === 0) return new Map();
+  const granted = await directoryOf(deps, tenantId).grantPermissions(tenantId, [...cubeIds], [...principals]);
+  return new Map(Object.entries(granted));
+}
+
+/** Runs `write` (a D1 write of the tenant's webhooks) inside a change of its directory object. */
+export function changeWebhooks<T>(deps: Deps, tenantId: string, write: () => Promise<T>): Promise<T> {
+  return bracket(deps, tenantId, { kind: "webhooks" }, write);
+}
+
+/** Runs `write` (a D1 write of grants on `cubeIds`, or on any cube of the tenant when null) inside a change. */
+export function changeGrants<T>(deps: Deps, tenantId: string, cubeIds: readonly string[] | null, write: () => Promise<T>): Promise<T> {
+  return bracket(deps, tenantId, { kind: "grants", cubeIds: cubeIds === null ? null : [...cubeIds] }, write);
+}
+
+/**
+ * `begin` before the write — if the object cannot be told, nothing is written and the call fails — and `end` after
+ * it, whether it committed or not. A failed `end` is logged, never turned into an error after a commit: the object's
+ * change window (CHANGE_WINDOW_MS) keeps the scope read from D1 until it passes.
+ */
+async function bracket<T>(deps: Deps, tenantId: string, change: TenantChange, write: () => Promise<T>): Promise<T> {
+  const directory = directoryOf(deps, tenantId);
+  await directory.beginChange(tenantId, change);
+  try {
+    return await write();
+  } finally {
+    try {
+      await directory.endChange(tenantId, change);
+    } catch (error) {
+      console.error(`tenant ${tenantId}: its directory object missed the end of a ${change.kind} change; it reads D1 until the change window passes`, error);
+    }
+  }
+}
