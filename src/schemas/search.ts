@@ -70,7 +70,7 @@ export const SearchRequest = z
     rerank: z.boolean().default(false).openapi({ description: "Re-order the best candidates with the reranker." }),
     neighbours: z.boolean().default(true).openapi({
       description:
-        "Return, with the best two results of a session, the memories just before and after them there (`neighbours` on the result, counted in context_tokens). false: none. A point-in-time search (`as_of`) returns none.",
+        "Return, with the best two results of a session (and the next ones while the page stays within about 500 tokens), the memories just before and after them there (`neighbours` on the result, counted in context_tokens). false: none. A point-in-time search (`as_of`) returns none.",
     }),
     channels: z.array(Channel).min(1).optional().openapi({
       description: "Restrict retrieval to these channels (default: all available).",
@@ -113,7 +113,7 @@ export const SearchResult = Memory.extend({
     .optional()
     .openapi({
       description:
-        "For the answer's best two results (after any rerank; over several cubes, of the merged answer), when in a session: the memories just before and after it in that session, as context (a turn's question or answer is often its neighbour). Not results of their own; counted in context_tokens.",
+        "For the answer's best two results, and the next ones while the page's text stays within about 500 tokens (after any rerank; over several cubes, only the merged answer's best two), when in a session: the memories just before and after it in that session, as context (a turn's question or answer is often its neighbour). Not results of their own; counted in context_tokens.",
     }),
 }).openapi("SearchResult");
 

@@ -41,14 +41,16 @@ export async function search(ctx: TenantContext, request: SearchRequestWire) {
     ...(request.as_of === undefined ? {} : { asOf: Date.parse(request.as_of) }),
   };
   const hits = refs.length > 1 ? await searchCubes(ctx, refs, internal) : await searchOne(ctx, refs, internal);
-  // Each cube gives its own best hits their neighbours; over several cubes only the answer's best keep them.
+  // Each cube gives its own best hits their neighbours (cube/search-neighbours.ts); over several cubes only the
+  // merged answer's best two keep them, since each cube spent its context budget on a page of its own.
+  const kept = refs.length > 1 ? NEIGHBOUR_HITS : Infinity;
   const data: SearchResultWire[] = hits.map((hit, rank) => ({
     ...hit.memory,
     score: hit.score,
     channels: hit.channels,
     channel_ranks: hit.ranks.map(({ channel, rank, share }) => ({ channel, rank, score: Math.round(share * 1e4) / 1e4 })),
     ...(hit.rerankScore === undefined ? {} : { rerank_score: hit.rerankScore }),
-    ...(hit.neighbours === undefined || rank >= NEIGHBOUR_HITS ? {} : { neighbours: hit.neighbours }),
+    ...(hit.neighbours === undefined || rank >= kept ? {} : { neighbours: hit.neighbours }),
   }));
   return {
     data,

@@ -8987,7 +8987,7 @@ export interface components {
             }[];
             /** @description The reranker's relevance (with `rerank: true`); results are ordered by it. */
             rerank_score?: number;
-            /** @description For the answer's best two results (after any rerank; over several cubes, of the merged answer), when in a session: the memories just before and after it in that session, as context (a turn's question or answer is often its neighbour). Not results of their own; counted in context_tokens. */
+            /** @description For the answer's best two results, and the next ones while the page's text stays within about 500 tokens (after any rerank; over several cubes, only the merged answer's best two), when in a session: the memories just before and after it in that session, as context (a turn's question or answer is often its neighbour). Not results of their own; counted in context_tokens. */
             neighbours?: {
                 id: string;
                 /** @description The neighbour's text, at most its first 1,000 characters. */
@@ -9042,7 +9042,7 @@ export interface components {
              */
             rerank?: boolean;
             /**
-             * @description Return, with the best two results of a session, the memories just before and after them there (`neighbours` on the result, counted in context_tokens). false: none. A point-in-time search (`as_of`) returns none.
+             * @description Return, with the best two results of a session (and the next ones while the page stays within about 500 tokens), the memories just before and after them there (`neighbours` on the result, counted in context_tokens). false: none. A point-in-time search (`as_of`) returns none.
              * @default true
              */
             neighbours?: boolean;
