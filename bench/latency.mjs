@@ -2,7 +2,7 @@
 //
 //   npm run bench -- latency [--memories 10000] [--queries 500] [--batch 100] [--concurrency 1]
 //                            [--data ../shared/bench/locomo-dev.json] [--seed 42] [--warmup 5] [--out FILE]
-//                            [--group-stats]
+//                            [--group-stats] [--cpu-profile DIR] [--state-dir DIR]
 //
 // One user (one cube) is filled with realistic, varied text synthesised from the LoCoMo turns: each memory mixes
 // 1–4 sentences from different turns under a speaker drawn from the data's names and a pool of other names, with
@@ -11,17 +11,18 @@
 // started — an upper bound for the Durable Object, since the same process also runs the Worker and miniflare's
 // simulated D1/R2.
 import { randomBytes } from "node:crypto";
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { SERVER_OPTIONS, UsageError, parseArgs } from "./lib/args.mjs";
 import { cpuPerOperation, cpuReading } from "./lib/cpu.mjs";
 import { loadLocomo, sessionsOf } from "./lib/locomo.mjs";
+import { startProfile } from "./lib/profile.mjs";
 import { emitResult, runInfo } from "./lib/report.mjs";
 import { ROOT, log, withServer } from "./lib/server.mjs";
 import { mean, prng, round, summarize } from "./lib/stats.mjs";
 
 export const USAGE = `npm run bench -- latency [--memories 10000] [--queries 500] [--batch 100] [--concurrency 1]
-    [--data FILE] [--seed 42] [--warmup 5] [--out FILE] [--group-stats]
+    [--data FILE] [--seed 42] [--warmup 5] [--out FILE] [--group-stats] [--cpu-profile DIR] [--state-dir DIR]
     [--url URL (--key KEY | --root-key ROOT)] [--verbose] [--keep-state] [--wrangler-traces] [--requests FILE]`;
 
 const SPEC = {
@@ -36,6 +37,7 @@ const SPEC = {
   out: "string",
   "group-stats": "boolean",
   requests: "string",
+  "cpu-profile": "string",
 };
 
 const DEFAULT_DATA = path.resolve(ROOT, "..", "shared", "bench", "locomo-dev.json");
@@ -213,6 +215,23 @@ export async function main(argv) {
   // which the server then runs with (its counting proxies cost a little: compare throughput without it).
   const groupStats = Boolean(opts["group-stats"]);
   if (groupStats && opts.url) throw new UsageError("--group-stats starts its own server (it needs SCALE_PROBE=1); drop --url");
+  // --cpu-profile DIR: the Worker isolate's CPU profile of the fill and of the counted searches, through wrangler's
+  // inspector (bench/lib/profile.mjs): DIR/fill.cpuprofile and DIR/search.cpuprofile (open them in DevTools), and a
+  // summary by module and function in the result. Sampling costs a little: take latencies from a run without it.
+  const profileDir = opts["cpu-profile"] ? path.resolve(String(opts["cpu-profile"])) : null;
+  if (profileDir && opts.url) throw new UsageError("--cpu-profile starts its own server (it needs the inspector port); drop --url");
+  if (profileDir) mkdirSync(profileDir, { recursive: true });
+  /** @type {Record<string, unknown>} */
+  const profiles = {};
+  /** @param {{ inspectorPort?: number }} server @param {string} phase @param {() => Promise<void>} fn */
+  const profiled = async (server, phase, fn) => {
+    if (!profileDir || !server.inspectorPort) return fn();
+    const session = await startProfile(server.inspectorPort);
+    await fn();
+    const { profile, summary } = await session.stop();
+    writeFileSync(path.join(profileDir, `${phase}.cpuprofile`), JSON.stringify(profile));
+    profiles[phase] = summary;
+  };
   const result = await withServer({ ...opts, "scale-probe": groupStats }, async (server) => {
     const api = server.client;
     const userId = `bench-latency-${randomBytes(4).toString("hex")}`;
@@ -257,7 +276,9 @@ export async function main(argv) {
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(concurrency, batches) }, worker));
+    await profiled(server, "fill", async () => {
+      await Promise.all(Array.from({ length: Math.min(concurrency, batches) }, worker));
+    });
     const fillSeconds = (performance.now() - fillStart) / 1000;
     const fillCpu = cpuPerOperation(cpuBeforeFill, cpuReading(server), batches);
     const groups = groupStats ? (await scaleTally(server.url, "GET")).groupCommits : null;
@@ -274,17 +295,22 @@ export async function main(argv) {
     const searches = [];
     /** @type {Record<string, number | null> | null} */
     let cpuBeforeSearch = null;
-    for (let i = 0; i < queries.length; i++) {
-      if (i === warmup) cpuBeforeSearch = cpuReading(server);
-      const at = Date.now();
-      const { body, ms, timing } = await api.search({ user_id: userId, query: queries[i], top_k: 10 });
-      if (i < warmup) continue;
-      clientMs.push(ms);
-      if (typeof body?.timing_ms === "number") serverMs.push(body.timing_ms);
-      resultCounts.push(Array.isArray(body?.data) ? body.data.length : 0);
-      searches.push({ at, client_ms: round(ms, 2), timing_ms: body?.timing_ms ?? null, server_total_ms: timing.total ?? null });
-      if ((i - warmup + 1) % 100 === 0) log(`searched ${i - warmup + 1}/${queryCount}`);
-    }
+    /** @param {number} from @param {number} to */
+    const searchRange = async (from, to) => {
+      for (let i = from; i < to; i++) {
+        if (i === warmup) cpuBeforeSearch = cpuReading(server);
+        const at = Date.now();
+        const { body, ms, timing } = await api.search({ user_id: userId, query: queries[i], top_k: 10 });
+        if (i < warmup) continue;
+        clientMs.push(ms);
+        if (typeof body?.timing_ms === "number") serverMs.push(body.timing_ms);
+        resultCounts.push(Array.isArray(body?.data) ? body.data.length : 0);
+        searches.push({ at, client_ms: round(ms, 2), timing_ms: body?.timing_ms ?? null, server_total_ms: timing.total ?? null });
+        if ((i - warmup + 1) % 100 === 0) log(`searched ${i - warmup + 1}/${queryCount}`);
+      }
+    };
+    await searchRange(0, Math.min(warmup, queries.length));
+    await profiled(server, "search", () => searchRange(Math.min(warmup, queries.length), queries.length));
     const searchCpu = cpuPerOperation(cpuBeforeSearch, cpuReading(server), searches.length);
     const rssAfter = server.rss();
 
@@ -346,6 +372,7 @@ export async function main(argv) {
       search_cpu_ms: searchCpu,
       search_tail: searchTail(searches),
       http_baseline_ms: summarize(baselineMs, [50, 95], { mean: true }),
+      cpu_profile: profileDir ? { dir: profileDir, ...profiles } : null,
       workerd_rss_mb: server.managed
         ? {
             before: rssBefore?.rss_mb ?? null,

@@ -49,6 +49,7 @@ export const SERVER_OPTIONS = /** @type {const} */ ({
   "keep-state": "boolean",
   "wrangler-traces": "boolean",
   "request-log": "boolean",
+  "state-dir": "string",
   help: "boolean",
 });
 

@@ -5,13 +5,13 @@ import path from "node:path";
 import { codeVersion } from "./server.mjs";
 
 /**
- * @param {{ managed: boolean, url: string, sourceChanged: () => boolean | null }} server
+ * @param {{ managed: boolean, url: string, sourceChanged: () => boolean | null, wranglerTraces?: boolean | null, requestLog?: boolean, stateUnder?: string | null }} server
  */
 export function runInfo(server) {
   const cpus = os.cpus();
   return {
     server: server.managed
-      ? `wrangler dev --local (started by the harness; local trace collector ${server.wranglerTraces ? "on" : "off"}, request log ${server.requestLog ? "on" : "off"})`
+      ? `wrangler dev --local (started by the harness; local trace collector ${server.wranglerTraces ? "on" : "off"}, request log ${server.requestLog ? "on" : "off"}${server.stateUnder ? `, local state under ${server.stateUnder}` : ""})`
       : server.url,
     code: codeVersion(),
     source_changed_during_run: server.sourceChanged(),

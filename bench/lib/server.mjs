@@ -297,7 +297,9 @@ export async function startServer(opts) {
   }
   installHandlers();
   const verbose = Boolean(opts.verbose);
-  const dir = mkdtempSync(path.join(os.tmpdir(), "memos-bench-"));
+  // --state-dir puts the local state (D1, Durable Objects, R2: SQLite files and their WAL) under another directory,
+  // e.g. a tmpfs such as /dev/shm to see how much of a write's time is this disk's fsync (docs/hot-path.md).
+  const dir = mkdtempSync(path.join(opts["state-dir"] ? path.resolve(String(opts["state-dir"])) : os.tmpdir(), "memos-bench-"));
   const removeDir = () => {
     if (!opts["keep-state"]) rmSync(dir, { recursive: true, force: true });
   };
@@ -411,6 +413,10 @@ export async function startServer(opts) {
       pid,
       managed: true,
       wranglerTraces: Boolean(opts["wrangler-traces"]),
+      /** --state-dir as given: the run's local state lived under it (a tmpfs takes the disk's fsync out) */
+      stateUnder: opts["state-dir"] ? path.resolve(String(opts["state-dir"])) : null,
+      /** wrangler's DevTools inspector port (bench/lib/profile.mjs) */
+      inspectorPort,
       requestLog: Boolean(opts["request-log"]),
       rss: () => workerdRss(pid),
       sourceChanged: () => sourceStamp() !== stampAtStart,
