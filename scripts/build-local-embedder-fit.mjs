@@ -25,8 +25,8 @@ const EXAMPLE_SHARE = 0.6;
 const EPOCHS = Number(process.env.LOCAL_EMBEDDER_FIT_EPOCHS ?? 10);
 const LEARNING_RATE = Number(process.env.LOCAL_EMBEDDER_FIT_LR ?? 0.05);
 /** Sentences per batch of the contrastive loss, and its softmax temperature (of 0.05 and 0.1, 0.1 was better). */
-const BATCH = 64;
-const TEMPERATURE = 0.1;
+const BATCH = Number(process.env.LOCAL_EMBEDDER_FIT_BATCH ?? 64);
+const TEMPERATURE = Number(process.env.LOCAL_EMBEDDER_FIT_TEMPERATURE ?? 0.1);
 /** Ridge penalty of the teacher → table regression (on centred teacher vectors of 512 dimensions). */
 const RIDGE = 1;
 const TEACHER_DIMENSIONS = 512;
