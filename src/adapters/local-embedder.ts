@@ -25,7 +25,7 @@ const DIMENSIONS = 128;
 const TABLE_MODULE = () => import("./local-embedder/word-table-int8");
 const GLOSS_MODULE = () => import("./local-embedder/word-table-gloss");
 /** The table module's TABLE_ID, repeated here so `id` is known before the table loads; a test checks they agree. */
-export const LOCAL_TABLE_ID = "glove-wordnet-use-fit-128d-int8-50k-aee7d4e5";
+export const LOCAL_TABLE_ID = "glove-wordnet-use-fit-128d-int8-50k-bb6c721a";
 /** The gloss module's GLOSS_ID, likewise. */
 export const LOCAL_GLOSS_ID = "wordnet-gloss-42717-c9c7bece";
 

@@ -6,7 +6,7 @@
 /** Names this table's content; part of the local embedder's id. */
 export const GLOSS_ID = "wordnet-gloss-42717-c9c7bece";
 /** The word table the links index into. */
-export const GLOSS_BASE_TABLE_ID = "glove-wordnet-use-fit-128d-int8-50k-aee7d4e5";
+export const GLOSS_BASE_TABLE_ID = "glove-wordnet-use-fit-128d-int8-50k-bb6c721a";
 /** sha256 of the decoded GLOSS_BASE64 bytes. */
 export const GLOSS_SHA256 = "c9c7bece968d374295c92855b9056257d8be55be56301515d86b2a2e4a3ddc5f";
 /** The words, space-separated, in the order of the binary's counts. */
