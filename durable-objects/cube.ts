@@ -57,7 +57,9 @@ import type { AdapterState } from "../src/core/lora";
 import type { AdapterWire } from "../src/schemas/parametric";
 import { CubeAdapters, type NewAdapter } from "./cube/adapters";
 import { CubeDistill, type DistillParams } from "./cube/distill";
-import { type GroupCommit, groupCommitFor } from "./cube/group-commit";
+import { type GroupCommit, type GroupPass, groupCommitFor } from "./cube/group-commit";
+import { countLiveOncePerGroup, noteWriteOncePerGroup, stageVectors, sweepOncePerGroup } from "./cube/group-writes";
+import type { VectorRecord } from "../src/adapters/types";
 
 /** An assembled context, plus the same split for prompt caching: the activation block, then what the query adds. */
 export type SplitContext = AssembledContext & {
@@ -190,14 +192,26 @@ export class CubeDurableObject extends DurableObject<Env> {
   async remember(ref: CubeRef, items: NewMemory[], meta: WriteMeta): Promise<Outcome<Mutation<MemoryWire[]>>> {
     // A replay answers from the idempotency record; embedding its texts again would be wasted model calls.
     const vectors = this.isReplay(meta) ? null : await this.embeddings.embedDocuments(items.map((item) => item.content));
-    const write = () =>
-      this.mutate(ref, meta, (now) => {
-        const memories = this.store.insert(ref, items, meta, now);
-        if (vectors) this.embeddings.upsertLocal(memories.map((memory, i) => ({ id: memory.id, vector: vectors[i]! })));
-        return ok(memories);
-      });
+    const write = (pass: GroupPass | null) => {
+      let staged: VectorRecord[] = [];
+      const outcome = this.mutate(
+        ref,
+        meta,
+        (now) => {
+          const memories = this.store.insert(ref, items, meta, now);
+          const records = (vectors ?? []).map((vector, i) => ({ id: memories[i]!.id, vector }));
+          if (records.length > 0 && pass) staged = this.embeddings.checkLocal(records);
+          else if (records.length > 0) this.embeddings.upsertLocal(records);
+          return ok(memories);
+        },
+        pass,
+      );
+      // Staged only once the write's savepoint has committed: a write rolled back leaves no vector behind.
+      if (pass) stageVectors(pass, staged, (records) => this.embeddings.upsertLocal(records));
+      return outcome;
+    };
     // A batch is its own group already; single writes arriving together share one commit.
-    const outcome = items.length === 1 ? await this.writeGroups.submit(write) : write();
+    const outcome = items.length === 1 ? await this.writeGroups.submit(write) : write(null);
     if (outcome.ok && vectors && !outcome.value.replayed) {
       await this.embeddings.pushRemote(ref, outcome.value.result.map((memory, i) => ({ id: memory.id, vector: vectors[i]! })));
     }
@@ -957,11 +971,13 @@ export class CubeDurableObject extends DurableObject<Env> {
    * Runs a write in one transaction, honouring an Idempotency-Key: a retry with the same key and the same
    * request returns the first result and writes nothing; the same key with a different request is refused.
    */
-  private mutate<T>(ref: CubeRef, meta: WriteMeta, write: (now: number) => Outcome<T>): Outcome<Mutation<T>> {
+  private mutate<T>(ref: CubeRef, meta: WriteMeta, write: (now: number) => Outcome<T>, pass: GroupPass | null = null): Outcome<Mutation<T>> {
     try {
+      // In a group the sweep is the group's (cube/group-writes.ts): once, at its root, before the first write's savepoint.
+      if (pass) sweepOncePerGroup(pass, () => this.ctx.storage.transactionSync(() => this.sweep(ref)));
       return this.ctx.storage.transactionSync(() => {
         this.rememberIdentity(ref);
-        const now = this.sweep(ref);
+        const now = pass ? this.clock() : this.sweep(ref);
         const idempotency = meta.idempotency;
         if (idempotency) {
           const prior = this.store.idempotentResult(idempotency.key, now - LIMITS.idempotencyWindowMs);
@@ -969,21 +985,30 @@ export class CubeDurableObject extends DurableObject<Env> {
             if (prior.fingerprint !== idempotency.fingerprint) {
               return fail("idempotency_key_reused", "this Idempotency-Key was already used for a different request");
             }
-            return ok({ result: prior.result as T, liveCount: this.store.liveCount(), replayed: true });
+            return ok(this.counted(pass, { result: prior.result as T, replayed: true }));
           }
         }
         const outcome = write(now);
         if (!outcome.ok) return outcome;
         this.generation += 1;
-        this.upkeep.noteWrite(now);
+        if (pass) noteWriteOncePerGroup(pass, () => this.upkeep.noteWrite(this.clock()));
+        else this.upkeep.noteWrite(now);
         if (idempotency) this.store.saveIdempotentResult(idempotency.key, idempotency.fingerprint, outcome.value, now);
-        return ok({ result: outcome.value, liveCount: this.store.liveCount(), replayed: false });
+        return ok(this.counted(pass, { result: outcome.value, replayed: false }));
       });
     } catch (error) {
       // The transaction rolled back; the vector store's in-memory copy may be ahead of SQL, so reload it.
       this.vectors.reset();
       throw error;
     }
+  }
+
+  /** The mutation with the cube's live count: at once, or in a group once for all its writes before its commit. */
+  private counted<T>(pass: GroupPass | null, mutation: Omit<Mutation<T>, "liveCount">): Mutation<T> {
+    const counted = { ...mutation, liveCount: 0 };
+    if (pass) countLiveOncePerGroup(pass, counted, () => this.store.liveCount());
+    else counted.liveCount = this.store.liveCount();
+    return counted;
   }
 
   /**
