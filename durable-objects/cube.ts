@@ -1032,8 +1032,8 @@ export class CubeDurableObject extends DurableObject<Env> {
 
 
 /** How long counted reads may wait to be written (writeAccessesSoon), and how many memories' reads at most. */
-const ACCESS_WRITE_DELAY_MS = 1_000;
-const ACCESS_WRITE_MEMORIES = 1_000;
+export const ACCESS_WRITE_DELAY_MS = 1_000;
+export const ACCESS_WRITE_MEMORIES = 1_000;
 
 /** States a memory may have left since a point in time while having been live then (expired ones keep no payload). */
 const PAST_LIVE_STATES: MemoryState[] = ["forgotten", "superseded", "merged"];
