@@ -223,11 +223,20 @@ export class CubeDurableObject extends DurableObject<Env> {
   async update(ref: CubeRef, id: string, patch: MemoryPatch, meta: WriteMeta): Promise<Outcome<Mutation<MemoryWire>>> {
     await this.restoreArchived(ref, [id], meta);
     const vector = patch.content === undefined || this.isReplay(meta) ? null : (await this.embeddings.embedDocuments([patch.content]))?.[0];
-    const outcome = this.mutate(ref, meta, (now) => {
-      const updated = this.store.update(ref, id, patch, meta, now);
-      if (updated.ok && vector) this.embeddings.upsertLocal([{ id, vector }]);
-      return updated;
-    });
+    // Updates and forgets arriving together share a commit too. Their vectors are written in their own savepoint:
+    // a memory written in the same group cannot be their target (its id is known only once its group committed).
+    const outcome = await this.writeGroups.submit((pass) =>
+      this.mutate(
+        ref,
+        meta,
+        (now) => {
+          const updated = this.store.update(ref, id, patch, meta, now);
+          if (updated.ok && vector) this.embeddings.upsertLocal([{ id, vector }]);
+          return updated;
+        },
+        pass,
+      ),
+    );
     if (outcome.ok && vector && !outcome.value.replayed) await this.embeddings.pushRemote(ref, [{ id, vector }]);
     if (outcome.ok && !vector && patch.content !== undefined && !outcome.value.replayed) await this.embeddings.dropStale(ref, [id]);
     if (outcome.ok && (patch.expiresAt != null || patch.ttlSeconds !== undefined)) await this.rearmForExpiry();
@@ -239,7 +248,7 @@ export class CubeDurableObject extends DurableObject<Env> {
     // A soft delete can be rolled back, which needs the versions: an archived memory comes back from R2 first.
     if (!hard) await this.restoreArchived(ref, [id], meta);
     const remoteIndex = this.retrieval.remoteIndex;
-    const outcome = this.mutate(ref, meta, (now) => {
+    const outcome = await this.writeGroups.submit((pass) => this.mutate(ref, meta, (now) => {
       if (hard) {
         const purged = this.store.purge(ref, id, meta, now);
         if (!purged.ok) return purged;
@@ -254,7 +263,7 @@ export class CubeDurableObject extends DurableObject<Env> {
       }
       const forgotten = this.lifecycle.forget(ref, id, meta, now);
       return forgotten.ok ? ok({ id }) : forgotten;
-    });
+    }, pass));
     if (outcome.ok && hard && !outcome.value.replayed) {
       await afterCommit("deleting a purged memory's archive and shared-index vector", async () => {
         await this.teardown.step(remoteIndex, this.clock());

@@ -124,6 +124,31 @@ describe("group commit of single-memory writes", () => {
     expect(seen.live).toBe(6);
   });
 
+  it("updates and forgets arriving together share commits, each with its own outcome", { timeout: 60_000 }, async () => {
+    const { key, user, roots } = await countedCube();
+    const written = await remember(key, user, Array.from({ length: 12 }, (_, i) => ({ content: `the swift number ${i} roosts under the eaves` })));
+    const before = await roots();
+    const updates = written.slice(0, 6).map((memory, i) => call("PATCH", `/v1/memories/${memory.id}`, { key, body: { content: `the swallow number ${i} roosts in the barn` } }));
+    const forgets = written.slice(6).map((memory) => call("DELETE", `/v1/memories/${memory.id}`, { key, body: { user_id: user } }));
+    const missing = call("DELETE", "/v1/memories/mem_not_there", { key, body: { user_id: user } });
+    const answers = await Promise.all([...updates, ...forgets, missing]);
+    for (const answer of answers.slice(0, 12)) expect(answer.status, JSON.stringify(answer.body)).toBeLessThan(300);
+    // The one refused is refused alone.
+    expect(answers[12]!.status).toBe(404);
+    // Twelve writes in flight together took fewer than twelve commits (twelve before they joined groups).
+    expect((await roots()) - before).toBeLessThan(12);
+    for (const [i, memory] of written.slice(0, 6).entries()) {
+      const read = await call("GET", `/v1/memories/${memory.id}`, { key });
+      expect(read.body.content).toBe(`the swallow number ${i} roosts in the barn`);
+    }
+    const found = await call("POST", "/v1/search", { key, body: { user_id: user, query: "swallow barn", top_k: 20 } });
+    // The updated texts are searchable at once: the six are the best six hits.
+    expect(found.body.data.slice(0, 6).map((hit: { id: string }) => hit.id).sort()).toEqual(written.slice(0, 6).map((m) => m.id).sort());
+    for (const answer of answers.slice(6, 12)) expect(answer.body.deleted).toBe("forgotten");
+    const forgotten = await call("GET", `/v1/memories?user_id=${user}&state=forgotten&limit=100`, { key });
+    expect(forgotten.body.data.map((m: { id: string }) => m.id).sort()).toEqual(written.slice(6).map((m) => m.id).sort());
+  });
+
   it("idempotency holds inside a group: a replay gets the first write's ids, a reused key with another body its own 422", { timeout: 60_000 }, async () => {
     const { key, user } = await countedCube();
     const replayKey = { "Idempotency-Key": `group-replay-${crypto.randomUUID()}` };
