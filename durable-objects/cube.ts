@@ -58,7 +58,7 @@ import type { AdapterWire } from "../src/schemas/parametric";
 import { CubeAdapters, type NewAdapter } from "./cube/adapters";
 import { CubeDistill, type DistillParams } from "./cube/distill";
 import { type GroupCommit, type GroupPass, groupCommitFor } from "./cube/group-commit";
-import { countLiveOncePerGroup, noteWriteOncePerGroup, stageVectors, sweepOncePerGroup } from "./cube/group-writes";
+import { countLiveOncePerGroup, noteWriteOncePerGroup, sharedPass, stageVectors, sweepOncePerGroup } from "./cube/group-writes";
 import type { VectorRecord } from "../src/adapters/types";
 
 /** An assembled context, plus the same split for prompt caching: the activation block, then what the query adds. */
@@ -192,7 +192,8 @@ export class CubeDurableObject extends DurableObject<Env> {
   async remember(ref: CubeRef, items: NewMemory[], meta: WriteMeta): Promise<Outcome<Mutation<MemoryWire[]>>> {
     // A replay answers from the idempotency record; embedding its texts again would be wasted model calls.
     const vectors = this.isReplay(meta) ? null : await this.embeddings.embedDocuments(items.map((item) => item.content));
-    const write = (pass: GroupPass | null) => {
+    const write = (group: GroupPass | null) => {
+      const pass = sharedPass(group);
       let staged: VectorRecord[] = [];
       const outcome = this.mutate(
         ref,
@@ -980,7 +981,8 @@ export class CubeDurableObject extends DurableObject<Env> {
    * Runs a write in one transaction, honouring an Idempotency-Key: a retry with the same key and the same
    * request returns the first result and writes nothing; the same key with a different request is refused.
    */
-  private mutate<T>(ref: CubeRef, meta: WriteMeta, write: (now: number) => Outcome<T>, pass: GroupPass | null = null): Outcome<Mutation<T>> {
+  private mutate<T>(ref: CubeRef, meta: WriteMeta, write: (now: number) => Outcome<T>, group: GroupPass | null = null): Outcome<Mutation<T>> {
+    const pass = sharedPass(group);
     try {
       // In a group the sweep is the group's (cube/group-writes.ts): once, at its root, before the first write's savepoint.
       if (pass) sweepOncePerGroup(pass, () => this.ctx.storage.transactionSync(() => this.sweep(ref)));

@@ -38,6 +38,9 @@ export interface GroupCommitStats {
  * that root transaction, never in a write's own savepoint, so a write that rolls back does not take them with it.
  */
 export class GroupPass {
+  /** `size`: the writes in the group. A group of one may do its work as a lone write would (nothing to share). */
+  constructor(readonly size: number) {}
+
   private readonly done = new Set<string>();
   private readonly finishers = new Map<string, () => void>();
   private readonly state = new Map<string, unknown>();
@@ -128,7 +131,7 @@ export class GroupCommit {
     const started = performance.now();
     let applied = started;
     const settled: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
-    const pass = new GroupPass();
+    const pass = new GroupPass(group.length);
     try {
       this.transaction(() => {
         for (const { write } of group) {

@@ -17,6 +17,11 @@ import type { VectorRecord } from "../../src/adapters/types";
 import type { Mutation } from "./protocol";
 import type { GroupPass } from "./group-commit";
 
+/** The pass to share work through, or null for a group of one: it runs as a lone write did (no extra savepoint). */
+export function sharedPass(pass: GroupPass | null): GroupPass | null {
+  return pass !== null && pass.size > 1 ? pass : null;
+}
+
 /** The cube's lazy sweep, once per group: the first write runs it, the others of its group skip it. */
 export function sweepOncePerGroup(pass: GroupPass, sweep: () => void): void {
   pass.once("sweep", sweep);
