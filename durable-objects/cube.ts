@@ -57,7 +57,9 @@ import type { AdapterState } from "../src/core/lora";
 import type { AdapterWire } from "../src/schemas/parametric";
 import { CubeAdapters, type NewAdapter } from "./cube/adapters";
 import { CubeDistill, type DistillParams } from "./cube/distill";
-import { type GroupCommit, groupCommitFor } from "./cube/group-commit";
+import { type GroupCommit, type GroupPass, groupCommitFor } from "./cube/group-commit";
+import { countLiveOncePerGroup, noteWriteOncePerGroup, sharedPass, stageVectors, sweepOncePerGroup } from "./cube/group-writes";
+import type { VectorRecord } from "../src/adapters/types";
 
 /** An assembled context, plus the same split for prompt caching: the activation block, then what the query adds. */
 export type SplitContext = AssembledContext & {
@@ -190,14 +192,27 @@ export class CubeDurableObject extends DurableObject<Env> {
   async remember(ref: CubeRef, items: NewMemory[], meta: WriteMeta): Promise<Outcome<Mutation<MemoryWire[]>>> {
     // A replay answers from the idempotency record; embedding its texts again would be wasted model calls.
     const vectors = this.isReplay(meta) ? null : await this.embeddings.embedDocuments(items.map((item) => item.content));
-    const write = () =>
-      this.mutate(ref, meta, (now) => {
-        const memories = this.store.insert(ref, items, meta, now);
-        if (vectors) this.embeddings.upsertLocal(memories.map((memory, i) => ({ id: memory.id, vector: vectors[i]! })));
-        return ok(memories);
-      });
+    const write = (group: GroupPass | null) => {
+      const pass = sharedPass(group);
+      let staged: VectorRecord[] = [];
+      const outcome = this.mutate(
+        ref,
+        meta,
+        (now) => {
+          const memories = this.store.insert(ref, items, meta, now);
+          const records = (vectors ?? []).map((vector, i) => ({ id: memories[i]!.id, vector }));
+          if (records.length > 0 && pass) staged = this.embeddings.checkLocal(records);
+          else if (records.length > 0) this.embeddings.upsertLocal(records);
+          return ok(memories);
+        },
+        pass,
+      );
+      // Staged only once the write's savepoint has committed: a write rolled back leaves no vector behind.
+      if (pass) stageVectors(pass, staged, (records) => this.embeddings.upsertLocal(records));
+      return outcome;
+    };
     // A batch is its own group already; single writes arriving together share one commit.
-    const outcome = items.length === 1 ? await this.writeGroups.submit(write) : write();
+    const outcome = items.length === 1 ? await this.writeGroups.submit(write) : write(null);
     if (outcome.ok && vectors && !outcome.value.replayed) {
       await this.embeddings.pushRemote(ref, outcome.value.result.map((memory, i) => ({ id: memory.id, vector: vectors[i]! })));
     }
@@ -209,11 +224,20 @@ export class CubeDurableObject extends DurableObject<Env> {
   async update(ref: CubeRef, id: string, patch: MemoryPatch, meta: WriteMeta): Promise<Outcome<Mutation<MemoryWire>>> {
     await this.restoreArchived(ref, [id], meta);
     const vector = patch.content === undefined || this.isReplay(meta) ? null : (await this.embeddings.embedDocuments([patch.content]))?.[0];
-    const outcome = this.mutate(ref, meta, (now) => {
-      const updated = this.store.update(ref, id, patch, meta, now);
-      if (updated.ok && vector) this.embeddings.upsertLocal([{ id, vector }]);
-      return updated;
-    });
+    // Updates and forgets arriving together share a commit too. Their vectors are written in their own savepoint:
+    // a memory written in the same group cannot be their target (its id is known only once its group committed).
+    const outcome = await this.writeGroups.submit((pass) =>
+      this.mutate(
+        ref,
+        meta,
+        (now) => {
+          const updated = this.store.update(ref, id, patch, meta, now);
+          if (updated.ok && vector) this.embeddings.upsertLocal([{ id, vector }]);
+          return updated;
+        },
+        pass,
+      ),
+    );
     if (outcome.ok && vector && !outcome.value.replayed) await this.embeddings.pushRemote(ref, [{ id, vector }]);
     if (outcome.ok && !vector && patch.content !== undefined && !outcome.value.replayed) await this.embeddings.dropStale(ref, [id]);
     if (outcome.ok && (patch.expiresAt != null || patch.ttlSeconds !== undefined)) await this.rearmForExpiry();
@@ -225,7 +249,7 @@ export class CubeDurableObject extends DurableObject<Env> {
     // A soft delete can be rolled back, which needs the versions: an archived memory comes back from R2 first.
     if (!hard) await this.restoreArchived(ref, [id], meta);
     const remoteIndex = this.retrieval.remoteIndex;
-    const outcome = this.mutate(ref, meta, (now) => {
+    const outcome = await this.writeGroups.submit((pass) => this.mutate(ref, meta, (now) => {
       if (hard) {
         const purged = this.store.purge(ref, id, meta, now);
         if (!purged.ok) return purged;
@@ -240,7 +264,7 @@ export class CubeDurableObject extends DurableObject<Env> {
       }
       const forgotten = this.lifecycle.forget(ref, id, meta, now);
       return forgotten.ok ? ok({ id }) : forgotten;
-    });
+    }, pass));
     if (outcome.ok && hard && !outcome.value.replayed) {
       await afterCommit("deleting a purged memory's archive and shared-index vector", async () => {
         await this.teardown.step(remoteIndex, this.clock());
@@ -957,11 +981,14 @@ export class CubeDurableObject extends DurableObject<Env> {
    * Runs a write in one transaction, honouring an Idempotency-Key: a retry with the same key and the same
    * request returns the first result and writes nothing; the same key with a different request is refused.
    */
-  private mutate<T>(ref: CubeRef, meta: WriteMeta, write: (now: number) => Outcome<T>): Outcome<Mutation<T>> {
+  private mutate<T>(ref: CubeRef, meta: WriteMeta, write: (now: number) => Outcome<T>, group: GroupPass | null = null): Outcome<Mutation<T>> {
+    const pass = sharedPass(group);
     try {
+      // In a group the sweep is the group's (cube/group-writes.ts): once, at its root, before the first write's savepoint.
+      if (pass) sweepOncePerGroup(pass, () => this.ctx.storage.transactionSync(() => this.sweep(ref)));
       return this.ctx.storage.transactionSync(() => {
         this.rememberIdentity(ref);
-        const now = this.sweep(ref);
+        const now = pass ? this.clock() : this.sweep(ref);
         const idempotency = meta.idempotency;
         if (idempotency) {
           const prior = this.store.idempotentResult(idempotency.key, now - LIMITS.idempotencyWindowMs);
@@ -969,21 +996,30 @@ export class CubeDurableObject extends DurableObject<Env> {
             if (prior.fingerprint !== idempotency.fingerprint) {
               return fail("idempotency_key_reused", "this Idempotency-Key was already used for a different request");
             }
-            return ok({ result: prior.result as T, liveCount: this.store.liveCount(), replayed: true });
+            return ok(this.counted(pass, { result: prior.result as T, replayed: true }));
           }
         }
         const outcome = write(now);
         if (!outcome.ok) return outcome;
         this.generation += 1;
-        this.upkeep.noteWrite(now);
+        if (pass) noteWriteOncePerGroup(pass, () => this.upkeep.noteWrite(this.clock()));
+        else this.upkeep.noteWrite(now);
         if (idempotency) this.store.saveIdempotentResult(idempotency.key, idempotency.fingerprint, outcome.value, now);
-        return ok({ result: outcome.value, liveCount: this.store.liveCount(), replayed: false });
+        return ok(this.counted(pass, { result: outcome.value, replayed: false }));
       });
     } catch (error) {
       // The transaction rolled back; the vector store's in-memory copy may be ahead of SQL, so reload it.
       this.vectors.reset();
       throw error;
     }
+  }
+
+  /** The mutation with the cube's live count: at once, or in a group once for all its writes before its commit. */
+  private counted<T>(pass: GroupPass | null, mutation: Omit<Mutation<T>, "liveCount">): Mutation<T> {
+    const counted = { ...mutation, liveCount: 0 };
+    if (pass) countLiveOncePerGroup(pass, counted, () => this.store.liveCount());
+    else counted.liveCount = this.store.liveCount();
+    return counted;
   }
 
   /**
@@ -1007,8 +1043,8 @@ export class CubeDurableObject extends DurableObject<Env> {
 
 
 /** How long counted reads may wait to be written (writeAccessesSoon), and how many memories' reads at most. */
-const ACCESS_WRITE_DELAY_MS = 1_000;
-const ACCESS_WRITE_MEMORIES = 1_000;
+export const ACCESS_WRITE_DELAY_MS = 1_000;
+export const ACCESS_WRITE_MEMORIES = 1_000;
 
 /** States a memory may have left since a point in time while having been live then (expired ones keep no payload). */
 const PAST_LIVE_STATES: MemoryState[] = ["forgotten", "superseded", "merged"];

@@ -85,6 +85,12 @@ export class CubeEmbeddings {
     this.vectors.upsert(this.retrieval().embedder.id, records);
   }
 
+  /** Refuses (throws) what {@link upsertLocal} would refuse, without writing: a group's writes stage their vectors. */
+  checkLocal(records: VectorRecord[]): VectorRecord[] {
+    this.vectors.check(this.retrieval().embedder.id, records);
+    return records;
+  }
+
   /**
    * Queues new vectors for the shared index; the alarm sends them SEND_DELAY_MS later together with every other
    * vector the cube wrote meanwhile (cube/remote-vectors.ts), and the cube's own copy serves searches until the index

@@ -11,6 +11,10 @@
  * write queued meanwhile in one synchronous pass. A write that throws rolls back its own savepoint only and its
  * caller gets the error; the others commit and each caller gets its own result once the group's commit is done.
  * A write that returns a refusal (`Outcome` not ok) is its own business: the group does not look at results.
+ *
+ * Work that is the group's rather than each write's (the cube's sweep, its vector-block rewrite) goes through the
+ * {@link GroupPass} every write is handed: `once` runs at the group's root level the first time a write asks, and
+ * `beforeCommit` runs after the writes, in the root transaction, once per key (docs/hot-path.md, "Once per group").
  */
 
 import { isProbeOn, noteGroupCommit } from "../../src/scale-probe";
@@ -29,8 +33,49 @@ export interface GroupCommitStats {
   commitMs: number;
 }
 
+/**
+ * The group a write runs in: what it shares with the other writes of the same root transaction. Both hooks run in
+ * that root transaction, never in a write's own savepoint, so a write that rolls back does not take them with it.
+ */
+export class GroupPass {
+  /** `size`: the writes in the group. A group of one may do its work as a lone write would (nothing to share). */
+  constructor(readonly size: number) {}
+
+  private readonly done = new Set<string>();
+  private readonly finishers = new Map<string, () => void>();
+  private readonly state = new Map<string, unknown>();
+
+  /** What the group's writes gather under `key` (created by `create` for the first), e.g. the vectors they wrote. */
+  shared<T>(key: string, create: () => T): T {
+    if (!this.state.has(key)) this.state.set(key, create());
+    return this.state.get(key) as T;
+  }
+
+  /**
+   * Runs `work` for the first write of the group that asks (called before the write opens its savepoint); later
+   * writes skip it. A `work` that throws is not marked done (the next write runs it again) and must leave nothing
+   * behind: give it its own nested transaction.
+   */
+  once(key: string, work: () => void): void {
+    if (this.done.has(key)) return;
+    work();
+    this.done.add(key);
+  }
+
+  /** Runs `work` once after the group's writes, before its commit; the first registration of a key wins. A throw fails the whole group. */
+  beforeCommit(key: string, work: () => void): void {
+    if (!this.finishers.has(key)) this.finishers.set(key, work);
+  }
+
+  /** @internal The group's end: runs the registered work in order of registration. */
+  finish(): void {
+    for (const work of this.finishers.values()) work();
+    this.finishers.clear();
+  }
+}
+
 interface Pending {
-  write: () => unknown;
+  write: (pass: GroupPass) => unknown;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
@@ -59,7 +104,7 @@ export class GroupCommit {
    * Queues a write (which must open its own transaction, nested in the group's) and answers its result once the
    * group it joined has committed, or its own error. Nothing of a write that throws is stored.
    */
-  submit<T>(write: () => T): Promise<T> {
+  submit<T>(write: (pass: GroupPass) => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.pending.push({ write, resolve: resolve as (value: unknown) => void, reject });
       if (this.pending.length >= this.max) this.flush();
@@ -86,19 +131,22 @@ export class GroupCommit {
     const started = performance.now();
     let applied = started;
     const settled: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+    const pass = new GroupPass(group.length);
     try {
       this.transaction(() => {
         for (const { write } of group) {
           try {
-            settled.push({ ok: true, value: write() });
+            settled.push({ ok: true, value: write(pass) });
           } catch (error) {
             settled.push({ ok: false, error });
           }
         }
+        pass.finish();
         applied = performance.now();
       });
     } catch (error) {
-      // The root commit itself failed: nothing of the group is stored, so every caller gets the error.
+      // The root commit (or the group's own work before it) failed: nothing of the group is stored, so every
+      // caller gets the error.
       for (const entry of group) entry.reject(error);
       this.schedulePending();
       return;

@@ -190,16 +190,8 @@ export class VectorStore {
    */
   upsert(embedder: string, records: readonly VectorRecord[]): void {
     if (records.length === 0) return;
-    if (embedder === "") throw new Error("an embedder id is required");
     const spaces = this.load();
-    const dimensions = spaces.get(embedder)?.dimensions ?? records[0]?.vector.length ?? 0;
-    if (dimensions === 0) throw new Error("vectors must have at least one dimension");
-    for (const record of records) {
-      if (record.id === "") throw new Error("vector ids must not be empty");
-      if (record.vector.length !== dimensions) {
-        throw new Error(`${embedder} vectors have ${dimensions} dimensions, got ${record.vector.length}`);
-      }
-    }
+    const dimensions = this.check(embedder, records);
     const latest = new Map(records.map((record) => [record.id, record.vector] as const));
     const edit = new Edit(() => this.nextBlock++);
     const space = spaces.get(embedder) ?? { embedder, dimensions, capacity: blockCapacity(dimensions), blocks: [] };
@@ -219,6 +211,20 @@ export class VectorStore {
     }
     this.apply(edit, space);
     evictBeyondBudget(this);
+  }
+
+  /** Throws what {@link upsert} would refuse these records for, writing nothing; answers the space's dimensions. */
+  check(embedder: string, records: readonly VectorRecord[]): number {
+    if (embedder === "") throw new Error("an embedder id is required");
+    const dimensions = this.load().get(embedder)?.dimensions ?? records[0]?.vector.length ?? 0;
+    if (records.length > 0 && dimensions === 0) throw new Error("vectors must have at least one dimension");
+    for (const record of records) {
+      if (record.id === "") throw new Error("vector ids must not be empty");
+      if (record.vector.length !== dimensions) {
+        throw new Error(`${embedder} vectors have ${dimensions} dimensions, got ${record.vector.length}`);
+      }
+    }
+    return dimensions;
   }
 
   /**

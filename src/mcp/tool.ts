@@ -172,4 +172,21 @@ export function previewLine(preview: ReturnType<typeof memoryPreview>, extra?: s
   return `[${preview.id}] ${preview.type}${state}${date}${extra ? ` · ${extra}` : ""}: ${preview.content}${cut}`;
 }
 
+/**
+ * Characters of a search hit's neighbour the tool shows: the REST answer carries up to 1,000, but a neighbour is
+ * context for the hit, not a hit, and a search's text is what the model reads — four neighbours at most (the best
+ * two hits, one each side) cost ~200 tokens here instead of ~1,000.
+ */
+export const NEIGHBOUR_PREVIEW_CHARS = 200;
+
+/** A hit's session neighbour (SearchResult.neighbours) cut for the model. */
+export function neighbourPreview(neighbour: { id: string; content: string; position: "before" | "after" }) {
+  return { id: neighbour.id, position: neighbour.position, ...excerpt(neighbour.content, NEIGHBOUR_PREVIEW_CHARS) };
+}
+
+/** The indented lines under a hit: the turns just before and after it in its session, in that order. */
+export function neighbourLines(neighbours: readonly ReturnType<typeof neighbourPreview>[] | undefined): string[] {
+  return (neighbours ?? []).map((n) => `   ${n.position === "before" ? "↑ before" : "↓ after"} [${n.id}]: ${n.content}`);
+}
+
 export const TRUNCATION_NOTE = "Content longer than the preview ends with … and carries truncated: true; memos_get_memory returns it whole.";

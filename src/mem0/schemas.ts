@@ -84,6 +84,9 @@ export const Mem0SearchRequest = z
     top_k: z.int().min(1).max(LIMITS.topK).default(10),
     threshold: z.number().min(0).max(1).optional().openapi({ description: "Minimum score; our scores are normalised fused ranks (1 = first everywhere)." }),
     rerank: z.boolean().default(false),
+    neighbours: z.boolean().default(true).openapi({
+      description: "Not mem0's: false leaves out the `neighbours` of the best two results (the turns around them in their run).",
+    }),
     latest_only: z.literal(true).optional().openapi({ description: "Superseded memories are always left out." }),
     reference_date: z.union([Timestamp, z.number().int().min(0)]).optional().openapi({
       description: "Only memories valid at this time (ISO-8601 or unix seconds).",
@@ -118,7 +121,20 @@ export const Mem0Memory = z
   .openapi("Mem0Memory");
 
 export const Mem0SearchResponse = z
-  .object({ results: z.array(Mem0Memory.extend({ score: z.number() })) })
+  .object({
+    results: z.array(
+      Mem0Memory.extend({
+        score: z.number(),
+        neighbours: z
+          .array(z.object({ id: z.string(), memory: z.string(), position: z.enum(["before", "after"]) }))
+          .optional()
+          .openapi({
+            description:
+              "Not mem0's (clients pass it through): for the best two results, when in a run (session), the memories just before and after it there — a question's answer is often the next turn. Not results of their own.",
+          }),
+      }),
+    ),
+  })
   .openapi("Mem0SearchResponse");
 
 export const Mem0Page = z

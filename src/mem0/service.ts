@@ -28,7 +28,7 @@ import type {
   Mem0SearchRequest,
   Mem0UpdateRequest,
 } from "./schemas";
-import { EVENT_STATUS, toMem0Event, toMem0History, toMem0Memory } from "./shapes";
+import { EVENT_STATUS, toMem0Event, toMem0History, toMem0Memory, toMem0Neighbours } from "./shapes";
 
 /** Memories forgotten per Durable Object call by delete-all. */
 const DELETE_BATCH = 100;
@@ -109,6 +109,7 @@ export async function mem0Search(ctx: TenantContext, body: z.output<typeof Mem0S
       ...scope,
       top_k: body.top_k,
       rerank: body.rerank,
+      neighbours: body.neighbours,
       ...(where === null ? {} : { where }),
       ...(body.threshold === undefined ? {} : { threshold: body.threshold }),
       ...(referenceTime === undefined ? {} : { reference_time: referenceTime }),
@@ -116,7 +117,7 @@ export async function mem0Search(ctx: TenantContext, body: z.output<typeof Mem0S
     "body",
   );
   const { data } = await search(ctx, request);
-  return { results: data.map((hit) => ({ ...toMem0Memory(hit), score: hit.score })) };
+  return { results: data.map((hit) => ({ ...toMem0Memory(hit), score: hit.score, ...toMem0Neighbours(hit.neighbours) })) };
 }
 
 /** The cube a mem0 filter reads (null: the owner has no memories yet) and the list request for its live memories. */

@@ -1,6 +1,7 @@
 /** Our memories, versions and jobs in mem0's shapes. Pure. */
 import type { JobWire } from "../schemas/jobs";
 import type { MemoryVersionWire, MemoryWire } from "../schemas/memory";
+import type { SearchResultWire } from "../schemas/search";
 import { MEM0_AGENT_KEY, MEM0_APP_KEY } from "./filters";
 import type { Mem0MemoryWire } from "./schemas";
 
@@ -24,6 +25,12 @@ export function toMem0Memory(memory: MemoryWire): Mem0MemoryWire {
     created_at: memory.created_at,
     updated_at: memory.updated_at,
   };
+}
+
+/** A search hit's session neighbours (SearchResult.neighbours) in mem0's words: `memory` is the text. Absent when none. */
+export function toMem0Neighbours(neighbours: SearchResultWire["neighbours"]) {
+  if (!neighbours) return {};
+  return { neighbours: neighbours.map(({ id, content, position }) => ({ id, memory: content, position })) };
 }
 
 /** Our job statuses as mem0's event statuses. */

@@ -9,6 +9,9 @@ import { describe, expect, it, vi } from "vitest";
 import { cubeObjectName } from "../../src/core/ids";
 import { GroupCommit } from "../../durable-objects/cube/group-commit";
 import { call, newTenant, remember, uniqueUser } from "../helpers";
+import { newMemory } from "../helpers/memories";
+import type { CubeDurableObject as Cube } from "../../durable-objects/cube";
+import type { CubeRef } from "../../durable-objects/cube/protocol";
 
 interface RootCounter {
   rootTransactions: number;
@@ -65,6 +68,85 @@ describe("group commit of single-memory writes", () => {
     const found = await call("POST", "/v1/search", { key, body: { user_id: user, query: "heron number 7", top_k: 20 } });
     expect(found.status, JSON.stringify(found.body)).toBe(200);
     expect(found.body.data.map((hit: { id: string }) => hit.id)).toContain(answers[7]!.body.data[0].id);
+  });
+
+  it("a group sweeps, counts its live memories and rewrites its vector block once, not once per write", { timeout: 60_000 }, async () => {
+    const { key, user, stub, roots } = await countedCube();
+    // Every SQL statement the object runs from here on, by what it does.
+    await runInDurableObject(stub, (instance, state) => {
+      const counter = instance as unknown as { statements: string[] };
+      counter.statements = [];
+      const original = state.storage.sql.exec.bind(state.storage.sql);
+      vi.spyOn(state.storage.sql, "exec").mockImplementation((query: string, ...bindings: unknown[]) => {
+        counter.statements.push(query);
+        return original(query, ...(bindings as SqlStorageValue[]));
+      });
+    });
+    const answers = await Promise.all(Array.from({ length: 16 }, (_, i) => post(key, user, `the otter number ${i} fishes below the weir`)));
+    for (const answer of answers) expect(answer.status, JSON.stringify(answer.body)).toBe(201);
+    const commits = await roots();
+    expect(commits).toBeLessThan(16);
+    const statements = await runInDurableObject(stub, (instance) => (instance as unknown as { statements: string[] }).statements);
+    const count = (pattern: RegExp) => statements.filter((query) => pattern.test(query)).length;
+    // Without the change each is 16: one per write. With it, one per group (a root transaction), whatever its size.
+    expect(count(/DELETE FROM idempotency WHERE created_at/)).toBe(commits);
+    expect(count(/AND expires_at <= \? ORDER BY expires_at/)).toBe(commits);
+    expect(count(/SELECT count\(\*\) AS n FROM memories WHERE state IN/)).toBe(commits);
+    expect(count(/INSERT INTO lifecycle_schedule/)).toBe(commits);
+    // One upsert per group; 16 memories fit one or two blocks, so at most two rows per group.
+    expect(count(/INSERT INTO vector_blocks/)).toBeLessThanOrEqual(2 * commits);
+    expect(count(/INSERT INTO vector_blocks/)).toBeGreaterThan(0);
+    // What stays per write: its idempotency check is per key (none here), its memory, version, event and outbox rows.
+    expect(count(/INSERT INTO memories/)).toBe(16);
+
+    // Every write's vector was stored: each memory is found by its own vector in the cube's index.
+    const stored = await runInDurableObject(stub, (instance) => {
+      const vectors = (instance as unknown as { vectors: { get(id: string): unknown } }).vectors;
+      return answers.map((answer) => vectors.get(answer.body.data[0].id) !== null);
+    });
+    expect(stored).toEqual(Array.from({ length: 16 }, () => true));
+  });
+
+  it("each caller of a group gets the live count its group committed, taken once", { timeout: 30_000 }, async () => {
+    const { stub } = await countedCube();
+    const seen = await runInDurableObject(stub, async (instance, state) => {
+      const ref = JSON.parse(String(state.storage.sql.exec("SELECT ref FROM cube_identity WHERE id = 1").one().ref)) as CubeRef;
+      const cube = instance as unknown as Cube;
+      const outcomes = await Promise.all(
+        Array.from({ length: 5 }, (_, i) => cube.remember(ref, [newMemory(`the badger number ${i} digs at dusk`)], { actor: "test", requestId: `live-${i}` })),
+      );
+      const live = Number(state.storage.sql.exec("SELECT count(*) AS n FROM memories WHERE state IN ('generated', 'activated', 'archived')").one().n);
+      return { counts: outcomes.map((outcome) => (outcome.ok ? outcome.value.liveCount : -1)), live, rootsSeen: (instance as unknown as RootCounter).rootTransactions };
+    });
+    // The five were in flight together: one group, so each count is the cube's count after all five.
+    expect(seen.rootsSeen).toBe(1);
+    expect(seen.counts).toEqual([seen.live, seen.live, seen.live, seen.live, seen.live]);
+    expect(seen.live).toBe(6);
+  });
+
+  it("updates and forgets arriving together share commits, each with its own outcome", { timeout: 60_000 }, async () => {
+    const { key, user, roots } = await countedCube();
+    const written = await remember(key, user, Array.from({ length: 12 }, (_, i) => ({ content: `the swift number ${i} roosts under the eaves` })));
+    const before = await roots();
+    const updates = written.slice(0, 6).map((memory, i) => call("PATCH", `/v1/memories/${memory.id}`, { key, body: { content: `the swallow number ${i} roosts in the barn` } }));
+    const forgets = written.slice(6).map((memory) => call("DELETE", `/v1/memories/${memory.id}`, { key, body: { user_id: user } }));
+    const missing = call("DELETE", "/v1/memories/mem_not_there", { key, body: { user_id: user } });
+    const answers = await Promise.all([...updates, ...forgets, missing]);
+    for (const answer of answers.slice(0, 12)) expect(answer.status, JSON.stringify(answer.body)).toBeLessThan(300);
+    // The one refused is refused alone.
+    expect(answers[12]!.status).toBe(404);
+    // Twelve writes in flight together took fewer than twelve commits (twelve before they joined groups).
+    expect((await roots()) - before).toBeLessThan(12);
+    for (const [i, memory] of written.slice(0, 6).entries()) {
+      const read = await call("GET", `/v1/memories/${memory.id}`, { key });
+      expect(read.body.content).toBe(`the swallow number ${i} roosts in the barn`);
+    }
+    const found = await call("POST", "/v1/search", { key, body: { user_id: user, query: "swallow barn", top_k: 20 } });
+    // The updated texts are searchable at once: the six are the best six hits.
+    expect(found.body.data.slice(0, 6).map((hit: { id: string }) => hit.id).sort()).toEqual(written.slice(0, 6).map((m) => m.id).sort());
+    for (const answer of answers.slice(6, 12)) expect(answer.body.deleted).toBe("forgotten");
+    const forgotten = await call("GET", `/v1/memories?user_id=${user}&state=forgotten&limit=100`, { key });
+    expect(forgotten.body.data.map((m: { id: string }) => m.id).sort()).toEqual(written.slice(6).map((m) => m.id).sort());
   });
 
   it("idempotency holds inside a group: a replay gets the first write's ids, a reused key with another body its own 422", { timeout: 60_000 }, async () => {

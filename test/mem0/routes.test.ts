@@ -109,6 +109,29 @@ describe("mem0 facade over HTTP", () => {
     expect(strict.body.results).toEqual([]);
   });
 
+  it("search passes on the best results' neighbours in their run, in mem0's words, unless neighbours: false", async () => {
+    const { key } = await newTenant();
+    const userId = uniqueUser();
+    const messages = [
+      { role: "user", content: "What do you do to unwind after work?" },
+      { role: "assistant", content: "Pottery, mostly. Clay calms me down." },
+      { role: "user", content: "The weather was lovely all week." },
+    ];
+    const added = await mem0(key, "POST", "/v3/memories/add/", { user_id: userId, run_id: "chat-1", messages, infer: false, async_mode: false });
+    expect(added.status, JSON.stringify(added.body)).toBe(200);
+    const found = await mem0(key, "POST", "/v3/memories/search/", { query: "unwind", filters: { user_id: userId }, top_k: 1 });
+    expect(found.status, JSON.stringify(found.body)).toBe(200);
+    const [hit] = found.body.results;
+    expect(hit.memory).toBe(messages[0]!.content);
+    expect(hit.neighbours).toEqual([{ id: expect.stringMatching(/^mem_/), memory: messages[1]!.content, position: "after" }]);
+    const rest = await call("GET", `/v1/memories/${hit.neighbours[0].id}`, { key });
+    expect(rest.body).toMatchObject({ content: messages[1]!.content, session_id: "chat-1" });
+
+    const without = await mem0(key, "POST", "/v3/memories/search/", { query: "unwind", filters: { user_id: userId }, top_k: 1, neighbours: false });
+    expect(without.status).toBe(200);
+    expect(without.body.results[0]).not.toHaveProperty("neighbours");
+  });
+
   it("serves only add events: another job or an unknown id is 404", async () => {
     const { key } = await newTenant(["read", "write", "admin"]);
     const userId = uniqueUser();

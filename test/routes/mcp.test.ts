@@ -108,6 +108,32 @@ describe("MCP at /mcp", () => {
     expect(byName.memos_forget_memory!.annotations?.destructiveHint).toBe(true);
   });
 
+  it("memos_search passes on the best hits' session neighbours, cut for the model, and leaves them out on request", async () => {
+    const { key } = await newTenant();
+    const user = uniqueUser();
+    const client = await connect(key);
+    const long = `Melanie: Pottery, mostly. ${"Clay on the wheel calms me down after a long day. ".repeat(10)}`;
+    const turns = ["Caroline: The weather was lovely all week.", "Caroline: What do you do to unwind after work, Melanie?", long, "Caroline: Nice."];
+    const stored = await ok(client, "memos_remember", { user_id: user, memories: turns.map((content) => ({ content, session_id: "s1" })) });
+    const ids = stored.data.ids as string[];
+
+    const found = await ok(client, "memos_search", { user_id: user, query: "unwind", top_k: 1 });
+    expect(found.data.ids).toEqual([ids[1]]);
+    expect(found.data.hits[0].neighbours).toEqual([
+      { id: ids[0], position: "before", content: turns[0] },
+      { id: ids[2], position: "after", content: `${long.slice(0, 200)}…`, truncated: true, chars: long.length },
+    ]);
+    // The model reads them under their hit, each with its id.
+    const lines = found.text.split("\n");
+    expect(lines[1]).toContain(`[${ids[1]}]`);
+    expect(lines[2]).toBe(`   ↑ before [${ids[0]}]: ${turns[0]}`);
+    expect(lines[3]).toBe(`   ↓ after [${ids[2]}]: ${long.slice(0, 200)}…`);
+
+    const without = await ok(client, "memos_search", { user_id: user, query: "unwind", top_k: 1, neighbours: false });
+    expect(without.data.hits[0].neighbours).toBeUndefined();
+    expect(without.text.split("\n")).toHaveLength(2);
+  });
+
   it("remembers, finds and forgets a memory (remember → search → forget)", async () => {
     const { key } = await newTenant();
     const user = uniqueUser();

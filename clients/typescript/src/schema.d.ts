@@ -10126,6 +10126,13 @@ export interface components {
         Mem0SearchResponse: {
             results: (components["schemas"]["Mem0Memory"] & {
                 score: number;
+                /** @description Not mem0's (clients pass it through): for the best two results, when in a run (session), the memories just before and after it there — a question's answer is often the next turn. Not results of their own. */
+                neighbours?: {
+                    id: string;
+                    memory: string;
+                    /** @enum {string} */
+                    position: "before" | "after";
+                }[];
             })[];
         };
         Mem0Memory: {
@@ -10179,6 +10186,11 @@ export interface components {
             threshold?: number;
             /** @default false */
             rerank?: boolean;
+            /**
+             * @description Not mem0's: false leaves out the `neighbours` of the best two results (the turns around them in their run).
+             * @default true
+             */
+            neighbours?: boolean;
             /**
              * @description Superseded memories are always left out.
              * @enum {boolean}
