@@ -160,6 +160,9 @@ const bytesOf = (value: unknown): number => {
   return 0;
 };
 
+/** Each queue producer's counting proxy, made once: see withScaleProbe. */
+const queueProxies = new WeakMap<object, object>();
+
 /**
  * The bindings with counting proxies when SCALE_PROBE is "1" (`where` = "worker" or "cube": the Worker wraps the
  * cube namespace, the object does not call itself), else `env` itself.
@@ -184,7 +187,11 @@ export function withScaleProbe<E extends object>(env: E, where: "worker" | "cube
   for (const name of Object.keys(bindings).filter((n) => /^[A-Z][A-Z0-9_]*$/.test(n) && !notQueues.has(n))) {
     const value = bindings[name] as { send?: unknown; sendBatch?: unknown } | null;
     if (value && typeof value === "object" && typeof value.send === "function" && typeof value.sendBatch === "function") {
-      wrapped[name] = probeCalls(value, `queue.${name}`);
+      // One proxy per producer for the isolate's life: senders keyed by the binding (the bookkeeping sends' per-isolate
+      // coalescing, services/bookkeeping-sender.ts) must see the same object on every request, as they do unprobed.
+      let proxy = queueProxies.get(value);
+      if (!proxy) queueProxies.set(value, (proxy = probeCalls(value, `queue.${name}`)));
+      wrapped[name] = proxy;
     }
   }
   if (bindings.VECTORIZE) wrapped.VECTORIZE = probeCalls(bindings.VECTORIZE as object, "vectorize");
