@@ -41,6 +41,12 @@ export class TenantDirectoryDurableObject extends DurableObject<Env> {
     return this.of(tenantId).permissions(cubeIds, principals);
   }
 
+  /** The owner of each of these cubes that exists; cubes that do not are absent. */
+  async cubeOwners(tenantId: string, cubeIds: string[]): Promise<Record<string, string>> {
+    if (cubeIds.length > MAX_CUBES_PER_CALL) throw new RangeError(`at most ${MAX_CUBES_PER_CALL} cubes per call`);
+    return this.of(tenantId).owners(cubeIds);
+  }
+
   /** A writer is about to change `change`'s rows in D1. */
   beginChange(tenantId: string, change: TenantChange): void {
     this.of(tenantId).begin(change);

@@ -18,6 +18,8 @@ export const CHANGE_WINDOW_MS = 60_000;
 export const MAX_CUBES_HELD = 10_000;
 /** Grant rows held at once across cubes (each cube has ≤ 1,000: MAX_GRANTS_PER_CUBE). */
 export const MAX_GRANTS_HELD = 100_000;
+/** Cubes whose owner is held at once (oldest first out): ~100 bytes each. */
+export const MAX_CUBE_OWNERS_HELD = 100_000;
 
 /** One subscribed webhook: what the fan-out needs to match an event. */
 export interface Subscriber {
@@ -32,7 +34,10 @@ export type Permission = "read" | "write";
 /** A cube's grants: principal → permission. */
 export type CubeGrants = Map<string, Permission>;
 
-/** What a change touches: the webhook list, the grants of some cubes, or the grants of every cube (`cubeIds` null). */
+/**
+ * What a change touches: the webhook list, or the grants of some cubes or of every cube (`cubeIds` null). A cube's
+ * deletion is a `grants` change of that cube (its grants go with it), so it drops the cube's held owner too.
+ */
 export type TenantChange = { kind: "webhooks" } | { kind: "grants"; cubeIds: string[] | null };
 
 /** The D1 reads behind the object (./rows.ts), injected so the race can be tested with a load held open. */
@@ -40,6 +45,8 @@ export interface TenantRows {
   webhooks(): Promise<Subscriber[]>;
   /** Every grant on these cubes, by cube (cubes without grants may be absent). */
   grants(cubeIds: readonly string[]): Promise<Map<string, CubeGrants>>;
+  /** The owner of each of these cubes that exists (absent: no such cube of the tenant). */
+  cubeOwners(cubeIds: readonly string[]): Promise<Map<string, string>>;
 }
 
 interface Slot<T> {
@@ -60,6 +67,8 @@ export class TenantDirectory {
   /** Changes to every cube's grants (an owner erased as a grantee): a generation over all of them. */
   private readonly everyCube = newSlot<never>();
   private grantRowsHeld = 0;
+  /** Owners of existing cubes by cube id, in use order. A cube found absent is not held: one created later is found. */
+  private readonly cubeOwnersHeld = new Map<string, Slot<string>>();
 
   constructor(
     private readonly rows: TenantRows,
@@ -115,6 +124,43 @@ export class TenantDirectory {
     return answer;
   }
 
+  /**
+   * The owner of each cube that exists (absent: none). Held cubes answer without D1; a cube's owner never changes, so
+   * only its deletion (a `grants` change naming it, or of every cube) drops what is held.
+   */
+  async owners(cubeIds: readonly string[]): Promise<Record<string, string>> {
+    const answer: Record<string, string> = {};
+    const everyCubeChanging = this.changing(this.everyCube);
+    const missing: { cubeId: string; slot: Slot<string>; generation: number }[] = [];
+    for (const cubeId of new Set(cubeIds)) {
+      const slot = this.cubeOwnersHeld.get(cubeId) ?? newSlot<string>();
+      this.cubeOwnersHeld.delete(cubeId);
+      this.cubeOwnersHeld.set(cubeId, slot);
+      if (slot.value !== undefined && !everyCubeChanging && !this.changing(slot)) answer[cubeId] = slot.value;
+      else missing.push({ cubeId, slot, generation: slot.generation });
+    }
+    if (missing.length === 0) return answer;
+    const epoch = this.everyCube.generation;
+    const loaded = await this.rows.cubeOwners(missing.map((m) => m.cubeId));
+    for (const { cubeId, slot, generation } of missing) {
+      const owner = loaded.get(cubeId);
+      const current = this.cubeOwnersHeld.get(cubeId) === slot;
+      if (owner === undefined) {
+        if (current && slot.inFlight === 0) this.cubeOwnersHeld.delete(cubeId);
+        continue;
+      }
+      answer[cubeId] = owner;
+      const unchanged = slot.generation === generation && this.everyCube.generation === epoch;
+      if (unchanged && current && !this.changing(slot) && !this.changing(this.everyCube)) slot.value = owner;
+    }
+    for (const [cubeId, slot] of this.cubeOwnersHeld) {
+      if (this.cubeOwnersHeld.size <= MAX_CUBE_OWNERS_HELD) break;
+      slot.value = undefined;
+      if (slot.inFlight === 0) this.cubeOwnersHeld.delete(cubeId);
+    }
+    return answer;
+  }
+
   private hold(slot: Slot<CubeGrants>, grants: CubeGrants): void {
     this.grantRowsHeld += grants.size - (slot.value?.size ?? 0);
     slot.value = grants;
@@ -137,7 +183,7 @@ export class TenantDirectory {
   /** A writer is about to change D1: the scope's copies go, and it stays uncached until {@link end}. */
   begin(change: TenantChange): void {
     const until = this.clock() + CHANGE_WINDOW_MS;
-    for (const slot of this.slotsOf(change)) {
+    for (const slot of [...this.slotsOf(change), ...this.ownerSlotsOf(change)]) {
       this.bump(slot);
       slot.inFlight += 1;
       slot.changingUntil = until;
@@ -146,7 +192,7 @@ export class TenantDirectory {
 
   /** The writer's D1 write is over (committed or not): the scope is read afresh from D1 on its next use. */
   end(change: TenantChange): void {
-    for (const slot of this.slotsOf(change)) {
+    for (const slot of [...this.slotsOf(change), ...this.ownerSlotsOf(change)]) {
       this.bump(slot);
       slot.inFlight = Math.max(0, slot.inFlight - 1);
       if (slot.inFlight === 0) slot.changingUntil = 0;
@@ -155,8 +201,23 @@ export class TenantDirectory {
 
   private bump(slot: Slot<unknown>): void {
     slot.generation += 1;
-    if (slot === this.webhooks || slot === this.everyCube) slot.value = undefined;
+    // A held owner is a string, held grants a Map (counted in grantRowsHeld, so dropped through drop()).
+    if (slot === this.webhooks || slot === this.everyCube || typeof slot.value === "string") slot.value = undefined;
     else this.drop(slot as Slot<CubeGrants>);
+  }
+
+  /** The held owners a change touches: its cubes' (a change of every cube drops them all; everyCube guards loads). */
+  private ownerSlotsOf(change: TenantChange): Slot<string>[] {
+    if (change.kind !== "grants") return [];
+    if (change.cubeIds === null) {
+      for (const slot of this.cubeOwnersHeld.values()) slot.value = undefined;
+      return [];
+    }
+    return change.cubeIds.map((cubeId) => {
+      let slot = this.cubeOwnersHeld.get(cubeId);
+      if (!slot) this.cubeOwnersHeld.set(cubeId, (slot = newSlot()));
+      return slot;
+    });
   }
 
   private slotsOf(change: TenantChange): Slot<unknown>[] {

@@ -33,5 +33,18 @@ export function d1TenantRows(db: D1Database, tenantId: string): TenantRows {
       }
       return byCube;
     },
+
+    async cubeOwners(cubeIds: readonly string[]): Promise<Map<string, string>> {
+      const owners = new Map<string, string>();
+      for (let i = 0; i < cubeIds.length; i += CUBES_PER_STATEMENT) {
+        const part = cubeIds.slice(i, i + CUBES_PER_STATEMENT);
+        const { results } = await db
+          .prepare(`SELECT id, owner FROM cubes WHERE tenant_id = ? AND id IN (${part.map(() => "?").join(", ")})`)
+          .bind(tenantId, ...part)
+          .all<{ id: string; owner: string }>();
+        for (const row of results) owners.set(row.id, row.owner);
+      }
+      return owners;
+    },
   };
 }

@@ -28,12 +28,21 @@ export async function grantPermissions(
   return new Map(Object.entries(granted));
 }
 
+/** The owner of each of `cubeIds` that exists (absent: no such cube of the tenant), from the tenant's object. */
+export async function cubeOwners(deps: Deps, tenantId: string, cubeIds: readonly string[]): Promise<Map<string, string>> {
+  if (cubeIds.length === 0) return new Map();
+  return new Map(Object.entries(await directoryOf(deps, tenantId).cubeOwners(tenantId, [...cubeIds])));
+}
+
 /** Runs `write` (a D1 write of the tenant's webhooks) inside a change of its directory object. */
 export function changeWebhooks<T>(deps: Deps, tenantId: string, write: () => Promise<T>): Promise<T> {
   return bracket(deps, tenantId, { kind: "webhooks" }, write);
 }
 
-/** Runs `write` (a D1 write of grants on `cubeIds`, or on any cube of the tenant when null) inside a change. */
+/**
+ * Runs `write` (a D1 write of grants on `cubeIds`, or on any cube of the tenant when null) inside a change. A cube's
+ * deletion from D1 goes through here too (with its grants): the object then stops vouching for the cube.
+ */
 export function changeGrants<T>(deps: Deps, tenantId: string, cubeIds: readonly string[] | null, write: () => Promise<T>): Promise<T> {
   return bracket(deps, tenantId, { kind: "grants", cubeIds: cubeIds === null ? null : [...cubeIds] }, write);
 }

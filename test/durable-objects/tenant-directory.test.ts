@@ -12,8 +12,10 @@ function fakeD1() {
   const state = {
     webhooks: [] as Subscriber[],
     grants: new Map<string, CubeGrants>(),
+    cubes: new Map<string, string>(),
     webhookLoads: 0,
     grantLoads: 0,
+    cubeLoads: 0,
     gate: null as Promise<void> | null,
   };
   const rows: TenantRows = {
@@ -26,6 +28,12 @@ function fakeD1() {
     async grants(cubeIds) {
       state.grantLoads += 1;
       const snapshot = new Map(cubeIds.filter((id) => state.grants.has(id)).map((id) => [id, new Map(state.grants.get(id))] as const));
+      if (state.gate) await state.gate;
+      return snapshot;
+    },
+    async cubeOwners(cubeIds) {
+      state.cubeLoads += 1;
+      const snapshot = new Map(cubeIds.filter((id) => state.cubes.has(id)).map((id) => [id, state.cubes.get(id)!] as const));
       if (state.gate) await state.gate;
       return snapshot;
     },
@@ -144,5 +152,62 @@ describe("tenant directory: grants", () => {
     held.open();
     await racing;
     expect(await directory.permissions(["cube_a", "cube_c"], ["user:bob"])).toEqual({});
+  });
+});
+
+describe("tenant directory: cube owners", () => {
+  it("holds the cubes that exist; one absent is asked of D1 again, so a cube created since is found", async () => {
+    const { state, rows } = fakeD1();
+    state.cubes.set("cube_a", "user:alice");
+    const directory = new TenantDirectory(rows);
+    expect(await directory.owners(["cube_a", "cube_b"])).toEqual({ cube_a: "user:alice" });
+    expect(await directory.owners(["cube_a"])).toEqual({ cube_a: "user:alice" });
+    expect(state.cubeLoads).toBe(1);
+    state.cubes.set("cube_b", "user:bob");
+    expect(await directory.owners(["cube_a", "cube_b"])).toEqual({ cube_a: "user:alice", cube_b: "user:bob" });
+    expect(state.cubeLoads).toBe(2);
+    await directory.owners(["cube_b"]);
+    expect(state.cubeLoads).toBe(2);
+  });
+
+  it("a cube's deletion (a grants change naming it) drops it, and a load racing the deletion does not bring it back", async () => {
+    const { state, rows } = fakeD1();
+    state.cubes.set("cube_a", "user:alice");
+    state.cubes.set("cube_b", "user:bob");
+    const directory = new TenantDirectory(rows);
+    await directory.owners(["cube_b"]);
+    const held = gate();
+    state.gate = held.promise;
+    const racing = directory.owners(["cube_a"]); // reads the row, then waits
+    directory.begin({ kind: "grants", cubeIds: ["cube_a"] });
+    state.cubes.delete("cube_a");
+    directory.end({ kind: "grants", cubeIds: ["cube_a"] });
+    state.gate = null;
+    held.open();
+    expect(await racing).toEqual({ cube_a: "user:alice" }); // what it read, to its own caller only
+    expect(await directory.owners(["cube_a", "cube_b"])).toEqual({ cube_b: "user:bob" });
+    // A held cube is dropped by its deletion too.
+    directory.begin({ kind: "grants", cubeIds: ["cube_b"] });
+    state.cubes.delete("cube_b");
+    directory.end({ kind: "grants", cubeIds: ["cube_b"] });
+    expect(await directory.owners(["cube_b"])).toEqual({});
+  });
+
+  it("an owner's erasure (every cube's grants) drops every held cube and guards loads in flight", async () => {
+    const { state, rows } = fakeD1();
+    state.cubes.set("cube_a", "user:alice");
+    state.cubes.set("cube_c", "user:alice");
+    const directory = new TenantDirectory(rows);
+    await directory.owners(["cube_a"]);
+    const held = gate();
+    state.gate = held.promise;
+    const racing = directory.owners(["cube_c"]);
+    directory.begin({ kind: "grants", cubeIds: null });
+    state.cubes.clear();
+    directory.end({ kind: "grants", cubeIds: null });
+    state.gate = null;
+    held.open();
+    await racing;
+    expect(await directory.owners(["cube_a", "cube_c"])).toEqual({});
   });
 });

@@ -7,8 +7,8 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createDeps } from "../../src/deps";
-import { GRANT_REVOCATION_BOUND_MS } from "../../src/services/cubes";
-import { changeGrants } from "../../src/services/tenant-directory";
+import { CUBE_DELETION_BOUND_MS, GRANT_REVOCATION_BOUND_MS } from "../../src/services/cubes";
+import { changeGrants, cubeOwners } from "../../src/services/tenant-directory";
 import { call, newTenant, remember, uniqueUser } from "../helpers";
 
 /** Counts D1 queries from now on (every D1Database of this isolate shares the prototype). */
@@ -79,6 +79,34 @@ describe("warm requests make no D1 query", () => {
       await settle();
     }
     expect(counted() - before).toBe(0);
+  });
+});
+
+describe("cube lookups", () => {
+  it("a cube in use is re-read from the tenant's directory object, not D1, and one deleted elsewhere is refused within the bound", async () => {
+    const { key, tenantId } = await newTenant();
+    const [memory] = await remember(key, uniqueUser(), [{ content: "Alice keeps bees" }]);
+    expect((await call("GET", `/v1/memories/${memory.id}`, { key })).status).toBe(200);
+    await settle();
+    const counted = countD1();
+    // Another isolate's refresh: the object found the cube absent when it was created (absent cubes are not held), so
+    // it reads D1 once now and holds the cube from then on.
+    expect(await cubeOwners(createDeps(env), tenantId, [memory.cube_id])).toEqual(new Map([[memory.cube_id, memory.owner]]));
+    expect(counted()).toBe(1);
+
+    // Past the cube cache's refresh age (30 s; under the key cache's 60 s): the refresh asks the tenant's object.
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(Date.now() + CUBE_DELETION_BOUND_MS / 2 + 1);
+    expect((await call("GET", `/v1/memories/${memory.id}`, { key })).status).toBe(200);
+    await settle();
+    expect(counted()).toBe(1);
+
+    // Another isolate's deleteCube: the D1 delete bracketed by the tenant's directory object, this isolate's cache untouched.
+    await changeGrants(createDeps(env), tenantId, [memory.cube_id], () =>
+      env.DB.prepare("DELETE FROM cubes WHERE tenant_id = ? AND id = ?").bind(tenantId, memory.cube_id).run(),
+    );
+    vi.setSystemTime(Date.now() + CUBE_DELETION_BOUND_MS);
+    expect((await call("GET", `/v1/memories/${memory.id}`, { key })).status).toBe(404);
   });
 });
 
