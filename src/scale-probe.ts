@@ -187,8 +187,8 @@ export function withScaleProbe<E extends object>(env: E, where: "worker" | "cube
   for (const name of Object.keys(bindings).filter((n) => /^[A-Z][A-Z0-9_]*$/.test(n) && !notQueues.has(n))) {
     const value = bindings[name] as { send?: unknown; sendBatch?: unknown } | null;
     if (value && typeof value === "object" && typeof value.send === "function" && typeof value.sendBatch === "function") {
-      // One proxy per producer for the isolate's life: senders keyed by the binding (the bookkeeping sends' per-isolate
-      // coalescing, services/bookkeeping-sender.ts) must see the same object on every request, as they do unprobed.
+      // One proxy per producer for the isolate's life, so anything keyed by the binding object sees the same object on
+      // every request, as it does unprobed.
       let proxy = queueProxies.get(value);
       if (!proxy) queueProxies.set(value, (proxy = probeCalls(value, `queue.${name}`)));
       wrapped[name] = proxy;

@@ -7,11 +7,11 @@
  * a batch that fails is redelivered whole, so every write here is idempotent (audit entries by their id, counts and
  * stamps behind "newer than what is stored" guards).
  */
+import { sendItemsWithinLimits } from "../adapters/queue-producer";
 import { randomBody } from "../core/ids";
 import type { NewAuditEntry } from "./audit-entry";
 import { appendAuditEntries } from "./audit-log";
 import { LAST_USE_PRECISION_MS, RecentFlushes } from "./bookkeeping-coalesce";
-import { coalescedSend } from "./bookkeeping-sender";
 import type { Deps } from "./context";
 
 /** An audit entry with the id that makes its redelivery harmless. */
@@ -46,9 +46,11 @@ export function queueBookkeeping(queue: Queue): Bookkeeping {
   let held: BookkeepingMessage[] | null = null;
   const sendNow = async (items: BookkeepingMessage[]) => {
     // Through the producer wrapper: a request holding many items (e.g. audit entries naming 100 memories each)
-    // leaves as several messages rather than one Queues would refuse (docs/platform-limits.md, Queues), together
-    // with the items the isolate's other requests left in the same few milliseconds (./bookkeeping-sender.ts).
-    await coalescedSend(queue, items);
+    // leaves as several messages rather than one Queues would refuse (docs/platform-limits.md, Queues). Each request
+    // sends its own: a send shared by the requests of an isolate (tried in the sixth session) makes one request wait
+    // on a promise another request's I/O fulfils, which workerd refuses ("Cannot perform I/O on behalf of a different
+    // request", test/concurrency/one-cube.test.ts saw it); docs/hot-path.md, "Fifth pass".
+    await sendItemsWithinLimits(queue, items);
   };
   return {
     send: async (message) => {
