@@ -101,25 +101,11 @@ export class TenantDirectory {
       }
       if (best) answer[cubeId] = best;
     };
-    const everyCubeChanging = this.changing(this.everyCube);
-    const missing: { cubeId: string; slot: Slot<CubeGrants>; generation: number }[] = [];
-    for (const cubeId of new Set(cubeIds)) {
-      const slot = this.grants.get(cubeId) ?? newSlot<CubeGrants>();
-      // Re-inserted: the most recently used cubes are the last out.
-      this.grants.delete(cubeId);
-      this.grants.set(cubeId, slot);
-      if (slot.value && !everyCubeChanging && !this.changing(slot)) decide(cubeId, slot.value);
-      else missing.push({ cubeId, slot, generation: slot.generation });
-    }
-    if (missing.length === 0) return answer;
-    const epoch = this.everyCube.generation;
-    const loaded = await this.rows.grants(missing.map((m) => m.cubeId));
-    for (const { cubeId, slot, generation } of missing) {
-      const grants = loaded.get(cubeId) ?? new Map<string, Permission>();
-      decide(cubeId, grants);
-      const unchanged = slot.generation === generation && this.everyCube.generation === epoch;
-      if (unchanged && this.grants.get(cubeId) === slot && !this.changing(slot) && !this.changing(this.everyCube)) this.hold(slot, grants);
-    }
+    await this.throughSlots(this.grants, cubeIds, (ids) => this.rows.grants(ids), (cubeId, grants, slot, installable) => {
+      const held = grants ?? new Map<string, Permission>();
+      decide(cubeId, held);
+      if (installable) this.hold(slot, held);
+    }, decide);
     this.evict();
     return answer;
   }
@@ -130,35 +116,53 @@ export class TenantDirectory {
    */
   async owners(cubeIds: readonly string[]): Promise<Record<string, string>> {
     const answer: Record<string, string> = {};
-    const everyCubeChanging = this.changing(this.everyCube);
-    const missing: { cubeId: string; slot: Slot<string>; generation: number }[] = [];
-    for (const cubeId of new Set(cubeIds)) {
-      const slot = this.cubeOwnersHeld.get(cubeId) ?? newSlot<string>();
-      this.cubeOwnersHeld.delete(cubeId);
-      this.cubeOwnersHeld.set(cubeId, slot);
-      if (slot.value !== undefined && !everyCubeChanging && !this.changing(slot)) answer[cubeId] = slot.value;
-      else missing.push({ cubeId, slot, generation: slot.generation });
-    }
-    if (missing.length === 0) return answer;
-    const epoch = this.everyCube.generation;
-    const loaded = await this.rows.cubeOwners(missing.map((m) => m.cubeId));
-    for (const { cubeId, slot, generation } of missing) {
-      const owner = loaded.get(cubeId);
-      const current = this.cubeOwnersHeld.get(cubeId) === slot;
+    await this.throughSlots(this.cubeOwnersHeld, cubeIds, (ids) => this.rows.cubeOwners(ids), (cubeId, owner, slot, installable) => {
       if (owner === undefined) {
-        if (current && slot.inFlight === 0) this.cubeOwnersHeld.delete(cubeId);
-        continue;
+        // Absent cubes are not held: one created since is found on the next ask.
+        if (this.cubeOwnersHeld.get(cubeId) === slot && slot.inFlight === 0) this.cubeOwnersHeld.delete(cubeId);
+        return;
       }
       answer[cubeId] = owner;
-      const unchanged = slot.generation === generation && this.everyCube.generation === epoch;
-      if (unchanged && current && !this.changing(slot) && !this.changing(this.everyCube)) slot.value = owner;
-    }
+      if (installable) slot.value = owner;
+    }, (cubeId, owner) => (answer[cubeId] = owner));
     for (const [cubeId, slot] of this.cubeOwnersHeld) {
       if (this.cubeOwnersHeld.size <= MAX_CUBE_OWNERS_HELD) break;
       slot.value = undefined;
       if (slot.inFlight === 0) this.cubeOwnersHeld.delete(cubeId);
     }
     return answer;
+  }
+
+  /**
+   * The per-cube lookup both held maps share, through the generation guard: each cube's slot moves to the end of
+   * `held` (most recently used last out); a current value goes to `fromHeld`; the rest are loaded in one call and each
+   * goes to `loaded`, told whether it may be held — only if no change touched its cube, or every cube, since the load
+   * began and its slot is still the one in `held`.
+   */
+  private async throughSlots<T>(
+    held: Map<string, Slot<T>>,
+    cubeIds: readonly string[],
+    load: (cubeIds: string[]) => Promise<Map<string, T>>,
+    loaded: (cubeId: string, value: T | undefined, slot: Slot<T>, installable: boolean) => void,
+    fromHeld: (cubeId: string, value: T) => void,
+  ): Promise<void> {
+    const everyCubeChanging = this.changing(this.everyCube);
+    const missing: { cubeId: string; slot: Slot<T>; generation: number }[] = [];
+    for (const cubeId of new Set(cubeIds)) {
+      const slot = held.get(cubeId) ?? newSlot<T>();
+      held.delete(cubeId);
+      held.set(cubeId, slot);
+      if (slot.value !== undefined && !everyCubeChanging && !this.changing(slot)) fromHeld(cubeId, slot.value);
+      else missing.push({ cubeId, slot, generation: slot.generation });
+    }
+    if (missing.length === 0) return;
+    const epoch = this.everyCube.generation;
+    const values = await load(missing.map((m) => m.cubeId));
+    for (const { cubeId, slot, generation } of missing) {
+      const unchanged = slot.generation === generation && this.everyCube.generation === epoch;
+      const installable = unchanged && held.get(cubeId) === slot && !this.changing(slot) && !this.changing(this.everyCube);
+      loaded(cubeId, values.get(cubeId), slot, installable);
+    }
   }
 
   private hold(slot: Slot<CubeGrants>, grants: CubeGrants): void {
