@@ -5,7 +5,16 @@
  * the Worker in test/services/webhook-delivery.test.ts and test/routes/hot-path.test.ts.
  */
 import { describe, expect, it } from "vitest";
-import { CHANGE_WINDOW_MS, type CubeGrants, type Subscriber, TenantDirectory, type TenantRows } from "../../durable-objects/tenant/directory";
+import {
+  CHANGE_WINDOW_MS,
+  type CubeGrants,
+  MAX_CUBE_OWNERS_HELD,
+  MAX_CUBES_HELD,
+  MAX_GRANTS_HELD,
+  type Subscriber,
+  TenantDirectory,
+  type TenantRows,
+} from "../../durable-objects/tenant/directory";
 
 /** Rows in "D1" that a test edits, with each load's count and an optional gate that holds loads open. */
 function fakeD1() {
@@ -211,3 +220,50 @@ describe("tenant directory: cube owners", () => {
     expect(await directory.owners(["cube_a", "cube_c"])).toEqual({});
   });
 });
+
+describe("tenant directory: what it holds is bounded (at each limit and one past it)", () => {
+  const ids = (n: number, from = 0) => Array.from({ length: n }, (_, i) => `cube_${from + i}`);
+
+  it(`holds MAX_CUBE_OWNERS_HELD (${MAX_CUBE_OWNERS_HELD}) cube owners; one more sends the least recently used out`, async () => {
+    const { state, rows } = fakeD1();
+    for (const id of ids(MAX_CUBE_OWNERS_HELD + 1)) state.cubes.set(id, "user:alice");
+    const directory = new TenantDirectory(rows);
+    await directory.owners(ids(MAX_CUBE_OWNERS_HELD));
+    await directory.owners(["cube_0"]); // at the limit: still held (and now the most recently used)
+    expect(state.cubeLoads).toBe(1);
+    await directory.owners([`cube_${MAX_CUBE_OWNERS_HELD}`]); // one past it: cube_1 is the oldest and goes
+    await directory.owners(["cube_0"]);
+    expect(state.cubeLoads).toBe(2);
+    await directory.owners(["cube_1"]);
+    expect(state.cubeLoads).toBe(3);
+  });
+
+  it(`holds the grants of MAX_CUBES_HELD (${MAX_CUBES_HELD}) cubes; one more sends the least recently used out`, async () => {
+    const { state, rows } = fakeD1();
+    const directory = new TenantDirectory(rows);
+    await directory.permissions(ids(MAX_CUBES_HELD), ["user:bob"]);
+    await directory.permissions(["cube_0"], ["user:bob"]);
+    expect(state.grantLoads).toBe(1);
+    await directory.permissions([`cube_${MAX_CUBES_HELD}`], ["user:bob"]);
+    await directory.permissions(["cube_0"], ["user:bob"]);
+    expect(state.grantLoads).toBe(2);
+    await directory.permissions(["cube_1"], ["user:bob"]);
+    expect(state.grantLoads).toBe(3);
+  });
+
+  it(`holds MAX_GRANTS_HELD (${MAX_GRANTS_HELD}) grant rows; one more row sends the oldest cube out`, async () => {
+    const { state, rows } = fakeD1();
+    const perCube = 1_000;
+    const cubes = MAX_GRANTS_HELD / perCube;
+    for (const id of ids(cubes)) state.grants.set(id, new Map(Array.from({ length: perCube }, (_, i) => [`user:u${i}`, "read"] as const)));
+    state.grants.set(`cube_${cubes}`, new Map([["user:u0", "write"]]));
+    const directory = new TenantDirectory(rows);
+    expect(await directory.permissions(ids(cubes), ["user:u0"])).toMatchObject({ cube_0: "read" });
+    await directory.permissions(["cube_0"], ["user:u0"]); // at the limit: still held
+    expect(state.grantLoads).toBe(1);
+    expect(await directory.permissions([`cube_${cubes}`], ["user:u0"])).toEqual({ [`cube_${cubes}`]: "write" });
+    await directory.permissions(["cube_1"], ["user:u0"]); // cube_1 (the oldest) went for the one row past the limit
+    expect(state.grantLoads).toBe(3);
+  });
+});
+
