@@ -69,6 +69,38 @@ describe("neighbour context of the best hits", () => {
     expect(long.map((hit) => hit.neighbours?.length ?? 0)).toEqual([2, 2, 0]);
   });
 
+  it("gives the third hit its neighbours when the page reaches exactly NEIGHBOUR_CONTEXT_TOKENS, and none one token past it", async () => {
+    const { key } = await newTenant();
+    // Three "kayak" turns (2, 6, 10) far apart in one session, each padded to a given length (hits of like length keep
+    // the neighbours' context column from outranking them); every neighbour is a small-talk turn of 30–31 characters,
+    // 8 tokens, so the page costs its hits' tokens plus 16 per hit given context, whatever the ranks.
+    const turns = (hitChars: Record<number, number>) =>
+      Array.from({ length: 13 }, (_, i) =>
+        i % 4 === 2
+          ? `Melanie: We took the kayak out, turn ${i}. ${"we paddled along the quiet river bank ".repeat(20)}`.slice(0, hitChars[i])
+          : `Caroline: small talk number ${i}.`,
+      );
+    const search = async (hitChars: Record<number, number>) => {
+      const user = uniqueUser();
+      await remember(key, user, turns(hitChars).map((content) => ({ content, session_id: "s1" })));
+      const response = await call("POST", "/v1/search", { key, body: { user_id: user, query: "kayak", top_k: 3, channels: ["lexical"] } });
+      expect(response.status, JSON.stringify(response.body)).toBe(200);
+      const data = response.body.data as { content: string; neighbours?: { content: string }[] }[];
+      const hitTokens = data.reduce((sum, hit) => sum + Math.ceil(hit.content.length / 4), 0);
+      return { data, hitTokens, contextTokens: response.body.context_tokens as number };
+    };
+    // 150 + 151 + 151 tokens of hits and three hits' neighbours (48): exactly 500.
+    const at = await search({ 2: 600, 6: 604, 10: 604 });
+    expect(at.hitTokens).toBe(452);
+    expect(at.data.map((hit) => hit.neighbours?.length ?? 0)).toEqual([2, 2, 2]);
+    expect(at.contextTokens).toBe(500);
+    // Four characters more is one token more: the third hit's neighbours would make 501, so it gets none.
+    const past = await search({ 2: 600, 6: 604, 10: 608 });
+    expect(past.hitTokens).toBe(453);
+    expect(past.data.map((hit) => hit.neighbours?.length ?? 0)).toEqual([2, 2, 0]);
+    expect(past.contextTokens).toBe(453 + 32);
+  });
+
   it("leaves out a neighbour the request's filter excludes", async () => {
     const { key } = await newTenant();
     const user = uniqueUser();
