@@ -77,4 +77,18 @@ describe("key refreshes", () => {
     expect((await call("DELETE", `/v1/admin/tenants/${(await env.RATE_LIMITER.getByName(keyId).keyRow(keyId))!.tenantId}/keys/${keyId}`, { key: ROOT_KEY })).status).toBe(200);
     expect((await env.RATE_LIMITER.getByName(keyId).keyRow(keyId))?.revokedAt).not.toBeNull();
   });
+
+  it("a key narrowed by a cube's deletion: its limiter drops the row it holds, so other isolates' next refresh gets the narrowed one", async () => {
+    const { key } = await newTenant(["read", "write", "admin"]);
+    const alice = uniqueUser();
+    const [kept] = await remember(key, alice, [{ content: "Alice keeps this." }]);
+    const named = (await call("POST", "/v1/cubes", { key, body: { user_id: alice, name: "drafts" } })).body.id as string;
+    const minted = (await call("POST", "/v1/keys", { key, body: { allowed_cubes: [named, kept.cube_id] } })).body as { id: string };
+    const limiter = env.RATE_LIMITER.getByName(minted.id);
+    expect(JSON.parse((await limiter.keyRow(minted.id))!.allowedCubes!)).toEqual([named, kept.cube_id]);
+
+    expect((await call("DELETE", `/v1/cubes/${named}`, { key })).status).toBe(200);
+    await settle();
+    expect(JSON.parse((await limiter.keyRow(minted.id))!.allowedCubes!)).toEqual([kept.cube_id]);
+  });
 });
