@@ -62,14 +62,14 @@ function auditShardProjection(bytesPerEntry, load) {
 }
 
 /**
- * The D1 reads a tenant still pays per interval whatever its rate, from the code (not sampled): the key cache re-reads
- * a key in use every KEY_REFRESH_MS (services/auth.ts, 60 s), per isolate. Webhook subscribers, grants and (since
- * the sixth session) cube lookups no longer appear: the tenant directory object answers their refreshes
- * (durable-objects/tenant.ts) and reads D1 only for what it does not hold. A short run samples these reads only when
- * a refresh falls inside a phase, so the projection charges the larger of the sampled rate and this floor, for a
- * tenant with one key in use in one isolate.
+ * The D1 reads a tenant still pays per interval whatever its rate, from the code (not sampled): the key's rate limiter
+ * re-reads the row it holds for the isolates' key caches every KEY_ROW_HELD_MS (durable-objects/rate-limiter/key-row.ts,
+ * 5 min) — per key, however many isolates serve it (before: per isolate, every 60 s). Webhook subscribers, grants and
+ * cube lookups no longer appear: the tenant directory object answers their refreshes (durable-objects/tenant.ts) and
+ * reads D1 only for what it does not hold. A short run samples these reads only when a refresh falls inside a phase,
+ * so the projection charges the larger of the sampled rate and this floor, for a tenant with one key in use.
  */
-const REMAINING_REFRESH_READS_PER_SECOND_PER_TENANT = 1 / 60;
+const REMAINING_REFRESH_READS_PER_SECOND_PER_TENANT = 1 / 300;
 
 export const LIMITS = {
   /** D1 runs one query at a time; at ~1 ms a query that is ~1,000 queries/s (D1 limits page, FAQ "How much work can a D1 database do?"). */

@@ -7,8 +7,14 @@
  * It is also where a key's revocation takes effect without D1 (docs/hot-path.md): every request of a key reaches its
  * limiter (waited for, or, within the headroom of services/rate-limit.ts, counted with the isolate's next waited-for
  * request of the key), so revoking tells the limiter first and from then on it answers `revoked` to every isolate.
+ * For the same reason it holds the key's row, which the isolates' key caches refresh from instead of D1
+ * (./rate-limiter/key-row.ts).
  */
 import { DurableObject } from "cloudflare:workers";
+import { type HeldKeyRow, KeyRowHold, d1KeyRow } from "./rate-limiter/key-row";
+import { withScaleProbe } from "../src/scale-probe";
+
+export type { HeldKeyRow };
 
 /** The window is this many one-second buckets. */
 export const WINDOW_SECONDS = 60;
@@ -142,9 +148,12 @@ export class RateLimiterDurableObject extends DurableObject<Env> {
   clock: () => number = () => Date.now();
   private readonly window: RateWindow;
   private revoked: boolean;
+  private readonly keyRows: KeyRowHold;
 
   constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, env);
+    // The scale bench (SCALE_PROBE=1) counts this object's D1 reads with the Worker's; otherwise env is untouched.
+    super(ctx, withScaleProbe(env, "cube"));
+    this.keyRows = new KeyRowHold((keyId) => d1KeyRow(this.env.DB, keyId), ctx.storage.kv, () => this.clock());
     this.window = new RateWindow(ctx.storage.kv.get<RateBucket[]>(WINDOW_STORAGE_KEY) ?? []);
     this.revoked = ctx.storage.kv.get<boolean>(REVOKED_STORAGE_KEY) === true;
   }
@@ -169,5 +178,16 @@ export class RateLimiterDurableObject extends DurableObject<Env> {
   async revoke(): Promise<void> {
     this.revoked = true;
     this.ctx.storage.kv.put(REVOKED_STORAGE_KEY, true);
+    this.keyRows.forget();
+  }
+
+  /** The key's row for the isolates' key caches: held here, read from D1 once per KEY_ROW_HELD_MS or change. */
+  async keyRow(keyId: string): Promise<HeldKeyRow | null> {
+    return this.keyRows.row(keyId);
+  }
+
+  /** The key's row changed in D1 through the API (services/tenants.ts `forgetKey`): the next ask reads it again. */
+  async forgetKeyRow(): Promise<void> {
+    this.keyRows.forget();
   }
 }

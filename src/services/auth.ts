@@ -4,14 +4,16 @@
  * key's owner and cube restrictions travel on the principal; services/cubes.ts applies them.
  *
  * A warm request reads no key from D1 (docs/hot-path.md): rows come from a per-isolate cache re-read in the
- * background while in use, and revocation takes effect through the key's rate limiter (which every request reaches)
- * rather than through the cache, within {@link KEY_REVOCATION_BOUND_MS} everywhere.
+ * background while in use — from the key's rate limiter, which holds the row and reads D1 once per change, not once
+ * per isolate — and revocation takes effect through that limiter (which every request reaches) rather than through
+ * the cache, within {@link KEY_REVOCATION_BOUND_MS} everywhere.
  */
 import { eq } from "drizzle-orm";
 import { ExpiringCache } from "../core/expiring-cache";
 import { RefreshingCache } from "../core/refreshing-cache";
 import { hex, sha256 } from "../core/hash";
 import { apiKeys } from "../db/schema";
+import { type HeldKeyRow, KEY_ROW_HELD_MS } from "../../durable-objects/rate-limiter/key-row";
 import { ApiError } from "../errors";
 import type { ScopeName } from "../schemas/admin";
 import type { Deps, Principal, TenantPrincipal } from "./context";
@@ -20,6 +22,8 @@ import type { Deps, Principal, TenantPrincipal } from "./context";
 const LAST_USED_GRANULARITY_MS = 60_000;
 
 type ApiKeyRow = typeof apiKeys.$inferSelect;
+/** What the key cache holds: the columns authentication reads, as D1 or the key's limiter gives them. */
+type CachedKeyRow = Pick<ApiKeyRow, keyof HeldKeyRow>;
 
 /**
  * How long after a key's revocation another isolate may still accept it. Revoking tells the key's rate limiter first
@@ -33,13 +37,17 @@ export const KEY_REVOCATION_BOUND_MS = 5_000;
 /**
  * Key rows this isolate has looked up, by the SHA-256 of their secret. In production D1 is a network hop, often to
  * another region, that every request would otherwise pay before any work. A row is re-read in the background after
- * KEY_REFRESH_MS while the key is in use, and before answering once it is KEY_ROW_EXPIRY_MS old: that is how long a
- * change of a key's own rate limits (made in D1 by an operator) can take. Expiry is checked on every request against
- * the cached row. Unknown keys are never cached.
+ * KEY_REFRESH_MS while the key is in use — from the key's rate limiter ({@link refreshKey}), which reads D1 at most
+ * once per KEY_ROW_HELD_MS (or after a change through the API) whatever the number of isolates — and from D1 before
+ * answering once it is KEY_ROW_EXPIRY_MS old or on a miss. So a change of a key's own rate limits made straight in D1
+ * by an operator is seen within {@link KEY_ROW_CHANGE_BOUND_MS}. Expiry is checked on every request against the
+ * cached row. Unknown keys are never cached.
  */
-const KEY_REFRESH_MS = 60_000;
+export const KEY_REFRESH_MS = 60_000;
 const KEY_ROW_EXPIRY_MS = 10 * 60_000;
-const knownKeys = new RefreshingCache<string, ApiKeyRow>({ refreshAfterMs: KEY_REFRESH_MS, expireAfterMs: KEY_ROW_EXPIRY_MS, maxEntries: 10_000 });
+/** How long an operator's direct D1 edit of a key row can go unseen: the limiter's hold, then an isolate's copy. */
+export const KEY_ROW_CHANGE_BOUND_MS = KEY_ROW_HELD_MS + KEY_ROW_EXPIRY_MS;
+const knownKeys = new RefreshingCache<string, CachedKeyRow>({ refreshAfterMs: KEY_REFRESH_MS, expireAfterMs: KEY_ROW_EXPIRY_MS, maxEntries: 10_000 });
 /** Keys this isolate learnt are revoked (by id): refused even while an older copy of their row is cached. */
 const revokedKeys = new ExpiringCache<string, true>({ ttlMs: KEY_ROW_EXPIRY_MS, maxEntries: 10_000 });
 
@@ -56,12 +64,35 @@ export function markKeyRevoked(keyId: string): void {
 }
 
 /** The key row by the hash of its secret, from D1; cached when it exists. */
-async function readKey(deps: Deps, secretHash: string): Promise<ApiKeyRow | undefined> {
+async function readKey(deps: Deps, secretHash: string): Promise<CachedKeyRow | undefined> {
   const readAt = deps.clock();
   const key = await deps.db.select().from(apiKeys).where(eq(apiKeys.secretHash, secretHash)).get();
   if (key) knownKeys.set(secretHash, key, readAt);
   else knownKeys.delete(secretHash);
   return key;
+}
+
+/**
+ * Re-reads a cached key from its rate limiter, which holds the row (durable-objects/rate-limiter/key-row.ts): D1 is
+ * read once per key per KEY_ROW_HELD_MS or change, not once per isolate and KEY_REFRESH_MS. A limiter that cannot
+ * be reached sends the refresh to D1 (logged). The isolate's own last-use stamp is kept: the limiter's copy may be
+ * older, and the stamp only throttles `key_used` items.
+ */
+async function refreshKey(deps: Deps, secretHash: string, cached: CachedKeyRow): Promise<void> {
+  const readAt = deps.clock();
+  let row: HeldKeyRow | null;
+  try {
+    row = await deps.limiters.getByName(cached.id).keyRow(cached.id);
+  } catch (error) {
+    console.error(`key ${cached.id}: its rate limiter could not refresh the row; read from D1`, error);
+    await readKey(deps, secretHash);
+    return;
+  }
+  if (!row || row.secretHash !== secretHash) {
+    knownKeys.delete(secretHash);
+    return;
+  }
+  knownKeys.set(secretHash, { ...row, lastUsedAt: Math.max(row.lastUsedAt ?? 0, cached.lastUsedAt ?? 0) || null }, readAt);
 }
 
 /**
@@ -117,7 +148,7 @@ export async function authenticate(
   const secretHash = hex(tokenDigest);
   const now = deps.clock();
   const cached = knownKeys.lookup(secretHash, now);
-  if (cached?.refresh) background(readKey(deps, secretHash));
+  if (cached?.refresh) background(refreshKey(deps, secretHash, cached.value));
   const key = cached ? cached.value : await readKey(deps, secretHash);
   if (!key || key.revokedAt !== null || (key.expiresAt !== null && key.expiresAt <= now) || revokedKeys.get(key.id, now)) {
     throw new ApiError("unauthorized", UNAUTHORIZED_KEY_MESSAGE);

@@ -15,6 +15,7 @@
 import { and, eq, inArray } from "drizzle-orm";
 import type { CubeDurableObject } from "../../durable-objects/cube";
 import type { CubeRef } from "../../durable-objects/cube/protocol";
+import { RefreshBatches } from "../core/refresh-batches";
 import { RefreshingCache } from "../core/refreshing-cache";
 import { cubeIdOfMemory, cubeObjectName, defaultCubeId, isCubeId } from "../core/ids";
 import { cubes, grants, owners } from "../db/schema";
@@ -186,13 +187,21 @@ function admit(ref: CubeRef, reach: CubeReach | null | undefined, access: CubeAc
 /**
  * Cubes this isolate has already seen. A cube's tenant and owner never change after creation, so a hit is right as
  * long as the cube exists. Deletion clears the deleting isolate's entry ({@link forgetCachedCube}); other isolates
- * believe theirs until they re-read it — in the background after CUBE_REFRESH_MS while in use, before answering after
+ * believe theirs until they re-read it — in the background after CUBE_REFRESH_MS while in use (a tenant's due cubes
+ * together, {@link CUBE_REFRESH_BATCH_MS}), before answering after
  * CUBE_DELETION_BOUND_MS otherwise — so a write they let through after a deletion is bounded to that window (it lands
  * in the emptied object, not in the deleted data). Misses are not cached: a cube created a moment ago by another
  * isolate is found on the next request.
  */
 export const CUBE_DELETION_BOUND_MS = 60_000;
 const CUBE_REFRESH_MS = 30_000;
+/**
+ * Cubes due for a refresh wait this long for others of their tenant, then go in one call to the tenant's object: one
+ * call per tenant and window per isolate, however many cubes it keeps busy (an entry is then 30–35 s old, well before
+ * its expiry at 60 s).
+ */
+export const CUBE_REFRESH_BATCH_MS = 5_000;
+const dueCubes = new RefreshBatches<string, string>({ windowMs: CUBE_REFRESH_BATCH_MS, maxIdsPerBatch: 10_000, maxBatches: 10_000 });
 const knownCubes = new RefreshingCache<string, CubeRef>({
   refreshAfterMs: CUBE_REFRESH_MS,
   expireAfterMs: CUBE_DELETION_BOUND_MS,
@@ -235,14 +244,15 @@ async function findCubes(ctx: RequestContext, tenantId: string, cubeIds: readonl
     }
   }
   if (missing.length > 0) for (const ref of await readCubes(deps, tenantId, missing)) found.set(ref.cubeId, ref);
-  if (stale.length > 0) {
-    // A cube deleted elsewhere is dropped here; the next request reads D1 and finds it gone.
-    ctx.background(readCubes(deps, tenantId, stale).then((refs) => {
-      const alive = new Set(refs.map((ref) => ref.cubeId));
-      for (const cubeId of stale) if (!alive.has(cubeId)) forgetCachedCube(tenantId, cubeId);
-    }));
-  }
+  const due = dueCubes.take(tenantId, stale, now);
+  if (due.length > 0) ctx.background(refreshCubes(deps, tenantId, due));
   return found;
+}
+
+/** Re-reads cubes in use, the tenant's batch of them ({@link CUBE_REFRESH_BATCH_MS}); one deleted elsewhere is dropped. */
+async function refreshCubes(deps: Deps, tenantId: string, cubeIds: readonly string[]): Promise<void> {
+  const alive = new Set((await readCubes(deps, tenantId, cubeIds)).map((ref) => ref.cubeId));
+  for (const cubeId of cubeIds) if (!alive.has(cubeId)) forgetCachedCube(tenantId, cubeId);
 }
 
 async function findCube(ctx: RequestContext, tenantId: string, cubeId: string): Promise<CubeRef | null> {

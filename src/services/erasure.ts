@@ -64,7 +64,7 @@ export async function erasureSteps(deps: Deps, tenantId: string, owner: string |
       ...tombstones.map((row) => deps.db.insert(erasedCubes).values(row).onConflictDoUpdate({ target: [erasedCubes.tenantId, erasedCubes.cubeSha256], set: { erasedAt: now } })),
     ],
     afterCommit: (background) => {
-      for (const { row } of changed) forgetKey(row);
+      for (const { row } of changed) background(forgetKey(deps, row));
       if (listings.snapshots.length > 0) background(destroySnapshots(deps, listings.snapshots));
     },
   };

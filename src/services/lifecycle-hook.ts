@@ -113,9 +113,10 @@ async function currentSecret(deps: Deps, tenantId: string): Promise<string | nul
 const hmacKey = (secret: string) =>
   crypto.subtle.importKey("raw", utf8.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["verify"]);
 
-let decoy: Promise<CryptoKey> | undefined;
-const decoyKey = () =>
-  (decoy ??= crypto.subtle.generateKey({ name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]) as Promise<CryptoKey>);
+/** The key itself is kept, never the promise of its generation: workerd ties a promise to the request that settles it. */
+let decoy: CryptoKey | undefined;
+const decoyKey = async () =>
+  (decoy ??= (await crypto.subtle.generateKey({ name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"])) as CryptoKey);
 
 function hexBytes(hex: string): Uint8Array<ArrayBuffer> {
   const bytes = new Uint8Array(hex.length / 2);

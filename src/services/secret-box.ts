@@ -25,28 +25,28 @@ function fromBase64Url(text: string): Uint8Array<ArrayBuffer> {
   return Uint8Array.from(binary, (c) => c.charCodeAt(0));
 }
 
-/** Derived keys by root key and purpose: HKDF is cheap, but there is no reason to redo it on every request. */
-const derived = new Map<string, Promise<CryptoKey>>();
+/**
+ * Derived keys by root key and purpose: HKDF is cheap, but there is no reason to redo it on every request. The keys
+ * are kept, not the promises of their derivation: workerd ties a promise to the request that settles it, so requests
+ * that arrive before the first derivation ends each derive their own.
+ */
+const derived = new Map<string, CryptoKey>();
 
-function sealingKey(rootKey: string | undefined, purpose: string): Promise<CryptoKey> {
+async function sealingKey(rootKey: string | undefined, purpose: string): Promise<CryptoKey> {
   if (!rootKey) throw new ConfigError("ROOT_KEY is not set; it is needed to seal and open stored secrets");
   const cacheKey = `${purpose}\n${rootKey}`;
-  let key = derived.get(cacheKey);
-  if (!key) {
-    key = crypto.subtle
-      .importKey("raw", utf8.encode(rootKey), "HKDF", false, ["deriveKey"])
-      .then((material) =>
-        crypto.subtle.deriveKey(
-          { name: "HKDF", hash: "SHA-256", salt: SALT, info: utf8.encode(`memos-edge ${purpose}`) },
-          material,
-          { name: "AES-GCM", length: 256 },
-          false,
-          ["encrypt", "decrypt"],
-        ),
-      );
-    if (derived.size > 8) derived.clear();
-    derived.set(cacheKey, key);
-  }
+  const known = derived.get(cacheKey);
+  if (known) return known;
+  const material = await crypto.subtle.importKey("raw", utf8.encode(rootKey), "HKDF", false, ["deriveKey"]);
+  const key = await crypto.subtle.deriveKey(
+    { name: "HKDF", hash: "SHA-256", salt: SALT, info: utf8.encode(`memos-edge ${purpose}`) },
+    material,
+    { name: "AES-GCM", length: 256 },
+    false,
+    ["encrypt", "decrypt"],
+  );
+  if (derived.size > 8) derived.clear();
+  derived.set(cacheKey, key);
   return key;
 }
 

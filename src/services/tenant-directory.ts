@@ -28,10 +28,20 @@ export async function grantPermissions(
   return new Map(Object.entries(granted));
 }
 
-/** The owner of each of `cubeIds` that exists (absent: no such cube of the tenant), from the tenant's object. */
+/** Cube ids per call to the object: its own bound (MAX_CUBES_PER_CALL in durable-objects/tenant.ts). */
+const CUBES_PER_CALL = 1_000;
+
+/**
+ * The owner of each of `cubeIds` that exists (absent: no such cube of the tenant), from the tenant's object: one call
+ * per CUBES_PER_CALL cubes (a batch of refreshes may name up to 10,000).
+ */
 export async function cubeOwners(deps: Deps, tenantId: string, cubeIds: readonly string[]): Promise<Map<string, string>> {
-  if (cubeIds.length === 0) return new Map();
-  return new Map(Object.entries(await directoryOf(deps, tenantId).cubeOwners(tenantId, [...cubeIds])));
+  const owners = new Map<string, string>();
+  for (let i = 0; i < cubeIds.length; i += CUBES_PER_CALL) {
+    const part = await directoryOf(deps, tenantId).cubeOwners(tenantId, cubeIds.slice(i, i + CUBES_PER_CALL));
+    for (const [cubeId, owner] of Object.entries(part)) owners.set(cubeId, owner);
+  }
+  return owners;
 }
 
 /** Runs `write` (a D1 write of the tenant's webhooks) inside a change of its directory object. */

@@ -200,7 +200,7 @@ export async function revokeKey(deps: Deps, tenantId: string, keyId: string, vie
   await deps.limiters.getByName(keyId).revoke();
   const change = { revokedAt: deps.clock() };
   await keyChange(deps, row, change);
-  forgetKey(row);
+  await forgetKey(deps, row);
   return toApiKey({ ...row, ...change });
 }
 
@@ -218,7 +218,17 @@ export function keyChange(deps: Deps, row: Pick<KeyRow, "id" | "tenantId">, chan
     .where(and(eq(apiKeys.id, row.id), eq(apiKeys.tenantId, row.tenantId)));
 }
 
-/** After a {@link keyChange} committed: this isolate's cached copy goes, so the change holds on the next request. */
-export function forgetKey(row: Pick<KeyRow, "secretHash">): void {
+/**
+ * After a {@link keyChange} committed: this isolate's cached copy goes, so the change holds on the next request, and
+ * the key's rate limiter drops the row it holds, so every other isolate reads the change at its next refresh
+ * (services/auth.ts). The promise never rejects (the change is committed; a limiter that missed it re-reads D1 within
+ * KEY_ROW_HELD_MS): await it or hand it to the request's background.
+ */
+export async function forgetKey(deps: Deps, row: Pick<KeyRow, "id" | "secretHash">): Promise<void> {
   forgetCachedKey(row.secretHash);
+  try {
+    await deps.limiters.getByName(row.id).forgetKeyRow();
+  } catch (error) {
+    console.error(`key ${row.id}: its rate limiter missed a change of the row; it re-reads D1 within its hold`, error);
+  }
 }

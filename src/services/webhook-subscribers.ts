@@ -22,31 +22,37 @@ export const SUBSCRIBERS_STALE_MS = 5_000;
 
 const subscribers = new ExpiringCache<string, readonly Subscriber[]>({ ttlMs: SUBSCRIBERS_STALE_MS, maxEntries: 10_000 });
 
-/** Reads in flight by tenant: the messages of one batch are fanned out at once and share a cache miss. */
-const loading = new Map<string, Promise<readonly Subscriber[]>>();
+/**
+ * Reads in flight by tenant, per request (its `deps`, built once per queue batch): the messages of one batch are fanned
+ * out at once and share a cache miss. Never shared between requests: workerd ties a promise to the request whose I/O
+ * settles it, so a request waiting on another's read hangs or fails when that request ends first (docs/hot-path.md,
+ * "Changed, then reverted"); across requests only the list itself is shared, through the cache above.
+ */
+const loading = new WeakMap<Deps, Map<string, Promise<readonly Subscriber[]>>>();
 
 /** The tenant's webhooks: from this isolate's cache while fresh, else from the tenant's directory object. */
 export async function subscribersOf(deps: Deps, tenantId: string, options: { fresh?: boolean } = {}): Promise<readonly Subscriber[]> {
   const now = deps.clock();
   const cached = options.fresh ? undefined : subscribers.get(tenantId, now);
   if (cached) return cached;
-  const pending = options.fresh ? undefined : loading.get(tenantId);
+  let inFlight = loading.get(deps);
+  if (!inFlight) loading.set(deps, (inFlight = new Map()));
+  const pending = options.fresh ? undefined : inFlight.get(tenantId);
   if (pending) return pending;
   const load = (async () => {
     const list = await webhookSubscribers(deps, tenantId, options.fresh);
     subscribers.set(tenantId, list, now);
     return list;
   })();
-  loading.set(tenantId, load);
+  inFlight.set(tenantId, load);
   try {
     return await load;
   } finally {
-    if (loading.get(tenantId) === load) loading.delete(tenantId);
+    if (inFlight.get(tenantId) === load) inFlight.delete(tenantId);
   }
 }
 
 /** A webhook of the tenant was created or deleted here: the next fan-out reads the list again. */
 export function forgetSubscribers(tenantId: string): void {
   subscribers.delete(tenantId);
-  loading.delete(tenantId);
 }
