@@ -76,8 +76,8 @@ export function queueProjection({ costs, mix, types, limits, bookkeepingShards, 
       ["bookkeeping_queues", bookkeepingCeiling],
       ...Object.entries(others).map(([binding, q]) => [`queue ${binding}`, q[field]]),
     ].filter(([, v]) => typeof v === "number");
-    const [by, value] = bounds.reduce((a, b) => (Number(b[1]) < Number(a[1]) ? b : a));
-    return { requests_per_second: value, bound_by: by };
+    const value = Math.min(...bounds.map(([, v]) => Number(v)));
+    return { requests_per_second: value, bound_by: bounds.filter(([, v]) => v === value).map(([by]) => by).join(", ") };
   };
   return {
     bookkeeping_messages_per_request: round4(bookkeeping),
