@@ -9,6 +9,8 @@ import { systemClock } from "./core/time";
 import { type Db, createDb } from "./db/client";
 import { ConfigError } from "./errors";
 import { queueBookkeeping } from "./services/bookkeeping";
+import { WEBHOOK_EVENT_QUEUES, tenantShardedSender } from "./adapters/queue-shards";
+import type { WebhookQueueMessage } from "./schemas/webhooks";
 import { bookkeepingQueues } from "./services/bookkeeping-shards";
 import type { Deps } from "./services/context";
 import { urlPolicyFor } from "./services/url-policy";
@@ -63,8 +65,9 @@ export function createRateLimitDeps(env: Env): RateLimitDeps {
  * local receiver instead: the Workers test runtime has no network) and the URL policy of this deployment.
  */
 export function createWebhookDeps(env: Env): WebhookDeps {
-  if (!env.WEBHOOK_EVENTS) throw new ConfigError("missing binding: WEBHOOK_EVENTS (see wrangler.toml)");
-  return { queue: env.WEBHOOK_EVENTS, fetch: (input, init) => fetch(input, init), policy: urlPolicyFor(env.ENVIRONMENT) };
+  const queue = tenantShardedSender<WebhookQueueMessage>(env, WEBHOOK_EVENT_QUEUES);
+  if (!queue) throw new ConfigError("missing bindings: WEBHOOK_EVENTS and its shards (see wrangler.toml)");
+  return { queue, fetch: (input, init) => fetch(input, init), policy: urlPolicyFor(env.ENVIRONMENT) };
 }
 
 /**

@@ -19,6 +19,7 @@
  * as every queue a producer may still send to keeps its consumer: add the new queues (producers and consumers) in
  * one deploy, and remove a queue only after it has drained.
  */
+import { shardOf } from "../adapters/queue-shards";
 
 /**
  * Queues the bookkeeping is spread over. Chosen from the target and the measured rate: 50,000 requests/s (issue 14)
@@ -42,18 +43,8 @@ export const BOOKKEEPING_BINDINGS: readonly string[] = Array.from({ length: BOOK
 /** Whether a consumer batch comes from one of the bookkeeping shards. */
 export const isBookkeepingQueue = (queue: string): boolean => BOOKKEEPING_QUEUES.includes(queue);
 
-/**
- * The shard of a tenant (or of whatever key stands for it): FNV-1a over the UTF-16 code units, modulo the count.
- * Stable across isolates and deploys of the same count; spreads tenant ids evenly (the test measures the spread).
- */
-export function bookkeepingShard(key: string, shards: number = BOOKKEEPING_SHARDS): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < key.length; i += 1) {
-    hash ^= key.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return (hash >>> 0) % shards;
-}
+/** The shard of a tenant (or of whatever key stands for it): FNV-1a modulo the count (../adapters/queue-shards.ts). */
+export const bookkeepingShard = (key: string, shards: number = BOOKKEEPING_SHARDS): number => shardOf(key, shards);
 
 /** The shards' producer bindings from `env`, in shard order; names the missing ones instead. */
 export function bookkeepingQueues(env: Env): { queues: Queue[]; missing: string[] } {
