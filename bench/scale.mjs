@@ -20,7 +20,7 @@ import { ApiClient } from "./lib/api.mjs";
 import { log, withServer } from "./lib/server.mjs";
 import { round, summarize } from "./lib/stats.mjs";
 import { storedBytesInUse } from "./scale-storage.mjs";
-import { queueProjection, readBookkeepingShards } from "./scale-queues.mjs";
+import { queueProjection, readBookkeepingShards, readOtherQueueShards } from "./scale-queues.mjs";
 
 export const USAGE = `npm run bench -- scale [--requests 100] [--load 1000] [--mix write=0.3,search=0.5,get=0.1,context=0.1]
     [--settle-ms 1500] [--out FILE] [--verbose] [--keep-state] [--wrangler-traces]`;
@@ -268,6 +268,7 @@ export async function main(argv) {
     types: TYPES,
     limits: LIMITS,
     bookkeepingShards: readBookkeepingShards(),
+    otherShards: readOtherQueueShards(),
     d1CeilingsByActiveTenants: Object.fromEntries([0, 10, 100, 1000].map((tenants) => [tenants, ceilingWithTenants(tenants)])),
   });
   const writeMs = costs.write.rpc_ms["cube.remember"]?.p50 ?? null;
