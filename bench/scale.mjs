@@ -10,7 +10,8 @@
 // and reads the counters: D1 statements (reads, writes, batches) and rows written, Durable Object RPC calls and
 // their wall time, R2, Queue and Vectorize operations, and the growth of the bytes SQLite holds in use in D1 and in
 // each Durable Object class (WAL replayed, free pages left out: ./scale-storage.mjs) and of R2's blobs. Then it projects, for the request mix and load given, D1 utilisation, the D1-bound ceiling of requests/s
-// (global and per tenant: one D1 serves every tenant), single-memory writes/s per cube and storage growth per day.
+// (global and per tenant: one D1 serves every tenant), the queues' ceilings from the messages each request sends
+// (./scale-queues.mjs), the global ceiling as the least of them, single-memory writes/s per cube and storage growth per day.
 // Every limit used is in LIMITS below with its source; docs/scale.md explains the model. Re-run it after any change
 // to the request path: it is the one command that produces the numbers.
 import { SERVER_OPTIONS, UsageError, parseArgs } from "./lib/args.mjs";
@@ -19,6 +20,7 @@ import { ApiClient } from "./lib/api.mjs";
 import { log, withServer } from "./lib/server.mjs";
 import { round, summarize } from "./lib/stats.mjs";
 import { storedBytesInUse } from "./scale-storage.mjs";
+import { queueProjection, readBookkeepingShards, readOtherQueueShards } from "./scale-queues.mjs";
 
 export const USAGE = `npm run bench -- scale [--requests 100] [--load 1000] [--mix write=0.3,search=0.5,get=0.1,context=0.1]
     [--settle-ms 1500] [--out FILE] [--verbose] [--keep-state] [--wrangler-traces]`;
@@ -150,6 +152,10 @@ function perRequest(totals, n, bytes) {
     r2_ops: round(sum("r2.") / n, 3),
     r2_bytes_put: round(totals.r2BytesPut / n, 1),
     queue_calls: round(sum("queue.") / n, 3),
+    // Messages, not calls: a queue's limit is 5,000 messages/s (a sendBatch carries up to 100). By producer binding;
+    // the bookkeeping shards (BOOKKEEPING, BOOKKEEPING_1, …) summed as `bookkeeping_messages`.
+    queue_messages_by_binding: Object.fromEntries(Object.entries(ops).filter(([k]) => k.startsWith("queue_messages.")).map(([k, v]) => [k.slice(15), round(v / n, 4)])),
+    bookkeeping_messages: round(sum("queue_messages.BOOKKEEPING") / n, 4),
     vectorize_ops: round(sum("vectorize.") / n, 3),
     bytes_stored: {
       d1: round(bytes.d1 / n, 1),
@@ -256,6 +262,15 @@ export async function main(argv) {
   };
   const d1Ceiling = d1PerRequest > 0 ? (LIMITS.d1QueriesPerSecond * LIMITS.d1Budget) / d1PerRequest : Infinity;
   const queuePerRequest = mixed("queue_calls");
+  const queues = queueProjection({
+    costs,
+    mix,
+    types: TYPES,
+    limits: LIMITS,
+    bookkeepingShards: readBookkeepingShards(),
+    otherShards: readOtherQueueShards(),
+    d1CeilingsByActiveTenants: Object.fromEntries([0, 10, 100, 1000].map((tenants) => [tenants, ceilingWithTenants(tenants)])),
+  });
   const writeMs = costs.write.rpc_ms["cube.remember"]?.p50 ?? null;
   const bytesPerRequest = TYPES.reduce(
     (a, t) => ({
@@ -302,6 +317,8 @@ export async function main(argv) {
     single_memory_writes_per_second_per_cube: writeMs ? Math.floor(Math.min(LIMITS.doRequestsPerSecond, 1000 / Math.max(writeMs, 0.001))) : null,
     single_memory_write_rpc_p50_ms: writeMs,
     queue_calls_per_second_at_load: round(queuePerRequest * load, 1),
+    // The queues' ceilings (./scale-queues.mjs): each queue takes LIMITS.queueMessagesPerSecond, whoever sends.
+    ...queues,
     // Bytes SQLite holds in use (WAL replayed, free pages left out) and R2 blob bytes, per day at --load.
     storage_growth_per_day_bytes: {
       d1: Math.round(perDay(bytesPerRequest.d1)),

@@ -9,6 +9,9 @@ import { systemClock } from "./core/time";
 import { type Db, createDb } from "./db/client";
 import { ConfigError } from "./errors";
 import { queueBookkeeping } from "./services/bookkeeping";
+import { WEBHOOK_EVENT_QUEUES, tenantShardedSender } from "./adapters/queue-shards";
+import type { WebhookQueueMessage } from "./schemas/webhooks";
+import { bookkeepingQueues } from "./services/bookkeeping-shards";
 import type { Deps } from "./services/context";
 import { urlPolicyFor } from "./services/url-policy";
 import type { WebhookDeps } from "./services/webhooks";
@@ -18,7 +21,8 @@ import { type RateLimitDeps, parseLimit } from "./services/rate-limit";
 const MIN_ROOT_KEY_LENGTH = 24;
 
 export function createDeps(env: Env): Deps {
-  const missing = (["DB", "CUBE", "RATE_LIMITER", "BOOKKEEPING", "AUDIT", "TENANT"] as const).filter((name) => !env[name]);
+  const bookkeeping = bookkeepingQueues(env);
+  const missing = [...(["DB", "CUBE", "RATE_LIMITER", "AUDIT", "TENANT"] as const).filter((name) => !env[name]), ...bookkeeping.missing];
   if (missing.length > 0) throw new ConfigError(`missing bindings: ${missing.join(", ")} (see wrangler.toml)`);
   const rootKey = env.ROOT_KEY || undefined;
   if (rootKey !== undefined && rootKey.length < MIN_ROOT_KEY_LENGTH) {
@@ -35,7 +39,7 @@ export function createDeps(env: Env): Deps {
     clock: systemClock,
     rootKey,
     limiters: env.RATE_LIMITER,
-    bookkeeping: queueBookkeeping(env.BOOKKEEPING),
+    bookkeeping: queueBookkeeping(bookkeeping.queues),
     retrieval: () => (retrieval ??= createRetrieval(env)),
     auditLogs: env.AUDIT,
     auditArchive: env.ARCHIVE,
@@ -61,8 +65,9 @@ export function createRateLimitDeps(env: Env): RateLimitDeps {
  * local receiver instead: the Workers test runtime has no network) and the URL policy of this deployment.
  */
 export function createWebhookDeps(env: Env): WebhookDeps {
-  if (!env.WEBHOOK_EVENTS) throw new ConfigError("missing binding: WEBHOOK_EVENTS (see wrangler.toml)");
-  return { queue: env.WEBHOOK_EVENTS, fetch: (input, init) => fetch(input, init), policy: urlPolicyFor(env.ENVIRONMENT) };
+  const queue = tenantShardedSender<WebhookQueueMessage>(env, WEBHOOK_EVENT_QUEUES);
+  if (!queue) throw new ConfigError("missing bindings: WEBHOOK_EVENTS and its shards (see wrangler.toml)");
+  return { queue, fetch: (input, init) => fetch(input, init), policy: urlPolicyFor(env.ENVIRONMENT) };
 }
 
 /**

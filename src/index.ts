@@ -7,8 +7,9 @@ import { createDeps, createWebhookDeps } from "./deps";
 import { archiveAudit } from "./services/audit-archive";
 import { pruneInactiveKeys } from "./services/control-plane-caps";
 import { createRetrieval } from "./adapters/factory";
-import { VECTOR_QUEUE } from "./adapters/vector-queue";
-import { BOOKKEEPING_QUEUE, consumeBookkeepingBatch } from "./services/bookkeeping";
+import { VECTOR_QUEUES, WEBHOOK_EVENT_QUEUES } from "./adapters/queue-shards";
+import { consumeBookkeepingBatch } from "./services/bookkeeping";
+import { isBookkeepingQueue } from "./services/bookkeeping-shards";
 import { pruneHookDeliveries } from "./services/lifecycle-hook";
 import { repairLifecycle } from "./services/lifecycle-sweep";
 import { WEBHOOK_DEAD_LETTER_QUEUE, drainWebhookDeadLetters } from "./services/webhook-dead-letters";
@@ -46,16 +47,19 @@ export default {
   },
 
   /**
-   * The queues (wrangler.toml `[[queues.consumers]]`): bookkeeping batches go to D1 in one call each; the webhook
-   * queue fans events out to webhooks and attempts deliveries; its dead-letter queue is where messages land after
+   * The queues (wrangler.toml `[[queues.consumers]]`): bookkeeping batches, from any of its shards, go to D1 in one call each; the webhook
+   * queue's shards fan events out to webhooks and attempts deliveries; its dead-letter queue is where messages land after
    * max_retries (services/webhook-dead-letters.ts); the vectors queue writes many cubes' vectors to the shared index
    * together (services/vector-queue.ts).
    */
   async queue(batch, rawEnv) {
     const env = withScaleProbe(rawEnv, "worker");
-    if (batch.queue === BOOKKEEPING_QUEUE) return consumeBookkeepingBatch(batch, createDeps(env));
-    if (batch.queue === VECTOR_QUEUE) return void (await consumeVectorBatch(batch, createRetrieval(env).remoteIndex, env.CUBE));
+    if (isBookkeepingQueue(batch.queue)) return consumeBookkeepingBatch(batch, createDeps(env));
+    if (VECTOR_QUEUES.has(batch.queue)) return void (await consumeVectorBatch(batch, createRetrieval(env).remoteIndex, env.CUBE));
     if (batch.queue === WEBHOOK_DEAD_LETTER_QUEUE) return drainWebhookDeadLetters(batch, createDeps(env), createWebhookDeps(env));
-    await consumeWebhookBatch(batch, createDeps(env), createWebhookDeps(env));
+    if (WEBHOOK_EVENT_QUEUES.has(batch.queue)) return consumeWebhookBatch(batch, createDeps(env), createWebhookDeps(env));
+    // A queue this Worker declares no consumer for: retried, then dead-lettered by the platform, never silently taken.
+    console.error(`queue handler: no consumer for queue ${batch.queue}; retrying its batch`);
+    batch.retryAll();
   },
 } satisfies ExportedHandler<Env>;

@@ -190,7 +190,11 @@ export function withScaleProbe<E extends object>(env: E, where: "worker" | "cube
       // One proxy per producer for the isolate's life, so anything keyed by the binding object sees the same object on
       // every request, as it does unprobed.
       let proxy = queueProxies.get(value);
-      if (!proxy) queueProxies.set(value, (proxy = probeCalls(value, `queue.${name}`)));
+      // Messages as well as calls: a queue's limit is in messages/s (`sendBatch` carries up to 100). Every producer
+      // here hands sendBatch an array (adapters/queue-producer.ts); an iterable is not walked, it would be consumed.
+      const messages = (method: string, args: unknown[]) =>
+        count(`queue_messages.${name}`, method === "send" ? 1 : method === "sendBatch" && Array.isArray(args[0]) ? args[0].length : 0);
+      if (!proxy) queueProxies.set(value, (proxy = probeCalls(value, `queue.${name}`, messages)));
       wrapped[name] = proxy;
     }
   }

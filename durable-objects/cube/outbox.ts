@@ -7,8 +7,9 @@
  * Events are mapped to the public webhook types here and carry ids, states and reasons — never memory content.
  */
 import { sendWithinLimits } from "../../src/adapters/queue-producer";
+import { WEBHOOK_EVENT_QUEUES, tenantShardedSender } from "../../src/adapters/queue-shards";
 import { toIso } from "../../src/core/time";
-import type { WebhookEventType, WebhookEventWire, WebhookQueue, WebhookQueueMessage } from "../../src/schemas/webhooks";
+import type { WebhookEventType, WebhookEventWire, WebhookQueueMessage } from "../../src/schemas/webhooks";
 import type { CubeRef } from "./protocol";
 
 type Row = Record<string, SqlStorageValue>;
@@ -45,10 +46,11 @@ export interface DrainResult {
   error: string | null;
 }
 
-/** Where a drain sends: the Worker's env (or anything with the webhook queue binding). */
-export interface OutboxTarget {
-  WEBHOOK_EVENTS?: WebhookQueue | undefined;
-}
+/**
+ * Where a drain sends: the Worker's env, or anything with the webhook queue's shard bindings (`WEBHOOK_EVENTS`,
+ * `WEBHOOK_EVENTS_1` …; src/adapters/queue-shards.ts). A cube's events go to its tenant's shard.
+ */
+export type OutboxTarget = object;
 
 /**
  * Set in a MemStore snapshot cube (services/memstore.ts) when its snapshot is handed to it: a cube of the publisher's
@@ -125,7 +127,6 @@ export class CubeOutbox {
   }
 
   private async drainNow(target: OutboxTarget, ref: CubeRef): Promise<DrainResult> {
-    const queue = target.WEBHOOK_EVENTS;
     let sent = 0;
     try {
       if (this.kv.get(INTERNAL_KEY) === true) {
@@ -133,7 +134,8 @@ export class CubeOutbox {
         this.exec("UPDATE webhook_outbox SET last_seq = max(last_seq, (SELECT coalesce(max(seq), 0) FROM events)) WHERE id = 1");
         return { sent, more: false, error: null };
       }
-      if (!queue) throw new Error("the WEBHOOK_EVENTS queue binding is missing; webhook events wait in the cube's event log");
+      const queue = tenantShardedSender<WebhookQueueMessage>(target, WEBHOOK_EVENT_QUEUES);
+      if (!queue) throw new Error("the WEBHOOK_EVENTS queue bindings are missing; webhook events wait in the cube's event log");
       for (let round = 0; round < OUTBOX_MAX_ROUNDS; round++) {
         const { events, through } = this.pending(ref);
         if (through === this.cursor().lastSeq) return { sent, more: false, error: null };

@@ -8,7 +8,8 @@ import { LocalEmbedder } from "./local-embedder";
 import { LocalReranker } from "./local-reranker";
 import { OpenAiLlm } from "./openai-llm";
 import type { Embedder, Reranker, VectorIndex } from "./types";
-import type { VectorQueue } from "./vector-queue";
+import { VECTOR_QUEUES, tenantShardedSender } from "./queue-shards";
+import type { VectorQueue, VectorQueueMessage } from "./vector-queue";
 import { VectorizeVectorIndex } from "./vectorize-index";
 import { DEFAULT_WORKERS_AI_EMBEDDING_MODEL, WORKERS_AI_EMBEDDING_MODELS, WorkersAiEmbedder, type WorkersAiEmbeddingModel } from "./workers-ai-embedder";
 import { DEFAULT_WORKERS_AI_LLM_MODEL, WorkersAiLlm, type WorkersAiTextBinding } from "./workers-ai-llm";
@@ -63,7 +64,8 @@ export function createRetrieval(env: RetrievalConfig): Retrieval {
       indexKind === "local" ? null : new VectorizeVectorIndex(binding("VECTORIZE", env.VECTORIZE, "VECTOR_INDEX=vectorize")),
     reranker:
       rerankerKind === "local" ? new LocalReranker() : new WorkersAiReranker(binding("AI", env.AI, "RERANKER=workers-ai")),
-    vectorQueue: indexKind === "local" ? null : ((env.VECTOR_UPSERTS as VectorQueue | undefined) ?? null),
+    // The vectors queue's shards by tenant (./queue-shards.ts); none bound: each cube upserts its own.
+    vectorQueue: indexKind === "local" ? null : tenantShardedSender<VectorQueueMessage>(env, VECTOR_QUEUES),
   };
 }
 

@@ -14,7 +14,7 @@
 import { QUEUE_LIMITS, type QueueSender, queueBatches, queueMessageBytes, sendWithinLimits } from "./queue-producer";
 import type { VectorRecord } from "./types";
 
-/** The queue's name in wrangler.toml, which the Worker's one `queue` handler dispatches on. */
+/** The first shard's queue name in wrangler.toml (the one queue before sharding; all shards: VECTOR_QUEUES, ./queue-shards.ts). */
 export const VECTOR_QUEUE = "memos-edge-vectors";
 
 /** One cube's vectors, handed to the queue at `handed_at` (the cube matches the consumer's report against it). */

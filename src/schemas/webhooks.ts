@@ -152,7 +152,8 @@ export const WebhookDeliveryPage = z
  */
 export type WebhookQueueMessage =
   | { kind: "events"; tenant_id: string; events: WebhookEventWire[] }
-  | { kind: "delivery"; delivery_id: string };
+  /** `tenant_id` picks the queue shard (src/adapters/queue-shards.ts); the consumer reads the delivery's row. */
+  | { kind: "delivery"; delivery_id: string; tenant_id?: string };
 
 /** The producer side of the webhook queue that the outbox, the Worker and the consumer use. */
 export interface WebhookQueue {

@@ -1,7 +1,8 @@
 /**
  * Bookkeeping off the request path (issue 14, items 1 and 2): what a request owes the central stores — its audit
  * entry, the live count and activity of the cube it wrote (from which the owners directory sums its counts), its key's
- * last use — leaves as a message on the bookkeeping queue after the response. The queue's consumer appends a whole
+ * last use — leaves as a message on the bookkeeping queue of its tenant's shard (./bookkeeping-shards.ts) after the
+ * response. The queue's consumer appends a whole
  * batch's (up to 100 messages) audit entries to the tenants' audit shards (one call per shard a
  * batch touches, services/audit-log.ts) and writes the rest to D1 in one call of at most two statements. Delivery is at least once:
  * a batch that fails is redelivered whole, so every write here is idempotent (audit entries by their id, counts and
@@ -12,6 +13,7 @@ import { randomBody } from "../core/ids";
 import type { NewAuditEntry } from "./audit-entry";
 import { appendAuditEntries } from "./audit-log";
 import { LAST_USE_PRECISION_MS, RecentFlushes } from "./bookkeeping-coalesce";
+import { BOOKKEEPING_QUEUES, bookkeepingShard } from "./bookkeeping-shards";
 import type { Deps } from "./context";
 
 /** An audit entry with the id that makes its redelivery harmless. */
@@ -25,8 +27,11 @@ export type BookkeepingMessage =
   /** The key authenticated a request at `at`. */
   | { kind: "key_used"; keyId: string; at: number };
 
-/** The queue's name in wrangler.toml, which the Worker's one `queue` handler dispatches on. */
-export const BOOKKEEPING_QUEUE = "memos-edge-bookkeeping";
+/**
+ * The first shard's queue name in wrangler.toml (the one queue before sharding); the Worker's `queue` handler takes
+ * every shard's batches (isBookkeepingQueue, ./bookkeeping-shards.ts).
+ */
+export const BOOKKEEPING_QUEUE = BOOKKEEPING_QUEUES[0] as string;
 
 /**
  * The producer side: where a request puts its bookkeeping. A queue message is an array of items. While held (the
@@ -41,10 +46,17 @@ export interface Bookkeeping {
   release(last?: BookkeepingMessage): Promise<void>;
 }
 
-/** The producer over a Queue binding (one per request: it holds that request's items). */
-export function queueBookkeeping(queue: Queue): Bookkeeping {
+/**
+ * The producer over the shards' Queue bindings (one per request: it holds that request's items). Items go to the
+ * shard of their tenant (./bookkeeping-shards.ts); a request's items are one tenant's, so they leave together. One
+ * binding (a test's) is one shard.
+ */
+export function queueBookkeeping(shards: Queue | readonly Queue[]): Bookkeeping {
+  const queues = Array.isArray(shards) ? (shards as readonly Queue[]) : [shards as Queue];
   let held: BookkeepingMessage[] | null = null;
   const sendNow = async (items: BookkeepingMessage[]) => {
+    if (items.length === 0) return;
+    const queue = queues[bookkeepingShard(shardKeyOf(items), queues.length)] as Queue;
     // Through the producer wrapper: a request holding many items (e.g. audit entries naming 100 memories each)
     // leaves as several messages rather than one Queues would refuse (docs/platform-limits.md, Queues). Each request
     // sends its own: a send shared by the requests of an isolate (tried in the sixth session) makes one request wait
@@ -66,6 +78,20 @@ export function queueBookkeeping(queue: Queue): Bookkeeping {
       await sendNow(items);
     },
   };
+}
+
+/**
+ * What picks a message's shard: the tenant of the first item that names one. A key's stamp names only the key: sent
+ * alone (a request with no audit entry), it is sharded by the key id — its tenant's other items may be on another
+ * shard, which is harmless (stamps are guarded by time, not by order).
+ */
+function shardKeyOf(items: readonly BookkeepingMessage[]): string {
+  for (const item of items) {
+    if (item.kind === "audit") return item.entry.tenantId;
+    if (item.kind === "activity") return item.tenantId;
+  }
+  const first = items[0];
+  return first?.kind === "key_used" ? first.keyId : "";
 }
 
 /** A new audit entry id: `aud_` + 26 random base32 characters (130 bits: ids of separate requests never meet). */

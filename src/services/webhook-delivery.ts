@@ -128,7 +128,7 @@ export async function fanOut(deps: Deps, hooks: WebhookDeps, tenantId: string, e
     created = await insertDeliveries(deps, tenantId, own, await subscribersOf(deps, tenantId, { fresh: true }));
   }
   // A lost send leaves the rows queued; the cron's sweep finds and re-sends them (requeueStalledDeliveries).
-  await enqueueDeliveries(hooks, created);
+  await enqueueDeliveries(hooks, created, tenantId);
   return created;
 }
 
@@ -162,8 +162,10 @@ async function insertDeliveries(deps: Deps, tenantId: string, own: readonly Webh
   return (await db.batch(nonEmpty(inserts))).flat().map((row) => row.id);
 }
 
-async function enqueueDeliveries(hooks: WebhookDeps, ids: readonly string[]): Promise<void> {
-  const messages = ids.map((id) => ({ body: { kind: "delivery", delivery_id: id } satisfies WebhookQueueMessage, contentType: "json" as const }));
+/** Delivery messages on the tenant's queue shard when it is known (the cron's sweep sends without: one fixed shard). */
+async function enqueueDeliveries(hooks: WebhookDeps, ids: readonly string[], tenantId?: string): Promise<void> {
+  const body = (id: string): WebhookQueueMessage => (tenantId === undefined ? { kind: "delivery", delivery_id: id } : { kind: "delivery", delivery_id: id, tenant_id: tenantId });
+  const messages = ids.map((id) => ({ body: body(id), contentType: "json" as const }));
   await sendWithinLimits(hooks.queue, messages);
 }
 

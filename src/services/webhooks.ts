@@ -252,7 +252,7 @@ export async function replayDelivery(deps: Deps, queue: WebhookQueue, tenantId: 
     throw new ApiError("conflict", `the delivery is ${current.status}: it is still being attempted; replay it once it is delivered or dead`);
   }
   // If this send is lost, the cron's sweep re-enqueues the queued delivery (webhook-delivery.ts).
-  await sendWithinLimits(queue, [{ body: { kind: "delivery", delivery_id: deliveryId }, contentType: "json" }]);
+  await sendWithinLimits(queue, [{ body: { kind: "delivery", delivery_id: deliveryId, tenant_id: tenantId }, contentType: "json" }]);
   return toDelivery(reset);
 }
 

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { CubeJobs, MAX_JOB_ATTEMPTS } from "../../durable-objects/cube/jobs";
 import { CubeOutbox } from "../../durable-objects/cube/outbox";
 import type { CubeRef } from "../../durable-objects/cube/protocol";
+import { WEBHOOK_EVENT_QUEUES } from "../../src/adapters/queue-shards";
 import { cubeObjectName } from "../../src/core/ids";
 import { createDeps } from "../../src/deps";
 import worker from "../../src/index";
@@ -46,6 +47,9 @@ function capturingQueue(fail = false) {
   };
   return { queue, sent, take: () => sent.splice(0, sent.length) };
 }
+
+/** The same producer on every shard binding of the webhook queue, as an outbox or the Worker finds them in env. */
+const allShards = (queue: WebhookQueue) => Object.fromEntries(WEBHOOK_EVENT_QUEUES.bindings.map((binding) => [binding, queue]));
 
 /** A consumer world with a clock the test moves, a captured queue and a local receiver instead of the network. */
 function world(receiver: Receiver, start = Date.now()) {
@@ -209,7 +213,7 @@ describe("the cube's outbox", () => {
       state.storage.sql.exec("UPDATE webhook_outbox SET last_seq = 0");
 
       const down = capturingQueue(true);
-      const failed = await outbox.drain({ WEBHOOK_EVENTS: down.queue }, ref);
+      const failed = await outbox.drain(allShards(down.queue), ref);
       expect(failed).toMatchObject({ sent: 0, more: true, error: "queue unavailable" });
       expect(outbox.cursor().lastSeq).toBe(0);
       const unbound = await outbox.drain({}, ref);
@@ -217,7 +221,7 @@ describe("the cube's outbox", () => {
       expect(outbox.cursor().lastSeq).toBe(0);
 
       const up = capturingQueue();
-      const drained = await outbox.drain({ WEBHOOK_EVENTS: up.queue }, ref);
+      const drained = await outbox.drain(allShards(up.queue), ref);
       expect(drained).toEqual({ sent: 25, more: false, error: null });
       expect(outbox.cursor().lastSeq).toBe(all.through);
       // Packed 20 events to a message, each message one tenant's.
@@ -226,10 +230,10 @@ describe("the cube's outbox", () => {
       expect(up.sent.flatMap((m) => (m.kind === "events" ? m.events.map((e) => e.id) : []))).toEqual(all.events.map((e) => e.id));
 
       // Nothing new: nothing sent. Concurrent drains send each event once between them.
-      expect(await outbox.drain({ WEBHOOK_EVENTS: up.queue }, ref)).toEqual({ sent: 0, more: false, error: null });
+      expect(await outbox.drain(allShards(up.queue), ref)).toEqual({ sent: 0, more: false, error: null });
       state.storage.sql.exec("UPDATE webhook_outbox SET last_seq = ?", all.through - 3);
       const twice = capturingQueue();
-      const results = await Promise.all([outbox.drain({ WEBHOOK_EVENTS: twice.queue }, ref), outbox.drain({ WEBHOOK_EVENTS: twice.queue }, ref)]);
+      const results = await Promise.all([outbox.drain(allShards(twice.queue), ref), outbox.drain(allShards(twice.queue), ref)]);
       expect(results.map((r) => r.sent)).toEqual([3, 0]);
       expect(twice.sent.flatMap((m) => (m.kind === "events" ? m.events.map((e) => e.id) : []))).toEqual(all.events.slice(-3).map((e) => e.id));
     });
@@ -635,7 +639,7 @@ describe("the webhook queue for real", () => {
     const receiver = createReceiver({ secret: hook.secret });
     routeFetchTo(receiver);
     const captured = capturingQueue();
-    const bindings = { ...env, WEBHOOK_EVENTS: captured.queue } as unknown as Env;
+    const bindings = { ...env, ...allShards(captured.queue) } as unknown as Env;
     const run = async (bodies: WebhookQueueMessage[]) => {
       const batch = createMessageBatch<WebhookQueueMessage>("memos-edge-webhooks", bodies.map((body) => ({ id: crypto.randomUUID(), timestamp: new Date(), attempts: 1, body })));
       const ctx = createExecutionContext();
@@ -657,7 +661,7 @@ describe("the webhook queue for real", () => {
     const { key, tenantId } = await newTenant(["admin"]);
     const hook = await registerWebhook(key, ["memory.archived"], "http://localhost:8788/dead-letters");
     const captured = capturingQueue();
-    const bindings = { ...env, WEBHOOK_EVENTS: captured.queue } as unknown as Env;
+    const bindings = { ...env, ...allShards(captured.queue) } as unknown as Env;
     const events = Array.from({ length: 12 }, () => syntheticEvent(tenantId, "memory.archived"));
     const bodies: WebhookQueueMessage[] = [eventsMessage(tenantId, events), { kind: "delivery", delivery_id: "dlv_lost_message" }];
     const batch = createMessageBatch<WebhookQueueMessage>(
