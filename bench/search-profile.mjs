@@ -11,7 +11,7 @@
 // searches); by default the cube stands still, as in the latency bench. `--top FILE` writes every query's top 10
 // ids, to check that a change keeps the ranking (compare two files); searches run at `--now` (default: the cube
 // file's modification time), so two runs over the same file score recency alike.
-import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { UsageError, parseArgs } from "./lib/args.mjs";
@@ -27,6 +27,21 @@ export const USAGE = `npm run bench -- search-profile --cube FILE [--queries 500
 const SPEC = { cube: "string", queries: "number", cold: "boolean", channels: "string", data: "string", seed: "number", now: "string", top: "string", out: "string" };
 const WARMUP = 5;
 
+/**
+ * `import m from "./x.wasm"` as wrangler bundles it: a compiled WebAssembly.Module (cube/vector-scan.ts). Node may
+ * compile from bytes, so the bytes are embedded and compiled when the bundle loads.
+ * @type {import("esbuild").Plugin}
+ */
+const compiledWasm = {
+  name: "compiled-wasm",
+  setup(build) {
+    build.onLoad({ filter: /\.wasm$/ }, (args) => ({
+      contents: `export default new WebAssembly.Module(Buffer.from(${JSON.stringify(readFileSync(args.path).toString("base64"))}, "base64"));`,
+      loader: "js",
+    }));
+  },
+};
+
 /** @param {string[]} argv */
 export async function main(argv) {
   const opts = parseArgs(argv, SPEC);
@@ -37,7 +52,15 @@ export async function main(argv) {
   try {
     const { build } = await import("esbuild");
     const bundle = path.join(dir, "search.mjs");
-    await build({ entryPoints: [path.join(ROOT, "bench/lib/search-profile-entry.ts")], bundle: true, platform: "node", format: "esm", outfile: bundle, logLevel: "error" });
+    await build({
+      entryPoints: [path.join(ROOT, "bench/lib/search-profile-entry.ts")],
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      outfile: bundle,
+      logLevel: "error",
+      plugins: [compiledWasm],
+    });
     const cube = path.join(dir, "cube.sqlite");
     copyFileSync(String(opts.cube), cube);
     if (existsSync(`${opts.cube}-wal`)) copyFileSync(`${opts.cube}-wal`, `${cube}-wal`);

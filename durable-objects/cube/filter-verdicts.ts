@@ -43,6 +43,8 @@ export class FilterVerdicts {
   private generation = -1;
   /** By the timeless filter (SQL and params), by memory seq and by memory id. */
   private readonly byFilter = new Map<string, Map<number | string, Verdict>>();
+  /** Every memory read here, its seq by id (whatever the filter): lexical coverage needs the seqs of its candidates. */
+  private readonly seqs = new Map<string, number>();
   private size = 0;
 
   /** `maxVerdicts`: memories remembered before the next {@link use} starts over (a test's small cap; else VERDICTS_MAX). */
@@ -56,7 +58,13 @@ export class FilterVerdicts {
     if (this.generation === generation && this.size <= this.maxVerdicts) return;
     this.generation = generation;
     this.byFilter.clear();
+    this.seqs.clear();
     this.size = 0;
+  }
+
+  /** The seq of memory `id` if this generation read its row, else undefined (then ask SQL). */
+  seqOf(id: string): number | undefined {
+    return this.seqs.get(id);
   }
 
   /**
@@ -103,6 +111,7 @@ export class FilterVerdicts {
       };
       into.set(Number(row.seq), verdict);
       into.set(verdict.id, verdict);
+      this.seqs.set(verdict.id, Number(row.seq));
     }
     // Candidates that are no memory (a vector left behind by a purge) fail, and are not asked about again.
     for (const candidate of candidates) if (!into.has(candidate)) into.set(candidate, NOT_FOUND);

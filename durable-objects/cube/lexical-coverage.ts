@@ -19,6 +19,11 @@ export interface CoverageIndex {
   documentCount(term: string): number;
   /** The seqs of the memories containing the term, ascending (cube/term-stats.ts; cached by the caller). */
   postings(term: string): Float64Array;
+  /**
+   * A memory's seq when the caller already knows it (the lexical channel's candidates were just read by their seq for
+   * the filter: cube/filter-verdicts.ts), else undefined and it is read here.
+   */
+  knownSeq?(id: string): number | undefined;
 }
 
 /**
@@ -29,8 +34,16 @@ export interface CoverageIndex {
 export function lexicalCoverage(index: CoverageIndex, ids: readonly string[], terms: readonly string[]): number[] | null {
   if (ids.length === 0 || terms.length < 2 || terms.length > COVERAGE_MAX_TERMS) return null;
   const seqs = new Map<number, string>();
-  for (const row of index.sql.exec("SELECT seq, id FROM memories WHERE id IN (SELECT value FROM json_each(?))", JSON.stringify(ids))) {
-    seqs.set(Number(row.seq), String(row.id));
+  const unknown: string[] = [];
+  for (const id of ids) {
+    const seq = index.knownSeq?.(id);
+    if (seq === undefined) unknown.push(id);
+    else seqs.set(seq, id);
+  }
+  if (unknown.length > 0) {
+    for (const row of index.sql.exec("SELECT seq, id FROM memories WHERE id IN (SELECT value FROM json_each(?))", JSON.stringify(unknown))) {
+      seqs.set(Number(row.seq), String(row.id));
+    }
   }
   const covered = new Map<string, number>();
   let total = 0;

@@ -179,6 +179,7 @@ export class CubeSearch {
       documents: this.counts.documents,
       documentCount: (term: string) => this.documentCount(matchAny([term])!),
       postings: (term: string) => this.counts.postings(matchAny([term])!),
+      knownSeq: (id: string) => this.verdicts.seqOf(id),
     };
     const strengths = lexicalCoverage(index, lexical.ids, this.discriminating(terms));
     if (strengths) rankings[at] = { ...lexical, strengths };

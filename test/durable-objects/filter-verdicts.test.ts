@@ -100,3 +100,22 @@ describe("the cap on remembered verdicts", () => {
     expect(rounds.map((round) => round.reads)).toEqual([1, 1]);
   });
 });
+
+describe("seqs the verdicts read", () => {
+  it("answer a read memory's seq by id until the generation moves, and nothing for a memory not read", async () => {
+    const { stub } = await cubeWith([{ content: "seq note one" }, { content: "seq note two" }, { content: "seq note three" }]);
+    const seen = await runInDurableObject(stub, (_instance, state) => {
+      const rows = state.storage.sql.exec("SELECT seq, id FROM memories ORDER BY seq").toArray();
+      const all: SearchFilter = { clauses: [], params: [], timeless: { clauses: [], params: [] }, at: Date.now() };
+      const verdicts = new FilterVerdicts(state.storage.sql);
+      verdicts.use(1);
+      verdicts.passing("seq", [Number(rows[0]!.seq), Number(rows[1]!.seq)], all, null, 10);
+      const ids = rows.map((row) => String(row.id));
+      const read = ids.map((id) => verdicts.seqOf(id) ?? null);
+      verdicts.use(2);
+      return { read, expected: rows.map((row) => Number(row.seq)), after: ids.map((id) => verdicts.seqOf(id) ?? null) };
+    });
+    expect(seen.read).toEqual([seen.expected[0], seen.expected[1], null]);
+    expect(seen.after).toEqual([null, null, null]);
+  });
+});
