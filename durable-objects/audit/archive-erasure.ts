@@ -159,6 +159,11 @@ export class ArchiveErasure {
           cubes = null;
           continue;
         }
+        // This pass's own version of an object it rewrote holds nothing to remove: passed over unread.
+        if (next.key === rewrittenKey(next.key, state.pass)) {
+          this.sql.exec("UPDATE archive_erasure_pass SET cursor = ?", next.key);
+          continue;
+        }
         this.sql.exec("UPDATE archive_erasure_pass SET object = ?, etag = ?, size = ?, rewriting = 0, offset = 0, objects_read = objects_read + 1", next.key, next.etag, next.size);
         continue;
       }
@@ -175,7 +180,7 @@ export class ArchiveErasure {
     const last = state.offset + ERASURE_READ_BYTES >= size;
     // A completion whose commit was lost: the new object is whole, only the old one's deletion is left.
     if (state.rewriting === 1 && last && state.upload_id !== null && (await this.archive.head(rewrittenKey(object, state.pass))) !== null) {
-      return this.replaced(state, true, 0);
+      return this.replaced(state, 0);
     }
     const read = size === 0 ? null : await this.archive.get(object, { range: { offset: state.offset, length: Math.min(ERASURE_READ_BYTES, size - state.offset) }, onlyIf: { etagMatches: state.etag! } });
     if (size > 0 && (read === null || !("body" in read))) {
@@ -223,16 +228,14 @@ export class ArchiveErasure {
     const rest = held.subarray(offset);
     if (last) {
       const all = [...parts, ...uploaded];
-      let written = all.length > 0 || rest.length > 0;
       if (uploadId === null) {
         if (rest.length > 0) await this.archive.put(key, rest, NDJSON_METADATA);
       } else {
         const upload = this.archive.resumeMultipartUpload(key, uploadId);
         await upload.complete(rest.length > 0 ? [...all, await upload.uploadPart(all.length + 1, rest)] : all);
-        written = true;
       }
       this.sql.exec("UPDATE archive_erasure_pass SET entries_removed = entries_removed + ?, bytes_read = bytes_read + ?", removed, cut);
-      return this.replaced(state, written, heldBytes);
+      return this.replaced(state, heldBytes);
     }
     // The step's commit: offset, parts, counts and the rest of the buffer together (no await in between).
     this.sql.exec(
@@ -244,12 +247,13 @@ export class ArchiveErasure {
   }
 
   /** The new version is whole (or nothing was left to keep): the old goes, and the cursor moves past both. */
-  private async replaced(state: PassState, written: boolean, heldBytes: number): Promise<number> {
+  private async replaced(state: PassState, heldBytes: number): Promise<number> {
     await this.archive.delete(state.object!);
+    // The cursor stays at the old name, not the new one: an old single-object day (`<day>.ndjson`) sorts before its
+    // folder (`<day>/…`), its new version (`<day>~r…`) after it — moving to the new name would skip the folder.
     this.sql.exec(
-      `UPDATE archive_erasure_pass SET cursor = ?, object = NULL, etag = NULL, size = NULL, rewriting = 0, offset = 0,
+      `UPDATE archive_erasure_pass SET cursor = object, object = NULL, etag = NULL, size = NULL, rewriting = 0, offset = 0,
          upload_id = NULL, parts = '[]', objects_rewritten = objects_rewritten + 1`,
-      written ? rewrittenKey(state.object!, state.pass) : state.object,
     );
     this.sql.exec("DELETE FROM archive_erasure_buffer");
     return heldBytes;
