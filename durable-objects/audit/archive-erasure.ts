@@ -183,6 +183,8 @@ export class ArchiveErasure {
       return this.replaced(state, 0);
     }
     const read = size === 0 ? null : await this.archive.get(object, { range: { offset: state.offset, length: Math.min(ERASURE_READ_BYTES, size - state.offset) }, onlyIf: { etagMatches: state.etag! } });
+    // The last step's replacement went through but its commit was lost: the old object is gone already.
+    if (size > 0 && read === null && state.rewriting === 1 && last) return this.replaced(state, 0);
     if (size > 0 && (read === null || !("body" in read))) {
       // Gone (an operator deleted it) or replaced under the same name: start on the next key, or on this one afresh.
       this.restartObject(state, read !== null);
