@@ -11,8 +11,10 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { ArchiveErasure, ERASURE_READ_BYTES, ERASURE_STEP_MAX_BYTES, type ArchiveErasureProgress } from "../../durable-objects/audit/archive-erasure";
 import { type ArchivedEntry, type AuditArchive, DAY_MS, auditArchiveKey, chunkKey, shardObjectKey, tenantArchivePrefix } from "../../durable-objects/audit/archive";
-import { sha256Hex } from "../../durable-objects/audit/log";
-import { PART_BYTES } from "../../durable-objects/audit/shard-archive";
+import { AuditLog, type AuditRecord, sha256Hex } from "../../durable-objects/audit/log";
+import { auditShardName, dayStart } from "../../durable-objects/audit/periods";
+import { AuditShard } from "../../durable-objects/audit/shard";
+import { PART_BYTES, ShardArchiver } from "../../durable-objects/audit/shard-archive";
 import { archivedEntries } from "../audit-helpers";
 import { call, newTenant, remember, uniqueUser } from "../helpers";
 
@@ -237,4 +239,84 @@ describe("erasure in the audit archive", { timeout: 180_000 }, () => {
     const days = await call("GET", "/v1/audit/archive", { key });
     expect((days.body.data as { day: string }[]).map((d) => d.day)).toEqual(seeded.days.map((d) => new Date(d).toISOString().slice(0, 10)));
   });
+});
+
+/** A shard of ~1.4 parts' worth of entries, alternating between two cubes; the ids of the second cube's. */
+async function fillShard(tenantId: string, ago: number): Promise<{ name: string; day: number; kept: string[] }> {
+  const day = dayStart(Date.now()) - ago * DAY_MS;
+  const period = { start: day, end: day + DAY_MS };
+  const name = auditShardName(tenantId, period);
+  const records: AuditRecord[] = Array.from({ length: Math.ceil((1.4 * PART_BYTES) / 4_200) }, (_, i) => ({
+    id: `aud_${i}`, at: day + 1_000 + i, actor: "key_0123456789abcdef", action: `act.${i}`, cubeId: i % 2 === 0 ? "cube-erased" : "cube-other",
+    memoryIds: "[]", requestId: null, status: 200, detail: JSON.stringify({ pad: "x".repeat(4_000) }),
+  }));
+  await runInDurableObject(bindings.AUDIT.getByName(name), (_o, state) =>
+    new AuditShard(state.storage.sql, new AuditLog(state.storage.sql)).append(name, period, records, async () => ({ tombstones: [], anyCube: false })),
+  );
+  return { name, day, kept: records.filter((r) => r.cubeId === "cube-other").map((r) => r.id) };
+}
+
+/** The real bucket; `cue` runs once, inside the named call, before R2 is reached (an erasure interleaving there). */
+function interleaving(on: "uploadPart" | "complete", cue: () => Promise<unknown>): AuditArchive {
+  const real = bindings.ARCHIVE;
+  let fired = false;
+  const once = async () => {
+    if (!fired) {
+      fired = true;
+      await cue();
+    }
+  };
+  return {
+    get: (...a) => real.get(...a),
+    head: (...a) => real.head(...a),
+    list: (...a) => real.list(...a),
+    put: (...a) => real.put(...a),
+    delete: (...a) => real.delete(...a),
+    createMultipartUpload: (...a) => real.createMultipartUpload(...a),
+    resumeMultipartUpload: (key, uploadId) => {
+      const upload = real.resumeMultipartUpload(key, uploadId);
+      return {
+        key: upload.key,
+        uploadId: upload.uploadId,
+        uploadPart: async (n: number, value: Uint8Array) => (on === "uploadPart" ? once() : undefined, upload.uploadPart(n, value)),
+        complete: async (all: R2UploadedPart[]) => {
+          const object = await upload.complete(all);
+          if (on === "complete") await once();
+          return object;
+        },
+        abort: () => upload.abort(),
+      } as unknown as R2MultipartUpload;
+    },
+  };
+}
+
+describe("a shard's copy to R2 under an erasure", { timeout: 180_000 }, () => {
+  it("a copy under way when the erasure runs starts again without the erased entries; its parts never reach the day", async () => {
+    const tenantId = `t-${crypto.randomUUID()}`;
+    const { name, day, kept } = await fillShard(tenantId, 300);
+    const shard = bindings.AUDIT.getByName(name);
+    // Six steps of 1 MiB: one whole part (holding erased entries) is uploaded, the rest buffered.
+    const first = await runInDurableObject(shard, (_o, state) => new ShardArchiver(state.storage.sql, bindings.ARCHIVE, tenantId, day).run(6));
+    expect([first.done, first.parts]).toEqual([false, 1]);
+    expect(await shard.eraseInShard(["cube-erased"], Date.now())).toBeGreaterThan(0);
+    const rest = await runInDurableObject(shard, (_o, state) => new ShardArchiver(state.storage.sql, bindings.ARCHIVE, tenantId, day).run(1_000));
+    expect(rest.done).toBe(true);
+    expect((await archivedEntries(tenantId, day)).map((e) => e.id)).toEqual(kept);
+    expect((await bindings.ARCHIVE.list({ prefix: `${tenantArchivePrefix(tenantId)}` })).objects.length).toBe(1);
+  });
+
+  for (const on of ["uploadPart", "complete"] as const) {
+    it(`an erasure that runs while a step awaits R2 (${on}): that step commits nothing, an object it completed is deleted, the copy ends without the erased entries`, async () => {
+      const tenantId = `t-${crypto.randomUUID()}`;
+      const { name, day, kept } = await fillShard(tenantId, on === "uploadPart" ? 301 : 302);
+      const progress = await runInDurableObject(bindings.AUDIT.getByName(name), async (_o, state) => {
+        const sql = state.storage.sql;
+        const erase = () => new AuditShard(sql, new AuditLog(sql)).eraseCubes(["cube-erased"], Date.now());
+        return new ShardArchiver(sql, interleaving(on, erase), tenantId, day).run(1_000);
+      });
+      expect(progress.done).toBe(true);
+      expect((await archivedEntries(tenantId, day)).map((e) => e.id)).toEqual(kept);
+      expect((await bindings.ARCHIVE.list({ prefix: `${tenantArchivePrefix(tenantId)}` })).objects.length).toBe(1);
+    });
+  }
 });
