@@ -197,15 +197,20 @@ export class ArchiveErasure {
     const lines = decoder.decode(bytes.subarray(0, cut)).split("\n");
     if (lines.at(-1) === "") lines.pop();
     if (state.rewriting === 0) {
-      for (const line of lines) {
-        if (await this.erased(line, cubes)) {
-          this.sql.exec("UPDATE archive_erasure_pass SET rewriting = 1, offset = 0, bytes_read = bytes_read + ?", cut);
-          return bytes.length;
-        }
+      let found = false;
+      for (const line of lines) if ((found = await this.erased(line, cubes))) break;
+      if (!found) {
+        this.sql.exec("UPDATE archive_erasure_pass SET offset = offset + ?, bytes_read = bytes_read + ?", cut, cut);
+        if (last) this.sql.exec("UPDATE archive_erasure_pass SET cursor = object, object = NULL, etag = NULL, size = NULL, offset = 0");
+        return bytes.length;
       }
-      this.sql.exec("UPDATE archive_erasure_pass SET offset = offset + ?, bytes_read = bytes_read + ?", cut, cut);
-      if (last) this.sql.exec("UPDATE archive_erasure_pass SET cursor = object, object = NULL, etag = NULL, size = NULL, offset = 0");
-      return bytes.length;
+      // Found past the object's first read: the rewrite starts again from its first byte.
+      if (state.offset > 0) {
+        this.sql.exec("UPDATE archive_erasure_pass SET rewriting = 1, offset = 0, bytes_read = bytes_read + ?", cut);
+        return bytes.length;
+      }
+      // Found in the first read: these bytes start the rewrite, without reading them again (committed below).
+      this.sql.exec("UPDATE archive_erasure_pass SET rewriting = 1");
     }
     const kept: string[] = [];
     let removed = 0;
