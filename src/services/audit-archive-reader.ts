@@ -63,16 +63,23 @@ const toWire = (d: { day: string; bytes: number; uploaded: number }): AuditArchi
 /** One archived day's NDJSON (`GET /v1/audit/archive/{day}`), merged from its objects as it streams; 404 when there is none. */
 export async function openArchivedDay(archive: AuditArchive, tenantId: string, day: string): Promise<{ body: ReadableStream<Uint8Array> }> {
   const prefix = tenantArchivePrefix(tenantId);
-  // Every name's newest version (an erasure writes `<name>~r<pass>.ndjson` whole, then deletes the older one: while
-  // both exist, the newer is the one without the erased entries). Listed in key order, a name's versions are adjacent.
+  // Every name's newest version by upload time (an erasure writes `<name>~r<pass>.ndjson` whole, then deletes the
+  // older one: while both exist, the newer is the one without the erased entries; and a chunk written again under
+  // its first name after that — a writer retrying a step, from store rows the erasure already cleaned — is newer still).
   const newest = new Map<string, string>();
+  const uploaded = new Map<string, number>();
   const single = (await archive.head(`${prefix}${day}.ndjson`))?.key;
   const singleRewritten = (await archive.list({ prefix: `${prefix}${day}~r` })).objects.at(-1)?.key;
   if (singleRewritten !== undefined || single !== undefined) newest.set("single", (singleRewritten ?? single)!);
   let cursor: string | undefined;
   do {
     const listed = await archive.list({ prefix: `${prefix}${day}/`, limit: LIST_PAGE, ...(cursor === undefined ? {} : { cursor }) });
-    for (const object of listed.objects) newest.set(originalKey(object.key), object.key);
+    for (const object of listed.objects) {
+      const name = originalKey(object.key);
+      if ((uploaded.get(name) ?? -Infinity) > object.uploaded.getTime()) continue;
+      newest.set(name, object.key);
+      uploaded.set(name, object.uploaded.getTime());
+    }
     cursor = listed.truncated ? listed.cursor : undefined;
   } while (cursor !== undefined);
   const sequences = new Map<string, string[]>();

@@ -10,7 +10,7 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { ArchiveErasure, ERASURE_READ_BYTES, ERASURE_STEP_MAX_BYTES, type ArchiveErasureProgress } from "../../durable-objects/audit/archive-erasure";
-import { type ArchivedEntry, type AuditArchive, DAY_MS, auditArchiveKey, chunkKey, shardObjectKey, tenantArchivePrefix } from "../../durable-objects/audit/archive";
+import { type ArchivedEntry, type AuditArchive, DAY_MS, auditArchiveKey, chunkKey, rewrittenKey, shardObjectKey, tenantArchivePrefix } from "../../durable-objects/audit/archive";
 import { AuditLog, type AuditRecord, sha256Hex } from "../../durable-objects/audit/log";
 import { auditShardName, dayStart } from "../../durable-objects/audit/periods";
 import { AuditShard } from "../../durable-objects/audit/shard";
@@ -230,6 +230,21 @@ describe("erasure in the audit archive", { timeout: 180_000 }, () => {
     expect(await expectConsistent(tenantId, seeded)).toBe(0);
     expect((await passes(tenantId))[0]).toMatchObject({ pass: 1, objects_read: 46, objects_rewritten: 5 });
     expect(await runInDurableObject(directory(tenantId), (_o, state) => state.storage.getAlarm())).toBeNull();
+  });
+
+  it("the reader reads each name's newest upload: a rewritten version over its original, a chunk written again later over both", async () => {
+    const tenantId = `t-${crypto.randomUUID()}`;
+    const day = Math.floor(Date.now() / DAY_MS) * DAY_MS - 500 * DAY_MS;
+    const [a, b, c] = [entry(1, day + 1, "cube-other"), entry(2, day + 2, "cube-erased"), entry(3, day + 3, "cube-other")];
+    const key = chunkKey(tenantId, "d1", { at: day + 1, seq: 1 });
+    await bindings.ARCHIVE.put(key, [a, b].map(line).join(""));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await bindings.ARCHIVE.put(rewrittenKey(key, 1), line(a));
+    expect((await archivedEntries(tenantId, day)).map((e) => e.id)).toEqual(["aud_1"]);
+    // A writer's retried step puts the chunk again from its store's rows (the erased one gone, a later one in).
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await bindings.ARCHIVE.put(key, [a, c].map(line).join(""));
+    expect((await archivedEntries(tenantId, day)).map((e) => e.id)).toEqual(["aud_1", "aud_3"]);
   });
 
   it("through DELETE /v1/owners: the directory arms its alarm for the pass, and the archived day then exports none of the owner's entries", async () => {
