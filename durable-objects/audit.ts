@@ -9,6 +9,7 @@
  * Shards have no alarm: a tenant with nothing in its retention window costs nothing.
  */
 import { DurableObject } from "cloudflare:workers";
+import { ArchiveErasure, type ArchiveErasurePass } from "./audit/archive-erasure";
 import { AuditDirectory, type ReportAnswer, type ShardRef, type ShardReport } from "./audit/directory";
 import { type AuditLogRow, type AuditPageFilters, type AuditRecord, AuditLog, sha256Hex } from "./audit/log";
 import { type ShardPeriod, DAY_MS, auditShardName } from "./audit/periods";
@@ -22,6 +23,11 @@ const nextDailyRun = (now: number, jitterMs: number) => Math.floor(now / DAY_MS)
 /** Bounded steps (./audit/shard-archive.ts, ≤ 1 MiB of entries each) a shard takes per call: a 2 GB shard needs ~40 alarm runs. */
 const SHARD_ARCHIVE_STEPS_PER_CALL = 50;
 
+/** Steps of the archive's erasure (./audit/archive-erasure.ts, ≤ 4 MiB read each) per alarm run: ≤ 128 MiB, ~100 R2 calls. */
+const ARCHIVE_ERASURE_STEPS_PER_ALARM = 32;
+/** While an archive erasure has work left, the alarm runs again this soon. */
+const ARCHIVE_ERASURE_CONTINUE_MS = 5_000;
+
 /** What the directory answers a page: its legacy entries' page and the shards to walk, newest first. */
 export interface AuditPagePlan {
   held: AuditLogRow[];
@@ -32,6 +38,7 @@ export class AuditDurableObject extends DurableObject<Env> {
   private readonly log: AuditLog;
   private readonly directory: AuditDirectory;
   private readonly shard: AuditShard;
+  private readonly archiveErasure: ArchiveErasure;
   private readonly jitterMs: number;
   /** False after a shard deleted itself whole (which drops its tables too): the next call recreates them. */
   private schemaReady = false;
@@ -41,6 +48,7 @@ export class AuditDurableObject extends DurableObject<Env> {
     this.log = new AuditLog(ctx.storage.sql);
     this.directory = new AuditDirectory(ctx.storage.sql);
     this.shard = new AuditShard(ctx.storage.sql, this.log);
+    this.archiveErasure = new ArchiveErasure(ctx.storage.sql, env.ARCHIVE);
     this.jitterMs = Number.parseInt(ctx.id.toString().slice(0, 6), 16) % 600_000;
     void ctx.blockConcurrencyWhile(async () => this.schema());
   }
@@ -51,6 +59,7 @@ export class AuditDurableObject extends DurableObject<Env> {
     this.log.migrate();
     this.directory.migrate();
     this.shard.migrate();
+    ArchiveErasure.migrate(this.ctx.storage.sql);
     this.schemaReady = true;
   }
 
@@ -120,6 +129,9 @@ export class AuditDurableObject extends DurableObject<Env> {
     const erasedAt = Date.now();
     const deleted = await this.log.eraseCubes(cubeIds, erasedAt);
     const hashes = await Promise.all(cubeIds.map(sha256Hex));
+    // Their entries already in R2 go too, by the alarm's bounded job (./audit/archive-erasure.ts).
+    this.archiveErasure.record(hashes, erasedAt);
+    await this.armBy(this.archiveErasure.nextAt(Date.now()));
     return { deleted, erasedAt, shards: this.directory.shardsNaming(hashes) };
   }
 
@@ -134,6 +146,27 @@ export class AuditDurableObject extends DurableObject<Env> {
     const shards = await this.archiveDueShards(tenantId, retentionDays, now, AUDIT_ARCHIVE_DAYS_PER_ALARM);
     if (legacy.more || shards.more) await this.ctx.storage.setAlarm(now + 60_000);
     else if (this.log.oldest() !== null || this.directory.count() > 0) await this.ctx.storage.setAlarm(nextDailyRun(now, this.jitterMs));
+    try {
+      const erasure = await this.archiveErasure.run(tenantId, now, ARCHIVE_ERASURE_STEPS_PER_ALARM);
+      await this.armBy(erasure.nextAt === null ? null : Math.max(erasure.nextAt, now + ARCHIVE_ERASURE_CONTINUE_MS));
+    } catch (error) {
+      // R2 failed mid-step: the step is redone from its last commit a minute later.
+      console.error("audit archive erasure: step failed, retrying in a minute", error);
+      await this.armBy(now + 60_000);
+    }
+  }
+
+  /** The alarm fires by `at` (null: no need): an earlier one stays. */
+  private async armBy(at: number | null): Promise<void> {
+    if (at === null) return;
+    const armed = await this.ctx.storage.getAlarm();
+    if (armed === null || armed > at) await this.ctx.storage.setAlarm(at);
+  }
+
+  /** The archive erasure's finished passes, newest first (operators; tests). */
+  async archiveErasurePasses(): Promise<ArchiveErasurePass[]> {
+    this.schema();
+    return this.archiveErasure.passes();
   }
 
   /** Whole shards whose period ended before the retention cutoff (a UTC day boundary) go to R2, then away. */

@@ -20,7 +20,7 @@ import { toIso } from "../../src/core/time";
 export const DAY_MS = 86_400_000;
 
 /** The R2 operations archiving needs (the ARCHIVE bucket; simulated locally, so tests use the binding itself). */
-export type AuditArchive = Pick<R2Bucket, "get" | "put" | "list" | "head" | "createMultipartUpload" | "resumeMultipartUpload">;
+export type AuditArchive = Pick<R2Bucket, "get" | "put" | "list" | "head" | "delete" | "createMultipartUpload" | "resumeMultipartUpload">;
 
 /** The R2 prefix of one tenant's archived days: a listing under it can never reach another tenant's. */
 export const tenantArchivePrefix = (tenantId: string) => `audit/${tenantId}/`;
@@ -35,6 +35,21 @@ export const auditDayPrefix = (tenantId: string, day: number) => `${tenantArchiv
 export function auditArchiveKey(tenantId: string, day: number): string {
   return `${tenantArchivePrefix(tenantId)}${dayName(day)}.ndjson`;
 }
+
+/** The suffix of an object rewritten by an archive erasure (./archive-erasure.ts): `~r` and the pass, before `.ndjson`. */
+const REWRITTEN = /~r\d{6}\.ndjson$/;
+
+/**
+ * The name of `key`'s version written by erasure pass `pass`: the same name with `~r<pass>` before `.ndjson`. It sorts
+ * right after the original and after earlier versions ("." < "~", the pass zero-padded), so a listing in key order
+ * meets a name's versions one after another, newest last.
+ */
+export function rewrittenKey(key: string, pass: number): string {
+  return `${originalKey(key).slice(0, -".ndjson".length)}~r${String(pass).padStart(6, "0")}.ndjson`;
+}
+
+/** The name an object had when it was first written (itself, unless an erasure rewrote it). */
+export const originalKey = (key: string) => key.replace(REWRITTEN, ".ndjson");
 
 /** The kinds of object in a day's folder, by name prefix. */
 export type ArchiveSource = "shard" | "legacy" | "d1";

@@ -44,6 +44,9 @@ const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS archive_buffer (seq INTEGER PRIMARY KEY, data BLOB NOT NULL)`,
   // Every generation archived so far: its rows are in R2; a later generation walks only rows stored after.
   `CREATE TABLE IF NOT EXISTS archive_done (seq_ceiling INTEGER PRIMARY KEY, key TEXT NOT NULL)`,
+  // Generations an erasure voided (their buffer or parts may hold erased entries): their object is deleted, if a step
+  // in flight completed it, before the shard may count as archived.
+  `CREATE TABLE IF NOT EXISTS archive_voided (key TEXT PRIMARY KEY, upload_id TEXT)`,
 ];
 
 type UploadState = {
@@ -79,10 +82,25 @@ export class ShardArchiver {
     for (const statement of SCHEMA) sql.exec(statement);
   }
 
+  /**
+   * An erasure deleted rows of this shard (./shard.ts): a generation under way may hold some of them in its buffer or
+   * in parts already uploaded, so it is dropped (synchronously, with the erasure) and the copy starts again over the
+   * rows left. A step in flight meanwhile finds its generation gone and commits nothing; an object it completed is
+   * deleted by the next step. A completed generation's object is in R2 already: the archive's erasure rewrites it.
+   */
+  static voidUpload(sql: SqlStorage): void {
+    const state = sql.exec<UploadState>("SELECT * FROM archive_upload").toArray()[0];
+    if (state === undefined || state.completed === 1) return;
+    sql.exec("INSERT INTO archive_voided (key, upload_id) VALUES (?, ?) ON CONFLICT (key) DO NOTHING", state.key, state.upload_id);
+    sql.exec("DELETE FROM archive_upload");
+    sql.exec("DELETE FROM archive_buffer");
+  }
+
   /** At most `steps` steps; `done` once every row of the shard is in an R2 object (the caller then deletes it whole). */
   async run(steps: number): Promise<ShardArchiveProgress> {
     const progress: ShardArchiveProgress = { done: false, entries: 0, parts: 0, heldBytes: 0 };
     for (let step = 0; step < steps; step++) {
+      await this.dropVoided();
       const state = this.state() ?? this.begin();
       if (state === null) return { ...progress, done: true };
       if (state.completed === 1) {
@@ -97,6 +115,7 @@ export class ShardArchiver {
       const parts = JSON.parse(state.parts) as R2UploadedPart[];
       if (read.rows === 0) {
         await this.finish(state, parts, held);
+        if (!this.current(state)) continue;
         this.sql.exec("UPDATE archive_upload SET completed = 1");
         progress.parts += (state.upload_id === null ? state.bytes : held.length) > 0 ? 1 : 0;
         continue;
@@ -110,6 +129,7 @@ export class ShardArchiver {
         uploaded.push(await upload.uploadPart(parts.length + uploaded.length + 1, held.subarray(offset, offset + PART_BYTES)));
         offset += PART_BYTES;
       }
+      if (!this.current(state)) continue;
       // The step's commit: cursor, parts and the rest of the buffer together (no await in between).
       this.sql.exec(
         "UPDATE archive_upload SET upload_id = ?, parts = ?, cursor_at = ?, cursor_seq = ?, bytes = bytes + ?",
@@ -122,7 +142,22 @@ export class ShardArchiver {
       progress.entries += read.rows;
       progress.parts += uploaded.length;
     }
-    return { ...progress, done: this.state() === undefined && this.pendingCeiling() === null };
+    const voided = this.sql.exec("SELECT 1 FROM archive_voided LIMIT 1").toArray().length > 0;
+    return { ...progress, done: !voided && this.state() === undefined && this.pendingCeiling() === null };
+  }
+
+  /** Whether the step's generation is still the one under way (an erasure may have voided it during an await). */
+  private current(state: UploadState): boolean {
+    return this.state()?.key === state.key;
+  }
+
+  /** Voided generations' uploads aborted and objects deleted (both idempotent), then forgotten. */
+  private async dropVoided(): Promise<void> {
+    for (const { key, upload_id } of this.sql.exec<{ key: string; upload_id: string | null }>("SELECT key, upload_id FROM archive_voided").toArray()) {
+      if (upload_id !== null) await this.archive.resumeMultipartUpload(key, upload_id).abort().catch(() => undefined);
+      await this.archive.delete(key);
+      this.sql.exec("DELETE FROM archive_voided WHERE key = ?", key);
+    }
   }
 
   private state(): UploadState | undefined {

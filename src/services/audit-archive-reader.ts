@@ -8,7 +8,7 @@
  * object was. Memory: one line per sequence and the ids of the entries sharing the current millisecond, by which an
  * entry stored twice (redelivered after its shard was archived) is written once.
  */
-import { type ArchivedEntry, type AuditArchive, identity, tenantArchivePrefix } from "../../durable-objects/audit/archive";
+import { type ArchivedEntry, type AuditArchive, identity, originalKey, tenantArchivePrefix } from "../../durable-objects/audit/archive";
 import { toIso } from "../core/time";
 import { ApiError } from "../errors";
 import type { AuditArchiveDayWire, AuditArchiveQueryWire } from "../schemas/audit";
@@ -23,7 +23,7 @@ const SAME_MS_IDS_KEPT = 10_000;
 /** The day (`YYYY-MM-DD`) an archive key belongs to, or null for a key of no day. */
 function dayOf(prefix: string, key: string): string | null {
   const rest = key.slice(prefix.length);
-  return /^\d{4}-\d{2}-\d{2}(\/|\.ndjson$)/.test(rest) ? rest.slice(0, 10) : null;
+  return /^\d{4}-\d{2}-\d{2}(\/|\.ndjson$|~r\d{6}\.ndjson$)/.test(rest) ? rest.slice(0, 10) : null;
 }
 
 /**
@@ -63,25 +63,42 @@ const toWire = (d: { day: string; bytes: number; uploaded: number }): AuditArchi
 /** One archived day's NDJSON (`GET /v1/audit/archive/{day}`), merged from its objects as it streams; 404 when there is none. */
 export async function openArchivedDay(archive: AuditArchive, tenantId: string, day: string): Promise<{ body: ReadableStream<Uint8Array> }> {
   const prefix = tenantArchivePrefix(tenantId);
-  const sequences = new Map<string, string[]>();
-  const generations = new Map<string, number>();
-  if ((await archive.head(`${prefix}${day}.ndjson`)) !== null) sequences.set("single", [`${prefix}${day}.ndjson`]);
+  // Every name's newest version by upload time (an erasure writes `<name>~r<pass>.ndjson` whole, then deletes the
+  // older one: while both exist, the newer is the one without the erased entries; and a chunk written again under
+  // its first name after that — a writer retrying a step, from store rows the erasure already cleaned — is newer still).
+  const newest = new Map<string, string>();
+  const uploaded = new Map<string, number>();
+  const single = (await archive.head(`${prefix}${day}.ndjson`))?.key;
+  const singleRewritten = (await archive.list({ prefix: `${prefix}${day}~r` })).objects.at(-1)?.key;
+  if (singleRewritten !== undefined || single !== undefined) newest.set("single", (singleRewritten ?? single)!);
   let cursor: string | undefined;
   do {
     const listed = await archive.list({ prefix: `${prefix}${day}/`, limit: LIST_PAGE, ...(cursor === undefined ? {} : { cursor }) });
     for (const object of listed.objects) {
-      const [kind, hour] = object.key.slice(`${prefix}${day}/`.length).split("-");
-      // A shard archived again (a late entry recreated it) overlaps its earlier object: the nth generation of each
-      // hour makes its own sequence, ordered in time across hours like the first.
-      const rank = kind === "shard" ? (generations.get(hour!) ?? 0) : 0;
-      if (kind === "shard") generations.set(hour!, rank + 1);
-      const source = `${kind}#${rank}`;
-      const keys = sequences.get(source);
-      if (keys) keys.push(object.key);
-      else sequences.set(source, [object.key]);
+      const name = originalKey(object.key);
+      if ((uploaded.get(name) ?? -Infinity) > object.uploaded.getTime()) continue;
+      newest.set(name, object.key);
+      uploaded.set(name, object.uploaded.getTime());
     }
     cursor = listed.truncated ? listed.cursor : undefined;
   } while (cursor !== undefined);
+  const sequences = new Map<string, string[]>();
+  const generations = new Map<string, number>();
+  for (const [name, key] of newest) {
+    if (name === "single") {
+      sequences.set("single", [key]);
+      continue;
+    }
+    const [kind, hour] = name.slice(`${prefix}${day}/`.length).split("-");
+    // A shard archived again (a late entry recreated it) overlaps its earlier object: the nth generation of each
+    // hour makes its own sequence, ordered in time across hours like the first.
+    const rank = kind === "shard" ? (generations.get(hour!) ?? 0) : 0;
+    if (kind === "shard") generations.set(hour!, rank + 1);
+    const source = `${kind}#${rank}`;
+    const keys = sequences.get(source);
+    if (keys) keys.push(key);
+    else sequences.set(source, [key]);
+  }
   if (sequences.size === 0) throw new ApiError("not_found", `no archived audit entries for ${day}`);
   return { body: mergedDay(archive, [...sequences.values()]) };
 }
@@ -90,9 +107,10 @@ type Line = { text: string; at: string; seq: number; id: string };
 
 /** The lines of several objects read one after another. */
 async function* linesOf(archive: AuditArchive, keys: readonly string[]): AsyncGenerator<Line> {
-  for (const key of keys) {
-    const object = await archive.get(key);
-    if (object === null) continue; // deleted meanwhile (a cube's erasure rewrote the day): its sequence goes on
+  for (const listedKey of keys) {
+    // Deleted since the listing: an erasure rewrote it, and its newest version (written first) is read instead.
+    const object = (await archive.get(listedKey)) ?? (await newestVersionOf(archive, listedKey));
+    if (object === null) continue; // every entry of it was erased
     let pending = "";
     const reader = object.body.pipeThrough(new TextDecoderStream()).getReader();
     for (;;) {
@@ -111,6 +129,14 @@ async function* linesOf(archive: AuditArchive, keys: readonly string[]): AsyncGe
     }
     if (pending.trim() !== "") yield parse(pending);
   }
+}
+
+/** The newest version of an object's name still stored, or null. */
+async function newestVersionOf(archive: AuditArchive, key: string): Promise<R2ObjectBody | null> {
+  const original = originalKey(key);
+  const versions = (await archive.list({ prefix: original.slice(0, -".ndjson".length) + "~r" })).objects;
+  const newest = versions.at(-1)?.key;
+  return newest === undefined || newest <= key ? null : archive.get(newest);
 }
 
 function parse(text: string): Line {

@@ -65,6 +65,7 @@ function failing(cue: { partUpload?: number; afterComplete?: boolean }): AuditAr
     put: (...a) => real.put(...a),
     list: (...a) => real.list(...a),
     head: (...a) => real.head(...a),
+    delete: (...a) => real.delete(...a),
     createMultipartUpload: (...a) => real.createMultipartUpload(...a),
     resumeMultipartUpload: (key, uploadId) => {
       const upload = real.resumeMultipartUpload(key, uploadId);
