@@ -32,7 +32,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { existsSync } from "node:fs";
 import v8 from "node:v8";
-import { TEACHER, TEACHER_VERSION, principalProjection, teacherVectors } from "./build-local-embedder-distil.mjs";
+import { BATCH as TEACHER_BATCH, TEACHER, TEACHER_VERSION, principalProjection, teacherVectors } from "./build-local-embedder-distil.mjs";
 import { FIT_SENTENCES, fitCorpus, fitToSentences } from "./build-local-embedder-fit.mjs";
 // The runtime's own tokeniser (Node 22 strips the types), so the fit sees the words the embedder will see.
 import { contentTokens } from "../src/adapters/local-embedder/tokenize.ts";
@@ -186,12 +186,7 @@ const rankWeight = (rank) => (rank + 1) / (rank + 75);
 // The runtime sums weighted word vectors; here the sums are trained to point where the teacher puts whole WordNet
 // glosses and example sentences. The vectors come out un-normalised: their length is a learnt per-word weight.
 const sentences = fitCorpus(wordnet);
-const sentenceCache = process.env.LOCAL_EMBEDDER_SENTENCE_CACHE;
-const sentenceTeacher =
-  sentenceCache && existsSync(sentenceCache)
-    ? new Float64Array(new Float32Array(readFileSync(sentenceCache).buffer.slice(0)))
-    : await teacherVectors(sentences, modulesDir);
-if (sentenceCache && !existsSync(sentenceCache)) writeFileSync(sentenceCache, Buffer.from(new Float32Array(sentenceTeacher).buffer));
+const sentenceTeacher = await sentenceVectors(sentences, process.env.LOCAL_EMBEDDER_SENTENCE_CACHE);
 if (sentenceTeacher.length !== sentences.length * 512) throw new Error("teacher sentence vectors and corpus disagree");
 const fit = fitToSentences({
   vectors: reduced,
@@ -230,6 +225,27 @@ kept.forEach(({ rank, vector }, i) => {
     int8[i * DIMENSIONS + d] = Math.max(-127, Math.min(127, Math.round(x / scale)));
   });
 });
+
+/**
+ * The teacher's vectors of the fit sentences, through the cache file `cache` when given. The corpus of a larger
+ * LOCAL_EMBEDDER_FIT_SENTENCES starts with the smaller one (fitCorpus), so a cache of a smaller corpus is used as
+ * far as it goes and only the rest is embedded. The teacher's outputs depend on its batches, so a cache is reused only
+ * up to a whole number of batches (unless it is exactly this corpus): the result is what an uncached run computes.
+ * @param {string[]} sentences @param {string | undefined} cache
+ */
+async function sentenceVectors(sentences, cache) {
+  const T = 512;
+  const cached = cache && existsSync(cache) ? new Float32Array(readFileSync(cache).buffer.slice(0)) : new Float32Array(0);
+  const cachedRows = cached.length / T;
+  if (cachedRows === sentences.length) return new Float64Array(cached);
+  const reused = Math.floor(Math.min(cachedRows, sentences.length) / TEACHER_BATCH) * TEACHER_BATCH;
+  const out = new Float64Array(sentences.length * T);
+  out.set(cached.subarray(0, reused * T));
+  if (reused > 0) console.log(`teacher: ${reused} sentences from ${cache}`);
+  out.set(await teacherVectors(sentences.slice(reused), modulesDir), reused * T);
+  if (cache && cachedRows < sentences.length) writeFileSync(cache, Buffer.from(new Float32Array(out).buffer));
+  return out;
+}
 
 /** The `n` leading eigenvectors of the (uncentred) covariance of `rows`, by power iteration with deflation. */
 function topComponents(rows, n) {
