@@ -37,7 +37,8 @@ if echo "$output" | grep -qE '"error":|undefined'; then
   exit 1
 fi
 if ! echo "$output" | tail -n 1 | grep -qx "Ada takes her coffee black, no sugar."; then
-  echo "README client steps failed: the app installed from the packed client did not print the memory it wrote"
+  echo "README client steps failed: the app installed from the packed client did not print the memory it wrote; the output ended with:"
+  echo "$output" | tail -n 5 | cut -c1-400
   exit 1
 fi
 echo "README walkthrough: ok"
