@@ -2,12 +2,13 @@
  * The per-isolate grant cache (services/cubes.ts): entries due for a refresh are re-read from the tenant's directory
  * object a tenant's batch at a time (issue 14, item 3), and the batch's answers are what the next requests see.
  */
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { TenantDirectoryDurableObject } from "../../durable-objects/tenant";
+import { type GrantAsk, TenantDirectoryDurableObject } from "../../durable-objects/tenant";
 import { createDeps } from "../../src/deps";
 import { GRANT_REFRESH_BATCH_MS, GRANT_REFRESH_MS, GRANT_REVOCATION_BOUND_MS } from "../../src/services/cubes";
-import { changeGrants } from "../../src/services/tenant-directory";
+import { changeGrants, grantPermissionsOfMany } from "../../src/services/tenant-directory";
 import { call, newTenant, remember, uniqueUser } from "../helpers";
 
 afterEach(() => {
@@ -95,5 +96,50 @@ describe("grant cache", () => {
     vi.setSystemTime(start + GRANT_REFRESH_MS + 1 + GRANT_REFRESH_BATCH_MS + 1);
     expect((await call("GET", `/v1/memories/${revoked.id}`, { key: bob })).status).toBe(404);
     expect((await patch(narrowed.id)).status).toBe(403);
+  });
+});
+
+describe("grantPermissionsOfMany", () => {
+  it("answers each ask in order, splitting asks over calls within the object's bounds", async () => {
+    const { tenant, memories } = await grantedCubes(2, "write");
+    const deps = createDeps(env);
+    const [a, b] = memories.map((memory) => memory.cube_id as string) as [string, string];
+    const absent = Array.from({ length: 1_500 }, (_, i) => `${a}x${i}`);
+    const calls = countGrantCalls();
+    const asks = [
+      { cubeIds: [a, b], principals: ["user:bob"] },
+      // Larger than one call: split, its answers merged back.
+      { cubeIds: [...absent, b], principals: ["user:carol", "user:bob"] },
+      { cubeIds: [a], principals: ["user:carol"] },
+      // More asks than one call carries (100).
+      ...Array.from({ length: 120 }, () => ({ cubeIds: [a], principals: ["user:bob"] })),
+    ];
+    const answers = await grantPermissionsOfMany(deps, tenant.tenantId, asks);
+    expect(answers).toHaveLength(asks.length);
+    expect(answers[0]).toEqual(new Map([[a, "write"], [b, "write"]]));
+    expect(answers[1]).toEqual(new Map([[b, "write"]]));
+    expect(answers[2]).toEqual(new Map());
+    for (const answer of answers.slice(3)) expect(answer).toEqual(new Map([[a, "write"]]));
+    // Filled in order until the next piece would pass 1,000 cubes or 100 asks: [ask 0], [1,000 of ask 1],
+    // [the other 501 of ask 1, ask 2, 98 more], [the last 22].
+    expect(calls.count()).toBe(4);
+  });
+
+  it("the object refuses a call over its bounds, before any lookup", async () => {
+    const { tenant, memories } = await grantedCubes(1);
+    const stub = createDeps(env).tenants.getByName(tenant.tenantId);
+    // Inside the object: a refusal thrown across RPC is also reported by workerd as the object's unhandled rejection.
+    const directory = {
+      grantPermissionsOfMany: (tenantId: string, asks: GrantAsk[]) =>
+        runInDurableObject(stub, (instance: TenantDirectoryDurableObject) => instance.grantPermissionsOfMany(tenantId, asks)),
+    };
+    const cubeId = memories[0].cube_id as string;
+    const tooManyCubes = [{ cubeIds: [cubeId], principals: ["user:bob"] }, { cubeIds: Array.from({ length: 1_000 }, (_, i) => `${cubeId}x${i}`), principals: ["user:bob"] }];
+    await expect(directory.grantPermissionsOfMany(tenant.tenantId, tooManyCubes)).rejects.toThrow(/at most/);
+    const tooManyAsks = Array.from({ length: 101 }, () => ({ cubeIds: [cubeId], principals: ["user:bob"] }));
+    await expect(directory.grantPermissionsOfMany(tenant.tenantId, tooManyAsks)).rejects.toThrow(/at most/);
+    const tooManyPrincipals = [{ cubeIds: [cubeId], principals: Array.from({ length: 101 }, (_, i) => `user:p${i}`) }];
+    await expect(directory.grantPermissionsOfMany(tenant.tenantId, tooManyPrincipals)).rejects.toThrow(/at most/);
+    expect(await directory.grantPermissionsOfMany(tenant.tenantId, [{ cubeIds: [cubeId], principals: ["user:bob"] }])).toEqual([{ [cubeId]: "read" }]);
   });
 });
