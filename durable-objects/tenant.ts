@@ -64,7 +64,10 @@ export class TenantDirectoryDurableObject extends DurableObject<Env> {
       throw new RangeError(`at most ${MAX_ASKS_PER_CALL} asks and ${MAX_CUBES_PER_CALL} cubes in all per call`);
     }
     const answers: Record<string, Permission>[] = [];
-    for (const ask of asks) answers.push(ask.cubeIds.length === 0 || ask.principals.length === 0 ? {} : await this.of(tenantId).permissions(ask.cubeIds, ask.principals));
+    for (const ask of asks) {
+      const empty = ask.cubeIds.length === 0 || ask.principals.length === 0;
+      answers.push(empty ? {} : await this.of(tenantId).permissions(ask.cubeIds, ask.principals));
+    }
     return answers;
   }
 
