@@ -13,6 +13,14 @@ import { withScaleProbe } from "../src/scale-probe";
 /** Cube ids one call may ask about (a multi-cube search names at most a few dozen). */
 const MAX_CUBES_PER_CALL = 1_000;
 const MAX_PRINCIPALS_PER_CALL = 100;
+/** Asks (one set of principals each) one {@link TenantDirectoryDurableObject.grantPermissionsOfMany} call may carry. */
+const MAX_ASKS_PER_CALL = 100;
+
+/** Which cubes to look up grants on, for which principals (a key's owners). */
+export interface GrantAsk {
+  cubeIds: string[];
+  principals: string[];
+}
 
 export class TenantDirectoryDurableObject extends DurableObject<Env> {
   private directory: { tenantId: string; held: TenantDirectory } | undefined;
@@ -39,6 +47,28 @@ export class TenantDirectoryDurableObject extends DurableObject<Env> {
       throw new RangeError(`at most ${MAX_CUBES_PER_CALL} cubes and ${MAX_PRINCIPALS_PER_CALL} principals per call`);
     }
     return this.of(tenantId).permissions(cubeIds, principals);
+  }
+
+  /**
+   * {@link grantPermissions} for several asks at once, answers in their order: an isolate's due grant refreshes of
+   * the tenant in one call (src/services/cubes.ts, GRANT_REFRESH_BATCH_MS). Bounded like one ask: at most
+   * MAX_CUBES_PER_CALL cubes in all, MAX_ASKS_PER_CALL asks, MAX_PRINCIPALS_PER_CALL principals each.
+   */
+  async grantPermissionsOfMany(tenantId: string, asks: GrantAsk[]): Promise<Record<string, Permission>[]> {
+    let cubes = 0;
+    for (const ask of asks) {
+      cubes += ask.cubeIds.length;
+      if (ask.principals.length > MAX_PRINCIPALS_PER_CALL) throw new RangeError(`at most ${MAX_PRINCIPALS_PER_CALL} principals per ask`);
+    }
+    if (asks.length > MAX_ASKS_PER_CALL || cubes > MAX_CUBES_PER_CALL) {
+      throw new RangeError(`at most ${MAX_ASKS_PER_CALL} asks and ${MAX_CUBES_PER_CALL} cubes in all per call`);
+    }
+    const answers: Record<string, Permission>[] = [];
+    for (const ask of asks) {
+      const empty = ask.cubeIds.length === 0 || ask.principals.length === 0;
+      answers.push(empty ? {} : await this.of(tenantId).permissions(ask.cubeIds, ask.principals));
+    }
+    return answers;
   }
 
   /** The owner of each of these cubes that exists; cubes that do not are absent. */

@@ -22,7 +22,7 @@ import { cubes, grants, owners } from "../db/schema";
 import { ApiError } from "../errors";
 import type { OwnerScopeInput } from "../schemas/common";
 import type { Deps, KeyRestrictions, RequestContext, TenantContext } from "./context";
-import { cubeOwners, grantPermissions } from "./tenant-directory";
+import { type GrantAsk, cubeOwners, grantPermissions, grantPermissionsOfMany } from "./tenant-directory";
 
 type OwnerKind = "user" | "agent";
 
@@ -108,7 +108,16 @@ export async function grantedPermissions(
  * its grants; the object is told of every change before and after its D1 write, so it never answers an older list.
  */
 export const GRANT_REVOCATION_BOUND_MS = 5_000;
-const GRANT_REFRESH_MS = 2_000;
+export const GRANT_REFRESH_MS = 2_000;
+/**
+ * Grant entries due for a refresh wait this long for others of their tenant, then go in one call to the tenant's
+ * object: one call per tenant and window per isolate, however many (cube, key owners) entries it keeps busy. An entry
+ * is then 3 s old or more, re-read before its expiry at 5 s when its tenant has a request in between; one that is not
+ * expires and is read before the next answer, so the revocation bound stays GRANT_REVOCATION_BOUND_MS.
+ */
+export const GRANT_REFRESH_BATCH_MS = 1_000;
+/** Due grant entries by tenant, each id a JSON [cubeId, ...principals sorted]: ids only, never a promise. */
+const dueGrants = new RefreshBatches<string, string>({ windowMs: GRANT_REFRESH_BATCH_MS, maxIdsPerBatch: 10_000, maxBatches: 10_000 });
 
 type Granted = "read" | "write" | null;
 
@@ -144,18 +153,38 @@ async function cachedGrants(ctx: TenantContext, cubeIds: readonly string[], prin
       if (hit.refresh) stale.push(cubeId);
     }
   }
-  const read = async (ids: string[]) => {
+  if (missing.length > 0) {
     const readAt = deps.clock();
-    const granted = await grantPermissions(deps, tenantId, ids, principals);
-    for (const cubeId of ids) {
+    const granted = await grantPermissions(deps, tenantId, missing, principals);
+    for (const cubeId of missing) {
       const value = granted.get(cubeId) ?? null;
       knownGrants.set(grantCacheKey(tenantId, cubeId, principalsKey), value, readAt);
       result.set(cubeId, value);
     }
-  };
-  if (missing.length > 0) await read(missing);
-  if (stale.length > 0) ctx.background(read(stale));
+  }
+  const sorted = [...principals].sort();
+  const due = dueGrants.take(tenantId, stale.map((cubeId) => JSON.stringify([cubeId, ...sorted])), now);
+  if (due.length > 0) ctx.background(refreshGrants(deps, tenantId, due));
   return result;
+}
+
+/** Re-reads grant entries in use, the tenant's batch of them ({@link GRANT_REFRESH_BATCH_MS}), in one call per 1,000. */
+async function refreshGrants(deps: Deps, tenantId: string, due: readonly string[]): Promise<void> {
+  const asks = new Map<string, GrantAsk>();
+  for (const id of due) {
+    const [cubeId, ...principals] = JSON.parse(id) as string[];
+    const principalsKey = principals.join(",");
+    let ask = asks.get(principalsKey);
+    if (!ask) asks.set(principalsKey, (ask = { cubeIds: [], principals }));
+    ask.cubeIds.push(cubeId!);
+  }
+  const readAt = deps.clock();
+  const answers = await grantPermissionsOfMany(deps, tenantId, [...asks.values()]);
+  let i = 0;
+  for (const [principalsKey, ask] of asks) {
+    const granted = answers[i++]!;
+    for (const cubeId of ask.cubeIds) knownGrants.set(grantCacheKey(tenantId, cubeId, principalsKey), granted.get(cubeId) ?? null, readAt);
+  }
 }
 
 /** How the calling key reaches each of `refs` (null: it does not). One grants lookup for all of them at most. */

@@ -4,10 +4,11 @@
  * of those rows is bracketed by {@link changeWebhooks} / {@link changeGrants} so the object never serves a list a
  * committed change replaced. Any new code that writes `webhooks` or `grants` must go through these two.
  */
+import type { GrantAsk } from "../../durable-objects/tenant";
 import type { Permission, Subscriber, TenantChange } from "../../durable-objects/tenant/directory";
 import type { Deps } from "./context";
 
-export type { Permission, Subscriber };
+export type { GrantAsk, Permission, Subscriber };
 
 const directoryOf = (deps: Deps, tenantId: string) => deps.tenants.getByName(tenantId);
 
@@ -30,6 +31,44 @@ export async function grantPermissions(
 
 /** Cube ids per call to the object: its own bound (MAX_CUBES_PER_CALL in durable-objects/tenant.ts). */
 const CUBES_PER_CALL = 1_000;
+/** Asks per call to the object: its own bound (MAX_ASKS_PER_CALL in durable-objects/tenant.ts). */
+const ASKS_PER_CALL = 100;
+
+/**
+ * {@link grantPermissions} for several sets of principals at once, answers in the asks' order: one call to the
+ * tenant's object per CUBES_PER_CALL cubes or ASKS_PER_CALL asks (an isolate's batch of due grant refreshes).
+ * Each ask holds at most MAX_PRINCIPALS_PER_CALL principals, as one given to {@link grantPermissions} does.
+ */
+export async function grantPermissionsOfMany(deps: Deps, tenantId: string, asks: readonly GrantAsk[]): Promise<Map<string, Permission>[]> {
+  const answers: Map<string, Permission>[] = [];
+  let call: GrantAsk[] = [];
+  let cubesInCall = 0;
+  const send = async () => {
+    if (call.length === 0) return;
+    for (const granted of await directoryOf(deps, tenantId).grantPermissionsOfMany(tenantId, call)) answers.push(new Map(Object.entries(granted)));
+    call = [];
+    cubesInCall = 0;
+  };
+  for (const ask of asks) {
+    // An ask larger than a call is split over several; its answers are merged back below.
+    for (let i = 0; i < Math.max(ask.cubeIds.length, 1); i += CUBES_PER_CALL) {
+      const cubeIds = ask.cubeIds.slice(i, i + CUBES_PER_CALL);
+      if (call.length >= ASKS_PER_CALL || cubesInCall + cubeIds.length > CUBES_PER_CALL) await send();
+      call.push({ cubeIds, principals: [...ask.principals] });
+      cubesInCall += cubeIds.length;
+    }
+  }
+  await send();
+  // Fold the split asks' answers back into one per ask.
+  const merged: Map<string, Permission>[] = [];
+  let next = 0;
+  for (const ask of asks) {
+    const answer = new Map<string, Permission>();
+    for (let i = 0; i < Math.max(ask.cubeIds.length, 1); i += CUBES_PER_CALL) for (const [cubeId, permission] of answers[next++]!) answer.set(cubeId, permission);
+    merged.push(answer);
+  }
+  return merged;
+}
 
 /**
  * The owner of each of `cubeIds` that exists (absent: no such cube of the tenant), from the tenant's object: one call
