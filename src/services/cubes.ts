@@ -15,6 +15,7 @@
 import { and, eq, inArray } from "drizzle-orm";
 import type { CubeDurableObject } from "../../durable-objects/cube";
 import type { CubeRef } from "../../durable-objects/cube/protocol";
+import { ExpiringCache } from "../core/expiring-cache";
 import { RefreshBatches } from "../core/refresh-batches";
 import { RefreshingCache } from "../core/refreshing-cache";
 import { cubeIdOfMemory, cubeObjectName, defaultCubeId, isCubeId } from "../core/ids";
@@ -130,9 +131,25 @@ const knownGrants = new RefreshingCache<string, Granted>({
 
 const grantCacheKey = (tenantId: string, cubeId: string, principals: string) => `${tenantId}/${cubeId}|${principals}`;
 
-/** Drops this isolate's cached grants on a cube, after this isolate changed them. */
+/**
+ * When this isolate last changed a cube's grants (`<tenant>/<cube>` → the change's number): a read of that cube's
+ * grants that was in flight across the change (a background refresh, or another request's miss) answers what the
+ * object held before it, so it is not kept. Kept for the revocation bound: a value read longer ago than that has
+ * expired anyway.
+ */
+let grantChanges = 0;
+const grantsChangedAt = new ExpiringCache<string, number>({ ttlMs: GRANT_REVOCATION_BOUND_MS, maxEntries: 10_000 });
+
+/** Keeps what a grants read answered for a cube unless this isolate changed its grants since the read began. */
+function keepGrant(tenantId: string, cubeId: string, principals: string, value: Granted, readAt: number, changesBefore: number): void {
+  if ((grantsChangedAt.get(`${tenantId}/${cubeId}`, Date.now()) ?? 0) > changesBefore) return;
+  knownGrants.set(grantCacheKey(tenantId, cubeId, principals), value, readAt);
+}
+
+/** Drops this isolate's cached grants on a cube, after this isolate changed them, and any read of them in flight. */
 export function forgetCachedGrants(tenantId: string, cubeId: string): void {
   const prefix = `${tenantId}/${cubeId}|`;
+  grantsChangedAt.set(`${tenantId}/${cubeId}`, ++grantChanges, Date.now());
   knownGrants.deleteWhere((key) => key.startsWith(prefix));
 }
 
@@ -155,10 +172,11 @@ async function cachedGrants(ctx: TenantContext, cubeIds: readonly string[], prin
   }
   if (missing.length > 0) {
     const readAt = deps.clock();
+    const changesBefore = grantChanges;
     const granted = await grantPermissions(deps, tenantId, missing, principals);
     for (const cubeId of missing) {
       const value = granted.get(cubeId) ?? null;
-      knownGrants.set(grantCacheKey(tenantId, cubeId, principalsKey), value, readAt);
+      keepGrant(tenantId, cubeId, principalsKey, value, readAt, changesBefore);
       result.set(cubeId, value);
     }
   }
@@ -179,11 +197,12 @@ async function refreshGrants(deps: Deps, tenantId: string, due: readonly string[
     ask.cubeIds.push(cubeId!);
   }
   const readAt = deps.clock();
+  const changesBefore = grantChanges;
   const answers = await grantPermissionsOfMany(deps, tenantId, [...asks.values()]);
   let i = 0;
   for (const [principalsKey, ask] of asks) {
     const granted = answers[i++]!;
-    for (const cubeId of ask.cubeIds) knownGrants.set(grantCacheKey(tenantId, cubeId, principalsKey), granted.get(cubeId) ?? null, readAt);
+    for (const cubeId of ask.cubeIds) keepGrant(tenantId, cubeId, principalsKey, granted.get(cubeId) ?? null, readAt, changesBefore);
   }
 }
 

@@ -43,6 +43,32 @@ async function grantedCubes(n: number, permission: "read" | "write" = "read") {
 }
 
 describe("grant cache", () => {
+  it("a grants read in flight when this isolate revokes the grant is not kept: the next request is refused", async () => {
+    const { tenant, bob, memories } = await grantedCubes(1);
+    const [memory] = memories;
+    const proto = TenantDirectoryDurableObject.prototype as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+    const original = proto.grantPermissions!;
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let answered!: () => void;
+    const readDone = new Promise<void>((resolve) => (answered = resolve));
+    // bob's first request misses the cache: its read answers "read" (the grant still stands), then is held open.
+    vi.spyOn(proto, "grantPermissions").mockImplementationOnce(async function (this: unknown, ...args: unknown[]) {
+      const answer = await original.apply(this, args);
+      answered();
+      await held;
+      return answer;
+    });
+    const reading = call("GET", `/v1/memories/${memory!.id}`, { key: bob });
+    await readDone;
+    const revoked = await call("DELETE", `/v1/cubes/${memory!.cube_id}/grants/user:bob`, { key: tenant.key });
+    expect(revoked.status, JSON.stringify(revoked.body)).toBe(200);
+    release();
+    // The request that read before the revocation answers as it stood then; what it read is not kept.
+    expect((await reading).status).toBe(200);
+    expect((await call("GET", `/v1/memories/${memory!.id}`, { key: bob })).status).toBe(404);
+  });
+
   it("an isolate's grant entries of one tenant due for a refresh go to the tenant's object in one call", async () => {
     expect(GRANT_REFRESH_MS + GRANT_REFRESH_BATCH_MS).toBeLessThan(GRANT_REVOCATION_BOUND_MS);
     const { bob, memories } = await grantedCubes(5);
