@@ -22,13 +22,31 @@ export const POSTINGS_MAX_ENTRIES = 1_000_000;
 /** BM25 column weights of memories_fts: content, tags, neighbouring turns' context. */
 export const BM25_WEIGHTS = [1.0, 0.6, 0.35] as const;
 /**
- * Each row's BM25 share for one phrase, read as two strings of one row (one crossing, not one per match) and at
- * full precision ('%!.17g': SQLite's default text of a real keeps 15 digits), so sums of shares are FTS5's scores
- * to the bit. LIMIT keeps the scoring subquery from being flattened into the aggregate, where bm25() cannot run.
+ * Each row's BM25 share for one phrase, read as strings of one row (one crossing, not one per match), exactly. A
+ * share x is sent as two integers: high = trunc(x * 2^30) and low = (x * 2^30 - high) * 2^44, so that x = (high +
+ * low / 2^44) / 2^30 to the bit whenever 2^-22 <= |x| < 2^23 (x * 2^30 then has no bit below 2^-44 and fits 53 bits;
+ * scaling by powers of two, the fraction and the sum are exact). Integers print cheaper than `printf('%!.17g')`
+ * (SQLite's own text of a real keeps 15 digits, JSON's too): about half the formatting's cost on top of bm25()
+ * (docs/search.md, "Seventh pass"). A share outside that range — none in a 10,000-memory bench cube:
+ * only a word in over half the memories, floored at FTS5's idf of 1e-6, in a long memory — sends the phrase through
+ * {@link PHRASE_SCORES_TEXT}. LIMIT keeps the scoring subquery from being flattened into the aggregate, where bm25()
+ * cannot run.
  */
-const PHRASE_SCORES = `SELECT group_concat(rowid) AS seqs, group_concat(printf('%!.17g', score)) AS scores FROM (
+const PHRASE_SCORES = `SELECT group_concat(rowid) AS seqs, group_concat(high) AS highs,
+    group_concat(CAST((scaled - high) * 17592186044416.0 AS INTEGER)) AS lows FROM (
+    SELECT rowid, scaled, CAST(scaled AS INTEGER) AS high FROM (
+      SELECT rowid, score * 1073741824.0 AS scaled FROM (
+        SELECT rowid, bm25(memories_fts, ${BM25_WEIGHTS.join(", ")}) AS score FROM memories_fts WHERE memories_fts MATCH ? LIMIT -1
+      )
+    )
+  )`;
+/** The same shares as full-precision text ('%!.17g' round-trips every double): for shares outside the integers' range. */
+const PHRASE_SCORES_TEXT = `SELECT group_concat(rowid) AS seqs, group_concat(printf('%!.17g', score)) AS scores FROM (
     SELECT rowid, bm25(memories_fts, ${BM25_WEIGHTS.join(", ")}) AS score FROM memories_fts WHERE memories_fts MATCH ? LIMIT -1
   )`;
+/** 2^30 and 2^44, the scales of {@link PHRASE_SCORES}. */
+const HIGH_SCALE = 2 ** 30;
+const LOW_SCALE = 2 ** 44;
 
 export class TermStats {
   private generation = -1;
@@ -112,8 +130,7 @@ export class TermStats {
   phraseScores(match: string): PhraseScores {
     let list = this.scored.get(match);
     if (list === undefined) {
-      const row = this.sql.exec(PHRASE_SCORES, match).one();
-      list = row.seqs === null ? { seqs: new Float64Array(0), scores: new Float64Array(0) } : ascending(String(row.seqs), String(row.scores));
+      list = readPhraseScores(this.sql, match);
       this.makeRoom(2 * list.seqs.length);
       this.scored.set(match, list);
       this.entries += 2 * list.seqs.length;
@@ -130,10 +147,35 @@ export class TermStats {
   }
 }
 
-/** Seqs and shares from their joined strings, ordered by seq (FTS5 returns rowids ascending; sorted if not). */
-function ascending(seqsText: string, scoresText: string): PhraseScores {
+/** A phrase's matches and shares: as integers ({@link PHRASE_SCORES}), or as text if a share is outside their range. */
+function readPhraseScores(sql: SqlStorage, match: string): PhraseScores {
+  const row = sql.exec(PHRASE_SCORES, match).one();
+  if (row.seqs === null) return { seqs: new Float64Array(0), scores: new Float64Array(0) };
+  const scores = fromIntegers(String(row.highs), String(row.lows));
+  if (scores !== undefined) return ascending(String(row.seqs), scores);
+  const text = sql.exec(PHRASE_SCORES_TEXT, match).one();
+  return ascending(String(text.seqs), Float64Array.from(String(text.scores).split(","), Number));
+}
+
+/**
+ * The shares from their integer halves, or undefined when one is outside 2^-22 <= |x| < 2^23 (|high| below 2^8 or
+ * from 2^53), where the halves may have lost bits.
+ */
+function fromIntegers(highsText: string, lowsText: string): Float64Array | undefined {
+  const highs = highsText.split(",");
+  const lows = lowsText.split(",");
+  const scores = new Float64Array(highs.length);
+  for (let i = 0; i < highs.length; i++) {
+    const high = Number(highs[i]);
+    if (!(Math.abs(high) >= 2 ** 8 && Math.abs(high) < 2 ** 53)) return undefined;
+    scores[i] = (high + Number(lows[i]) / LOW_SCALE) / HIGH_SCALE;
+  }
+  return scores;
+}
+
+/** Seqs from their joined string with their shares, ordered by seq (FTS5 returns rowids ascending; sorted if not). */
+function ascending(seqsText: string, scores: Float64Array): PhraseScores {
   const seqs = Float64Array.from(seqsText.split(","), Number);
-  const scores = Float64Array.from(scoresText.split(","), Number);
   if (seqs.length !== scores.length) throw new Error("phrase scores and rows disagree");
   if (seqs.every((seq, i) => i === 0 || seqs[i - 1]! < seq)) return { seqs, scores };
   const order = Array.from(seqs.keys()).sort((a, b) => seqs[a]! - seqs[b]!);

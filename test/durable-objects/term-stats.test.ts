@@ -9,7 +9,7 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { TermStats, holds } from "../../durable-objects/cube/term-stats";
+import { BM25_WEIGHTS, TermStats, holds } from "../../durable-objects/cube/term-stats";
 import { matchAny } from "../../src/core/fts-query";
 import { cubeObjectName } from "../../src/core/ids";
 import { call, newTenant, remember, uniqueUser } from "../helpers";
@@ -126,5 +126,50 @@ describe("term statistics between searches", () => {
     });
     expect(seen).toMatchObject({ first: 2, again: 0, past: 1, muAgain: 0, reread: 2, longList: [1, 0] });
     expect(seen.kappa).toHaveLength(3);
+  }, 60_000);
+  it("hold each phrase's BM25 shares to the bit, as integers in their range and as text outside it", async () => {
+    const { key, tenantId } = await newTenant();
+    const user = uniqueUser();
+    // "omega" is in every memory (FTS5 floors its idf at 1e-6) and one memory is ~30 times the average length: its
+    // omega share falls below 2^-22, where the integer halves would lose bits. "sigma" shares are ordinary.
+    const written = await remember(key, user, [
+      { content: `omega sigma ${"f ".repeat(4000)}` },
+      ...Array.from({ length: 30 }, (_, i) => ({ content: `omega note ${i}${i % 3 === 0 ? " sigma" : ""}` })),
+    ]);
+    const stub = env.CUBE.getByName(cubeObjectName(tenantId, written[0].cube_id));
+    const seen = await runInDurableObject(stub, (_instance, state) => {
+      let queries = 0;
+      const sql = { exec: (query: string, ...bindings: unknown[]) => (queries++, state.storage.sql.exec(query, ...bindings)) } as SqlStorage;
+      const stats = new TermStats(sql);
+      stats.use(1);
+      return ["omega", "sigma"].map((word) => {
+        const match = matchAny([word])!;
+        const before = queries;
+        const held = stats.phraseScores(match);
+        const asked = queries - before;
+        const rows = state.storage.sql
+          .exec(`SELECT rowid, bm25(memories_fts, ${BM25_WEIGHTS.join(", ")}) AS score FROM memories_fts WHERE memories_fts MATCH ? ORDER BY rowid`, match)
+          .toArray();
+        return {
+          word,
+          asked,
+          held: { seqs: [...held.seqs], scores: [...held.scores] },
+          fts: { seqs: rows.map((row) => Number(row.rowid)), scores: rows.map((row) => row.score as number) },
+        };
+      });
+    });
+    const [omega, sigma] = seen;
+    // The text path was taken (a second query) for omega only, and its smallest share is really out of range.
+    expect(omega!.asked).toBe(2);
+    expect(Math.min(...omega!.fts.scores.map(Math.abs))).toBeLessThan(2 ** -22);
+    expect(sigma!.asked).toBe(1);
+    expect(sigma!.fts.seqs).toHaveLength(11);
+    for (const { word, held, fts } of seen) {
+      expect(held.seqs, word).toEqual(fts.seqs);
+      // Compared as bit patterns: toEqual on doubles alone would accept -0 for 0 but nothing coarser either.
+      expect(held.scores.map((x) => new Float64Array([x]).buffer).map((b) => new BigUint64Array(b)[0]), word).toEqual(
+        fts.scores.map((x) => new Float64Array([x]).buffer).map((b) => new BigUint64Array(b)[0]),
+      );
+    }
   }, 60_000);
 });
