@@ -25,7 +25,7 @@
  */
 import { type AuditArchive, NDJSON_METADATA, rewrittenKey, tenantArchivePrefix } from "./archive";
 import { sha256Hex } from "./log";
-import { PART_BYTES } from "./shard-archive";
+import { PART_BYTES, concat } from "./shard-archive";
 
 /** How long an erased cube waits before a pass: longer than any archive writer's invocation (15 minutes). */
 export const ARCHIVE_ERASURE_SETTLE_MS = 16 * 60_000;
@@ -352,13 +352,3 @@ function previousKey(key: string): string {
   return key.slice(0, -1);
 }
 
-function concat(chunks: readonly Uint8Array[]): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
-}

@@ -19,7 +19,7 @@
  * as every queue a producer may still send to keeps its consumer: add the new queues (producers and consumers) in
  * one deploy, and remove a queue only after it has drained.
  */
-import { shardOf } from "../adapters/queue-shards";
+import { familyQueues, queueFamily, shardOf } from "../adapters/queue-shards";
 
 /**
  * Queues the bookkeeping is spread over. Chosen from the target and the measured rate: 50,000 requests/s (issue 14)
@@ -31,24 +31,20 @@ import { shardOf } from "../adapters/queue-shards";
  */
 export const BOOKKEEPING_SHARDS = 16;
 
-/** Shard 0 keeps the queue and binding of the single queue it replaces, so messages in flight at a deploy land. */
-const FIRST_QUEUE = "memos-edge-bookkeeping";
-
-/** The queue names in wrangler.toml, by shard: `memos-edge-bookkeeping`, then `memos-edge-bookkeeping-1` … `-15`. */
-export const BOOKKEEPING_QUEUES: readonly string[] = Array.from({ length: BOOKKEEPING_SHARDS }, (_, i) => (i === 0 ? FIRST_QUEUE : `${FIRST_QUEUE}-${i}`));
-
-/** The producer bindings in wrangler.toml, by shard: `BOOKKEEPING`, then `BOOKKEEPING_1` … `BOOKKEEPING_15`. */
-export const BOOKKEEPING_BINDINGS: readonly string[] = Array.from({ length: BOOKKEEPING_SHARDS }, (_, i) => (i === 0 ? "BOOKKEEPING" : `BOOKKEEPING_${i}`));
+/**
+ * The shards as wrangler.toml declares them (../adapters/queue-shards.ts): shard 0 keeps the queue and binding of the
+ * single queue it replaces (`memos-edge-bookkeeping` on `BOOKKEEPING`), so messages in flight at a deploy land; then
+ * `memos-edge-bookkeeping-1` … `-15` on `BOOKKEEPING_1` … `BOOKKEEPING_15`.
+ */
+const BOOKKEEPING_FAMILY = queueFamily("memos-edge-bookkeeping", "BOOKKEEPING", BOOKKEEPING_SHARDS);
+export const BOOKKEEPING_QUEUES = BOOKKEEPING_FAMILY.queues;
+export const BOOKKEEPING_BINDINGS = BOOKKEEPING_FAMILY.bindings;
 
 /** Whether a consumer batch comes from one of the bookkeeping shards. */
-export const isBookkeepingQueue = (queue: string): boolean => BOOKKEEPING_QUEUES.includes(queue);
+export const isBookkeepingQueue = (queue: string): boolean => BOOKKEEPING_FAMILY.has(queue);
 
 /** The shard of a tenant (or of whatever key stands for it): FNV-1a modulo the count (../adapters/queue-shards.ts). */
 export const bookkeepingShard = (key: string, shards: number = BOOKKEEPING_SHARDS): number => shardOf(key, shards);
 
 /** The shards' producer bindings from `env`, in shard order; names the missing ones instead. */
-export function bookkeepingQueues(env: Env): { queues: Queue[]; missing: string[] } {
-  const bindings = env as unknown as Record<string, Queue | undefined>;
-  const missing = BOOKKEEPING_BINDINGS.filter((name) => !bindings[name]);
-  return { queues: missing.length > 0 ? [] : BOOKKEEPING_BINDINGS.map((name) => bindings[name] as Queue), missing };
-}
+export const bookkeepingQueues = (env: Env): { queues: Queue[]; missing: string[] } => familyQueues<Queue>(env, BOOKKEEPING_FAMILY);
