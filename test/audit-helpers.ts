@@ -2,7 +2,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect } from "vitest";
-import { type ArchivedEntry, parseNdjson } from "../durable-objects/audit/archive";
+import { type ArchivedEntry, type AuditArchive, parseNdjson } from "../durable-objects/audit/archive";
 import { ApiError } from "../src/errors";
 import { openArchivedDay } from "../src/services/audit-archive";
 import { type ApiResponse, call } from "./helpers";
@@ -51,4 +51,37 @@ export async function archivedEntries(tenantId: string, dayMs: number): Promise<
     if (error instanceof ApiError && error.code === "not_found") return [];
     throw error;
   }
+}
+
+/** A call to R2 that a {@link wrappedArchive} hook may delay, fail or follow with something of its own. */
+type Hook<T> = (work: () => Promise<T>) => Promise<T>;
+
+/**
+ * The real bucket with some of its calls wrapped, for tests of crashes and interleavings around R2: each hook is
+ * given the real call (not yet started) and answers in its place. Calls without a hook go straight through.
+ */
+export function wrappedArchive(
+  real: AuditArchive,
+  hooks: { put?: Hook<R2Object>; delete?: Hook<void>; uploadPart?: Hook<R2UploadedPart>; complete?: Hook<R2Object> },
+): AuditArchive {
+  const through = <T>(work: () => Promise<T>) => work();
+  const { put = through, delete: remove = through, uploadPart = through, complete = through } = hooks;
+  return {
+    get: (...a) => real.get(...a),
+    head: (...a) => real.head(...a),
+    list: (...a) => real.list(...a),
+    put: (...a) => put(() => real.put(...a) as Promise<R2Object>),
+    delete: (...a) => remove(() => real.delete(...a)),
+    createMultipartUpload: (...a) => real.createMultipartUpload(...a),
+    resumeMultipartUpload: (key, uploadId) => {
+      const upload = real.resumeMultipartUpload(key, uploadId);
+      return {
+        key: upload.key,
+        uploadId: upload.uploadId,
+        uploadPart: (n: number, value: Uint8Array) => uploadPart(() => upload.uploadPart(n, value)),
+        complete: (all: R2UploadedPart[]) => complete(() => upload.complete(all)),
+        abort: () => upload.abort(),
+      } as unknown as R2MultipartUpload;
+    },
+  };
 }

@@ -12,7 +12,7 @@ import { AuditLog, type AuditLogRow, type AuditRecord } from "../../durable-obje
 import { DAY_MS, type ShardPeriod, auditShardName, dayStart } from "../../durable-objects/audit/periods";
 import { AuditShard } from "../../durable-objects/audit/shard";
 import { ARCHIVE_STEP_MAX_BYTES, PART_BYTES, STEP_READ_BYTES, ShardArchiver, type ShardArchiveProgress } from "../../durable-objects/audit/shard-archive";
-import { archivedEntries, shardNames } from "../audit-helpers";
+import { archivedEntries, shardNames, wrappedArchive } from "../audit-helpers";
 import { ROOT_KEY, call, newTenant } from "../helpers";
 
 const bindings = env as unknown as Env;
@@ -58,34 +58,19 @@ const folder = async (tenantId: string, day: number) => (await env.ARCHIVE.list(
 
 /** The real bucket, failing once where told: the nth part upload, or just after the upload's completion. */
 function failing(cue: { partUpload?: number; afterComplete?: boolean }): AuditArchive {
-  const real = env.ARCHIVE;
   let parts = 0;
-  return {
-    get: (...a) => real.get(...a),
-    put: (...a) => real.put(...a),
-    list: (...a) => real.list(...a),
-    head: (...a) => real.head(...a),
-    delete: (...a) => real.delete(...a),
-    createMultipartUpload: (...a) => real.createMultipartUpload(...a),
-    resumeMultipartUpload: (key, uploadId) => {
-      const upload = real.resumeMultipartUpload(key, uploadId);
-      return {
-        key: upload.key,
-        uploadId: upload.uploadId,
-        uploadPart: async (n: number, value: Uint8Array) => {
-          parts += 1;
-          if (parts === cue.partUpload) throw new Error("R2 went away mid-part");
-          return upload.uploadPart(n, value);
-        },
-        complete: async (all: R2UploadedPart[]) => {
-          const object = await upload.complete(all);
-          if (cue.afterComplete) throw new Error("the Worker died after the completion");
-          return object;
-        },
-        abort: () => upload.abort(),
-      } as unknown as R2MultipartUpload;
+  return wrappedArchive(env.ARCHIVE, {
+    uploadPart: async (work) => {
+      parts += 1;
+      if (parts === cue.partUpload) throw new Error("R2 went away mid-part");
+      return work();
     },
-  };
+    complete: async (work) => {
+      const object = await work();
+      if (cue.afterComplete) throw new Error("the Worker died after the completion");
+      return object;
+    },
+  });
 }
 
 const ids = (entries: { id: string | null }[]) => entries.map((e) => e.id);

@@ -15,7 +15,7 @@ import { AuditLog, type AuditRecord, sha256Hex } from "../../durable-objects/aud
 import { auditShardName, dayStart } from "../../durable-objects/audit/periods";
 import { AuditShard } from "../../durable-objects/audit/shard";
 import { PART_BYTES, ShardArchiver } from "../../durable-objects/audit/shard-archive";
-import { archivedEntries } from "../audit-helpers";
+import { archivedEntries, wrappedArchive } from "../audit-helpers";
 import { call, newTenant, remember, uniqueUser } from "../helpers";
 
 const bindings = env as unknown as Env;
@@ -114,31 +114,13 @@ const listing = async (tenantId: string) =>
 
 /** The real bucket, but every `every`th change (put, part, completion, deletion) dies right after it took effect. */
 function dyingAfterEffect(every: number): AuditArchive {
-  const real = bindings.ARCHIVE;
   let changes = 0;
-  const after = async <T>(work: Promise<T>): Promise<T> => {
-    const result = await work;
+  const after = async <T>(work: () => Promise<T>): Promise<T> => {
+    const result = await work();
     if (++changes % every === 0) throw new Error("the object was evicted right after R2 answered");
     return result;
   };
-  return {
-    get: (...a) => real.get(...a),
-    head: (...a) => real.head(...a),
-    list: (...a) => real.list(...a),
-    put: (...a) => after(real.put(...a)),
-    delete: (...a) => after(real.delete(...a)),
-    createMultipartUpload: (...a) => real.createMultipartUpload(...a),
-    resumeMultipartUpload: (key, uploadId) => {
-      const upload = real.resumeMultipartUpload(key, uploadId);
-      return {
-        key: upload.key,
-        uploadId: upload.uploadId,
-        uploadPart: (n: number, value: Uint8Array) => after(upload.uploadPart(n, value)),
-        complete: (all: R2UploadedPart[]) => after(upload.complete(all)),
-        abort: () => upload.abort(),
-      } as unknown as R2MultipartUpload;
-    },
-  };
+  return wrappedArchive(bindings.ARCHIVE, { put: after, delete: after, uploadPart: after, complete: after });
 }
 
 describe("erasure in the audit archive", { timeout: 180_000 }, () => {
@@ -306,7 +288,6 @@ async function fillShard(tenantId: string, ago: number): Promise<{ name: string;
 
 /** The real bucket; `cue` runs once, inside the named call, before R2 is reached (an erasure interleaving there). */
 function interleaving(on: "uploadPart" | "complete", cue: () => Promise<unknown>): AuditArchive {
-  const real = bindings.ARCHIVE;
   let fired = false;
   const once = async () => {
     if (!fired) {
@@ -314,28 +295,14 @@ function interleaving(on: "uploadPart" | "complete", cue: () => Promise<unknown>
       await cue();
     }
   };
-  return {
-    get: (...a) => real.get(...a),
-    head: (...a) => real.head(...a),
-    list: (...a) => real.list(...a),
-    put: (...a) => real.put(...a),
-    delete: (...a) => real.delete(...a),
-    createMultipartUpload: (...a) => real.createMultipartUpload(...a),
-    resumeMultipartUpload: (key, uploadId) => {
-      const upload = real.resumeMultipartUpload(key, uploadId);
-      return {
-        key: upload.key,
-        uploadId: upload.uploadId,
-        uploadPart: async (n: number, value: Uint8Array) => (on === "uploadPart" ? once() : undefined, upload.uploadPart(n, value)),
-        complete: async (all: R2UploadedPart[]) => {
-          const object = await upload.complete(all);
-          if (on === "complete") await once();
-          return object;
-        },
-        abort: () => upload.abort(),
-      } as unknown as R2MultipartUpload;
+  return wrappedArchive(bindings.ARCHIVE, {
+    uploadPart: async (work) => (on === "uploadPart" ? once() : undefined, work()),
+    complete: async (work) => {
+      const object = await work();
+      if (on === "complete") await once();
+      return object;
     },
-  };
+  });
 }
 
 describe("a shard's copy to R2 under an erasure", { timeout: 180_000 }, () => {
