@@ -9,7 +9,7 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { ArchiveErasure, ERASURE_READ_BYTES, ERASURE_STEP_MAX_BYTES, type ArchiveErasureProgress } from "../../durable-objects/audit/archive-erasure";
+import { ArchiveErasure, ERASURE_CUBES_PER_PASS, ERASURE_READ_BYTES, ERASURE_STEP_MAX_BYTES, type ArchiveErasureProgress } from "../../durable-objects/audit/archive-erasure";
 import { type ArchivedEntry, type AuditArchive, DAY_MS, auditArchiveKey, chunkKey, rewrittenKey, shardObjectKey, tenantArchivePrefix } from "../../durable-objects/audit/archive";
 import { AuditLog, type AuditRecord, sha256Hex } from "../../durable-objects/audit/log";
 import { auditShardName, dayStart } from "../../durable-objects/audit/periods";
@@ -304,6 +304,24 @@ function interleaving(on: "uploadPart" | "complete", cue: () => Promise<unknown>
     },
   });
 }
+
+describe("a pass's cubes", () => {
+  it("one pass takes exactly ERASURE_CUBES_PER_PASS waiting cubes; one more waits for the next pass", async () => {
+    const passCubes = async (waiting: number) => {
+      const tenantId = `t-${crypto.randomUUID()}`;
+      const hashes = Array.from({ length: waiting }, (_, i) => i.toString(16).padStart(64, "0"));
+      return runInDurableObject(directory(tenantId), async (_o, state) => {
+        const job = new ArchiveErasure(state.storage.sql, bindings.ARCHIVE, 0);
+        job.record(hashes, Date.now() - 1);
+        // Nothing is archived for this tenant, so each pass ends at its first step; run until nothing waits.
+        for (let runs = 0; runs < 4 && (await job.run(tenantId, Date.now(), 10)).nextAt !== null; runs++);
+        return job.passes().map((pass) => pass.cubes).reverse();
+      });
+    };
+    expect(await passCubes(ERASURE_CUBES_PER_PASS)).toEqual([ERASURE_CUBES_PER_PASS]);
+    expect(await passCubes(ERASURE_CUBES_PER_PASS + 1)).toEqual([ERASURE_CUBES_PER_PASS, 1]);
+  });
+});
 
 describe("a shard's copy to R2 under an erasure", { timeout: 180_000 }, () => {
   it("a copy under way when the erasure runs starts again without the erased entries; its parts never reach the day", async () => {

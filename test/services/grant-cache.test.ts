@@ -153,7 +153,7 @@ describe("grantPermissionsOfMany", () => {
     expect(calls.count()).toBe(4);
   });
 
-  it("the object refuses a call over its bounds, before any lookup", async () => {
+  it("the object answers a call at its bounds and refuses one just past them, before any lookup", async () => {
     const { tenant, memories } = await grantedCubes(1);
     const stub = createDeps(env).tenants.getByName(tenant.tenantId);
     // Inside the object: a refusal thrown across RPC is also reported by workerd as the object's unhandled rejection.
@@ -169,5 +169,12 @@ describe("grantPermissionsOfMany", () => {
     const tooManyPrincipals = [{ cubeIds: [cubeId], principals: Array.from({ length: 101 }, (_, i) => `user:p${i}`) }];
     await expect(directory.grantPermissionsOfMany(tenant.tenantId, tooManyPrincipals)).rejects.toThrow(/at most/);
     expect(await directory.grantPermissionsOfMany(tenant.tenantId, [{ cubeIds: [cubeId], principals: ["user:bob"] }])).toEqual([{ [cubeId]: "read" }]);
+    // Exactly at each bound it answers: 1,000 cubes in all, 100 asks, 100 principals in an ask.
+    const atCubes = [{ cubeIds: [cubeId], principals: ["user:bob"] }, { cubeIds: Array.from({ length: 999 }, (_, i) => `${cubeId}x${i}`), principals: ["user:bob"] }];
+    expect(await directory.grantPermissionsOfMany(tenant.tenantId, atCubes)).toEqual([{ [cubeId]: "read" }, {}]);
+    const atAsks = Array.from({ length: 100 }, () => ({ cubeIds: [cubeId], principals: ["user:bob"] }));
+    expect(await directory.grantPermissionsOfMany(tenant.tenantId, atAsks)).toHaveLength(100);
+    const atPrincipals = [{ cubeIds: [cubeId], principals: ["user:bob", ...Array.from({ length: 99 }, (_, i) => `user:p${i}`)] }];
+    expect(await directory.grantPermissionsOfMany(tenant.tenantId, atPrincipals)).toEqual([{ [cubeId]: "read" }]);
   });
 });
