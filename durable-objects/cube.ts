@@ -31,7 +31,7 @@ import { CubeOutbox } from "./cube/outbox";
 import { CubeJobs } from "./cube/jobs";
 import { rerankPool } from "./cube/rerank-pool";
 import { CubeTeardown, TEARDOWN_RESUME_MS } from "./cube/teardown";
-import { CubeScheduler, type WorkingMemoryItem } from "./cube/scheduler";
+import { CubeScheduler, type WorkingMemoryItem, liftedBySearch } from "./cube/scheduler";
 import { CubeIngest, type StoredEpisode } from "./cube/ingest";
 import { createReader } from "../src/adapters/reader-factory";
 import { withScaleProbe } from "../src/scale-probe";
@@ -953,7 +953,7 @@ export class CubeDurableObject extends DurableObject<Env> {
   }
 
   private workingIds(ref: CubeRef, now: number): string[] {
-    return this.scheduler.workingMemory(ref, now, this.generation).map((item) => item.memory.id);
+    return liftedBySearch(this.scheduler.workingMemory(ref, now, this.generation));
   }
 
   private rememberIdentity(ref: CubeRef): void {

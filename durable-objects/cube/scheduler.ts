@@ -78,3 +78,15 @@ export class CubeScheduler {
     return items;
   }
 }
+
+/**
+ * The members of working memory that search's `working` channel lifts: the pinned and those read at least once.
+ * A member that is there only for being written lately (or for its importance) is already counted by the `recent`
+ * channel and by the final score's recency and importance signals (core/scoring.ts); lifting it a third time put
+ * the newest or most important memories above the vector channel's better neighbours (bench paraphrase, issue 12:
+ * "Which promotion was Priya offered at her job?" lost its fact to the vector channel's fourth, lifted as working#18;
+ * docs/search.md, "Eighth pass"). Context assembly still lists the whole of working memory.
+ */
+export function liftedBySearch(items: readonly WorkingMemoryItem[]): string[] {
+  return items.filter((item) => item.pinned || item.memory.access_count > 0).map((item) => item.memory.id);
+}

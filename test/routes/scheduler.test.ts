@@ -51,6 +51,26 @@ describe("working memory and pins", () => {
     expect(after.body.data.map((i: any) => i.memory.id)).toContain(oldest.id);
   });
 
+  it("search's working channel lifts the read and the pinned, not a member that is only new", async () => {
+    const { key, user, cubeId, written } = await owner(
+      Array.from({ length: 30 }, (_, i) => ({ content: i === 29 ? "the wifi password is hunter2" : `filler ${i}` })),
+    );
+    const newest = written[29];
+    const wm = await call("GET", `/v1/cubes/${cubeId}/working-memory`, { key });
+    expect(wm.body.data[0].memory.id).toBe(newest.id);
+    const search = async () => (await call("POST", "/v1/search", { key, body: { user_id: user, query: "wifi password" } })).body.data[0];
+    // Working memory holds it for being the newest: the recent channel and the score's recency already count that.
+    const fresh = await search();
+    expect(fresh.id).toBe(newest.id);
+    expect(fresh.channels).not.toContain("working");
+    // Read once (the search above read it too), and working memory recomputed after a write: now it is lifted.
+    await call("GET", `/v1/memories/${newest.id}`, { key });
+    await remember(key, user, [{ content: "filler again" }]);
+    const read = await search();
+    expect(read.id).toBe(newest.id);
+    expect(read.channels).toContain("working");
+  });
+
   it("search lists the working channel for a pinned match; pins are bounded; other tenants get 404", async () => {
     const { key, user, cubeId, written } = await owner(
       Array.from({ length: 51 }, (_, i) => ({ content: i === 0 ? "the wifi password is hunter2" : `filler ${i}` })),
