@@ -1,8 +1,8 @@
 /**
  * MemScheduler's working memory: the small activated set a cube keeps hot and hands to the model first. It is
  * every pinned memory plus the best-scored of the memories most likely to matter now — the recently read, the
- * recently written — by priority, importance, access frequency and recency. Search gives these a boost (the
- * "working" channel) and context assembly puts them first.
+ * recently written — by priority, importance, access frequency and recency. Search gives the pinned and the read
+ * ones a boost (the "working" channel; liftedBySearch, below) and context assembly puts them all first.
  *
  * Assembled from three index-served candidate lists (pins, last accessed, newest), never from a scan of the cube,
  * and cached until the cube changes or REFRESH_ACCESSES reads have happened. Counting reads rather than seconds
