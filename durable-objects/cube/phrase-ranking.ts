@@ -92,48 +92,101 @@ export function bestMatches(groups: readonly (readonly PhraseScores[])[], limit:
   let size = 0;
   for (const group of groups) for (const list of group) if (list.seqs.length > 0) size = Math.max(size, list.seqs[list.seqs.length - 1]! + 1);
   if (size === 0 || limit < 1) return [];
-  const { rows, sumOf } = size <= denseMax ? sumDense(groups, size) : sumSparse(groups);
-  if (rows.length > limit) {
-    const threshold = kthSmallest(Float64Array.from(rows, sumOf), limit);
-    const kept = rows.filter((seq) => sumOf(seq) <= threshold);
-    rows.length = 0;
-    rows.push(...kept);
+  if (size > denseMax) return best(sumSparse(groups), limit);
+  const summed = sumDense(groups, size);
+  try {
+    return best(summed, limit);
+  } finally {
+    summed.release();
   }
-  return rows
-    .sort((a, b) => sumOf(a) - sumOf(b) || a - b)
-    .slice(0, limit)
-    .map((seq) => ({ rowid: seq, score: sumOf(seq) }));
 }
 
+/** The `limit` rows with the lowest sums, ordered by (sum, seq). */
+function best({ rows, count, sumOf }: Summed, limit: number): ScoredRow[] {
+  let kept = count;
+  if (count > limit) {
+    // Every row at or below the limit-th lowest sum (ties included), in place at the front of `rows`.
+    const values = new Float64Array(count);
+    for (let i = 0; i < count; i++) values[i] = sumOf(rows[i]!);
+    const threshold = kthSmallest(values, limit);
+    kept = 0;
+    for (let i = 0; i < count; i++) {
+      const seq = rows[i]!;
+      if (sumOf(seq) <= threshold) rows[kept++] = seq;
+    }
+  }
+  const order = rows.subarray(0, kept).sort((a, b) => sumOf(a) - sumOf(b) || a - b);
+  const answer: ScoredRow[] = new Array(Math.min(kept, limit));
+  for (let i = 0; i < answer.length; i++) answer[i] = { rowid: order[i]!, score: sumOf(order[i]!) };
+  return answer;
+}
+
+/** Rows matching every group (the first `count` of `rows`) and each one's sum; `release` hands scratch space back. */
+interface Summed {
+  rows: Float64Array;
+  count: number;
+  sumOf: (seq: number) => number;
+  release(): void;
+}
+
+/**
+ * The sums and match counts by seq, kept between rankings (a search sums about five; fresh arrays each time were 90 KB
+ * of garbage per ranking at 10,000 memories) and zeroed back after use, up to the ranking's largest seq. They grow to
+ * the largest cube the isolate has ranked: 9 bytes per seq, at most 9 MB at DENSE_SEQS_MAX. Rankings are synchronous
+ * and do not nest, so one pair serves the isolate; `inUse` keeps that true if one ever did (it would get fresh arrays).
+ */
+let scratch = { sums: new Float64Array(0), matched: new Uint8Array(0), inUse: false };
+
 /** The rows in every group, and each one's sum: in arrays indexed by seq (below `size`). */
-function sumDense(groups: readonly (readonly PhraseScores[])[], size: number): { rows: number[]; sumOf: (seq: number) => number } {
-  const sums = new Float64Array(size);
+function sumDense(groups: readonly (readonly PhraseScores[])[], size: number): Summed {
+  if (scratch.inUse || scratch.sums.length < size) {
+    const fresh = { sums: new Float64Array(size), matched: new Uint8Array(size), inUse: false };
+    if (!scratch.inUse) scratch = fresh;
+    return sumInto(fresh, groups, size);
+  }
+  return sumInto(scratch, groups, size);
+}
+
+function sumInto(space: typeof scratch, groups: readonly (readonly PhraseScores[])[], size: number): Summed {
+  space.inUse = true;
+  const { sums, matched } = space;
   // How many groups, in order, each row has matched so far: a row is a match when it reaches groups.length.
-  const matched = new Uint8Array(size);
-  groups.forEach((group, g) => {
-    for (const { seqs, scores } of group) {
+  for (let g = 0; g < groups.length; g++) {
+    for (const { seqs, scores } of groups[g]!) {
       for (let i = 0; i < seqs.length; i++) {
         const seq = seqs[i]!;
         sums[seq] = sums[seq]! + scores[i]!;
         if (matched[seq] === g) matched[seq] = g + 1;
       }
     }
-  });
+  }
   const last = groups.length;
-  const rows: number[] = [];
+  let count = 0;
+  for (const { seqs } of groups[last - 1]!) count += seqs.length;
+  const rows = new Float64Array(count);
+  count = 0;
   for (const { seqs } of groups[last - 1]!) {
     for (let i = 0; i < seqs.length; i++) {
       const seq = seqs[i]!;
       if (matched[seq] !== last) continue;
       matched[seq] = last + 1;
-      rows.push(seq);
+      rows[count++] = seq;
     }
   }
-  return { rows, sumOf: (seq) => sums[seq]! };
+  return {
+    rows,
+    count,
+    sumOf: (seq) => sums[seq]!,
+    release: () => {
+      sums.fill(0, 0, size);
+      matched.fill(0, 0, size);
+      space.inUse = false;
+    },
+  };
 }
 
 /** The same in a Map, for cubes whose seqs run past {@link DENSE_SEQS_MAX}. */
-function sumSparse(groups: readonly (readonly PhraseScores[])[]): { rows: number[]; sumOf: (seq: number) => number } {
+function sumSparse(groups: readonly (readonly PhraseScores[])[]): Summed {
   const rowsBySeq = new Map<number, { sum: number; matched: number }>();
   groups.forEach((group, g) => {
     for (const { seqs, scores } of group) {
@@ -148,5 +201,5 @@ function sumSparse(groups: readonly (readonly PhraseScores[])[]): { rows: number
   });
   const rows: number[] = [];
   for (const [seq, row] of rowsBySeq) if (row.matched === groups.length) rows.push(seq);
-  return { rows, sumOf: (seq) => rowsBySeq.get(seq)!.sum };
+  return { rows: Float64Array.from(rows), count: rows.length, sumOf: (seq) => rowsBySeq.get(seq)!.sum, release: () => {} };
 }

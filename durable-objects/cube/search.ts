@@ -396,10 +396,13 @@ export class CubeSearch {
     // stops at VECTOR_WIDEST: past it the filter rejects nearly all close neighbours, whatever is left is far, and
     // the cost would grow with the cube; the lexical channel's exact fallback still serves such filters.
     for (let k = CHANNEL_DEPTH * OVERFETCH; ; k *= 10) {
-      const local = this.vectors.query(semantic.embedderId, query, k).map((m) => ({ id: m.id, score: m.score * length }));
+      const local = this.vectors.query(semantic.embedderId, query, k);
       const best = new Map<string, number>();
-      for (const match of [...local, ...semantic.remote]) best.set(match.id, Math.max(best.get(match.id) ?? -Infinity, match.score));
-      const ordered = [...best].sort((a, b) => b[1] - a[1]).map(([id]) => id);
+      for (const match of local) best.set(match.id, match.score * length);
+      for (const match of semantic.remote) best.set(match.id, Math.max(best.get(match.id) ?? -Infinity, match.score));
+      // The store answers distinct ids best first, and scaling by one length keeps that order (a stable sort leaves
+      // any tie it makes in place): only remote matches need the merge's sort.
+      const ordered = semantic.remote.length === 0 ? [...best.keys()] : [...best].sort((a, b) => b[1] - a[1]).map(([id]) => id);
       if (ordered.length === 0) return { channel: "vector", ids: [] };
       const kept = this.firstPassing("id", ordered, where);
       if (kept.length === CHANNEL_DEPTH || local.length < k || k >= VECTOR_WIDEST) {

@@ -113,7 +113,7 @@ export class TermStats {
     let list = this.lists.get(match) ?? this.scored.get(match)?.seqs;
     if (list === undefined) {
       const joined = this.sql.exec("SELECT group_concat(rowid) AS seqs FROM memories_fts WHERE memories_fts MATCH ?", match).one().seqs;
-      list = joined === null ? new Float64Array(0) : Float64Array.from(String(joined).split(","), Number).sort();
+      list = joined === null ? new Float64Array(0) : integers(String(joined)).sort();
       this.makeRoom(list.length);
       this.lists.set(match, list);
       this.entries += list.length;
@@ -162,20 +162,51 @@ function readPhraseScores(sql: SqlStorage, match: string): PhraseScores {
  * from 2^53), where the halves may have lost bits.
  */
 function fromIntegers(highsText: string, lowsText: string): Float64Array | undefined {
-  const highs = highsText.split(",");
-  const lows = lowsText.split(",");
+  const highs = integers(highsText);
+  const lows = integers(lowsText);
+  if (lows.length !== highs.length) throw new Error("phrase scores' halves disagree");
   const scores = new Float64Array(highs.length);
   for (let i = 0; i < highs.length; i++) {
-    const high = Number(highs[i]);
+    const high = highs[i]!;
     if (!(Math.abs(high) >= 2 ** 8 && Math.abs(high) < 2 ** 53)) return undefined;
-    scores[i] = (high + Number(lows[i]) / LOW_SCALE) / HIGH_SCALE;
+    scores[i] = (high + lows[i]! / LOW_SCALE) / HIGH_SCALE;
   }
   return scores;
 }
 
+const COMMA = 44;
+const MINUS = 45;
+const ZERO = 48;
+
+/**
+ * The integers of SQLite's `group_concat` of INTEGER values ("12,-3,4"), read in place: `split(",")` and `Number`
+ * made a string per value, three per posting of every new word (docs/search.md, "Eighth pass"). Exact below 2^53,
+ * where each partial value is an integer a double holds; above it the value stays at or past 2^53, which
+ * {@link fromIntegers} refuses either way.
+ */
+export function integers(text: string): Float64Array {
+  let count = 1;
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === COMMA) count++;
+  const values = new Float64Array(count);
+  let at = 0;
+  let value = 0;
+  let negative = false;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : COMMA;
+    if (c === COMMA) {
+      values[at++] = negative ? -value : value;
+      value = 0;
+      negative = false;
+    } else if (c === MINUS) negative = true;
+    else if (c >= ZERO && c <= ZERO + 9) value = value * 10 + (c - ZERO);
+    else throw new Error(`not an integer list: ${JSON.stringify(text.slice(0, 40))}`);
+  }
+  return values;
+}
+
 /** Seqs from their joined string with their shares, ordered by seq (FTS5 returns rowids ascending; sorted if not). */
 function ascending(seqsText: string, scores: Float64Array): PhraseScores {
-  const seqs = Float64Array.from(seqsText.split(","), Number);
+  const seqs = integers(seqsText);
   if (seqs.length !== scores.length) throw new Error("phrase scores and rows disagree");
   if (seqs.every((seq, i) => i === 0 || seqs[i - 1]! < seq)) return { seqs, scores };
   const order = Array.from(seqs.keys()).sort((a, b) => seqs[a]! - seqs[b]!);

@@ -263,21 +263,22 @@ export class VectorStore {
     // Every score first, then the k best by a threshold: linear in the space, where keeping a sorted top k while
     // scanning cost O(k) per better candidate (k reaches 3,000 when a filter widens the vector channel). Scores go
     // into one typed array and ids are looked up only for the k best: the scan is most of the vector channel's time.
+    // Where each score came from, as the block's index in `space.blocks` × SLOT_RADIX + slot: typed, not an array
+    // of block references grown one element at a time.
+    const { blocks } = space;
     let slots = 0;
-    for (const block of space.blocks) slots += block.ids.length;
+    for (const block of blocks) slots += block.ids.length;
     const scores = new Float64Array(slots);
-    const found: Block[] = [];
-    const foundSlots = new Int32Array(slots);
+    const found = new Int32Array(slots);
     const dots = dotProducts(Float64Array.from(vector, (x) => x / queryNorm));
     let count = 0;
-    for (const block of space.blocks) {
-      const { ids, vectors, inverseNorms } = block;
+    for (let b = 0; b < blocks.length; b++) {
+      const { ids, vectors, inverseNorms } = blocks[b]!;
       const products = dots(vectors, ids.length);
       for (let slot = 0; slot < ids.length; slot++) {
         if (ids[slot] == null) continue;
         scores[count] = products[slot]! * inverseNorms[slot]!;
-        found[count] = block;
-        foundSlots[count++] = slot;
+        found[count++] = b * SLOT_RADIX + slot;
       }
     }
     if (count === 0) return [];
@@ -285,7 +286,9 @@ export class VectorStore {
     const threshold = kthLargest(scores.slice(0, count), Math.min(k, count));
     const best: VectorMatch[] = [];
     for (let i = 0; i < count; i++) {
-      if (scores[i]! >= threshold) best.push({ id: found[i]!.ids[foundSlots[i]!]!, score: scores[i]! });
+      if (scores[i]! < threshold) continue;
+      const at = found[i]!;
+      best.push({ id: blocks[Math.floor(at / SLOT_RADIX)]!.ids[at % SLOT_RADIX]!, score: scores[i]! });
     }
     return best.sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).slice(0, k);
   }

@@ -97,6 +97,14 @@ describe("rankings summed from phrase scores", () => {
     }
   });
 
+  it("do not carry sums from one ranking into the next (the sum arrays are reused)", () => {
+    // A large ranking, then smaller ones over the same seqs, a different group count and a shorter range: each must
+    // be the reference's, as it would be from fresh arrays.
+    const wide = [[list(1, 1, 2_000, 13), list(2, 2, 900, 31)], [list(1, 3, 600, 7)]];
+    const rankings = [wide, [[list(1, 1, 400, 5)]], [[list(3, 2, 300, 11)], [list(1, 1, 700, 3)], [list(2, 3, 200, 17)]], wide, [[list(1, 1, 50, 9)]]];
+    for (const groups of rankings) expect(bits(bestMatches(groups, 120))).toEqual(bits(reference(groups, 120)));
+  });
+
   it("of small lists are the reference's in arrays and in the Map", () => {
     const groups = [[list(5, 3, 400, 13), list(7, 2, 500, 31)], [list(1, 1, 900, 7)]];
     expect(bits(bestMatches(groups, 50))).toEqual(bits(reference(groups, 50)));

@@ -9,7 +9,7 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { BM25_WEIGHTS, TermStats, holds } from "../../durable-objects/cube/term-stats";
+import { BM25_WEIGHTS, TermStats, holds, integers } from "../../durable-objects/cube/term-stats";
 import { matchAny } from "../../src/core/fts-query";
 import { cubeObjectName } from "../../src/core/ids";
 import { call, newTenant, remember, uniqueUser } from "../helpers";
@@ -173,3 +173,20 @@ describe("term statistics between searches", () => {
     }
   }, 60_000);
 });
+
+describe("integer lists as group_concat prints them", () => {
+  it("are read exactly: signs, zero, one value, and the largest integers a double holds", () => {
+    const values = [0, 7, -7, 12, -4_294_967_296, 2 ** 53 - 1, -(2 ** 53 - 1), 17_592_186_044_415, 1];
+    const read = integers(values.join(","));
+    expect(Array.from(read)).toEqual(values);
+    expect(Array.from(integers("42"))).toEqual([42]);
+    // What Number() made of each piece before, bit for bit, over a long list like a common word's.
+    const long = Array.from({ length: 5_000 }, (_, i) => (i % 2 === 0 ? -1 : 1) * ((i * 2_654_435_761) % 2 ** 44)).join(",");
+    expect(Array.from(integers(long))).toEqual(long.split(",").map(Number));
+  });
+
+  it("refuse anything that is not one", () => {
+    for (const text of ["1,2.5", "1, 2", "1e3", "x"]) expect(() => integers(text), text).toThrow(/not an integer list/);
+  });
+});
+
