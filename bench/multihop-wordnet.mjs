@@ -19,8 +19,10 @@
 //      conversations and the held-out rest: "boost" adds λ/61 to a flagged turn's 1/(61 + rank) (a flagged turn outside
 //      the list ranks 101); "slots" gives the last j places of the top 10 to the best-ranked flagged turns not in it
 //      ("in top N": only flagged turns the list ranks within N). F skips a question whose category flags more than F
-//      of its subjects' turns (a category that names everything — activity, event — is no category).
-// --questions lists, for the grid's tuned-best slots setting, each question whose covered evidence changes.
+//      of its subjects' turns (a category that names everything — activity, event — is no category); "head depth ≥ D"
+//      keeps a category by how deep its head's deepest sense sits in WordNet instead (activity 7, city 8, pet 9).
+// --questions lists, for the grid's tuned-best slots setting (by multi-hop all@10, then all@10, then recall@10), each
+// question whose covered evidence changes.
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -89,6 +91,18 @@ const closure = (/** @type {string} */ lem, /** @type {number} */ senses) => {
   }
   closures.set(key, out);
   return out;
+};
+
+/** @type {Map<string, number>} a synset's depth: its shortest path up to a root */
+const depths = new Map();
+const depthOf = (/** @type {string} */ o) => {
+  let d = depths.get(o);
+  if (d === undefined) {
+    const ups = up.get(o) ?? [];
+    d = ups.length ? 1 + Math.min(...ups.map(depthOf)) : 0;
+    depths.set(o, d);
+  }
+  return d;
 };
 
 // The conversations' turns, in session order.
@@ -202,6 +216,13 @@ const flagged = (/** @type {(typeof dump)[number]} */ q, /** @type {number} */ s
   return out;
 };
 
+/** the deepest sense of the question's head (the least deep when two heads): how specific its category is */
+const headDepth = (/** @type {(typeof dump)[number]} */ q) => {
+  const names = subjectsOf(q.conversation, q.question);
+  const heads = names.length ? headsOf(q.question, names) : [];
+  return heads.length ? Math.min(...heads.map((h) => Math.max(...(senseIndex.get(h) ?? []).map(depthOf)))) : 0;
+};
+
 // 1. Coverage.
 for (const senses of [1, 2]) {
   const n = { multi_hop: 0, with_head: 0, missing: 0, missing_in_head_questions: 0, missing_with_member: 0, evidence_turns: 0, evidence_with_member: 0, other_turns: 0, other_with_member: 0 };
@@ -273,6 +294,9 @@ const slots = (/** @type {number} */ senses, /** @type {number} */ F, /** @type 
   const page = [...top.slice(0, 10 - pulled.length), ...pulled];
   return [...page, ...list.filter((id) => !page.includes(id))];
 };
+/** slots, but the category kept by its head's WordNet depth (≥ D) instead of by how many turns it flags */
+const slotsByDepth = (/** @type {number} */ senses, /** @type {number} */ D, /** @type {number} */ j) => (/** @type {any} */ q, /** @type {string[]} */ list) =>
+  headDepth(q) >= D ? slots(senses, Infinity, j, Infinity)(q, list) : list;
 const base = score((_q, list) => list);
 console.log(JSON.stringify({ baseline: base }));
 /** @type {[string, Record<string, number[]>][]} */
@@ -282,6 +306,7 @@ for (const senses of [1, 2])
     for (const lambda of [0.1, 0.25, 0.5, 1]) rows.push([`boost senses ${senses} F ${F} λ ${lambda}`, score(boost(senses, F, lambda))]);
     for (const within of [50, Infinity]) for (const j of [1, 2, 3]) rows.push([`slots senses ${senses} F ${F} j ${j} in top ${within}`, score(slots(senses, F, j, within))]);
   }
+for (const senses of [1, 2]) for (const D of [6, 7, 8, 9]) for (const j of [1, 2, 3]) rows.push([`slots senses ${senses} head depth ≥ ${D} j ${j}`, score(slotsByDepth(senses, D, j))]);
 for (const [name, s] of rows) console.log(`${name.padEnd(46)} tuned ${s.tuned.join(" / ")}   held out ${s.held_out.join(" / ")}`);
 // The tuned-best by multi-hop all@10, then all@10, then recall@10 (the first such row on ties).
 const key = (/** @type {number[]} */ t) => t[2] * 1e8 + t[1] * 1e4 + t[0];
@@ -289,8 +314,9 @@ const best = rows.reduce((a, b) => (key(b[1].tuned) > key(a[1].tuned) ? b : a));
 console.log(`tuned-best: ${best[0]} — tuned ${best[1].tuned.join(" / ")} against ${base.tuned.join(" / ")}; held out ${best[1].held_out.join(" / ")} against ${base.held_out.join(" / ")}`);
 if (opts.questions) {
   const m = best[0].match(/senses (\d) F (\S+) j (\d) in top (\S+)/);
-  if (m) {
-    const rr = slots(Number(m[1]), Number(m[2]), Number(m[3]), Number(m[4]));
+  const d = best[0].match(/senses (\d) head depth ≥ (\d+) j (\d)/);
+  const rr = m ? slots(Number(m[1]), Number(m[2]), Number(m[3]), Number(m[4])) : d ? slotsByDepth(Number(d[1]), Number(d[2]), Number(d[3])) : null;
+  if (rr) {
     for (const q of dump) {
       const list = q.hits.map((h) => h[0]);
       const before = returned(q.conversation, list), after = returned(q.conversation, rr(q, list));
