@@ -114,6 +114,8 @@ export class CubeDurableObject extends DurableObject<Env> {
   private outboxArmed = false;
   /** The timer that writes counted reads after an answer (writeAccessesSoon), while one is pending. */
   private accessWrite: ReturnType<typeof setTimeout> | null = null;
+  /** When the reads that timer waits for began to wait (Date.now(): timers run on real time, not on `clock`). */
+  private accessWriteSince = 0;
   /** Memories expired by a lazy sweep whose shared-index vectors the next alarm deletes (best effort: see sweep()). */
   private remoteDeletes: { ref: CubeRef; ids: string[] }[] = [];
 
@@ -931,17 +933,18 @@ export class CubeDurableObject extends DurableObject<Env> {
   }
 
   /**
-   * Writes counted reads a moment after the answer: within ACCESS_WRITE_DELAY_MS, or at the next turn once
+   * Writes counted reads once the object has been idle for ACCESS_WRITE_DELAY_MS (each answer that counts reads moves
+   * the write back), ACCESS_WRITE_MAX_WAIT_MS after the first at the latest, or at the next turn once
    * ACCESS_WRITE_MEMORIES memories wait. One write per search was a commit (locally an fsync and ~40 WAL pages) on the
-   * Worker's one thread after every answer (docs/search.md, "Where a search's time goes"); now searches in a burst
-   * share one. Searches do not write them first (sweep); everything else does, and what searches read adds them.
-   * An object that dies in that window loses those reads' counts, never a memory.
+   * Worker's one thread after every answer (docs/search.md, "Where a search's time goes"); a write a second after the
+   * first read still landed about once a second in a burst of searches, on the thread, ahead of the next request
+   * (docs/search.md, "Ninth pass"). Searches do not write them first (sweep); everything else does, and what searches
+   * read adds them. An object that dies in that window loses those reads' counts, never a memory.
    */
   private writeAccessesSoon(): void {
-    if (this.accessWrite !== null) {
-      if (this.store.unwrittenMemories < ACCESS_WRITE_MEMORIES) return;
-      clearTimeout(this.accessWrite);
-    }
+    const now = Date.now();
+    if (this.accessWrite === null) this.accessWriteSince = now;
+    else clearTimeout(this.accessWrite);
     this.accessWrite = setTimeout(() => {
       this.accessWrite = null;
       try {
@@ -949,7 +952,7 @@ export class CubeDurableObject extends DurableObject<Env> {
       } catch (error) {
         console.error("writing access counts failed", error);
       }
-    }, this.store.unwrittenMemories < ACCESS_WRITE_MEMORIES ? ACCESS_WRITE_DELAY_MS : 0);
+    }, accessWriteDelay(this.store.unwrittenMemories, now - this.accessWriteSince));
   }
 
   private workingIds(ref: CubeRef, now: number): string[] {
@@ -1042,9 +1045,21 @@ export class CubeDurableObject extends DurableObject<Env> {
 }
 
 
-/** How long counted reads may wait to be written (writeAccessesSoon), and how many memories' reads at most. */
+/**
+ * When counted reads are written (writeAccessesSoon): after this long without another answer that counted reads, at
+ * most ACCESS_WRITE_MAX_WAIT_MS after the first of them, and at once when this many memories' reads wait.
+ * ACCESS_WRITE_MAX_WAIT_MS bounds what a restart under continuous reads loses (counts, never memories); it was set as
+ * that bound, ten times the earlier fixed second, not tuned on a benchmark.
+ */
 export const ACCESS_WRITE_DELAY_MS = 1_000;
+export const ACCESS_WRITE_MAX_WAIT_MS = 10_000;
 export const ACCESS_WRITE_MEMORIES = 1_000;
+
+/** Milliseconds until the waiting reads are written: `waiting` memories' reads, the first of them `waited` ms ago. */
+export function accessWriteDelay(waiting: number, waited: number): number {
+  if (waiting >= ACCESS_WRITE_MEMORIES) return 0;
+  return Math.max(0, Math.min(ACCESS_WRITE_DELAY_MS, ACCESS_WRITE_MAX_WAIT_MS - waited));
+}
 
 /** States a memory may have left since a point in time while having been live then (expired ones keep no payload). */
 const PAST_LIVE_STATES: MemoryState[] = ["forgotten", "superseded", "merged"];

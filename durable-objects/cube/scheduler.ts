@@ -45,19 +45,15 @@ export class CubeScheduler {
   workingMemory(ref: CubeRef, now: number, generation: number): WorkingMemoryItem[] {
     const cached = this.cached;
     if (cached && cached.generation === generation && this.store.accesses - cached.accesses < REFRESH_ACCESSES) return cached.items;
-    // The recently read are picked by the stored last_accessed_at: reads searches counted must be in it first.
-    this.store.writeAccesses();
     const hot = `+state IN ('generated', 'activated')`;
     const ids = new Set<string>();
     const collect = (query: string, ...params: unknown[]) => {
       for (const row of this.store.exec(query, ...params)) ids.add(String(row.id));
     };
     collect(`SELECT id FROM memories WHERE pinned = 1 AND ${hot}`);
-    collect(
-      `SELECT id FROM memories INDEXED BY memories_accessed WHERE last_accessed_at IS NOT NULL AND ${hot}
-        ORDER BY last_accessed_at DESC LIMIT ?`,
-      RECENTLY_ACCESSED,
-    );
+    // The recently read with the reads searches counted and the timer has not written yet merged in, not written
+    // first: a write here would hold the answer of the search that happens to rebuild (docs/search.md, "Ninth pass").
+    for (const id of this.store.lastRead(RECENTLY_ACCESSED, hot)) ids.add(id);
     collect(`SELECT id FROM memories WHERE ${hot} ORDER BY created_at DESC, seq DESC LIMIT ?`, RECENTLY_WRITTEN);
     // In the order collected (pinned, last read, last written): ties of score keep it, so a batch written at once and
     // never read ranks newest first rather than by its random ids (which made the `working` channel differ between

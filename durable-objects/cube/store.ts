@@ -130,6 +130,36 @@ export class CubeStore {
     return { ...memory, access_count: memory.access_count + unwritten.reads, last_accessed_at: toIso(unwritten.at) };
   }
 
+  /**
+   * The ids of the `limit` memories matching `where` (a condition on `memories`) read last, the latest first and ties
+   * by seq: what `ORDER BY last_accessed_at DESC, seq` lists once {@link writeAccesses} has run, without running it.
+   * The scheduler's working-set rebuild lands inside a search, and a write there holds that search's answer until it
+   * is durable (docs/search.md, "Ninth pass"); the unwritten reads are merged here instead, and the timer writes them.
+   */
+  lastRead(limit: number, where: string): string[] {
+    const pending = this.unwrittenAccesses.size;
+    // Up to `pending` of the stored list may be memories whose unwritten read moves them: read that many more.
+    const stored = this.exec(
+      `SELECT id, seq, last_accessed_at FROM memories INDEXED BY memories_accessed
+        WHERE last_accessed_at IS NOT NULL AND ${where} ORDER BY last_accessed_at DESC, seq LIMIT ?`,
+      limit + pending,
+    );
+    if (pending === 0) return stored.map((row) => str(row.id));
+    const read = (id: string, seq: SqlStorageValue | undefined, at: number) => ({ id, seq: num(seq), at });
+    const kept = stored
+      .filter((row) => !this.unwrittenAccesses.has(str(row.id)))
+      .slice(0, limit)
+      .map((row) => read(str(row.id), row.seq, num(row.last_accessed_at)));
+    const moved = this.exec(
+      `SELECT id, seq FROM memories WHERE id IN (SELECT value FROM json_each(?)) AND ${where}`,
+      JSON.stringify([...this.unwrittenAccesses.keys()]),
+    ).map((row) => read(str(row.id), row.seq, this.unwrittenAccesses.get(str(row.id))!.at));
+    return [...kept, ...moved]
+      .sort((a, b) => b.at - a.at || a.seq - b.seq)
+      .slice(0, limit)
+      .map((entry) => entry.id);
+  }
+
   /** Writes the reads {@link recordAccess} counted since the last call, in one statement; nothing when there are none. */
   writeAccesses(): void {
     if (this.unwrittenAccesses.size === 0) return;

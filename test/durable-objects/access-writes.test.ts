@@ -1,12 +1,18 @@
 /**
- * Counted reads are written in bursts (durable-objects/cube.ts, writeAccessesSoon): within ACCESS_WRITE_DELAY_MS of
- * the first, or at the next turn once ACCESS_WRITE_MEMORIES memories have reads waiting. The limit is what keeps the
- * waiting map (and the one UPDATE that writes it) bounded; these tests hold it at and just past its edge.
+ * Counted reads are written in bursts (durable-objects/cube.ts, writeAccessesSoon): once ACCESS_WRITE_DELAY_MS pass
+ * without another answer that counted reads, ACCESS_WRITE_MAX_WAIT_MS after the first at the latest, or at the next
+ * turn once ACCESS_WRITE_MEMORIES memories have reads waiting. The limit is what keeps the waiting map (and the one
+ * UPDATE that writes it) bounded; these tests hold it at and just past its edge.
  */
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { ACCESS_WRITE_DELAY_MS, ACCESS_WRITE_MEMORIES } from "../../durable-objects/cube";
+import {
+  ACCESS_WRITE_DELAY_MS,
+  ACCESS_WRITE_MAX_WAIT_MS,
+  ACCESS_WRITE_MEMORIES,
+  accessWriteDelay,
+} from "../../durable-objects/cube";
 import { cubeObjectName } from "../../src/core/ids";
 import type { MemoryWire } from "../../src/schemas/memory";
 import { newTenant, remember, uniqueUser } from "../helpers";
@@ -77,5 +83,34 @@ describe("counted reads written in bursts", () => {
       return { before, after: stored() };
     });
     expect(seen).toEqual({ before: 0, after: 1 });
+  });
+
+  it("answers that keep counting reads move the write back, up to the longest wait", () => {
+    expect(accessWriteDelay(1, 0)).toBe(ACCESS_WRITE_DELAY_MS);
+    expect(accessWriteDelay(ACCESS_WRITE_MEMORIES - 1, ACCESS_WRITE_MAX_WAIT_MS - ACCESS_WRITE_DELAY_MS)).toBe(ACCESS_WRITE_DELAY_MS);
+    expect(accessWriteDelay(10, ACCESS_WRITE_MAX_WAIT_MS - 300)).toBe(300);
+    expect(accessWriteDelay(10, ACCESS_WRITE_MAX_WAIT_MS + 5)).toBe(0);
+    expect(accessWriteDelay(ACCESS_WRITE_MEMORIES, 0)).toBe(0);
+    expect(ACCESS_WRITE_MAX_WAIT_MS).toBeGreaterThan(ACCESS_WRITE_DELAY_MS);
+  });
+
+  it("reads counted closer together than the delay are written together once they stop, not a delay after the first", async () => {
+    const stub = await cube();
+    const seen = await runInDurableObject(stub, async (instance) => {
+      const cube = instance as unknown as Internals;
+      const gap = () => new Promise((resolve) => setTimeout(resolve, ACCESS_WRITE_DELAY_MS * 0.6));
+      cube.store.recordAccess(reads(0, 1), Date.now());
+      cube.writeAccessesSoon();
+      await gap();
+      cube.store.recordAccess(reads(1, 1), Date.now());
+      cube.writeAccessesSoon();
+      await gap();
+      // 1.2 delays after the first read, 0.6 after the second: the write still waits. (The timer, not the count of
+      // unwritten reads, is what is checked: the cube's alarm may run a sweep, which writes them, at any time.)
+      const waiting = cube.accessWrite !== null;
+      await new Promise((resolve) => setTimeout(resolve, ACCESS_WRITE_DELAY_MS * 0.4 + 100));
+      return { waiting, written: cube.accessWrite === null && cube.store.unwrittenMemories === 0 };
+    });
+    expect(seen).toEqual({ waiting: true, written: true });
   });
 });
