@@ -26,6 +26,8 @@ export function AuditView({ params }: { params: URLSearchParams }) {
             from: isoOf(formValue(form, "from")),
             to: isoOf(formValue(form, "to")),
           });
+          // Entries arrive through the bookkeeping queue after their request: Filter with the same filters asks again.
+          page.reload();
         }}
       >
         <Field label="Cube">
