@@ -34,6 +34,13 @@ export function href(path: string, params: Record<string, string | undefined> = 
   return `#${path}${text ? `?${text}` : ""}`;
 }
 
-export function navigate(path: string, params: Record<string, string | undefined> = {}): void {
-  location.hash = href(path, params);
+/**
+ * Goes to a view; false when the address is already that one (no hashchange, so a view's loads do not run again:
+ * a filter form calls its load's `reload` then, so Filter with unchanged filters still asks the server again).
+ */
+export function navigate(path: string, params: Record<string, string | undefined> = {}): boolean {
+  const next = href(path, params);
+  if (location.hash === next) return false;
+  location.hash = next;
+  return true;
 }

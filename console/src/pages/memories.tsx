@@ -34,7 +34,7 @@ export function MemoriesView({ params }: { params: URLSearchParams }) {
   function apply(event: Event) {
     event.preventDefault();
     const form = event.currentTarget as HTMLFormElement;
-    navigate("/memories", {
+    const moved = navigate("/memories", {
       cube_id: cubeId ?? undefined,
       type: formValue(form, "type"),
       state: formValue(form, "state"),
@@ -43,6 +43,8 @@ export function MemoriesView({ params }: { params: URLSearchParams }) {
       created_after: isoOf(formValue(form, "created_after")),
       created_before: isoOf(formValue(form, "created_before")),
     });
+    // Unchanged filters: list again (a MemReader job or another client may have written since).
+    if (!moved) list.reload();
   }
 
   return (
