@@ -23,10 +23,9 @@
 //      keeps a category by how deep its head's deepest sense sits in WordNet instead (activity 7, city 8, pet 9).
 // --questions lists, for the grid's tuned-best slots setting (by multi-hop all@10, then all@10, then recall@10), each
 // question whose covered evidence changes.
-import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { WORDNET, WORDNET_SHA256, WORDNET_VERSION } from "../scripts/wordnet-pins.mjs";
+import { readPinnedWordnet } from "../scripts/wordnet-pins.mjs";
 import { parseArgs, parseRanges } from "./lib/args.mjs";
 import { loadLocomo, normaliseDiaId, sessionsOf, turnContent } from "./lib/locomo.mjs";
 
@@ -38,18 +37,10 @@ if (!opts.details || !opts.wordnet) {
 const tuned = new Set(parseRanges(String(opts.tuned ?? "0-2")));
 
 // WordNet nouns, pinned like the embedder's build scripts.
-const packageDir = path.join(String(opts.wordnet), WORDNET);
-const version = JSON.parse(readFileSync(path.join(packageDir, "package.json"), "utf8")).version;
-if (version !== WORDNET_VERSION) throw new Error(`${WORDNET} is ${version}, this script reads ${WORDNET_VERSION}`);
-const read = (/** @type {string} */ name) => {
-  const bytes = readFileSync(path.join(packageDir, "dict", name));
-  const actual = createHash("sha256").update(bytes).digest("hex");
-  if (actual !== WORDNET_SHA256[/** @type {keyof typeof WORDNET_SHA256} */ (name)]) throw new Error(`${name}: sha256 ${actual} is not the pinned one`);
-  return bytes.toString("utf8");
-};
+const wordnet = readPinnedWordnet(String(opts.wordnet));
 /** @type {Map<string, string[]>} lemma → synset offsets, most frequent sense first */
 const senseIndex = new Map();
-for (const line of read("index.noun").split("\n")) {
+for (const line of wordnet["index.noun"].split("\n")) {
   if (line === "" || line.startsWith(" ")) continue;
   const f = line.split(" ");
   const pointers = Number(f[3]);
@@ -57,7 +48,7 @@ for (const line of read("index.noun").split("\n")) {
 }
 /** @type {Map<string, string[]>} synset → its hypernyms and instance hypernyms */
 const up = new Map();
-for (const line of read("data.noun").split("\n")) {
+for (const line of wordnet["data.noun"].split("\n")) {
   if (line === "" || line.startsWith(" ")) continue;
   const f = line.split(" ");
   const p = 4 + 2 * parseInt(f[3], 16);

