@@ -89,6 +89,8 @@ describe("counted reads written in bursts", () => {
     expect(accessWriteDelay(1, 0)).toBe(ACCESS_WRITE_DELAY_MS);
     expect(accessWriteDelay(ACCESS_WRITE_MEMORIES - 1, ACCESS_WRITE_MAX_WAIT_MS - ACCESS_WRITE_DELAY_MS)).toBe(ACCESS_WRITE_DELAY_MS);
     expect(accessWriteDelay(10, ACCESS_WRITE_MAX_WAIT_MS - 300)).toBe(300);
+    expect(accessWriteDelay(10, ACCESS_WRITE_MAX_WAIT_MS - 1)).toBe(1);
+    expect(accessWriteDelay(10, ACCESS_WRITE_MAX_WAIT_MS)).toBe(0);
     expect(accessWriteDelay(10, ACCESS_WRITE_MAX_WAIT_MS + 5)).toBe(0);
     expect(accessWriteDelay(ACCESS_WRITE_MEMORIES, 0)).toBe(0);
     expect(ACCESS_WRITE_MAX_WAIT_MS).toBeGreaterThan(ACCESS_WRITE_DELAY_MS);
