@@ -248,7 +248,7 @@ export class VectorStore {
   }
 
   /**
-   * The `topK` stored vectors of `embedder`'s space most cosine-similar to `vector`, best first (ties by id).
+   * The `topK` stored vectors of `embedder`'s space most cosine-similar to `vector`, best first (equal scores in storage order).
    * Empty when the space holds nothing; an error when `vector` has the wrong dimensions.
    */
   query(embedder: string, vector: Float32Array, topK: number): VectorMatch[] {
@@ -282,7 +282,9 @@ export class VectorStore {
       }
     }
     if (count === 0) return [];
-    // Everything at or above the k-th best score, ties included, then ordered: the k best by (score desc, id asc).
+    // Everything at or above the k-th best score, ties included, then ordered: the k best by score, equal scores in
+    // storage order (block, then slot; a stable sort of the scan's order). Not by id: ids are random, and ties by id
+    // ranked the same writes differently from one cube to the next (identical short turns; bench recall, issue 12).
     const threshold = kthLargest(scores.slice(0, count), Math.min(k, count));
     const best: VectorMatch[] = [];
     for (let i = 0; i < count; i++) {
@@ -290,7 +292,7 @@ export class VectorStore {
       const at = found[i]!;
       best.push({ id: blocks[Math.floor(at / SLOT_RADIX)]!.ids[at % SLOT_RADIX]!, score: scores[i]! });
     }
-    return best.sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).slice(0, k);
+    return best.sort((a, b) => b.score - a.score).slice(0, k);
   }
 
   /**

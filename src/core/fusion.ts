@@ -109,5 +109,8 @@ export function fuse(rankings: readonly ChannelRanking[], weights = CHANNEL_WEIG
         ranks: parts.map((p) => ({ channel: p.channel, rank: p.rank, share: p.part / best })),
       };
     })
-    .sort((a, b) => b.fused - a.fused || (a.id < b.id ? -1 : 1));
+    // Equal scores keep the order the candidates were first ranked in (the first channel's ranks, then the next
+    // channel's newcomers): a stable sort, so the order depends on the rankings alone. Ordering ties by id made two
+    // runs of the same writes and searches rank differently, because memory ids are random (bench recall, issue 12).
+    .sort((a, b) => b.fused - a.fused);
 }

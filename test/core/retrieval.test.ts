@@ -15,6 +15,18 @@ describe("fusion (weighted RRF)", () => {
     expect(fused[0]!.channels).toEqual(["vector", "lexical"]);
   });
 
+  it("keeps equal scores in the order they were first ranked, whatever their ids", () => {
+    // "z" and "a" both earn 1/(k+1) + 1/(k+2); "z" was ranked first by the first channel. Ids are random in a cube,
+    // so ordering ties by id made the same searches rank differently from one cube to the next.
+    const fused = fuse([
+      { channel: "lexical", ids: ["z", "a"] },
+      { channel: "vector", ids: ["a", "z"] },
+    ]);
+    expect(fused[0]!.fused).toBe(fused[1]!.fused);
+    expect(fused.map((c) => c.id)).toEqual(["z", "a"]);
+    expect(fuse([{ channel: "lexical", ids: ["a", "z"] }, { channel: "vector", ids: ["z", "a"] }]).map((c) => c.id)).toEqual(["a", "z"]);
+  });
+
   it("says where each channel ranked a candidate and what that earned it", () => {
     const fused = fuse([
       { channel: "lexical", ids: ["a", "b", "c"] },

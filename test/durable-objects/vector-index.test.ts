@@ -170,16 +170,17 @@ describe("vector store packing", () => {
     });
   });
 
-  it("the k best are a full ranking's first k, for every k: ties by id, free slots skipped", async () => {
+  it("the k best are a full ranking's first k, for every k: ties in storage order (not by id), free slots skipped", async () => {
     await runInDurableObject(freshObject(), (_instance, state) => {
       const store = new VectorStore(state.storage.sql);
-      // Groups of five ids share one vector, so scores tie; deleted ids leave free slots in the blocks.
+      // Groups of five ids share one vector, so scores tie; deleted ids leave free slots in the blocks. Ids are
+      // written in descending order, so storage order is the reverse of id order: ties by id would fail here.
       store.upsert(A, Array.from({ length: 600 }, (_, i) => ({ id: `mem_${String(599 - i).padStart(3, "0")}`, vector: unitVector(Math.floor(i / 5) + 1, D) })));
       store.delete(Array.from({ length: 60 }, (_, i) => `mem_${String(i * 10).padStart(3, "0")}`));
       const query = unitVector(4242, D);
       const full = store.query(A, query, 10_000);
       expect(full).toHaveLength(540);
-      const ordered = [...full].sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : 1));
+      const ordered = [...full].sort((a, b) => b.score - a.score || (a.id < b.id ? 1 : -1));
       expect(full).toEqual(ordered);
       expect(new Set(full.map((m) => m.score)).size).toBeLessThan(full.length);
       for (const k of [1, 2, 3, 4, 5, 7, 100, 101, 299, 300, 539, 540]) expect(store.query(A, query, k)).toEqual(full.slice(0, k));
