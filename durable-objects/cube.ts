@@ -615,11 +615,18 @@ export class CubeDurableObject extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     // What a destruction left in the shared index and R2, a bounded step at a time (cube/teardown.ts).
     const teardownDue = this.teardown.nextDue(this.clock());
-    if (teardownDue !== null && teardownDue <= this.clock()) await this.teardown.step(this.retrieval.remoteIndex, this.clock());
+    if (teardownDue !== null && teardownDue <= this.clock()) {
+      await this.teardown.step(this.retrieval.remoteIndex, this.clock());
+      this.generation += 1;
+    }
+    // Counted reads were already part of every answer (CubeStore.withUnwrittenReads), so writing them changes nothing
+    // a search sees and does not start a new generation. The alarm used to start one on every run: then whether the
+    // working set (cube/scheduler.ts) was rebuilt before a given search depended on when the alarm happened to fire
+    // (the outbox's, a second after writes), and the same writes and searches ranked differently from run to run
+    // (bench recall, issue 12). What does change memories here starts one: expiry, and each job step below.
     this.store.writeAccesses();
     const ref = this.identity();
     if (ref) await this.expireAndClean(ref);
-    this.generation += 1;
     // The cube's own lifecycle (cube/upkeep.ts): consolidate after a quiet period, archive what turned cold, prune.
     if (ref) this.ctx.storage.transactionSync(() => this.upkeep.runIfDue(this.clock()));
     if (ref) this.embeddingRetry.run(ref, this.clock(), () => this.steps.total("reindex", this.clock()));
