@@ -11,7 +11,7 @@
 // Every question of categories 1–4 is searched with top_k = max(k, 5); recall@5 and recall@k are scored on prefixes
 // of that one list. --conversations (alias --convs) picks the conversations to run; with --tuned, the result also
 // splits every number into the conversations settings were tuned on and the held-out rest, so a tuning run shows at
-// once how it held. --details FILE writes one JSON line per question (its evidence and the turn ids of each hit), for
+// once how it held. --details FILE writes one JSON line per question (its evidence and the turn ids and score of each hit), for
 // looking at what was missed. --run-tag TAG names the cubes (user ids) instead of a random tag, and --search-only
 // skips writing (the cubes of an earlier run with the same tag against the same --url server are searched again):
 // with a server that stays up, each change to search is measured in the time of the searches alone, since
@@ -146,7 +146,7 @@ export async function main(argv) {
         const tokensK = hits.slice(0, k).reduce((sum, /** @type {any} */ hit) => sum + textOf(hit), 0) / 4;
         const hitIds = hits.slice(0, k).map((/** @type {any} */ hit) => (hit?.source?.message_ids ?? []).map(normaliseDiaId));
         const neighbourIds = hits.slice(0, k).map((/** @type {any} */ hit) => (hit?.neighbours ?? []).flatMap((/** @type {any} */ nb) => nb?.message_ids ?? []).map(normaliseDiaId));
-        scored.push({ conversation: ci, category: Number(qa.category), question: qa.question, evidence, hits: hitIds, neighbours: neighbourIds, covered5: coveredBy(5), coveredK: coveredBy(k), tokensK, ms });
+        scored.push({ conversation: ci, category: Number(qa.category), question: qa.question, evidence, hits: hitIds, scores: hits.slice(0, k).map((/** @type {any} */ hit) => hit?.score ?? null), neighbours: neighbourIds, covered5: coveredBy(5), coveredK: coveredBy(k), tokensK, ms });
       }
       const mine = scored.slice(before);
       perConv[sample.sample_id ?? String(ci)] = { turns: memories.length, ...summary(mine, k) };
