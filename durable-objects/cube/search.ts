@@ -17,6 +17,7 @@ import { lexicalCoverage } from "./lexical-coverage";
 import { type ScoredRow, bestMatches, parsePhrases } from "./phrase-ranking";
 import type { CubeRef, SearchHit, SearchRequestInternal } from "./protocol";
 import { expandedRanking } from "./search-expand";
+import { datedRankings } from "./search-dated";
 import { withNeighbours } from "./search-neighbours";
 import { SUB_QUERY_SOURCES, subQueryRankings } from "./search-subject";
 import { turnTierRankings } from "./turn-tier";
@@ -129,6 +130,7 @@ export class CubeSearch {
     const expanded = this.expanded(request, where, rankings);
     if (expanded) rankings.push(expanded);
     if (request.channels.includes("lexical")) rankings.push(...this.subject(request, where));
+    if (request.channels.includes("lexical")) rankings.push(...this.dated(request, where));
     // The turns an infer-mode ingest kept as said, each standing for the memories citing it (cube/turn-tier.ts).
     if (request.channels.includes("lexical")) rankings.push(...turnTierRankings(this.store, request.terms, this.discriminating(request.terms), where, CHANNEL_DEPTH));
     // Scheduler signals move a score by at most ±15%, so only the best fused candidates can still reach the top k;
@@ -212,6 +214,13 @@ export class CubeSearch {
       request.terms,
       this.discriminating(request.terms),
     );
+  }
+
+  /** The question's words ranked among the memories of the times it names (cube/search-dated.ts). */
+  private dated(request: SearchRequestInternal, where: SearchFilter): ChannelRanking[] {
+    const match = matchAny(this.discriminating(request.terms));
+    if (match === null) return [];
+    return datedRankings({ rank: (extra) => this.lexical(match, where, extra) }, request.query, request.referenceTime);
   }
 
   /**
