@@ -220,7 +220,10 @@ export class CubeSearch {
   private dated(request: SearchRequestInternal, where: SearchFilter): ChannelRanking[] {
     const match = matchAny(this.discriminating(request.terms));
     if (match === null) return [];
-    return datedRankings({ rank: (extra) => this.lexical(match, where, extra) }, request.query, request.referenceTime);
+    // Among the question's best OVERFETCH × CHANNEL_DEPTH lexical matches only: the stage lifts memories of the
+    // named time among the question's best matches, and the exact query over every match would cost a dated
+    // question (5% of LoCoMo's) a scoring of all of them, most often to find that the named day holds none.
+    return datedRankings({ rank: (extra) => this.lexical(match, where, extra, { exact: false }) }, request.query, request.referenceTime);
   }
 
   /**
@@ -266,15 +269,16 @@ export class CubeSearch {
    * times faster than filtering every match; when the filter rejects so many that the page comes up short, the
    * exact (filter-first) query runs instead, so a selective filter never loses results.
    */
-  private lexical(match: string, where: SearchFilter, extra: string | null = null): string[] {
+  private lexical(match: string, where: SearchFilter, extra: string | null = null, { exact = true } = {}): string[] {
     const archived = this.counts.hasArchivedText;
     const [scores, matches] = archived ? [LEXICAL_SCORES, [match, match]] : [LIVE_LEXICAL_SCORES, [match]];
     const overfetch = CHANNEL_DEPTH * OVERFETCH;
     const best = this.bestScored(match, archived).map((row) => row.rowid);
     if (best.length === 0) return [];
     const kept = this.firstPassing("seq", best, where, extra);
-    // Everything ranked was looked at, or the page is full: the fast answer is the exact one.
-    if (kept.length === CHANNEL_DEPTH || best.length < overfetch) return kept;
+    // Everything ranked was looked at, or the page is full: the fast answer is the exact one. A ranking that only
+    // lifts some of the best matches (`exact: false`) stops here too.
+    if (kept.length === CHANNEL_DEPTH || best.length < overfetch || !exact) return kept;
     const filter = (extra === null ? where.clauses : [...where.clauses, extra]).join(" AND ");
     return this.ids(`SELECT m.id FROM (${scores}) r JOIN memories m ON m.seq = r.rowid WHERE ${filter} ORDER BY r.score LIMIT ?`, [
       ...matches,
