@@ -40,7 +40,12 @@ export const Channel = z.enum(CHANNELS).openapi("Channel");
 
 export const SearchRequest = z
   .object({
-    query: text(LIMITS.queryBytes).openapi({ example: "what is alice allergic to?" }),
+    query: text(LIMITS.queryBytes).openapi({
+      example: "what is alice allergic to?",
+      description:
+        "What to find. A time the query names (\"on October 13, 2023\", \"in May 2024\", \"last week\") also ranks its words " +
+        "among the memories valid then (valid_at, else created_at), which lifts them; nothing is filtered out.",
+    }),
     ...ownerScopeFields,
     cube_ids: z
       .array(CubeId)
@@ -54,7 +59,8 @@ export const SearchRequest = z
       description: "Typed filter: {and:[…]}, {or:[…]}, {not:…} and {field, op, value} conditions; ANDed with `filters`.",
     }),
     reference_time: Timestamp.optional().openapi({
-      description: "Only memories valid at this time (valid_at ≤ t < invalid_at); recency is measured from it. Default: now.",
+      description:
+        "Only memories valid at this time (valid_at ≤ t < invalid_at); recency is measured from it, and a relative time in the query (\"last week\") is read from it unless the query also names a date. Default: now.",
     }),
     as_of: Timestamp.optional().openapi({
       description:

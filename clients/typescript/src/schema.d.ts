@@ -9000,7 +9000,10 @@ export interface components {
         /** @enum {string} */
         Channel: "lexical" | "vector" | "tag" | "recent" | "working";
         SearchRequest: {
-            /** @example what is alice allergic to? */
+            /**
+             * @description What to find. A time the query names ("on October 13, 2023", "in May 2024", "last week") also ranks its words among the memories valid then (valid_at, else created_at), which lifts them; nothing is filtered out.
+             * @example what is alice allergic to?
+             */
             query: string;
             /**
              * @description End user the memories are about (their default cube).
@@ -9022,7 +9025,7 @@ export interface components {
             where?: components["schemas"]["Where"];
             /**
              * Format: date-time
-             * @description Only memories valid at this time (valid_at ≤ t < invalid_at); recency is measured from it. Default: now.
+             * @description Only memories valid at this time (valid_at ≤ t < invalid_at); recency is measured from it, and a relative time in the query ("last week") is read from it unless the query also names a date. Default: now.
              * @example 2026-11-25T09:30:00Z
              */
             reference_time?: string;
