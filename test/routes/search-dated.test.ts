@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { LIMITS } from "../../src/schemas/limits";
 import { call, newTenant, remember, uniqueUser } from "../helpers";
 
 /**
@@ -54,6 +55,19 @@ describe("dated questions", () => {
     const undated = await search(key, { user_id: user, query: "What painting did Melanie show to Caroline?", ...later });
     expect(lastWeek.status).toBe(200);
     expect(lastWeek.body.data.map((m: any) => m.id)).toEqual(undated.body.data.map((m: any) => m.id));
+  });
+
+  it("answers a query of dates at exactly the size limit, and refuses one byte more without a 500", async () => {
+    const { key, user, ids } = await cube();
+    const phrase = "painting on October 13, 2023 and ";
+    const atLimit = phrase.repeat(Math.ceil(LIMITS.queryBytes / phrase.length)).slice(0, LIMITS.queryBytes);
+    expect(new TextEncoder().encode(atLimit).length).toBe(LIMITS.queryBytes);
+    const response = await search(key, { user_id: user, query: atLimit });
+    expect(response.status, JSON.stringify(response.body)).toBe(200);
+    expect(response.body.data[0].id).toBe(ids[1]);
+    const over = await search(key, { user_id: user, query: `${atLimit}x` });
+    expect(over.status).toBe(400);
+    expect(over.body.error.code).toBeDefined();
   });
 
   it("treats an impossible date as no date", async () => {
