@@ -218,12 +218,15 @@ export class CubeSearch {
 
   /** The question's words ranked among the memories of the times it names (cube/search-dated.ts). */
   private dated(request: SearchRequestInternal, where: SearchFilter): ChannelRanking[] {
-    const match = matchAny(this.discriminating(request.terms));
-    if (match === null) return [];
-    // Among the question's best OVERFETCH × CHANNEL_DEPTH lexical matches only: the stage lifts memories of the
-    // named time among the question's best matches, and the exact query over every match would cost a dated
-    // question (5% of LoCoMo's) a scoring of all of them, most often to find that the named day holds none.
-    return datedRankings({ rank: (extra) => this.lexical(match, where, extra, { exact: false }) }, request.query, request.referenceTime);
+    // Asked only when the question names a time. Among the question's best OVERFETCH × CHANNEL_DEPTH lexical matches
+    // only: the stage lifts memories of the named time among the question's best matches, and the exact query over
+    // every match would cost a dated question (5% of LoCoMo's) a scoring of all of them, most often to find that the
+    // named day holds none.
+    const rank = (extra: string) => {
+      const match = matchAny(this.discriminating(request.terms));
+      return match === null ? [] : this.lexical(match, where, extra, { exact: false });
+    };
+    return datedRankings({ rank }, request.query, request.referenceTime);
   }
 
   /**

@@ -18,7 +18,7 @@ export interface TimeWindow {
   end: number;
 }
 
-/** At most this many windows per query: a question rarely names more, and each costs one ranking. */
+/** At most this many windows per query: a question rarely names more, and each adds a clause to the dated ranking's filter. */
 export const MAX_QUERY_WINDOWS = 3;
 
 /** The end of the period of `granularity` starting at `start` (UTC). */

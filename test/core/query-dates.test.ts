@@ -42,6 +42,10 @@ describe("the times a query names (queryWindows)", () => {
     expect(queryWindows("What does Priya do for a living?", NOW, 0)).toEqual([]);
     expect(queryWindows("may I ask what you think?", NOW, 0)).toEqual([]);
     expect(queryWindows("on 2023-05-07 and again 2023-05-07", NOW, 0)).toHaveLength(1);
+    expect(queryWindows("2023-01-01, 2023-02-01 and 2023-03-01", NOW, 0)).toHaveLength(MAX_QUERY_WINDOWS);
+    expect(queryWindows("2023-01-01, 2023-02-01, 2023-03-01 and 2023-04-01", NOW, 0).map((w) => w.start)).toEqual(
+      ["2023-01-01", "2023-02-01", "2023-03-01"].map(day),
+    );
     const many = queryWindows("2023-01-01, 2023-02-01, 2023-03-01, 2023-04-01 and 2023-05-01", NOW, 0);
     expect(many).toHaveLength(MAX_QUERY_WINDOWS);
     expect(many[0]!.start).toBe(day("2023-01-01"));
