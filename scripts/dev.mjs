@@ -2,7 +2,8 @@
 // `npm start`: runs the API locally and offline on miniflare's D1, R2, Durable Objects and Queues.
 // 1. makes sure .dev.vars holds a ROOT_KEY (generating a random one on the first run and printing it),
 // 2. applies the D1 migrations to the local database (one summary line; wrangler's tables only on failure),
-// 3. starts `wrangler dev --local` on http://127.0.0.1:8787 (PORT overrides the port) and, once it answers,
+// 3. starts `wrangler dev --local` on http://127.0.0.1:8787 (PORT, or `npm start -- --port N`, overrides the port;
+//    other arguments go to wrangler as they are) and, once it answers,
 //    prints one banner: the API, console and docs URLs and where the root key is.
 // Afterwards it prints what an operator needs: the Worker's own log lines (one JSON line per request) and errors.
 // Wrangler's startup tables, its access lines (the Worker logs each request itself, with its request id) and the
@@ -13,11 +14,18 @@ import { existsSync, readFileSync, writeFileSync, appendFileSync } from "node:fs
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
+import { devArgs } from "./dev-args.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const wrangler = path.join(root, "node_modules", "wrangler", "bin", "wrangler.js");
 const devVars = path.join(root, ".dev.vars");
-const port = process.env.PORT ?? "8787";
+let port, wranglerArgs;
+try {
+  ({ port, rest: wranglerArgs } = devArgs(process.argv.slice(2), process.env.PORT));
+} catch (error) {
+  console.error(String(error instanceof Error ? error.message : error));
+  process.exit(2);
+}
 const verbose = process.env.MEMOS_DEV_VERBOSE === "1";
 // Offline, miniflare's fetch of the `Request.cf` placeholder fails with a DNS stack trace on every (re)load.
 const wranglerEnv = { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" };
@@ -103,7 +111,7 @@ const rootKey = ensureRootKey();
 const migrations = applyMigrations();
 console.log(`Starting MemOS Edge locally (D1: ${migrations})…`);
 
-const dev = spawn(process.execPath, [wrangler, "dev", "--local", "--ip", "127.0.0.1", "--port", port, "--var", "ENVIRONMENT:local", ...process.argv.slice(2)], {
+const dev = spawn(process.execPath, [wrangler, "dev", "--local", "--ip", "127.0.0.1", "--port", port, "--var", "ENVIRONMENT:local", ...wranglerArgs], {
   cwd: root,
   env: wranglerEnv,
   stdio: ["inherit", "pipe", "pipe"],
