@@ -18,6 +18,7 @@ import { type ScoredRow, bestMatches, parsePhrases } from "./phrase-ranking";
 import type { CubeRef, SearchHit, SearchRequestInternal } from "./protocol";
 import { expandedRanking } from "./search-expand";
 import { datedRankings } from "./search-dated";
+import { whenRankings } from "./search-when";
 import { withNeighbours } from "./search-neighbours";
 import { SUB_QUERY_SOURCES, subQueryRankings } from "./search-subject";
 import { turnTierRankings } from "./turn-tier";
@@ -133,9 +134,11 @@ export class CubeSearch {
     if (request.channels.includes("lexical")) rankings.push(...this.dated(request, where));
     // The turns an infer-mode ingest kept as said, each standing for the memories citing it (cube/turn-tier.ts).
     if (request.channels.includes("lexical")) rankings.push(...turnTierRankings(this.store, request.terms, this.discriminating(request.terms), where, CHANNEL_DEPTH));
+    const weights = { ...CHANNEL_WEIGHTS, vector: semantic?.fusionWeight ?? CHANNEL_WEIGHTS.vector };
+    // A question asking "when": the vector channel's candidates that state a time, again (cube/search-when.ts).
+    rankings.push(...whenRankings({ contents: (ids) => this.contents(ids) }, request.query, rankings.find((r) => r.channel === "vector")));
     // Scheduler signals move a score by at most ±15%, so only the best fused candidates can still reach the top k;
     // loading just those keeps row parsing off the hot path.
-    const weights = { ...CHANNEL_WEIGHTS, vector: semantic?.fusionWeight ?? CHANNEL_WEIGHTS.vector };
     const fused = fuse(rankings.map(relativeToNearest), weights).slice(0, Math.max(request.topK * HYDRATE_FACTOR, HYDRATE_MIN));
     if (fused.length === 0) return [];
 
@@ -307,6 +310,19 @@ export class CubeSearch {
   }
 
   /** Candidates by id as {@link ScoringRow}s; unknown ids are absent. */
+  /** The text of memories by id (cube/search-when.ts). */
+  private contents(ids: readonly string[]): Map<string, string> {
+    const texts = new Map<string, string>();
+    // D1 and DO SQLite bind at most 100 parameters per statement (docs/platform-limits.md).
+    for (let i = 0; i < ids.length; i += ID_LIST_CHUNK) {
+      const chunk = ids.slice(i, i + ID_LIST_CHUNK);
+      for (const row of this.sql.exec(`SELECT id, content FROM memories WHERE id IN (${placeholders(chunk.length)})`, ...chunk)) {
+        texts.set(String(row.id), String(row.content));
+      }
+    }
+    return texts;
+  }
+
   private scoringRows(ids: readonly string[]): Map<string, ScoringRow> {
     const rows = new Map<string, ScoringRow>();
     // D1 and DO SQLite bind at most 100 parameters per statement (docs/platform-limits.md).
