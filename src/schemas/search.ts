@@ -44,7 +44,8 @@ export const SearchRequest = z
       example: "what is alice allergic to?",
       description:
         "What to find. A time the query names (\"on October 13, 2023\", \"in May 2024\", \"last week\") also ranks its words " +
-        "among the memories valid then (valid_at, else created_at), which lifts them; nothing is filtered out.",
+        "among the memories valid then (valid_at, else created_at), which lifts them; a question asking when (\"When was Kwame born?\") " +
+        "lifts the semantically nearest memories that state a time (\"Kwame's birthday is November 22.\"). Nothing is filtered out.",
     }),
     ...ownerScopeFields,
     cube_ids: z
