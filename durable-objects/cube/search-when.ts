@@ -12,9 +12,10 @@ import { asksWhen, statesTime } from "../../src/core/answer-time";
 /**
  * The "when" ranking's weight in fusion (the lexical channel's is 1, the local embedder's vector channel 0.3). Chosen
  * on the paraphrase set's tuning half and LoCoMo conversations 0–2 among 0.15, 0.3, 0.6, 0.9 and 1.5 (0.5–5 times the
- * local vector weight; docs/search.md, "Thirteenth pass"): on the tuning half hit@3 0.850, 0.850, 0.850, 0.863, 0.863;
- * on LoCoMo 0–2 recall@10 0.816 for all but 1.5 (0.813). Checked on the held-out half and conversations 3–4. A fixed weight, not a multiple of the embedder's: with Workers AI's model
- * (vector weight 1), which reads the question word itself, the stage weighs no more than it does here (not measured).
+ * local vector weight; docs/search.md, "Thirteenth pass"): on the tuning half hit@3 0.850, 0.850, 0.850, 0.863,
+ * 0.863; on LoCoMo 0–2 recall@10 0.816 for all but 1.5 (0.813). Checked on the held-out half and conversations 3–4.
+ * A fixed weight, not a multiple of the embedder's: with Workers AI's model (vector weight 1), which reads the
+ * question word itself, the stage weighs no more than it does here (not measured).
  */
 export const WHEN_WEIGHT = 0.9;
 

@@ -309,7 +309,6 @@ export class CubeSearch {
       .map((row) => ({ rowid: Number(row.rowid), score: Number(row.score) }));
   }
 
-  /** Candidates by id as {@link ScoringRow}s; unknown ids are absent. */
   /** The text of memories by id (cube/search-when.ts). */
   private contents(ids: readonly string[]): Map<string, string> {
     const texts = new Map<string, string>();
@@ -323,6 +322,7 @@ export class CubeSearch {
     return texts;
   }
 
+  /** Candidates by id as {@link ScoringRow}s; unknown ids are absent. */
   private scoringRows(ids: readonly string[]): Map<string, ScoringRow> {
     const rows = new Map<string, ScoringRow>();
     // D1 and DO SQLite bind at most 100 parameters per statement (docs/platform-limits.md).
