@@ -164,11 +164,21 @@ const RULES: readonly Rule[] = [
 ];
 
 /**
+ * A word or character every rule's match contains (the rules above: yesterday / tomorrow / today / tonight, "ago" and
+ * "from now", last / next / this / coming, or a digit in every explicit date). A text without one holds no time
+ * expression, and resolveDates answers it without running the rules: most texts, so search's "when" stage
+ * (core/answer-time.ts) and MemReader skip a few dozen regular expressions per text. A new rule must keep this true
+ * (test/core/reader/dates.test.ts checks every rule's examples against it).
+ */
+export const TIME_WORD = /\b(?:yesterday|tomorrow|today|tonight|ago|now|last|next|this|coming)\b|\d/iu;
+
+/**
  * Finds the time expressions in `text` and resolves them against `reference` (ms): relative ones are annotated in
  * place ("went hiking yesterday" → "went hiking yesterday (2026-11-24)"), which keeps the original words searchable.
  * Annotating twice is harmless: an expression already followed by a parenthesis is left as it is.
  */
 export function resolveDates(text: string, reference: number): DateResolution {
+  if (!TIME_WORD.test(text)) return { text, dates: [], validAt: null };
   const today = startOfDay(reference);
   const found: ResolvedDate[] = [];
   for (const { pattern, explicit = false, resolve } of RULES) {
