@@ -23,6 +23,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { teacherVectors } from "../scripts/build-local-embedder-distil.mjs";
 import { loadLocomo, normaliseDiaId, sessionsOf, turnContent } from "./lib/locomo.mjs";
+import { mean as meanOf, round } from "./lib/stats.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const DIMS = 512;
@@ -52,8 +53,8 @@ async function embed(texts) {
 }
 /** @param {Float64Array} a @param {Float64Array} b */
 const dot = (a, b) => a.reduce((s, x, i) => s + x * b[i], 0);
-const round = (x) => Math.round(x * 1000) / 1000;
-const mean = (xs) => (xs.length ? xs.reduce((s, x) => s + x, 0) / xs.length : 0);
+/** Three decimals, as the docs quote them; an empty list reads 0. @param {number[]} xs */
+const mean3 = (xs) => round(meanOf(xs) ?? 0, 3);
 
 if (command === "paraphrase") {
   const file = path.resolve(option("data") ?? path.join(root, "bench", "data", "paraphrase.json"));
@@ -71,7 +72,7 @@ if (command === "paraphrase") {
       if (rank > 3) console.log(`miss ${rank}\t${question} → ${fact}`);
     });
   }
-  const hits = (rows) => [1, 3, 10].map((n) => round(rows.filter((r) => r.rank <= n).length / rows.length)).join(" / ");
+  const hits = (rows) => [1, 3, 10].map((n) => round(rows.filter((r) => r.rank <= n).length / rows.length, 3)).join(" / ");
   console.log(`${path.relative(root, file)}: teacher hit@1/3/10 ${hits(scored)} (${scored.length} questions); tuning ${hits(scored.filter((r) => r.half === "tuning"))}; held out ${hits(scored.filter((r) => r.half === "held_out"))}`);
 } else {
   const details = option("details");
@@ -114,7 +115,7 @@ if (command === "paraphrase") {
       return q.evidence.filter((e) => top.has(e)).length / q.evidence.length;
     });
     const multi = qs.filter((q) => q.category === 1).map((q) => (q.evidence.every((e) => pick(q).has(e)) ? 1 : 0));
-    return `${round(mean(covered))} / ${round(mean(covered.map((c) => (c === 1 ? 1 : 0))))} / ${round(mean(multi))}`;
+    return `${mean3(covered)} / ${mean3(covered.map((c) => (c === 1 ? 1 : 0)))} / ${mean3(multi)}`;
   };
   const tuned = rows.filter((q) => q.conversation >= from && q.conversation <= to);
   const held = rows.filter((q) => q.conversation < from || q.conversation > to);
