@@ -136,7 +136,8 @@ export class CubeSearch {
     if (request.channels.includes("lexical")) rankings.push(...turnTierRankings(this.store, request.terms, this.discriminating(request.terms), where, CHANNEL_DEPTH));
     const weights = { ...CHANNEL_WEIGHTS, vector: semantic?.fusionWeight ?? CHANNEL_WEIGHTS.vector };
     // A question asking "when": the vector channel's candidates that state a time, again (cube/search-when.ts).
-    rankings.push(...whenRankings({ contents: (ids) => this.contents(ids) }, request.query, rankings.find((r) => r.channel === "vector")));
+    const contents = (ids: readonly string[]) => new Map([...this.scoringRows(ids)].map(([id, row]) => [id, row.content]));
+    rankings.push(...whenRankings({ contents }, request.query, rankings.find((r) => r.channel === "vector")));
     // Scheduler signals move a score by at most ±15%, so only the best fused candidates can still reach the top k;
     // loading just those keeps row parsing off the hot path.
     const fused = fuse(rankings.map(relativeToNearest), weights).slice(0, Math.max(request.topK * HYDRATE_FACTOR, HYDRATE_MIN));
@@ -307,19 +308,6 @@ export class CubeSearch {
       .exec(`SELECT rowid, score FROM (${scores}) ORDER BY score LIMIT ?`, ...matches, CHANNEL_DEPTH * OVERFETCH)
       .toArray()
       .map((row) => ({ rowid: Number(row.rowid), score: Number(row.score) }));
-  }
-
-  /** The text of memories by id (cube/search-when.ts). */
-  private contents(ids: readonly string[]): Map<string, string> {
-    const texts = new Map<string, string>();
-    // D1 and DO SQLite bind at most 100 parameters per statement (docs/platform-limits.md).
-    for (let i = 0; i < ids.length; i += ID_LIST_CHUNK) {
-      const chunk = ids.slice(i, i + ID_LIST_CHUNK);
-      for (const row of this.sql.exec(`SELECT id, content FROM memories WHERE id IN (${placeholders(chunk.length)})`, ...chunk)) {
-        texts.set(String(row.id), String(row.content));
-      }
-    }
-    return texts;
   }
 
   /** Candidates by id as {@link ScoringRow}s; unknown ids are absent. */
