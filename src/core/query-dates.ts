@@ -43,8 +43,10 @@ function periodEnd(start: number, granularity: DateGranularity): number {
  * duplicates; at most MAX_QUERY_WINDOWS. Empty when the query names no time.
  */
 export function queryWindows(query: string, referenceTime: number, slackMs: number): TimeWindow[] {
-  const firstExplicit = resolveDates(query, referenceTime).dates.find((date) => date.explicit);
-  const dates = firstExplicit ? resolveDates(query, firstExplicit.start).dates : resolveDates(query, referenceTime).dates;
+  const named = resolveDates(query, referenceTime).dates;
+  const firstExplicit = named.find((date) => date.explicit);
+  // Relative expressions again, against the explicit date; only a query naming one pays a second reading.
+  const dates = firstExplicit ? resolveDates(query, firstExplicit.start).dates : named;
   const windows: TimeWindow[] = [];
   for (const date of dates) {
     const window = { start: date.start - slackMs, end: periodEnd(date.start, date.granularity) + slackMs };
