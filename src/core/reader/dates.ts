@@ -168,7 +168,7 @@ const RULES: readonly Rule[] = [
  * "from now", last / next / this / coming, or a digit in every explicit date). A text without one holds no time
  * expression, and resolveDates answers it without running the rules: most texts, so search's "when" stage
  * (core/answer-time.ts) and MemReader skip a few dozen regular expressions per text. A new rule must keep this true
- * (test/core/reader/dates.test.ts checks every rule's examples against it).
+ * (test/core/reader-dates.test.ts checks every example with a time against it).
  */
 export const TIME_WORD = /\b(?:yesterday|tomorrow|today|tonight|ago|now|last|next|this|coming)\b|\d/iu;
 
